@@ -1,0 +1,1 @@
+//! TODO(skeleton): diff against the baseline.

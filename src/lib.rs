@@ -1,0 +1,31 @@
+//! patchdeck: a terminal cockpit for live maintenance windows.
+//!
+//! The library does all the work; `main.rs` only hands over to [`cli::main`].
+//! Module map (one concern each):
+//! - [`diag`]: positioned error messages (file:line:col with a caret) for every input file.
+//! - [`runbook`]: the TOML runbook: parsing, validation, placeholders.
+//! - [`inventory`]: hosts from TOML, Ansible INI/YAML, resolved with `ssh -G`.
+//! - [`transport`]: the one way commands reach a host (ssh, local, simulated).
+//! - [`pkg`]: the package-manager trait and its apt backend; untrusted-text validation.
+//! - [`probe`]: one round trip per host gathering packages + fingerprints.
+//! - [`baseline`]: the tested baseline file and its capture.
+//! - [`diff`]: a host's facts against the baseline, in divergence classes; risk.
+//! - [`check`]: `patchdeck check`: probe the fleet, diff, health checks, report.
+//! - [`sim`]: an in-memory fleet for the demo, tests and drills.
+//! - [`demo`]: the bundled demo window (embedded assets).
+//! - [`cli`]: argument parsing and command dispatch.
+
+pub mod baseline;
+pub mod check;
+pub mod cli;
+pub mod demo;
+pub mod diag;
+pub mod diff;
+pub mod health;
+pub mod inventory;
+pub mod pkg;
+pub mod probe;
+pub mod runbook;
+pub mod safe_text;
+pub mod sim;
+pub mod transport;

@@ -1,0 +1,1 @@
+//! TODO(skeleton): one-round-trip probe (packages + fingerprints).

@@ -1,0 +1,123 @@
+//! The one way commands reach a host. Nothing outside this module spawns ssh.
+//!
+//! Implementations: [`ssh::SshTransport`] (the system OpenSSH client through the `openssh`
+//! crate, one multiplexed master per host), [`local::LocalTransport`] (this machine) and
+//! [`simulated::SimTransport`] (an in-memory fleet for the demo, tests and drills).
+//! [`pool`] bounds how many hosts are worked on at once.
+
+pub mod local;
+pub mod pool;
+pub mod simulated;
+pub mod ssh;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::inventory::Host;
+use crate::runbook::Fingerprint;
+
+/// What a command is for. Real transports only run `script`; the simulated transport
+/// answers from its in-memory model according to the purpose, so it needs no shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purpose {
+    /// An arbitrary runbook command (step, rollback, health check).
+    Shell,
+    /// The one-round-trip probe: package facts plus these fingerprints.
+    Probe { fingerprints: Vec<Fingerprint> },
+    /// Install exactly these versions (name, version).
+    Install { packages: Vec<(String, String)> },
+    /// Put packages back: `Some(version)` reinstalls that version, `None` removes the package.
+    Restore { packages: Vec<(String, Option<String>)> },
+    /// Reboot the host.
+    Reboot,
+}
+
+/// A command for one host. `script` is a POSIX shell script run by `sh -c` on the host;
+/// every piece of it that came from a host or a file has been validated and quoted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub script: String,
+    pub purpose: Purpose,
+    /// Run as root through `sudo -n` when the host is configured with `sudo = true`.
+    pub needs_root: bool,
+    pub timeout: Duration,
+}
+
+impl Command {
+    pub fn shell(script: impl Into<String>, timeout: Duration) -> Self {
+        Self { script: script.into(), purpose: Purpose::Shell, needs_root: false, timeout }
+    }
+}
+
+/// What a finished command produced.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Output {
+    /// Exit code; `None` when killed by a signal.
+    pub status: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.status == Some(0)
+    }
+    pub fn stdout_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// Why a command could not be run to completion. Each variant has its own message so the
+/// operator knows what to fix (network, key, known_hosts, the command itself).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    #[error("{host}: unreachable: {detail}")]
+    Unreachable { host: String, detail: String },
+    #[error("{host}: the server refused our key or password ({detail}); check the user and `ssh-add -l`")]
+    AuthRefused { host: String, detail: String },
+    #[error("{host}: host key is not in known_hosts ({detail}); verify it, then add it with `ssh-keyscan` or one manual `ssh`")]
+    HostKeyUnknown { host: String, detail: String },
+    #[error("{host}: HOST KEY CHANGED ({detail}); this may be an attack; do not proceed until verified")]
+    HostKeyChanged { host: String, detail: String },
+    #[error("{host}: `sudo -n` needs a password ({detail}); allow passwordless sudo for this user or connect as root")]
+    SudoRefused { host: String, detail: String },
+    #[error("{host}: no answer within {after:?} ({what})")]
+    Timeout { host: String, after: Duration, what: String },
+    #[error("{host}: connection lost while running a command ({detail}); its outcome is unknown")]
+    ConnectionLost { host: String, detail: String },
+    #[error("{host}: {detail}")]
+    Other { host: String, detail: String },
+}
+
+impl TransportError {
+    pub fn host(&self) -> &str {
+        match self {
+            TransportError::Unreachable { host, .. }
+            | TransportError::AuthRefused { host, .. }
+            | TransportError::HostKeyUnknown { host, .. }
+            | TransportError::HostKeyChanged { host, .. }
+            | TransportError::SudoRefused { host, .. }
+            | TransportError::Timeout { host, .. }
+            | TransportError::ConnectionLost { host, .. }
+            | TransportError::Other { host, .. } => host,
+        }
+    }
+}
+
+/// Runs commands on hosts. Implementations keep per-host connections and must be safe to
+/// call for many hosts at once.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// Short name for messages and the journal: "ssh", "local", "simulated".
+    fn kind(&self) -> &'static str;
+
+    /// Runs `cmd` on `host` and waits for it, bounded by `cmd.timeout`.
+    async fn exec(&self, host: &Host, cmd: &Command) -> Result<Output, TransportError>;
+
+    /// Closes every connection this transport opened. Call before exiting.
+    async fn close(&self);
+}

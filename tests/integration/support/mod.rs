@@ -1,0 +1,1 @@
+//! Shared test fixtures (real sshd on loopback, temp dirs).

@@ -104,6 +104,12 @@ pub trait PackageManager: Send + Sync {
     /// Installs exactly these versions, non-interactively, keeping local config files.
     fn install_exact(&self, packages: &[(PkgName, Version)], timeout: Duration) -> Command;
 
+    /// Shell that prints the log of past upgrades (for `baseline capture --from history`).
+    fn history_script(&self) -> String;
+
+    /// The updates applied by the most recent upgrade in that log, with from/to versions.
+    fn parse_last_upgrade(&self, out: &str) -> Result<Vec<Pending>, ParseError>;
+
     /// Reinstalls snapshot versions (downgrades allowed) and removes packages whose snapshot is `None`.
     fn restore(&self, snapshot: &[(PkgName, Option<Version>)], timeout: Duration) -> Command;
 }

@@ -42,7 +42,11 @@ impl PkgName {
             && name.len() <= 128
             && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
             && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '-' | '.'));
-        let arch_ok = arch.is_none_or(|a| !a.is_empty() && a.len() <= 32 && a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+        let arch_ok = arch.is_none_or(|a| {
+            !a.is_empty()
+                && a.len() <= 32
+                && a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        });
         if name_ok && arch_ok { Ok(Self(raw.to_string())) } else { Err(Hostile::new("package name", raw)) }
     }
     pub fn as_str(&self) -> &str {

@@ -79,7 +79,9 @@ pub enum TransportError {
     Unreachable { host: String, detail: String },
     #[error("{host}: the server refused our key or password ({detail}); check the user and `ssh-add -l`")]
     AuthRefused { host: String, detail: String },
-    #[error("{host}: host key is not in known_hosts ({detail}); verify it, then add it with `ssh-keyscan` or one manual `ssh`")]
+    #[error(
+        "{host}: host key is not in known_hosts ({detail}); verify it, then add it with `ssh-keyscan` or one manual `ssh`"
+    )]
     HostKeyUnknown { host: String, detail: String },
     #[error("{host}: HOST KEY CHANGED ({detail}); this may be an attack; do not proceed until verified")]
     HostKeyChanged { host: String, detail: String },

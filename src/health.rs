@@ -1,1 +1,127 @@
-//! TODO(skeleton): health checks.
+//! Health checks. HTTP and TCP checks run from the operator's machine (a check from inside
+//! the host passes while real traffic fails); command checks run on the host.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::inventory::Host;
+use crate::runbook::{Check, CheckKind, Window, placeholder};
+use crate::transport::{Command, Transport};
+
+/// Reaches services from the operator's side. Real: [`NetProber`]; the simulated fleet
+/// answers for its own hosts.
+#[async_trait]
+pub trait Prober: Send + Sync {
+    /// GET `url`; returns status and up to 64 KiB of body.
+    async fn http_get(&self, url: &str, timeout: Duration) -> Result<(u16, String), String>;
+    /// Opens a TCP connection to `address` (`host:port`).
+    async fn tcp_connect(&self, address: &str, timeout: Duration) -> Result<(), String>;
+}
+
+/// The real network, from this machine.
+#[derive(Debug, Clone, Default)]
+pub struct NetProber;
+
+#[async_trait]
+impl Prober for NetProber {
+    async fn http_get(&self, url: &str, timeout: Duration) -> Result<(u16, String), String> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let resp = client.get(url).send().await.map_err(|e| describe_reqwest(&e))?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.map_err(|e| describe_reqwest(&e))?;
+        let body = String::from_utf8_lossy(&bytes[..bytes.len().min(64 * 1024)]).into_owned();
+        Ok((status, body))
+    }
+
+    async fn tcp_connect(&self, address: &str, timeout: Duration) -> Result<(), String> {
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(address)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no connection within {timeout:?}")),
+        }
+    }
+}
+
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        format!("cannot connect: {}", std::error::Error::source(e).map_or_else(|| e.to_string(), |s| s.to_string()))
+    } else {
+        e.to_string()
+    }
+}
+
+/// The outcome of one check on one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub check: String,
+    pub host: String,
+    pub ok: bool,
+    /// What was seen, safe to print ("200, body contains web1", "connection refused").
+    pub detail: String,
+    pub millis: u64,
+}
+
+/// Runs one check against one host.
+pub async fn run_check(
+    check: &Check,
+    host: &Host,
+    window: &Window,
+    transport: &dyn Transport,
+    prober: &dyn Prober,
+) -> CheckResult {
+    let started = Instant::now();
+    let (ok, detail) = match &check.kind {
+        CheckKind::Http { url, expect_status, contains } => {
+            let url = placeholder::expand_plain(url, host, window, None);
+            match prober.http_get(&url, check.timeout).await {
+                Ok((status, body)) => {
+                    let want = contains.as_ref().map(|c| placeholder::expand_plain(c, host, window, None));
+                    let status_ok = status == *expect_status;
+                    let body_ok = want.as_ref().is_none_or(|w| body.contains(w.as_str()));
+                    let mut detail = format!("GET {url} -> {status}");
+                    if !status_ok {
+                        detail.push_str(&format!(" (expected {expect_status})"));
+                    }
+                    if let Some(w) = want.filter(|_| !body_ok) {
+                        detail.push_str(&format!(", body lacks {w:?}"));
+                    }
+                    (status_ok && body_ok, detail)
+                }
+                Err(e) => (false, format!("GET {url}: {e}")),
+            }
+        }
+        CheckKind::Tcp { address } => {
+            let address = placeholder::expand_plain(address, host, window, None);
+            match prober.tcp_connect(&address, check.timeout).await {
+                Ok(()) => (true, format!("tcp {address} open")),
+                Err(e) => (false, format!("tcp {address}: {e}")),
+            }
+        }
+        CheckKind::Run(cmd) => {
+            let script = placeholder::expand_shell(cmd, host, window, None);
+            match transport.exec(host, &Command::shell(script, check.timeout)).await {
+                Ok(out) if out.success() => (true, "exit 0".to_string()),
+                Ok(out) => {
+                    let tail = out.stderr_lossy().lines().chain(out.stdout_lossy().lines()).last().unwrap_or("").to_string();
+                    (false, format!("exit {}: {tail}", out.status.map_or("signal".into(), |s| s.to_string())))
+                }
+                Err(e) => (false, e.to_string()),
+            }
+        }
+    };
+    CheckResult {
+        check: check.name.clone(),
+        host: host.name.clone(),
+        ok,
+        detail: crate::safe_text::for_terminal(&detail),
+        millis: started.elapsed().as_millis() as u64,
+    }
+}

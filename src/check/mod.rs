@@ -1,1 +1,166 @@
-//! TODO(skeleton): patchdeck check.
+//! `patchdeck check`: probe every host at once, diff each against the tested baseline, run
+//! every health check once, and say in seconds what differs from what was tested.
+
+mod json;
+mod text;
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+pub use json::to_json;
+pub use text::render;
+
+use crate::baseline::Baseline;
+use crate::diff::risk::{self, Risk};
+use crate::diff::{Class, HostDiff, diff_host};
+use crate::health::{CheckResult, Prober, run_check};
+use crate::inventory::Host;
+use crate::pkg::{PackageManager, ParseError};
+use crate::probe::{ProbeError, probe_host};
+use crate::runbook::Runbook;
+use crate::transport::Transport;
+
+/// Exit codes of `check` (documented in the README).
+pub mod exit {
+    pub const CLEAN: u8 = 0;
+    pub const OTHER_FAILURE: u8 = 1;
+    pub const INVALID_INPUT: u8 = 2;
+    pub const DIVERGENCE: u8 = 3;
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Hosts probed at once.
+    pub concurrency: usize,
+    /// Bound on one host's probe.
+    pub probe_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { concurrency: crate::transport::pool::DEFAULT_CONCURRENCY, probe_timeout: Duration::from_secs(60) }
+    }
+}
+
+/// One host's part of the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostReport {
+    pub diff: HostDiff,
+    pub checks: Vec<CheckResult>,
+    pub probe_millis: u64,
+}
+
+impl HostReport {
+    pub fn host(&self) -> &str {
+        &self.diff.host
+    }
+    pub fn failing_checks(&self) -> impl Iterator<Item = &CheckResult> {
+        self.checks.iter().filter(|c| !c.ok)
+    }
+    pub fn is_clean(&self) -> bool {
+        self.diff.is_clean() && self.failing_checks().next().is_none()
+    }
+}
+
+/// The whole fleet's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub window: String,
+    pub baseline_host: String,
+    pub baseline_captured_at: jiff::Timestamp,
+    pub tested_updates: usize,
+    pub hosts: Vec<HostReport>,
+    pub risk: Risk,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_warning: Option<String>,
+}
+
+impl Report {
+    pub fn exit_code(&self) -> u8 {
+        let dirty = self.hosts.iter().any(|h| !h.is_clean()) || self.risk.over || self.order_warning.is_some();
+        if dirty { exit::DIVERGENCE } else { exit::CLEAN }
+    }
+}
+
+/// Progress of the fleet probe, for stderr.
+#[derive(Debug, Clone)]
+pub struct Progress<'a> {
+    pub done: usize,
+    pub total: usize,
+    pub host: &'a str,
+    pub ok: bool,
+}
+
+/// The hosts a window changes: every host in a wave, in wave order.
+pub fn window_hosts(runbook: &Runbook) -> Vec<Host> {
+    runbook.waves.iter().flat_map(|w| w.hosts.iter()).filter_map(|name| runbook.host(name).cloned()).collect()
+}
+
+/// Probes and diffs one host, then runs its health checks.
+async fn check_host(
+    runbook: &Runbook,
+    baseline: &Baseline,
+    transport: &dyn Transport,
+    prober: &dyn Prober,
+    pm: &dyn PackageManager,
+    host: &Host,
+    opts: &Options,
+) -> HostReport {
+    let started = Instant::now();
+    let probed = probe_host(transport, pm, host, &runbook.fingerprints, opts.probe_timeout).await;
+    let probe_millis = started.elapsed().as_millis() as u64;
+    let diff = match &probed {
+        Ok(facts) => diff_host(&host.name, facts, baseline, &runbook.fingerprints, &runbook.policy),
+        Err(ProbeError::Parse { source: ParseError::Hostile(h), .. }) => {
+            HostDiff::unreachable(&host.name, &format!("refused to use this host's output: {h}"), Class::Hostile)
+        }
+        Err(e) => HostDiff::unreachable(&host.name, &e.to_string(), Class::Unreachable),
+    };
+    let mut checks = Vec::new();
+    for check in &runbook.checks {
+        checks.push(run_check(check, host, &runbook.window, transport, prober).await);
+    }
+    HostReport { diff, checks, probe_millis }
+}
+
+/// Runs the whole check. Hosts are probed concurrently (bounded); the report keeps wave order.
+pub async fn run(
+    runbook: &Runbook,
+    baseline: &Baseline,
+    transport: &dyn Transport,
+    prober: &dyn Prober,
+    pm: &dyn PackageManager,
+    opts: &Options,
+    on_progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Report {
+    let hosts = window_hosts(runbook);
+    let total = hosts.len();
+    let mut done = 0;
+    let mut results: Vec<(usize, HostReport)> = futures::stream::iter(hosts.iter().enumerate())
+        .map(|(i, host)| async move { (i, check_host(runbook, baseline, transport, prober, pm, host, opts).await) })
+        .buffer_unordered(opts.concurrency.max(1))
+        .inspect(|(_, r)| {
+            done += 1;
+            on_progress(Progress { done, total, host: r.host(), ok: r.is_clean() });
+        })
+        .collect()
+        .await;
+    results.sort_by_key(|(i, _)| *i);
+    let hosts: Vec<HostReport> = results.into_iter().map(|(_, r)| r).collect();
+
+    let mut changed: Vec<&str> = hosts.iter().flat_map(|h| h.diff.changes.iter().map(|n| n.as_str())).collect();
+    changed.sort_unstable();
+    changed.dedup();
+    let policy = &runbook.policy;
+    Report {
+        window: runbook.window.name.clone(),
+        baseline_host: baseline.host.clone(),
+        baseline_captured_at: baseline.captured_at,
+        tested_updates: baseline.updates.len(),
+        risk: risk::assess(policy.change_risk, policy.max_risk, changed.len()),
+        order_warning: risk::order_warning(&runbook.waves, &runbook.hosts),
+        hosts,
+    }
+}

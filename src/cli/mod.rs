@@ -1,4 +1,65 @@
-//! TODO(skeleton): command line.
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+//! The command line: parse arguments, then hand over to the library. Exit codes are
+//! documented in the README and in `--help`.
+
+mod args;
+mod baseline;
+mod check;
+mod fleet;
+mod generate;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use args::Cli;
+use args::{BaselineCommand, Command};
+
+use crate::check::exit;
+
+/// Entry point of the `patchdeck` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = color_eyre::install() {
+        eprintln!("patchdeck: cannot install the error reporter: {e}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("patchdeck: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::OTHER_FAILURE);
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if let Some(d) = e.downcast_ref::<crate::diag::Diagnostics>() {
+                eprint!("{d}\n");
+                return ExitCode::from(exit::INVALID_INPUT);
+            }
+            eprintln!("patchdeck: error: {e:?}");
+            ExitCode::from(exit::OTHER_FAILURE)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> eyre::Result<u8> {
+    match cli.command.unwrap_or(Command::Demo(Default::default())) {
+        Command::Check(a) => check::run(&cli.global, a).await,
+        Command::Demo(a) => check::demo(&cli.global, a).await,
+        Command::Baseline { command: BaselineCommand::Capture(a) } => baseline::capture(&cli.global, a).await,
+        Command::Completions { shell } => generate::completions(shell),
+        Command::Man { out_dir } => generate::man(out_dir.as_deref()),
+        Command::Run { .. } => not_yet("run", "the window engine"),
+        Command::Watch { .. } => not_yet("watch", "following a window's journal"),
+        Command::Drill { .. } => not_yet("drill", "drills with injected faults"),
+        Command::Report { .. } => not_yet("report", "the change record from a journal"),
+    }
+}
+
+fn not_yet(cmd: &str, what: &str) -> eyre::Result<u8> {
+    eprintln!(
+        "patchdeck {cmd}: not yet: {what} is not built in this version. \
+         `patchdeck check RUNBOOK` works today and shows what differs from what was tested."
+    );
+    Ok(exit::OTHER_FAILURE)
 }

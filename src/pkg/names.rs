@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Text from a host that cannot be what it claims to be.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("hostile or corrupt {what} from host: {shown}")]
+#[error("hostile or corrupt {what}: {shown}")]
 pub struct Hostile {
     /// "package name", "version", ...
     pub what: &'static str,

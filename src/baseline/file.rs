@@ -1,0 +1,206 @@
+//! Reading and writing the baseline TOML, with positioned errors.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Baseline, Source, TestedFingerprint, TestedUpdate};
+use crate::diag::{Diagnostic, Diagnostics, SourceFile};
+use crate::pkg::OsRelease;
+use crate::probe::FpValue;
+use crate::runbook::Fingerprint;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBaseline {
+    host: String,
+    captured_at: jiff::Timestamp,
+    source: Source,
+    #[serde(default)]
+    os: OsRelease,
+    #[serde(default, rename = "update")]
+    updates: Vec<toml::Spanned<TestedUpdate>>,
+    #[serde(default, rename = "fingerprint")]
+    fingerprints: Vec<toml::Spanned<RawFingerprint>>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFingerprint {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    missing: bool,
+}
+
+/// Loads a baseline file; all problems come back with file:line:col.
+pub fn load(path: &Path) -> Result<Baseline, Diagnostics> {
+    let src = SourceFile::read(path).map_err(|e| Diagnostic::whole_file(path, format!("{e:#}")))?;
+    load_str(&src)
+}
+
+pub fn load_str(src: &SourceFile) -> Result<Baseline, Diagnostics> {
+    let raw: RawBaseline = toml::from_str(&src.text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        src.error(span, format!("invalid baseline: {}", e.message()))
+    })?;
+    let mut problems = Diagnostics::default();
+    let mut seen = BTreeSet::new();
+    for u in &raw.updates {
+        if !seen.insert(u.get_ref().name.clone()) {
+            problems.push(src.error(u.span(), format!("package `{}` is listed twice", u.get_ref().name)));
+        }
+    }
+    let mut fingerprints = Vec::new();
+    for f in raw.fingerprints {
+        let span = f.span();
+        let f = f.into_inner();
+        let fingerprint = match (f.path, f.command) {
+            (Some(p), None) => Fingerprint::Path(p),
+            (None, Some(c)) => Fingerprint::Command(c),
+            _ => {
+                problems.push(src.error(span, "a fingerprint needs exactly one of `path` or `command`"));
+                continue;
+            }
+        };
+        let value = match (f.sha256, f.missing) {
+            (Some(h), false) if h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()) => {
+                FpValue::Sha256(h.to_ascii_lowercase())
+            }
+            (None, true) => FpValue::Missing,
+            _ => {
+                problems.push(
+                    src.error(span, "a fingerprint needs either `sha256 = \"<64 hex digits>\"` or `missing = true`"),
+                );
+                continue;
+            }
+        };
+        fingerprints.push(TestedFingerprint { fingerprint, value });
+    }
+    let baseline = Baseline {
+        host: raw.host,
+        captured_at: raw.captured_at,
+        source: raw.source,
+        os: raw.os,
+        updates: raw.updates.into_iter().map(toml::Spanned::into_inner).collect::<Vec<TestedUpdate>>(),
+        fingerprints,
+    };
+    problems.into_result(baseline)
+}
+
+/// Serializes a baseline; the header says where it came from so a reviewer can trust it.
+pub fn to_toml(b: &Baseline) -> String {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        host: &'a str,
+        captured_at: jiff::Timestamp,
+        source: Source,
+        os: &'a OsRelease,
+        #[serde(rename = "update")]
+        updates: &'a [TestedUpdate],
+        #[serde(rename = "fingerprint")]
+        fingerprints: Vec<RawFingerprint>,
+    }
+    let fingerprints = b
+        .fingerprints
+        .iter()
+        .filter_map(|t| {
+            let (path, command) = match &t.fingerprint {
+                Fingerprint::Path(p) => (Some(p.clone()), None),
+                Fingerprint::Command(c) => (None, Some(c.clone())),
+            };
+            match &t.value {
+                FpValue::Sha256(h) => Some(RawFingerprint { path, command, sha256: Some(h.clone()), missing: false }),
+                FpValue::Missing => Some(RawFingerprint { path, command, sha256: None, missing: true }),
+                FpValue::Error(_) => None,
+            }
+        })
+        .collect();
+    let out = Out {
+        host: &b.host,
+        captured_at: b.captured_at,
+        source: b.source,
+        os: &b.os,
+        updates: &b.updates,
+        fingerprints,
+    };
+    let body = toml::to_string_pretty(&out).expect("baseline serializes");
+    format!(
+        "# Tested baseline captured by patchdeck from {} ({}) at {}.\n\
+         # Every prod host is compared against this before anything changes.\n\n{body}",
+        b.host,
+        match b.source {
+            Source::Pending => "pending updates",
+            Source::History => "last upgrade in apt history",
+        },
+        b.captured_at
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+host = "staging"
+captured_at = "2026-11-20T14:02:00Z"
+source = "pending"
+
+[os]
+id = "debian"
+version_id = "12"
+codename = "bookworm"
+pretty_name = "Debian GNU/Linux 12 (bookworm)"
+
+[[update]]
+name = "libssl3"
+from = "3.0.15-1~deb12u1"
+to = "3.0.17-1~deb12u2"
+origin = "Debian-Security:12/stable-security"
+
+[[update]]
+name = "newdep"
+to = "1.0-1"
+
+[[fingerprint]]
+path = "/etc/network/interfaces"
+sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+[[fingerprint]]
+path = "/etc/absent"
+missing = true
+"#;
+
+    #[test]
+    fn round_trip() {
+        let b = load_str(&SourceFile::new("tested.toml", GOOD)).unwrap();
+        assert_eq!(b.updates.len(), 2);
+        assert_eq!(b.updates[1].from, None);
+        assert_eq!(b.fingerprints[1].value, FpValue::Missing);
+        let again = load_str(&SourceFile::new("again.toml", to_toml(&b))).unwrap();
+        assert_eq!(again, b);
+    }
+
+    #[test]
+    fn hostile_version_is_rejected_with_position() {
+        let text = GOOD.replace("to = \"1.0-1\"", "to = \"1.0;rm -rf /\"");
+        let err = load_str(&SourceFile::new("tested.toml", text)).unwrap_err();
+        let d = &err.0[0];
+        assert_eq!((d.line, d.file.to_str().unwrap()), (20, "tested.toml"), "{err}");
+        assert!(d.message.contains("hostile or corrupt version"), "{}", d.message);
+    }
+
+    #[test]
+    fn duplicate_package_and_bad_fingerprint_reported_together() {
+        let text = format!("{GOOD}\n[[update]]\nname = \"libssl3\"\nto = \"1\"\n\n[[fingerprint]]\npath = \"/x\"\n");
+        let err = load_str(&SourceFile::new("tested.toml", text)).unwrap_err();
+        assert_eq!(err.len(), 2, "{err}");
+        assert!(err.0.iter().any(|d| d.message.contains("listed twice")));
+        assert!(err.0.iter().any(|d| d.message.contains("`missing = true`")));
+    }
+}

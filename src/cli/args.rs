@@ -1,0 +1,169 @@
+//! Argument definitions (clap derive). The help text is written for someone opening a
+//! maintenance window for the first time.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::baseline::Source;
+
+const AFTER_HELP: &str = "\
+Start here:
+  patchdeck demo                         the bundled demo window on a simulated fleet
+  patchdeck check RUNBOOK                how every host differs from what was tested
+  patchdeck baseline capture RUNBOOK --host staging -o tested.toml
+
+Exit codes:
+  0  clean: every host is as tested
+  1  other failure (cannot connect to anything, cannot write a file, ...)
+  2  invalid input (runbook, inventory or baseline; each problem is shown with file:line:col)
+  3  divergence found: some host differs from what was tested, a health check fails,
+     or the window's risk is over its maximum
+
+Runbook format: docs/runbook.md. Logs: --log FILE (never to the screen).";
+
+/// A terminal cockpit for live maintenance windows: every host diffed against what was
+/// tested, hard stops when reality diverges, one-key rollback, and a journal of it all.
+#[derive(Debug, Parser)]
+#[command(name = "patchdeck", version, about, long_about = None, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options every command understands.
+#[derive(Debug, Args, Default, Clone)]
+pub struct Global {
+    /// Write a debug log here (logs never go to the screen).
+    #[arg(long, global = true, value_name = "FILE", env = "PATCHDECK_LOG")]
+    pub log: Option<PathBuf>,
+
+    /// ssh_config file for every ssh connection (default: the runbook's, else your own ~/.ssh/config).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+
+    /// known_hosts file to verify host keys against (default: ssh's own). Host keys are always checked.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+
+    /// Private key for ssh (default: your agent and ssh_config).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+
+    /// Seconds to wait for an ssh connection.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 10)]
+    pub connect_timeout: u64,
+
+    /// Answer from a simulated fleet described in FILE instead of real hosts (what-if, tests).
+    #[arg(long, global = true, value_name = "FLEET.toml")]
+    pub simulate: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Before a window: probe every host and show how it differs from the tested baseline.
+    Check(CheckArgs),
+    /// Run a window from the cockpit (not yet built).
+    Run {
+        /// The runbook to run.
+        runbook: PathBuf,
+    },
+    /// Follow a running window read-only, from its journal (not yet built).
+    Watch {
+        /// The journal of the window to follow.
+        journal: PathBuf,
+    },
+    /// Rehearse a window's rollbacks against injected faults (not yet built).
+    Drill {
+        /// The runbook to rehearse.
+        runbook: PathBuf,
+    },
+    /// Capture the tested baseline from the staging host.
+    Baseline {
+        #[command(subcommand)]
+        command: BaselineCommand,
+    },
+    /// Turn a window's journal into a change record (not yet built).
+    Report {
+        /// The journal to report on.
+        journal: PathBuf,
+    },
+    /// The bundled demo window against a simulated fleet (the default with no command).
+    Demo(DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (patchdeck.1 and one per command) to a directory, or print the main one.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The window's runbook (TOML).
+    pub runbook: PathBuf,
+    /// Print the stable JSON report (docs/check-json.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Hosts probed at once.
+    #[arg(long, value_name = "N", default_value_t = crate::transport::pool::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+    /// Seconds allowed for one host's probe.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct DemoArgs {
+    /// Where to write the demo's files (default: a directory under $TMPDIR).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Print the JSON report instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Record what the staging host has pending (or just installed) and its config fingerprints.
+    Capture(CaptureArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// The runbook (for the inventory and the fingerprints).
+    pub runbook: PathBuf,
+    /// The staging host (default: the runbook's `[baseline] host`).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Where to write the baseline (default: standard output).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// `pending`: what staging would install now (capture before upgrading it);
+    /// `history`: what its last upgrade did (capture after).
+    #[arg(long, value_enum, default_value = "pending")]
+    pub from: SourceArg,
+    /// Seconds allowed for the capture.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SourceArg {
+    Pending,
+    History,
+}
+
+impl From<SourceArg> for Source {
+    fn from(s: SourceArg) -> Self {
+        match s {
+            SourceArg::Pending => Source::Pending,
+            SourceArg::History => Source::History,
+        }
+    }
+}

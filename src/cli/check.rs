@@ -1,0 +1,69 @@
+//! `patchdeck check` and `patchdeck demo`.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use eyre::WrapErr;
+
+use super::args::{CheckArgs, DemoArgs, Global};
+use super::fleet::Reach;
+use crate::check::{self, Options, Progress};
+use crate::pkg::apt::Apt;
+use crate::runbook::Runbook;
+
+/// Loads the runbook and its baseline; all problems of both are reported together.
+pub fn load_inputs(path: &Path) -> eyre::Result<(Runbook, crate::baseline::Baseline)> {
+    let runbook = crate::runbook::load(path)?;
+    let baseline = crate::baseline::load(&runbook.baseline.file)?;
+    Ok((runbook, baseline))
+}
+
+/// Progress on stderr: one updating line on a terminal, nothing otherwise (scripts read stdout).
+fn progress_printer() -> impl Fn(Progress<'_>) + Sync {
+    let tty = std::io::stderr().is_terminal();
+    move |p: Progress<'_>| {
+        if tty {
+            let mark = if p.ok { "ok" } else { "differs" };
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2Kprobing hosts {}/{}  last: {} {}", p.done, p.total, p.host, mark);
+            if p.done == p.total {
+                let _ = writeln!(err, "\r\x1b[2K");
+            }
+            let _ = err.flush();
+        }
+    }
+}
+
+async fn check_with(runbook: &Runbook, baseline: &crate::baseline::Baseline, reach: &Reach, opts: &Options, json: bool) -> u8 {
+    let report =
+        check::run(runbook, baseline, reach.transport.as_ref(), reach.prober.as_ref(), &Apt, opts, &progress_printer()).await;
+    reach.transport.close().await;
+    if json {
+        println!("{}", check::to_json(&report));
+    } else {
+        let mut out = anstream::stdout();
+        let _ = write!(out, "{}", check::render(&report));
+    }
+    report.exit_code()
+}
+
+pub async fn run(global: &Global, args: CheckArgs) -> eyre::Result<u8> {
+    let (runbook, baseline) = load_inputs(&args.runbook)?;
+    let reach = Reach::for_runbook(global, &runbook)?;
+    let opts = Options { concurrency: args.concurrency.max(1), probe_timeout: Duration::from_secs(args.timeout) };
+    Ok(check_with(&runbook, &baseline, &reach, &opts, args.json).await)
+}
+
+/// Until the cockpit exists, the demo is the `check` report of the demo window against
+/// its simulated fleet.
+pub async fn demo(_global: &Global, args: DemoArgs) -> eyre::Result<u8> {
+    let dir = args.dir.unwrap_or_else(crate::demo::default_dir);
+    let runbook_path = crate::demo::extract(&dir).wrap_err("cannot write the demo files")?;
+    let (runbook, baseline) = load_inputs(&runbook_path)?;
+    let reach = Reach::simulated(&dir.join("fleet.toml"), 0.2)?;
+    if !args.json {
+        eprintln!("Demo window from {} against a simulated fleet (no real host is touched).\n", dir.display());
+    }
+    Ok(check_with(&runbook, &baseline, &reach, &Options::default(), args.json).await)
+}

@@ -1,0 +1,132 @@
+//! What real apt and dpkg print, generated from a simulated host's state, so the demo and
+//! tests run the same parser as production. Formats follow Debian bookworm's tools run
+//! with `LC_ALL=C` (see the captured fixtures under `tests/fixtures/apt/`).
+
+use std::fmt::Write;
+
+use super::HostState;
+use crate::probe::SECTION_MARK;
+use crate::runbook::Fingerprint;
+
+fn section(out: &mut String, name: &str) {
+    let _ = writeln!(out, "{SECTION_MARK}{name}");
+}
+
+/// The whole probe output for a host: package sections, then fingerprint sections.
+pub fn probe(h: &HostState, fingerprints: &[Fingerprint]) -> String {
+    let mut out = String::new();
+    section(&mut out, "os");
+    let os = &h.os;
+    let _ = writeln!(
+        out,
+        "PRETTY_NAME=\"{}\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"{}\"\nVERSION_CODENAME={}\nID={}",
+        os.pretty_name, os.version_id, os.codename, os.id
+    );
+
+    section(&mut out, "installed");
+    for (name, version) in &h.installed {
+        let _ = writeln!(out, "ii \t{name}\t{version}");
+    }
+
+    section(&mut out, "upgrade");
+    out.push_str(&upgrade_simulation(h));
+
+    section(&mut out, "held");
+    for name in &h.held {
+        let _ = writeln!(out, "{name}");
+    }
+
+    section(&mut out, "reboot");
+    if h.reboot_required {
+        out.push_str("*** System restart required ***\n");
+    }
+
+    section(&mut out, "policy");
+    for name in changing(h).into_iter().map(|(n, _, _)| n) {
+        out.push_str(&policy(h, &name));
+    }
+
+    section(&mut out, "cache");
+
+    for (i, fp) in fingerprints.iter().enumerate() {
+        section(&mut out, &format!("fp.{i}"));
+        match fp {
+            Fingerprint::Path(p) => match h.files.get(p) {
+                Some(content) => {
+                    let _ = writeln!(out, "{}", crate::probe::sha256_hex(content.as_bytes()));
+                }
+                None => out.push_str("@@missing\n"),
+            },
+            Fingerprint::Command(c) => {
+                let _ = writeln!(out, "{}", h.commands.get(c).map(String::as_str).unwrap_or(""));
+            }
+        }
+    }
+    out
+}
+
+/// Installed packages with a newer installable version: (name, from, (to, origin)).
+fn changing(h: &HostState) -> Vec<(String, String, (String, String))> {
+    h.installed
+        .iter()
+        .filter_map(|(n, v)| Some((n.clone(), v.clone(), h.candidate(n)?)))
+        .collect()
+}
+
+/// `apt-get -s dist-upgrade`, as printed by bookworm's apt.
+pub fn upgrade_simulation(h: &HostState) -> String {
+    let all = changing(h);
+    let (held, upgrade): (Vec<_>, Vec<_>) = all.into_iter().partition(|(n, _, _)| h.held.contains(n));
+    let mut out = String::from(
+        "NOTE: This is only a simulation!\n      apt-get needs root privileges for real execution.\n      \
+         Keep also in mind that locking is deactivated,\n      so don't depend on the relevance to the real current situation!\n\
+         Reading package lists...\nBuilding dependency tree...\nReading state information...\nCalculating upgrade...\n",
+    );
+    if !held.is_empty() {
+        out.push_str("The following packages have been kept back:\n ");
+        for (n, _, _) in &held {
+            let _ = write!(out, " {n}");
+        }
+        out.push('\n');
+    }
+    if !upgrade.is_empty() {
+        out.push_str("The following packages will be upgraded:\n ");
+        for (n, _, _) in &upgrade {
+            let _ = write!(out, " {n}");
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{} upgraded, 0 newly installed, 0 to remove and {} not upgraded.", upgrade.len(), held.len());
+    for (n, from, (to, origin)) in &upgrade {
+        let _ = writeln!(out, "Inst {n} [{from}] ({to} {origin} [amd64])");
+    }
+    for (n, _, (to, origin)) in &upgrade {
+        let _ = writeln!(out, "Conf {n} ({to} {origin} [amd64])");
+    }
+    out
+}
+
+/// `apt-cache policy NAME`.
+pub fn policy(h: &HostState, name: &str) -> String {
+    let installed = h.installed.get(name).cloned().unwrap_or_else(|| "(none)".into());
+    let candidate = h.candidate(name).map_or_else(|| installed.clone(), |(v, _)| v);
+    let mut out = format!("{name}:\n  Installed: {installed}\n  Candidate: {candidate}\n  Version table:\n");
+    let mut versions = h.installable(name);
+    if h.not_installable.contains(name) {
+        versions.retain(|(v, _)| *v != installed);
+        versions.push((installed.clone(), String::new()));
+    }
+    versions.sort_by(|a, b| b.0.parse::<debversion::Version>().ok().cmp(&a.0.parse::<debversion::Version>().ok()));
+    for (v, origin) in versions {
+        let star = if v == installed { "***" } else { "   " };
+        let _ = writeln!(out, " {star} {v} 500");
+        if !origin.is_empty() {
+            let suite = if origin.contains("Security") { "bookworm-security/main" } else { "bookworm/main" };
+            let _ = writeln!(out, "        500 http://deb.debian.org/debian {suite} amd64 Packages");
+        }
+        if v == installed {
+            out.push_str("        100 /var/lib/dpkg/status\n");
+        }
+    }
+    out
+}

@@ -1,0 +1,210 @@
+//! The simulated fleet's state and its TOML description.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use crate::diag::{Diagnostics, SourceFile};
+use crate::health::Prober;
+use crate::pkg::OsRelease;
+
+/// A version a host's repositories offer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoVersion {
+    pub name: String,
+    pub version: String,
+    #[serde(default = "default_origin")]
+    pub origin: String,
+}
+
+fn default_origin() -> String {
+    "Debian:12.12/stable".into()
+}
+
+/// One simulated host. Fields are deliberately plain strings: the simulation may hold
+/// hostile text on purpose, to prove it never reaches a command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostState {
+    pub name: String,
+    pub os: OsRelease,
+    pub installed: BTreeMap<String, String>,
+    /// Newer versions the repositories offer (installed versions are offered too unless
+    /// listed in `not_installable`).
+    pub repo: Vec<RepoVersion>,
+    pub not_installable: BTreeSet<String>,
+    pub held: BTreeSet<String>,
+    pub files: BTreeMap<String, String>,
+    pub commands: BTreeMap<String, String>,
+    pub reachable: bool,
+    /// The outside health endpoint answers 200 with the host's name.
+    pub healthy: bool,
+    /// Installing updates breaks the outside health endpoint (until rolled back).
+    pub breaks_after_update: bool,
+    pub reboot_required: bool,
+    /// Every command run on this host, in order (for tests and drills).
+    pub history: Vec<String>,
+}
+
+impl HostState {
+    /// Versions of `name` installable now: repository versions plus the installed one.
+    pub fn installable(&self, name: &str) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> =
+            self.repo.iter().filter(|r| r.name == name).map(|r| (r.version.clone(), r.origin.clone())).collect();
+        if let Some(v) = self.installed.get(name)
+            && !self.not_installable.contains(name)
+            && !out.iter().any(|(rv, _)| rv == v)
+        {
+            out.push((v.clone(), default_origin()));
+        }
+        out
+    }
+
+    /// The highest installable version of an installed package, if newer than installed.
+    pub fn candidate(&self, name: &str) -> Option<(String, String)> {
+        let installed = self.installed.get(name)?;
+        let parse = |s: &str| s.parse::<debversion::Version>().ok();
+        let best = self.installable(name).into_iter().filter_map(|(v, o)| Some((parse(&v)?, v, o))).max_by(|a, b| a.0.cmp(&b.0))?;
+        (parse(installed).is_some_and(|i| best.0 > i)).then_some((best.1, best.2))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFleet {
+    #[serde(default)]
+    common: RawHost,
+    #[serde(default)]
+    host: BTreeMap<String, RawHost>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    os: Option<OsRelease>,
+    #[serde(default)]
+    installed: BTreeMap<String, String>,
+    #[serde(default)]
+    repo: Vec<RepoVersion>,
+    #[serde(default)]
+    not_installable: Vec<String>,
+    #[serde(default)]
+    held: Vec<String>,
+    #[serde(default)]
+    files: BTreeMap<String, String>,
+    #[serde(default)]
+    commands: BTreeMap<String, String>,
+    unreachable: Option<bool>,
+    unhealthy: Option<bool>,
+    breaks_after_update: Option<bool>,
+    reboot_required: Option<bool>,
+}
+
+/// The whole fleet, shared by the transport and the prober; state changes as commands run.
+#[derive(Debug, Clone, Default)]
+pub struct Fleet {
+    hosts: Arc<Mutex<BTreeMap<String, HostState>>>,
+    /// Multiplies every simulated delay; 0 makes everything instant.
+    pub speed: f64,
+}
+
+impl Fleet {
+    /// Parses a fleet description. Hosts inherit `[common]` and override it per key.
+    pub fn from_toml(src: &SourceFile) -> Result<Self, Diagnostics> {
+        let raw: RawFleet = toml::from_str(&src.text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            Diagnostics::from(src.error(span, format!("invalid fleet: {}", e.message())))
+        })?;
+        let c = &raw.common;
+        let hosts = raw
+            .host
+            .iter()
+            .map(|(name, h)| {
+                let merge = |a: &BTreeMap<String, String>, b: &BTreeMap<String, String>| {
+                    a.iter().chain(b.iter()).map(|(k, v)| (k.clone(), v.clone())).collect::<BTreeMap<_, _>>()
+                };
+                let state = HostState {
+                    name: name.clone(),
+                    os: h.os.clone().or_else(|| c.os.clone()).unwrap_or_default(),
+                    installed: merge(&c.installed, &h.installed),
+                    repo: c.repo.iter().chain(h.repo.iter()).cloned().collect(),
+                    not_installable: c.not_installable.iter().chain(h.not_installable.iter()).cloned().collect(),
+                    held: c.held.iter().chain(h.held.iter()).cloned().collect(),
+                    files: merge(&c.files, &h.files),
+                    commands: merge(&c.commands, &h.commands),
+                    reachable: !h.unreachable.or(c.unreachable).unwrap_or(false),
+                    healthy: !h.unhealthy.or(c.unhealthy).unwrap_or(false),
+                    breaks_after_update: h.breaks_after_update.or(c.breaks_after_update).unwrap_or(false),
+                    reboot_required: h.reboot_required.or(c.reboot_required).unwrap_or(false),
+                    history: Vec::new(),
+                };
+                (name.clone(), state)
+            })
+            .collect();
+        Ok(Self { hosts: Arc::new(Mutex::new(hosts)), speed: 1.0 })
+    }
+
+    pub fn with_speed(mut self, speed: f64) -> Self {
+        self.speed = speed.max(0.0);
+        self
+    }
+
+    /// Runs `f` on a host's state (by host name or address). `None` if no such host.
+    pub fn with_host<T>(&self, name_or_address: &str, f: impl FnOnce(&mut HostState) -> T) -> Option<T> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        let key = if hosts.contains_key(name_or_address) {
+            name_or_address.to_string()
+        } else {
+            // Addresses like `web1.demo.internal` resolve to host `web1`.
+            let short = name_or_address.split('.').next().unwrap_or_default();
+            hosts.contains_key(short).then(|| short.to_string())?
+        };
+        hosts.get_mut(&key).map(f)
+    }
+
+    pub fn host_names(&self) -> Vec<String> {
+        self.hosts.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+    }
+
+    /// A plausible delay for an operation that takes `base` on a real host.
+    pub async fn pause(&self, base: Duration) {
+        if self.speed > 0.0 {
+            tokio::time::sleep(base.mul_f64(self.speed)).await;
+        }
+    }
+}
+
+/// Operator-side checks against the simulated fleet: a URL or address names a host.
+pub struct SimProber(pub Fleet);
+
+fn host_of(url_or_addr: &str) -> &str {
+    let rest = url_or_addr.split_once("://").map_or(url_or_addr, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+}
+
+#[async_trait]
+impl Prober for SimProber {
+    async fn http_get(&self, url: &str, timeout: Duration) -> Result<(u16, String), String> {
+        self.0.pause(Duration::from_millis(40)).await;
+        let state = self.0.with_host(host_of(url), |h| (h.reachable, h.healthy, h.name.clone()));
+        match state {
+            None => Err(format!("cannot connect: {} does not resolve", host_of(url))),
+            Some((false, _, _)) => Err(format!("timed out after {timeout:?}")),
+            Some((true, true, name)) => Ok((200, format!("ok {name}\n"))),
+            Some((true, false, _)) => Ok((503, "upstream connect error\n".into())),
+        }
+    }
+
+    async fn tcp_connect(&self, address: &str, timeout: Duration) -> Result<(), String> {
+        self.0.pause(Duration::from_millis(20)).await;
+        match self.0.with_host(host_of(address), |h| h.reachable && h.healthy) {
+            None => Err(format!("{} does not resolve", host_of(address))),
+            Some(true) => Ok(()),
+            Some(false) => Err(format!("no connection within {timeout:?}")),
+        }
+    }
+}

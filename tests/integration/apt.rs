@@ -281,3 +281,69 @@ fn real_apt_probe_on_this_machine() {
     assert!(hist.status.success());
     Apt.parse_last_upgrade(&String::from_utf8_lossy(&hist.stdout)).unwrap();
 }
+
+#[test]
+fn current_probe_script_capture() {
+    // Captured with the final probe.sh: stderr merged into `upgrade`, `patchdeck-exit: 0`.
+    let s = sections(&fixture("probe-bookworm-current.txt"));
+    assert!(s["upgrade"].contains("patchdeck-exit: 0"));
+    let f = Apt.parse_probe(&s).unwrap();
+    assert_eq!(f.os.codename, "bookworm");
+    assert!(f.installed.contains_key(&n("openssh-server")));
+    assert!(!f.pending.is_empty());
+    assert!(f.pending.iter().all(|p| f.installable.contains_key(&p.name)), "policy covers every pending package");
+}
+
+#[test]
+fn generated_scripts_are_valid_posix_sh() {
+    use std::time::Duration;
+    let pkgs = [(n("libssl3"), v("3.0.15-1~deb12u1")), (n("libc6:i386"), v("1:2.36-9+deb12u14"))];
+    let snap = [(n("bc"), Some(v("1.07.1-3+b1"))), (n("pd-newdep"), None)];
+    for script in [
+        Apt.install_exact(&pkgs, Duration::from_secs(60)).script,
+        Apt.restore(&snap, Duration::from_secs(60)).script,
+        Apt.restore(&[], Duration::from_secs(60)).script,
+        Apt.probe_script(),
+        Apt.history_script(),
+    ] {
+        let out = std::process::Command::new("sh").args(["-n", "-c", &script]).output().unwrap();
+        assert!(out.status.success(), "{script}\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// The restore guard, run against a fake apt-get: an unplanned removal aborts before any
+/// real (non-simulated) apt-get call; a clean plan proceeds to exactly one real install.
+#[test]
+fn restore_guard_aborts_on_unplanned_removal() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls");
+    let fake = format!(
+        "#!/bin/sh\necho \"$*\" >> '{}'\ncase \" $* \" in *' -s '*) printf 'Remv pd-newdep [1.0]\\n%s\\n' \"$FAKE_EXTRA\";; esac\n",
+        log.display()
+    );
+    for tool in ["apt-get", "apt-mark"] {
+        let p = dir.path().join(tool);
+        std::fs::write(&p, &fake).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let cmd = Apt.restore(&[(n("bc"), Some(v("1.07.1-3+b1"))), (n("pd-newdep"), None)], Duration::from_secs(5));
+    let run = |extra: &str| {
+        let _ = std::fs::remove_file(&log);
+        let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap_or_default());
+        let out = std::process::Command::new("sh")
+            .args(["-c", &cmd.script])
+            .env("PATH", path)
+            .env("FAKE_EXTRA", extra)
+            .output()
+            .unwrap();
+        (out.status.code(), std::fs::read_to_string(&log).unwrap_or_default())
+    };
+    let (code, calls) = run("Remv cscope [15.9-1]");
+    assert_eq!(code, Some(101), "{calls}");
+    assert!(calls.lines().all(|l| !l.starts_with("install -y")), "{calls}");
+    let (code, calls) = run("Inst bc [1.07.1-3+b1+pd1] (1.07.1-3+b1 Debian:12.15/oldstable [amd64])");
+    assert_eq!(code, Some(0), "{calls}");
+    assert_eq!(calls.lines().filter(|l| l.starts_with("install -y")).count(), 1, "{calls}");
+}

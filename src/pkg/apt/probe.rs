@@ -1,1 +1,41 @@
-//! TODO(skeleton): filled by the apt work.
+//! The shell apt contributes to the fleet probe, and the history dump.
+//!
+//! Both scripts live in `.sh` files next to this one so they can be read, linted
+//! (`shellcheck -s sh`) and run by hand exactly as a host runs them. They:
+//! - set `LC_ALL=C` themselves (the probe framing does too) so apt's prose, the one part
+//!   we read only in English (the "kept back" list), is untranslated;
+//! - are read-only: `apt-get -s` with `Debug::NoLocking=1`, `dpkg-query`, `apt-cache`,
+//!   `apt-mark showhold`; stdin is `/dev/null` so nothing can prompt;
+//! - print nothing for a section whose tool is absent;
+//! - rewrite any line of host text that starts with `@@patchdeck:` so a file on the host
+//!   cannot open a section of its own;
+//! - build the `apt-cache policy` argument list on the host from `Inst`/`Remv` lines and
+//!   holds, filtered by awk to package-name characters, so no host text travels back into
+//!   a command line we build.
+//!
+//! Sections: `os`, `arch`, `installed`, `upgrade` (ends with `patchdeck-exit: N`), `held`,
+//! `reboot`, `needrestart`, `policy`, `cache`. See [`super::parse`] for each format.
+
+/// Prints the apt sections of the probe (`@@patchdeck:NAME` lines start each one).
+pub const PROBE_SCRIPT: &str = include_str!("probe.sh");
+
+/// Prints `Patchdeck-Native-Architecture: ARCH`, then all apt history logs, oldest first.
+pub const HISTORY_SCRIPT: &str = include_str!("history.sh");
+
+/// The section names [`PROBE_SCRIPT`] prints, in order.
+pub const SECTIONS: [&str; 9] =
+    ["os", "arch", "installed", "upgrade", "held", "reboot", "needrestart", "policy", "cache"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_prints_every_section_once_in_order() {
+        let markers: Vec<&str> =
+            PROBE_SCRIPT.lines().filter_map(|l| l.strip_prefix("echo '@@patchdeck:")?.strip_suffix('\'')).collect();
+        assert_eq!(markers, SECTIONS);
+        assert!(PROBE_SCRIPT.contains("export LC_ALL=C"));
+        assert!(PROBE_SCRIPT.contains("Debug::NoLocking=1"));
+    }
+}

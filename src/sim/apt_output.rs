@@ -23,6 +23,9 @@ pub fn probe(h: &HostState, fingerprints: &[Fingerprint]) -> String {
         os.pretty_name, os.version_id, os.codename, os.id
     );
 
+    section(&mut out, "arch");
+    out.push_str("amd64\n");
+
     section(&mut out, "installed");
     for (name, version) in &h.installed {
         let _ = writeln!(out, "ii \t{name}\t{version}");
@@ -30,6 +33,7 @@ pub fn probe(h: &HostState, fingerprints: &[Fingerprint]) -> String {
 
     section(&mut out, "upgrade");
     out.push_str(&upgrade_simulation(h));
+    out.push_str("patchdeck-exit: 0\n");
 
     section(&mut out, "held");
     for name in &h.held {
@@ -38,7 +42,7 @@ pub fn probe(h: &HostState, fingerprints: &[Fingerprint]) -> String {
 
     section(&mut out, "reboot");
     if h.reboot_required {
-        out.push_str("*** System restart required ***\n");
+        out.push_str("reboot-required\n");
     }
 
     section(&mut out, "policy");

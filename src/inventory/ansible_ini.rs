@@ -488,6 +488,14 @@ pub(crate) fn check_var(src: &SourceFile, key: &str, var: &Var) -> Option<Diagno
         .map(|msg| src.error(var.span.clone(), msg))
 }
 
+/// Whether patchdeck reads this variable (so it must be a single, valid value).
+pub(crate) fn is_mapped(key: &str) -> bool {
+    matches!(
+        canonical_key(key),
+        "ansible_host" | "ansible_user" | "ansible_port" | "ansible_become" | "patchdeck_weight"
+    )
+}
+
 /// Maps the variables patchdeck understands; all others are Ansible's business and ignored.
 fn apply_var(host: &mut Host, key: &str, value: &str) -> Result<(), String> {
     match key {

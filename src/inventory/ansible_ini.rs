@@ -425,7 +425,8 @@ impl Model {
     ///
     /// Precedence follows Ansible: `all` vars, then each group the host is in (directly or
     /// through children) ordered by depth and then name, then the host's own vars; later
-    /// wins. Tags are the host's groups (except `all`/`ungrouped`) in declaration order.
+    /// wins. Tags are the host's groups (except `all`/`ungrouped`) sorted by name, so INI and
+    /// YAML forms of one inventory give identical hosts.
     /// Bad values were already reported by [`check_var`] where they were written.
     pub(crate) fn into_hosts(self, src: &SourceFile) -> Vec<(Host, HostOrigin)> {
         let mut memo = HashMap::new();
@@ -436,7 +437,8 @@ impl Model {
                 groups.insert(g);
                 groups.extend(self.ancestors(g));
             }
-            let mut tags: Vec<usize> = groups.iter().copied().filter(|&g| g != ALL && g != UNGROUPED).collect();
+            let mut tags: Vec<String> =
+                groups.iter().filter(|&&g| g != ALL && g != UNGROUPED).map(|&g| self.groups[g].name.clone()).collect();
             tags.sort_unstable();
 
             let mut ordered: Vec<usize> = groups.into_iter().collect();
@@ -452,7 +454,7 @@ impl Model {
             }
 
             let mut host = Host::named(decl.name.clone());
-            host.tags = tags.into_iter().map(|g| self.groups[g].name.clone()).collect();
+            host.tags = tags;
             for (k, v) in &vars {
                 let _ = apply_var(&mut host, k, &v.value);
             }

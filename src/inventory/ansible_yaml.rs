@@ -1,1 +1,280 @@
-//! TODO(skeleton): filled by the inventory work.
+//! Ansible YAML inventories (`inventory.yml`): the
+//! `all: {hosts: {...}, vars: {...}, children: {group: {hosts, vars, children}}}` structure,
+//! with other top-level groups allowed beside `all`, as `ansible-inventory` accepts.
+//!
+//! Groups, variable precedence, host ranges and the `ansible_*` mapping are shared with the
+//! INI parser ([`super::ansible_ini`]), so both formats give identical hosts.
+//!
+//! Positions: serde_yaml reports line/column for syntax errors but keeps no positions in a
+//! parsed `Value`. For hosts and variables of a valid file we therefore *search the text*:
+//! the first line, after the enclosing key's line, whose first word is `name:` (also
+//! `"name":` / `'name':`). That is exact for block-style YAML, which is what inventories
+//! are written in; for flow style (`{web1: {...}}`) it falls back to the first occurrence of
+//! the name after the enclosing key, and failing that to the enclosing key itself.
+//!
+//! Unlike Ansible, which warns and skips, an unknown key in a group (`host:` instead of
+//! `hosts:`) is an error: silently dropping hosts from a maintenance window is worse.
+
+use std::ops::Range;
+
+use serde_yaml::Value;
+
+use super::Inventory;
+use super::ansible_ini::{ALL, Model, Var, check_var, declare_hosts, is_mapped};
+use crate::diag::{Diagnostic, Diagnostics, SourceFile};
+
+/// Parses an Ansible YAML inventory; all problems of the file are reported together.
+pub fn parse(src: &SourceFile) -> Result<Inventory, Diagnostics> {
+    let value: Value = serde_yaml::from_str(&src.text).map_err(|e| yaml_error(src, &e))?;
+    let mut p = Parser { src, model: Model::new(), diags: Diagnostics::default() };
+    match &value {
+        Value::Null => {}
+        Value::Mapping(top) => {
+            for (k, v) in top {
+                let Some(name) = p.key_text(k, 0) else { continue };
+                let span = find_key(&src.text, &name, 0);
+                p.group(&name, v, span, None);
+            }
+        }
+        _ => p.diags.push(src.error(0..1, "expected a mapping of groups at the top level, starting with `all:`")),
+    }
+    let hosts = p.model.into_hosts(src);
+    p.diags.into_result(Inventory { hosts })
+}
+
+fn yaml_error(src: &SourceFile, e: &serde_yaml::Error) -> Diagnostics {
+    // serde_yaml appends " at line L column C"; the diagnostic shows the position itself.
+    let text = e.to_string();
+    let msg = text.split(" at line ").next().unwrap_or(&text);
+    match e.location() {
+        Some(loc) => src.error(loc.index()..loc.index() + 1, format!("invalid YAML: {msg}")),
+        None => Diagnostic::whole_file(&src.path, format!("invalid YAML: {msg}")),
+    }
+    .into()
+}
+
+struct Parser<'a> {
+    src: &'a SourceFile,
+    model: Model,
+    diags: Diagnostics,
+}
+
+impl Parser<'_> {
+    /// A mapping key as text: YAML lets `10.0.0.1:` or `1:` be numbers.
+    fn key_text(&mut self, key: &Value, near: usize) -> Option<String> {
+        match scalar(key) {
+            Some(s) => Some(s),
+            None => {
+                self.diags.push(self.src.error(near..near + 1, "expected a name here, not a list or mapping"));
+                None
+            }
+        }
+    }
+
+    fn group(&mut self, name: &str, value: &Value, span: Range<usize>, parent: Option<usize>) {
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            self.diags.push(self.src.error(span, format!("invalid group name {name:?}: it must be one word")));
+            return;
+        }
+        let g = if name == "all" { ALL } else { self.model.group(name) };
+        if let Some(parent) = parent
+            && let Err(msg) = self.model.add_child(parent, g)
+        {
+            self.diags.push(self.src.error(span.clone(), msg));
+        }
+        let body = match value {
+            Value::Null => return,
+            Value::Mapping(m) => m,
+            _ => {
+                self.diags.push(
+                    self.src
+                        .error(span, format!("group `{name}` must be a mapping with `hosts`, `vars` or `children`")),
+                );
+                return;
+            }
+        };
+        for (k, v) in body {
+            let Some(key) = self.key_text(k, span.start) else { continue };
+            let key_span = find_key(&self.src.text, &key, span.start);
+            match key.as_str() {
+                "hosts" => self.hosts(g, v, key_span),
+                "vars" => {
+                    if let Some(vars) = self.vars(v, &key_span, &format!("`vars` of group `{name}`")) {
+                        for (k, var) in vars {
+                            self.model.set_group_var(g, &k, var);
+                        }
+                    }
+                }
+                "children" => match v {
+                    Value::Null => {}
+                    Value::Mapping(children) => {
+                        for (ck, cv) in children {
+                            let Some(child) = self.key_text(ck, key_span.start) else { continue };
+                            let child_span = find_key(&self.src.text, &child, key_span.start);
+                            self.group(&child, cv, child_span, Some(g));
+                        }
+                    }
+                    _ => self.diags.push(
+                        self.src
+                            .error(key_span, format!("`children` of group `{name}` must be a mapping of group names")),
+                    ),
+                },
+                other => self.diags.push(
+                    self.src
+                        .error(key_span, format!("unexpected key `{other}` in group `{name}`"))
+                        .with_help("a group holds only `hosts`, `vars` and `children`"),
+                ),
+            }
+        }
+    }
+
+    fn hosts(&mut self, g: usize, value: &Value, key_span: Range<usize>) {
+        let hosts = match value {
+            Value::Null => return,
+            Value::Mapping(m) => m,
+            Value::Sequence(_) => {
+                self.diags.push(
+                    self.src
+                        .error(key_span, "`hosts` must be a mapping of host names, not a list")
+                        .with_help("write each host as a key: `web1.example.com:` on its own line"),
+                );
+                return;
+            }
+            _ => {
+                self.diags.push(self.src.error(key_span, "`hosts` must be a mapping of host names"));
+                return;
+            }
+        };
+        for (k, v) in hosts {
+            let Some(pattern) = self.key_text(k, key_span.start) else { continue };
+            let span = find_key(&self.src.text, &pattern, key_span.start);
+            let declared = match declare_hosts(self.src, &mut self.model, &pattern, span.clone(), g) {
+                Ok(h) => h,
+                Err(d) => {
+                    self.diags.push(d);
+                    continue;
+                }
+            };
+            let Some(vars) = self.vars(v, &span, &format!("host `{pattern}`")) else { continue };
+            for h in declared {
+                for (key, var) in &vars {
+                    self.model.set_host_var(h, key, var.clone());
+                }
+            }
+        }
+    }
+
+    /// Variables of a host or group, each checked where it is written.
+    fn vars(&mut self, value: &Value, owner_span: &Range<usize>, owner: &str) -> Option<Vec<(String, Var)>> {
+        let map = match value {
+            Value::Null => return Some(Vec::new()),
+            Value::Mapping(m) => m,
+            _ => {
+                let msg = format!("{owner} must map variable names to values");
+                self.diags.push(self.src.error(owner_span.clone(), msg));
+                return None;
+            }
+        };
+        let mut out = Vec::new();
+        for (k, v) in map {
+            let Some(key) = self.key_text(k, owner_span.start) else { continue };
+            let key_span = find_key(&self.src.text, &key, owner_span.start);
+            let value = match scalar(v) {
+                Some(s) => s,
+                None if is_mapped(&key) => {
+                    self.diags.push(self.src.error(key_span, format!("`{key}` must be a single value")));
+                    continue;
+                }
+                // Lists and mappings are Ansible's business; patchdeck reads none of them.
+                None => continue,
+            };
+            let var = Var { value, span: value_span(&self.src.text, &key_span) };
+            if let Some(d) = check_var(self.src, &key, &var) {
+                self.diags.push(d);
+            }
+            out.push((key, var));
+        }
+        Some(out)
+    }
+}
+
+/// The text of a YAML scalar, as Ansible would template it (`true`, `2222`, `web1`).
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Null => Some(String::new()),
+        Value::Tagged(t) => scalar(&t.value),
+        Value::Sequence(_) | Value::Mapping(_) => None,
+    }
+}
+
+/// Where `key` is written: see the module comment for the search rule. `from` is the
+/// enclosing key's offset (0 for the top level); the search starts on the line after it.
+fn find_key(text: &str, key: &str, from: usize) -> Range<usize> {
+    let begin = if from == 0 { 0 } else { text[from..].find('\n').map_or(text.len(), |i| from + i + 1) };
+    let mut offset = begin;
+    for line in text[begin..].split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        for (open, close) in [("", ""), ("\"", "\""), ("'", "'")] {
+            let Some(rest) = trimmed.strip_prefix(open).and_then(|r| r.strip_prefix(key)) else { continue };
+            let Some(after) = rest.strip_prefix(close).and_then(|r| r.strip_prefix(':')) else { continue };
+            if after.is_empty() || after.starts_with(char::is_whitespace) {
+                let start = offset + indent + open.len();
+                return start..start + key.len();
+            }
+        }
+        offset += line.len();
+    }
+    match text[from..].find(key) {
+        Some(i) => from + i..from + i + key.len(),
+        None => from..from + 1,
+    }
+}
+
+/// The value after `key:` on the key's line, or the key itself when the value is on
+/// another line or cannot be told apart.
+fn value_span(text: &str, key_span: &Range<usize>) -> Range<usize> {
+    let line_end = text[key_span.end..].find('\n').map_or(text.len(), |i| key_span.end + i);
+    let rest = &text[key_span.end..line_end];
+    let Some(colon) = rest.find(':') else { return key_span.clone() };
+    let after = &rest[colon + 1..];
+    let value = after.trim_start();
+    // A trailing comment is not part of the value.
+    let value = value.split(" #").next().unwrap_or(value).trim_end();
+    if value.is_empty() || value.starts_with(['{', '[', '|', '>']) {
+        return key_span.clone();
+    }
+    let start = key_span.end + colon + 1 + (after.len() - after.trim_start().len());
+    start..start + value.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = "all:\n  hosts:\n    web1:\n      ansible_port: 2222  # ssh\n  children:\n    db:\n      hosts:\n        \"db1\":\n";
+
+    #[test]
+    fn keys_are_found_after_their_parent() {
+        let hosts = find_key(DOC, "hosts", 0);
+        assert_eq!(&DOC[hosts.clone()], "hosts");
+        let web1 = find_key(DOC, "web1", hosts.start);
+        assert_eq!(web1, 18..22);
+        let port = find_key(DOC, "ansible_port", web1.start);
+        assert_eq!(&DOC[value_span(DOC, &port)], "2222");
+        let db = find_key(DOC, "db", find_key(DOC, "children", 0).start);
+        let db_hosts = find_key(DOC, "hosts", db.start);
+        let db1 = find_key(DOC, "db1", db_hosts.start);
+        assert_eq!(&DOC[db1.start - 1..db1.end + 2], "\"db1\":");
+    }
+
+    #[test]
+    fn flow_style_falls_back_to_first_occurrence() {
+        let doc = "all: {hosts: {web1: {ansible_user: ops}}}\n";
+        assert_eq!(find_key(doc, "web1", 0), 14..18);
+        assert_eq!(find_key(doc, "nothere", 5), 5..6);
+    }
+}

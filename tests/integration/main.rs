@@ -2,6 +2,7 @@
 mod support;
 
 mod apt;
+mod check;
 mod inventory;
 mod runbook;
 mod transport;

@@ -283,7 +283,7 @@ pub(crate) fn quoted_list(items: &[&str]) -> String {
 /// to pointing at the whole value.
 pub fn source_offset(literal: &str, index: usize) -> Option<usize> {
     let map = decode_map(literal)?;
-    map.get(index).copied().or_else(|| (index == map.len()).then(|| literal.len()))
+    map.get(index).copied()
 }
 
 /// For each byte of the decoded string, the offset in `literal` of the source text producing it.

@@ -33,7 +33,10 @@ pub struct RawRunbook {
     pub fingerprints: Vec<Spanned<RawFingerprint>>,
     /// `None` when there is no `[[wave]]` at all.
     pub waves: Option<Vec<Spanned<RawWave>>>,
+    /// Where `wave` was written (for "no waves" when it is an empty array).
+    pub waves_span: Option<Range<usize>>,
     pub steps: Option<Vec<Spanned<RawStep>>>,
+    pub steps_span: Option<Range<usize>>,
     pub checks: Vec<Spanned<RawCheck>>,
 }
 
@@ -157,8 +160,14 @@ pub fn parse(src: &SourceFile, diags: &mut Diagnostics) -> Option<RawRunbook> {
             "policy" => raw.policy = table(src, key.get_ref(), value, diags),
             "host" => raw.hosts = Some(array_of_tables(src, key.get_ref(), value, diags)),
             "fingerprint" => raw.fingerprints = array_of_tables(src, key.get_ref(), value, diags),
-            "wave" => raw.waves = Some(array_of_tables(src, key.get_ref(), value, diags)),
-            "step" => raw.steps = Some(array_of_tables(src, key.get_ref(), value, diags)),
+            "wave" => {
+                raw.waves_span = Some(key.span());
+                raw.waves = Some(array_of_tables(src, key.get_ref(), value, diags));
+            }
+            "step" => {
+                raw.steps_span = Some(key.span());
+                raw.steps = Some(array_of_tables(src, key.get_ref(), value, diags));
+            }
             "check" => raw.checks = array_of_tables(src, key.get_ref(), value, diags),
             other => diags.push(
                 src.error(key.span(), format!("unknown section `{other}`: expected one of {}", quoted_list(&SECTIONS))),

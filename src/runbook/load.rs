@@ -66,10 +66,9 @@ fn fleet(src: &SourceFile, base_dir: &Path, raw: &mut RawRunbook, diags: &mut Di
     let inline = raw.hosts.take();
     fleet.inventory = match (file, inline) {
         (Some(f), Some(_)) => {
-            diags.push(src.error(
-                f.span(),
-                "hosts are given twice: `[inventory] file` and inline [[host]] tables; keep one",
-            ));
+            diags.push(
+                src.error(f.span(), "hosts are given twice: `[inventory] file` and inline [[host]] tables; keep one"),
+            );
             None
         }
         (None, None) => {

@@ -70,7 +70,8 @@ impl Validator<'_> {
             self.no_user = hosts.iter().find(|(h, _)| h.user.is_none()).map(|(h, _)| h.name.clone());
             self.no_port = hosts.iter().find(|(h, _)| h.port.is_none()).map(|(h, _)| h.name.clone());
         }
-        let waves = self.waves(raw.waves, raw.waves_span, &doc_start, hosts.as_deref(), baseline.as_ref(), &fleet.sources);
+        let waves =
+            self.waves(raw.waves, raw.waves_span, &doc_start, hosts.as_deref(), baseline.as_ref(), &fleet.sources);
         let steps = self.steps(raw.steps, raw.steps_span, &doc_start);
         let checks = self.checks(raw.checks);
         if self.diags.len() > before {
@@ -131,7 +132,8 @@ impl Validator<'_> {
                 _ => None,
             };
             if let Some((host, key)) = lacking {
-                let message = format!("`{{{name}}}` is used but host `{host}` has no `{key}`: set `{key}` on every host");
+                let message =
+                    format!("`{{{name}}}` is used but host `{host}` has no `{key}`: set `{key}` on every host");
                 problems.push(placeholder::PlaceholderError { range, message });
             }
         }
@@ -148,7 +150,10 @@ impl Validator<'_> {
 
     fn window(&mut self, raw: Option<Spanned<raw::RawWindow>>, doc_start: &Range<usize>) -> Option<Window> {
         let Some(raw) = raw else {
-            self.error(doc_start.clone(), "no [window] section: add [window] with `name`, `starts`, `ends` and `rollback_reserve`");
+            self.error(
+                doc_start.clone(),
+                "no [window] section: add [window] with `name`, `starts`, `ends` and `rollback_reserve`",
+            );
             return None;
         };
         let table = raw.span();
@@ -223,7 +228,10 @@ impl Validator<'_> {
         base_dir: &Path,
     ) -> Option<BaselineRef> {
         let Some(raw) = raw else {
-            self.error(doc_start.clone(), "no [baseline] section: add [baseline] with `file` and `host` (the staging host)");
+            self.error(
+                doc_start.clone(),
+                "no [baseline] section: add [baseline] with `file` and `host` (the staging host)",
+            );
             return None;
         };
         let table = raw.span();
@@ -239,17 +247,17 @@ impl Validator<'_> {
         let mut policy = Policy::default();
         let Some(raw) = raw else { return policy };
         let p = raw.into_inner();
-        for (value, slot, what) in [
-            (&p.change_risk, &mut policy.change_risk, "change_risk"),
-            (&p.max_risk, &mut policy.max_risk, "max_risk"),
-        ] {
+        for (value, slot, what) in
+            [(&p.change_risk, &mut policy.change_risk, "change_risk"), (&p.max_risk, &mut policy.max_risk, "max_risk")]
+        {
             if let Some(v) = value {
                 let x = *v.get_ref();
                 if (0.0..=1.0).contains(&x) {
                     *slot = x;
                 } else {
                     self.diags.push(
-                        self.src.error(v.span(), format!("{what} {x} is out of range: it is a probability from 0 to 1")),
+                        self.src
+                            .error(v.span(), format!("{what} {x} is out of range: it is a probability from 0 to 1")),
                     );
                 }
             }
@@ -267,9 +275,9 @@ impl Validator<'_> {
                 match v.get_ref().as_str() {
                     "stop" => *slot = OnDivergence::Stop,
                     "warn" => *slot = OnDivergence::Warn,
-                    other => self
-                        .diags
-                        .push(self.src.error(v.span(), format!("`{other}` is not a reaction: use \"stop\" or \"warn\""))),
+                    other => self.diags.push(
+                        self.src.error(v.span(), format!("`{other}` is not a reaction: use \"stop\" or \"warn\"")),
+                    ),
                 }
             }
         }
@@ -291,14 +299,20 @@ impl Validator<'_> {
                     continue;
                 }
                 (None, None) => {
-                    self.error(table, "fingerprint without `path` or `command`: add `path = \"/etc/...\"` or `command = \"...\"`");
+                    self.error(
+                        table,
+                        "fingerprint without `path` or `command`: add `path = \"/etc/...\"` or `command = \"...\"`",
+                    );
                     continue;
                 }
                 (Some(p), None) => {
                     if !p.get_ref().starts_with('/') {
                         self.error(
                             p.span(),
-                            format!("fingerprint path `{}` is relative: give the absolute path on the host", p.get_ref()),
+                            format!(
+                                "fingerprint path `{}` is relative: give the absolute path on the host",
+                                p.get_ref()
+                            ),
                         );
                         continue;
                     }
@@ -369,7 +383,10 @@ impl Validator<'_> {
             let tags = w.tags.as_ref().map(|l| l.get_ref().as_slice()).unwrap_or_default();
             if explicit.is_empty() && tags.is_empty() {
                 let at = w.hosts.as_ref().map_or(name.span(), |h| h.span());
-                self.error(at, format!("wave `{wave_name}` has no hosts: add `hosts = [\"...\"]` or `tags = [\"...\"]`"));
+                self.error(
+                    at,
+                    format!("wave `{wave_name}` has no hosts: add `hosts = [\"...\"]` or `tags = [\"...\"]`"),
+                );
             }
             let Some(hosts) = hosts else { continue };
             for h in explicit {
@@ -408,7 +425,10 @@ impl Validator<'_> {
                         self.src,
                         sources,
                         origin,
-                        format!("host `{}` is in no wave: add it to a [[wave]] or remove it from the inventory", host.name),
+                        format!(
+                            "host `{}` is in no wave: add it to a [[wave]] or remove it from the inventory",
+                            host.name
+                        ),
                     );
                     self.diags.push(d);
                 }
@@ -510,7 +530,11 @@ impl Validator<'_> {
         for (key, value) in [("run", &s.run), ("local", &s.local)] {
             if let Some(v) = value {
                 self.template(v, true);
-                let action = if key == "run" { StepAction::Run(v.get_ref().clone()) } else { StepAction::Local(v.get_ref().clone()) };
+                let action = if key == "run" {
+                    StepAction::Run(v.get_ref().clone())
+                } else {
+                    StepAction::Local(v.get_ref().clone())
+                };
                 actions.push((key, v.span(), action));
             }
         }
@@ -556,15 +580,21 @@ impl Validator<'_> {
                 s.name.as_ref().map_or(table, |n| n.span()),
                 format!("step `{label}` cannot be undone: add `rollback = \"...\"` or `irreversible = true`"),
             ),
-            (_, Some(r)) if irreversible => self.error(
-                r.span(),
-                format!("step `{label}` has a `rollback` and `irreversible = true`: keep one"),
-            ),
+            (_, Some(r)) if irreversible => {
+                self.error(r.span(), format!("step `{label}` has a `rollback` and `irreversible = true`: keep one"))
+            }
             _ => {}
         }
-        let default_timeout = if matches!(action, Some(StepAction::Packages)) { PACKAGES_TIMEOUT } else { STEP_TIMEOUT };
+        let default_timeout =
+            if matches!(action, Some(StepAction::Packages)) { PACKAGES_TIMEOUT } else { STEP_TIMEOUT };
         let timeout = self.duration(&s.timeout, default_timeout);
-        Some(Step { name: name?, action: action?, rollback: s.rollback.map(Spanned::into_inner), irreversible, timeout })
+        Some(Step {
+            name: name?,
+            action: action?,
+            rollback: s.rollback.map(Spanned::into_inner),
+            irreversible,
+            timeout,
+        })
     }
 
     fn checks(&mut self, raw: Vec<Spanned<RawCheck>>) -> Vec<(Check, Range<usize>)> {
@@ -585,8 +615,10 @@ impl Validator<'_> {
 
     fn check(&mut self, c: RawCheck, name: Option<String>, table: Range<usize>) -> Option<Check> {
         let label = name.clone().unwrap_or_else(|| "?".into());
-        let present: Vec<(&str, &Spanned<String>)> =
-            [("http", &c.http), ("tcp", &c.tcp), ("run", &c.run)].into_iter().filter_map(|(k, v)| Some((k, v.as_ref()?))).collect();
+        let present: Vec<(&str, &Spanned<String>)> = [("http", &c.http), ("tcp", &c.tcp), ("run", &c.run)]
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v.as_ref()?)))
+            .collect();
         for (_, v) in &present {
             self.template(v, false);
         }
@@ -611,22 +643,35 @@ impl Validator<'_> {
                     Some(s) => match u16::try_from(*s.get_ref()) {
                         Ok(code) if (100..=599).contains(&code) => code,
                         _ => {
-                            self.error(s.span(), format!("`expect_status` {} is not an HTTP status (100 to 599)", s.get_ref()));
+                            self.error(
+                                s.span(),
+                                format!("`expect_status` {} is not an HTTP status (100 to 599)", s.get_ref()),
+                            );
                             200
                         }
                     },
                 };
-                Some(CheckKind::Http { url: u.clone(), expect_status, contains: c.contains.as_ref().map(|t| t.get_ref().clone()) })
+                Some(CheckKind::Http {
+                    url: u.clone(),
+                    expect_status,
+                    contains: c.contains.as_ref().map(|t| t.get_ref().clone()),
+                })
             }
             [(kind, value)] => {
-                for (key, v) in [("expect_status", c.expect_status.as_ref().map(|s| s.span())), ("contains", c.contains.as_ref().map(|s| s.span()))] {
+                for (key, v) in [
+                    ("expect_status", c.expect_status.as_ref().map(|s| s.span())),
+                    ("contains", c.contains.as_ref().map(|s| s.span())),
+                ] {
                     if let Some(span) = v {
                         self.error(span, format!("`{key}` only applies to `http` checks: remove it"));
                     }
                 }
                 if *kind == "tcp" {
                     if !is_host_port(value.get_ref()) {
-                        self.error(value.span(), format!("`{}` is not host:port, e.g. \"{{host.address}}:443\"", value.get_ref()));
+                        self.error(
+                            value.span(),
+                            format!("`{}` is not host:port, e.g. \"{{host.address}}:443\"", value.get_ref()),
+                        );
                     }
                     Some(CheckKind::Tcp { address: value.get_ref().clone() })
                 } else {
@@ -636,7 +681,9 @@ impl Validator<'_> {
             [(first, _), (second, v), ..] => {
                 self.error(
                     v.span(),
-                    format!("check `{label}` has two probes (`{first}` and `{second}`): a check does one thing; split it"),
+                    format!(
+                        "check `{label}` has two probes (`{first}` and `{second}`): a check does one thing; split it"
+                    ),
                 );
                 None
             }
@@ -649,9 +696,7 @@ impl Validator<'_> {
 /// `host:port` where port is a number or `{host.port}`.
 fn is_host_port(s: &str) -> bool {
     match s.rsplit_once(':') {
-        Some((host, port)) => {
-            !host.is_empty() && (port == "{host.port}" || port.parse::<u16>().is_ok_and(|p| p > 0))
-        }
+        Some((host, port)) => !host.is_empty() && (port == "{host.port}" || port.parse::<u16>().is_ok_and(|p| p > 0)),
         None => false,
     }
 }

@@ -477,3 +477,24 @@ fn display_shows_file_line_col_and_caret() {
     assert!(shown.contains("rb.toml:20:20: error: unknown host `c`"), "{shown}");
     assert!(shown.contains("20 | hosts = [\"a\", \"b\", \"c\"]\n   |                    ^^^\n"), "{shown}");
 }
+
+#[test]
+fn hosts_given_twice() {
+    assert_one(
+        &with("\n[inventory]\nfile = \"hosts.toml\"\n"),
+        27,
+        8,
+        "hosts are given twice: `[inventory] file` and inline [[host]] tables; keep one",
+    );
+}
+
+#[test]
+fn reboot_step_needs_no_rollback_and_refuses_one() {
+    assert!(load_text(&with("\n[[step]]\nname = \"reboot\"\nreboot = true\n")).is_ok());
+    assert_one(
+        &with("\n[[step]]\nname = \"reboot\"\nreboot = true\nrollback = \"true\"\n"),
+        29,
+        12,
+        "a reboot cannot be rolled back: remove `rollback`",
+    );
+}

@@ -1,1 +1,182 @@
-//! TODO(skeleton): filled by the inventory work.
+//! Hosts written as TOML `[[host]]` tables: inline in a runbook or in a separate hosts file.
+//!
+//! Both share [`RawHost`] and [`hosts`], so a host means the same thing wherever it is written.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::diag::{Diagnostics, SourceFile};
+use crate::inventory::{Host, HostOrigin, Inventory};
+use crate::runbook::raw;
+
+/// One `[[host]]` table as written; [`hosts`] applies defaults and checks values.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHost {
+    pub name: Option<Spanned<String>>,
+    pub address: Option<Spanned<String>>,
+    pub user: Option<Spanned<String>>,
+    pub port: Option<Spanned<i64>>,
+    pub sudo: Option<Spanned<bool>>,
+    pub tags: Option<Spanned<Vec<Spanned<String>>>>,
+    pub weight: Option<Spanned<i64>>,
+}
+
+/// Parses a hosts file: nothing but `[[host]]` tables.
+pub fn parse(src: &SourceFile) -> Result<Inventory, Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let Some(root) = raw::parse_toml(src, &src.text, &mut diags) else {
+        return diags.into_result(Inventory::default());
+    };
+    let doc_span = root.span();
+    let mut found = None;
+    for (key, value) in root.into_inner() {
+        if key.get_ref() == "host" {
+            found = Some(raw::array_of_tables(src, "host", value, &mut diags));
+        } else {
+            diags.push(src.error(
+                key.span(),
+                format!("unknown key `{}`: a hosts file holds only [[host]] tables", key.get_ref()),
+            ));
+        }
+    }
+    let inventory = match found {
+        Some(items) => hosts(src, items, &mut diags),
+        None => {
+            diags.push(
+                src.error(doc_span.start..doc_span.start, "no hosts: add a [[host]] table with `name = \"...\"`"),
+            );
+            Inventory::default()
+        }
+    };
+    diags.into_result(inventory)
+}
+
+/// Turns raw host tables into hosts, applying defaults (address = name, weight = 1) and
+/// reporting every bad value and every duplicate name.
+pub fn hosts(src: &SourceFile, items: Vec<Spanned<RawHost>>, diags: &mut Diagnostics) -> Inventory {
+    let mut inventory = Inventory::default();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for item in items {
+        let table_span = item.span();
+        let h = item.into_inner();
+        let Some(name) = h.name else {
+            diags.push(src.error(table_span, "host without a name: add `name = \"...\"`"));
+            continue;
+        };
+        let name_span = name.span();
+        let name = name.into_inner();
+        if let Some(problem) = bad_name(&name) {
+            diags.push(src.error(name_span.clone(), format!("host name {problem}")));
+            continue;
+        }
+        if let Some(first) = seen.get(&name) {
+            let (line, _) = src.line_col(*first);
+            diags.push(src.error(
+                name_span,
+                format!("duplicate host `{name}` (first defined on line {line}): host names must be unique"),
+            ));
+            continue;
+        }
+        seen.insert(name.clone(), name_span.start);
+        let mut host = Host::named(name);
+        if let Some(a) = h.address {
+            match bad_name(a.get_ref()) {
+                Some(problem) => diags.push(src.error(a.span(), format!("address {problem}"))),
+                None => host.address = a.into_inner(),
+            }
+        }
+        if let Some(u) = h.user {
+            match bad_name(u.get_ref()) {
+                Some(problem) => diags.push(src.error(u.span(), format!("user {problem}"))),
+                None => host.user = Some(u.into_inner()),
+            }
+        }
+        if let Some(p) = h.port {
+            match u16::try_from(*p.get_ref()) {
+                Ok(port) if port > 0 => host.port = Some(port),
+                _ => diags.push(src.error(p.span(), format!("port {} is out of range: use 1 to 65535", p.get_ref()))),
+            }
+        }
+        if let Some(s) = h.sudo {
+            host.sudo = s.into_inner();
+        }
+        if let Some(tags) = h.tags {
+            for t in tags.into_inner() {
+                match bad_name(t.get_ref()) {
+                    Some(problem) => diags.push(src.error(t.span(), format!("tag {problem}"))),
+                    None => host.tags.push(t.into_inner()),
+                }
+            }
+        }
+        if let Some(w) = h.weight {
+            match u32::try_from(*w.get_ref()) {
+                Ok(weight) if weight >= 1 => host.weight = weight,
+                _ => diags.push(src.error(
+                    w.span(),
+                    format!("weight {} is out of range: use a whole number from 1 (least impact) up", w.get_ref()),
+                )),
+            }
+        }
+        inventory.hosts.push((host, HostOrigin { file: src.path.clone(), span: name_span }));
+    }
+    inventory
+}
+
+/// Names, addresses, users and tags end up in ssh arguments, journal lines and screens:
+/// they must be non-empty and free of whitespace and control characters.
+fn bad_name(s: &str) -> Option<&'static str> {
+    if s.is_empty() {
+        Some("is empty")
+    } else if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("must not contain spaces or control characters")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_text(text: &str) -> Result<Inventory, Diagnostics> {
+        parse(&SourceFile::new("hosts.toml", text))
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let inv = parse_text("[[host]]\nname = \"web1\"\n").unwrap();
+        assert_eq!(inv.hosts[0].0, Host::named("web1"));
+        assert_eq!(inv.hosts[0].1.span, 16..22);
+    }
+
+    #[test]
+    fn all_fields() {
+        let inv = parse_text(
+            "[[host]]\nname = \"a\"\naddress = \"a.example\"\nuser = \"deploy\"\nport = 2222\nsudo = true\ntags = [\"x\"]\nweight = 7\n",
+        )
+        .unwrap();
+        let h = &inv.hosts[0].0;
+        assert_eq!(
+            (h.address.as_str(), h.user.as_deref(), h.port, h.sudo, h.tags.clone(), h.weight),
+            ("a.example", Some("deploy"), Some(2222), true, vec!["x".to_string()], 7)
+        );
+    }
+
+    #[test]
+    fn reports_every_problem_with_position() {
+        let err = parse_text(
+            "[[host]]\nname = \"a\"\nweight = 0\nport = 70000\n[[host]]\nname = \"a\"\n[[host]]\naddr = \"x\"\n",
+        )
+        .unwrap_err();
+        let got: Vec<_> = err.iter().map(|d| (d.line, d.col, d.message.clone())).collect();
+        assert_eq!(got.len(), 5, "{got:#?}");
+        assert_eq!(got[0], (3, 10, "weight 0 is out of range: use a whole number from 1 (least impact) up".into()));
+        assert_eq!(got[1], (4, 8, "port 70000 is out of range: use 1 to 65535".into()));
+        assert_eq!(got[2], (6, 8, "duplicate host `a` (first defined on line 2): host names must be unique".into()));
+        assert_eq!(got[3], (7, 1, "host without a name: add `name = \"...\"`".into()));
+        assert!(got[4].2.starts_with("unknown key `addr`"), "{}", got[4].2);
+    }
+}

@@ -1,1 +1,134 @@
-//! TODO(skeleton): filled by the runbook work.
+//! Loading a runbook: read the file, parse it, load the inventory it names, validate.
+//!
+//! All file reading happens here; [`super::validate`] is pure. Problems in the runbook and in
+//! the inventory file are reported together.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use crate::diag::{Diagnostic, Diagnostics, SourceFile};
+use crate::inventory::{Inventory, toml_file};
+use crate::runbook::Runbook;
+use crate::runbook::raw::{self, RawRunbook};
+use crate::runbook::validate::{self, Fleet};
+
+/// Loads and validates the runbook at `path`; relative paths in it resolve against its directory.
+pub fn load(path: &Path) -> Result<Runbook, Diagnostics> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Diagnostic::whole_file(path, format!("cannot read the runbook: {e}; check the path and permissions"))
+    })?;
+    load_str(path, &text)
+}
+
+/// Validates runbook `text` as if read from `path`: `path` names the file in messages and its
+/// directory is where relative paths (inventory, baseline, ssh_config) are resolved.
+pub fn load_str(path: &Path, text: &str) -> Result<Runbook, Diagnostics> {
+    let src = SourceFile::new(path, text);
+    let mut diags = Diagnostics::default();
+    let Some(mut raw) = raw::parse(&src, &mut diags) else {
+        return Err(rejected(&src, diags));
+    };
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let fleet = fleet(&src, &base_dir, &mut raw, &mut diags);
+    let runbook = validate::validate(&src, &base_dir, raw, fleet, &mut diags);
+    match runbook {
+        Some(r) => diags.into_result(r),
+        None => Err(rejected(&src, diags)),
+    }
+}
+
+/// The sorted problems of a rejected runbook (never empty, even if a check forgot to say why).
+fn rejected(src: &SourceFile, diags: Diagnostics) -> Diagnostics {
+    match diags.into_result(()) {
+        Err(d) => d,
+        Ok(()) => Diagnostic::whole_file(&src.path, "runbook rejected without a reason (a bug in patchdeck)").into(),
+    }
+}
+
+/// Loads the hosts: from `[inventory] file` or from inline `[[host]]` tables (exactly one).
+fn fleet(src: &SourceFile, base_dir: &Path, raw: &mut RawRunbook, diags: &mut Diagnostics) -> Fleet {
+    let mut fleet = Fleet::default();
+    let inventory = raw.inventory.take().map(Spanned::into_inner);
+    let (file, ssh_config) = match inventory {
+        Some(i) => (i.file, i.ssh_config),
+        None => (None, None),
+    };
+    if let Some(cfg) = ssh_config {
+        let resolved = base_dir.join(cfg.get_ref());
+        if resolved.is_file() {
+            fleet.ssh_config = Some(resolved);
+        } else {
+            diags.push(src.error(cfg.span(), format!("ssh_config file `{}` not found", resolved.display())));
+        }
+    }
+    let inline = raw.hosts.take();
+    fleet.inventory = match (file, inline) {
+        (Some(f), Some(_)) => {
+            diags.push(
+                src.error(f.span(), "hosts are given twice: `[inventory] file` and inline [[host]] tables; keep one"),
+            );
+            None
+        }
+        (None, None) => {
+            diags.push(src.error(
+                raw.span.start..raw.span.start,
+                "no hosts: add `[inventory]` with `file = \"hosts.toml\"`, or inline [[host]] tables",
+            ));
+            None
+        }
+        (None, Some(items)) => {
+            let before = diags.len();
+            let inv = toml_file::hosts(src, items, diags);
+            (diags.len() == before).then_some(inv)
+        }
+        (Some(f), None) => inventory_file(src, base_dir.join(f.get_ref()), f.span(), &mut fleet.sources, diags),
+    };
+    fleet
+}
+
+/// Loads an inventory file by its kind: `.toml` here, Ansible (INI/YAML) by the inventory module.
+fn inventory_file(
+    src: &SourceFile,
+    path: PathBuf,
+    span: Range<usize>,
+    sources: &mut Vec<SourceFile>,
+    diags: &mut Diagnostics,
+) -> Option<Inventory> {
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let ansible = match ext.as_deref() {
+        Some("toml") => false,
+        Some("ini" | "yaml" | "yml") | None => true,
+        Some(other) => {
+            diags.push(src.error(
+                span,
+                format!("inventory files ending in `.{other}` are not understood: use .toml, .ini, .yaml or .yml"),
+            ));
+            return None;
+        }
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            diags.push(src.error(span, format!("cannot read inventory file `{}`: {e}", path.display())));
+            return None;
+        }
+    };
+    let file = SourceFile::new(&path, text);
+    let loaded = if ansible { load_file(&path) } else { toml_file::parse(&file) };
+    sources.push(file);
+    match loaded {
+        Ok(inv) => Some(inv),
+        Err(errors) => {
+            diags.0.extend(errors.0);
+            None
+        }
+    }
+}
+
+// replaced on merge by inventory::load_file
+/// Stand-in for `crate::inventory::load_file` (Ansible INI/YAML), which is written in parallel.
+fn load_file(path: &Path) -> Result<Inventory, Diagnostics> {
+    Err(Diagnostic::whole_file(path, "Ansible inventories: not yet supported").into())
+}

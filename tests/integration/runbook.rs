@@ -1,1 +1,500 @@
-//! Integration tests: runbook.
+//! Integration tests: runbook loading and validation, asserting messages *and* positions.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use patchdeck::diag::Diagnostics;
+use patchdeck::runbook::{self, CheckKind, Fingerprint, OnDivergence, Policy, StepAction};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runbooks").join(name)
+}
+
+/// `(line, col, message)` of every problem, in order.
+fn problems(err: &Diagnostics) -> Vec<(usize, usize, String)> {
+    err.iter().map(|d| (d.line, d.col, d.message.clone())).collect()
+}
+
+fn load_text(text: &str) -> Result<runbook::Runbook, Diagnostics> {
+    runbook::load_str(Path::new("rb.toml"), text)
+}
+
+/// Loads `text` expecting failure; returns its problems.
+fn rejected(text: &str) -> Vec<(usize, usize, String)> {
+    match load_text(text) {
+        Ok(_) => panic!("runbook was accepted:\n{text}"),
+        Err(e) => problems(&e),
+    }
+}
+
+/// Asserts exactly one problem, at `line:col`, with `message`.
+#[track_caller]
+fn assert_one(text: &str, line: usize, col: usize, message: &str) {
+    let got = rejected(text);
+    assert_eq!(got, vec![(line, col, message.to_string())], "problems: {got:#?}");
+}
+
+/// A valid runbook; tests break it in one place. Line numbers are in the comments.
+const BASE: &str = r#"[window]
+name = "w"
+starts = "2026-11-22T22:00:00Z"
+ends = "2026-11-22T23:30:00Z"
+rollback_reserve = "20m"
+
+[baseline]
+file = "tested.toml"
+host = "staging"
+
+[[host]]
+name = "staging"
+[[host]]
+name = "a"
+[[host]]
+name = "b"
+
+[[wave]]
+name = "one"
+hosts = ["a", "b"]
+
+[[step]]
+name = "update"
+packages = "tested"
+"#;
+// 1 [window]  2 name  3 starts  4 ends  5 rollback_reserve  7 [baseline]  8 file  9 host
+// 11 [[host]] 12 staging  13 [[host]] 14 a  15 [[host]] 16 b  18 [[wave]] 19 name 20 hosts
+// 22 [[step]] 23 name 24 packages  25 (appended text starts here)
+
+fn with(extra: &str) -> String {
+    format!("{BASE}{extra}")
+}
+
+fn replaced(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "BASE lacks {from:?}");
+    BASE.replacen(from, to, 1)
+}
+
+#[test]
+fn base_is_valid_with_defaults() {
+    let rb = load_text(BASE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rb.policy, Policy::default());
+    assert_eq!(rb.baseline.file, Path::new("tested.toml"));
+    assert_eq!(rb.steps[0].timeout, Duration::from_secs(600));
+    assert_eq!(rb.steps[0].action, StepAction::Packages);
+    assert_eq!(rb.waves[0].parallel, 1);
+    assert_eq!(rb.waves[0].max_failures, 0);
+    assert_eq!(rb.hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(), ["staging", "a", "b"]);
+}
+
+#[test]
+fn demo_runbook_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/runbook.toml");
+    let rb = runbook::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rb.window.name, "openssl-security-2026-11");
+    assert_eq!(rb.window.decide_by().to_string(), "2026-11-22T23:10:00Z");
+    assert_eq!(rb.baseline.host, "staging");
+    assert_eq!(rb.baseline.file, path.parent().unwrap().join("tested.toml"));
+    let waves: Vec<_> = rb.waves.iter().map(|w| (w.name.as_str(), w.hosts.len(), w.parallel)).collect();
+    assert_eq!(waves, [("canary", 1, 1), ("web", 3, 2), ("core", 2, 1)]);
+    let weights: Vec<_> = rb.hosts.iter().map(|h| (h.name.as_str(), h.weight)).collect();
+    assert_eq!(
+        weights,
+        [("staging", 1), ("canary1", 1), ("web1", 10), ("web2", 10), ("web3", 10), ("api1", 30), ("shop1", 50)]
+    );
+    assert!(rb.hosts.iter().all(|h| h.user.as_deref() == Some("deploy") && h.sudo));
+    assert_eq!(rb.fingerprints.len(), 3);
+    assert_eq!(rb.fingerprints[2], Fingerprint::Command("ip -br addr".into()));
+    assert_eq!(rb.steps.len(), 4);
+    assert_eq!(rb.steps[0].rollback.as_deref(), Some("lbctl enable {host.name}"));
+    assert_eq!(
+        rb.checks[0].kind,
+        CheckKind::Http {
+            url: "http://{host.address}/healthz".into(),
+            expect_status: 200,
+            contains: Some("{host.name}".into())
+        }
+    );
+    assert!(rb.policy.auto_rollback);
+    assert_eq!(rb.policy.rollback_infeasible, OnDivergence::Stop);
+    assert_eq!(rb.policy.held_package, OnDivergence::Warn);
+}
+
+#[test]
+fn valid_fixture_with_inline_hosts_tags_and_toml_datetime() {
+    let rb = runbook::load(&fixture("valid/inline-hosts.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rb.window.starts.to_string(), "2026-11-22T22:00:00Z");
+    assert_eq!(rb.window.ends.to_string(), "2026-11-22T23:00:00Z");
+    assert_eq!(rb.waves[0].hosts, ["db1", "db2"]);
+    assert_eq!(rb.hosts[1].address, "10.0.0.2");
+    assert_eq!(rb.hosts[0].port, Some(2222));
+    assert!(rb.steps[0].irreversible);
+    assert_eq!(rb.steps[1].action, StepAction::Reboot);
+    assert_eq!(rb.steps[1].timeout, Duration::from_secs(900));
+    assert_eq!(rb.checks[0].timeout, Duration::from_secs(10));
+}
+
+#[test]
+fn valid_fixture_with_hosts_file() {
+    let rb = runbook::load(&fixture("valid/with-hosts-file.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rb.hosts.len(), 3);
+    assert_eq!(rb.host("one").and_then(|h| h.user.as_deref()), Some("ops"));
+}
+
+#[test]
+fn toml_syntax_error_is_positioned() {
+    let err = runbook::load(&fixture("invalid/syntax.toml")).unwrap_err();
+    let got = problems(&err);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!((got[0].0, got[0].1), (3, 31));
+    assert!(got[0].2.starts_with("TOML syntax error: "), "{}", got[0].2);
+}
+
+#[test]
+fn unknown_key() {
+    assert_one(
+        &replaced("name = \"update\"", "name = \"update\"\ntimout = \"5m\""),
+        24,
+        1,
+        "unknown key `timout`: expected one of `name`, `packages`, `run`, `local`, `reboot`, `rollback`, `irreversible`, `timeout`",
+    );
+}
+
+#[test]
+fn unknown_section() {
+    let got = rejected(&with("\n[polcy]\nmax_risk = 0.5\n"));
+    assert_eq!((got[0].0, got[0].1), (26, 2), "{got:#?}");
+    assert!(got[0].2.starts_with("unknown section `polcy`: expected one of `window`"), "{}", got[0].2);
+}
+
+#[test]
+fn all_unknown_keys_and_wrong_types_of_a_table_are_reported() {
+    let text = replaced("hosts = [\"a\", \"b\"]", "hosts = [\"a\", \"b\"]\nparallel = \"two\"\nmax_failure = 1");
+    let got = rejected(&text);
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(got[0], (21, 12, "wrong type: found string \"two\", expected i64".into()));
+    assert_eq!((got[1].0, got[1].1), (22, 1));
+    assert!(got[1].2.starts_with("unknown key `max_failure`: expected one of"), "{}", got[1].2);
+}
+
+#[test]
+fn missing_required_key() {
+    assert_one(
+        &replaced("rollback_reserve = \"20m\"\n", ""),
+        1,
+        1,
+        "[window] is missing `rollback_reserve`: add `rollback_reserve = \"20m\"`",
+    );
+}
+
+#[test]
+fn unknown_host_in_wave() {
+    assert_one(
+        &replaced("hosts = [\"a\", \"b\"]", "hosts = [\"a\", \"b\", \"c\"]"),
+        20,
+        20,
+        "unknown host `c` in wave `one`: it is not in the inventory",
+    );
+}
+
+#[test]
+fn host_in_no_wave_points_at_the_host() {
+    assert_one(
+        &replaced("hosts = [\"a\", \"b\"]", "hosts = [\"a\"]"),
+        16,
+        8,
+        "host `b` is in no wave: add it to a [[wave]] or remove it from the inventory",
+    );
+}
+
+#[test]
+fn host_in_two_waves() {
+    assert_one(
+        &with("\n[[wave]]\nname = \"two\"\nhosts = [\"b\"]\n"),
+        28,
+        10,
+        "host `b` is already in wave `one`: a host belongs to exactly one wave",
+    );
+}
+
+#[test]
+fn host_in_two_waves_via_tag() {
+    let text = replaced("name = \"b\"", "name = \"b\"\ntags = [\"web\"]");
+    assert_one(
+        &format!("{text}\n[[wave]]\nname = \"two\"\ntags = [\"web\"]\n"),
+        29,
+        9,
+        "host `b` is already in wave `one` (via tag `web`): a host belongs to exactly one wave",
+    );
+}
+
+#[test]
+fn baseline_host_in_a_wave() {
+    assert_one(
+        &replaced("hosts = [\"a\", \"b\"]", "hosts = [\"a\", \"b\", \"staging\"]"),
+        20,
+        20,
+        "`staging` is the baseline host: it was patched and tested before the window; remove it from wave `one`",
+    );
+}
+
+#[test]
+fn step_without_rollback_or_irreversible() {
+    assert_one(
+        &with("\n[[step]]\nname = \"restart\"\nrun = \"systemctl restart nginx\"\n"),
+        27,
+        8,
+        "step `restart` cannot be undone: add `rollback = \"...\"` or `irreversible = true`",
+    );
+}
+
+#[test]
+fn step_with_two_actions() {
+    assert_one(
+        &replaced("packages = \"tested\"", "packages = \"tested\"\nreboot = true"),
+        25,
+        10,
+        "step `update` has two actions (`packages` and `reboot`): a step does one thing; split it into two steps",
+    );
+}
+
+#[test]
+fn packages_step_refuses_a_rollback() {
+    assert_one(
+        &replaced("packages = \"tested\"", "packages = \"tested\"\nrollback = \"apt-get install old\""),
+        25,
+        12,
+        "the packages step has a built-in rollback (it restores the snapshot): remove `rollback`",
+    );
+}
+
+#[test]
+fn end_before_start() {
+    assert_one(
+        &replaced("ends = \"2026-11-22T23:30:00Z\"", "ends = \"2026-11-22T21:30:00Z\""),
+        4,
+        8,
+        "the window ends (2026-11-22T21:30:00Z) before it starts (2026-11-22T22:00:00Z): `ends` must be after `starts`",
+    );
+}
+
+#[test]
+fn reserve_longer_than_window() {
+    assert_one(
+        &replaced("rollback_reserve = \"20m\"", "rollback_reserve = \"2h\""),
+        5,
+        20,
+        "rollback reserve (2h) leaves no working time in a 1h 30m window: shorten it or widen the window",
+    );
+}
+
+#[test]
+fn bad_timestamp() {
+    assert_one(
+        &replaced("starts = \"2026-11-22T22:00:00Z\"", "starts = \"22:00 tonight\""),
+        3,
+        10,
+        "`22:00 tonight` is not an RFC 3339 timestamp: write it like \"2026-11-22T22:00:00Z\" (with Z or an offset)",
+    );
+}
+
+#[test]
+fn duplicate_host_name() {
+    assert_one(
+        &with("[[host]]\nname = \"a\"\n"),
+        26,
+        8,
+        "duplicate host `a` (first defined on line 14): host names must be unique",
+    );
+}
+
+#[test]
+fn duplicate_wave_step_and_check_names() {
+    let text = with(concat!(
+        "\n[[wave]]\nname = \"one\"\nhosts = [\"a\"]\n",            // 25-28
+        "\n[[step]]\nname = \"update\"\nreboot = true\n",           // 29-32
+        "\n[[check]]\nname = \"c\"\nrun = \"true\"\n",              // 33-36
+        "\n[[check]]\nname = \"c\"\ntcp = \"{host.address}:22\"\n", // 37-40
+    ));
+    assert_eq!(
+        rejected(&text),
+        vec![
+            (27, 8, "duplicate wave name `one` (first used on line 19): rename one".into()),
+            (31, 8, "duplicate step name `update` (first used on line 23): rename one".into()),
+            (39, 8, "duplicate check name `c` (first used on line 35): rename one".into()),
+        ]
+    );
+}
+
+#[test]
+fn unknown_placeholder_points_inside_the_string() {
+    let step = "\n[[step]]\nname = \"drain\"\nlocal = \"lbctl drain {host.nmae}\"\nirreversible = true\n";
+    let got = rejected(&with(step));
+    assert_eq!((got[0].0, got[0].1), (28, 22), "{got:#?}");
+    assert!(got[0].2.starts_with("unknown placeholder `{host.nmae}`: use one of {host.name}"), "{}", got[0].2);
+    // An escape before the placeholder shifts it by one column in the source.
+    let step = "\n[[step]]\nname = \"drain\"\nlocal = \"lbctl\\tdrain {host.nmae}\"\nirreversible = true\n";
+    let got = rejected(&with(step));
+    assert_eq!((got[0].0, got[0].1), (28, 23), "{got:#?}");
+}
+
+#[test]
+fn host_user_placeholder_needs_a_user_on_every_host() {
+    let check = "\n[[check]]\nname = \"login\"\nrun = \"test $(id -un) = {host.user}\"\n";
+    assert_one(
+        &with(check),
+        28,
+        25,
+        "`{host.user}` is used but host `staging` has no `user`: set `user` on every host",
+    );
+}
+
+#[test]
+fn step_name_placeholder_is_not_available_in_checks() {
+    let check = "\n[[check]]\nname = \"c\"\nrun = \"echo {step.name}\"\n";
+    assert_one(&with(check), 28, 13, "`{step.name}` is only available in steps: checks also run outside any step");
+}
+
+#[test]
+fn bad_duration() {
+    assert_one(
+        &with("\n[[check]]\nname = \"c\"\nrun = \"true\"\ntimeout = \"ten seconds\"\n"),
+        29,
+        11,
+        "bad duration `ten seconds`: write it like \"90s\", \"20m\" or \"1h 30m\"",
+    );
+}
+
+#[test]
+fn risk_out_of_range() {
+    assert_one(
+        &with("\n[policy]\nchange_risk = 1.5\n"),
+        27,
+        15,
+        "change_risk 1.5 is out of range: it is a probability from 0 to 1",
+    );
+}
+
+#[test]
+fn policy_reaction_must_be_stop_or_warn() {
+    assert_one(
+        &with("\n[policy]\nheld_package = \"ignore\"\n"),
+        27,
+        16,
+        "`ignore` is not a reaction: use \"stop\" or \"warn\"",
+    );
+}
+
+#[test]
+fn no_waves() {
+    // One message, not one more per host "in no wave".
+    assert_one(
+        &replaced("[[wave]]\nname = \"one\"\nhosts = [\"a\", \"b\"]\n", ""),
+        1,
+        1,
+        "no waves: add at least one [[wave]] with `name` and `hosts = [...]`",
+    );
+}
+
+#[test]
+fn wave_without_hosts_and_tag_matching_nothing() {
+    let text = with("\n[[wave]]\nname = \"empty\"\nhosts = []\n\n[[wave]]\nname = \"typo\"\ntags = [\"wbe\"]\n");
+    assert_eq!(
+        rejected(&text),
+        vec![
+            (28, 9, "wave `empty` has no hosts: add `hosts = [\"...\"]` or `tags = [\"...\"]`".into()),
+            (32, 9, "tag `wbe` matches no host in the inventory".into()),
+        ]
+    );
+}
+
+#[test]
+fn fingerprint_with_both_or_neither() {
+    let text = with("\n[[fingerprint]]\npath = \"/etc/x\"\ncommand = \"ip a\"\n\n[[fingerprint]]\n");
+    assert_eq!(
+        rejected(&text),
+        vec![
+            (28, 11, "a fingerprint has either `path` or `command`, not both: split it in two".into()),
+            (30, 1, "fingerprint without `path` or `command`: add `path = \"/etc/...\"` or `command = \"...\"`".into()),
+        ]
+    );
+}
+
+#[test]
+fn relative_fingerprint_path() {
+    assert_one(
+        &with("\n[[fingerprint]]\npath = \"etc/nginx/nginx.conf\"\n"),
+        27,
+        8,
+        "fingerprint path `etc/nginx/nginx.conf` is relative: give the absolute path on the host",
+    );
+}
+
+#[test]
+fn tcp_check_needs_host_and_port() {
+    assert_one(
+        &with("\n[[check]]\nname = \"ssh\"\ntcp = \"{host.address}\"\n"),
+        28,
+        7,
+        "`{host.address}` is not host:port, e.g. \"{host.address}:443\"",
+    );
+}
+
+#[test]
+fn every_problem_in_runbook_and_hosts_file_at_once() {
+    let err = runbook::load(&fixture("invalid/many-problems.toml")).unwrap_err();
+    let rb = fixture("invalid/many-problems.toml");
+    let hosts = fixture("invalid/bad-hosts.toml");
+    let got: Vec<_> = err.iter().map(|d| (d.file.clone(), d.line, d.col)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (hosts.clone(), 5, 8), // duplicate host web1
+            (hosts.clone(), 6, 1), // unknown key colour
+            (rb.clone(), 4, 8),    // ends before starts
+            (rb.clone(), 5, 20),   // bad duration
+            (rb.clone(), 15, 15),  // change_risk out of range
+            (rb.clone(), 16, 16),  // config_drift = "panic"
+            (rb.clone(), 23, 8),   // step without rollback
+            (rb.clone(), 24, 26),  // unknown placeholder {service}
+        ],
+        "{err}"
+    );
+    // `ghost` in the wave is not reported: the hosts file failed, so host names are not checked.
+}
+
+#[test]
+fn ansible_inventory_goes_to_the_inventory_module() {
+    // Until inventory::load_file lands, the stub says so; the file must still exist first.
+    let err = runbook::load(&fixture("invalid/ansible-hosts.toml")).unwrap_err();
+    let got = problems(&err);
+    assert_eq!((got[0].0, got[0].1), (8, 8), "{got:#?}");
+    assert!(got[0].2.starts_with("cannot read inventory file"), "{}", got[0].2);
+}
+
+#[test]
+fn display_shows_file_line_col_and_caret() {
+    let err = load_text(&replaced("hosts = [\"a\", \"b\"]", "hosts = [\"a\", \"b\", \"c\"]")).unwrap_err();
+    let shown = err.to_string();
+    assert!(shown.contains("rb.toml:20:20: error: unknown host `c`"), "{shown}");
+    assert!(shown.contains("20 | hosts = [\"a\", \"b\", \"c\"]\n   |                    ^^^\n"), "{shown}");
+}
+
+#[test]
+fn hosts_given_twice() {
+    assert_one(
+        &with("\n[inventory]\nfile = \"hosts.toml\"\n"),
+        27,
+        8,
+        "hosts are given twice: `[inventory] file` and inline [[host]] tables; keep one",
+    );
+}
+
+#[test]
+fn reboot_step_needs_no_rollback_and_refuses_one() {
+    assert!(load_text(&with("\n[[step]]\nname = \"reboot\"\nreboot = true\n")).is_ok());
+    assert_one(
+        &with("\n[[step]]\nname = \"reboot\"\nreboot = true\nrollback = \"true\"\n"),
+        29,
+        12,
+        "a reboot cannot be rolled back: remove `rollback`",
+    );
+}

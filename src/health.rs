@@ -80,10 +80,10 @@ pub async fn run_check(
     let started = Instant::now();
     let (ok, detail) = match &check.kind {
         CheckKind::Http { url, expect_status, contains } => {
-            let url = placeholder::expand_plain(url, host, window, None);
+            let url = placeholder::expand_unquoted(url, host, window, None);
             match prober.http_get(&url, check.timeout).await {
                 Ok((status, body)) => {
-                    let want = contains.as_ref().map(|c| placeholder::expand_plain(c, host, window, None));
+                    let want = contains.as_ref().map(|c| placeholder::expand_unquoted(c, host, window, None));
                     let status_ok = status == *expect_status;
                     let body_ok = want.as_ref().is_none_or(|w| body.contains(w.as_str()));
                     let mut detail = format!("GET {url} -> {status}");
@@ -99,14 +99,14 @@ pub async fn run_check(
             }
         }
         CheckKind::Tcp { address } => {
-            let address = placeholder::expand_plain(address, host, window, None);
+            let address = placeholder::expand_unquoted(address, host, window, None);
             match prober.tcp_connect(&address, check.timeout).await {
                 Ok(()) => (true, format!("tcp {address} open")),
                 Err(e) => (false, format!("tcp {address}: {e}")),
             }
         }
         CheckKind::Run(cmd) => {
-            let script = placeholder::expand_shell(cmd, host, window, None);
+            let script = placeholder::expand(cmd, host, window, None);
             match transport.exec(host, &Command::shell(script, check.timeout)).await {
                 Ok(out) if out.success() => (true, "exit 0".to_string()),
                 Ok(out) => {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 use crate::diag::{Diagnostic, Diagnostics, SourceFile};
-use crate::inventory::{Inventory, toml_file};
+use crate::inventory::{Inventory, load_file, toml_file};
 use crate::runbook::Runbook;
 use crate::runbook::raw::{self, RawRunbook};
 use crate::runbook::validate::{self, Fleet};
@@ -125,10 +125,4 @@ fn inventory_file(
             None
         }
     }
-}
-
-// replaced on merge by inventory::load_file
-/// Stand-in for `crate::inventory::load_file` (Ansible INI/YAML), which is written in parallel.
-fn load_file(path: &Path) -> Result<Inventory, Diagnostics> {
-    Err(Diagnostic::whole_file(path, "Ansible inventories: not yet supported").into())
 }

@@ -347,12 +347,13 @@ fn whole_secs(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(Duration::from_secs(1))
 }
 
-/// An openssh error with its causes: the cause carries ssh's own message.
+/// An openssh error with its causes, one per line: the cause carries ssh's own message
+/// (several lines of it for host key trouble), which [`connect_error`] reads line by line.
 fn error_text(e: &openssh::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        text.push_str(": ");
+        text.push('\n');
         text.push_str(&s.to_string());
         source = s.source();
     }
@@ -412,11 +413,11 @@ pub(crate) fn connect_error(host: &str, text: &str) -> TransportError {
         text.lines()
             .map(str::trim)
             .find(|l| l.contains(needle))
-            .map(|l| crate::safe_text::for_terminal(l.strip_prefix("ssh: ").unwrap_or(l)))
+            .map(|l| crate::safe_text::for_terminal(l.strip_prefix("ssh: ").unwrap_or(l).trim_end_matches('.')))
     };
     if let Some(line) = line_with("REMOTE HOST IDENTIFICATION HAS CHANGED").or_else(|| line_with("has changed and")) {
         let offered = line_with("SHA256:").map(|f| format!("; the server now offers {f}")).unwrap_or_default();
-        let offending = line_with("Offending").map(|o| format!("; {o}")).unwrap_or_default();
+        let offending = line_with("Offending").map(|o| format!("; known_hosts has: {o}")).unwrap_or_default();
         let line = line_with("Host key for").unwrap_or(line);
         return TransportError::HostKeyChanged { host, detail: format!("{line}{offered}{offending}") };
     }
@@ -532,6 +533,16 @@ mod tests {
         match connect_error("h", refused) {
             TransportError::Unreachable { detail, .. } => {
                 assert_eq!(detail, "connect to host 127.0.0.9 port 1: Connection refused")
+            }
+            e => panic!("{e:?}"),
+        }
+        match connect_error("h", changed) {
+            TransportError::HostKeyChanged { detail, .. } => {
+                assert_eq!(
+                    detail,
+                    "Host key for [127.0.0.5]:2222 has changed and you have requested strict checking; \
+                     the server now offers SHA256:abc; known_hosts has: Offending ED25519 key in /tmp/kh:1"
+                )
             }
             e => panic!("{e:?}"),
         }

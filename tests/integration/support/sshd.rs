@@ -170,19 +170,6 @@ impl Sshd {
         host
     }
 
-    pub fn addr(&self) -> Ipv4Addr {
-        self.addr
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// PID of the listening sshd.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
     /// The authorized client private key.
     pub fn client_key(&self) -> PathBuf {
         self.path("client_ed25519")

@@ -263,6 +263,13 @@ impl Transport for SshTransport {
                 // ssh exits 255 both for its own failures and when the command exits 255.
                 // Only a live master after the fact means the command really said 255.
                 if master_alive(&session).await {
+                    if let Some(line) = session_refused(&err) {
+                        return Err(other(format!(
+                            "the server refused another session ({line}); the command did not run. \
+                             Is its MaxSessions below sessions_per_host ({})?",
+                            self.options.sessions_per_host
+                        )));
+                    }
                     Some(255)
                 } else {
                     self.discard(&conn, &session).await;
@@ -322,6 +329,17 @@ async fn close_session(session: Arc<Session>) {
 /// Whether the master still answers `ssh -O check`, bounded so a wedged master cannot hang us.
 async fn master_alive(session: &Session) -> bool {
     matches!(tokio::time::timeout(Duration::from_secs(5), session.check()).await, Ok(Ok(())))
+}
+
+/// The line in which our ssh client says the master could not open a session for the
+/// command, which then never ran (e.g. sshd's `MaxSessions` reached).
+fn session_refused(stderr: &[u8]) -> Option<String> {
+    let stderr = String::from_utf8_lossy(stderr);
+    let line = stderr
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("mux_client_request_session:") || l.contains("Session open refused by peer"))?;
+    Some(crate::safe_text::for_terminal(line))
 }
 
 /// The reason a master died, from the command's stderr or the master's log.

@@ -324,3 +324,58 @@ async fn pool_runs_commands_in_host_order_within_the_limit() {
     assert_eq!(progress.len(), 12);
     assert_eq!(progress.last().map(|p| (p.0, p.1)), Some((12, 12)));
 }
+
+#[tokio::test]
+async fn ssh_more_sessions_than_the_server_allows_is_an_error_not_exit_255() {
+    let sshd = Sshd::start(); // MaxSessions 10
+    let t = Arc::new(SshTransport::new(SshOptions { sessions_per_host: 16, ..sshd.options() }).unwrap());
+    let host = sshd.host();
+    let runs = (0..16).map(|i| {
+        let (t, host) = (t.clone(), host.clone());
+        async move { t.exec(&host, &cmd(&format!("sleep 1; echo {i}"))).await }
+    });
+    let results = within(30, futures::future::join_all(runs)).await;
+    let refused = results.iter().filter(|r| matches!(r, Err(TransportError::Other { .. }))).count();
+    for r in &results {
+        match r {
+            Ok(out) => assert!(out.success(), "{out:?}"),
+            Err(e) => assert!(e.to_string().contains("MaxSessions"), "{e}"),
+        }
+    }
+    assert!(refused > 0, "sshd should have refused some of 16 sessions");
+    within(10, t.close()).await;
+}
+
+#[tokio::test]
+async fn ssh_silent_server_fails_within_the_connect_timeout() {
+    // Accepts TCP but never speaks SSH: only ConnectTimeout (banner exchange) can end this.
+    let addr = loopback_address();
+    let listener = std::net::TcpListener::bind((addr, 0)).unwrap();
+    let mut host = Host::named("silent");
+    host.address = addr.to_string();
+    host.port = Some(listener.local_addr().unwrap().port());
+    let options = SshOptions { connect_timeout: Duration::from_secs(2), ..SshOptions::default() };
+    let (err, took) = connect_failure(options, &host).await;
+    assert!(matches!(err, TransportError::Unreachable { .. } | TransportError::Timeout { .. }), "got {err:?}");
+    assert!(took < Duration::from_secs(5), "took {took:?} with a 2s connect timeout");
+    drop(listener);
+}
+
+#[tokio::test]
+async fn ssh_reconnects_after_the_master_expired() {
+    let sshd = Sshd::start();
+    let t = SshTransport::new(SshOptions { control_persist: Duration::from_secs(1), ..sshd.options() }).unwrap();
+    let host = sshd.host();
+    let dir = format!("{}/", t.control_dir().display());
+    within(20, t.exec(&host, &cmd("true"))).await.unwrap();
+    // ControlPersist=1s: the idle master exits by itself (what bounds masters of a crashed run).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !processes_matching(&dir).is_empty() {
+        assert!(Instant::now() < deadline, "idle master did not exit after ControlPersist");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The next command notices and opens a new master instead of reporting a lost connection.
+    let out = within(20, t.exec(&host, &cmd("echo again"))).await.unwrap();
+    assert_eq!(out.stdout_lossy(), "again\n");
+    within(10, t.close()).await;
+}

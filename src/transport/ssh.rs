@@ -197,6 +197,84 @@ impl SshTransport {
         Ok(session)
     }
 
+    /// Runs `cmd` once on `session`; see [`Transport::exec`].
+    async fn run_once(
+        &self,
+        host: &Host,
+        cmd: &Command,
+        conn: &HostConn,
+        session: &Arc<Session>,
+    ) -> Result<Output, Attempt> {
+        let other = |detail: String| Attempt::Failed(TransportError::Other { host: host.name.clone(), detail });
+        let as_root = cmd.needs_root && host.sudo;
+        let mut child = session
+            .raw_command(remote_command(&cmd.script, as_root))
+            .stdin(openssh::Stdio::piped())
+            .stdout(openssh::Stdio::piped())
+            .stderr(openssh::Stdio::piped())
+            .spawn()
+            .await
+            .map_err(|e| other(format!("cannot start ssh: {}", error_text(&e))))?;
+        // Held open until the command ends: its EOF is what tells the remote watchdog that
+        // we are gone (see module docs). `Child::wait` would close it, so take it out first.
+        let keepalive = child.stdin().take();
+        let mut stdout = child.stdout().take();
+        let mut stderr = child.stderr().take();
+        let run = async {
+            let (out, err) = tokio::join!(read_all(stdout.as_mut()), read_all(stderr.as_mut()));
+            (out, err, child.wait().await)
+        };
+        let outcome = tokio::time::timeout(cmd.timeout, run).await;
+        // On timeout `run` (and the Child in it) is dropped here, which kills our local ssh
+        // client (kill_on_drop); the channel closes and the remote watchdog kills the command.
+        drop(keepalive);
+        *conn.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        let (out, err, status) = outcome.map_err(|_| {
+            Attempt::Failed(TransportError::Timeout {
+                host: host.name.clone(),
+                after: cmd.timeout,
+                what: first_line(&cmd.script),
+            })
+        })?;
+
+        let status = match status {
+            Ok(status) => status.code(),
+            // The process-mux backend turns these exit codes into errors; undo that.
+            Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => Some(127),
+            Err(openssh::Error::RemoteProcessTerminated) => {
+                // ssh exits 255 both for its own failures and when the command exits 255.
+                // Only a live master after the fact means the command really said 255.
+                if master_alive(session).await {
+                    if let Some(line) = session_refused(&err) {
+                        return Err(other(format!(
+                            "the server refused another session ({line}); the command did not run. \
+                             Is its MaxSessions below sessions_per_host ({})?",
+                            self.options.sessions_per_host
+                        )));
+                    }
+                    Some(255)
+                } else if let Some(line) = master_not_reached(&err) {
+                    return Err(Attempt::NotStarted(line));
+                } else {
+                    self.discard(conn, session).await;
+                    return Err(Attempt::Failed(TransportError::ConnectionLost {
+                        host: host.name.clone(),
+                        detail: lost_detail(&err, session),
+                    }));
+                }
+            }
+            Err(e) => return Err(other(error_text(&e))),
+        };
+        let output = Output { status, stdout: out, stderr: err };
+        if as_root && output.status == Some(1) && output.stderr_lossy().contains(SUDO_NEEDS_PASSWORD) {
+            return Err(Attempt::Failed(TransportError::SudoRefused {
+                host: host.name.clone(),
+                detail: SUDO_NEEDS_PASSWORD.into(),
+            }));
+        }
+        Ok(output)
+    }
+
     /// Forgets `session` if it is still the host's master, so the next command reconnects.
     async fn discard(&self, conn: &HostConn, session: &Arc<Session>) {
         let mut master = conn.master.lock().await;
@@ -224,68 +302,27 @@ impl Transport for SshTransport {
         }
         let conn = self.conn(host);
         let _permit = conn.sessions.acquire().await.map_err(|_| other("transport is closed".into()))?;
-        let session = self.session(host, &conn).await?;
-        let as_root = cmd.needs_root && host.sudo;
-
-        let mut child = session
-            .raw_command(remote_command(&cmd.script, as_root))
-            .stdin(openssh::Stdio::piped())
-            .stdout(openssh::Stdio::piped())
-            .stderr(openssh::Stdio::piped())
-            .spawn()
-            .await
-            .map_err(|e| other(format!("cannot start ssh: {}", error_text(&e))))?;
-        // Held open until the command ends: its EOF is what tells the remote watchdog that
-        // we are gone (see module docs). `Child::wait` would close it, so take it out first.
-        let keepalive = child.stdin().take();
-        let mut stdout = child.stdout().take();
-        let mut stderr = child.stderr().take();
-        let run = async {
-            let (out, err) = tokio::join!(read_all(stdout.as_mut()), read_all(stderr.as_mut()));
-            (out, err, child.wait().await)
-        };
-        let outcome = tokio::time::timeout(cmd.timeout, run).await;
-        // On timeout `run` (and the Child in it) is dropped here, which kills our local ssh
-        // client (kill_on_drop); the channel closes and the remote watchdog kills the command.
-        drop(keepalive);
-        *conn.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-        let (out, err, status) = outcome.map_err(|_| TransportError::Timeout {
-            host: host.name.clone(),
-            after: cmd.timeout,
-            what: first_line(&cmd.script),
-        })?;
-
-        let status = match status {
-            Ok(status) => status.code(),
-            // The process-mux backend turns these exit codes into errors; undo that.
-            Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => Some(127),
-            Err(openssh::Error::RemoteProcessTerminated) => {
-                // ssh exits 255 both for its own failures and when the command exits 255.
-                // Only a live master after the fact means the command really said 255.
-                if master_alive(&session).await {
-                    if let Some(line) = session_refused(&err) {
-                        return Err(other(format!(
-                            "the server refused another session ({line}); the command did not run. \
-                             Is its MaxSessions below sessions_per_host ({})?",
-                            self.options.sessions_per_host
-                        )));
-                    }
-                    Some(255)
-                } else {
+        // One retry, only when our client provably never reached the master (it expired at
+        // ControlPersist or died between commands): the command did not start, so running it
+        // on a fresh master cannot run it twice.
+        let mut retried = false;
+        loop {
+            let session = self.session(host, &conn).await?;
+            match self.run_once(host, cmd, &conn, &session).await {
+                Ok(output) => return Ok(output),
+                Err(Attempt::Failed(e)) => return Err(e),
+                Err(Attempt::NotStarted(detail)) => {
                     self.discard(&conn, &session).await;
-                    return Err(TransportError::ConnectionLost {
-                        host: host.name.clone(),
-                        detail: lost_detail(&err, &session),
-                    });
+                    if retried {
+                        return Err(TransportError::Unreachable {
+                            host: host.name.clone(),
+                            detail: format!("the ssh connection went away before the command started ({detail})"),
+                        });
+                    }
+                    retried = true;
                 }
             }
-            Err(e) => return Err(other(error_text(&e))),
-        };
-        let output = Output { status, stdout: out, stderr: err };
-        if as_root && output.status == Some(1) && output.stderr_lossy().contains(SUDO_NEEDS_PASSWORD) {
-            return Err(TransportError::SudoRefused { host: host.name.clone(), detail: SUDO_NEEDS_PASSWORD.into() });
         }
-        Ok(output)
     }
 
     async fn close(&self) {
@@ -331,6 +368,26 @@ async fn master_alive(session: &Session) -> bool {
     matches!(tokio::time::timeout(Duration::from_secs(5), session.check()).await, Ok(Ok(())))
 }
 
+/// How one attempt at a command failed.
+enum Attempt {
+    /// Our client never reached the master, so the command did not start: safe to retry.
+    NotStarted(String),
+    Failed(TransportError),
+}
+
+/// The line in which our ssh client, finding no master behind the control socket, fell back
+/// to connecting to the placeholder destination (`none`, port 9) that openssh gives it for
+/// exactly this case. The command cannot have started.
+fn master_not_reached(stderr: &[u8]) -> Option<String> {
+    let stderr = String::from_utf8_lossy(stderr);
+    let line = stderr.lines().map(str::trim).rev().find(|l| !l.is_empty())?;
+    let line = line.strip_prefix("ssh: ").unwrap_or(line);
+    let fell_back = line.starts_with("Could not resolve hostname none:")
+        || line.starts_with("connect to host none port 9:")
+        || line.starts_with("Control socket connect(");
+    fell_back.then(|| crate::safe_text::for_terminal(line))
+}
+
 /// The line in which our ssh client says the master could not open a session for the
 /// command, which then never ran (e.g. sshd's `MaxSessions` reached).
 fn session_refused(stderr: &[u8]) -> Option<String> {
@@ -347,7 +404,12 @@ fn lost_detail(stderr: &[u8], session: &Session) -> String {
     let stderr = String::from_utf8_lossy(stderr);
     let log = session.control_socket().parent().and_then(|d| std::fs::read_to_string(d.join("log")).ok());
     let text = log.filter(|l| !l.trim().is_empty()).unwrap_or_else(|| stderr.into_owned());
-    let line = text.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("master connection exited");
+    let line = text
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("the ssh connection closed underneath the command");
     crate::safe_text::for_terminal(line.strip_prefix("ssh: ").unwrap_or(line))
 }
 
@@ -567,6 +629,18 @@ mod tests {
         let dns = "ssh: Could not resolve hostname nope.invalid: Name or service not known";
         assert!(matches!(connect_error("h", dns), TransportError::Unreachable { .. }));
         assert!(matches!(connect_error("h", "something else\x1b[2J"), TransportError::Other { .. }));
+    }
+
+    #[test]
+    fn mux_failures_are_recognised() {
+        let fallback = b"Could not resolve hostname none: Name or service not known\r\n";
+        assert!(master_not_reached(fallback).is_some());
+        assert!(master_not_reached(b"ssh: connect to host none port 9: Connection refused\n").is_some());
+        assert!(master_not_reached(b"the command's own output\n").is_none());
+        let refused = b"mux_client_request_session: session request failed: Session open refused by peer\r\n\
+            ssh: Could not resolve hostname none: Name or service not known\r\n";
+        assert!(session_refused(refused).is_some());
+        assert!(session_refused(b"exit 255 on purpose").is_none());
     }
 
     #[test]

@@ -364,12 +364,12 @@ async fn ssh_silent_server_fails_within_the_connect_timeout() {
 #[tokio::test]
 async fn ssh_reconnects_after_the_master_expired() {
     let sshd = Sshd::start();
-    let t = SshTransport::new(SshOptions { control_persist: Duration::from_secs(1), ..sshd.options() }).unwrap();
+    let t = SshTransport::new(SshOptions { control_persist: Duration::from_secs(2), ..sshd.options() }).unwrap();
     let host = sshd.host();
     let dir = format!("{}/", t.control_dir().display());
     within(20, t.exec(&host, &cmd("true"))).await.unwrap();
-    // ControlPersist=1s: the idle master exits by itself (what bounds masters of a crashed run).
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // ControlPersist=2s: the idle master exits by itself (what bounds masters of a crashed run).
+    let deadline = Instant::now() + Duration::from_secs(8);
     while !processes_matching(&dir).is_empty() {
         assert!(Instant::now() < deadline, "idle master did not exit after ControlPersist");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -377,5 +377,21 @@ async fn ssh_reconnects_after_the_master_expired() {
     // The next command notices and opens a new master instead of reporting a lost connection.
     let out = within(20, t.exec(&host, &cmd("echo again"))).await.unwrap();
     assert_eq!(out.stdout_lossy(), "again\n");
+    within(10, t.close()).await;
+}
+
+#[tokio::test]
+async fn ssh_master_gone_between_commands_reconnects_without_error() {
+    let sshd = Sshd::start();
+    let t = SshTransport::new(sshd.options()).unwrap();
+    let host = sshd.host();
+    within(20, t.exec(&host, &cmd("true"))).await.unwrap();
+    // Kill our master behind the transport's back (as an OOM killer or `ssh -O exit` would):
+    // the next command finds no master, never starts, and is retried on a new connection.
+    let masters = processes_matching(&format!("{}/", t.control_dir().display()));
+    assert_eq!(masters.len(), 1, "{masters:?}");
+    let _ = std::process::Command::new("kill").arg("-KILL").arg(masters[0].to_string()).status();
+    let out = within(20, t.exec(&host, &cmd("echo fresh"))).await.unwrap();
+    assert_eq!(out.stdout_lossy(), "fresh\n");
     within(10, t.close()).await;
 }

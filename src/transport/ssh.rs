@@ -18,7 +18,7 @@
 //! Remote commands and their session: dropping the local `ssh` client (timeout, cancelled
 //! future) closes the channel but does not, by itself, stop the remote command; sshd gives a
 //! non-pty session no SIGHUP. So every command runs under a small POSIX-sh wrapper (see
-//! [`remote_command`]): the script runs in the background with stdin from `/dev/null`, and a
+//! `remote_command`): the script runs in the background with stdin from `/dev/null`, and a
 //! watchdog reads the channel's stdin, which we hold open for the command's lifetime. When
 //! the channel goes away (we killed our client, or the connection died and sshd noticed), the
 //! watchdog sees EOF and sends SIGTERM, then after [`KILL_GRACE_SECS`] SIGKILL, to the
@@ -26,6 +26,17 @@
 //! everything it started that did not detach on purpose. We chose this over a pty (`-t`),
 //! which would also HUP the command but merges stderr into stdout and lets scripts see a
 //! terminal.
+//!
+//! Bounds: `Command::timeout` bounds running the command; opening a connection is bounded by
+//! [`SshOptions::connect_timeout`] (plus 2 s of backstop), so no failure to connect waits
+//! longer than that. A command killed by a signal on the host reports `128 + signal` as its
+//! status, as the remote shell sees it.
+//!
+//! Exit 255: ssh uses it for its own failures too. After a 255 we ask the master
+//! (`ssh -O check`): alive means the command really exited 255 (unless our client says the
+//! server refused the session: an error, the command did not run); dead means
+//! [`TransportError::ConnectionLost`], except when our client provably never reached the
+//! master, in which case the command is retried once on a fresh connection.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;

@@ -655,6 +655,15 @@ mod tests {
     }
 
     #[test]
+    fn defaults_are_strict_and_bounded() {
+        let o = SshOptions::default();
+        assert!(matches!(o.known_hosts, KnownHosts::Strict));
+        assert_eq!(o.connect_timeout, Duration::from_secs(10));
+        assert_eq!(o.sessions_per_host, 8);
+        assert_eq!(o.control_persist, Duration::from_secs(60));
+    }
+
+    #[test]
     fn whole_secs_rounds_up() {
         assert_eq!(whole_secs(Duration::from_millis(1500)), Duration::from_secs(2));
         assert_eq!(whole_secs(Duration::ZERO), Duration::from_secs(1));

@@ -1,1 +1,167 @@
-//! TODO(skeleton): filled by the transport work.
+//! Runs commands on this machine, with the same contract as the ssh transport.
+//!
+//! Used for `--local` drills and for the host patchdeck itself runs on. The script runs as
+//! `sh -c <script>` with stdin from `/dev/null` (no command may wait for input during a
+//! maintenance window), in a process group of its own so that a timeout kills the whole
+//! pipeline it started, not only the shell.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::io::AsyncReadExt;
+
+use super::{Command, Output, Transport, TransportError};
+use crate::inventory::Host;
+
+/// What `sudo -n` prints when it would need a password. Shared with the ssh transport.
+pub(crate) const SUDO_NEEDS_PASSWORD: &str = "sudo: a password is required";
+
+/// Runs commands on the local machine through `sh -c`.
+#[derive(Debug, Clone)]
+pub struct LocalTransport {
+    /// Whether we already run as root; then `sudo` is never needed (and may not be installed).
+    is_root: bool,
+}
+
+impl Default for LocalTransport {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LocalTransport {
+    pub fn new() -> Self {
+        Self { is_root: effective_uid() == Some(0) }
+    }
+
+    /// Builds the process for `cmd`: `sh -c script`, or `sudo -n sh -c script` when the
+    /// command needs root, the host allows sudo and we are not root already.
+    fn process(&self, host: &Host, cmd: &Command) -> (tokio::process::Command, bool) {
+        let use_sudo = cmd.needs_root && host.sudo && !self.is_root;
+        let mut p = if use_sudo {
+            let mut p = tokio::process::Command::new("sudo");
+            p.arg("-n").arg("sh");
+            p
+        } else {
+            tokio::process::Command::new("sh")
+        };
+        p.arg("-c")
+            .arg(&cmd.script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // A new process group (pgid = the child's pid) so a timeout can kill everything the
+            // script started; kill_on_drop covers a cancelled `exec` future.
+            .process_group(0)
+            .kill_on_drop(true);
+        (p, use_sudo)
+    }
+}
+
+#[async_trait]
+impl Transport for LocalTransport {
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+
+    async fn exec(&self, host: &Host, cmd: &Command) -> Result<Output, TransportError> {
+        let (mut process, used_sudo) = self.process(host, cmd);
+        let mut child = process
+            .spawn()
+            .map_err(|e| TransportError::Other { host: host.name.clone(), detail: format!("cannot start sh: {e}") })?;
+        let pgid = child.id();
+        let mut stdout = child.stdout.take();
+        let mut stderr = child.stderr.take();
+        let run = async {
+            let (out, err) = tokio::join!(read_all(stdout.as_mut()), read_all(stderr.as_mut()));
+            let status = child.wait().await;
+            (out, err, status)
+        };
+        let (out, err, status) = match tokio::time::timeout(cmd.timeout, run).await {
+            Ok(done) => done,
+            Err(_) => {
+                // The shell is still our un-reaped child here, so its pid (= the group id)
+                // cannot have been reused: killing the group hits only what the script started.
+                if let Some(pgid) = pgid {
+                    kill_process_group(pgid).await;
+                }
+                let _ = child.kill().await;
+                return Err(TransportError::Timeout {
+                    host: host.name.clone(),
+                    after: cmd.timeout,
+                    what: first_line(&cmd.script),
+                });
+            }
+        };
+        let status = status.map_err(|e| TransportError::Other { host: host.name.clone(), detail: e.to_string() })?;
+        let output = Output { status: status.code(), stdout: out, stderr: err };
+        if used_sudo && output.status == Some(1) && output.stderr_lossy().contains(SUDO_NEEDS_PASSWORD) {
+            return Err(TransportError::SudoRefused { host: host.name.clone(), detail: SUDO_NEEDS_PASSWORD.into() });
+        }
+        Ok(output)
+    }
+
+    async fn close(&self) {}
+}
+
+async fn read_all<R: tokio::io::AsyncRead + Unpin>(r: Option<&mut R>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    if let Some(r) = r {
+        // A read error mid-stream (rare on a pipe) keeps what was read; the exit status
+        // still tells whether the command worked.
+        let _ = r.read_to_end(&mut buf).await;
+    }
+    buf
+}
+
+/// SIGKILLs a whole process group. std has no killpg and the crate does not depend on libc,
+/// so this uses the POSIX `kill` utility; a timeout is rare enough for one extra process.
+async fn kill_process_group(pgid: u32) {
+    let killed = tokio::process::Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{pgid}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    match tokio::time::timeout(Duration::from_secs(5), killed).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!("could not kill process group {pgid}: {e}"),
+        Err(_) => tracing::warn!("`kill` of process group {pgid} did not finish"),
+    }
+}
+
+/// The effective uid of this process, from `/proc/self/status` (Linux). `None` when it
+/// cannot be read, in which case `sudo -n` is used when asked for.
+fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// A short description of a script for timeout messages: its first line, cut to 80 chars.
+pub(crate) fn first_line(script: &str) -> String {
+    let line = script.trim().lines().next().unwrap_or("");
+    let mut s: String = line.chars().take(80).collect();
+    if s.len() < line.len() || script.trim().lines().nth(1).is_some() {
+        s.push_str(" ...");
+    }
+    crate::safe_text::for_terminal(&s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_line_is_short_and_safe() {
+        assert_eq!(first_line("sleep 30"), "sleep 30");
+        assert_eq!(first_line("a\nb"), "a ...");
+        assert_eq!(first_line("\x1b[2J"), "\\u{1b}[2J");
+    }
+
+    #[test]
+    fn reads_own_uid() {
+        assert!(effective_uid().is_some());
+    }
+}

@@ -1,1 +1,397 @@
-//! Integration tests: transport.
+//! Integration tests: transport, against a real sshd on loopback and the real `ssh` client.
+//!
+//! Every test is bounded by [`within`], so a regression shows up as a failure, not a hang.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use patchdeck::inventory::Host;
+use patchdeck::transport::local::LocalTransport;
+use patchdeck::transport::pool;
+use patchdeck::transport::ssh::{SshOptions, SshTransport};
+use patchdeck::transport::{Command, Transport, TransportError};
+
+use crate::support::sshd::{Sshd, free_port, loopback_address, processes_matching, processes_running};
+
+/// Fails the test if `f` takes longer than `secs`.
+async fn within<T>(secs: u64, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), f).await.unwrap_or_else(|_| panic!("test hung past {secs}s"))
+}
+
+fn cmd(script: &str) -> Command {
+    Command::shell(script, Duration::from_secs(20))
+}
+
+/// A script full of what breaks naive quoting: both quote kinds, `$`, backquotes,
+/// backslashes, newlines inside quotes, and a lone `'`.
+const TRICKY: &str = "x='a'\"'\"'b'\nprintf '%s|%s|%s\\n' \"$x\" '$HOME `id` \\n' \"line1\nline2\"\necho \"it's\"";
+const TRICKY_OUT: &str = "a'b|$HOME `id` \\n|line1\nline2\nit's\n";
+
+/// Runs `f` against a fresh sshd and transport, then closes the transport.
+async fn with_ssh<F, Fut>(f: F)
+where
+    F: FnOnce(Arc<SshTransport>, Host) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let sshd = Sshd::start();
+    let transport = Arc::new(SshTransport::new(sshd.options()).unwrap());
+    within(60, f(transport.clone(), sshd.host())).await;
+    within(10, transport.close()).await;
+}
+
+#[tokio::test]
+async fn ssh_exec_returns_stdout_stderr_and_exit_code() {
+    with_ssh(|t, host| async move {
+        let out = t.exec(&host, &cmd("echo out; echo err >&2; exit 7")).await.unwrap();
+        assert_eq!(out.status, Some(7));
+        assert_eq!(out.stdout_lossy(), "out\n");
+        assert_eq!(out.stderr_lossy(), "err\n");
+
+        let out = t.exec(&host, &cmd("whoami")).await.unwrap();
+        assert!(out.success());
+        assert_eq!(out.stdout_lossy(), "root\n");
+
+        // ssh itself uses 255 and openssh turns 127 into an error: both must come back as
+        // plain exit codes when the command really exited so.
+        assert_eq!(t.exec(&host, &cmd("exit 255")).await.unwrap().status, Some(255));
+        assert_eq!(t.exec(&host, &cmd("no-such-command-pd")).await.unwrap().status, Some(127));
+        // The script's stdin is /dev/null: a command waiting for input cannot hang a window.
+        assert_eq!(t.exec(&host, &cmd("cat; echo done")).await.unwrap().stdout_lossy(), "done\n");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ssh_quoting_survives_exactly() {
+    with_ssh(|t, host| async move {
+        let out = t.exec(&host, &cmd(TRICKY)).await.unwrap();
+        assert_eq!(out.stderr_lossy(), "");
+        assert_eq!(out.stdout_lossy(), TRICKY_OUT);
+        // The same script locally gives the same bytes: no transport-specific quoting.
+        let local = LocalTransport::new().exec(&Host::named("localhost"), &cmd(TRICKY)).await.unwrap();
+        assert_eq!(local.stdout, out.stdout);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ssh_needs_root_as_root_skips_sudo() {
+    with_ssh(|t, mut host| async move {
+        host.sudo = true;
+        let mut c = cmd("id -u");
+        c.needs_root = true;
+        // We log in as root: the wrapper must not call sudo (not even installed here).
+        let out = t.exec(&host, &c).await.unwrap();
+        assert_eq!((out.status, out.stdout_lossy()), (Some(0), "0\n".to_string()), "{}", out.stderr_lossy());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ssh_many_concurrent_commands_share_one_master() {
+    with_ssh(|t, host| async move {
+        let runs = (0..30).map(|i| {
+            let (t, host) = (t.clone(), host.clone());
+            async move { t.exec(&host, &cmd(&format!("sleep 0.2; echo {i}"))).await }
+        });
+        let results = futures::future::join_all(runs).await;
+        for (i, r) in results.into_iter().enumerate() {
+            let out = r.unwrap_or_else(|e| panic!("command {i}: {e}"));
+            assert_eq!(out.stdout_lossy(), format!("{i}\n"));
+        }
+        let masters = processes_matching(&format!("{}/", t.control_dir().display()))
+            .into_iter()
+            .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.contains("-M")))
+            .count();
+        assert_eq!(masters, 1, "one master per host");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ssh_timeout_is_enforced_and_kills_the_remote_command() {
+    with_ssh(|t, host| async move {
+        // A distinctive argument so we can find the remote process on this machine.
+        let marker = "29.7131";
+        let started = Instant::now();
+        let err = t.exec(&host, &Command::shell(format!("sleep {marker}"), Duration::from_secs(1))).await.unwrap_err();
+        let took = started.elapsed();
+        assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
+        assert!(took < Duration::from_secs(3), "timeout took {took:?}");
+        assert!(err.to_string().contains("sleep 29.7131"), "{err}");
+
+        let deadline = Instant::now() + Duration::from_secs(4);
+        while !processes_running(&["sleep", marker]).is_empty() {
+            if Instant::now() >= deadline {
+                let ps =
+                    std::process::Command::new("ps").args(["-eo", "pid,ppid,pgid,sid,stat,args"]).output().unwrap();
+                panic!("remote `sleep {marker}` survived its session:\n{}", String::from_utf8_lossy(&ps.stdout));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The connection is still good afterwards.
+        assert!(t.exec(&host, &cmd("true")).await.unwrap().success());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ssh_close_leaves_no_master_behind() {
+    let sshd = Sshd::start();
+    let t = SshTransport::new(sshd.options()).unwrap();
+    let dir = format!("{}/", t.control_dir().display());
+    within(20, t.exec(&sshd.host(), &cmd("true"))).await.unwrap();
+    assert!(!processes_matching(&dir).is_empty(), "a master should be running under {dir}");
+    within(10, t.close()).await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let left = processes_matching(&dir);
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "ssh processes left after close(): {left:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let control_dir = t.control_dir().to_path_buf();
+    drop(t);
+    assert!(!control_dir.exists(), "control dir removed on drop");
+}
+
+#[tokio::test]
+async fn ssh_killed_server_is_connection_lost_not_an_exit_code() {
+    let mut sshd = Sshd::start();
+    let host = sshd.host();
+    let t = Arc::new(SshTransport::new(sshd.options()).unwrap());
+    within(20, t.exec(&host, &cmd("true"))).await.unwrap();
+    let running = {
+        let (t, host) = (t.clone(), host.clone());
+        tokio::spawn(async move { t.exec(&host, &Command::shell("sleep 20", Duration::from_secs(30))).await })
+    };
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    sshd.kill();
+    let started = Instant::now();
+    let err = within(15, running).await.unwrap().unwrap_err();
+    assert!(matches!(err, TransportError::ConnectionLost { .. } | TransportError::Unreachable { .. }), "got {err:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The next command tries a new connection and says the host is unreachable.
+    let err = within(15, t.exec(&host, &cmd("true"))).await.unwrap_err();
+    assert!(matches!(err, TransportError::Unreachable { .. }), "got {err:?}");
+    within(10, t.close()).await;
+}
+
+/// Runs `true` on `host` with `options`, expecting a failure; returns it and how long it took.
+async fn connect_failure(options: SshOptions, host: &Host) -> (TransportError, Duration) {
+    let t = SshTransport::new(options).unwrap();
+    let started = Instant::now();
+    let result = within(20, t.exec(host, &cmd("true"))).await;
+    let took = started.elapsed();
+    within(10, t.close()).await;
+    (result.expect_err("connecting should fail"), took)
+}
+
+#[tokio::test]
+async fn ssh_connect_failures_are_distinct_and_fast() {
+    let sshd = Sshd::start();
+    let nobody = loopback_address();
+    let mut closed = Host::named("closed-port");
+    closed.address = nobody.to_string();
+    closed.port = Some(free_port(nobody));
+
+    let empty_known_hosts = tempfile::NamedTempFile::new().unwrap();
+    let cases = [
+        ("unreachable", sshd.options(), closed),
+        ("auth", SshOptions { identity_file: Some(sshd.unauthorized_key()), ..sshd.options() }, sshd.host()),
+        (
+            "unknown key",
+            SshOptions { user_known_hosts_file: Some(empty_known_hosts.path().to_path_buf()), ..sshd.options() },
+            sshd.host(),
+        ),
+        (
+            "changed key",
+            SshOptions { user_known_hosts_file: Some(sshd.wrong_known_hosts()), ..sshd.options() },
+            sshd.host(),
+        ),
+    ];
+    let mut messages = Vec::new();
+    for (case, options, host) in cases {
+        let timeout = options.connect_timeout;
+        let (err, took) = connect_failure(options, &host).await;
+        let ok = match case {
+            "unreachable" => matches!(err, TransportError::Unreachable { .. }),
+            "auth" => matches!(err, TransportError::AuthRefused { .. }),
+            "unknown key" => matches!(err, TransportError::HostKeyUnknown { .. }),
+            "changed key" => matches!(err, TransportError::HostKeyChanged { .. }),
+            _ => unreachable!(),
+        };
+        assert!(ok, "{case}: got {err:?}");
+        assert!(took < timeout, "{case} took {took:?}, past the connect timeout");
+        assert_eq!(err.host(), host.name);
+        // The operator-facing text without the host name must differ between causes.
+        messages.push(err.to_string().replacen(&host.name, "", 1));
+        eprintln!("{case}: {err}");
+    }
+    for (i, a) in messages.iter().enumerate() {
+        for b in &messages[i + 1..] {
+            assert_ne!(a.split('(').next(), b.split('(').next(), "messages too alike: {a} / {b}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn ssh_unresolvable_name_is_unreachable() {
+    let sshd = Sshd::start();
+    let host = Host::named("no-such-host.invalid");
+    let (err, _) = connect_failure(sshd.options(), &host).await;
+    assert!(matches!(err, TransportError::Unreachable { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn local_exec_returns_output_and_exit_code() {
+    let t = LocalTransport::new();
+    let host = Host::named("localhost");
+    let out = within(20, t.exec(&host, &cmd("echo out; echo err >&2; exit 7"))).await.unwrap();
+    assert_eq!((out.status, out.stdout_lossy(), out.stderr_lossy()), (Some(7), "out\n".into(), "err\n".into()));
+    let out = within(20, t.exec(&host, &cmd(TRICKY))).await.unwrap();
+    assert_eq!(out.stdout_lossy(), TRICKY_OUT);
+    // Killed by a signal: no exit code.
+    let out = within(20, t.exec(&host, &cmd("kill -KILL $$"))).await.unwrap();
+    assert_eq!(out.status, None);
+    // Root already: needs_root runs without sudo.
+    let mut c = cmd("id -u");
+    c.needs_root = true;
+    let out = within(20, t.exec(&Host { sudo: true, ..host.clone() }, &c)).await.unwrap();
+    assert_eq!(out.stdout_lossy(), "0\n");
+    t.close().await;
+}
+
+#[tokio::test]
+async fn local_timeout_kills_the_whole_process_group() {
+    let t = LocalTransport::new();
+    let marker = "27.3917";
+    let started = Instant::now();
+    let script = format!("sleep {marker} & sleep {marker}; wait");
+    let err = within(10, t.exec(&Host::named("localhost"), &Command::shell(script, Duration::from_secs(1))))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !processes_running(&["sleep", marker]).is_empty() {
+        assert!(Instant::now() < deadline, "a child of the timed-out script survived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn pool_runs_commands_in_host_order_within_the_limit() {
+    let t = LocalTransport::new();
+    let hosts: Vec<Host> = (0..12).map(|i| Host::named(format!("h{i:02}"))).collect();
+    let now = AtomicUsize::new(0);
+    let peak = AtomicUsize::new(0);
+    let mut progress = Vec::new();
+    let results = within(
+        30,
+        pool::for_each_host_with_progress(
+            &hosts,
+            3,
+            |host| {
+                let (t, now, peak) = (&t, &now, &peak);
+                async move {
+                    peak.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                    // Earlier hosts take longer, so they finish out of order.
+                    let n: u32 = host.name[1..].parse().unwrap();
+                    let script = format!("sleep 0.{}; echo {}", 12 - n, host.name);
+                    let out = t.exec(&host, &cmd(&script)).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    out
+                }
+            },
+            |p| progress.push((p.done, p.total, p.host.name.clone())),
+        ),
+    )
+    .await;
+    assert_eq!(
+        results.iter().map(|(h, _)| h.name.clone()).collect::<Vec<_>>(),
+        hosts.iter().map(|h| h.name.clone()).collect::<Vec<_>>()
+    );
+    for (host, out) in &results {
+        assert_eq!(out.as_ref().unwrap().stdout_lossy(), format!("{}\n", host.name));
+    }
+    let peak = peak.load(Ordering::SeqCst);
+    assert!((1..=3).contains(&peak), "peak concurrency {peak}");
+    assert_eq!(progress.len(), 12);
+    assert_eq!(progress.last().map(|p| (p.0, p.1)), Some((12, 12)));
+}
+
+#[tokio::test]
+async fn ssh_more_sessions_than_the_server_allows_is_an_error_not_exit_255() {
+    let sshd = Sshd::start(); // MaxSessions 10
+    let t = Arc::new(SshTransport::new(SshOptions { sessions_per_host: 16, ..sshd.options() }).unwrap());
+    let host = sshd.host();
+    let runs = (0..16).map(|i| {
+        let (t, host) = (t.clone(), host.clone());
+        async move { t.exec(&host, &cmd(&format!("sleep 1; echo {i}"))).await }
+    });
+    let results = within(30, futures::future::join_all(runs)).await;
+    let refused = results.iter().filter(|r| matches!(r, Err(TransportError::Other { .. }))).count();
+    for r in &results {
+        match r {
+            Ok(out) => assert!(out.success(), "{out:?}"),
+            Err(e) => assert!(e.to_string().contains("MaxSessions"), "{e}"),
+        }
+    }
+    assert!(refused > 0, "sshd should have refused some of 16 sessions");
+    within(10, t.close()).await;
+}
+
+#[tokio::test]
+async fn ssh_silent_server_fails_within_the_connect_timeout() {
+    // Accepts TCP but never speaks SSH: only ConnectTimeout (banner exchange) can end this.
+    let addr = loopback_address();
+    let listener = std::net::TcpListener::bind((addr, 0)).unwrap();
+    let mut host = Host::named("silent");
+    host.address = addr.to_string();
+    host.port = Some(listener.local_addr().unwrap().port());
+    let options = SshOptions { connect_timeout: Duration::from_secs(2), ..SshOptions::default() };
+    let (err, took) = connect_failure(options, &host).await;
+    assert!(matches!(err, TransportError::Unreachable { .. } | TransportError::Timeout { .. }), "got {err:?}");
+    assert!(took < Duration::from_secs(5), "took {took:?} with a 2s connect timeout");
+    drop(listener);
+}
+
+#[tokio::test]
+async fn ssh_reconnects_after_the_master_expired() {
+    let sshd = Sshd::start();
+    let t = SshTransport::new(SshOptions { control_persist: Duration::from_secs(2), ..sshd.options() }).unwrap();
+    let host = sshd.host();
+    let dir = format!("{}/", t.control_dir().display());
+    within(20, t.exec(&host, &cmd("true"))).await.unwrap();
+    // ControlPersist=2s: the idle master exits by itself (what bounds masters of a crashed run).
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while !processes_matching(&dir).is_empty() {
+        assert!(Instant::now() < deadline, "idle master did not exit after ControlPersist");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The next command notices and opens a new master instead of reporting a lost connection.
+    let out = within(20, t.exec(&host, &cmd("echo again"))).await.unwrap();
+    assert_eq!(out.stdout_lossy(), "again\n");
+    within(10, t.close()).await;
+}
+
+#[tokio::test]
+async fn ssh_master_gone_between_commands_reconnects_without_error() {
+    let sshd = Sshd::start();
+    let t = SshTransport::new(sshd.options()).unwrap();
+    let host = sshd.host();
+    within(20, t.exec(&host, &cmd("true"))).await.unwrap();
+    // Kill our master behind the transport's back (as an OOM killer or `ssh -O exit` would):
+    // the next command finds no master, never starts, and is retried on a new connection.
+    let masters = processes_matching(&format!("{}/", t.control_dir().display()));
+    assert_eq!(masters.len(), 1, "{masters:?}");
+    let _ = std::process::Command::new("kill").arg("-KILL").arg(masters[0].to_string()).status();
+    let out = within(20, t.exec(&host, &cmd("echo fresh"))).await.unwrap();
+    assert_eq!(out.stdout_lossy(), "fresh\n");
+    within(10, t.close()).await;
+}

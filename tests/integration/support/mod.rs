@@ -1,1 +1,3 @@
 //! Shared test fixtures (real sshd on loopback, temp dirs).
+
+pub mod sshd;

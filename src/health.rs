@@ -110,7 +110,8 @@ pub async fn run_check(
             match transport.exec(host, &Command::shell(script, check.timeout)).await {
                 Ok(out) if out.success() => (true, "exit 0".to_string()),
                 Ok(out) => {
-                    let tail = out.stderr_lossy().lines().chain(out.stdout_lossy().lines()).last().unwrap_or("").to_string();
+                    let tail =
+                        out.stderr_lossy().lines().chain(out.stdout_lossy().lines()).last().unwrap_or("").to_string();
                     (false, format!("exit {}: {tail}", out.status.map_or("signal".into(), |s| s.to_string())))
                 }
                 Err(e) => (false, e.to_string()),

@@ -30,7 +30,12 @@ pub async fn capture(
             .pkg
             .pending
             .iter()
-            .map(|p| TestedUpdate { name: p.name.clone(), from: p.from.clone(), to: p.to.clone(), origin: p.origin.clone() })
+            .map(|p| TestedUpdate {
+                name: p.name.clone(),
+                from: p.from.clone(),
+                to: p.to.clone(),
+                origin: p.origin.clone(),
+            })
             .collect(),
         Source::History => {
             let out = transport
@@ -71,7 +76,7 @@ pub async fn capture(
 
     Ok(Baseline {
         host: host.name.clone(),
-        captured_at: jiff::Timestamp::now(),
+        captured_at: jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| jiff::Timestamp::now()),
         source,
         os: facts.pkg.os.clone(),
         updates,

@@ -40,7 +40,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { concurrency: crate::transport::pool::DEFAULT_CONCURRENCY, probe_timeout: Duration::from_secs(60) }
+        Self { concurrency: crate::transport::pool::DEFAULT_LIMIT, probe_timeout: Duration::from_secs(60) }
     }
 }
 

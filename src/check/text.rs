@@ -24,13 +24,12 @@ fn paint(style: Style, text: &str) -> String {
 /// stripped where they must be.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
+    let _ = writeln!(out, "{} {}", paint(BOLD, "patchdeck check"), report.window);
     let _ = writeln!(
         out,
-        "{} {}  baseline: {} ({} tested updates, captured {})",
-        paint(BOLD, "patchdeck check"),
-        report.window,
-        report.baseline_host,
+        "baseline: {} tested updates from {}, captured {}",
         report.tested_updates,
+        report.baseline_host,
         report.baseline_captured_at.strftime("%Y-%m-%d %H:%MZ"),
     );
     let r = &report.risk;
@@ -55,12 +54,8 @@ pub fn render(report: &Report) -> String {
     }
 
     let stops: Vec<&str> = report.hosts.iter().filter(|h| h.diff.stops().next().is_some()).map(|h| h.host()).collect();
-    let warns: Vec<&str> = report
-        .hosts
-        .iter()
-        .filter(|h| h.diff.stops().next().is_none() && !h.is_clean())
-        .map(|h| h.host())
-        .collect();
+    let warns: Vec<&str> =
+        report.hosts.iter().filter(|h| h.diff.stops().next().is_none() && !h.is_clean()).map(|h| h.host()).collect();
     let clean = report.hosts.iter().filter(|h| h.is_clean()).count();
     out.push('\n');
     let _ = write!(out, "{} of {} hosts clean", clean, report.hosts.len());
@@ -74,10 +69,7 @@ pub fn render(report: &Report) -> String {
     if report.exit_code() == super::exit::CLEAN {
         let _ = writeln!(out, "{}", paint(OK, "Every host is as tested. Ready for the window."));
     } else if !stops.is_empty() {
-        let _ = writeln!(
-            out,
-            "Hosts marked STOP differ from what was tested: resolve them, or the window will stop there for a decision."
-        );
+        let _ = writeln!(out, "Hosts marked STOP differ from what was tested; the window will stop at each.");
     }
     out
 }
@@ -115,41 +107,46 @@ fn host_block(out: &mut String, h: &HostReport, baseline_host: &str) {
     }
 }
 
+/// "from -> to" split into its ends (findings carry version pairs in this form).
+fn target(pair: &str) -> &str {
+    pair.rsplit_once(" -> ").map_or(pair, |(_, to)| to)
+}
+fn start(pair: &str) -> &str {
+    pair.split_once(" -> ").map_or(pair, |(from, _)| from)
+}
+
+/// Screen width the report is laid out for (the smallest terminal an operator may have).
+const WIDTH: usize = 80;
+const INDENT: &str = "     ";
+
+/// Writes `head` then `tail` on one line if it fits in [`WIDTH`], else `tail` on its own
+/// indented line. `head` is (styled text, visible width); `tail` is plain and shown dimmed.
+fn fit(out: &mut String, head: (&str, usize), tail: &str) {
+    let styled = paint(DIM, tail);
+    if tail.is_empty() {
+        let _ = writeln!(out, "{}", head.0);
+    } else if head.1 + 2 + tail.chars().count() <= WIDTH {
+        let _ = writeln!(out, "{}  {styled}", head.0);
+    } else {
+        let _ = writeln!(out, "{}\n{INDENT}  {styled}", head.0);
+    }
+}
+
 fn finding_line(out: &mut String, f: &Finding, baseline_host: &str) {
     let style = if f.verdict == Some(OnDivergence::Stop) { STOP } else { WARN };
-    let sym = paint(style, &f.class.symbol().to_string());
-    let label = paint(style, f.class.label());
     let subject = crate::safe_text::for_terminal(&f.subject);
-    match f.class {
-        Class::UntestedPackage => {
-            let _ = writeln!(out, "     {sym} {subject:<22} {}  {label}", f.here.as_deref().unwrap_or(""));
-        }
-        Class::VersionMismatch | Class::DifferentStart | Class::NotPending | Class::Held => {
-            let _ = writeln!(out, "     {sym} {subject:<22} {}  {label}", f.here.as_deref().unwrap_or(""));
-            let _ = writeln!(
-                out,
-                "       {:<22} {}",
-                "",
-                paint(DIM, &format!("tested on {baseline_host}: {}", f.tested.as_deref().unwrap_or("-")))
-            );
-        }
-        Class::ConfigDrift => {
-            let _ = writeln!(out, "     {sym} {subject}  {label}");
-            let _ = writeln!(
-                out,
-                "       {}",
-                paint(
-                    DIM,
-                    &format!(
-                        "{baseline_host}: {}   here: {}",
-                        f.tested.as_deref().unwrap_or("-"),
-                        f.here.as_deref().unwrap_or("-")
-                    )
-                )
-            );
-        }
-        _ => {
-            let _ = writeln!(out, "     {sym} {label}: {}", f.detail);
-        }
-    }
+    let label = f.class.label();
+    let head = format!("{INDENT}{} {subject}  {}", paint(style, &f.class.symbol().to_string()), paint(style, label));
+    let head_width = INDENT.len() + 2 + subject.chars().count() + 2 + label.len();
+    let here = f.here.as_deref().unwrap_or("-");
+    let tested = f.tested.as_deref().unwrap_or("-");
+    let tail = match f.class {
+        Class::UntestedPackage => here.to_string(),
+        Class::VersionMismatch => format!("here -> {}, tested -> {}", target(here), target(tested)),
+        Class::DifferentStart => format!("from {} here, from {} on {baseline_host}", start(here), start(tested)),
+        Class::NotPending | Class::Held => format!("here {here}, tested {tested}"),
+        Class::ConfigDrift => format!("{baseline_host}: {tested}, here: {here}"),
+        _ => f.detail.clone(),
+    };
+    fit(out, (&head, head_width), &tail);
 }

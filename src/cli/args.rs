@@ -93,9 +93,7 @@ pub enum Command {
     /// The bundled demo window against a simulated fleet (the default with no command).
     Demo(DemoArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    Completions { shell: clap_complete::Shell },
     /// Write the man pages (patchdeck.1 and one per command) to a directory, or print the main one.
     Man {
         #[arg(long, value_name = "DIR")]
@@ -111,7 +109,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub json: bool,
     /// Hosts probed at once.
-    #[arg(long, value_name = "N", default_value_t = crate::transport::pool::DEFAULT_CONCURRENCY)]
+    #[arg(long, value_name = "N", default_value_t = crate::transport::pool::DEFAULT_LIMIT)]
     pub concurrency: usize,
     /// Seconds allowed for one host's probe.
     #[arg(long, value_name = "SECS", default_value_t = 60)]

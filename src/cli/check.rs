@@ -35,9 +35,16 @@ fn progress_printer() -> impl Fn(Progress<'_>) + Sync {
     }
 }
 
-async fn check_with(runbook: &Runbook, baseline: &crate::baseline::Baseline, reach: &Reach, opts: &Options, json: bool) -> u8 {
+async fn check_with(
+    runbook: &Runbook,
+    baseline: &crate::baseline::Baseline,
+    reach: &Reach,
+    opts: &Options,
+    json: bool,
+) -> u8 {
     let report =
-        check::run(runbook, baseline, reach.transport.as_ref(), reach.prober.as_ref(), &Apt, opts, &progress_printer()).await;
+        check::run(runbook, baseline, reach.transport.as_ref(), reach.prober.as_ref(), &Apt, opts, &progress_printer())
+            .await;
     reach.transport.close().await;
     if json {
         println!("{}", check::to_json(&report));

@@ -37,7 +37,7 @@ impl Reach {
             ..Default::default()
         };
         opts.config_file = global.ssh_config.clone().or_else(|| runbook.ssh_config.clone());
-        opts.known_hosts_file = global.known_hosts.clone();
+        opts.user_known_hosts_file = global.known_hosts.clone();
         opts.identity_file = global.identity.clone();
         let transport = crate::transport::ssh::SshTransport::new(opts).wrap_err("cannot prepare ssh")?;
         Ok(Self { transport: Box::new(transport), prober: Box::new(NetProber) })

@@ -18,7 +18,8 @@ pub fn man(out_dir: Option<&Path>) -> eyre::Result<u8> {
         None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()).wrap_err("cannot write the man page")?,
         Some(dir) => {
             std::fs::create_dir_all(dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
-            clap_mangen::generate_to(cmd, dir).wrap_err_with(|| format!("cannot write man pages to {}", dir.display()))?;
+            clap_mangen::generate_to(cmd, dir)
+                .wrap_err_with(|| format!("cannot write man pages to {}", dir.display()))?;
             eprintln!("man pages written to {}", dir.display());
         }
     }

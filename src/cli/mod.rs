@@ -33,7 +33,7 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             if let Some(d) = e.downcast_ref::<crate::diag::Diagnostics>() {
-                eprint!("{d}\n");
+                eprintln!("{d}");
                 return ExitCode::from(exit::INVALID_INPUT);
             }
             eprintln!("patchdeck: error: {e:?}");

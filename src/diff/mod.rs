@@ -156,11 +156,24 @@ fn v(o: Option<&Version>) -> String {
 }
 
 /// Compares one host's facts with the baseline.
-pub fn diff_host(host: &str, facts: &HostFacts, baseline: &Baseline, fingerprints: &[Fingerprint], policy: &Policy) -> HostDiff {
+pub fn diff_host(
+    host: &str,
+    facts: &HostFacts,
+    baseline: &Baseline,
+    fingerprints: &[Fingerprint],
+    policy: &Policy,
+) -> HostDiff {
     let mut findings = Vec::new();
     let mut changes = Vec::new();
     let mut push = |class: Class, subject: &str, tested: Option<String>, here: Option<String>, detail: String| {
-        findings.push(Finding { class, subject: subject.to_string(), tested, here, verdict: class.verdict(policy), detail });
+        findings.push(Finding {
+            class,
+            subject: subject.to_string(),
+            tested,
+            here,
+            verdict: class.verdict(policy),
+            detail,
+        });
     };
     let pkg = &facts.pkg;
 
@@ -168,15 +181,30 @@ pub fn diff_host(host: &str, facts: &HostFacts, baseline: &Baseline, fingerprint
         let name = p.name.as_str();
         let here = format!("{} -> {}", v(p.from.as_ref()), p.to);
         let Some(t) = baseline.update(&p.name) else {
-            push(Class::UntestedPackage, name, None, Some(here), format!("{name} {} was never tested on {}", p.to, baseline.host));
+            push(
+                Class::UntestedPackage,
+                name,
+                None,
+                Some(here),
+                format!("{name} {} was never tested on {}", p.to, baseline.host),
+            );
             continue;
         };
         let tested = format!("{} -> {}", v(t.from.as_ref()), t.to);
         changes.push(p.name.clone());
         if pkg.held.contains(&p.name) || pkg.kept_back.contains(&p.name) {
-            push(Class::Held, name, Some(tested), Some(here), format!("{name} is held or kept back here; apt would not install it"));
+            push(
+                Class::Held,
+                name,
+                Some(tested),
+                Some(here),
+                format!("{name} is held or kept back here; apt would not install it"),
+            );
         } else if p.to != t.to {
-            let detail = format!("{name}: this host would get {}, staging tested {}; installing exactly {} instead", p.to, t.to, t.to);
+            let detail = format!(
+                "{name}: this host would get {}, staging tested {}; installing exactly {} instead",
+                p.to, t.to, t.to
+            );
             push(Class::VersionMismatch, name, Some(tested), Some(here), detail);
         } else if p.from != t.from {
             let detail = format!("{name}: starts from {} here, {} on staging", v(p.from.as_ref()), v(t.from.as_ref()));
@@ -194,12 +222,19 @@ pub fn diff_host(host: &str, facts: &HostFacts, baseline: &Baseline, fingerprint
         let tested = format!("{} -> {}", v(t.from.as_ref()), t.to);
         let installed = pkg.installed.get(&t.name);
         if installed == Some(&t.to) {
-            push(Class::AlreadyTested, name, Some(tested), installed.map(ToString::to_string), format!("{name} already at {}", t.to));
+            push(
+                Class::AlreadyTested,
+                name,
+                Some(tested),
+                installed.map(ToString::to_string),
+                format!("{name} already at {}", t.to),
+            );
         } else {
             // Not pending, yet not at the target: the repo here lacks the tested version or
             // the package is absent. Installing exactly the tested version may still work.
             changes.push(t.name.clone());
-            let detail = format!("{name}: staging went to {}, here it is {} and apt offers no update", t.to, v(installed));
+            let detail =
+                format!("{name}: staging went to {}, here it is {} and apt offers no update", t.to, v(installed));
             push(Class::NotPending, name, Some(tested), Some(v(installed)), detail);
         }
     }
@@ -207,7 +242,9 @@ pub fn diff_host(host: &str, facts: &HostFacts, baseline: &Baseline, fingerprint
     for name in &changes {
         if !pkg.can_reinstall_current(name) {
             let installed = v(pkg.installed.get(name));
-            let detail = format!("{name} {installed} is installed but no longer installable (not in any repo or the apt cache): rollback could not restore it");
+            let detail = format!(
+                "{name} {installed} is installed but no longer installable (not in any repo or the apt cache): rollback could not restore it"
+            );
             push(Class::RollbackInfeasible, name.as_str(), None, Some(installed), detail);
         }
     }
@@ -231,7 +268,13 @@ pub fn diff_host(host: &str, facts: &HostFacts, baseline: &Baseline, fingerprint
                 Some(show(here)),
                 format!("{label} is not in the baseline: capture the baseline again with this runbook"),
             ),
-            (t, h) => push(Class::ConfigDrift, &label, Some(show(t)), Some(show(h)), format!("{label} differs from {}", baseline.host)),
+            (t, h) => push(
+                Class::ConfigDrift,
+                &label,
+                Some(show(t)),
+                Some(show(h)),
+                format!("{label} differs from {}", baseline.host),
+            ),
         }
     }
 

@@ -69,7 +69,13 @@ fn identical_host_is_clean() {
 #[test]
 fn untested_package_stops() {
     let mut f = facts_as_tested();
-    f.pkg.pending.push(Pending { name: n("libxml2"), from: Some(ver("2.9.14-1")), to: ver("2.9.14-2"), origin: "x".into(), security: true });
+    f.pkg.pending.push(Pending {
+        name: n("libxml2"),
+        from: Some(ver("2.9.14-1")),
+        to: ver("2.9.14-2"),
+        origin: "x".into(),
+        security: true,
+    });
     let d = run(&f);
     assert_eq!(classes(&d), vec![(Class::UntestedPackage, "libxml2".into())]);
     assert_eq!(d.stops().count(), 1);

@@ -37,7 +37,9 @@ pub(super) fn script(fp: &Fingerprint) -> String {
             let q = shlex::try_quote(cmd).map(|c| c.into_owned()).unwrap_or_else(|_| "''".into());
             // $(...) keeps the command's exit status; trailing newlines do not matter after
             // normalization, and the error mark is always on a line of its own.
-            format!("pd_out=$(sh -c {q} 2>&1); pd_rc=$?; printf '%s\\n' \"$pd_out\"; [ $pd_rc -eq 0 ] || echo \"{ERROR} exit $pd_rc\"")
+            format!(
+                "pd_out=$(sh -c {q} 2>&1); pd_rc=$?; printf '%s\\n' \"$pd_out\"; [ $pd_rc -eq 0 ] || echo \"{ERROR} exit $pd_rc\""
+            )
         }
     }
 }

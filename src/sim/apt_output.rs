@@ -71,10 +71,7 @@ pub fn probe(h: &HostState, fingerprints: &[Fingerprint]) -> String {
 
 /// Installed packages with a newer installable version: (name, from, (to, origin)).
 fn changing(h: &HostState) -> Vec<(String, String, (String, String))> {
-    h.installed
-        .iter()
-        .filter_map(|(n, v)| Some((n.clone(), v.clone(), h.candidate(n)?)))
-        .collect()
+    h.installed.iter().filter_map(|(n, v)| Some((n.clone(), v.clone(), h.candidate(n)?))).collect()
 }
 
 /// `apt-get -s dist-upgrade`, as printed by bookworm's apt.
@@ -100,7 +97,8 @@ pub fn upgrade_simulation(h: &HostState) -> String {
         }
         out.push('\n');
     }
-    let _ = writeln!(out, "{} upgraded, 0 newly installed, 0 to remove and {} not upgraded.", upgrade.len(), held.len());
+    let _ =
+        writeln!(out, "{} upgraded, 0 newly installed, 0 to remove and {} not upgraded.", upgrade.len(), held.len());
     for (n, from, (to, origin)) in &upgrade {
         let _ = writeln!(out, "Inst {n} [{from}] ({to} {origin} [amd64])");
     }
@@ -120,7 +118,7 @@ pub fn policy(h: &HostState, name: &str) -> String {
         versions.retain(|(v, _)| *v != installed);
         versions.push((installed.clone(), String::new()));
     }
-    versions.sort_by(|a, b| b.0.parse::<debversion::Version>().ok().cmp(&a.0.parse::<debversion::Version>().ok()));
+    versions.sort_by_key(|v| std::cmp::Reverse(v.0.parse::<debversion::Version>().ok()));
     for (v, origin) in versions {
         let star = if v == installed { "***" } else { "   " };
         let _ = writeln!(out, " {star} {v} 500");

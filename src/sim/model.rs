@@ -67,7 +67,11 @@ impl HostState {
     pub fn candidate(&self, name: &str) -> Option<(String, String)> {
         let installed = self.installed.get(name)?;
         let parse = |s: &str| s.parse::<debversion::Version>().ok();
-        let best = self.installable(name).into_iter().filter_map(|(v, o)| Some((parse(&v)?, v, o))).max_by(|a, b| a.0.cmp(&b.0))?;
+        let best = self
+            .installable(name)
+            .into_iter()
+            .filter_map(|(v, o)| Some((parse(&v)?, v, o)))
+            .max_by(|a, b| a.0.cmp(&b.0))?;
         (parse(installed).is_some_and(|i| best.0 > i)).then_some((best.1, best.2))
     }
 }

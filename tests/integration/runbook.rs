@@ -102,7 +102,7 @@ fn demo_runbook_loads() {
     );
     assert!(rb.hosts.iter().all(|h| h.user.as_deref() == Some("deploy") && h.sudo));
     assert_eq!(rb.fingerprints.len(), 3);
-    assert_eq!(rb.fingerprints[2], Fingerprint::Command("ip -br addr".into()));
+    assert_eq!(rb.fingerprints[2], Fingerprint::Command("sysctl -n net.ipv4.ip_forward net.core.somaxconn".into()));
     assert_eq!(rb.steps.len(), 4);
     assert_eq!(rb.steps[0].rollback.as_deref(), Some("lbctl enable {host.name}"));
     assert_eq!(

@@ -6,7 +6,6 @@ mod text;
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 pub use json::to_json;
@@ -19,8 +18,8 @@ use crate::health::{CheckResult, Prober, run_check};
 use crate::inventory::Host;
 use crate::pkg::{PackageManager, ParseError};
 use crate::probe::{ProbeError, probe_host};
-use crate::runbook::Runbook;
-use crate::transport::Transport;
+use crate::runbook::{CheckKind, Runbook};
+use crate::transport::{Transport, pool};
 
 /// Exit codes of `check` (documented in the README).
 pub mod exit {
@@ -40,7 +39,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { concurrency: crate::transport::pool::DEFAULT_LIMIT, probe_timeout: Duration::from_secs(60) }
+        Self { concurrency: pool::DEFAULT_LIMIT, probe_timeout: Duration::from_secs(60) }
     }
 }
 
@@ -84,15 +83,6 @@ impl Report {
     }
 }
 
-/// Progress of the fleet probe, for stderr.
-#[derive(Debug, Clone)]
-pub struct Progress<'a> {
-    pub done: usize,
-    pub total: usize,
-    pub host: &'a str,
-    pub ok: bool,
-}
-
 /// The hosts a window changes: every host in a wave, in wave order.
 pub fn window_hosts(runbook: &Runbook) -> Vec<Host> {
     runbook.waves.iter().flat_map(|w| w.hosts.iter()).filter_map(|name| runbook.host(name).cloned()).collect()
@@ -118,8 +108,11 @@ async fn check_host(
         }
         Err(e) => HostDiff::unreachable(&host.name, &e.to_string(), Class::Unreachable),
     };
+    // A host we could not reach would fail every command check with the same error;
+    // checks from the operator's side still say whether its service answers.
+    let reachable = !matches!(probed, Err(ProbeError::Transport(_)));
     let mut checks = Vec::new();
-    for check in &runbook.checks {
+    for check in runbook.checks.iter().filter(|c| reachable || !matches!(c.kind, CheckKind::Run(_))) {
         checks.push(run_check(check, host, &runbook.window, transport, prober).await);
     }
     HostReport { diff, checks, probe_millis }
@@ -133,22 +126,15 @@ pub async fn run(
     prober: &dyn Prober,
     pm: &dyn PackageManager,
     opts: &Options,
-    on_progress: &(dyn Fn(Progress<'_>) + Sync),
+    on_progress: impl FnMut(pool::Progress<'_>),
 ) -> Report {
     let hosts = window_hosts(runbook);
-    let total = hosts.len();
-    let mut done = 0;
-    let mut results: Vec<(usize, HostReport)> = futures::stream::iter(hosts.iter().enumerate())
-        .map(|(i, host)| async move { (i, check_host(runbook, baseline, transport, prober, pm, host, opts).await) })
-        .buffer_unordered(opts.concurrency.max(1))
-        .inspect(|(_, r)| {
-            done += 1;
-            on_progress(Progress { done, total, host: r.host(), ok: r.is_clean() });
-        })
-        .collect()
-        .await;
-    results.sort_by_key(|(i, _)| *i);
-    let hosts: Vec<HostReport> = results.into_iter().map(|(_, r)| r).collect();
+    let check_one = |host: Host| async move { check_host(runbook, baseline, transport, prober, pm, &host, opts).await };
+    let hosts: Vec<HostReport> = pool::for_each_host_with_progress(&hosts, opts.concurrency, check_one, on_progress)
+        .await
+        .into_iter()
+        .map(|(_, report)| report)
+        .collect();
 
     let mut changed: Vec<&str> = hosts.iter().flat_map(|h| h.diff.changes.iter().map(|n| n.as_str())).collect();
     changed.sort_unstable();

@@ -103,7 +103,8 @@ fn host_block(out: &mut String, h: &HostReport, baseline_host: &str) {
         finding_line(out, f, baseline_host);
     }
     for c in h.failing_checks() {
-        let _ = writeln!(out, "     {} health {:?} already failing: {}", paint(STOP, "!"), c.check, c.detail);
+        let head = format!("{INDENT}{} health {:?} fails before any change", paint(STOP, "!"), c.check);
+        fit(out, (&head, INDENT.len() + 34 + c.check.len()), &c.detail);
     }
 }
 
@@ -128,8 +129,30 @@ fn fit(out: &mut String, head: (&str, usize), tail: &str) {
     } else if head.1 + 2 + tail.chars().count() <= WIDTH {
         let _ = writeln!(out, "{}  {styled}", head.0);
     } else {
-        let _ = writeln!(out, "{}\n{INDENT}  {styled}", head.0);
+        let _ = writeln!(out, "{}", head.0);
+        for line in wrap(tail, WIDTH - INDENT.len() - 2) {
+            let _ = writeln!(out, "{INDENT}  {}", paint(DIM, &line));
+        }
     }
+}
+
+/// Greedy word wrap; a word longer than the width gets a line of its own.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 fn finding_line(out: &mut String, f: &Finding, baseline_host: &str) {

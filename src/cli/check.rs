@@ -8,9 +8,10 @@ use eyre::WrapErr;
 
 use super::args::{CheckArgs, DemoArgs, Global};
 use super::fleet::Reach;
-use crate::check::{self, Options, Progress};
+use crate::check::{self, Options};
 use crate::pkg::apt::Apt;
 use crate::runbook::Runbook;
+use crate::transport::pool::Progress;
 
 /// Loads the runbook and its baseline; all problems of both are reported together.
 pub fn load_inputs(path: &Path) -> eyre::Result<(Runbook, crate::baseline::Baseline)> {
@@ -20,13 +21,12 @@ pub fn load_inputs(path: &Path) -> eyre::Result<(Runbook, crate::baseline::Basel
 }
 
 /// Progress on stderr: one updating line on a terminal, nothing otherwise (scripts read stdout).
-fn progress_printer() -> impl Fn(Progress<'_>) + Sync {
+fn progress_printer() -> impl FnMut(Progress<'_>) {
     let tty = std::io::stderr().is_terminal();
     move |p: Progress<'_>| {
         if tty {
-            let mark = if p.ok { "ok" } else { "differs" };
             let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2Kprobing hosts {}/{}  last: {} {}", p.done, p.total, p.host, mark);
+            let _ = write!(err, "\r\x1b[2Kprobing hosts {}/{}  last done: {}", p.done, p.total, p.host.name);
             if p.done == p.total {
                 let _ = writeln!(err, "\r\x1b[2K");
             }
@@ -43,7 +43,7 @@ async fn check_with(
     json: bool,
 ) -> u8 {
     let report =
-        check::run(runbook, baseline, reach.transport.as_ref(), reach.prober.as_ref(), &Apt, opts, &progress_printer())
+        check::run(runbook, baseline, reach.transport.as_ref(), reach.prober.as_ref(), &Apt, opts, progress_printer())
             .await;
     reach.transport.close().await;
     if json {
@@ -55,9 +55,34 @@ async fn check_with(
     report.exit_code()
 }
 
+/// What OpenSSH itself resolves for each host (`ssh -G`): we never turn host-key checking
+/// off, and say so when the operator's ssh_config does.
+async fn warn_about_ssh_config(global: &Global, runbook: &Runbook, concurrency: usize) {
+    let config = global.ssh_config.clone().or_else(|| runbook.ssh_config.clone());
+    let hosts = check::window_hosts(runbook);
+    let config = config.as_deref();
+    let resolved = crate::transport::pool::for_each_host(&hosts, concurrency, |host| async move {
+        crate::inventory::ssh_config::resolve(&host, config).await
+    })
+    .await;
+    for (host, r) in resolved {
+        match r {
+            Ok(r) => {
+                for w in crate::inventory::ssh_config::host_key_warnings(&host.name, &r) {
+                    eprintln!("warning: {w}");
+                }
+            }
+            Err(e) => eprintln!("warning: {}: ssh -G could not resolve it: {e}", host.name),
+        }
+    }
+}
+
 pub async fn run(global: &Global, args: CheckArgs) -> eyre::Result<u8> {
     let (runbook, baseline) = load_inputs(&args.runbook)?;
     let reach = Reach::for_runbook(global, &runbook)?;
+    if global.simulate.is_none() {
+        warn_about_ssh_config(global, &runbook, args.concurrency).await;
+    }
     let opts = Options { concurrency: args.concurrency.max(1), probe_timeout: Duration::from_secs(args.timeout) };
     Ok(check_with(&runbook, &baseline, &reach, &opts, args.json).await)
 }

@@ -82,7 +82,7 @@ impl Class {
             Class::ConfigDrift => "CONFIG DRIFT",
             Class::RollbackInfeasible => "ROLLBACK INFEASIBLE",
             Class::Hostile => "HOSTILE OUTPUT",
-            Class::Unreachable => "UNREACHABLE",
+            Class::Unreachable => "CANNOT CONNECT",
         }
     }
 }

@@ -200,15 +200,14 @@ pub fn host_key_warnings(name: &str, resolved: &Resolved) -> Vec<String> {
     let mut warnings = Vec::new();
     if resolved.strict_host_key_checking == Some(StrictHostKeyChecking::No) {
         warnings.push(format!(
-            "ssh_config sets `StrictHostKeyChecking no` for {name}: any host key is accepted, so a man in the \
-             middle would receive the patch session; patchdeck never disables host-key checking, remove this \
-             setting for {name}"
+            "ssh_config sets `StrictHostKeyChecking no` for {name}: patchdeck overrides it and checks host \
+             keys strictly, but your own ssh sessions to {name} accept any key; remove this setting"
         ));
     }
     if resolved.user_known_hosts_files.iter().any(|f| f == "/dev/null") {
         warnings.push(format!(
-            "ssh_config sets `UserKnownHostsFile /dev/null` for {name}: host keys are never remembered, so a \
-             changed key cannot be noticed; point it at a real known_hosts file"
+            "ssh_config sets `UserKnownHostsFile /dev/null` for {name}: no host key is ever known, so \
+             patchdeck will refuse to connect; point it at a real known_hosts file"
         ));
     }
     warnings

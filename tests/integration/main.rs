@@ -3,6 +3,7 @@ mod support;
 
 mod apt;
 mod check;
+mod check_ssh;
 mod inventory;
 mod runbook;
 mod transport;

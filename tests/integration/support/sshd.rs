@@ -57,6 +57,8 @@ pub struct Sshd {
     addr: Ipv4Addr,
     port: u16,
     child: Option<Child>,
+    /// Lines appended to sshd_config (e.g. `SetEnv PATH=...` to fake a hostile host).
+    extra_config: String,
 }
 
 impl Sshd {
@@ -65,6 +67,11 @@ impl Sshd {
     /// # Panics
     /// When `/usr/sbin/sshd` is missing (with what to run), or sshd does not come up.
     pub fn start() -> Sshd {
+        Self::start_with("")
+    }
+
+    /// Like [`Sshd::start`], with `extra_config` appended to the generated sshd_config.
+    pub fn start_with(extra_config: &str) -> Sshd {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} is missing: the transport tests need a real OpenSSH server. Run the test command \
@@ -85,7 +92,7 @@ impl Sshd {
         for _attempt in 0..3 {
             let addr = loopback_address();
             let port = free_port(addr);
-            let mut sshd = Sshd { dir, addr, port, child: None };
+            let mut sshd = Sshd { dir, addr, port, child: None, extra_config: extra_config.to_string() };
             sshd.write_config();
             std::fs::write(sshd.known_hosts(), sshd.known_hosts_line(&sshd.path("host_ed25519.pub")))
                 .expect("known_hosts");
@@ -120,9 +127,10 @@ impl Sshd {
              MaxSessions 10\n\
              MaxStartups 50:30:100\n\
              PrintMotd no\n\
-             LogLevel VERBOSE\n",
+             LogLevel VERBOSE\n{extra}",
             addr = self.addr,
             port = self.port,
+            extra = self.extra_config,
         );
         std::fs::write(self.path("sshd_config"), config).expect("write sshd_config");
     }

@@ -1,0 +1,259 @@
+//! `baseline capture` and `check` through the real binary, the real ssh client and a real
+//! sshd on loopback; the host behind it is this Debian machine with its real apt.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::support::sshd::Sshd;
+
+/// Writes a runbook whose hosts all point at `sshd` (staging and prod1 are the same machine).
+fn write_runbook(dir: &Path, sshd: &Sshd, fingerprint: &Path, prod_port: u16) -> PathBuf {
+    let host = sshd.host();
+    let text = format!(
+        r#"
+[window]
+name = "ssh-test"
+starts = "2026-11-22T22:00:00Z"
+ends = "2026-11-22T23:30:00Z"
+rollback_reserve = "20m"
+
+[baseline]
+file = "tested.toml"
+host = "staging"
+
+[policy]
+max_risk = 1.0
+
+[[host]]
+name = "staging"
+address = "{addr}"
+port = {port}
+user = "root"
+
+[[host]]
+name = "prod1"
+address = "{addr}"
+port = {prod_port}
+user = "root"
+
+[[fingerprint]]
+path = "{fp}"
+
+[[wave]]
+name = "all"
+hosts = ["prod1"]
+
+[[step]]
+name = "apply tested updates"
+packages = "tested"
+
+[[check]]
+name = "ssh port answers"
+tcp = "{{host.address}}:{{host.port}}"
+
+[[check]]
+name = "shell works"
+run = "test -d /etc"
+"#,
+        addr = host.address,
+        port = host.port.unwrap(),
+        fp = fingerprint.display(),
+    );
+    let path = dir.join("runbook.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn patchdeck(sshd: &Sshd, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_patchdeck"))
+        .arg("--ssh-config")
+        .arg(sshd.ssh_config())
+        .arg("--known-hosts")
+        .arg(sshd.known_hosts())
+        .arg("--identity")
+        .arg(sshd.client_key())
+        .arg("--connect-timeout")
+        .arg("5")
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run patchdeck")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Updates this machine has pending, straight from apt (the ground truth to compare with).
+fn pending_here() -> usize {
+    let out = Command::new("apt-get")
+        .args(["-s", "-o", "Debug::NoLocking=1", "dist-upgrade"])
+        .env("LC_ALL", "C")
+        .output()
+        .unwrap();
+    text(&out.stdout).lines().filter(|l| l.starts_with("Inst ")).count()
+}
+
+fn sha256_file(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    text(&out.stdout).split_whitespace().next().unwrap().to_string()
+}
+
+fn prod_findings(json: &serde_json::Value) -> Vec<(String, String)> {
+    let prod = json["hosts"].as_array().unwrap().iter().find(|h| h["diff"]["host"] == "prod1").unwrap();
+    prod["diff"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["class"].as_str().unwrap().to_string(), f["subject"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn capture_then_check_over_real_ssh_finds_config_drift() {
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let interfaces = dir.path().join("interfaces");
+    std::fs::write(&interfaces, "auto lo\niface lo inet loopback\n").unwrap();
+    let runbook = write_runbook(dir.path(), &sshd, &interfaces, sshd.host().port.unwrap());
+    let baseline = dir.path().join("tested.toml");
+
+    let out = patchdeck(&sshd, &["baseline", "capture", runbook.to_str().unwrap(), "-o", baseline.to_str().unwrap()]);
+    let pending = pending_here();
+    if pending > 0 {
+        assert_eq!(out.status.code(), Some(0), "capture failed: {}", text(&out.stderr));
+        let b = patchdeck::baseline::load(&baseline).expect("captured baseline loads");
+        assert_eq!(b.host, "staging");
+        assert_eq!(b.updates.len(), pending, "every pending update is recorded");
+        assert_eq!(b.os.id, "debian");
+        assert_eq!(b.fingerprints[0].value, patchdeck::probe::FpValue::Sha256(sha256_file(&interfaces)));
+    } else {
+        // A fully upgraded machine: capture refuses, saying what to do; the check below
+        // then runs against a baseline holding only the fingerprint.
+        assert_eq!(out.status.code(), Some(1));
+        assert!(text(&out.stderr).contains("no pending updates"), "{}", text(&out.stderr));
+        std::fs::write(
+            &baseline,
+            format!(
+                "host = \"staging\"\ncaptured_at = \"2026-11-22T00:00:00Z\"\nsource = \"pending\"\n\
+                 [[fingerprint]]\npath = \"{}\"\nsha256 = \"{}\"\n",
+                interfaces.display(),
+                sha256_file(&interfaces)
+            ),
+        )
+        .unwrap();
+    }
+
+    // Same machine, same moment: nothing is untested, mismatched or drifted. (Whether the
+    // installed versions can be reinstalled depends on the mirror, so that class may appear.)
+    let out = patchdeck(&sshd, &["check", runbook.to_str().unwrap(), "--json"]);
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
+    let findings = prod_findings(&json);
+    assert!(
+        findings.iter().all(|(c, _)| c == "tested" || c == "rollback_infeasible"),
+        "unexpected findings: {findings:?}"
+    );
+    assert_eq!(findings.iter().filter(|(c, _)| c == "tested").count(), pending);
+    let checks = json["hosts"][0]["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 2);
+    assert!(checks.iter().all(|c| c["ok"] == true), "{checks:?}");
+
+    // The config changes on prod: check must say so, with exit code 3.
+    std::fs::write(&interfaces, "auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n").unwrap();
+    let out = patchdeck(&sshd, &["check", runbook.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains(&format!("! file:{}  CONFIG DRIFT", interfaces.display())), "{stdout}");
+    assert!(stdout.contains("STOP prod1"), "{stdout}");
+}
+
+/// Each way of failing to reach a host gets its own message, in the report and fast.
+#[test]
+fn connection_failures_are_distinct_and_bounded() {
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let fp = dir.path().join("f");
+    std::fs::write(&fp, "x").unwrap();
+    std::fs::write(
+        dir.path().join("tested.toml"),
+        "host = \"staging\"\ncaptured_at = \"2026-11-22T00:00:00Z\"\nsource = \"pending\"\n",
+    )
+    .unwrap();
+
+    let good_known_hosts = sshd.known_hosts();
+    let good_key = sshd.client_key();
+    let unknown = tempfile::NamedTempFile::new().unwrap();
+    let cases = [
+        ("unknown host key", unknown.path().to_path_buf(), good_key.clone(), "host key is not in known_hosts"),
+        ("refused key", good_known_hosts.clone(), sshd.unauthorized_key(), "refused our key"),
+        ("changed host key", sshd.wrong_known_hosts(), good_key.clone(), "HOST KEY CHANGED"),
+    ];
+    let runbook = write_runbook(dir.path(), &sshd, &fp, sshd.host().port.unwrap());
+    for (what, known_hosts, key, expect) in cases {
+        let started = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_patchdeck"))
+            .arg("--ssh-config")
+            .arg(sshd.ssh_config())
+            .arg("--known-hosts")
+            .arg(&known_hosts)
+            .arg("--identity")
+            .arg(&key)
+            .args(["--connect-timeout", "5", "check", runbook.to_str().unwrap()])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(3), "{what}: {stdout}{}", text(&out.stderr));
+        assert!(
+            stdout.contains("CANNOT CONNECT") && stdout.contains(expect),
+            "{what}: expected {expect:?} in\n{stdout}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(20), "{what} took {:?}", started.elapsed());
+    }
+
+    // Nothing listens on this port: unreachable, quickly.
+    let closed = crate::support::sshd::free_port(sshd.host().address.parse().unwrap());
+    let runbook = write_runbook(dir.path(), &sshd, &fp, closed);
+    let started = Instant::now();
+    let out = patchdeck(&sshd, &["check", runbook.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stdout.contains("CANNOT CONNECT") && stdout.contains("Connection refused"), "{stdout}");
+    assert!(stdout.lines().all(|l| l.chars().count() <= 80), "{stdout}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+/// A host whose package database holds shell metacharacters and escape sequences is
+/// reported as hostile: nothing of it runs, nothing of it reaches the terminal raw.
+#[test]
+fn hostile_host_output_is_refused_and_never_executed() {
+    let fakebin = tempfile::tempdir().unwrap();
+    let pwned = fakebin.path().join("pwned");
+    let fake = format!(
+        "#!/bin/sh\nprintf 'ii \\tfoo;touch {p}\\t1.0\\n'\nprintf 'ii \\tlibok\\t1.0\\033[2J\\n'\n",
+        p = pwned.display()
+    );
+    let dpkg_query = fakebin.path().join("dpkg-query");
+    std::fs::write(&dpkg_query, fake).unwrap();
+    std::fs::set_permissions(&dpkg_query, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let sshd = Sshd::start_with(&format!("SetEnv PATH={}:/usr/sbin:/usr/bin:/sbin:/bin\n", fakebin.path().display()));
+
+    let dir = tempfile::tempdir().unwrap();
+    let fp = dir.path().join("f");
+    std::fs::write(&fp, "x").unwrap();
+    std::fs::write(
+        dir.path().join("tested.toml"),
+        "host = \"staging\"\ncaptured_at = \"2026-11-22T00:00:00Z\"\nsource = \"pending\"\n",
+    )
+    .unwrap();
+    let runbook = write_runbook(dir.path(), &sshd, &fp, sshd.host().port.unwrap());
+
+    let out = patchdeck(&sshd, &["check", runbook.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("HOSTILE OUTPUT") && stdout.contains("package name"), "{stdout}");
+    assert!(!stdout.contains('\x1b') && !text(&out.stderr).contains('\x1b'), "raw escape reached the terminal");
+    assert!(!pwned.exists(), "text from the host was executed");
+}

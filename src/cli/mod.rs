@@ -22,6 +22,12 @@ pub fn main() -> ExitCode {
     if let Err(e) = color_eyre::install() {
         eprintln!("patchdeck: cannot install the error reporter: {e}");
     }
+    if let Some(path) = &cli.global.log
+        && let Err(e) = start_log(path)
+    {
+        eprintln!("patchdeck: cannot write the log {}: {e}", path.display());
+        return ExitCode::from(exit::OTHER_FAILURE);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -54,6 +60,17 @@ async fn dispatch(cli: Cli) -> eyre::Result<u8> {
         Command::Drill { .. } => not_yet("drill", "drills with injected faults"),
         Command::Report { .. } => not_yet("report", "the change record from a journal"),
     }
+}
+
+/// Debug log to a file (never to the screen, which belongs to the operator).
+/// `RUST_LOG` narrows or widens it; the default is debug for patchdeck, info for the rest.
+fn start_log(path: &std::path::Path) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,patchdeck=debug"));
+    tracing_subscriber::fmt().with_writer(std::sync::Mutex::new(file)).with_ansi(false).with_env_filter(filter).init();
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "patchdeck started");
+    Ok(())
 }
 
 fn not_yet(cmd: &str, what: &str) -> eyre::Result<u8> {

@@ -11,6 +11,7 @@
 //! - [`baseline`]: the tested baseline file and its capture.
 //! - [`diff`]: a host's facts against the baseline, in divergence classes; risk.
 //! - [`check`]: `patchdeck check`: probe the fleet, diff, health checks, report.
+//! - [`engine`]: runs a window: waves, steps, hard stops, rollback; events out, journaled first.
 //! - [`sim`]: an in-memory fleet for the demo, tests and drills.
 //! - [`demo`]: the bundled demo window (embedded assets).
 //! - [`cli`]: argument parsing and command dispatch.
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod demo;
 pub mod diag;
 pub mod diff;
+pub mod engine;
 pub mod health;
 pub mod inventory;
 pub mod pkg;

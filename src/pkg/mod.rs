@@ -7,6 +7,7 @@
 
 pub mod apt;
 pub mod names;
+pub mod verify;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use names::{Hostile, PkgName, Version};
+pub use verify::{Mismatch, verify};
 
 use crate::transport::Command;
 

@@ -19,10 +19,7 @@
 //! - put back the "automatically installed" mark of packages they name, because
 //!   `apt-get install pkg=ver` marks them manual and would change what `autoremove` does.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
 
 use crate::pkg::{PkgName, Version};
 use crate::transport::{Command, Purpose};
@@ -106,7 +103,7 @@ pub fn install_exact(packages: &[(PkgName, Version)], timeout: Duration) -> Comm
 /// Remove, not purge: the packages being removed were installed by the change we are
 /// undoing, but purge would also delete their configuration and, via maintainer scripts,
 /// possibly their data (`/var/lib/...`), which cannot be undone. A removed package left in
-/// `rc` state is not installed (dpkg-query status `c`), so [`verify`] treats it as absent.
+/// `rc` state is not installed (dpkg-query status `c`), so [`crate::pkg::verify`] treats it as absent.
 pub fn restore(snapshot: &[(PkgName, Option<Version>)], timeout: Duration) -> Command {
     let purpose = Purpose::Restore {
         packages: snapshot.iter().map(|(n, v)| (n.to_string(), v.as_ref().map(ToString::to_string))).collect(),
@@ -147,34 +144,6 @@ fi
         save_auto(&reinstalled)
     );
     Command { script, purpose, needs_root: true, timeout }
-}
-
-/// A package whose state after a restore differs from its snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Mismatch {
-    pub name: PkgName,
-    /// What the snapshot says; `None` = must be absent.
-    pub expected: Option<Version>,
-    /// What is installed now; `None` = absent.
-    pub found: Option<Version>,
-}
-
-/// Compares a host's installed packages with a snapshot, exactly: a version counts only if
-/// it is the same string (not merely equal under Debian ordering), and a `None` entry is
-/// satisfied only by absence. A restore is verified when this returns nothing.
-pub fn verify(snapshot: &[(PkgName, Option<Version>)], installed_after: &BTreeMap<PkgName, Version>) -> Vec<Mismatch> {
-    snapshot
-        .iter()
-        .filter_map(|(name, expected)| {
-            let found = installed_after.get(name);
-            let same = match (expected, found) {
-                (Some(e), Some(f)) => e.as_str() == f.as_str(),
-                (None, None) => true,
-                _ => false,
-            };
-            (!same).then(|| Mismatch { name: name.clone(), expected: expected.clone(), found: found.cloned() })
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -223,15 +192,5 @@ mod tests {
             c.purpose,
             Purpose::Restore { packages: vec![("bc".into(), Some("1.07.1-3+b1".into())), ("pd-newdep".into(), None)] }
         );
-    }
-
-    #[test]
-    fn verify_is_exact() {
-        let snap = [(n("a1"), Some(v("1.0"))), (n("b1"), None), (n("c1"), Some(v("2.0")))];
-        let after: BTreeMap<_, _> = [(n("a1"), v("1.0-0")), (n("b1"), v("1"))].into_iter().collect();
-        let m = verify(&snap, &after);
-        assert_eq!(m.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["a1", "b1", "c1"]);
-        let ok: BTreeMap<_, _> = [(n("a1"), v("1.0")), (n("c1"), v("2.0"))].into_iter().collect();
-        assert!(verify(&snap, &ok).is_empty());
     }
 }

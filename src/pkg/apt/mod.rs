@@ -15,7 +15,7 @@ pub mod probe;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-pub use commands::{InstallOptions, Mismatch, install_exact_with, verify};
+pub use commands::{InstallOptions, install_exact_with};
 
 use crate::pkg::{PackageManager, ParseError, Pending, PkgFacts, PkgName, Version};
 use crate::transport::Command;

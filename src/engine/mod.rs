@@ -1,0 +1,9 @@
+//! The window engine: a state machine over waves x hosts x steps that knows nothing of
+//! terminals. Commands go in, events come out; every event is journaled before the action
+//! it announces (see [`recorder`]). The cockpit, `run --no-tui`, tests and drills all
+//! drive it through the same [`Decider`] interface.
+
+pub mod clock;
+pub mod event;
+pub mod recorder;
+pub mod state;

@@ -4,6 +4,11 @@
 //! drive it through the same [`Decider`] interface.
 
 pub mod clock;
+pub mod decide;
 pub mod event;
 pub mod recorder;
+pub mod run;
 pub mod state;
+
+pub use decide::Decider;
+pub use run::{Engine, Summary};

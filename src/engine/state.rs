@@ -45,6 +45,8 @@ pub struct WindowState {
     /// The deadline stop was overridden: carrying on past "decide by" was decided once.
     pub past_deadline_accepted: bool,
     pub risk_accepted: bool,
+    /// Health checks already failing in preflight, per host: not blamed on the change.
+    pub preflight_failing: BTreeMap<String, Vec<String>>,
     pub started: bool,
     pub finished: bool,
     pub aborted: bool,
@@ -77,7 +79,11 @@ impl WindowState {
                 }
                 self.started = true;
             }
-            Event::Preflight { .. } | Event::Checks { .. } | Event::AutoRollbackArmed { .. } => {}
+            Event::Preflight { host, checks, .. } => {
+                let failing = checks.iter().filter(|c| !c.ok).map(|c| c.check.clone()).collect();
+                self.preflight_failing.insert(host.clone(), failing);
+            }
+            Event::Checks { .. } | Event::AutoRollbackArmed { .. } => {}
             Event::AutoRollbackCancelled { .. } => {}
             Event::WaveStarted { wave } => self.waves_started.push(wave.clone()),
             Event::Recheck { host, .. } => self.host_mut(host).rechecked = true,

@@ -8,4 +8,4 @@
 pub mod apt_output;
 mod model;
 
-pub use model::{Fleet, HostState, RepoVersion, SimProber};
+pub use model::{Fault, FaultEffect, Fleet, HostState, RepoVersion, SimProber};

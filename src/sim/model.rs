@@ -25,6 +25,31 @@ fn default_origin() -> String {
     "Debian:12.12/stable".into()
 }
 
+/// A fault planted on a simulated host: the first command whose script contains `on`
+/// gets `effect` (drills and tests inject these).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    pub on: String,
+    pub effect: FaultEffect,
+    /// Fire once (default) or on every matching command.
+    #[serde(default)]
+    pub sticky: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultEffect {
+    /// The command exits with this status.
+    Exit(i32),
+    /// The command never finishes (until its timeout).
+    Hang,
+    /// The host drops off the network before the command runs.
+    Unreachable,
+    /// A restore leaves this package at its current version (a rollback that lies).
+    KeepVersion(String),
+}
+
 /// One simulated host. Fields are deliberately plain strings: the simulation may hold
 /// hostile text on purpose, to prove it never reaches a command line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,6 +57,9 @@ pub struct HostState {
     pub name: String,
     pub os: OsRelease,
     pub installed: BTreeMap<String, String>,
+    /// Versions the distribution mirror offers: the ones installed when the fleet was
+    /// loaded, which stay installable after an upgrade (that is what makes rollback work).
+    pub mirror: BTreeMap<String, String>,
     /// Newer versions the repositories offer (installed versions are offered too unless
     /// listed in `not_installable`).
     pub repo: Vec<RepoVersion>,
@@ -47,14 +75,24 @@ pub struct HostState {
     pub reboot_required: bool,
     /// Every command run on this host, in order (for tests and drills).
     pub history: Vec<String>,
+    pub faults: Vec<Fault>,
 }
 
 impl HostState {
-    /// Versions of `name` installable now: repository versions plus the installed one.
+    /// The fault that applies to `script`, consuming it unless sticky.
+    pub fn take_fault(&mut self, script: &str) -> Option<FaultEffect> {
+        let i = self.faults.iter().position(|f| script.contains(&f.on))?;
+        let f = if self.faults[i].sticky { self.faults[i].clone() } else { self.faults.remove(i) };
+        Some(f.effect)
+    }
+}
+
+impl HostState {
+    /// Versions of `name` installable now: repository versions plus the mirror's.
     pub fn installable(&self, name: &str) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> =
             self.repo.iter().filter(|r| r.name == name).map(|r| (r.version.clone(), r.origin.clone())).collect();
-        if let Some(v) = self.installed.get(name)
+        if let Some(v) = self.mirror.get(name)
             && !self.not_installable.contains(name)
             && !out.iter().any(|(rv, _)| rv == v)
         {
@@ -105,6 +143,8 @@ struct RawHost {
     unhealthy: Option<bool>,
     breaks_after_update: Option<bool>,
     reboot_required: Option<bool>,
+    #[serde(default)]
+    faults: Vec<Fault>,
 }
 
 /// The whole fleet, shared by the transport and the prober; state changes as commands run.
@@ -134,6 +174,7 @@ impl Fleet {
                     name: name.clone(),
                     os: h.os.clone().or_else(|| c.os.clone()).unwrap_or_default(),
                     installed: merge(&c.installed, &h.installed),
+                    mirror: merge(&c.installed, &h.installed),
                     repo: c.repo.iter().chain(h.repo.iter()).cloned().collect(),
                     not_installable: c.not_installable.iter().chain(h.not_installable.iter()).cloned().collect(),
                     held: c.held.iter().chain(h.held.iter()).cloned().collect(),
@@ -144,6 +185,7 @@ impl Fleet {
                     breaks_after_update: h.breaks_after_update.or(c.breaks_after_update).unwrap_or(false),
                     reboot_required: h.reboot_required.or(c.reboot_required).unwrap_or(false),
                     history: Vec::new(),
+                    faults: c.faults.iter().chain(h.faults.iter()).cloned().collect(),
                 };
                 (name.clone(), state)
             })

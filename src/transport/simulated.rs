@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::{Command, Output, Purpose, Transport, TransportError};
 use crate::inventory::Host;
-use crate::sim::{Fleet, apt_output};
+use crate::sim::{FaultEffect, Fleet, apt_output};
 
 /// Answers commands from a simulated fleet. Hosts are found by name, then by address.
 #[derive(Debug, Clone)]
@@ -36,6 +36,34 @@ impl Transport for SimTransport {
     }
 
     async fn exec(&self, host: &Host, cmd: &Command) -> Result<Output, TransportError> {
+        // `local` steps: the operator's machine is simulated too, and always answers.
+        if host.name == crate::engine::run::OPERATOR_HOST {
+            self.fleet.pause(Duration::from_millis(200)).await;
+            return Ok(ok(String::new()));
+        }
+        let fault = self.fleet.with_host(&host.name, |h| h.take_fault(&cmd.script)).flatten();
+        match fault {
+            Some(FaultEffect::Unreachable) => {
+                self.fleet.with_host(&host.name, |h| h.reachable = false);
+            }
+            Some(FaultEffect::Hang) => {
+                tokio::time::sleep(cmd.timeout).await;
+                return Err(TransportError::Timeout {
+                    host: host.name.clone(),
+                    after: cmd.timeout,
+                    what: "the command did not finish".into(),
+                });
+            }
+            Some(FaultEffect::Exit(code)) => {
+                self.fleet.pause(Duration::from_millis(300)).await;
+                return Ok(failed(code, format!("simulated failure (exit {code})\n")));
+            }
+            Some(FaultEffect::KeepVersion(_)) | None => {}
+        }
+        let keep = match &fault {
+            Some(FaultEffect::KeepVersion(p)) => Some(p.clone()),
+            _ => None,
+        };
         let reachable = self
             .fleet
             .with_host(&host.name, |h| h.reachable)
@@ -93,6 +121,7 @@ impl Transport for SimTransport {
                         let mut log = String::new();
                         for (name, version) in packages {
                             match version {
+                                Some(_) if keep.as_deref() == Some(name.as_str()) => {}
                                 Some(v) if h.installable(name).iter().any(|(iv, _)| iv == v) => {
                                     h.installed.insert(name.clone(), v.clone());
                                     log.push_str(&format!("Setting up {name} ({v}) ...\n"));

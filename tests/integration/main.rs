@@ -5,6 +5,7 @@ mod apt;
 mod check;
 mod check_ssh;
 mod cli;
+mod engine;
 mod inventory;
 mod runbook;
 mod transport;

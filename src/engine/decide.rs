@@ -1,0 +1,86 @@
+//! Who decides at a hard stop. The cockpit asks the operators; `run --no-tui` follows its
+//! `--decide` flag; tests script it. All go through this one trait.
+
+use async_trait::async_trait;
+
+use super::event::{Decision, StopKind};
+use super::state::OpenStop;
+
+/// The decisions that make sense for a stop, rollback first (it must be the easy one).
+pub fn allowed(stop: &StopKind, host: Option<&str>) -> Vec<&'static str> {
+    let mut d = vec!["rollback"];
+    if host.is_some() {
+        d.push("skip");
+    }
+    d.push("abort");
+    if matches!(
+        stop,
+        StopKind::StepFailed { .. }
+            | StopKind::StepTimeout { .. }
+            | StopKind::Unreachable { .. }
+            | StopKind::UnknownOutcome { .. }
+            | StopKind::RollbackUnverified { .. }
+    ) {
+        d.push("retry");
+    }
+    d.push("override");
+    d
+}
+
+#[async_trait]
+pub trait Decider: Send + Sync {
+    /// Called with the window paused: nothing new starts until this returns.
+    async fn decide(&self, stop: &OpenStop) -> Decision;
+
+    /// A health check failed and auto-rollback is on: show a countdown of `seconds`.
+    /// Returns `true` to roll back, `false` if the operators cancelled it.
+    async fn auto_rollback_countdown(&self, host: &str, seconds: u64) -> bool;
+}
+
+/// Non-interactive: always the same decision (`run --no-tui --decide X`), or `None` to
+/// stop at the first hard stop without deciding anything.
+pub struct Fixed(pub Option<Decision>);
+
+#[async_trait]
+impl Decider for Fixed {
+    async fn decide(&self, _stop: &OpenStop) -> Decision {
+        // No decision given: abort is the only choice that changes nothing further.
+        self.0.clone().unwrap_or(Decision::Abort)
+    }
+
+    async fn auto_rollback_countdown(&self, _host: &str, _seconds: u64) -> bool {
+        true
+    }
+}
+
+/// Scripted decisions, in order, for tests and drills; records every stop it saw.
+pub struct Scripted {
+    pub decisions: std::sync::Mutex<std::collections::VecDeque<Decision>>,
+    pub seen: std::sync::Mutex<Vec<OpenStop>>,
+    pub cancel_auto_rollback: bool,
+}
+
+impl Scripted {
+    pub fn new(decisions: impl IntoIterator<Item = Decision>) -> Self {
+        Self {
+            decisions: std::sync::Mutex::new(decisions.into_iter().collect()),
+            seen: std::sync::Mutex::new(Vec::new()),
+            cancel_auto_rollback: false,
+        }
+    }
+    pub fn seen(&self) -> Vec<OpenStop> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[async_trait]
+impl Decider for Scripted {
+    async fn decide(&self, stop: &OpenStop) -> Decision {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).push(stop.clone());
+        self.decisions.lock().unwrap_or_else(|p| p.into_inner()).pop_front().unwrap_or(Decision::Abort)
+    }
+
+    async fn auto_rollback_countdown(&self, _host: &str, _seconds: u64) -> bool {
+        !self.cancel_auto_rollback
+    }
+}

@@ -1,0 +1,270 @@
+//! Engine scenarios on the simulated fleet: every hard-stop class, decisions, rollback and
+//! its verification, driven through the same Decider API the cockpit uses.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use patchdeck::diag::SourceFile;
+use patchdeck::engine::clock::ManualClock;
+use patchdeck::engine::decide::Scripted;
+use patchdeck::engine::event::{Decision, Event, HostResult, Outcome, StopKind};
+use patchdeck::engine::recorder::Recorder;
+use patchdeck::engine::{Engine, Summary};
+use patchdeck::pkg::apt::Apt;
+use patchdeck::sim::{Fault, FaultEffect, Fleet, SimProber};
+use patchdeck::transport::simulated::SimTransport;
+
+const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo");
+
+/// The demo runbook with `edit` applied to its text, in a temp dir beside the demo files.
+fn runbook(dir: &Path, edit: impl Fn(String) -> String) -> patchdeck::runbook::Runbook {
+    for f in ["hosts.toml", "tested.toml"] {
+        std::fs::copy(Path::new(DEMO).join(f), dir.join(f)).unwrap();
+    }
+    let text = edit(std::fs::read_to_string(Path::new(DEMO).join("runbook.toml")).unwrap());
+    let path = dir.join("runbook.toml");
+    std::fs::write(&path, text).unwrap();
+    patchdeck::runbook::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn fleet(setup: impl FnOnce(&Fleet)) -> Fleet {
+    let f = Fleet::from_toml(&SourceFile::read(&Path::new(DEMO).join("fleet.toml")).unwrap()).unwrap().with_speed(0.0);
+    setup(&f);
+    f
+}
+
+struct Run {
+    summary: Summary,
+    events: Vec<Event>,
+    seen: Vec<patchdeck::engine::state::OpenStop>,
+    fleet: Fleet,
+}
+
+async fn run(rb: &patchdeck::runbook::Runbook, fleet: Fleet, decisions: Vec<Decision>, now: &str) -> Run {
+    let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
+    let transport = SimTransport::new(fleet.clone());
+    let prober = SimProber(fleet.clone());
+    let clock = ManualClock::new(now.parse().unwrap());
+    let decider = Scripted::new(decisions);
+    let (recorder, log): (Recorder, Arc<Mutex<Vec<Event>>>) = Recorder::in_memory();
+    let engine = Engine::new(
+        rb,
+        &baseline,
+        &transport,
+        &transport,
+        &prober,
+        &Apt,
+        &clock,
+        &decider,
+        &recorder,
+        vec!["alice".into(), "bob".into()],
+    );
+    let summary = engine.run().await.unwrap();
+    let events = log.lock().unwrap().clone();
+    Run { summary, events, seen: decider.seen(), fleet }
+}
+
+const BEFORE_DEADLINE: &str = "2026-11-22T22:05:00Z";
+
+fn installed(fleet: &Fleet, host: &str, pkg: &str) -> Option<String> {
+    fleet.with_host(host, |h| h.installed.get(pkg).cloned()).flatten()
+}
+
+fn only_hosts(hosts: &[&str]) -> impl Fn(String) -> String {
+    let list = hosts.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(", ");
+    move |text: String| {
+        let start = text.find("# Smallest customer impact first.").unwrap();
+        let end = text.find("[[step]]").unwrap();
+        format!("{}[[wave]]\nname = \"only\"\nhosts = [{list}]\nmax_failures = 10\n\n{}", &text[..start], &text[end..])
+    }
+}
+
+/// The demo's hosts not in `hosts` must be in some wave: keep them out of the inventory
+/// check by listing the rest in a second, untouched wave.
+#[tokio::test]
+async fn clean_run_installs_exactly_the_tested_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
+    // Only the clean hosts are reached: make the others' stops skips.
+    let r = run(&rb, fleet(|_| {}), vec![Decision::SkipHost; 3], BEFORE_DEADLINE).await;
+    assert_eq!(r.summary.results["canary1"], Some(HostResult::Done));
+    assert_eq!(r.summary.results["web1"], Some(HostResult::Done));
+    assert_eq!(installed(&r.fleet, "canary1", "libssl3").as_deref(), Some("3.0.17-1~deb12u2"));
+    assert_eq!(installed(&r.fleet, "web1", "tzdata").as_deref(), Some("2025b-0+deb12u1"));
+    // Each stop was a divergence, on the planted hosts, and they were left untouched.
+    let stopped: Vec<_> = r.seen.iter().map(|s| s.host.clone().unwrap()).collect();
+    assert_eq!(stopped.len(), 3, "{stopped:?}");
+    for h in ["web2", "web3", "api1"] {
+        assert!(stopped.contains(&h.to_string()), "{h} did not stop: {stopped:?}");
+        assert_eq!(r.summary.results[h], Some(HostResult::Skipped));
+        assert_eq!(installed(&r.fleet, h, "libssl3").as_deref(), Some("3.0.15-1~deb12u1"), "{h} was touched");
+    }
+    assert!(r.seen.iter().all(|s| matches!(s.stop, StopKind::Divergence { .. })));
+    // Write-ahead order for each step: StepStarted precedes its StepFinished; snapshot first.
+    let pos = |f: &dyn Fn(&Event) -> bool| r.events.iter().position(f).unwrap();
+    let snap = pos(&|e| matches!(e, Event::Snapshot { host, .. } if host == "canary1"));
+    let start = pos(&|e| matches!(e, Event::StepStarted { host, step: 1, .. } if host == "canary1"));
+    let fin = pos(&|e| matches!(e, Event::StepFinished { host, step: 1, .. } if host == "canary1"));
+    assert!(snap < start && start < fin);
+    assert!(matches!(r.events.last(), Some(Event::WindowFinished { aborted: false })));
+}
+
+#[tokio::test]
+async fn version_mismatch_override_installs_the_tested_not_the_newer_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
+    let reason = "deb12u3 only rebuilds docs; tested deb12u2 is what we install";
+    let decisions = vec![Decision::SkipHost, Decision::Override { reason: reason.into() }, Decision::SkipHost];
+    let r = run(&rb, fleet(|_| {}), decisions, BEFORE_DEADLINE).await;
+    let web3_stop = r.seen.iter().find(|s| s.host.as_deref() == Some("web3")).unwrap();
+    let StopKind::Divergence { findings } = &web3_stop.stop else { panic!("{web3_stop:?}") };
+    assert!(findings.iter().all(|f| f.class == patchdeck::diff::Class::VersionMismatch));
+    assert_eq!(r.summary.results["web3"], Some(HostResult::Done));
+    assert_eq!(installed(&r.fleet, "web3", "openssl").as_deref(), Some("3.0.17-1~deb12u2"));
+    let decided = r.events.iter().find_map(|e| match e {
+        Event::Decided { host: Some(h), decision: Decision::Override { reason }, operators, .. } if h == "web3" => {
+            Some((reason.clone(), operators.clone()))
+        }
+        _ => None,
+    });
+    assert_eq!(decided, Some((reason.to_string(), vec!["alice".to_string(), "bob".to_string()])));
+}
+
+#[tokio::test]
+async fn failing_health_check_auto_rolls_back_and_verifies_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["shop1", "canary1", "web1", "web2", "web3", "api1"]));
+    let before: Vec<(String, String)> =
+        fleet(|_| {}).with_host("shop1", |h| h.installed.clone().into_iter().collect()).unwrap();
+    let r = run(&rb, fleet(|_| {}), vec![Decision::SkipHost; 3], BEFORE_DEADLINE).await;
+    assert_eq!(r.summary.results["shop1"], Some(HostResult::RolledBack));
+    let after: Vec<(String, String)> =
+        r.fleet.with_host("shop1", |h| h.installed.clone().into_iter().collect()).unwrap();
+    assert_eq!(after, before, "rollback restored every version");
+    assert!(r.events.iter().any(|e| matches!(e, Event::AutoRollbackArmed { host, .. } if host == "shop1")));
+    let verified = r.events.iter().any(|e| {
+        matches!(e,
+        Event::RollbackFinished { host, step: 1, verified: Some(true), outcome: Outcome::Ok, .. } if host == "shop1")
+    });
+    assert!(verified, "packages rollback verified");
+    // The check failed right after the packages step (1): rollback undid it, then the drain (0).
+    let order: Vec<usize> = r
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RollbackStarted { host, step, .. } if host == "shop1" => Some(*step),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, [1, 0]);
+    // The failure came after a change: shop1's checks passed in preflight.
+    assert!(
+        r.events.iter().any(
+            |e| matches!(e, Event::Preflight { host, checks, .. } if host == "shop1" && checks.iter().all(|c| c.ok))
+        )
+    );
+}
+
+#[tokio::test]
+async fn rollback_verification_catches_a_package_left_at_the_wrong_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["shop1", "canary1", "web1", "web2", "web3", "api1"]));
+    let f = fleet(|f| {
+        f.with_host("shop1", |h| {
+            h.faults.push(Fault {
+                on: "libssl3=3.0.15-1~deb12u1".into(),
+                effect: FaultEffect::KeepVersion("libssl3".into()),
+                sticky: false,
+            })
+        });
+    });
+    // After the unverified rollback stop: abort.
+    let r =
+        run(&rb, f, vec![Decision::SkipHost, Decision::SkipHost, Decision::SkipHost, Decision::Abort], BEFORE_DEADLINE)
+            .await;
+    let unverified = r
+        .seen
+        .iter()
+        .find(|s| matches!(s.stop, StopKind::RollbackUnverified { .. }))
+        .expect("unverified rollback stop");
+    let StopKind::RollbackUnverified { mismatches } = &unverified.stop else { unreachable!() };
+    assert_eq!(mismatches, &["libssl3: expected 3.0.15-1~deb12u1, found 3.0.17-1~deb12u2".to_string()]);
+    assert!(
+        r.events
+            .iter()
+            .any(|e| matches!(e, Event::RollbackFinished { host, verified: Some(false), .. } if host == "shop1"))
+    );
+    assert_ne!(r.summary.results["shop1"], Some(HostResult::RolledBack), "an unverified rollback is never a success");
+}
+
+#[tokio::test]
+async fn failed_step_stops_and_rollback_undoes_what_was_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
+    let f = fleet(|f| {
+        f.with_host("canary1", |h| {
+            h.faults.push(Fault { on: "systemctl restart nginx".into(), effect: FaultEffect::Exit(1), sticky: false })
+        });
+    });
+    let r = run(&rb, f, vec![Decision::Rollback, Decision::Abort], BEFORE_DEADLINE).await;
+    let first = &r.seen[0];
+    assert_eq!(first.host.as_deref(), Some("canary1"));
+    assert!(
+        matches!(&first.stop, StopKind::StepFailed { step, status: Some(1), .. } if step == "restart nginx"),
+        "{first:?}"
+    );
+    assert_eq!(r.summary.results["canary1"], Some(HostResult::RolledBack));
+    assert_eq!(installed(&r.fleet, "canary1", "libssl3").as_deref(), Some("3.0.15-1~deb12u1"));
+    assert!(r.summary.aborted);
+    // canary1, web1, then web2's divergence is answered with abort: web3 is never touched.
+    assert_eq!(installed(&r.fleet, "web1", "libssl3").as_deref(), Some("3.0.17-1~deb12u2"));
+    assert_eq!(installed(&r.fleet, "web3", "libssl3").as_deref(), Some("3.0.15-1~deb12u1"), "nothing after abort");
+}
+
+#[tokio::test]
+async fn unreachable_mid_window_and_step_timeout_are_hard_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), |t| {
+        only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"])(t)
+            .replace("run = \"systemctl restart nginx\"", "run = \"systemctl restart nginx\"\ntimeout = \"1s\"")
+    });
+    let f = fleet(|f| {
+        f.with_host("canary1", |h| {
+            h.faults.push(Fault { on: "systemctl restart nginx".into(), effect: FaultEffect::Hang, sticky: false })
+        });
+        f.with_host("web1", |h| {
+            h.faults.push(Fault {
+                on: "systemctl restart nginx".into(),
+                effect: FaultEffect::Unreachable,
+                sticky: false,
+            })
+        });
+    });
+    let r = run(&rb, f, vec![Decision::SkipHost, Decision::SkipHost, Decision::Abort], BEFORE_DEADLINE).await;
+    assert!(
+        matches!(&r.seen[0].stop, StopKind::StepTimeout { step, after_secs: 1 } if step == "restart nginx"),
+        "{:?}",
+        r.seen[0]
+    );
+    assert_eq!(r.seen[1].host.as_deref(), Some("web1"));
+    assert!(matches!(&r.seen[1].stop, StopKind::Unreachable { .. }), "{:?}", r.seen[1]);
+}
+
+#[tokio::test]
+async fn deadline_and_irreversible_steps_need_a_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), |t| {
+        only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"])(t).replace(
+            "name = \"restart nginx\"\nrun = \"systemctl restart nginx\"\nrollback = \"systemctl restart nginx\"",
+            "name = \"restart nginx\"\nrun = \"systemctl restart nginx\"\nirreversible = true",
+        )
+    });
+    // 23:15 is past "decide by" (23:30 - 20m).
+    let decisions = vec![Decision::Override { reason: "customer approved 10 more minutes".into() }, Decision::Abort];
+    let r = run(&rb, fleet(|_| {}), decisions, "2026-11-22T23:15:00Z").await;
+    assert!(matches!(r.seen[0].stop, StopKind::Deadline { .. }), "{:?}", r.seen[0]);
+    assert_eq!(r.seen[0].host, None, "the deadline is the window's, not a host's");
+    assert!(matches!(&r.seen[1].stop, StopKind::Irreversible { step } if step == "restart nginx"), "{:?}", r.seen[1]);
+    assert_eq!(r.seen.len(), 2, "the deadline is decided once for the window");
+    assert!(r.summary.aborted);
+}

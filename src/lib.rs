@@ -10,6 +10,7 @@
 //! - [`probe`]: one round trip per host gathering packages + fingerprints.
 //! - [`baseline`]: the tested baseline file and its capture.
 //! - [`diff`]: a host's facts against the baseline, in divergence classes; risk.
+//! - [`journal`]: the write-ahead journal of a window (fsynced JSON lines, lock, replay, follow).
 //! - [`check`]: `patchdeck check`: probe the fleet, diff, health checks, report.
 //! - [`engine`]: runs a window: waves, steps, hard stops, rollback; events out, journaled first.
 //! - [`sim`]: an in-memory fleet for the demo, tests and drills.
@@ -25,6 +26,7 @@ pub mod diff;
 pub mod engine;
 pub mod health;
 pub mod inventory;
+pub mod journal;
 pub mod pkg;
 pub mod probe;
 pub mod runbook;

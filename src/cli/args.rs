@@ -65,11 +65,8 @@ pub struct Global {
 pub enum Command {
     /// Before a window: probe every host and show how it differs from the tested baseline.
     Check(CheckArgs),
-    /// Run a window from the cockpit (not yet built).
-    Run {
-        /// The runbook to run.
-        runbook: PathBuf,
-    },
+    /// Run a window (the cockpit is not built yet: use --no-tui --yes).
+    Run(RunArgs),
     /// Follow a running window read-only, from its journal (not yet built).
     Watch {
         /// The journal of the window to follow.
@@ -114,6 +111,47 @@ pub struct CheckArgs {
     /// Seconds allowed for one host's probe.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The window's runbook (TOML).
+    pub runbook: PathBuf,
+    /// No cockpit: print progress lines; stops at the first hard stop unless --decide says otherwise.
+    #[arg(long)]
+    pub no_tui: bool,
+    /// Confirm running without a person at the keyboard (required with --no-tui).
+    #[arg(long)]
+    pub yes: bool,
+    /// What --no-tui decides at a hard stop (never override). Without it: abort and exit 3.
+    #[arg(long, value_enum)]
+    pub decide: Option<DecideArg>,
+    /// Continue a window from its journal after a crash; in-flight steps need a decision.
+    #[arg(long)]
+    pub resume: bool,
+    /// The journal file (default: <window>.journal.jsonl beside the runbook).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// Who is running the window (repeat for pair operation; default: $PATCHDECK_OPERATORS or $USER).
+    #[arg(long, value_name = "NAME")]
+    pub operator: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DecideArg {
+    Rollback,
+    Skip,
+    Abort,
+}
+
+impl From<DecideArg> for crate::engine::event::Decision {
+    fn from(d: DecideArg) -> Self {
+        match d {
+            DecideArg::Rollback => Self::Rollback,
+            DecideArg::Skip => Self::SkipHost,
+            DecideArg::Abort => Self::Abort,
+        }
+    }
 }
 
 #[derive(Debug, Args, Default)]

@@ -17,6 +17,8 @@ use crate::transport::simulated::SimTransport;
 pub struct Reach {
     pub transport: Box<dyn Transport>,
     pub prober: Box<dyn Prober>,
+    /// Runs `local` steps: this machine, or the simulation's stand-in for it.
+    pub local: Box<dyn Transport>,
 }
 
 impl Reach {
@@ -24,7 +26,11 @@ impl Reach {
     pub fn simulated(fleet_file: &Path, speed: f64) -> eyre::Result<Self> {
         let src = SourceFile::read(fleet_file)?;
         let fleet = sim::Fleet::from_toml(&src)?.with_speed(speed);
-        Ok(Self { transport: Box::new(SimTransport::new(fleet.clone())), prober: Box::new(SimProber(fleet)) })
+        Ok(Self {
+            transport: Box::new(SimTransport::new(fleet.clone())),
+            local: Box::new(SimTransport::new(fleet.clone())),
+            prober: Box::new(SimProber(fleet)),
+        })
     }
 
     /// Real hosts over ssh (or the simulation when `--simulate` is given).
@@ -40,6 +46,10 @@ impl Reach {
         opts.user_known_hosts_file = global.known_hosts.clone();
         opts.identity_file = global.identity.clone();
         let transport = crate::transport::ssh::SshTransport::new(opts).wrap_err("cannot prepare ssh")?;
-        Ok(Self { transport: Box::new(transport), prober: Box::new(NetProber) })
+        Ok(Self {
+            transport: Box::new(transport),
+            prober: Box::new(NetProber),
+            local: Box::new(crate::transport::local::LocalTransport::new()),
+        })
     }
 }

@@ -6,6 +6,7 @@ mod baseline;
 mod check;
 mod fleet;
 mod generate;
+mod run;
 
 use std::process::ExitCode;
 
@@ -55,7 +56,7 @@ async fn dispatch(cli: Cli) -> eyre::Result<u8> {
         Command::Baseline { command: BaselineCommand::Capture(a) } => baseline::capture(&cli.global, a).await,
         Command::Completions { shell } => generate::completions(shell),
         Command::Man { out_dir } => generate::man(out_dir.as_deref()),
-        Command::Run { .. } => not_yet("run", "the window engine"),
+        Command::Run(a) => run::run(&cli.global, a).await,
         Command::Watch { .. } => not_yet("watch", "following a window's journal"),
         Command::Drill { .. } => not_yet("drill", "drills with injected faults"),
         Command::Report { .. } => not_yet("report", "the change record from a journal"),

@@ -7,5 +7,6 @@ mod check_ssh;
 mod cli;
 mod engine;
 mod inventory;
+mod run_cli;
 mod runbook;
 mod transport;

@@ -13,6 +13,7 @@ pub fn allowed(stop: &StopKind, host: Option<&str>) -> Vec<&'static str> {
         d.push("skip");
     }
     d.push("abort");
+    d.push("rollback everything");
     if matches!(
         stop,
         StopKind::StepFailed { .. }

@@ -85,6 +85,8 @@ pub enum Decision {
     Abort,
     /// Run the step again (after a failure or an unknown outcome).
     Retry,
+    /// Stop the window and undo everything done so far, newest first.
+    RollbackAll,
     /// Carry on despite the stop; the reason is required and recorded.
     Override { reason: String },
 }
@@ -93,12 +95,28 @@ impl Decision {
     pub fn label(&self) -> &'static str {
         match self {
             Decision::Rollback => "rollback",
+            Decision::RollbackAll => "rollback everything",
             Decision::SkipHost => "skip host",
             Decision::Abort => "abort window",
             Decision::Retry => "retry step",
             Decision::Override { .. } => "override",
         }
     }
+}
+
+/// What operators can ask for at any time, not only at a hard stop. A step already running
+/// finishes first: a remote command is never killed silently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum Request {
+    /// Undo this host's completed steps as soon as it is between steps.
+    RollbackHost { host: String },
+    /// Undo every host of the current wave.
+    RollbackWave { wave: String, hosts: Vec<String> },
+    /// Stop starting anything and undo everything done so far in the window.
+    RollbackAll,
+    /// Stop starting anything; leave hosts as they are.
+    Abort,
 }
 
 /// How a step (or a step's rollback) ended.
@@ -168,6 +186,10 @@ pub enum Event {
         id: u64,
         host: Option<String>,
         stop: StopKind,
+    },
+    Requested {
+        request: Request,
+        operators: Vec<String>,
     },
     Decided {
         id: u64,

@@ -141,6 +141,7 @@ impl<'a> Engine<'a> {
                 }
             }
             self.record(Event::WaveFinished { wave: wave.name.clone(), failures })?;
+            self.settle_requested_rollbacks().await?;
             if failures > wave.max_failures && !self.aborted() {
                 let stop = StopKind::StepFailed {
                     step: format!("wave {}", wave.name),
@@ -157,6 +158,7 @@ impl<'a> Engine<'a> {
                 }
             }
         }
+        self.settle_requested_rollbacks().await?;
         let aborted = self.aborted();
         self.record(Event::WindowFinished { aborted })?;
         let state = self.recorder.state();
@@ -221,7 +223,7 @@ impl<'a> Engine<'a> {
         self.record(Event::HardStop { id, host: host.map(str::to_string), stop: stop.clone() })?;
         let open = OpenStop { id, host: host.map(str::to_string), stop: stop.clone() };
         let mut decision = self.decider.decide(&open).await;
-        if !allowed(&stop, host).contains(&decision.label().split(' ').next().unwrap_or("")) {
+        if !allowed(&stop, host).contains(&decision_key(&decision)) {
             decision = Decision::Abort;
         }
         if let Decision::Override { reason } = &decision
@@ -245,7 +247,8 @@ impl<'a> Engine<'a> {
             Decision::Retry => Next::Retry,
             Decision::SkipHost => Next::Finish(HostResult::Skipped),
             Decision::Abort => Next::Finish(HostResult::Failed),
-            Decision::Rollback => Next::Finish(self.rollback_host(host).await?),
+            // This host first; the rest when the window winds down (see `run`).
+            Decision::Rollback | Decision::RollbackAll => Next::Finish(self.rollback_host(host).await?),
         })
     }
 
@@ -312,6 +315,9 @@ impl<'a> Engine<'a> {
 
         let mut i = 0;
         while i < self.runbook.steps.len() {
+            if let Some(r) = self.requested_rollback(host).await? {
+                return Ok(r);
+            }
             if self.aborted() {
                 return Ok(HostResult::Failed);
             }
@@ -375,7 +381,40 @@ impl<'a> Engine<'a> {
             }
             i += 1;
         }
+        if let Some(r) = self.requested_rollback(host).await? {
+            return Ok(r);
+        }
         Ok(HostResult::Done)
+    }
+
+    /// Rolls the host back now if the operators asked for it (for this host, its wave or
+    /// everything), between steps.
+    async fn requested_rollback(&self, host: &Host) -> eyre::Result<Option<HostResult>> {
+        let asked = self.recorder.with_state(|s| s.rollback_all || s.rollback_requested.contains(&host.name));
+        if asked { Ok(Some(self.rollback_host(host).await?)) } else { Ok(None) }
+    }
+
+    /// Asks for something outside a hard stop (the cockpit's keys). Journaled first; acted on
+    /// by each host between steps, never by killing a running command.
+    pub fn request(&self, request: super::event::Request) -> eyre::Result<()> {
+        self.record(Event::Requested { request, operators: self.operators.clone() })
+    }
+
+    /// Hosts asked to be rolled back that still have completed steps (their runner may
+    /// already have finished): rolled back now.
+    async fn settle_requested_rollbacks(&self) -> eyre::Result<()> {
+        let (all, asked) = self.recorder.with_state(|s| (s.rollback_all, s.rollback_requested.clone()));
+        if all {
+            return self.rollback_everything().await;
+        }
+        for name in asked {
+            let Some(host) = self.runbook.host(&name) else { continue };
+            if self.recorder.with_state(|s| s.host(&name).is_some_and(|h| !h.done.is_empty())) {
+                let result = self.rollback_host(host).await?;
+                self.record(Event::HostFinished { host: name.clone(), result })?;
+            }
+        }
+        Ok(())
     }
 
     /// Health checks after a step. Only checks that passed in preflight count against the
@@ -726,6 +765,18 @@ impl<'a> Engine<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// The key of a decision in [`allowed`]'s list.
+fn decision_key(d: &Decision) -> &'static str {
+    match d {
+        Decision::Rollback => "rollback",
+        Decision::RollbackAll => "rollback everything",
+        Decision::SkipHost => "skip",
+        Decision::Abort => "abort",
+        Decision::Retry => "retry",
+        Decision::Override { .. } => "override",
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{Decision, Event, HostResult, Outcome, SnapshotEntry, StopKind};
+use super::event::{Decision, Event, HostResult, Outcome, Request, SnapshotEntry, StopKind};
 
 /// Where one host stands.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -47,6 +47,10 @@ pub struct WindowState {
     pub risk_accepted: bool,
     /// Health checks already failing in preflight, per host: not blamed on the change.
     pub preflight_failing: BTreeMap<String, Vec<String>>,
+    /// Hosts the operators asked to roll back (by host or by wave).
+    pub rollback_requested: std::collections::BTreeSet<String>,
+    /// Everything done so far is to be rolled back.
+    pub rollback_all: bool,
     pub started: bool,
     pub finished: bool,
     pub aborted: bool,
@@ -102,10 +106,26 @@ impl WindowState {
                         }
                     }
                 }
-                if *decision == Decision::Abort {
-                    self.aborted = true;
+                match decision {
+                    Decision::Abort => self.aborted = true,
+                    Decision::RollbackAll => {
+                        self.aborted = true;
+                        self.rollback_all = true;
+                    }
+                    _ => {}
                 }
             }
+            Event::Requested { request, .. } => match request {
+                Request::RollbackHost { host } => {
+                    self.rollback_requested.insert(host.clone());
+                }
+                Request::RollbackWave { hosts, .. } => self.rollback_requested.extend(hosts.iter().cloned()),
+                Request::RollbackAll => {
+                    self.aborted = true;
+                    self.rollback_all = true;
+                }
+                Request::Abort => self.aborted = true,
+            },
             Event::Snapshot { host, packages, .. } => self.host_mut(host).snapshot = Some(packages.clone()),
             Event::StepStarted { host, step, .. } => self.host_mut(host).in_flight = Some(*step),
             Event::StepFinished { host, step, outcome, .. } => {

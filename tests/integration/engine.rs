@@ -268,3 +268,86 @@ async fn deadline_and_irreversible_steps_need_a_decision() {
     assert_eq!(r.seen.len(), 2, "the deadline is decided once for the window");
     assert!(r.summary.aborted);
 }
+
+#[tokio::test]
+async fn rollback_everything_undoes_earlier_hosts_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
+    let r = run(&rb, fleet(|_| {}), vec![Decision::RollbackAll], BEFORE_DEADLINE).await;
+    assert_eq!(r.seen[0].host.as_deref(), Some("web2"));
+    for h in ["canary1", "web1"] {
+        assert_eq!(r.summary.results[h], Some(HostResult::RolledBack), "{h}");
+        assert_eq!(installed(&r.fleet, h, "libssl3").as_deref(), Some("3.0.15-1~deb12u1"), "{h} restored");
+    }
+    assert!(r.summary.aborted);
+    assert_eq!(installed(&r.fleet, "web3", "libssl3").as_deref(), Some("3.0.15-1~deb12u1"), "never started");
+}
+
+#[tokio::test]
+async fn risk_over_maximum_stops_before_anything_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), |t| {
+        only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"])(t)
+            .replace("max_risk = 0.25", "max_risk = 0.05")
+    });
+    let r = run(&rb, fleet(|_| {}), vec![Decision::Abort], BEFORE_DEADLINE).await;
+    assert!(matches!(r.seen[0].stop, StopKind::RiskOver { changes: 10, .. }), "{:?}", r.seen[0]);
+    assert!(!r.events.iter().any(|e| matches!(e, Event::StepStarted { .. })), "nothing ran");
+}
+
+#[tokio::test]
+async fn reboot_required_without_a_reboot_step_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
+    let f = fleet(|f| {
+        f.with_host("canary1", |h| h.reboot_required = true);
+    });
+    let r = run(&rb, f, vec![Decision::Rollback, Decision::Abort], BEFORE_DEADLINE).await;
+    assert!(matches!(r.seen[0].stop, StopKind::RebootRequired { .. }), "{:?}", r.seen[0]);
+    assert_eq!(r.summary.results["canary1"], Some(HostResult::RolledBack));
+}
+
+/// Operators ask for a rollback while the window runs (the cockpit's key): the host rolls
+/// back between steps; the request is journaled with who asked.
+#[tokio::test]
+async fn rollback_requested_mid_window_is_honoured_between_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
+    let f = fleet(|_| {}).with_speed(0.05);
+    let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
+    let transport = SimTransport::new(f.clone());
+    let prober = SimProber(f.clone());
+    let clock = ManualClock::new(BEFORE_DEADLINE.parse().unwrap());
+    let decider = Scripted::new(vec![Decision::Abort]);
+    let (recorder, log) = Recorder::in_memory();
+    let engine = Engine::new(
+        &rb,
+        &baseline,
+        &transport,
+        &transport,
+        &prober,
+        &Apt,
+        &clock,
+        &decider,
+        &recorder,
+        vec!["carol".into()],
+    );
+    let ask = async {
+        // As soon as canary1's packages step has finished, ask for its rollback.
+        loop {
+            if recorder.with_state(|s| s.host("canary1").is_some_and(|h| h.done.contains(&1))) {
+                engine.request(patchdeck::engine::event::Request::RollbackHost { host: "canary1".into() }).unwrap();
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    let (summary, ()) = tokio::join!(engine.run(), ask);
+    let summary = summary.unwrap();
+    assert_eq!(summary.results["canary1"], Some(HostResult::RolledBack));
+    assert_eq!(installed(&f, "canary1", "libssl3").as_deref(), Some("3.0.15-1~deb12u1"));
+    let events = log.lock().unwrap().clone();
+    assert!(events.iter().any(|e| matches!(e, Event::Requested { operators, .. } if operators == &["carol"])));
+    // The journal replays to the very state the engine ended with.
+    assert_eq!(patchdeck::engine::state::WindowState::fold(&events), recorder.state());
+}

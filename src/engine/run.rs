@@ -478,18 +478,14 @@ impl<'a> Engine<'a> {
                 Err(outcome) => (outcome, vec![], None),
             },
             StepAction::Run(cmd) | StepAction::Local(cmd) => {
-                let local = matches!(step.action, StepAction::Local(_));
-                let script = placeholder::expand(cmd, host, &self.runbook.window, Some(&step.name));
+                let c = self.step_command(host, step, cmd);
                 self.record(Event::StepStarted {
                     host: name.clone(),
                     step: i,
                     name: step.name.clone(),
-                    command: script.clone(),
+                    command: c.script.clone(),
                 })?;
-                let mut c = Command::shell(script, timeout);
-                c.needs_root = !local;
-                let out = if local { self.exec_local(&c).await } else { self.transport.exec(host, &c).await };
-                (outcome_of(out, timeout), vec![], None)
+                (outcome_of(self.exec_step_command(host, step, &c).await, timeout), vec![], None)
             }
             StepAction::Reboot => {
                 self.record(Event::StepStarted {
@@ -525,8 +521,20 @@ impl<'a> Engine<'a> {
         })
     }
 
-    async fn exec_local(&self, c: &Command) -> Result<Output, TransportError> {
-        self.local.exec(&Host::named(OPERATOR_HOST), c).await
+    /// A `run`/`local` step's command (or its rollback), placeholders expanded and quoted.
+    fn step_command(&self, host: &Host, step: &Step, template: &str) -> Command {
+        let script = placeholder::expand(template, host, &self.runbook.window, Some(&step.name));
+        let mut c = Command::shell(script, step.timeout);
+        c.needs_root = !matches!(step.action, StepAction::Local(_));
+        c
+    }
+
+    /// Runs a step's command where the step runs: on the host, or on the operator's machine.
+    async fn exec_step_command(&self, host: &Host, step: &Step, c: &Command) -> Result<Output, TransportError> {
+        match step.action {
+            StepAction::Local(_) => self.local.exec(&Host::named(OPERATOR_HOST), c).await,
+            _ => self.transport.exec(host, c).await,
+        }
     }
 
     async fn wait_until_back(&self, host: &Host, limit: Duration) -> Result<Output, TransportError> {
@@ -633,19 +641,14 @@ impl<'a> Engine<'a> {
                     (Outcome::Ok, None, vec![])
                 }
                 StepAction::Run(_) | StepAction::Local(_) => {
-                    let cmd = step.rollback.as_deref().unwrap_or("true");
-                    let script = placeholder::expand(cmd, host, &self.runbook.window, Some(&step.name));
+                    let c = self.step_command(host, step, step.rollback.as_deref().unwrap_or("true"));
                     self.record(Event::RollbackStarted {
                         host: name.into(),
                         step: i,
                         name: step.name.clone(),
-                        command: script.clone(),
+                        command: c.script.clone(),
                     })?;
-                    let local = matches!(step.action, StepAction::Local(_));
-                    let mut c = Command::shell(script, step.timeout);
-                    c.needs_root = !local;
-                    let out = if local { self.exec_local(&c).await } else { self.transport.exec(host, &c).await };
-                    (outcome_of(out, step.timeout), None, vec![])
+                    (outcome_of(self.exec_step_command(host, step, &c).await, step.timeout), None, vec![])
                 }
             };
             let millis = started.elapsed().as_millis() as u64;

@@ -5,5 +5,6 @@ mod apt;
 mod check;
 mod check_ssh;
 mod inventory;
+mod journal;
 mod runbook;
 mod transport;

@@ -19,7 +19,7 @@ const PATH_VAR: &str = "PATCHDECK_JOURNAL_PATH";
 const READY: &str = "PATCHDECK-JOURNAL-CHILD-READY";
 
 /// The test event: `n` must equal the record's seq; `pad` makes every fifth line big
-/// (256 KiB: many pages, so that `kill -9` can land in the middle of one `write`).
+/// (64 KiB: many pages, so that `kill -9` can land in the middle of one `write`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Ev {
     n: u64,
@@ -28,7 +28,7 @@ struct Ev {
 
 impl Ev {
     fn new(n: u64) -> Self {
-        let len = if n % 5 == 0 { 256 << 10 } else { (n % 7) as usize * 10 };
+        let len = if n.is_multiple_of(5) { 64 << 10 } else { (n % 7) as usize * 10 };
         Ev { n, pad: "x".repeat(len) }
     }
 
@@ -431,16 +431,20 @@ fn kill_9_mid_append_loses_nothing_acknowledged_and_resume_continues() {
     let dir = tempfile::tempdir().unwrap();
     let (path, journal) = new_journal(dir.path());
     drop(journal);
+    // A watcher follows all along: it must end up with exactly the journal's records.
+    let mut follower = Follower::<Ev>::open(&path).unwrap();
+    let mut followed = Vec::new();
     let mut expected_min = 0;
     let mut torn_seen = 0;
     for round in 0..6u64 {
         let mut child = ChildGuard::spawn("append-forever", &path);
         // Let it write a while (a varying amount), then SIGKILL it mid-stream.
-        let target = line_count(&path) + 20 + round as usize * 15;
+        let target = line_count(&path) + 15 + round as usize * 5;
         let deadline = Instant::now() + Duration::from_secs(30);
         while line_count(&path) < target {
             assert!(Instant::now() < deadline, "the child appends too slowly");
-            std::thread::sleep(Duration::from_millis(2));
+            followed.extend(follower.poll().unwrap());
+            std::thread::sleep(Duration::from_millis(10));
         }
         std::thread::sleep(Duration::from_millis(round * 3));
         child.kill9();
@@ -463,6 +467,8 @@ fn kill_9_mid_append_loses_nothing_acknowledged_and_resume_continues() {
         assert_eq!(after.torn_tail, None);
         assert_eq!(after.records.len() as u64, seq);
         expected_min = after.records.len();
+        followed.extend(follower.poll().unwrap());
+        assert_eq!(followed, after.records, "the follower saw exactly the journal's records");
     }
     eprintln!("kill -9: {torn_seen} of 6 rounds left a torn tail");
 }

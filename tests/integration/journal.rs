@@ -87,6 +87,18 @@ fn child_process_entry() {
                 std::thread::sleep(Duration::from_micros(500));
             }
         }
+        // Append until the file-size limit our parent set makes a write fail; report.
+        "append-until-full" => {
+            let err = loop {
+                let seq = journal.next_seq();
+                if let Err(e) = journal.append(&Ev::new(seq)) {
+                    break e;
+                }
+            };
+            println!("FIRST-ERROR {err}");
+            let again = journal.append(&Ev::new(journal.next_seq())).unwrap_err();
+            println!("SECOND-ERROR {again}");
+        }
         other => panic!("unknown child role {other}"),
     }
 }
@@ -95,12 +107,29 @@ fn child_process_entry() {
 struct ChildGuard {
     child: Child,
     stdin: Option<ChildStdin>,
+    /// The child's stdout after the ready line, once it exits.
+    output: Option<std::thread::JoinHandle<String>>,
 }
 
 impl ChildGuard {
     /// Spawns the child and waits until it holds the journal's lock.
     fn spawn(role: &str, path: &Path) -> ChildGuard {
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        Self::spawn_via(role, path, &[])
+    }
+
+    /// Like [`spawn`](Self::spawn), the child started by `wrapper` (a command that ends
+    /// by running its arguments, e.g. `sh -c '...; exec "$@"' sh`).
+    fn spawn_via(role: &str, path: &Path, wrapper: &[&str]) -> ChildGuard {
+        let exe = std::env::current_exe().unwrap();
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&exe);
+                c
+            }
+            None => Command::new(&exe),
+        };
+        let mut child = command
             .args(["--exact", "journal::child_process_entry", "--nocapture", "--test-threads=1"])
             .env(ROLE_VAR, role)
             .env(PATH_VAR, path)
@@ -121,8 +150,18 @@ impl ChildGuard {
             }
         }
         // Keep draining the child's stdout so it never blocks on a full pipe.
-        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-        ChildGuard { child, stdin }
+        let output = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut out, &mut text);
+            text
+        });
+        ChildGuard { child, stdin, output: Some(output) }
+    }
+
+    /// Waits for a successful exit and returns what the child printed after being ready.
+    fn output(mut self) -> String {
+        self.wait_success();
+        self.output.take().unwrap().join().unwrap()
     }
 
     fn kill9(&mut self) {
@@ -471,6 +510,31 @@ fn kill_9_mid_append_loses_nothing_acknowledged_and_resume_continues() {
         assert_eq!(followed, after.records, "the follower saw exactly the journal's records");
     }
     eprintln!("kill -9: {torn_seen} of 6 rounds left a torn tail");
+}
+
+/// A write that fails (here: the file-size limit, `EFBIG`, partway through a line) is
+/// reported, never swallowed; the journal then refuses further appends, and the partial
+/// line it wrote is taken back so the file still ends cleanly.
+#[test]
+fn a_failed_write_is_reported_and_poisons_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, journal) = new_journal(dir.path());
+    drop(journal);
+    // 64 blocks (32 KiB or more, depending on the shell's block size) and SIGXFSZ ignored,
+    // so a write past the limit fails with EFBIG instead of killing the child.
+    let wrapper = ["sh", "-c", "ulimit -f 64 && trap '' XFSZ && exec \"$@\"", "sh"];
+    let output = ChildGuard::spawn_via("append-until-full", &path, &wrapper).output();
+    let first = output.lines().find_map(|l| l.strip_prefix("FIRST-ERROR ")).expect(&output);
+    assert!(first.contains(&format!("cannot write to journal {}", path.display())), "{first}");
+    let second = output.lines().find_map(|l| l.strip_prefix("SECOND-ERROR ")).expect(&output);
+    assert!(second.contains("earlier write") && second.contains("window must stop"), "{second}");
+
+    let replayed = replay::<Ev>(&path).unwrap();
+    assert_eq!(replayed.torn_tail, None, "the partial line was taken back");
+    assert!(replayed.records.len() > 1);
+    replayed.records.iter().for_each(Ev::check);
+    let (mut journal, _) = Journal::<Ev>::open_append(&path).unwrap();
+    assert_eq!(journal.append(&Ev::new(replayed.next_seq())).unwrap(), replayed.next_seq());
 }
 
 // ---------------------------------------------------------------- following

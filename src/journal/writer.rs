@@ -39,11 +39,12 @@ pub struct Journal<E> {
 impl<E: Serialize> Journal<E> {
     /// Creates a new journal and writes its header (fsynced, as is the directory entry, so
     /// the journal's existence survives a crash). Fails with [`JournalError::Exists`] if the
-    /// file is already there: a window's history is never overwritten.
+    /// file is already there (or [`JournalError::Locked`] if a running patchdeck holds it):
+    /// a window's history is never overwritten.
     pub fn create(path: &Path, header: &Header) -> Result<Self> {
         let file = OpenOptions::new().read(true).append(true).create_new(true).open(path).map_err(|e| {
             if e.kind() == io::ErrorKind::AlreadyExists {
-                JournalError::Exists { path: path.to_path_buf() }
+                existing_journal_error(path)
             } else {
                 JournalError::io(path, "create", e)
             }
@@ -140,6 +141,15 @@ impl<E> Journal<E> {
                 Err(e)
             }
         }
+    }
+}
+
+/// Why `create` found the file already there: if its lock is held, a window is running
+/// from it right now (say so, and how to follow it); otherwise it is an earlier window.
+fn existing_journal_error(path: &Path) -> JournalError {
+    match File::open(path).map_err(|e| JournalError::io(path, "open", e)).and_then(|f| lock(&f, path)) {
+        Err(locked @ JournalError::Locked { .. }) => locked,
+        _ => JournalError::Exists { path: path.to_path_buf() },
     }
 }
 

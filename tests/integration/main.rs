@@ -7,6 +7,7 @@ mod check_ssh;
 mod cli;
 mod engine;
 mod inventory;
+mod journal;
 mod run_cli;
 mod runbook;
 mod transport;

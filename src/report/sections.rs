@@ -57,7 +57,7 @@ fn verified_label(outcome: &Outcome, verified: Option<bool>) -> &'static str {
         (false, _) => "rollback FAILED",
         (true, Some(true)) => "verified",
         (true, Some(false)) => "NOT VERIFIED",
-        (true, None) => "not verifiable (no snapshot check)",
+        (true, None) => "n/a (no package snapshot)",
     }
 }
 
@@ -220,13 +220,27 @@ fn describe(m: &Model, i: usize, e: &Event) -> Option<String> {
         Event::AutoRollbackArmed { seconds, .. } => format!("auto-rollback armed ({seconds}s countdown)"),
         Event::AutoRollbackCancelled { operators, .. } => format!("auto-rollback cancelled by {}", names(operators)),
         Event::RollbackFinished { step, outcome, verified, millis, .. } => format!(
-            "rolled back \"{}\": {}, {} in {}",
+            "rolled back \"{}\" in {}: {}; snapshot {}",
             esc(&m.step_name(*step)),
+            duration_ms(*millis),
             outcome_label(outcome),
-            verified_label(outcome, *verified),
-            duration_ms(*millis)
+            verified_label(outcome, *verified)
         ),
-        Event::HostFinished { result, .. } => format!("host finished: **{}**", result_label(Some(*result))),
+        Event::HostFinished { host, result } => {
+            // The same result journaled again (the engine may confirm it) is not news.
+            let repeated = m.records[..i]
+                .iter()
+                .rev()
+                .find_map(|r| match &r.event {
+                    Event::HostFinished { host: h, result: r } if h == host => Some(r == result),
+                    _ => None,
+                })
+                .unwrap_or(false);
+            if repeated {
+                return None;
+            }
+            format!("host finished: **{}**", result_label(Some(*result)))
+        }
         Event::WaveFinished { wave, failures } => format!("wave **{}** finished, {failures} failure(s)", esc(wave)),
         Event::WindowFinished { aborted: true } => "window **ABORTED**".into(),
         Event::WindowFinished { aborted: false } => "window finished".into(),

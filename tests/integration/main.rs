@@ -7,5 +7,6 @@ mod check_ssh;
 mod cli;
 mod engine;
 mod inventory;
+mod report;
 mod runbook;
 mod transport;

@@ -331,3 +331,56 @@ async fn from_journal_reads_a_real_journal_and_notes_a_torn_tail() {
     std::fs::write(&bogus, "hello\n").unwrap();
     assert!(patchdeck::report::from_journal(&bogus).is_err());
 }
+
+#[test]
+fn checks_already_failing_in_preflight_are_not_blamed_on_the_window() {
+    use patchdeck::diff::{Class, Finding};
+    use patchdeck::health::CheckResult;
+    let check = |ok: bool| CheckResult {
+        check: "disk | space".into(),
+        host: "db1".into(),
+        ok,
+        detail: "92% used".into(),
+        millis: 3,
+    };
+    let drift = Finding {
+        class: Class::ConfigDrift,
+        subject: "file:/etc/my.cnf".into(),
+        tested: Some("sha256 aaaa".into()),
+        here: Some("sha256 bbbb".into()),
+        verdict: Some(patchdeck::runbook::OnDivergence::Warn),
+        detail: "differs from staging".into(),
+    };
+    let events = vec![
+        Event::WindowStarted {
+            window: "w".into(),
+            operators: vec!["carol".into()],
+            hosts: vec!["db1".into()],
+            drill: false,
+        },
+        Event::Preflight { host: "db1".into(), findings: vec![drift], checks: vec![check(false)] },
+        Event::StepStarted { host: "db1".into(), step: 0, name: "patch".into(), command: "x".into() },
+        Event::StepFinished {
+            host: "db1".into(),
+            step: 0,
+            outcome: patchdeck::engine::event::Outcome::Ok,
+            changes: vec![],
+            millis: 65_000,
+        },
+        Event::Checks { host: "db1".into(), after_step: Some(0), results: vec![check(false)] },
+        Event::HostFinished { host: "db1".into(), result: HostResult::Done },
+        Event::WindowFinished { aborted: false },
+    ];
+    let md = patchdeck::report::markdown(&header(false), t0(), &records(&events));
+    let health = section(&md, "Health checks");
+    assert!(health.contains("1 of 1 check(s) on 1 host(s) were **already failing before any change**"), "{health}");
+    assert!(health.contains("| db1 | disk \\| space | 92% used |"), "{health}");
+    assert!(health.contains("| db1 | patch | disk \\| space | 92% used | yes |"), "{health}");
+    assert!(section(&md, "Timeline").contains("| db1 | preflight: 1 divergence(s); already failing: disk \\| space |"));
+    assert!(section(&md, "Durations").contains("| db1 | patch | ok | 1m 05s |"), "{md}");
+    let review = section(&md, "Post-incident review (draft)");
+    assert!(review.contains("- db1: CONFIG DRIFT `file:/etc/my.cnf` (tested `sha256 aaaa`, here `sha256 bbbb`)"));
+    assert!(review.contains("### What failed\n\nNothing failed.\n"), "{review}");
+    assert!(section(&md, "Divergences and decisions").contains("No hard stop"), "{md}");
+    assert!(section(&md, "Package changes per host").contains("No package was changed on any host."));
+}

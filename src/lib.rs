@@ -13,6 +13,7 @@
 //! - [`journal`]: the write-ahead journal of a window (fsynced JSON lines, lock, replay, follow).
 //! - [`check`]: `patchdeck check`: probe the fleet, diff, health checks, report.
 //! - [`engine`]: runs a window: waves, steps, hard stops, rollback; events out, journaled first.
+//! - [`report`]: the Markdown change record of a window, folded from its journal.
 //! - [`sim`]: an in-memory fleet for the demo, tests and drills.
 //! - [`demo`]: the bundled demo window (embedded assets).
 //! - [`cli`]: argument parsing and command dispatch.
@@ -29,6 +30,7 @@ pub mod inventory;
 pub mod journal;
 pub mod pkg;
 pub mod probe;
+pub mod report;
 pub mod runbook;
 pub mod safe_text;
 pub mod sim;

@@ -8,6 +8,7 @@ mod cli;
 mod engine;
 mod inventory;
 mod journal;
+mod report;
 mod run_cli;
 mod runbook;
 mod transport;

@@ -82,10 +82,13 @@ pub enum Command {
         #[command(subcommand)]
         command: BaselineCommand,
     },
-    /// Turn a window's journal into a change record (not yet built).
+    /// Turn a window's journal into a Markdown change record.
     Report {
         /// The journal to report on.
         journal: PathBuf,
+        /// Write the record here (default: standard output).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// The bundled demo window against a simulated fleet (the default with no command).
     Demo(DemoArgs),

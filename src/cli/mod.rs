@@ -59,8 +59,22 @@ async fn dispatch(cli: Cli) -> eyre::Result<u8> {
         Command::Run(a) => run::run(&cli.global, a).await,
         Command::Watch { .. } => not_yet("watch", "following a window's journal"),
         Command::Drill { .. } => not_yet("drill", "drills with injected faults"),
-        Command::Report { .. } => not_yet("report", "the change record from a journal"),
+        Command::Report { journal, output } => report(&journal, output.as_deref()),
     }
+}
+
+/// `patchdeck report`: the journal as a Markdown change record.
+fn report(journal: &std::path::Path, output: Option<&std::path::Path>) -> eyre::Result<u8> {
+    use eyre::WrapErr;
+    let text = crate::report::from_journal(journal)?;
+    match output {
+        Some(path) => {
+            std::fs::write(path, text).wrap_err_with(|| format!("cannot write {}", path.display()))?;
+            eprintln!("change record written to {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(0)
 }
 
 /// Debug log to a file (never to the screen, which belongs to the operator).

@@ -52,6 +52,15 @@ enum Next {
     Finish(HostResult),
 }
 
+/// What the health checks after a step led to.
+enum AfterChecks {
+    Healthy,
+    /// A new failure, auto-rollback ran: the host is finished with this result.
+    RolledBack(HostResult),
+    /// A new failure needing a decision.
+    Stop(StopKind),
+}
+
 /// What became of the whole window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
@@ -368,16 +377,14 @@ impl<'a> Engine<'a> {
                 }
             }
 
-            if let Some(stop) = self.after_step_checks(host, i).await? {
-                if let Next::Finish(r) = self.act(host, self.stop(Some(name), stop).await?).await? {
-                    return Ok(r);
+            match self.after_step_checks(host, i).await? {
+                AfterChecks::Healthy => {}
+                AfterChecks::RolledBack(r) => return Ok(r),
+                AfterChecks::Stop(stop) => {
+                    if let Next::Finish(r) = self.act(host, self.stop(Some(name), stop).await?).await? {
+                        return Ok(r);
+                    }
                 }
-            } else if self.recorder.with_state(|s| s.host(name).and_then(|h| h.result)).is_some() {
-                // Auto-rollback already finished the host.
-                return Ok(self
-                    .recorder
-                    .with_state(|s| s.host(name).and_then(|h| h.result))
-                    .unwrap_or(HostResult::Failed));
             }
             i += 1;
         }
@@ -419,13 +426,13 @@ impl<'a> Engine<'a> {
 
     /// Health checks after a step. Only checks that passed in preflight count against the
     /// change; one already failing before the window is not blamed on it.
-    async fn after_step_checks(&self, host: &Host, step: usize) -> eyre::Result<Option<StopKind>> {
+    async fn after_step_checks(&self, host: &Host, step: usize) -> eyre::Result<AfterChecks> {
         let results = self.run_checks(host).await;
         self.record(Event::Checks { host: host.name.clone(), after_step: Some(step), results: results.clone() })?;
         let already = self.preflight_failing(&host.name);
         let failing: Vec<CheckResult> = results.into_iter().filter(|r| !r.ok && !already.contains(&r.check)).collect();
         if failing.is_empty() {
-            return Ok(None);
+            return Ok(AfterChecks::Healthy);
         }
         let after_step = self.runbook.steps[step].name.clone();
         if self.runbook.policy.auto_rollback {
@@ -446,13 +453,11 @@ impl<'a> Engine<'a> {
                     operators: vec!["auto-rollback".into()],
                 })?;
                 drop(_one);
-                let result = self.rollback_host(host).await?;
-                self.record(Event::HostFinished { host: host.name.clone(), result })?;
-                return Ok(None);
+                return Ok(AfterChecks::RolledBack(self.rollback_host(host).await?));
             }
             self.record(Event::AutoRollbackCancelled { host: host.name.clone(), operators: self.operators.clone() })?;
         }
-        Ok(Some(StopKind::HealthFailed { after_step, failing }))
+        Ok(AfterChecks::Stop(StopKind::HealthFailed { after_step, failing }))
     }
 
     fn preflight_failing(&self, host: &str) -> Vec<String> {

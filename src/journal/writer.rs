@@ -154,7 +154,6 @@ fn existing_journal_error(path: &Path) -> JournalError {
 }
 
 /// Takes the exclusive lock without waiting: a second writer must fail loudly, not queue.
-#[allow(clippy::incompatible_msrv, reason = "File::try_lock is stable since 1.89; patchdeck builds with 1.95")]
 fn lock(file: &File, path: &Path) -> Result<()> {
     match file.try_lock() {
         Ok(()) => Ok(()),

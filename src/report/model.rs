@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 
 use crate::diff::Finding;
-use crate::engine::event::{Decision, Event, HostResult, StopKind};
+use crate::engine::event::{Decision, Event, HostResult, Request, StopKind};
 use crate::journal::{Header, Record};
 
 /// A hard stop with the decisions that answered it (normally one).
@@ -185,5 +185,9 @@ pub fn host_of(e: &Event) -> Option<&str> {
         Event::HardStop { host, .. } | Event::Decided { host, .. } => host.as_deref(),
         Event::WindowStarted { .. } | Event::WaveStarted { .. } | Event::WaveFinished { .. } => None,
         Event::WindowFinished { .. } => None,
+        Event::Requested { request, .. } => match request {
+            Request::RollbackHost { host } => Some(host),
+            Request::RollbackWave { .. } | Request::RollbackAll | Request::Abort => None,
+        },
     }
 }

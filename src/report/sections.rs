@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use super::model::{Model, Stop, host_of};
 use super::text::{block, code, duration_ms, esc, version};
 use crate::diff::Finding;
-use crate::engine::event::{Decision, Event, HostResult, Outcome, StopKind};
+use crate::engine::event::{Decision, Event, HostResult, Outcome, Request, StopKind};
 use crate::health::CheckResult;
 use crate::runbook::OnDivergence;
 
@@ -156,6 +156,15 @@ pub fn timeline(out: &mut String, m: &Model) {
 
 fn describe(m: &Model, i: usize, e: &Event) -> Option<String> {
     Some(match e {
+        Event::Requested { request, operators } => {
+            let what = match request {
+                Request::RollbackHost { host } => format!("roll back {}", esc(host)),
+                Request::RollbackWave { wave, .. } => format!("roll back wave {}", esc(wave)),
+                Request::RollbackAll => "roll back everything".to_string(),
+                Request::Abort => "abort the window".to_string(),
+            };
+            format!("**requested**: {what} (by {})", names(operators))
+        }
         Event::WindowStarted { hosts, operators, drill, .. } => format!(
             "window started{}: {} host(s), operators {}",
             if *drill { " (drill)" } else { "" },

@@ -62,7 +62,7 @@ fn missing_runbook_exits_2_naming_the_file() {
 
 #[test]
 fn commands_still_to_come_say_so() {
-    let out = patchdeck(&["report", "x.jsonl"]);
+    let out = patchdeck(&["watch", "x.jsonl"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("not yet"), "{}", text(&out.stderr));
 }

@@ -351,3 +351,15 @@ async fn rollback_requested_mid_window_is_honoured_between_steps() {
     // The journal replays to the very state the engine ended with.
     assert_eq!(patchdeck::engine::state::WindowState::fold(&events), recorder.state());
 }
+
+#[tokio::test]
+async fn every_host_finishes_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["shop1", "canary1", "web1", "web2", "web3", "api1"]));
+    let r = run(&rb, fleet(|_| {}), vec![Decision::SkipHost; 3], BEFORE_DEADLINE).await;
+    for h in ["shop1", "canary1", "web1", "web2", "web3", "api1"] {
+        let n = r.events.iter().filter(|e| matches!(e, Event::HostFinished { host, .. } if host == h)).count();
+        assert_eq!(n, 1, "{h} finished {n} times");
+    }
+    assert_eq!(r.summary.results["shop1"], Some(HostResult::RolledBack), "auto-rollback");
+}

@@ -110,6 +110,21 @@ fn decide_rollback_restores_the_host() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("canary1: rollback verified"), "{stdout}");
     assert!(stdout.contains("canary1: RolledBack"), "{stdout}");
+
+    // The change record, from the real journal, through the real binary.
+    let md = dir.path().join("record.md");
+    let out = Command::new(env!("CARGO_BIN_EXE_patchdeck"))
+        .arg("report")
+        .arg(journal(dir.path()))
+        .arg("-o")
+        .arg(&md)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let md = std::fs::read_to_string(md).unwrap();
+    assert!(md.starts_with("# Change record: openssl-security-2026-11"), "{md}");
+    assert!(md.contains("**Decision: rollback**") && md.contains("alice"), "{md}");
+    assert!(md.contains("restored to `3.0.15-1~deb12u1`"), "{md}");
 }
 
 /// kill -9 while a step runs, then --resume: the journal is intact, the in-flight step is a

@@ -124,13 +124,11 @@ fleet_mount() {
   record mount "$target"
 }
 
-# Mount points under DIR from /proc/self/mountinfo, deepest first (octal escapes decoded).
+# Mount points under DIR from /proc/self/mountinfo, deepest first. (Our paths contain no
+# spaces, so mountinfo's octal escapes never matter here.)
 mounts_under() {
-  local dir=$1
-  awk '{ print $5 }' /proc/self/mountinfo | while read -r mp; do
-    mp=$(printf '%b' "$mp")
-    case "$mp" in "$dir"|"$dir"/*) printf '%s\n' "$mp" ;; esac
-  done | awk '{ print length($0) "\t" $0 }' | sort -rn | cut -f2-
+  awk -v d="$1" '$5 == d || index($5, d "/") == 1 { print length($5) "\t" $5 }' /proc/self/mountinfo \
+    | sort -rn | cut -f2-
 }
 
 # Starts CMD... inside host HOST's root as a daemon: its own session (no terminal signals
@@ -173,4 +171,83 @@ port_busy() {
   hexport=$(printf '%04X' "$port")
   awk -v a="$hexaddr:$hexport" -v w="00000000:$hexport" '$4 == "0A" && ($2 == a || $2 == w) { found = 1 } END { exit !found }' \
     /proc/net/tcp
+}
+
+# Per-host facts written by up.sh: ADDR SSH_PORT WEB_PORT.
+host_env() { printf '%s/hosts/%s/env\n' "$(instance_dir)" "$1"; }
+load_host() {
+  [ -r "$(host_env "$1")" ] || die "no host $1 in fleet $(instance_dir) (is it up?)"
+  # shellcheck disable=SC1090
+  source "$(host_env "$1")"
+}
+
+# PIDs recorded for HOST with ROLE that are still those very processes.
+live_pids() {
+  local host=$1 role=$2 state
+  state="$(instance_dir)/state"
+  [ -f "$state" ] || return 0
+  while read -r kind pid st h r; do
+    [ "$kind" = pid ] && [ "$h" = "$host" ] && [ "$r" = "$role" ] && same_process "$pid" "$st" && echo "$pid"
+  done <"$state"
+  return 0
+}
+
+# The host's own sshd, inside its root, on its own loopback address only.
+start_sshd() {
+  local host=$1 dir
+  dir="$(instance_dir)/hosts/$host"
+  load_host "$host"
+  mkdir -p "$(host_root "$host")/run/sshd"
+  start_in_host "$host" sshd "$dir/sshd.log" /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config >/dev/null
+  wait_port "$ADDR" "$SSH_PORT" || { tail -n 20 "$dir/sshd.log" >&2; die "sshd of $host did not come up"; }
+}
+
+# busybox httpd serving /var/www/pd-web (pd-web's page naming the host).
+start_httpd() {
+  local host=$1 dir
+  dir="$(instance_dir)/hosts/$host"
+  load_host "$host"
+  start_in_host "$host" httpd "$dir/httpd.log" busybox httpd -f -v -p "$ADDR:$WEB_PORT" -h /var/www/pd-web >/dev/null
+  wait_port "$ADDR" "$WEB_PORT" || { tail -n 20 "$dir/httpd.log" >&2; die "httpd of $host did not come up"; }
+}
+
+# Stops and removes the instance: recorded processes (only if still the same process, by
+# start time) and everything under them, then any process still running inside one of our
+# host roots (only ours can be there: e.g. an ssh session's children orphaned by kill-sshd),
+# then every mount in reverse order, then the directory. Used by down.sh and, for a run that
+# crashed or was killed, by the next up.sh.
+teardown_instance() {
+  local dir state p r mp
+  dir=$(instance_dir)
+  [ -d "$dir" ] || return 0
+  state=$dir/state
+  if [ -f "$state" ]; then
+    while read -r kind pid st _; do
+      [ "$kind" = pid ] || continue
+      if same_process "$pid" "$st"; then kill_tree "$pid"; fi
+    done < <(tac "$state")
+  fi
+  for _ in 1 2 3; do
+    local left=0
+    for p in /proc/[0-9]*; do
+      r=$(readlink "$p/root" 2>/dev/null) || continue
+      case "$r" in "$dir"/hosts/*) kill -KILL "${p#/proc/}" 2>/dev/null && left=1 ;; esac
+    done
+    [ $left -eq 0 ] && break
+    sleep 0.2
+  done
+  if [ -f "$state" ]; then
+    while read -r kind mp; do
+      [ "$kind" = mount ] || continue
+      if mountpoint -q "$mp" 2>/dev/null; then umount "$mp" || log "cannot unmount $mp yet"; fi
+    done < <(tac "$state")
+  fi
+  # Anything still mounted under the instance (a state line lost to a crash mid-mount).
+  while read -r mp; do
+    [ -n "$mp" ] || continue
+    umount "$mp" 2>/dev/null || { log "$mp is busy: detaching it lazily"; umount -l "$mp"; }
+  done < <(mounts_under "$dir")
+  if [ -n "$(mounts_under "$dir")" ]; then die "mounts remain under $dir; not deleting it"; fi
+  # --one-file-system: even if a mount appeared meanwhile, never delete through it.
+  rm -rf --one-file-system "$dir"
 }

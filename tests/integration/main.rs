@@ -4,6 +4,7 @@ mod support;
 mod apt;
 mod check;
 mod check_ssh;
+mod fleet;
 mod inventory;
 mod runbook;
 mod transport;

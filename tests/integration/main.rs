@@ -6,6 +6,7 @@ mod check;
 mod check_ssh;
 mod cli;
 mod engine;
+mod fleet;
 mod inventory;
 mod journal;
 mod report;

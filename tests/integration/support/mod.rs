@@ -1,3 +1,4 @@
 //! Shared test fixtures (real sshd on loopback, temp dirs).
 
+pub mod fleet;
 pub mod sshd;

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Faults for drills and tests, on one host of a running fleet:
+#
+#   tests/fleet/fault.sh [--instance NAME] kill-sshd HOST   # sshd and its sessions die: unreachable
+#   tests/fleet/fault.sh [--instance NAME] break-web HOST   # the page disappears: http check gets 404
+#   tests/fleet/fault.sh [--instance NAME] hang-apt HOST    # a process holds dpkg's locks forever
+#   tests/fleet/fault.sh [--instance NAME] restore HOST     # undoes all of the above
+#
+# Processes started here are recorded in the fleet's state file like up.sh's, so down.sh
+# (or the next up.sh) stops them too.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+need_root
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --instance) PD_FLEET_INSTANCE=$2; shift 2 ;;
+    *) break ;;
+  esac
+done
+[ $# -eq 2 ] || die "usage: fault.sh [--instance NAME] kill-sshd|break-web|hang-apt|restore HOST"
+check_instance
+what=$1 host=$2
+load_host "$host"
+root=$(host_root "$host")
+page=$root/var/www/pd-web/index.html
+
+case "$what" in
+  kill-sshd)
+    # The listener and every session under it: the host vanishes as with a crashed sshd.
+    for pid in $(live_pids "$host" sshd); do kill_tree "$pid"; done
+    # Gone means refusing connections now, not in a moment.
+    for _ in $(seq 50); do (exec 3<>"/dev/tcp/$ADDR/$SSH_PORT") 2>/dev/null || break; sleep 0.1; done
+    ;;
+  break-web)
+    # Server still up, page gone: a 404, as after a bad deploy.
+    [ -e "$page" ] && mv "$page" "$page.pd-broken"
+    ;;
+  hang-apt)
+    # apt and dpkg take fcntl locks on these files; a process holding them (as a hung
+    # unattended-upgrades would) makes every apt/dpkg run wait or fail. perl-base is
+    # Essential, so it is in every host. struct flock on 64-bit Linux: short type, short
+    # whence, (pad), off_t start, off_t len, pid_t pid, (pad).
+    start_in_host "$host" hang-apt "$(instance_dir)/hosts/$host/hang-apt.log" perl -e '
+      use Fcntl;
+      $| = 1;
+      my @held;
+      for my $f ("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock") {
+        open(my $h, ">>", $f) or die "$f: $!";
+        my $lock = pack("s s x4 q q i x4", F_WRLCK, 0, 0, 0, 0);   # fcntl writes into it
+        fcntl($h, F_SETLKW, $lock) or die "lock $f: $!";
+        push @held, $h;
+      }
+      print "holding the dpkg locks\n";
+      sleep 3600 while 1;' >/dev/null
+    for _ in $(seq 50); do grep -q holding "$(instance_dir)/hosts/$host/hang-apt.log" && break; sleep 0.1; done
+    grep -q holding "$(instance_dir)/hosts/$host/hang-apt.log" || die "hang-apt did not take the locks"
+    ;;
+  restore)
+    for pid in $(live_pids "$host" hang-apt); do kill_tree "$pid"; done
+    : >"$(instance_dir)/hosts/$host/hang-apt.log"
+    if [ -e "$page.pd-broken" ]; then mv "$page.pd-broken" "$page"; fi
+    [ -n "$(live_pids "$host" sshd)" ] || start_sshd "$host"
+    [ -n "$(live_pids "$host" httpd)" ] || start_httpd "$host"
+    ;;
+  *) die "unknown fault $what (kill-sshd, break-web, hang-apt, restore)" ;;
+esac
+log "$what $host: done"

@@ -1,0 +1,171 @@
+//! The Debian test fleet (`tests/fleet/`) as a test fixture: real bookworm roots, each with
+//! its own chrooted sshd and busybox httpd on its own 127.0.K.x, real apt, planted
+//! differences (see `tests/fleet/up.sh` for the hosts and what each one has).
+//!
+//! [`Fleet::up`] runs `tests/fleet/up.sh` for an instance named after this worktree and a
+//! suffix, so parallel worktrees and parallel fleet tests never share one; dropping the
+//! [`Fleet`] runs `down.sh` (also when the test panics: unwinding drops it).
+//!
+//! Why an owned value and not a shared `static`: Rust never drops statics, so a static fleet
+//! would outlive the test process, its sshds running until the next run cleaned them up. A
+//! test owns its fleet instead and runs its scenarios in sequence (they change hosts, e.g.
+//! kill an sshd, so they could not run in parallel on one fleet anyway). A test process that
+//! is killed outright (SIGKILL, a CI timeout) leaves its fleet running; the next `up.sh` of
+//! the same instance finds the state file and tears the leftover down first (recorded PIDs,
+//! checked by start time, then the mounts in reverse order).
+//!
+//! Needs root, `debootstrap`, `dpkg-dev` and `openssh-client` (`tests/run` installs them). The
+//! first start builds the cached base root (~1-3 min, network to the Debian mirror);
+//! later starts take a few seconds.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A running fleet. See the module docs.
+pub struct Fleet {
+    instance: String,
+    env: BTreeMap<String, String>,
+    /// The fleet's directory (state file, runbook, hosts, keys, host roots).
+    pub dir: PathBuf,
+    /// The generated runbook (`tests/fleet/runbook.toml` with the web port filled in).
+    pub runbook: PathBuf,
+    /// Where tests write the captured baseline (`[baseline] file` of the runbook).
+    pub baseline: PathBuf,
+}
+
+fn scripts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fleet")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+impl Fleet {
+    /// Brings up a fleet named `test-<worktree>-<suffix>` (tearing down a leftover of the
+    /// same name first). Panics with up.sh's output when it fails.
+    pub fn up(suffix: &str) -> Fleet {
+        assert!(
+            Command::new("id").arg("-u").output().is_ok_and(|o| text(&o.stdout).trim() == "0"),
+            "the fleet tests need root (mount, chroot, debootstrap); run the README's test command as root, like CI"
+        );
+        let manifest = env!("CARGO_MANIFEST_DIR");
+        let mut hasher = std::hash::DefaultHasher::new();
+        manifest.hash(&mut hasher);
+        let base: String = Path::new(manifest)
+            .file_name()
+            .map(|n| n.to_string_lossy().chars().filter(|c| c.is_ascii_alphanumeric()).take(12).collect())
+            .unwrap_or_default();
+        let instance = format!("test-{base}-{:08x}-{suffix}", hasher.finish() as u32);
+
+        let out = Command::new(scripts_dir().join("up.sh"))
+            .args(["--instance", &instance])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tests/fleet/up.sh");
+        assert!(out.status.success(), "tests/fleet/up.sh failed:\n{}{}", text(&out.stdout), text(&out.stderr));
+        let dir = PathBuf::from(text(&out.stdout).trim());
+        let env = std::fs::read_to_string(dir.join("fleet.env"))
+            .expect("fleet.env")
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect();
+        Fleet { instance, env, runbook: dir.join("runbook.toml"), baseline: dir.join("tested.toml"), dir }
+    }
+
+    fn var(&self, key: &str) -> &str {
+        self.env.get(key).unwrap_or_else(|| panic!("{key} missing from fleet.env"))
+    }
+
+    /// Host names, staging first.
+    pub fn hosts(&self) -> Vec<&str> {
+        self.var("HOSTS").split_whitespace().collect()
+    }
+
+    /// The host's own loopback address.
+    pub fn address(&self, host: &str) -> Ipv4Addr {
+        self.var(&format!("HOST_ADDR_{}", host.replace('-', "_"))).parse().expect("address")
+    }
+
+    /// The sshd port (the same on every host; each has its own address).
+    pub fn ssh_port(&self) -> u16 {
+        self.var("SSH_PORT").parse().expect("port")
+    }
+
+    /// The web server port (the same on every host).
+    pub fn web_port(&self) -> u16 {
+        self.var("WEB_PORT").parse().expect("port")
+    }
+
+    /// The Debian mirror the hosts were built from (the machine's own).
+    pub fn mirror(&self) -> &str {
+        self.var("MIRROR")
+    }
+
+    /// The host's root directory (its overlay mount), seen from this machine.
+    pub fn root(&self, host: &str) -> PathBuf {
+        self.dir.join("hosts").join(host).join("root")
+    }
+
+    /// Runs the real patchdeck binary with the fleet's ssh config, known_hosts and key.
+    pub fn patchdeck(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_patchdeck"))
+            .arg("--ssh-config")
+            .arg(self.var("SSH_CONFIG"))
+            .arg("--known-hosts")
+            .arg(self.var("KNOWN_HOSTS"))
+            .arg("--identity")
+            .arg(self.var("IDENTITY"))
+            .args(["--connect-timeout", "5"])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run patchdeck")
+    }
+
+    /// `tests/fleet/fault.sh WHAT HOST` (kill-sshd, break-web, hang-apt, restore).
+    pub fn fault(&self, what: &str, host: &str) {
+        let out = Command::new(scripts_dir().join("fault.sh"))
+            .args(["--instance", &self.instance, what, host])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tests/fleet/fault.sh");
+        assert!(out.status.success(), "fault.sh {what} {host} failed:\n{}", text(&out.stderr));
+    }
+
+    /// Runs `sh -c CMD` inside the host's root (not over ssh: for setting up and asserting).
+    pub fn exec(&self, host: &str, cmd: &str) -> Output {
+        Command::new("chroot")
+            .arg(self.root(host))
+            .args(["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "DEBIAN_FRONTEND=noninteractive"])
+            .args(["sh", "-c", cmd])
+            .stdin(Stdio::null())
+            .output()
+            .expect("chroot into a fleet host")
+    }
+
+    /// Like [`Fleet::exec`], panicking unless the command succeeds; returns its stdout.
+    pub fn exec_ok(&self, host: &str, cmd: &str) -> String {
+        let out = self.exec(host, cmd);
+        assert!(out.status.success(), "{host}: `{cmd}` failed:\n{}{}", text(&out.stdout), text(&out.stderr));
+        text(&out.stdout)
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        let out = Command::new(scripts_dir().join("down.sh"))
+            .args(["--instance", &self.instance])
+            .stdin(Stdio::null())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => eprintln!("tests/fleet/down.sh failed (the next up.sh cleans up):\n{}", text(&o.stderr)),
+            Err(e) => eprintln!("cannot run tests/fleet/down.sh ({e}); the next up.sh cleans up"),
+        }
+    }
+}

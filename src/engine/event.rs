@@ -36,6 +36,8 @@ pub enum StopKind {
     UnknownOutcome { step: String },
     /// Rolling back did not restore the snapshot.
     RollbackUnverified { mismatches: Vec<String> },
+    /// More hosts of a wave failed or were rolled back than its `max_failures` allows.
+    TooManyFailures { wave: String, failures: usize, max: usize },
 }
 
 impl StopKind {
@@ -68,6 +70,9 @@ impl StopKind {
             }
             StopKind::RollbackUnverified { mismatches } => {
                 format!("rollback did not restore {} package(s)", mismatches.len())
+            }
+            StopKind::TooManyFailures { wave, failures, max } => {
+                format!("wave {wave}: {failures} host(s) failed or rolled back, it allows {max}")
             }
         }
     }

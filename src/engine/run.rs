@@ -152,11 +152,7 @@ impl<'a> Engine<'a> {
             self.record(Event::WaveFinished { wave: wave.name.clone(), failures })?;
             self.settle_requested_rollbacks().await?;
             if failures > wave.max_failures && !self.aborted() {
-                let stop = StopKind::StepFailed {
-                    step: format!("wave {}", wave.name),
-                    status: None,
-                    output_tail: format!("{failures} host(s) failed, the wave allows {}", wave.max_failures),
-                };
+                let stop = StopKind::TooManyFailures { wave: wave.name.clone(), failures, max: wave.max_failures };
                 match self.stop(None, stop).await? {
                     Decision::Override { .. } => {}
                     Decision::Rollback => {
@@ -257,7 +253,11 @@ impl<'a> Engine<'a> {
             Decision::SkipHost => Next::Finish(HostResult::Skipped),
             Decision::Abort => Next::Finish(HostResult::Failed),
             // This host first; the rest when the window winds down (see `run`).
-            Decision::Rollback | Decision::RollbackAll => Next::Finish(self.rollback_host(host).await?),
+            Decision::Rollback | Decision::RollbackAll => {
+                // Nothing done yet: the host is simply left untouched.
+                let untouched = self.recorder.with_state(|s| s.host(&host.name).is_none_or(|h| h.done.is_empty()));
+                Next::Finish(if untouched { HostResult::Skipped } else { self.rollback_host(host).await? })
+            }
         })
     }
 

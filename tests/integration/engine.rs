@@ -281,6 +281,7 @@ async fn rollback_everything_undoes_earlier_hosts_too() {
     }
     assert!(r.summary.aborted);
     assert_eq!(installed(&r.fleet, "web3", "libssl3").as_deref(), Some("3.0.15-1~deb12u1"), "never started");
+    assert_eq!(r.summary.results["web2"], Some(HostResult::Skipped), "nothing was done on web2: left untouched");
 }
 
 #[tokio::test]
@@ -362,4 +363,24 @@ async fn every_host_finishes_exactly_once() {
         assert_eq!(n, 1, "{h} finished {n} times");
     }
     assert_eq!(r.summary.results["shop1"], Some(HostResult::RolledBack), "auto-rollback");
+}
+
+/// The demo's "web" wave allows no failures: a host rolled back there is a window-level stop.
+#[tokio::test]
+async fn a_wave_over_max_failures_stops_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), |t| t);
+    let f = fleet(|f| {
+        f.with_host("web1", |h| {
+            h.faults.push(Fault { on: "systemctl restart nginx".into(), effect: FaultEffect::Exit(1), sticky: false })
+        });
+    });
+    // web1 fails -> rollback; web2, web3 diverge -> skip; then the wave's stop -> abort.
+    let decisions = vec![Decision::Rollback, Decision::SkipHost, Decision::SkipHost, Decision::Abort];
+    let r = run(&rb, f, decisions, BEFORE_DEADLINE).await;
+    let last = r.seen.last().unwrap();
+    assert_eq!(last.host, None);
+    assert!(matches!(&last.stop, StopKind::TooManyFailures { wave, failures: 1, max: 0 } if wave == "web"), "{last:?}");
+    assert!(r.summary.aborted);
+    assert_eq!(r.summary.results["api1"], None, "the core wave never started");
 }

@@ -115,6 +115,7 @@ pub fn table(entries: &[Entry]) -> Vec<String> {
         let mut prev: Option<f64> = None;
         for e in runs {
             let delta = match (prev, e.mean_recover_s) {
+                (Some(p), Some(n)) if (n - p).abs() < 0.05 => "0.0s".into(),
                 (Some(p), Some(n)) => format!("{:+.1}s", n - p),
                 _ => "-".into(),
             };

@@ -148,6 +148,11 @@ impl Injector {
         *self.recorder.lock().unwrap_or_else(|p| p.into_inner()) = Some(recorder);
     }
 
+    /// Lets go of the recorder (it holds this injector: the cycle must be broken).
+    pub fn detach(&self) {
+        self.recorder.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
     /// Called from the journal's write-ahead hook for every event, before it is applied:
     /// timestamps it on the drill clock and queues faults whose step just started.
     pub fn observe(&self, e: &Event) {

@@ -81,6 +81,16 @@ impl Drill<'_> {
             if self.live { 1.0 } else { self.speed },
         ));
 
+        // Recorders hold the injector and it holds the current recorder: break the cycle
+        // however the drill ends, or the printer listening to them never finishes.
+        struct Detach(Arc<Injector>);
+        impl Drop for Detach {
+            fn drop(&mut self) {
+                self.0.detach();
+            }
+        }
+        let _detach = Detach(injector.clone());
+
         // The state before the window, straight from the hosts (no fault, no drill time).
         let mut before = BTreeMap::new();
         for h in &hosts {

@@ -28,7 +28,7 @@ pub struct DrillArgs {
     #[arg(long, value_name = "FILE|NAME", required_unless_present_any = ["list", "history"])]
     pub scenario: Option<String>,
     /// List the bundled scenarios, one line each.
-    #[arg(long, exclusive = true)]
+    #[arg(long, conflicts_with_all = ["runbook", "scenario"])]
     pub list: bool,
     /// Print the drill history as a comparison table.
     #[arg(long, conflicts_with_all = ["runbook", "scenario", "list"])]

@@ -237,19 +237,20 @@ impl Scenario {
             match (&f.at_step, &f.at) {
                 (Some(_), Some(_)) => problems.push(format!("{at}: give `at_step` or `at`, not both")),
                 (None, None) => problems.push(format!("{at}: needs a trigger: `at_step` (with `host`) or `at`")),
-                (Some(step), None) => {
-                    if !runbook.steps.iter().any(|s| &s.name == step) {
-                        problems.push(format!("{at}: no step is named `{step}`"));
-                    }
-                    if f.trigger_host().is_none() {
-                        problems.push(format!("{at}: `at_step` needs `host` (or `step_host`)"));
-                    }
+                _ => {}
+            }
+            if let Some(step) = &f.at_step {
+                if !runbook.steps.iter().any(|s| &s.name == step) {
+                    problems.push(format!("{at}: no step is named `{step}`"));
                 }
-                (None, Some(a)) => {
-                    if f.at_duration().is_none() {
-                        problems.push(format!("{at}: bad duration `{a}`: write it like \"30s\" or \"5m\""));
-                    }
+                if f.trigger_host().is_none() {
+                    problems.push(format!("{at}: `at_step` needs `host` (or `step_host`)"));
                 }
+            }
+            if let Some(a) = &f.at
+                && f.at_duration().is_none()
+            {
+                problems.push(format!("{at}: bad duration `{a}`: write it like \"30s\" or \"5m\""));
             }
             for h in [f.host.as_deref(), f.step_host.as_deref()].into_iter().flatten() {
                 if !host_ok(h) {

@@ -165,7 +165,7 @@ async fn every_bundled_scenario_proves_its_stop_decision_and_rollback() {
         assert_eq!(end.result, result, "{name}:\n{text}");
         assert_eq!(end.as_before, as_before, "{name}:\n{text}");
         if result == Some(HostResult::RolledBack) {
-            assert_eq!(scored.recover_s.is_some(), true, "{name}: recovery time:\n{text}");
+            assert!(scored.recover_s.is_some(), "{name}: recovery time:\n{text}");
             assert!(scored.recover_s.unwrap() >= scored.decide_s.unwrap(), "{name}");
             assert_eq!(installed(&r.fleet, host, "libssl3").as_deref(), Some(OLD_SSL), "{name}");
         }

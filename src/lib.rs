@@ -24,6 +24,7 @@ pub mod cli;
 pub mod demo;
 pub mod diag;
 pub mod diff;
+pub mod drill;
 pub mod engine;
 pub mod health;
 pub mod inventory;

@@ -72,11 +72,8 @@ pub enum Command {
         /// The journal of the window to follow.
         journal: PathBuf,
     },
-    /// Rehearse a window's rollbacks against injected faults (not yet built).
-    Drill {
-        /// The runbook to rehearse.
-        runbook: PathBuf,
-    },
+    /// Rehearse a window against injected faults and score the recovery (`drill --list`).
+    Drill(super::drill::DrillArgs),
     /// Capture the tested baseline from the staging host.
     Baseline {
         #[command(subcommand)]

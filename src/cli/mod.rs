@@ -4,6 +4,7 @@
 mod args;
 mod baseline;
 mod check;
+mod drill;
 mod fleet;
 mod generate;
 mod run;
@@ -58,7 +59,7 @@ async fn dispatch(cli: Cli) -> eyre::Result<u8> {
         Command::Man { out_dir } => generate::man(out_dir.as_deref()),
         Command::Run(a) => run::run(&cli.global, a).await,
         Command::Watch { .. } => not_yet("watch", "following a window's journal"),
-        Command::Drill { .. } => not_yet("drill", "drills with injected faults"),
+        Command::Drill(a) => drill::run(&cli.global, a).await,
         Command::Report { journal, output } => report(&journal, output.as_deref()),
     }
 }

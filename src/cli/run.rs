@@ -45,9 +45,9 @@ impl Decider for NoTui {
 }
 
 /// Operators: `--operator` flags, else `$PATCHDECK_OPERATORS` (comma-separated), else `$USER`.
-fn operators(args: &RunArgs) -> Vec<String> {
-    if !args.operator.is_empty() {
-        return args.operator.clone();
+pub(super) fn operators(flags: &[String]) -> Vec<String> {
+    if !flags.is_empty() {
+        return flags.to_vec();
     }
     if let Ok(list) = std::env::var("PATCHDECK_OPERATORS") {
         let ops: Vec<String> = list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
@@ -65,7 +65,7 @@ fn journal_path(args: &RunArgs, runbook_path: &Path, window: &str) -> PathBuf {
 }
 
 /// One progress line per event that matters to a person watching a log.
-fn progress_line(e: &Event) -> Option<String> {
+pub(super) fn progress_line(e: &Event) -> Option<String> {
     Some(match e {
         Event::WaveStarted { wave } => format!("wave {wave}: started"),
         Event::StepStarted { host, name, command, .. } => format!("{host}: {name}: {command}"),
@@ -85,6 +85,32 @@ fn progress_line(e: &Event) -> Option<String> {
     })
 }
 
+/// The journal as the engine's write-ahead: every event appended and fsynced.
+pub(super) fn journal_write(journal: Journal<Event>) -> WriteAhead {
+    let journal = std::sync::Mutex::new(journal);
+    Box::new(move |e: &Event| {
+        journal.lock().unwrap_or_else(|p| p.into_inner()).append(e).map(|_| ()).map_err(eyre::Report::new)
+    })
+}
+
+/// Prints `line(event)` for every event sent, `prefix` first (drills: `[DRILL] `). Ends
+/// when every sender is dropped.
+pub(super) fn spawn_printer(
+    prefix: &'static str,
+    line: fn(&Event) -> Option<String>,
+) -> (tokio::sync::mpsc::UnboundedSender<Event>, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let printer = tokio::spawn(async move {
+        while let Some(e) = rx.recv().await {
+            if let Some(line) = line(&e) {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{prefix}{} {line}", jiff::Timestamp::now().strftime("%H:%M:%S"));
+            }
+        }
+    });
+    (tx, printer)
+}
+
 pub async fn run(global: &Global, args: RunArgs) -> eyre::Result<u8> {
     if !args.no_tui {
         bail!(
@@ -101,7 +127,7 @@ pub async fn run(global: &Global, args: RunArgs) -> eyre::Result<u8> {
     let bytes = std::fs::read(&args.runbook).wrap_err("cannot read the runbook")?;
     let sha = Header::sha256_hex(&bytes);
     let path = journal_path(&args, &args.runbook, &runbook.window.name);
-    let operators = operators(&args);
+    let operators = operators(&args.operator);
 
     let (journal, state) = if args.resume {
         let (j, replay) = Journal::<Event>::open_append(&path)?;
@@ -132,21 +158,9 @@ pub async fn run(global: &Global, args: RunArgs) -> eyre::Result<u8> {
     };
     println!("journal: {}", path.display());
 
-    let journal = std::sync::Mutex::new(journal);
-    let write: WriteAhead = Box::new(move |e: &Event| {
-        journal.lock().unwrap_or_else(|p| p.into_inner()).append(e).map(|_| ()).map_err(eyre::Report::new)
-    });
-    let recorder = Recorder::new(write, state);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let recorder = Recorder::new(journal_write(journal), state);
+    let (tx, printer) = spawn_printer("", progress_line);
     recorder.subscribe(tx);
-    let printer = tokio::spawn(async move {
-        while let Some(e) = rx.recv().await {
-            if let Some(line) = progress_line(&e) {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{} {line}", jiff::Timestamp::now().strftime("%H:%M:%S"));
-            }
-        }
-    });
 
     let reach = Reach::for_runbook(global, &runbook)?;
     let decider = NoTui { decide: args.decide.map(DecideArg::into) };

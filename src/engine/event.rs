@@ -258,4 +258,16 @@ pub enum Event {
     WindowFinished {
         aborted: bool,
     },
+    /// A drill injected a fault. `at` is the drill's clock (simulated time from the
+    /// window's start, or real time in `--live` drills); `host` is `None` for faults on the
+    /// window itself (the clock jumping).
+    FaultInjected {
+        fault: String,
+        host: Option<String>,
+        at: jiff::Timestamp,
+    },
+    /// A drill's scorecard, journaled when the drill ends so `report` includes it.
+    DrillScorecard {
+        scorecard: Box<crate::drill::Scorecard>,
+    },
 }

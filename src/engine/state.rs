@@ -88,6 +88,8 @@ impl WindowState {
                 self.preflight_failing.insert(host.clone(), failing);
             }
             Event::Checks { .. } | Event::AutoRollbackArmed { .. } => {}
+            // Drill bookkeeping: the window's state does not depend on it.
+            Event::FaultInjected { .. } | Event::DrillScorecard { .. } => {}
             Event::AutoRollbackCancelled { .. } => {}
             Event::WaveStarted { wave } => self.waves_started.push(wave.clone()),
             Event::Recheck { host, .. } => self.host_mut(host).rechecked = true,

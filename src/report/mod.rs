@@ -32,6 +32,7 @@ pub fn markdown(header: &Header, created_at: Timestamp, records: &[Record<Event>
     sections::rollbacks(&mut out, &m);
     sections::health(&mut out, &m);
     sections::durations(&mut out, &m);
+    sections::drill_scorecard(&mut out, &m);
     sections::post_incident(&mut out, &m);
     out
 }

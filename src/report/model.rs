@@ -185,6 +185,8 @@ pub fn host_of(e: &Event) -> Option<&str> {
         Event::HardStop { host, .. } | Event::Decided { host, .. } => host.as_deref(),
         Event::WindowStarted { .. } | Event::WaveStarted { .. } | Event::WaveFinished { .. } => None,
         Event::WindowFinished { .. } => None,
+        Event::FaultInjected { host, .. } => host.as_deref(),
+        Event::DrillScorecard { .. } => None,
         Event::Requested { request, .. } => match request {
             Request::RollbackHost { host } => Some(host),
             Request::RollbackWave { .. } | Request::RollbackAll | Request::Abort => None,

@@ -156,6 +156,10 @@ pub fn timeline(out: &mut String, m: &Model) {
 
 fn describe(m: &Model, i: usize, e: &Event) -> Option<String> {
     Some(match e {
+        Event::FaultInjected { fault, .. } => format!("**drill fault injected**: {}", esc(fault)),
+        Event::DrillScorecard { scorecard } => {
+            format!("drill scorecard: **{}** (see below)", if scorecard.passed { "passed" } else { "FAILED" })
+        }
         Event::Requested { request, operators } => {
             let what = match request {
                 Request::RollbackHost { host } => format!("roll back {}", esc(host)),
@@ -683,4 +687,15 @@ pub fn post_incident(out: &mut String, m: &Model) {
     let _ = writeln!(out, "### Impact\n\n_To be filled in._\n");
     let _ = writeln!(out, "### Root cause\n\n_To be filled in._\n");
     let _ = writeln!(out, "### Follow-ups\n\n- [ ] _To be filled in._");
+}
+
+/// A drill's scorecard, as the drill printed it.
+pub fn drill_scorecard(out: &mut String, m: &Model) {
+    for r in m.records {
+        if let Event::DrillScorecard { scorecard } = &r.event {
+            let _ = writeln!(out, "## Drill scorecard\n");
+            out.push_str(&block(&scorecard.render().join("\n")));
+            out.push('\n');
+        }
+    }
 }

@@ -59,7 +59,12 @@ pub fn probe(h: &HostState, fingerprints: &[Fingerprint]) -> String {
                 Some(content) => {
                     let _ = writeln!(out, "{}", crate::probe::sha256_hex(content.as_bytes()));
                 }
-                None => out.push_str("@@missing\n"),
+                None => match h.tested_sha256.get(p) {
+                    Some(sha) => {
+                        let _ = writeln!(out, "{sha}");
+                    }
+                    None => out.push_str("@@missing\n"),
+                },
             },
             Fingerprint::Command(c) => {
                 let _ = writeln!(out, "{}", h.commands.get(c).map(String::as_str).unwrap_or(""));

@@ -66,6 +66,10 @@ pub struct HostState {
     pub not_installable: BTreeSet<String>,
     pub held: BTreeSet<String>,
     pub files: BTreeMap<String, String>,
+    /// Derived fleets (drills of a runbook without a fleet file): a path fingerprint whose
+    /// file has no content here is answered with this recorded sha256 (the baseline's), as
+    /// a hash cannot be inverted into content. Empty for fleets described in TOML.
+    pub tested_sha256: BTreeMap<String, String>,
     pub commands: BTreeMap<String, String>,
     pub reachable: bool,
     /// The outside health endpoint answers 200 with the host's name.
@@ -179,6 +183,7 @@ impl Fleet {
                     not_installable: c.not_installable.iter().chain(h.not_installable.iter()).cloned().collect(),
                     held: c.held.iter().chain(h.held.iter()).cloned().collect(),
                     files: merge(&c.files, &h.files),
+                    tested_sha256: BTreeMap::new(),
                     commands: merge(&c.commands, &h.commands),
                     reachable: !h.unreachable.or(c.unreachable).unwrap_or(false),
                     healthy: !h.unhealthy.or(c.unhealthy).unwrap_or(false),
@@ -191,6 +196,12 @@ impl Fleet {
             })
             .collect();
         Ok(Self { hosts: Arc::new(Mutex::new(hosts)), speed: 1.0 })
+    }
+
+    /// A fleet from host states built in code (drills derive one from a runbook).
+    pub fn from_hosts(hosts: impl IntoIterator<Item = HostState>) -> Self {
+        let hosts = hosts.into_iter().map(|h| (h.name.clone(), h)).collect();
+        Self { hosts: Arc::new(Mutex::new(hosts)), speed: 1.0 }
     }
 
     pub fn with_speed(mut self, speed: f64) -> Self {

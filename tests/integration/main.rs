@@ -5,6 +5,7 @@ mod apt;
 mod check;
 mod check_ssh;
 mod cli;
+mod drill;
 mod engine;
 mod fleet;
 mod inventory;

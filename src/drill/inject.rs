@@ -1,0 +1,433 @@
+//! Injecting faults: the drill clock, a transport wrapper that applies faults when their
+//! trigger fires, and a decider wrapper that counts the operators' time on the drill clock.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::scenario::{Effect, FaultSpec};
+use crate::engine::clock::Clock;
+use crate::engine::decide::Decider;
+use crate::engine::event::{Decision, Event};
+use crate::engine::recorder::Recorder;
+use crate::engine::state::OpenStop;
+use crate::inventory::Host;
+use crate::sim::{Fault, FaultEffect, Fleet, RepoVersion};
+use crate::transport::{Command, Output, Purpose, Transport, TransportError};
+
+/// The drill's clock. Simulated drills run on simulated time: it starts at the window's
+/// start and moves by what each simulated operation would take on a real host (whatever
+/// `--speed` makes the real wait), plus the real time operators take to decide, so scores
+/// are plausible and repeatable even at `--speed 0`. Live drills run on real time, mapped
+/// onto the window's start. Both can jump (a `deadline` fault).
+pub struct DrillClock {
+    start: jiff::Timestamp,
+    real: Option<Instant>,
+    elapsed: Mutex<Duration>,
+    jump: Mutex<jiff::SignedDuration>,
+}
+
+impl DrillClock {
+    pub fn simulated(start: jiff::Timestamp) -> Self {
+        Self { start, real: None, elapsed: Mutex::new(Duration::ZERO), jump: Mutex::new(jiff::SignedDuration::ZERO) }
+    }
+
+    pub fn real(start: jiff::Timestamp) -> Self {
+        Self { real: Some(Instant::now()), ..Self::simulated(start) }
+    }
+
+    /// Time since the window's start, jumps included.
+    pub fn since_start(&self) -> Duration {
+        let e = match self.real {
+            Some(t) => t.elapsed(),
+            None => *self.elapsed.lock().unwrap_or_else(|p| p.into_inner()),
+        };
+        let jump = *self.jump.lock().unwrap_or_else(|p| p.into_inner());
+        let total = jiff::SignedDuration::try_from(e).unwrap_or(jiff::SignedDuration::MAX).saturating_add(jump);
+        Duration::try_from(total).unwrap_or(Duration::ZERO)
+    }
+
+    /// Simulated time passes (no effect on a real clock).
+    pub fn advance(&self, d: Duration) {
+        if self.real.is_none() {
+            *self.elapsed.lock().unwrap_or_else(|p| p.into_inner()) += d;
+        }
+    }
+
+    /// The clock jumps to `at` (forward or back).
+    pub fn jump_to(&self, at: jiff::Timestamp) {
+        let delta = at.duration_since(self.now());
+        let mut j = self.jump.lock().unwrap_or_else(|p| p.into_inner());
+        *j = j.saturating_add(delta);
+    }
+
+    pub fn start(&self) -> jiff::Timestamp {
+        self.start
+    }
+}
+
+impl Clock for DrillClock {
+    fn now(&self) -> jiff::Timestamp {
+        let d = jiff::SignedDuration::try_from(self.since_start()).unwrap_or(jiff::SignedDuration::ZERO);
+        self.start.checked_add(d).unwrap_or(self.start)
+    }
+}
+
+/// Where faults land: the simulated fleet, or real hosts through a fault command.
+#[derive(Clone)]
+pub enum Backend {
+    Sim(Fleet),
+    /// Real hosts: `hook ACTION HOST` is run for host-side faults (`kill-sshd`, `break-web`,
+    /// `hang-apt`, `restore`: the interface of `tests/fleet/fault.sh`).
+    Live {
+        hook: Option<String>,
+    },
+}
+
+/// A command-level effect waiting for the host's next command.
+#[derive(Debug, Clone)]
+enum Armed {
+    Exit(i32),
+    Hang,
+    Crash,
+    KeepVersion(String),
+}
+
+#[derive(Default)]
+struct State {
+    fired: Vec<bool>,
+    due: VecDeque<usize>,
+    armed: Vec<(String, Armed)>,
+    /// Every journaled event with the drill clock's time when it was journaled.
+    timed: Vec<(jiff::Timestamp, Event)>,
+    /// Faults that could not be applied, with why.
+    failed: Vec<String>,
+}
+
+/// Watches the journal for triggers and applies faults when they are due.
+pub struct Injector {
+    pub faults: Vec<FaultSpec>,
+    pub clock: Arc<DrillClock>,
+    backend: Backend,
+    decide_by: jiff::Timestamp,
+    speed: f64,
+    state: Mutex<State>,
+    recorder: Mutex<Option<Arc<Recorder>>>,
+    crashed: tokio::sync::Notify,
+}
+
+impl Injector {
+    pub fn new(
+        faults: Vec<FaultSpec>,
+        clock: Arc<DrillClock>,
+        backend: Backend,
+        decide_by: jiff::Timestamp,
+        speed: f64,
+    ) -> Self {
+        let state = State { fired: vec![false; faults.len()], ..Default::default() };
+        Self {
+            faults,
+            clock,
+            backend,
+            decide_by,
+            speed,
+            state: Mutex::new(state),
+            recorder: Mutex::new(None),
+            crashed: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The recorder FaultInjected events go to (a new one after a simulated crash).
+    pub fn attach(&self, recorder: Arc<Recorder>) {
+        *self.recorder.lock().unwrap_or_else(|p| p.into_inner()) = Some(recorder);
+    }
+
+    /// Lets go of the recorder (it holds this injector: the cycle must be broken).
+    pub fn detach(&self) {
+        self.recorder.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    /// Called from the journal's write-ahead hook for every event, before it is applied:
+    /// timestamps it on the drill clock and queues faults whose step just started.
+    pub fn observe(&self, e: &Event) {
+        let mut st = self.lock();
+        st.timed.push((self.clock.now(), e.clone()));
+        if let Event::StepStarted { host, name, .. } = e {
+            for (i, f) in self.faults.iter().enumerate() {
+                if !st.fired[i] && f.at_step.as_deref() == Some(name) && f.trigger_host() == Some(host) {
+                    st.fired[i] = true;
+                    st.due.push_back(i);
+                }
+            }
+        }
+    }
+
+    /// Events journaled so far, with drill times.
+    pub fn timed(&self) -> Vec<(jiff::Timestamp, Event)> {
+        self.lock().timed.clone()
+    }
+
+    /// Faults whose trigger never fired.
+    pub fn unfired(&self) -> Vec<usize> {
+        self.lock().fired.iter().enumerate().filter(|(_, f)| !**f).map(|(i, _)| i).collect()
+    }
+
+    /// Faults that fired but could not be applied.
+    pub fn failures(&self) -> Vec<String> {
+        self.lock().failed.clone()
+    }
+
+    /// Resolves when a `crash` fault has "killed" patchdeck.
+    pub async fn crashed(&self) {
+        self.crashed.notified().await
+    }
+
+    /// Applies every fault that is due (time-triggered ones included).
+    fn apply_due(&self) -> Result<(), TransportError> {
+        let due: Vec<usize> = {
+            let mut st = self.lock();
+            let since = self.clock.since_start();
+            for (i, f) in self.faults.iter().enumerate() {
+                if !st.fired[i] && f.at_duration().is_some_and(|at| since >= at) {
+                    st.fired[i] = true;
+                    st.due.push_back(i);
+                }
+            }
+            st.due.drain(..).collect()
+        };
+        for i in due {
+            let f = &self.faults[i];
+            if let Err(why) = self.apply(f) {
+                self.lock().failed.push(format!("{}: {why}", f.label()));
+                continue;
+            }
+            // After applying: a clock jump happens at the time it jumps to.
+            let at = self.clock.now();
+            let recorder = self.recorder.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if let Some(r) = recorder {
+                let e = Event::FaultInjected { fault: f.label(), host: f.host.clone(), at };
+                r.record(e).map_err(|e| TransportError::Unreachable {
+                    host: "(journal)".into(),
+                    detail: format!("cannot journal a fault: {e}"),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&self, f: &FaultSpec) -> Result<(), String> {
+        let host = f.host.clone().unwrap_or_default();
+        let arm = |a: Armed| self.lock().armed.push((host.clone(), a));
+        match (&f.effect, &self.backend) {
+            (Effect::Exit(c), _) => arm(Armed::Exit(*c)),
+            (Effect::Hang, _) => arm(Armed::Hang),
+            (Effect::Crash, _) => arm(Armed::Crash),
+            (Effect::KeepVersion(p), Backend::Sim(_)) => arm(Armed::KeepVersion(p.clone())),
+            (Effect::Deadline, _) => self.clock.jump_to(self.decide_by + jiff::SignedDuration::from_mins(1)),
+            (Effect::Unreachable, Backend::Sim(fleet)) => sim(fleet, &host, |h| h.reachable = false)?,
+            (Effect::Unhealthy, Backend::Sim(fleet)) => sim(fleet, &host, |h| {
+                h.healthy = false;
+                h.breaks_after_update = true;
+            })?,
+            (Effect::RebootRequired, Backend::Sim(fleet)) => sim(fleet, &host, |h| h.reboot_required = true)?,
+            (Effect::Candidate { package, version }, Backend::Sim(fleet)) => sim(fleet, &host, |h| {
+                h.repo.push(RepoVersion {
+                    name: package.clone(),
+                    version: version.clone(),
+                    origin: "Debian-Security:12/stable-security".into(),
+                })
+            })?,
+            (Effect::Drift { path, content }, Backend::Sim(fleet)) => sim(fleet, &host, |h| {
+                h.files.insert(path.clone(), content.clone());
+            })?,
+            (Effect::Unreachable, Backend::Live { hook }) => live(hook, "kill-sshd", &host)?,
+            (Effect::Unhealthy, Backend::Live { hook }) => live(hook, "break-web", &host)?,
+            (e, Backend::Live { .. }) => {
+                return Err(format!("`{}` cannot be injected on real hosts yet", e.describe()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The armed effect for this host's command, if any (consumed).
+    fn take_armed(&self, host: &str, cmd: &Command) -> Option<Armed> {
+        let mut st = self.lock();
+        let i = st.armed.iter().position(|(h, a)| {
+            h == host && (!matches!(a, Armed::KeepVersion(_)) || matches!(cmd.purpose, Purpose::Restore { .. }))
+        })?;
+        Some(st.armed.remove(i).1)
+    }
+}
+
+fn sim(fleet: &Fleet, host: &str, f: impl FnOnce(&mut crate::sim::HostState)) -> Result<(), String> {
+    fleet.with_host(host, f).ok_or_else(|| format!("no simulated host `{host}`"))
+}
+
+fn live(hook: &Option<String>, action: &str, host: &str) -> Result<(), String> {
+    let Some(hook) = hook else {
+        return Err(format!("no --fault-cmd given to `{action}` {host}"));
+    };
+    let words = shlex::split(hook).ok_or_else(|| format!("cannot parse --fault-cmd {hook:?}"))?;
+    let (prog, args) = words.split_first().ok_or("empty --fault-cmd")?;
+    let out = std::process::Command::new(prog)
+        .args(args)
+        .args([action, host])
+        .output()
+        .map_err(|e| format!("cannot run {prog}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{hook} {action} {host} failed: {}", String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// What a simulated operation takes on a real host (the sim's own delays, unscaled).
+fn nominal(purpose: &Purpose) -> Duration {
+    match purpose {
+        Purpose::Probe { .. } => Duration::from_millis(350),
+        Purpose::Install { .. } | Purpose::Restore { .. } => Duration::from_secs(3),
+        Purpose::Reboot => Duration::from_secs(5),
+        Purpose::Shell => Duration::from_millis(300),
+    }
+}
+
+/// Wraps the drill's transport: applies due faults before every command and moves the
+/// drill clock by what the command takes.
+pub struct DrillTransport<'a> {
+    pub inner: &'a dyn Transport,
+    pub injector: &'a Injector,
+}
+
+#[async_trait]
+impl Transport for DrillTransport<'_> {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+
+    async fn exec(&self, host: &Host, cmd: &Command) -> Result<Output, TransportError> {
+        self.injector.apply_due()?;
+        let inj = self.injector;
+        match inj.take_armed(&host.name, cmd) {
+            Some(Armed::Exit(code)) => {
+                inj.clock.advance(Duration::from_millis(300));
+                return Ok(Output {
+                    status: Some(code),
+                    stdout: Vec::new(),
+                    stderr: format!("drill: injected failure (exit {code})\n").into_bytes(),
+                });
+            }
+            Some(Armed::Hang) => {
+                if inj.speed > 0.0 {
+                    tokio::time::sleep(cmd.timeout.mul_f64(inj.speed)).await;
+                }
+                inj.clock.advance(cmd.timeout);
+                return Err(TransportError::Timeout {
+                    host: host.name.clone(),
+                    after: cmd.timeout,
+                    what: "the command did not finish (drill: injected hang)".into(),
+                });
+            }
+            Some(Armed::Crash) => {
+                inj.crashed.notify_one();
+                // patchdeck is "dead": this future is dropped with the engine.
+                std::future::pending::<()>().await;
+            }
+            Some(Armed::KeepVersion(pkg)) => {
+                if let Backend::Sim(fleet) = &inj.backend {
+                    fleet.with_host(&host.name, |h| {
+                        h.faults.insert(
+                            0,
+                            Fault { on: String::new(), effect: FaultEffect::KeepVersion(pkg), sticky: false },
+                        )
+                    });
+                }
+            }
+            None => {}
+        }
+        let out = self.inner.exec(host, cmd).await;
+        inj.clock.advance(match &out {
+            Err(TransportError::Timeout { after, .. }) => *after,
+            _ => nominal(&cmd.purpose),
+        });
+        out
+    }
+
+    async fn close(&self) {
+        self.inner.close().await
+    }
+}
+
+/// Wraps whoever decides (the cockpit, or a script): their time counts on the drill clock.
+pub struct DrillDecider<'a> {
+    pub inner: &'a dyn Decider,
+    pub clock: &'a DrillClock,
+}
+
+#[async_trait]
+impl Decider for DrillDecider<'_> {
+    async fn decide(&self, stop: &OpenStop) -> Decision {
+        let t = Instant::now();
+        let d = self.inner.decide(stop).await;
+        self.clock.advance(t.elapsed());
+        d
+    }
+
+    async fn auto_rollback_countdown(&self, host: &str, seconds: u64) -> bool {
+        let t = Instant::now();
+        let go = self.inner.auto_rollback_countdown(host, seconds).await;
+        // A countdown that ran out took its seconds, however fast the drill runs.
+        self.clock.advance(if go { t.elapsed().max(Duration::from_secs(seconds)) } else { t.elapsed() });
+        go
+    }
+}
+
+/// Headless decisions for drills: the scenario's list in order, then the fallback
+/// (`--decide`), then abort. Says what it did through `say` (the `[DRILL]` lines).
+pub struct Script {
+    decisions: Mutex<VecDeque<Decision>>,
+    fallback: Option<Decision>,
+    speed: f64,
+    say: Box<dyn Fn(String) + Send + Sync>,
+}
+
+impl Script {
+    pub fn new(
+        decisions: Vec<Decision>,
+        fallback: Option<Decision>,
+        speed: f64,
+        say: Box<dyn Fn(String) + Send + Sync>,
+    ) -> Self {
+        Self { decisions: Mutex::new(decisions.into()), fallback, speed, say }
+    }
+}
+
+#[async_trait]
+impl Decider for Script {
+    async fn decide(&self, stop: &OpenStop) -> Decision {
+        let host = stop.host.as_deref().unwrap_or("window");
+        (self.say)(format!("HARD STOP {host}: {}", stop.stop.headline()));
+        let (d, why) = match self.decisions.lock().unwrap_or_else(|p| p.into_inner()).pop_front() {
+            Some(d) => (d, "scenario"),
+            None => match &self.fallback {
+                Some(d) => (d.clone(), "--decide"),
+                None => (Decision::Abort, "no decision left"),
+            },
+        };
+        (self.say)(format!("  decision: {} ({why})", d.label()));
+        d
+    }
+
+    async fn auto_rollback_countdown(&self, host: &str, seconds: u64) -> bool {
+        (self.say)(format!("{host}: health check failed; auto-rollback in {seconds}s"));
+        if self.speed > 0.0 {
+            tokio::time::sleep(Duration::from_secs(seconds).mul_f64(self.speed)).await;
+        }
+        true
+    }
+}

@@ -1,0 +1,185 @@
+//! Drills: rehearse a window with faults injected, and score how fast they were noticed,
+//! decided and recovered from. The same engine as a real window runs the drill; faults are
+//! injected around it (a transport wrapper, the journal's write-ahead hook and the clock),
+//! never inside it. Format and bundled scenarios: `docs/drill.md`.
+
+pub mod fleet;
+pub mod history;
+pub mod inject;
+pub mod scenario;
+pub mod scorecard;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+pub use inject::{Backend, DrillClock, Script};
+pub use scenario::Scenario;
+pub use scorecard::Scorecard;
+
+use crate::baseline::Baseline;
+use crate::engine::decide::Decider;
+use crate::engine::event::Event;
+use crate::engine::recorder::{Recorder, WriteAhead};
+use crate::engine::state::WindowState;
+use crate::engine::{Engine, Summary};
+use crate::health::Prober;
+use crate::pkg::apt::Apt;
+use crate::runbook::Runbook;
+use crate::transport::Transport;
+use inject::{DrillDecider, DrillTransport, Injector};
+
+/// One drill, ready to run.
+pub struct Drill<'a> {
+    /// The runbook as the scenario rehearses it ([`Scenario::apply`]).
+    pub runbook: &'a Runbook,
+    pub baseline: &'a Baseline,
+    pub scenario: &'a Scenario,
+    pub transport: &'a dyn Transport,
+    /// Runs `local` steps.
+    pub local: &'a dyn Transport,
+    pub prober: &'a dyn Prober,
+    pub backend: Backend,
+    /// Real time (live drills) or simulated time.
+    pub live: bool,
+    pub speed: f64,
+    pub decider: &'a dyn Decider,
+    pub operators: Vec<String>,
+}
+
+/// What a drill produced.
+pub struct Outcome {
+    pub scorecard: Scorecard,
+    pub summary: Summary,
+    /// Every journaled event, the scorecard last.
+    pub events: Vec<Event>,
+    /// The runs of the engine: more than one after a simulated crash.
+    pub engine_runs: usize,
+}
+
+type Installed = BTreeMap<String, String>;
+
+async fn installed(transport: &dyn Transport, host: &crate::inventory::Host) -> Option<Installed> {
+    let facts = crate::probe::probe_host(transport, &Apt, host, &[], Duration::from_secs(60)).await.ok()?;
+    Some(facts.pkg.installed.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect())
+}
+
+impl Drill<'_> {
+    /// Runs the drill to its end. `write` journals each event durably (the journal, or
+    /// memory); `listener` receives every event as it is journaled (the progress printer).
+    pub async fn run(self, write: WriteAhead, listener: Option<UnboundedSender<Event>>) -> eyre::Result<Outcome> {
+        let hosts = crate::check::window_hosts(self.runbook);
+        let start = self.runbook.window.starts;
+        let clock = Arc::new(if self.live { DrillClock::real(start) } else { DrillClock::simulated(start) });
+        let injector = Arc::new(Injector::new(
+            self.scenario.faults.clone(),
+            clock.clone(),
+            self.backend.clone(),
+            self.runbook.window.decide_by(),
+            if self.live { 1.0 } else { self.speed },
+        ));
+
+        // Recorders hold the injector and it holds the current recorder: break the cycle
+        // however the drill ends, or the printer listening to them never finishes.
+        struct Detach(Arc<Injector>);
+        impl Drop for Detach {
+            fn drop(&mut self) {
+                self.0.detach();
+            }
+        }
+        let _detach = Detach(injector.clone());
+
+        // The state before the window, straight from the hosts (no fault, no drill time).
+        let mut before = BTreeMap::new();
+        for h in &hosts {
+            if let Some(i) = installed(self.transport, h).await {
+                before.insert(h.name.clone(), i);
+            }
+        }
+
+        let transport = DrillTransport { inner: self.transport, injector: &injector };
+        let local = DrillTransport { inner: self.local, injector: &injector };
+        let decider = DrillDecider { inner: self.decider, clock: &clock };
+        let sink = Arc::new(Mutex::new(write));
+        let mut engine_runs = 0;
+        let (summary, recorder) = loop {
+            engine_runs += 1;
+            // A fresh engine resumes from the journal's state, as `run --resume` would.
+            let state = WindowState::fold(injector.timed().iter().map(|(_, e)| e));
+            let (sink, inj) = (sink.clone(), injector.clone());
+            let write: WriteAhead = Box::new(move |e: &Event| {
+                (sink.lock().unwrap_or_else(|p| p.into_inner()))(e)?;
+                inj.observe(e);
+                Ok(())
+            });
+            let recorder = Arc::new(Recorder::new(write, state));
+            if let Some(tx) = &listener {
+                recorder.subscribe(tx.clone());
+            }
+            injector.attach(recorder.clone());
+            let mut engine = Engine::new(
+                self.runbook,
+                self.baseline,
+                &transport,
+                &local,
+                self.prober,
+                &Apt,
+                clock.as_ref(),
+                &decider,
+                &recorder,
+                self.operators.clone(),
+            );
+            engine.drill = true;
+            let ran = tokio::select! {
+                r = engine.run() => Some(r),
+                () = injector.crashed() => None,
+            };
+            drop(engine);
+            if let Some(summary) = ran {
+                break (summary?, recorder);
+            }
+            if engine_runs > 10 {
+                eyre::bail!("the drill crashed more than 10 times: check the scenario's crash faults");
+            }
+        };
+
+        let mut after = BTreeMap::new();
+        for h in &hosts {
+            after.insert(h.name.clone(), installed(self.transport, h).await);
+        }
+        let mut problems: Vec<String> = injector
+            .unfired()
+            .into_iter()
+            .map(|i| {
+                let f = &self.scenario.faults[i];
+                match (&f.at_step, &f.at) {
+                    (Some(step), _) => format!(
+                        "`{}` never fired: step \"{step}\" never started on {}",
+                        f.label(),
+                        f.trigger_host().unwrap_or("?")
+                    ),
+                    (None, Some(at)) => format!("`{}` never fired: the window ended before {at}", f.label()),
+                    (None, None) => format!("`{}` has no trigger", f.label()),
+                }
+            })
+            .collect();
+        problems.extend(injector.failures().into_iter().map(|f| format!("could not inject {f}")));
+        let timed = injector.timed();
+        let scorecard = scorecard::compute(scorecard::Inputs {
+            scenario: self.scenario,
+            window: &self.runbook.window.name,
+            target: if self.live { "live" } else { "simulated" },
+            speed: self.speed,
+            start,
+            timed: &timed,
+            before: &before,
+            after: &after,
+            problems,
+        });
+        recorder.record(Event::DrillScorecard { scorecard: Box::new(scorecard.clone()) })?;
+        let events = injector.timed().into_iter().map(|(_, e)| e).collect();
+        Ok(Outcome { scorecard, summary, events, engine_runs })
+    }
+}

@@ -1,0 +1,414 @@
+//! Drills: every bundled scenario runs headless on the demo window (library, `--speed 0`),
+//! proving its hard stop, the decision, the rollback's verification and the scorecard; the
+//! binary is checked for the drill markings, the journal, exit codes and the history.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use patchdeck::diag::SourceFile;
+use patchdeck::drill::{Backend, Drill, Scenario, Script, scenario};
+use patchdeck::engine::event::{Event, HostResult};
+use patchdeck::engine::recorder::WriteAhead;
+use patchdeck::sim::{Fleet, SimProber};
+use patchdeck::transport::simulated::SimTransport;
+
+const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo");
+
+struct Ran {
+    outcome: patchdeck::drill::Outcome,
+    fleet: Fleet,
+}
+
+async fn drill(s: &Scenario) -> Ran {
+    let rb = patchdeck::runbook::load(&Path::new(DEMO).join("runbook.toml")).unwrap();
+    let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
+    s.check(&rb).unwrap();
+    let rb = s.apply(&rb);
+    let fleet =
+        Fleet::from_toml(&SourceFile::read(&Path::new(DEMO).join("fleet.toml")).unwrap()).unwrap().with_speed(0.0);
+    let transport = SimTransport::new(fleet.clone());
+    let prober = SimProber(fleet.clone());
+    let decider = Script::new(s.decisions().unwrap(), None, 0.0, Box::new(|_| {}));
+    let d = Drill {
+        runbook: &rb,
+        baseline: &baseline,
+        scenario: s,
+        transport: &transport,
+        local: &transport,
+        prober: &prober,
+        backend: Backend::Sim(fleet.clone()),
+        live: false,
+        speed: 0.0,
+        decider: &decider,
+        operators: vec!["alice".into()],
+    };
+    let write: WriteAhead = Box::new(|_e: &Event| Ok(()));
+    let outcome = d.run(write, None).await.unwrap();
+    Ran { outcome, fleet }
+}
+
+fn installed(fleet: &Fleet, host: &str, pkg: &str) -> Option<String> {
+    fleet.with_host(host, |h| h.installed.get(pkg).cloned()).flatten()
+}
+
+const OLD_SSL: &str = "3.0.15-1~deb12u1";
+
+/// (scenario, stop kind, host of the stop (None: the window's), decision, the host whose end
+/// is checked, how it ends, its packages as before the window?)
+type Case =
+    (&'static str, &'static str, Option<&'static str>, &'static str, &'static str, Option<HostResult>, Option<bool>);
+const CASES: &[Case] = &[
+    ("untested-package", "divergence", Some("web1"), "skip", "web1", Some(HostResult::Skipped), Some(true)),
+    ("version-mismatch", "divergence", Some("web1"), "skip", "web1", Some(HostResult::Skipped), Some(true)),
+    ("config-drift", "divergence", Some("web1"), "skip", "web1", Some(HostResult::Skipped), Some(true)),
+    ("host-unreachable", "unreachable", Some("web1"), "skip", "web1", Some(HostResult::Skipped), None),
+    ("step-failed", "step_failed", Some("canary1"), "rollback", "canary1", Some(HostResult::RolledBack), Some(true)),
+    ("step-timeout", "step_timeout", Some("canary1"), "rollback", "canary1", Some(HostResult::RolledBack), Some(true)),
+    ("health-failed", "health_failed", Some("web1"), "rollback", "web1", Some(HostResult::RolledBack), Some(true)),
+    (
+        "reboot-required",
+        "reboot_required",
+        Some("canary1"),
+        "rollback",
+        "canary1",
+        Some(HostResult::RolledBack),
+        Some(true),
+    ),
+    ("deadline", "deadline", None, "rollback_all", "web1", Some(HostResult::RolledBack), Some(true)),
+    ("risk-over", "risk_over", None, "abort", "canary1", None, Some(true)),
+    ("irreversible", "irreversible", Some("canary1"), "rollback", "canary1", Some(HostResult::RolledBack), Some(true)),
+    (
+        "crash-unknown-outcome",
+        "unknown_outcome",
+        Some("canary1"),
+        "rollback",
+        "canary1",
+        Some(HostResult::RolledBack),
+        Some(true),
+    ),
+    (
+        "rollback-unverified",
+        "rollback_unverified",
+        Some("canary1"),
+        "abort",
+        "canary1",
+        Some(HostResult::Failed),
+        Some(false),
+    ),
+];
+
+#[test]
+fn every_stop_kind_has_a_bundled_scenario_and_every_scenario_a_case() {
+    let kinds: std::collections::BTreeSet<&str> = CASES.iter().map(|c| c.1).collect();
+    for k in [
+        "divergence",
+        "unreachable",
+        "step_failed",
+        "step_timeout",
+        "health_failed",
+        "reboot_required",
+        "deadline",
+        "risk_over",
+        "irreversible",
+        "unknown_outcome",
+        "rollback_unverified",
+    ] {
+        assert!(kinds.contains(k), "no drill for {k}");
+    }
+    let names: Vec<String> = scenario::all_bundled().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, CASES.iter().map(|c| c.0.to_string()).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn every_bundled_scenario_proves_its_stop_decision_and_rollback() {
+    for &(name, kind, stop_host, decision, host, result, as_before) in CASES {
+        let s = scenario::bundled(name).unwrap();
+        let r = drill(&s).await;
+        let card = &r.outcome.scorecard;
+        let text = card.render().join("\n");
+        assert!(card.passed, "{name}:\n{text}");
+        // The stop, as journaled, and the decision taken at it.
+        let stop = r
+            .outcome
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::HardStop { id, host, stop } if patchdeck::drill::scenario::stop_key(stop) == kind => {
+                    Some((*id, host.clone()))
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{name}: no {kind} stop:\n{text}"));
+        assert_eq!(stop.1.as_deref(), stop_host, "{name}");
+        let decided = r.outcome.events.iter().find_map(|e| match e {
+            Event::Decided { id, decision, .. } if *id == stop.0 => Some(scenario::decision_key(decision)),
+            _ => None,
+        });
+        assert_eq!(decided, Some(decision), "{name}");
+        // The scorecard: the stop is attributed (to its fault, or as a condition), with times.
+        let scored = card
+            .faults
+            .iter()
+            .filter_map(|f| f.stop.as_ref())
+            .chain(card.other_stops.iter())
+            .find(|s| s.id == stop.0)
+            .unwrap_or_else(|| panic!("{name}: stop not scored:\n{text}"));
+        assert_eq!(scored.kind, kind);
+        assert_eq!(scored.decision.as_deref(), Some(decision));
+        assert!(scored.detect_s >= 0.0 && scored.decide_s.unwrap() >= scored.detect_s, "{name}: {scored:?}");
+        for f in &card.faults {
+            assert!(f.injected_s.is_some(), "{name}: {} never fired", f.fault);
+            assert!(f.stop.is_some(), "{name}: {} not detected", f.fault);
+        }
+        // How the host ended, checked against the simulated fleet itself.
+        let end = card.hosts.iter().find(|h| h.host == host).unwrap();
+        assert_eq!(end.result, result, "{name}:\n{text}");
+        assert_eq!(end.as_before, as_before, "{name}:\n{text}");
+        if result == Some(HostResult::RolledBack) {
+            assert!(scored.recover_s.is_some(), "{name}: recovery time:\n{text}");
+            assert!(scored.recover_s.unwrap() >= scored.decide_s.unwrap(), "{name}");
+            assert_eq!(installed(&r.fleet, host, "libssl3").as_deref(), Some(OLD_SSL), "{name}");
+        }
+        // The journal says it was a drill, and ends with the scorecard.
+        assert!(matches!(r.outcome.events.first(), Some(Event::WindowStarted { drill: true, .. })), "{name}");
+        assert!(matches!(r.outcome.events.last(), Some(Event::DrillScorecard { scorecard }) if **scorecard == *card));
+    }
+}
+
+#[tokio::test]
+async fn scorecard_times_come_from_the_drill_clock() {
+    // step-timeout: the hang lasts the step's whole timeout (5m) on the drill clock, though
+    // the drill runs at --speed 0.
+    let r = drill(&scenario::bundled("step-timeout").unwrap()).await;
+    let f = &r.outcome.scorecard.faults[0];
+    let stop = f.stop.as_ref().unwrap();
+    assert_eq!(stop.detect_s, 300.0, "{f:?}");
+    assert!(stop.recover_s.unwrap() > 300.0);
+    // deadline: injected one minute past decide-by (23:10 -> 23:11 = 71m after the start).
+    let r = drill(&scenario::bundled("deadline").unwrap()).await;
+    let f = &r.outcome.scorecard.faults[0];
+    assert_eq!(f.injected_s, Some(71.0 * 60.0), "{f:?}");
+    assert!(f.stop.as_ref().unwrap().detect_s < 60.0);
+    // Both canary1 and web1 were rolled back by "rollback everything".
+    for h in ["canary1", "web1"] {
+        assert_eq!(installed(&r.fleet, h, "libssl3").as_deref(), Some(OLD_SSL), "{h}");
+    }
+}
+
+#[tokio::test]
+async fn crash_resumes_from_the_journal_without_repeating_the_step() {
+    let r = drill(&scenario::bundled("crash-unknown-outcome").unwrap()).await;
+    assert_eq!(r.outcome.engine_runs, 2);
+    let restarts = r
+        .outcome
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::StepStarted { host, name, .. } if host == "canary1" && name == "restart nginx"))
+        .count();
+    assert_eq!(restarts, 1, "the in-flight step was not run again");
+    let history = r.fleet.with_host("canary1", |h| h.history.clone()).unwrap();
+    assert!(!history.iter().any(|c| c.contains("systemctl restart nginx")), "the crash came before the command ran");
+}
+
+#[tokio::test]
+async fn a_wrong_expectation_fails_the_drill() {
+    let mut s = scenario::bundled("step-failed").unwrap();
+    s.expects[0].decision = Some("skip".into());
+    let r = drill(&s).await;
+    assert!(!r.outcome.scorecard.passed);
+    let e = &r.outcome.scorecard.expectations[0];
+    assert!(!e.held && e.detail.contains("decision was rollback"), "{e:?}");
+
+    // A fault whose step never starts fails the drill too.
+    let s = Scenario::parse(
+        "[runbook]\nhosts = [\"canary1\"]\n[[fault]]\nhost = \"web1\"\nat_step = \"restart nginx\"\neffect = \"hang\"\n",
+        "never",
+    )
+    .unwrap();
+    let r = drill(&s).await;
+    assert!(!r.outcome.scorecard.passed);
+    assert!(
+        r.outcome.scorecard.expectations.iter().any(|e| e.detail.contains("never fired")),
+        "{:?}",
+        r.outcome.scorecard
+    );
+}
+
+#[test]
+fn scenarios_are_checked_against_the_runbook() {
+    let rb = patchdeck::runbook::load(&Path::new(DEMO).join("runbook.toml")).unwrap();
+    let s = Scenario::parse(
+        "decisions = [\"maybe\"]\n[[fault]]\nhost = \"nosuch\"\nat_step = \"no step\"\nat = \"5s\"\neffect = \"hang\"\n[[expect]]\nstop = \"boom\"\n",
+        "bad",
+    )
+    .unwrap();
+    let err = s.check(&rb).unwrap_err().to_string();
+    for want in
+        ["not both", "no step is named `no step`", "host `nosuch`", "unknown stop `boom`", "unknown decision `maybe`"]
+    {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    assert!(Scenario::parse("[[fault]]\neffect = \"explode\"\n", "x").is_err());
+}
+
+// ---- the binary ----
+
+fn demo_copy(dir: &Path) -> PathBuf {
+    for f in ["runbook.toml", "hosts.toml", "tested.toml", "fleet.toml"] {
+        std::fs::copy(Path::new(DEMO).join(f), dir.join(f)).unwrap();
+    }
+    dir.join("runbook.toml")
+}
+
+fn patchdeck(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_patchdeck"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("PATCHDECK_DRILL_HISTORY", dir.join("drills.jsonl"))
+        .env("PATCHDECK_OPERATORS", "alice,bob")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn binary_drill_is_marked_journaled_scored_and_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = demo_copy(dir.path());
+    let journal = dir.path().join("drill.journal.jsonl");
+    let rb_s = rb.to_str().unwrap();
+    let j = journal.to_str().unwrap();
+    let out = patchdeck(
+        dir.path(),
+        &["drill", rb_s, "--scenario", "step-failed", "--no-tui", "--speed", "0", "--journal", j],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.lines().all(|l| l.starts_with("[DRILL] ")), "{stdout}");
+    for want in [
+        "FAULT injected on canary1: nginx restart exits 1",
+        "HARD STOP canary1: step \"restart nginx\" failed (exit 1)",
+        "canary1: rollback verified",
+        "SCORECARD step-failed",
+        "PASSED",
+    ] {
+        assert!(stdout.contains(want), "{want}: {stdout}");
+    }
+    let replay = patchdeck::journal::replay::<Event>(&journal).unwrap();
+    assert!(replay.header.drill);
+    let events: Vec<Event> = replay.records.into_iter().map(|r| r.event).collect();
+    assert!(matches!(events.first(), Some(Event::WindowStarted { drill: true, .. })));
+    assert!(events.iter().any(|e| matches!(e, Event::FaultInjected { host: Some(h), .. } if h == "canary1")));
+    let Some(Event::DrillScorecard { scorecard }) = events.last() else { panic!("no scorecard last") };
+    assert!(scorecard.passed);
+    assert_eq!(scorecard.decisions[0].by, ["alice", "bob"]);
+    // The journal folds like any window's.
+    let state = patchdeck::engine::state::WindowState::fold(&events);
+    assert_eq!(state.hosts["canary1"].result, Some(HostResult::RolledBack));
+
+    // `report` turns the drill's journal into a change record that says it was a drill.
+    let md = text(&patchdeck(dir.path(), &["report", j]).stdout);
+    assert!(md.contains("**DRILL**"), "{md}");
+    assert!(md.contains("**drill fault injected**: nginx restart exits 1"), "{md}");
+    assert!(md.contains("## Drill scorecard") && md.contains("SCORECARD step-failed"), "{md}");
+
+    // A second drill (another scenario), then the history table compares them.
+    let out = patchdeck(dir.path(), &["drill", rb_s, "--scenario", "health-failed", "--no-tui", "--speed", "0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let hist = patchdeck(dir.path(), &["drill", "--history"]);
+    let table = text(&hist.stdout);
+    assert_eq!(table.lines().count(), 3, "{table}");
+    assert!(table.contains("step-failed") && table.contains("health-failed") && table.contains("pass"), "{table}");
+    assert!(table.lines().next().unwrap().contains("recover"), "{table}");
+}
+
+#[test]
+fn binary_exit_is_nonzero_when_an_expectation_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = demo_copy(dir.path());
+    let sc = dir.path().join("wrong.toml");
+    std::fs::write(
+        &sc,
+        "description = \"expects a skip where the script rolls back\"\ndecisions = [\"rollback\"]\n[runbook]\nhosts = [\"canary1\"]\n\
+         [[fault]]\nhost = \"canary1\"\nat_step = \"restart nginx\"\neffect = { exit = 2 }\n\
+         [[expect]]\nstop = \"step_failed\"\nhost = \"canary1\"\ndecision = \"skip\"\n",
+    )
+    .unwrap();
+    let out = patchdeck(
+        dir.path(),
+        &[
+            "drill",
+            rb.to_str().unwrap(),
+            "--scenario",
+            sc.to_str().unwrap(),
+            "--no-tui",
+            "--speed",
+            "0",
+            "--no-history",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("FAILED (decision was rollback)"), "{stdout}");
+    assert!(!dir.path().join("drills.jsonl").exists(), "--no-history");
+}
+
+#[test]
+fn binary_list_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = patchdeck(dir.path(), &["drill", "--list"]);
+    let list = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(list.lines().count(), scenario::BUNDLED.len());
+    assert!(list.contains("rollback-unverified") && list.contains("verification"), "{list}");
+
+    let rb = demo_copy(dir.path());
+    let rb = rb.to_str().unwrap();
+    let no_tui = patchdeck(dir.path(), &["drill", rb, "--scenario", "step-failed"]);
+    assert_ne!(no_tui.status.code(), Some(0));
+    assert!(text(&no_tui.stderr).contains("--no-tui"));
+    // --live outside a declared drill window is refused (before any host is touched).
+    let live = patchdeck(
+        dir.path(),
+        &[
+            "drill",
+            rb,
+            "--scenario",
+            "step-failed",
+            "--no-tui",
+            "--live",
+            "--yes",
+            "--drill-window",
+            "2020-01-01T00:00:00Z/2020-01-01T02:00:00Z",
+        ],
+    );
+    assert_ne!(live.status.code(), Some(0));
+    assert!(text(&live.stderr).contains("outside the drill window"), "{}", text(&live.stderr));
+    let live = patchdeck(dir.path(), &["drill", rb, "--scenario", "step-failed", "--no-tui", "--live", "--yes"]);
+    assert!(text(&live.stderr).contains("--drill-window"), "{}", text(&live.stderr));
+    let unknown = patchdeck(dir.path(), &["drill", rb, "--scenario", "nope", "--no-tui"]);
+    assert!(text(&unknown.stderr).contains("bundled: untested-package"), "{}", text(&unknown.stderr));
+}
+
+/// A runbook without a fleet file: the drill derives one from the inventory and the
+/// baseline, and its config fingerprints match by construction (no divergence), until a
+/// drift fault changes a file.
+#[test]
+fn binary_derived_fleet_matches_the_baseline_until_a_file_drifts() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = demo_copy(dir.path());
+    std::fs::remove_file(dir.path().join("fleet.toml")).unwrap();
+    let rb = rb.to_str().unwrap();
+    let out =
+        patchdeck(dir.path(), &["drill", rb, "--scenario", "config-drift", "--no-tui", "--speed", "0", "--no-history"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("derived from the runbook"), "{stdout}");
+    assert!(stdout.contains("command fingerprints cannot be simulated"), "{stdout}");
+    // canary1 (no fault) went through: derived hosts look exactly as tested.
+    assert!(stdout.contains("host canary1   Done"), "{stdout}");
+    assert!(stdout.contains("HARD STOP web1: 1 difference(s) from what was tested"), "{stdout}");
+}

@@ -15,6 +15,7 @@
 //! - [`engine`]: runs a window: waves, steps, hard stops, rollback; events out, journaled first.
 //! - [`sim`]: an in-memory fleet for the demo, tests and drills.
 //! - [`demo`]: the bundled demo window (embedded assets).
+//! - [`tui`]: the cockpit: `run` without `--no-tui`, and `watch`.
 //! - [`cli`]: argument parsing and command dispatch.
 
 pub mod baseline;
@@ -33,3 +34,4 @@ pub mod runbook;
 pub mod safe_text;
 pub mod sim;
 pub mod transport;
+pub mod tui;

@@ -57,7 +57,7 @@ async fn dispatch(cli: Cli) -> eyre::Result<u8> {
         Command::Completions { shell } => generate::completions(shell),
         Command::Man { out_dir } => generate::man(out_dir.as_deref()),
         Command::Run(a) => run::run(&cli.global, a).await,
-        Command::Watch { .. } => not_yet("watch", "following a window's journal"),
+        Command::Watch { journal, theme } => run::watch(&journal, theme.as_deref()).await,
         Command::Drill { .. } => not_yet("drill", "drills with injected faults"),
         Command::Report { .. } => not_yet("report", "the change record from a journal"),
     }

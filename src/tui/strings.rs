@@ -143,7 +143,7 @@ pub const CONFIRM_KEYS: &str = "y yes   n no";
 pub fn choice(label: &str, host: Option<&str>, override_word: &str) -> String {
     let h = host.unwrap_or("window");
     match label {
-        "rollback" => format!("roll back {h}"),
+        "rollback" => host.map_or("roll back".into(), |h| format!("roll back {h}")),
         "skip" => format!("skip {h}"),
         "abort" => "abort window".into(),
         "rollback everything" => "roll back everything".into(),
@@ -219,7 +219,7 @@ pub fn stop_body(stop: &StopKind, ends: Option<jiff::Timestamp>, now: jiff::Time
 }
 
 pub fn stop_banner(host: Option<&str>, stop: &StopKind) -> String {
-    format!("{HARD_STOP} {}: {} (waiting for the operators)", host.unwrap_or("window"), stop.headline())
+    format!("{HARD_STOP} {}, operators deciding: {}", host.unwrap_or("window"), stop.headline())
 }
 
 /// One line of the timeline for an event.

@@ -10,3 +10,4 @@ mod inventory;
 mod run_cli;
 mod runbook;
 mod transport;
+mod tui;

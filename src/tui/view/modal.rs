@@ -48,6 +48,7 @@ fn choice_key(label: &str) -> &'static str {
 
 pub fn draw_stop(frame: &mut Frame, area: Rect, app: &App, stop: &OpenStop, stage: &StopStage, theme: &Theme) {
     let host = stop.host.as_deref();
+    let w = area.width.saturating_sub(4).min(96);
     let mut lines: Vec<Line> = vec![
         Line::styled(stop.stop.headline(), theme.danger),
         Line::styled(strings::STOP_WAITING, theme.muted),
@@ -73,13 +74,13 @@ pub fn draw_stop(frame: &mut Frame, area: Rect, app: &App, stop: &OpenStop, stag
             for label in allowed(&stop.stop, host) {
                 let text = strings::choice(label, host, &word);
                 let k = choice_key(label);
-                let w = k.len() + text.len() + 3;
-                if width + w > area.width.saturating_sub(8) as usize && !row.is_empty() {
+                let cw = k.chars().count() + text.chars().count() + 3;
+                if width + cw > w.saturating_sub(3) as usize && !row.is_empty() {
                     lines.push(Line::from(std::mem::take(&mut row)));
                     width = 0;
                 }
                 row.extend(key(k, text, theme));
-                width += w;
+                width += cw;
             }
             lines.push(Line::from(row));
         }
@@ -100,7 +101,6 @@ pub fn draw_stop(frame: &mut Frame, area: Rect, app: &App, stop: &OpenStop, stag
         }
     }
     let title = format!(" {} {} ", strings::HARD_STOP, host.unwrap_or("window"));
-    let w = area.width.saturating_sub(4).min(96);
     let h = (rows(&lines, w.saturating_sub(2)) + 2).min(area.height.saturating_sub(2));
     let r = centered(area, w, h);
     frame.render_widget(Clear, r);

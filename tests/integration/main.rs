@@ -11,3 +11,4 @@ mod run_cli;
 mod runbook;
 mod transport;
 mod tui;
+mod tui_tmux;

@@ -1,0 +1,237 @@
+//! The real binary's cockpit inside tmux, as an operator in a shared session would use it:
+//! keys sent with `send-keys`, the screen read with `capture-pane`, polling for text with
+//! a timeout (never fixed sleeps). Each test has its own tmux server (`-L`), killed at the
+//! end. The fleet is simulated (`--simulate`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use patchdeck::engine::event::{Decision, Event};
+
+const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo");
+
+/// The demo window cut down to canary1 then web1 (both clean), plus `fleet_extra` faults.
+fn setup(dir: &Path, fleet_extra: &str) -> PathBuf {
+    std::fs::copy(Path::new(DEMO).join("tested.toml"), dir.join("tested.toml")).unwrap();
+    let fleet = std::fs::read_to_string(Path::new(DEMO).join("fleet.toml")).unwrap();
+    std::fs::write(dir.join("fleet.toml"), format!("{fleet}\n{fleet_extra}")).unwrap();
+    let hosts = std::fs::read_to_string(Path::new(DEMO).join("hosts.toml")).unwrap();
+    let keep: Vec<&str> = hosts
+        .split("[[host]]")
+        .filter(|b| ["\"staging\"", "\"canary1\"", "\"web1\""].iter().any(|n| b.contains(&format!("name = {n}"))))
+        .collect();
+    std::fs::write(dir.join("hosts.toml"), format!("[[host]]{}", keep.join("[[host]]"))).unwrap();
+    let rb = std::fs::read_to_string(Path::new(DEMO).join("runbook.toml")).unwrap();
+    let start = rb.find("# Smallest customer impact first.").unwrap();
+    let end = rb.find("[[step]]").unwrap();
+    let rb = format!(
+        "{}[[wave]]\nname = \"canary\"\nhosts = [\"canary1\"]\n\n[[wave]]\nname = \"web\"\nhosts = [\"web1\"]\n\n{}",
+        &rb[..start],
+        &rb[end..]
+    );
+    std::fs::write(dir.join("runbook.toml"), rb).unwrap();
+    dir.join("runbook.toml")
+}
+
+const FAIL_RESTART: &str = "[[host.canary1.faults]]\non = \"systemctl restart nginx\"\neffect = { exit = 1 }\n";
+
+fn journal(dir: &Path) -> PathBuf {
+    dir.join("openssl-security-2026-11.journal.jsonl")
+}
+
+/// A tmux server of our own, killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new(name: &str) -> Self {
+        let socket = format!("patchdeck-{name}-{}", std::process::id());
+        Tmux { socket }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("tmux is needed for these tests (tests/run installs it)");
+        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts `cmd` (run by sh in `dir`) in a new 80x24 session; when it exits the pane
+    /// shows "EXITED <code>" and stays.
+    fn start(&self, dir: &Path, cmd: &str) {
+        let script = format!("cd '{}' && {cmd}; echo EXITED $?; sleep 600", dir.display());
+        let xdg = dir.join("config");
+        self.tmux(&[
+            "new-session",
+            "-d",
+            "-x",
+            "80",
+            "-y",
+            "24",
+            "-s",
+            "w",
+            "-e",
+            &format!("XDG_CONFIG_HOME={}", xdg.display()),
+            "sh",
+            "-c",
+            &script,
+        ]);
+    }
+
+    fn capture(&self, target: &str) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", target])
+    }
+
+    fn send(&self, target: &str, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", target];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    /// Polls the pane until `text` is on it; panics with the screen after `secs`.
+    fn wait_for(&self, target: &str, text: &str, secs: u64) -> String {
+        let until = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let screen = self.capture(target);
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(Instant::now() < until, "waited {secs}s for {text:?} on {target}; the screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
+    }
+}
+
+fn run_cmd() -> String {
+    format!(
+        "{} --simulate fleet.toml run runbook.toml --operator alice --operator bob",
+        env!("CARGO_BIN_EXE_patchdeck")
+    )
+}
+
+fn events(dir: &Path) -> Vec<Event> {
+    patchdeck::journal::replay::<Event>(&journal(dir)).unwrap().records.into_iter().map(|r| r.event).collect()
+}
+
+#[test]
+fn clean_window_runs_to_the_end_and_restores_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), "");
+    let t = Tmux::new("clean");
+    t.start(dir.path(), &run_cmd());
+    let screen = t.wait_for("w", "window finished", 60);
+    assert!(screen.contains("operators alice+bob"), "{screen}");
+    assert!(screen.contains("v web1") && screen.contains("done"), "{screen}");
+    assert!(!screen.contains("ROLLBACK"), "no request keys once the window has ended:\n{screen}");
+    t.send("w", &["q"]);
+    let after = t.wait_for("w", "EXITED 0", 10);
+    assert!(after.contains("canary1: done") && after.contains("web1: done"), "{after}");
+    assert!(!after.contains("┌"), "the cockpit's screen is gone (alternate screen left):\n{after}");
+}
+
+#[test]
+fn hard_stop_answered_with_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), FAIL_RESTART);
+    let t = Tmux::new("stop");
+    t.start(dir.path(), &run_cmd());
+    let screen = t.wait_for("w", "HARD STOP canary1", 60);
+    assert!(screen.contains("step \"restart nginx\" failed (exit 1)"), "{screen}");
+    assert!(screen.contains("R roll back canary1"), "rollback is the first choice:\n{screen}");
+    // q does nothing at a stop; rollback takes one key and one confirmation.
+    t.send("w", &["q"]);
+    t.send("w", &["R"]);
+    t.wait_for("w", "Roll back canary1 now?", 10);
+    t.send("w", &["y"]);
+    // canary1 rolled back, so its wave failed: a window-wide stop follows. Abort it.
+    t.wait_for("w", "HARD STOP window", 60);
+    t.send("w", &["a"]);
+    t.wait_for("w", "Abort the window?", 10);
+    t.send("w", &["y"]);
+    let end = t.wait_for("w", "window ABORTED", 60);
+    assert!(end.contains("< canary1") || end.contains("rolled back"), "{end}");
+    t.send("w", &["q"]);
+    let after = t.wait_for("w", "EXITED 3", 10);
+    assert!(after.contains("canary1: rolled back"), "{after}");
+    let ev = events(dir.path());
+    assert!(ev.iter().any(|e| matches!(e,
+        Event::Decided { host: Some(h), decision: Decision::Rollback, operators, .. }
+            if h == "canary1" && operators == &["alice", "bob"])));
+    assert!(
+        ev.iter().any(|e| matches!(e, Event::RollbackFinished { host, verified: Some(true), .. } if host == "canary1"))
+    );
+    assert!(!ev.iter().any(|e| matches!(e, Event::StepStarted { host, .. } if host == "web1")));
+}
+
+#[test]
+fn resize_mid_window_redraws_and_too_small_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), FAIL_RESTART);
+    let t = Tmux::new("resize");
+    t.start(dir.path(), &run_cmd());
+    // The engine waits at the stop: the window is mid-way while we resize.
+    t.wait_for("w", "HARD STOP canary1", 60);
+    t.tmux(&["resize-window", "-t", "w", "-x", "70", "-y", "20"]);
+    let small = t.wait_for("w", "too small", 10);
+    assert!(small.contains("70x20"), "{small}");
+    t.tmux(&["resize-window", "-t", "w", "-x", "120", "-y", "40"]);
+    let big = t.wait_for("w", "HARD STOP canary1", 10);
+    assert!(big.contains("Wave 1/2 \"canary\""), "three columns at 120 wide:\n{big}");
+    t.tmux(&["resize-window", "-t", "w", "-x", "80", "-y", "24"]);
+    t.wait_for("w", "R roll back canary1", 10);
+    t.send("w", &["a"]);
+    t.send("w", &["y"]);
+    t.wait_for("w", "window ABORTED", 60);
+    t.send("w", &["q"]);
+    t.wait_for("w", "EXITED 3", 10);
+}
+
+#[test]
+fn watch_follows_a_run_in_a_second_pane_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), FAIL_RESTART);
+    let t = Tmux::new("watch");
+    t.start(dir.path(), &run_cmd());
+    t.wait_for("w", "HARD STOP canary1", 60);
+    let watch = format!(
+        "cd '{}' && {} watch {}; echo EXITED $?; sleep 600",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_patchdeck"),
+        journal(dir.path()).display()
+    );
+    t.tmux(&["split-window", "-t", "w", "-h", "sh", "-c", &watch]);
+    t.tmux(&["resize-window", "-t", "w", "-x", "170", "-y", "30"]);
+    let watched = t.wait_for("w.1", "READ-ONLY", 20);
+    assert!(watched.contains("HARD STOP canary1, operators deciding"), "{watched}");
+    assert!(!watched.contains("ROLLBACK"), "watch has no rollback key:\n{watched}");
+    // R in watch sends nothing.
+    t.send("w.1", &["R"]);
+    // Decide in the cockpit; watch follows.
+    t.send("w.0", &["R"]);
+    t.wait_for("w.0", "Roll back canary1 now?", 10);
+    t.send("w.0", &["y"]);
+    t.wait_for("w.1", "rolled back", 20);
+    t.wait_for("w.0", "HARD STOP window", 60);
+    t.send("w.0", &["a"]);
+    t.send("w.0", &["y"]);
+    t.wait_for("w.1", "window ABORTED", 20);
+    t.send("w.1", &["q"]);
+    t.wait_for("w.1", "EXITED 0", 10);
+    t.send("w.0", &["q"]);
+    t.wait_for("w.0", "EXITED 3", 10);
+    // Exactly one rollback request came from anyone: the cockpit's.
+    let decided =
+        events(dir.path()).iter().filter(|e| matches!(e, Event::Decided { decision: Decision::Rollback, .. })).count();
+    assert_eq!(decided, 1);
+}

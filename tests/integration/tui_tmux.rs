@@ -64,23 +64,19 @@ impl Tmux {
     /// Starts `cmd` (run by sh in `dir`) in a new 80x24 session; when it exits the pane
     /// shows "EXITED <code>" and stays.
     fn start(&self, dir: &Path, cmd: &str) {
+        self.start_with(dir, cmd, &[]);
+    }
+
+    fn start_with(&self, dir: &Path, cmd: &str, env: &[&str]) {
         let script = format!("cd '{}' && {cmd}; echo EXITED $?; sleep 600", dir.display());
         let xdg = dir.join("config");
-        self.tmux(&[
-            "new-session",
-            "-d",
-            "-x",
-            "80",
-            "-y",
-            "24",
-            "-s",
-            "w",
-            "-e",
-            &format!("XDG_CONFIG_HOME={}", xdg.display()),
-            "sh",
-            "-c",
-            &script,
-        ]);
+        let mut args = vec!["new-session"];
+        for e in env {
+            args.extend(["-e", e]);
+        }
+        let xdg_env = format!("XDG_CONFIG_HOME={}", xdg.display());
+        args.extend(["-d", "-x", "80", "-y", "24", "-s", "w", "-e", &xdg_env, "sh", "-c", &script]);
+        self.tmux(&args);
     }
 
     fn capture(&self, target: &str) -> String {
@@ -234,4 +230,90 @@ fn watch_follows_a_run_in_a_second_pane_read_only() {
     let decided =
         events(dir.path()).iter().filter(|e| matches!(e, Event::Decided { decision: Decision::Rollback, .. })).count();
     assert_eq!(decided, 1);
+}
+
+/// The pid of the pane's command's child (the pane runs `sh -c`, which runs patchdeck).
+fn patchdeck_pid(t: &Tmux, target: &str) -> u32 {
+    let sh = t.tmux(&["display-message", "-p", "-t", target, "#{pane_pid}"]).trim().to_string();
+    let children = std::fs::read_to_string(format!("/proc/{sh}/task/{sh}/children")).unwrap();
+    children.split_whitespace().next().expect("patchdeck runs under the pane's sh").parse().unwrap()
+}
+
+#[test]
+fn ctrl_c_asks_first_and_sigterm_restores_the_terminal_without_killing_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    // canary1's restart hangs (until its 5-minute timeout): a step is running throughout.
+    setup(dir.path(), "[[host.canary1.faults]]\non = \"systemctl restart nginx\"\neffect = \"hang\"\n");
+    let t = Tmux::new("quit");
+    t.start(dir.path(), &run_cmd());
+    t.wait_for("w", "step 3 restart nginx: running", 60);
+    t.send("w", &["C-c"]);
+    let asked = t.wait_for("w", "Running now: canary1: restart nginx", 10);
+    assert!(asked.contains("never kills a remote"), "{asked}");
+    t.send("w", &["n"]);
+    t.wait_for("w", "R ROLLBACK canary1", 10);
+    assert!(!events(dir.path()).iter().any(|e| matches!(e, Event::Requested { .. })), "no means no");
+
+    let pid = patchdeck_pid(&t, "w");
+    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let after = t.wait_for("w", "SIGTERM", 10);
+    assert!(!after.contains("┌"), "the terminal is given back at once:\n{after}");
+    // The step is left to finish: patchdeck is still there, and abort was journaled.
+    assert!(Path::new(&format!("/proc/{pid}")).exists(), "patchdeck waits for the running step");
+    assert!(
+        events(dir.path())
+            .iter()
+            .any(|e| matches!(e, Event::Requested { request: patchdeck::engine::event::Request::Abort, .. }))
+    );
+    Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+}
+
+#[test]
+fn a_bad_theme_is_a_clear_error_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), "");
+    let themes = dir.path().join("config/patchdeck/themes");
+    std::fs::create_dir_all(&themes).unwrap();
+    std::fs::write(themes.join("mine.toml"), "name = \"mine\"\n[styles]\ndanger = { fg = \"red\", blink = true }\n")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_patchdeck"))
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .args(["--simulate", "fleet.toml", "run", "runbook.toml", "--theme", "mine"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("mine.toml:3:") && err.contains("blink"), "{err}");
+    assert!(!journal(dir.path()).exists(), "nothing started");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_patchdeck"))
+        .current_dir(dir.path())
+        .args(["--simulate", "fleet.toml", "run", "runbook.toml", "--theme", "nope"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no theme named \"nope\"") && err.contains("high-contrast"), "{err}");
+}
+
+#[test]
+fn no_color_draws_without_colours_and_256_colours_with_them() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), "");
+    let t = Tmux::new("nocolor");
+    t.start_with(dir.path(), &run_cmd(), &["NO_COLOR=1"]);
+    t.wait_for("w", "window finished", 60);
+    let styled = t.tmux(&["capture-pane", "-p", "-e", "-t", "w"]);
+    assert!(!styled.contains("38;5;") && !styled.contains("[32m") && !styled.contains("[31m"), "{styled:?}");
+    assert!(styled.contains("[7m") || styled.contains(";7m"), "reverse video marks the header and selection");
+    t.send("w", &["q"]);
+    t.wait_for("w", "EXITED 0", 10);
+
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), "");
+    let t = Tmux::new("color");
+    t.start(dir.path(), &run_cmd());
+    t.wait_for("w", "window finished", 60);
+    let styled = t.tmux(&["capture-pane", "-p", "-e", "-t", "w"]);
+    assert!(styled.contains("38;5;"), "the default theme uses the 256-colour palette: {styled:?}");
 }

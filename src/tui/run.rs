@@ -54,6 +54,30 @@ pub fn key_action(app: &App, ev: &TermEvent) -> Option<super::action::Action> {
     }
 }
 
+/// Nobody can answer any more (signal, or the terminal is gone): give the terminal back,
+/// ask the window to abort (running steps finish; nothing is killed), answer a pending
+/// stop with abort and let pending auto-rollbacks proceed as the policy says.
+fn detach(
+    screen: &mut Screen,
+    engine: &Engine<'_>,
+    app: &App,
+    decision: &mut Option<oneshot::Sender<Decision>>,
+    countdowns: &mut BTreeMap<String, oneshot::Sender<bool>>,
+) {
+    screen.detach();
+    if app.can_request()
+        && let Err(e) = engine.request(Request::Abort)
+    {
+        tracing::error!("cannot request abort: {e:?}");
+    }
+    if let Some(d) = decision.take() {
+        let _ = d.send(Decision::Abort);
+    }
+    for (_, c) in std::mem::take(countdowns) {
+        let _ = c.send(true);
+    }
+}
+
 /// Runs the window under the cockpit until the engine is done and the operators quit.
 pub async fn run(
     engine: &Engine<'_>,
@@ -129,14 +153,19 @@ pub async fn run(
                     }
                 }
             }
-            Some(ev) = keys.next() => {
+            Some(ev) = keys.next(), if !detached => {
                 match ev {
                     Ok(ev) => {
                         if let Some(a) = key_action(&app, &ev) {
                             effects = update(&mut app, a);
                         }
                     }
-                    Err(e) => tracing::warn!("terminal input: {e}"),
+                    Err(e) => {
+                        // The terminal is gone (closed without SIGHUP): behave as on SIGHUP.
+                        tracing::warn!("terminal input failed, detaching: {e}");
+                        detach(&mut screen, engine, &app, &mut decision, &mut countdowns);
+                        detached = true;
+                    }
                 }
             }
             _ = tick.tick() => {
@@ -145,18 +174,9 @@ pub async fn run(
             }
             name = signals.recv() => {
                 tracing::warn!("{name}: giving the terminal back, asking the window to abort");
-                screen.detach();
+                detach(&mut screen, engine, &app, &mut decision, &mut countdowns);
                 detached = true;
                 eprintln!("patchdeck: {name}: {}", strings::SIGNAL_RECEIVED);
-                if app.can_request() && let Err(e) = engine.request(Request::Abort) {
-                    tracing::error!("cannot request abort: {e:?}");
-                }
-                if let Some(d) = decision.take() {
-                    let _ = d.send(Decision::Abort);
-                }
-                for (_, c) in std::mem::take(&mut countdowns) {
-                    let _ = c.send(true);
-                }
             }
         }
         for effect in effects {

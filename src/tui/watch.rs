@@ -62,8 +62,8 @@ pub async fn watch(journal: &Path, theme: Theme) -> eyre::Result<u8> {
                 }
             }
             Some(ev) = keys.next() => {
-                if let Ok(ev) = ev
-                    && let Some(a) = key_action(&app, &ev)
+                let Ok(ev) = ev else { break }; // the terminal is gone
+                if let Some(a) = key_action(&app, &ev)
                     && update(&mut app, a).contains(&Effect::Quit)
                 {
                     break;

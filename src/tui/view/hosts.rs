@@ -84,5 +84,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             if selected.as_deref() == Some(h) { line.style(theme.selected) } else { line }
         })
         .collect();
-    frame.render_widget(Paragraph::new(lines).block(pane(title, true, theme)), area);
+    // Keep the selected host in view when the wave is taller than the pane.
+    let inner = area.height.saturating_sub(2) as usize;
+    let at = selected.as_ref().and_then(|s| hosts.iter().position(|h| h == s)).unwrap_or(0);
+    let top = (at + 1).saturating_sub(inner.max(1));
+    frame.render_widget(Paragraph::new(lines).block(pane(title, true, theme)).scroll((top as u16, 0)), area);
 }

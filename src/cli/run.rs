@@ -223,6 +223,7 @@ async fn cockpit(
     for (at, e) in replayed {
         app.on_event(at, e);
     }
+    app.mark_interrupted();
     app.state.operators = operators.clone();
     let engine = Engine::new(
         runbook,

@@ -62,6 +62,8 @@ pub struct CommandRun {
     pub started: Timestamp,
     pub finished: Option<(Outcome, u64)>,
     pub lines: Vec<String>,
+    /// Still unfinished when the journal was replayed: patchdeck stopped while it ran.
+    pub interrupted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -236,7 +238,9 @@ impl App {
     pub fn running(&self) -> Vec<String> {
         self.runs
             .iter()
-            .filter_map(|(h, runs)| runs.last().filter(|r| r.finished.is_none()).map(|r| format!("{h}: {}", r.name)))
+            .filter_map(|(h, runs)| {
+                runs.last().filter(|r| r.finished.is_none() && !r.interrupted).map(|r| format!("{h}: {}", r.name))
+            })
             .collect()
     }
 
@@ -275,6 +279,7 @@ impl App {
                     started: at,
                     finished: None,
                     lines: Vec::new(),
+                    interrupted: false,
                 });
                 let host = host.clone();
                 self.select_activity(&host);
@@ -334,6 +339,24 @@ impl App {
             r.finished = Some((o, millis));
             r.lines.extend(lines);
         }
+    }
+
+    /// After replaying a journal (`--resume`): commands that never finished were cut off
+    /// when patchdeck stopped; their outcome is unknown, they are not running now.
+    pub fn mark_interrupted(&mut self) {
+        for r in self.runs.values_mut().flatten() {
+            if r.finished.is_none() {
+                r.interrupted = true;
+            }
+        }
+    }
+
+    /// The step's last run on `host` was cut off by a crash (outcome unknown).
+    pub fn step_interrupted(&self, host: &str, step: usize) -> bool {
+        self.runs
+            .get(host)
+            .and_then(|runs| runs.iter().rev().find(|r| r.step == step && !r.rollback))
+            .is_some_and(|r| r.interrupted)
     }
 
     /// The engine asks for a decision: the modal takes all input until it is answered.

@@ -11,6 +11,7 @@ pub const TOO_SMALL: &str = "The terminal is too small for the cockpit.";
 pub const TOO_SMALL_NEED: &str = "It needs at least 80x24; it is";
 pub const TOO_SMALL_HINT: &str = "Make it bigger (the window keeps running; the journal records everything).";
 pub const STEPS: &str = "Steps";
+pub const INTERRUPTED: &str = "OUTCOME UNKNOWN: patchdeck stopped while this ran";
 pub const NO_HOST: &str = "no host selected";
 pub const NO_DIFF: &str = "no diff yet (preflight runs first)";
 pub const NO_OUTPUT: &str = "no command has run on this host yet";

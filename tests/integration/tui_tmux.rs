@@ -345,3 +345,39 @@ fn idle_at_a_hard_stop_costs_next_to_no_cpu() {
     t.send("w", &["y"]);
     t.wait_for("w", "window ABORTED", 60);
 }
+
+#[test]
+fn resume_after_kill_9_in_the_cockpit_asks_about_the_in_flight_step() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), "[[host.canary1.faults]]\non = \"systemctl restart nginx\"\neffect = \"hang\"\n");
+    let t = Tmux::new("crash");
+    t.start(dir.path(), &run_cmd());
+    t.wait_for("w", "step 3 restart nginx: running", 60);
+    let pid = patchdeck_pid(&t, "w");
+    Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+    drop(t);
+
+    let t = Tmux::new("resume");
+    t.start(dir.path(), &format!("{} --resume", run_cmd()));
+    let screen = t.wait_for("w", "HARD STOP canary1", 60);
+    assert!(screen.contains("outcome unknown"), "{screen}");
+    assert!(screen.contains("e retry step"), "{screen}");
+    t.send("w", &["d"]); // look behind the modal: the output pane says what is known
+    t.send("w", &["Escape"]);
+    let behind = t.capture("w");
+    assert!(!behind.contains("restart nginx: running"), "{behind}");
+    t.send("w", &["R"]);
+    t.wait_for("w", "Roll back canary1 now?", 10);
+    t.send("w", &["y"]);
+    t.wait_for("w", "HARD STOP window", 60);
+    t.send("w", &["a"]);
+    t.send("w", &["y"]);
+    t.wait_for("w", "window ABORTED", 60);
+    t.send("w", &["q"]);
+    t.wait_for("w", "EXITED 3", 10);
+    let started = events(dir.path())
+        .iter()
+        .filter(|e| matches!(e, Event::StepStarted { host, step: 2, .. } if host == "canary1"))
+        .count();
+    assert_eq!(started, 1, "the in-flight step was not run again");
+}

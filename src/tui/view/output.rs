@@ -21,6 +21,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     for r in app.runs.get(&host).into_iter().flatten() {
         let verb = if r.rollback { "rollback" } else { "step" };
         let (state, st) = match &r.finished {
+            None if r.interrupted => (strings::INTERRUPTED.to_string(), theme.danger),
             None => {
                 let secs = (app.now.as_second() - r.started.as_second()).max(0) as u64;
                 (format!("running {}", strings::elapsed(secs)), theme.running)

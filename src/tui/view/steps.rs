@@ -25,6 +25,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .map(|(i, name)| {
             let (sym, st) = match hs {
                 Some(h) if h.rolling_back == Some(i) => ('<', theme.warn),
+                Some(h) if h.in_flight == Some(i) && host.as_deref().is_some_and(|n| app.step_interrupted(n, i)) => {
+                    ('?', theme.danger)
+                }
                 Some(h) if h.in_flight == Some(i) => ('>', theme.running),
                 Some(h) if h.failed_step == Some(i) && !h.done.contains(&i) => ('x', theme.danger),
                 Some(h) if h.done.contains(&i) => ('v', theme.ok),

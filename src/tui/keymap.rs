@@ -100,6 +100,7 @@ pub static BINDINGS: &[Binding] = &[
     b(View, "↑/k", Char('k'), Action::ScrollUp, "up", "scroll up"),
     b(View, "↓/j", Char('j'), Action::ScrollDown, "down", "scroll down"),
     b(View, "Esc/q", KeyCode::Esc, Action::Back, "close", "close"),
+    b(View, "?", Char('?'), Action::Back, "", "close (help)"),
 ];
 
 /// The action for a key in a context, if any.

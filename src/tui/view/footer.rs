@@ -20,10 +20,12 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let ctx = app.context();
-    let mut spans: Vec<Span> = vec![Span::raw(" ")];
+    // (label, words, must show): what does not fit is dropped, never the rollback key,
+    // help or quit.
+    let mut items: Vec<(&str, String, bool)> = Vec::new();
     if ctx == Context::Text {
-        spans.extend(key("Enter", "accept", theme));
-        spans.extend(key("Esc", "back", theme));
+        items.push(("Enter", "accept".into(), true));
+        items.push(("Esc", "back".into(), true));
     } else {
         for b in bindings(ctx).filter(|b| !b.short.is_empty()) {
             let requests = matches!(
@@ -49,8 +51,24 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 },
                 _ => b.short.to_string(),
             };
-            spans.extend(key(b.label, what, theme));
+            let must = matches!(b.action, Action::RollbackHost | Action::ChooseRollback | Action::Help | Action::Quit);
+            items.push((b.label, what, must));
         }
+    }
+    let cost = |(l, w, _): &(&str, String, bool)| l.chars().count() + w.chars().count() + 3;
+    let ro = if app.mode == Mode::ReadOnly { 9 } else { 0 };
+    // +2: the last item needs no separator after it.
+    let mut budget = (area.width as usize + 2).saturating_sub(1 + ro);
+    budget = budget.saturating_sub(items.iter().filter(|i| i.2).map(cost).sum());
+    let mut spans: Vec<Span> = vec![Span::raw(" ")];
+    for item in &items {
+        if !item.2 {
+            if cost(item) > budget {
+                continue;
+            }
+            budget -= cost(item);
+        }
+        spans.extend(key(item.0, item.1.clone(), theme));
     }
     if app.mode == Mode::ReadOnly {
         spans.push(Span::styled("READ-ONLY", theme.warn));

@@ -381,3 +381,19 @@ fn resume_after_kill_9_in_the_cockpit_asks_about_the_in_flight_step() {
         .count();
     assert_eq!(started, 1, "the in-flight step was not run again");
 }
+
+#[test]
+fn the_cockpit_without_a_terminal_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), "");
+    let out = Command::new(env!("CARGO_BIN_EXE_patchdeck"))
+        .current_dir(dir.path())
+        .args(["--simulate", "fleet.toml", "run", "runbook.toml"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("needs a terminal") && err.contains("--no-tui --yes"), "{err}");
+    assert!(!journal(dir.path()).exists(), "nothing started");
+}

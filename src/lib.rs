@@ -16,6 +16,7 @@
 //! - [`report`]: the Markdown change record of a window, folded from its journal.
 //! - [`sim`]: an in-memory fleet for the demo, tests and drills.
 //! - [`demo`]: the bundled demo window (embedded assets).
+//! - [`tui`]: the cockpit: `run` without `--no-tui`, and `watch`.
 //! - [`cli`]: argument parsing and command dispatch.
 
 pub mod baseline;
@@ -36,3 +37,4 @@ pub mod runbook;
 pub mod safe_text;
 pub mod sim;
 pub mod transport;
+pub mod tui;

@@ -65,12 +65,16 @@ pub struct Global {
 pub enum Command {
     /// Before a window: probe every host and show how it differs from the tested baseline.
     Check(CheckArgs),
-    /// Run a window (the cockpit is not built yet: use --no-tui --yes).
+    /// Run a window in the cockpit (or --no-tui --yes without one).
     Run(RunArgs),
-    /// Follow a running window read-only, from its journal (not yet built).
+    /// Follow a running window read-only, from its journal: the cockpit's screens, no commands.
     Watch {
         /// The journal of the window to follow.
         journal: PathBuf,
+        /// Cockpit theme: dark (default), light, high-contrast, monochrome, or a file in
+        /// $XDG_CONFIG_HOME/patchdeck/themes/NAME.toml.
+        #[arg(long, value_name = "NAME")]
+        theme: Option<String>,
     },
     /// Rehearse a window against injected faults and score the recovery (`drill --list`).
     Drill(super::drill::DrillArgs),
@@ -135,6 +139,10 @@ pub struct RunArgs {
     /// Who is running the window (repeat for pair operation; default: $PATCHDECK_OPERATORS or $USER).
     #[arg(long, value_name = "NAME")]
     pub operator: Vec<String>,
+    /// Cockpit theme: dark (default), light, high-contrast, monochrome, or a file in
+    /// $XDG_CONFIG_HOME/patchdeck/themes/NAME.toml.
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

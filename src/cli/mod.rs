@@ -58,7 +58,7 @@ async fn dispatch(cli: Cli) -> eyre::Result<u8> {
         Command::Completions { shell } => generate::completions(shell),
         Command::Man { out_dir } => generate::man(out_dir.as_deref()),
         Command::Run(a) => run::run(&cli.global, a).await,
-        Command::Watch { .. } => not_yet("watch", "following a window's journal"),
+        Command::Watch { journal, theme } => run::watch(&journal, theme.as_deref()).await,
         Command::Drill(a) => drill::run(&cli.global, a).await,
         Command::Report { journal, output } => report(&journal, output.as_deref()),
     }
@@ -87,12 +87,4 @@ fn start_log(path: &std::path::Path) -> std::io::Result<()> {
     tracing_subscriber::fmt().with_writer(std::sync::Mutex::new(file)).with_ansi(false).with_env_filter(filter).init();
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "patchdeck started");
     Ok(())
-}
-
-fn not_yet(cmd: &str, what: &str) -> eyre::Result<u8> {
-    eprintln!(
-        "patchdeck {cmd}: not yet: {what} is not built in this version. \
-         `patchdeck check RUNBOOK` works today and shows what differs from what was tested."
-    );
-    Ok(exit::OTHER_FAILURE)
 }

@@ -1,4 +1,5 @@
-//! `patchdeck run`: the window, journaled. Until the cockpit exists only `--no-tui` runs.
+//! `patchdeck run`: the window, journaled, in the cockpit or (`--no-tui`) without one;
+//! `patchdeck watch`: the cockpit over a journal, read-only.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -111,13 +112,36 @@ pub(super) fn spawn_printer(
     (tx, printer)
 }
 
-pub async fn run(global: &Global, args: RunArgs) -> eyre::Result<u8> {
-    if !args.no_tui {
-        bail!(
-            "the cockpit is not built yet: run with `--no-tui --yes` (and `--decide` to choose what happens at a hard stop)"
-        );
+/// The cockpit's theme: `--theme`, user theme dir, `NO_COLOR`.
+fn theme(name: Option<&str>) -> eyre::Result<crate::tui::theme::Theme> {
+    use crate::tui::theme;
+    theme::Theme::load(name, theme::user_dir().as_deref(), theme::no_color_env())
+}
+
+fn need_terminal() -> eyre::Result<()> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        bail!("the cockpit needs a terminal: run it in one, or use `--no-tui --yes` for progress lines");
     }
-    if !args.yes {
+    Ok(())
+}
+
+/// `patchdeck watch JOURNAL`.
+pub async fn watch(journal: &Path, theme_name: Option<&str>) -> eyre::Result<u8> {
+    let theme = theme(theme_name)?;
+    need_terminal()?;
+    crate::tui::watch::watch(journal, theme).await
+}
+
+pub async fn run(global: &Global, args: RunArgs) -> eyre::Result<u8> {
+    let cockpit_theme = if args.no_tui {
+        None
+    } else {
+        let t = theme(args.theme.as_deref())?;
+        need_terminal()?;
+        Some(t)
+    };
+    if args.no_tui && !args.yes {
         bail!(
             "--no-tui proceeds without a person: add --yes to confirm, and --decide rollback|skip|abort for hard stops"
         );
@@ -129,7 +153,7 @@ pub async fn run(global: &Global, args: RunArgs) -> eyre::Result<u8> {
     let path = journal_path(&args, &args.runbook, &runbook.window.name);
     let operators = operators(&args.operator);
 
-    let (journal, state) = if args.resume {
+    let (journal, state, replayed) = if args.resume {
         let (j, replay) = Journal::<Event>::open_append(&path)?;
         if replay.header.runbook_sha256 != sha {
             bail!(
@@ -142,7 +166,8 @@ pub async fn run(global: &Global, args: RunArgs) -> eyre::Result<u8> {
             eprintln!("note: a torn last line from a crash was saved to {}", saved.display());
         }
         let state = WindowState::fold(replay.records.iter().map(|r| &r.event));
-        (j, state)
+        let replayed: Vec<(jiff::Timestamp, Event)> = replay.records.into_iter().map(|r| (r.at, r.event)).collect();
+        (j, state, replayed)
     } else {
         if path.exists() {
             bail!(
@@ -154,11 +179,18 @@ pub async fn run(global: &Global, args: RunArgs) -> eyre::Result<u8> {
         }
         let header =
             Header::new(&runbook.window.name, args.runbook.display().to_string(), sha, operators.clone(), false);
-        (Journal::create(&path, &header)?, WindowState::default())
+        (Journal::create(&path, &header)?, WindowState::default(), Vec::new())
     };
-    println!("journal: {}", path.display());
+    if cockpit_theme.is_none() {
+        println!("journal: {}", path.display());
+    }
 
     let recorder = Recorder::new(journal_write(journal), state);
+    if let Some(theme) = cockpit_theme {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        recorder.subscribe(tx);
+        return cockpit(global, &runbook, &baseline, &recorder, rx, replayed, operators, theme, &path).await;
+    }
     let (tx, printer) = spawn_printer("", progress_line);
     recorder.subscribe(tx);
 
@@ -184,5 +216,56 @@ pub async fn run(global: &Global, args: RunArgs) -> eyre::Result<u8> {
     let summary = summary?;
     let clean =
         !summary.aborted && summary.stops == 0 && summary.results.values().all(|r| *r == Some(HostResult::Done));
+    Ok(if clean { 0 } else { crate::check::exit::DIVERGENCE })
+}
+
+/// The window under the cockpit.
+#[allow(clippy::too_many_arguments)]
+async fn cockpit(
+    global: &Global,
+    runbook: &crate::runbook::Runbook,
+    baseline: &crate::baseline::Baseline,
+    recorder: &Recorder,
+    events: tokio::sync::mpsc::UnboundedReceiver<Event>,
+    replayed: Vec<(jiff::Timestamp, Event)>,
+    operators: Vec<String>,
+    theme: crate::tui::theme::Theme,
+    journal: &Path,
+) -> eyre::Result<u8> {
+    use crate::tui::app::{App, Mode, WindowInfo};
+    let reach = Reach::for_runbook(global, runbook)?;
+    let (decider, asks) = crate::tui::decider::TuiDecider::new();
+    let mut app = App::new(Mode::Live, WindowInfo::from_runbook(runbook), jiff::Timestamp::now());
+    for (at, e) in replayed {
+        app.on_event(at, e);
+    }
+    app.mark_interrupted();
+    app.state.operators = operators.clone();
+    let engine = Engine::new(
+        runbook,
+        baseline,
+        reach.transport.as_ref(),
+        reach.local.as_ref(),
+        reach.prober.as_ref(),
+        &Apt,
+        &SystemClock,
+        &decider,
+        recorder,
+        operators,
+    );
+    let summary = crate::tui::run::run(&engine, events, asks, app, theme).await;
+    reach.transport.close().await;
+    let summary = summary?;
+    let clean =
+        !summary.aborted && summary.stops == 0 && summary.results.values().all(|r| *r == Some(HostResult::Done));
+    println!(
+        "{}: {} (journal: {})",
+        runbook.window.name,
+        if summary.aborted { "ABORTED" } else { "finished" },
+        journal.display()
+    );
+    for (host, r) in &summary.results {
+        println!("  {host}: {}", r.map_or("not started", crate::tui::strings::host_result));
+    }
     Ok(if clean { 0 } else { crate::check::exit::DIVERGENCE })
 }

@@ -8,12 +8,12 @@ use super::state::OpenStop;
 
 /// The decisions that make sense for a stop, rollback first (it must be the easy one).
 pub fn allowed(stop: &StopKind, host: Option<&str>) -> Vec<&'static str> {
-    let mut d = vec!["rollback"];
-    if host.is_some() {
-        d.push("skip");
-    }
-    d.push("abort");
-    d.push("rollback everything");
+    // At a window-wide stop there is no one host to roll back: rollback means everything.
+    let mut d = if host.is_some() {
+        vec!["rollback", "skip", "abort", "rollback everything"]
+    } else {
+        vec!["rollback everything", "abort"]
+    };
     if matches!(
         stop,
         StopKind::StepFailed { .. }

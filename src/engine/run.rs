@@ -155,10 +155,7 @@ impl<'a> Engine<'a> {
                 let stop = StopKind::TooManyFailures { wave: wave.name.clone(), failures, max: wave.max_failures };
                 match self.stop(None, stop).await? {
                     Decision::Override { .. } => {}
-                    Decision::Rollback => {
-                        self.rollback_everything().await?;
-                        break;
-                    }
+                    // RollbackAll: settled below, once the loop ends.
                     _ => break,
                 }
             }
@@ -228,6 +225,9 @@ impl<'a> Engine<'a> {
         self.record(Event::HardStop { id, host: host.map(str::to_string), stop: stop.clone() })?;
         let open = OpenStop { id, host: host.map(str::to_string), stop: stop.clone() };
         let mut decision = self.decider.decide(&open).await;
+        if host.is_none() && decision == Decision::Rollback {
+            decision = Decision::RollbackAll;
+        }
         if !allowed(&stop, host).contains(&decision_key(&decision)) {
             decision = Decision::Abort;
         }

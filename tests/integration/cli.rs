@@ -61,13 +61,6 @@ fn missing_runbook_exits_2_naming_the_file() {
 }
 
 #[test]
-fn commands_still_to_come_say_so() {
-    let out = patchdeck(&["watch", "x.jsonl"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("not yet"), "{}", text(&out.stderr));
-}
-
-#[test]
 fn log_goes_to_the_file_not_the_screen() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("pd.log");

@@ -14,3 +14,5 @@ mod report;
 mod run_cli;
 mod runbook;
 mod transport;
+mod tui;
+mod tui_tmux;

@@ -1,0 +1,176 @@
+//! Keys to actions, per context, as one table. The help screen and the footer are drawn
+//! from the same table, so they can only show keys that work. No binding uses Ctrl-b
+//! (tmux's prefix) or the mouse.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::action::Action;
+
+/// Where the input goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    /// The main screen of a live window.
+    Main,
+    /// The main screen of `watch`: read-only.
+    ReadOnly,
+    /// A hard stop waiting for a decision.
+    Stop,
+    /// A yes/no question.
+    Confirm,
+    /// Typing text (override reason, host name, filter).
+    Text,
+    /// The auto-rollback countdown.
+    Countdown,
+    /// A full-screen view (help, timeline, diff).
+    View,
+}
+
+/// One binding: the key as shown, the key matched, the action, and what it does.
+pub struct Binding {
+    pub context: Context,
+    pub label: &'static str,
+    pub key: KeyCode,
+    pub ctrl: bool,
+    pub action: Action,
+    pub help: &'static str,
+    /// The footer's word for it; empty: only in help.
+    pub short: &'static str,
+}
+
+const fn b(
+    context: Context,
+    label: &'static str,
+    key: KeyCode,
+    action: Action,
+    short: &'static str,
+    help: &'static str,
+) -> Binding {
+    Binding { context, label, key, ctrl: false, action, help, short }
+}
+
+use Context::*;
+use KeyCode::Char;
+
+/// Every binding. Order is the order shown in the footer and in help.
+pub static BINDINGS: &[Binding] = &[
+    b(Main, "R", Char('R'), Action::RollbackHost, "ROLLBACK", "roll back the selected host (asks once)"),
+    b(Main, "W", Char('W'), Action::RollbackWave, "", "roll back every host of the current wave (asks once)"),
+    b(Main, "X", Char('X'), Action::RollbackAll, "", "stop and roll back everything done so far (asks once)"),
+    b(
+        Main,
+        "A",
+        Char('A'),
+        Action::AbortWindow,
+        "abort",
+        "abort: start nothing more, leave hosts as they are (asks once)",
+    ),
+    b(Main, "↑/k", Char('k'), Action::SelectPrev, "", "select the previous host"),
+    b(Main, "↓/j", Char('j'), Action::SelectNext, "host", "select the next host"),
+    b(Main, "PgUp", KeyCode::PageUp, Action::ScrollUp, "", "scroll the output up"),
+    b(Main, "PgDn", KeyCode::PageDown, Action::ScrollDown, "", "scroll the output down"),
+    b(Main, "d", Char('d'), Action::FullDiff, "diff", "full-screen diff of the selected host"),
+    b(Main, "t", Char('t'), Action::Timeline, "journal", "timeline of the journal"),
+    b(Main, "/", Char('/'), Action::Filter, "filter", "filter hosts and diff lines (Esc clears)"),
+    b(Main, "?", Char('?'), Action::Help, "help", "every key"),
+    b(Main, "q", Char('q'), Action::Quit, "quit", "quit (asks first while the window runs)"),
+    b(ReadOnly, "↑/k", Char('k'), Action::SelectPrev, "", "select the previous host"),
+    b(ReadOnly, "↓/j", Char('j'), Action::SelectNext, "host", "select the next host"),
+    b(ReadOnly, "PgUp", KeyCode::PageUp, Action::ScrollUp, "", "scroll the output up"),
+    b(ReadOnly, "PgDn", KeyCode::PageDown, Action::ScrollDown, "", "scroll the output down"),
+    b(ReadOnly, "d", Char('d'), Action::FullDiff, "diff", "full-screen diff of the selected host"),
+    b(ReadOnly, "t", Char('t'), Action::Timeline, "journal", "timeline of the journal"),
+    b(ReadOnly, "/", Char('/'), Action::Filter, "filter", "filter hosts and diff lines (Esc clears)"),
+    b(ReadOnly, "?", Char('?'), Action::Help, "help", "every key"),
+    b(ReadOnly, "q", Char('q'), Action::Quit, "quit", "quit watching (the window is not affected)"),
+    b(
+        Stop,
+        "R",
+        Char('R'),
+        Action::ChooseRollback,
+        "ROLLBACK",
+        "roll back this host; at a window-wide stop, everything (asks once)",
+    ),
+    b(Stop, "r", Char('r'), Action::ChooseRollback, "", "same as R"),
+    b(Stop, "s", Char('s'), Action::ChooseSkip, "skip", "skip this host, leave it as it is"),
+    b(Stop, "a", Char('a'), Action::ChooseAbort, "abort", "abort the window"),
+    b(Stop, "X", Char('X'), Action::ChooseRollbackAll, "roll back all", "abort and roll back everything"),
+    b(Stop, "e", Char('e'), Action::ChooseRetry, "retry", "retry the step"),
+    b(Stop, "o", Char('o'), Action::ChooseOverride, "override", "override: type a reason, then the host name"),
+    b(Stop, "d", Char('d'), Action::FullDiff, "", "full-screen diff of this host"),
+    b(Countdown, "c", Char('c'), Action::CancelAutoRollback, "cancel", "cancel the auto-rollback (then decide)"),
+    b(Countdown, "R", Char('R'), Action::RollbackNow, "roll back now", "roll back now"),
+    b(Confirm, "y", Char('y'), Action::Confirm, "yes", "yes"),
+    b(Confirm, "n", Char('n'), Action::Deny, "no", "no"),
+    b(Confirm, "Esc", KeyCode::Esc, Action::Deny, "", "no"),
+    b(Text, "Enter", KeyCode::Enter, Action::Submit, "accept", "accept what was typed"),
+    b(Text, "Esc", KeyCode::Esc, Action::Back, "close", "cancel"),
+    b(View, "↑/k", Char('k'), Action::ScrollUp, "up", "scroll up"),
+    b(View, "↓/j", Char('j'), Action::ScrollDown, "down", "scroll down"),
+    b(View, "Esc/q", KeyCode::Esc, Action::Back, "close", "close"),
+    b(View, "?", Char('?'), Action::Back, "", "close (help)"),
+];
+
+/// The action for a key in a context, if any.
+pub fn lookup(context: Context, key: KeyEvent) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    // Ctrl-C always means "I want out": the app asks first, or refuses during a decision.
+    if ctrl && key.code == Char('c') {
+        return Some(Action::Quit);
+    }
+    if ctrl {
+        return None;
+    }
+    if context == Text {
+        return match key.code {
+            KeyCode::Enter => Some(Action::Submit),
+            KeyCode::Esc => Some(Action::Back),
+            KeyCode::Backspace => Some(Action::Backspace),
+            Char(c) if !c.is_control() => Some(Action::Input(c)),
+            _ => None,
+        };
+    }
+    // Arrow aliases, and `q` closing views.
+    let code = match (context, key.code) {
+        (_, KeyCode::Up) => Char('k'),
+        (_, KeyCode::Down) => Char('j'),
+        (View, Char('q')) => KeyCode::Esc,
+        (Main | ReadOnly | Stop | Countdown, KeyCode::Esc) => KeyCode::Esc,
+        (_, c) => c,
+    };
+    if code == KeyCode::Esc && matches!(context, Main | ReadOnly) {
+        return Some(Action::Back);
+    }
+    BINDINGS.iter().find(|b| b.context == context && b.key == code && !b.ctrl).map(|b| b.action.clone())
+}
+
+/// The bindings of a context, in order.
+pub fn bindings(context: Context) -> impl Iterator<Item = &'static Binding> {
+    BINDINGS.iter().filter(move |b| b.context == context)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_binding_uses_ctrl_b_and_rollback_is_always_bound() {
+        assert!(BINDINGS.iter().all(|b| !(b.ctrl && b.key == Char('b'))));
+        let ctrl_b = KeyEvent::new(Char('b'), KeyModifiers::CONTROL);
+        for c in [Main, ReadOnly, Stop, Confirm, Text, Countdown, View] {
+            assert_eq!(lookup(c, ctrl_b), None);
+        }
+        assert_eq!(lookup(Main, KeyEvent::from(Char('R'))), Some(Action::RollbackHost));
+        assert_eq!(lookup(Stop, KeyEvent::from(Char('R'))), Some(Action::ChooseRollback));
+        assert_eq!(lookup(ReadOnly, KeyEvent::from(Char('R'))), None, "watch cannot send commands");
+    }
+
+    #[test]
+    fn actions_are_named_as_data() {
+        assert_eq!(serde_json::to_string(&Action::RollbackHost).unwrap(), "\"rollback_host\"");
+        let a: Action = serde_json::from_str("\"choose_override\"").unwrap();
+        assert_eq!(a, Action::ChooseOverride);
+    }
+}

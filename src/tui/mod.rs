@@ -1,0 +1,24 @@
+//! The cockpit: the terminal UI over the window engine (`patchdeck run`) and over a
+//! journal (`patchdeck watch`).
+//!
+//! One concern per file:
+//! - `action`: every operator action, as data (serde names).
+//! - `keymap`: keys to actions per context; help and footer come from it. No Ctrl-b.
+//! - `app`: the state and the pure `update(&mut App, Action) -> Vec<Effect>`.
+//! - `view/*`: drawing from `&App` only.
+//! - `strings`: every operator-facing string.
+//! - `theme`: themes (built in, user overrides, NO_COLOR).
+//! - `terminal`: setup/restore, panic hook, signals.
+//! - `decider`: the engine's `Decider`, answered through the UI.
+//! - `run`: the event loop over a live window; `watch`: the read-only loop over a journal.
+
+pub mod action;
+pub mod app;
+pub mod decider;
+pub mod keymap;
+pub mod run;
+pub mod strings;
+pub mod terminal;
+pub mod theme;
+pub mod view;
+pub mod watch;

@@ -1,0 +1,210 @@
+//! The cockpit's event loop over a live window. One task: `tokio::select!` over the
+//! engine's future (borrowed, polled here), its events, the decider's questions, the
+//! keyboard, signals and a 1 s tick for the clock. It redraws only when something
+//! changed, so an idle cockpit costs next to nothing.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crossterm::event::{Event as TermEvent, EventStream};
+use futures::StreamExt;
+use tokio::sync::{mpsc, oneshot};
+
+use super::app::{App, Effect, update};
+use super::decider::Ask;
+use super::keymap;
+use super::strings;
+use super::terminal::{self, Guard, Signals};
+use super::theme::Theme;
+use super::view;
+use crate::engine::event::{Decision, Event, Request};
+use crate::engine::{Engine, Summary};
+
+/// The screen: drawn while attached; after SIGHUP/SIGTERM it is given back and nothing is
+/// drawn any more.
+pub struct Screen {
+    guard: Option<Guard>,
+    pub theme: Theme,
+}
+
+impl Screen {
+    pub fn open(theme: Theme) -> eyre::Result<Self> {
+        Ok(Self { guard: Some(terminal::setup()?), theme })
+    }
+
+    pub fn draw(&mut self, app: &App) -> eyre::Result<()> {
+        if let Some(g) = &mut self.guard {
+            g.terminal.draw(|f| view::draw(f, app, &self.theme))?;
+        }
+        Ok(())
+    }
+
+    /// Gives the terminal back now (signals, and before printing anything).
+    pub fn detach(&mut self) {
+        self.guard = None;
+        terminal::restore();
+    }
+}
+
+/// The key's action in the app's context, through the keymap.
+pub fn key_action(app: &App, ev: &TermEvent) -> Option<super::action::Action> {
+    match ev {
+        TermEvent::Key(k) => keymap::lookup(app.context(), *k),
+        _ => None,
+    }
+}
+
+/// Nobody can answer any more (signal, or the terminal is gone): give the terminal back,
+/// ask the window to abort (running steps finish; nothing is killed), answer a pending
+/// stop with abort and let pending auto-rollbacks proceed as the policy says.
+fn detach(
+    screen: &mut Screen,
+    engine: &Engine<'_>,
+    app: &App,
+    decision: &mut Option<oneshot::Sender<Decision>>,
+    countdowns: &mut BTreeMap<String, oneshot::Sender<bool>>,
+) {
+    screen.detach();
+    if app.can_request()
+        && let Err(e) = engine.request(Request::Abort)
+    {
+        tracing::error!("cannot request abort: {e:?}");
+    }
+    if let Some(d) = decision.take() {
+        let _ = d.send(Decision::Abort);
+    }
+    for (_, c) in std::mem::take(countdowns) {
+        let _ = c.send(true);
+    }
+}
+
+/// Runs the window under the cockpit until the engine is done and the operators quit.
+pub async fn run(
+    engine: &Engine<'_>,
+    mut events: mpsc::UnboundedReceiver<Event>,
+    mut asks: mpsc::UnboundedReceiver<Ask>,
+    mut app: App,
+    theme: Theme,
+) -> eyre::Result<Summary> {
+    let mut screen = Screen::open(theme)?;
+    let mut signals = Signals::new()?;
+    let mut keys = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    let engine_run = engine.run();
+    tokio::pin!(engine_run);
+    let mut summary: Option<eyre::Result<Summary>> = None;
+    let mut decision: Option<oneshot::Sender<Decision>> = None;
+    let mut countdowns: BTreeMap<String, oneshot::Sender<bool>> = BTreeMap::new();
+    let mut detached = false;
+
+    loop {
+        app.now = jiff::Timestamp::now();
+        // Every pass of the loop follows something that changed what is shown.
+        if !detached {
+            screen.draw(&app)?;
+        }
+        if summary.is_some() && (app.quitting || detached) {
+            break;
+        }
+        let mut effects = Vec::new();
+        tokio::select! {
+            r = &mut engine_run, if summary.is_none() => {
+                if let Err(e) = &r {
+                    tracing::error!("window engine stopped: {e:?}");
+                    summary = Some(r);
+                    break;
+                }
+                summary = Some(r);
+                // Events recorded last may still be queued.
+                while let Ok(e) = events.try_recv() {
+                    app.on_event(app.now, e);
+                }
+                app.on_engine_done();
+            }
+            Some(e) = events.recv() => {
+                app.on_event(app.now, e);
+                while let Ok(e) = events.try_recv() {
+                    app.on_event(app.now, e);
+                }
+            }
+            Some(ask) = asks.recv() => {
+                // Events journaled before the question (the HardStop) come first.
+                while let Ok(e) = events.try_recv() {
+                    app.on_event(app.now, e);
+                }
+                match ask {
+                    Ask::Decide { stop, reply } => {
+                        if detached {
+                            let _ = reply.send(Decision::Abort);
+                        } else {
+                            app.on_stop(stop);
+                            decision = Some(reply);
+                        }
+                    }
+                    Ask::Countdown { host, seconds, reply } => {
+                        if detached {
+                            let _ = reply.send(true);
+                        } else {
+                            app.on_countdown(&host, seconds);
+                            countdowns.insert(host, reply);
+                        }
+                    }
+                }
+            }
+            Some(ev) = keys.next(), if !detached => {
+                match ev {
+                    Ok(ev) => {
+                        if let Some(a) = key_action(&app, &ev) {
+                            effects = update(&mut app, a);
+                        }
+                    }
+                    Err(e) => {
+                        // The terminal is gone (closed without SIGHUP): behave as on SIGHUP.
+                        tracing::warn!("terminal input failed, detaching: {e}");
+                        detach(&mut screen, engine, &app, &mut decision, &mut countdowns);
+                        detached = true;
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                app.now = jiff::Timestamp::now();
+                effects = update(&mut app, super::action::Action::Tick);
+            }
+            name = signals.recv() => {
+                tracing::warn!("{name}: giving the terminal back, asking the window to abort");
+                detach(&mut screen, engine, &app, &mut decision, &mut countdowns);
+                detached = true;
+                eprintln!("patchdeck: {name}: {}", strings::SIGNAL_RECEIVED);
+            }
+        }
+        for effect in effects {
+            match effect {
+                Effect::Decide(d) => {
+                    if let Some(reply) = decision.take() {
+                        let _ = reply.send(d);
+                    }
+                }
+                Effect::AutoRollback { host, roll_back } => {
+                    if let Some(reply) = countdowns.remove(&host) {
+                        let _ = reply.send(roll_back);
+                    }
+                }
+                Effect::Request(r) => {
+                    if let Err(e) = engine.request(r) {
+                        app.status = Some(format!("{e:#}"));
+                    }
+                }
+                Effect::Quit => {
+                    if summary.is_some() {
+                        screen.detach();
+                        return summary.unwrap_or_else(|| Err(eyre::eyre!("no summary")));
+                    }
+                }
+            }
+        }
+    }
+    screen.detach();
+    summary.unwrap_or_else(|| Err(eyre::eyre!("the window did not finish")))
+}

@@ -1,0 +1,309 @@
+//! Every operator-facing string of the cockpit, in one place: one voice, one spelling, and
+//! one file to review (or translate). Text that came from a host goes through
+//! [`crate::safe_text::for_terminal`] before it reaches any of these.
+
+use crate::engine::event::{Decision, Event, HostResult, Outcome, Request, StopKind};
+use crate::safe_text::for_terminal;
+
+pub const APP: &str = "patchdeck";
+pub const READ_ONLY: &str = "READ-ONLY: watching the journal; this screen cannot send commands";
+pub const TOO_SMALL: &str = "The terminal is too small for the cockpit.";
+pub const TOO_SMALL_NEED: &str = "It needs at least 80x24; it is";
+pub const TOO_SMALL_HINT: &str = "Make it bigger (the window keeps running; the journal records everything).";
+pub const STEPS: &str = "Steps";
+pub const INTERRUPTED: &str = "OUTCOME UNKNOWN: patchdeck stopped while this ran";
+pub const NO_HOST: &str = "no host selected";
+pub const NO_DIFF: &str = "no diff yet (preflight runs first)";
+pub const NO_OUTPUT: &str = "no command has run on this host yet";
+pub const OUTPUT_NOTE: &str = "output is shown when a command ends (the transport does not stream yet)";
+pub const HELP_TITLE: &str = "Keys (? or Esc closes)";
+pub const TIMELINE_TITLE: &str = "Timeline: the journal (Esc closes)";
+pub const FILTER_PROMPT: &str = "filter: ";
+pub const HARD_STOP: &str = "HARD STOP";
+pub const STOP_WAITING: &str = "nothing new starts until this is decided";
+pub const STOP_DECIDE_FIRST: &str = "decide first: the window waits for this hard stop (a = abort window)";
+pub const OVERRIDE_REASON: &str = "Override: why is carrying on safe? (recorded in the journal)";
+pub const OVERRIDE_EMPTY: &str = "a reason is required to override";
+pub const WINDOW_FINISHED: &str = "window finished";
+pub const WINDOW_ABORTED: &str = "window ABORTED";
+pub const WINDOW_RUNNING: &str = "window running";
+pub const QUIT_WAITING: &str =
+    "quitting: abort requested; waiting for running steps to finish (no remote command is killed)";
+pub const NO_REQUESTS_AFTER_END: &str = "the window has ended: nothing more can be requested";
+pub const SIGNAL_RECEIVED: &str = "signal received: abort requested; waiting for running steps to finish";
+
+/// Hours and minutes of a duration in seconds, signed: "1h05m", "49m", "-3m".
+pub fn hm(secs: i64) -> String {
+    let sign = if secs < 0 { "-" } else { "" };
+    let s = secs.unsigned_abs();
+    let (h, m) = (s / 3600, (s % 3600) / 60);
+    if h > 0 { format!("{sign}{h}h{m:02}m") } else { format!("{sign}{m}m") }
+}
+
+/// Seconds as "12s" or "3m04s".
+pub fn elapsed(secs: u64) -> String {
+    if secs >= 60 { format!("{}m{:02}s", secs / 60, secs % 60) } else { format!("{secs}s") }
+}
+
+pub fn hhmm(t: jiff::Timestamp) -> String {
+    t.strftime("%H:%MZ").to_string()
+}
+
+pub fn clock(t: jiff::Timestamp) -> String {
+    t.strftime("%H:%M:%SZ").to_string()
+}
+
+pub fn ends(at: jiff::Timestamp, left_secs: i64) -> String {
+    if left_secs >= 0 {
+        format!("ends {} ({} left)", hhmm(at), hm(left_secs))
+    } else {
+        format!("ended {} ({} ago)", hhmm(at), hm(-left_secs))
+    }
+}
+
+pub fn decide_by(at: jiff::Timestamp, left_secs: i64) -> String {
+    if left_secs >= 0 {
+        format!("decide by {} (in {})", hhmm(at), hm(left_secs))
+    } else {
+        format!("! PAST decide by {} ({} ago)", hhmm(at), hm(-left_secs))
+    }
+}
+
+pub fn risk(risk: f64, max: f64) -> String {
+    let over = if risk > max { " OVER" } else { "" };
+    format!("risk {:.1}%{over} (max {:.0}%)", risk * 100.0, max * 100.0)
+}
+
+pub fn operators(ops: &[String]) -> String {
+    if ops.is_empty() { "no operator named".into() } else { format!("operators {}", ops.join("+")) }
+}
+
+pub fn wave_title(index: usize, count: usize, name: &str) -> String {
+    format!("Wave {index}/{count} \"{name}\"")
+}
+
+pub fn diff_title(host: &str, rechecked: bool) -> String {
+    format!("{host}: pending vs tested{}", if rechecked { " (rechecked)" } else { " (preflight)" })
+}
+
+pub fn output_title(host: &str) -> String {
+    format!("Output: {host}")
+}
+
+pub fn filter_active(f: &str) -> String {
+    format!("filter \"{f}\" (/ to change, Esc clears)")
+}
+
+pub fn confirm_request(r: &Request) -> String {
+    match r {
+        Request::RollbackHost { host } => format!(
+            "Roll back {host}? Its completed steps are undone newest first, as soon as it is between steps (a running step finishes first)."
+        ),
+        Request::RollbackWave { wave, hosts } => {
+            format!("Roll back wave \"{wave}\" ({})? Each host is undone between steps.", hosts.join(", "))
+        }
+        Request::RollbackAll => "Stop the window and roll back EVERYTHING done so far, newest first?".into(),
+        Request::Abort => "Abort the window? Nothing new starts; hosts are left as they are.".into(),
+    }
+}
+
+pub fn confirm_decision(d: &Decision, host: Option<&str>) -> String {
+    let on = host.unwrap_or("the window");
+    match d {
+        Decision::Rollback => format!("Roll back {on} now?"),
+        Decision::RollbackAll => "Abort and roll back EVERYTHING done so far?".into(),
+        Decision::SkipHost => format!("Skip {on} and leave it as it is?"),
+        Decision::Abort => "Abort the window? Hosts are left as they are.".into(),
+        Decision::Retry => format!("Run the step again on {on}?"),
+        Decision::Override { .. } => format!("Override and carry on with {on}?"),
+    }
+}
+
+pub fn confirm_quit(running: &[String]) -> String {
+    if running.is_empty() {
+        "Quit? The window is aborted (nothing new starts); resume later with `patchdeck run RUNBOOK --resume`.".into()
+    } else {
+        format!(
+            "Quit? Running now: {}. patchdeck asks the window to abort, waits for these to finish (it never kills a remote command), then exits. Resume with --resume.",
+            running.join(", ")
+        )
+    }
+}
+
+pub fn override_host_prompt(expected: &str) -> String {
+    format!("To confirm the override, type \"{expected}\" and press Enter")
+}
+
+pub fn override_mismatch(expected: &str) -> String {
+    format!("type exactly \"{expected}\" to override, or Esc to go back")
+}
+
+pub const CONFIRM_KEYS: &str = "y yes   n no";
+
+/// A choice at a hard stop, as shown in the modal.
+pub fn choice(label: &str, host: Option<&str>, override_word: &str) -> String {
+    let h = host.unwrap_or("window");
+    match label {
+        "rollback" => host.map_or("roll back".into(), |h| format!("roll back {h}")),
+        "skip" => format!("skip {h}"),
+        "abort" => "abort window".into(),
+        "rollback everything" => "roll back everything".into(),
+        "retry" => "retry step".into(),
+        "override" => format!("override (type a reason, then \"{override_word}\")"),
+        other => other.into(),
+    }
+}
+
+pub fn countdown(host: &str, left: i64) -> String {
+    format!("{host}: health check failed after a change. Rolling back in {left}s.")
+}
+pub const COUNTDOWN_TITLE: &str = "AUTO-ROLLBACK";
+pub const COUNTDOWN_HINT: &str = "c cancels (then you decide at a hard stop)   R rolls back now";
+
+pub fn host_result(r: HostResult) -> &'static str {
+    match r {
+        HostResult::Done => "done",
+        HostResult::RolledBack => "rolled back",
+        HostResult::Skipped => "skipped",
+        HostResult::Failed => "FAILED",
+    }
+}
+
+pub fn outcome(o: &Outcome, millis: u64) -> String {
+    let t = format!("{:.1}s", millis as f64 / 1000.0);
+    match o {
+        Outcome::Ok => format!("ok in {t}"),
+        Outcome::Failed { status, .. } => {
+            format!("FAILED (exit {}) after {t}", status.map_or("signal".into(), |s| s.to_string()))
+        }
+        Outcome::Timeout { after_secs } => format!("TIMED OUT after {after_secs}s (the remote command was killed)"),
+        Outcome::Unreachable { detail } => format!("UNREACHABLE: {}", for_terminal(detail)),
+    }
+}
+
+/// What the stop is about, beyond its headline: the lines of the modal's body.
+pub fn stop_body(stop: &StopKind, ends: Option<jiff::Timestamp>, now: jiff::Timestamp) -> Vec<String> {
+    match stop {
+        StopKind::Divergence { .. } => vec!["compared with what was tested on staging:".into()],
+        StopKind::Unreachable { detail } => vec![for_terminal(detail)],
+        StopKind::StepFailed { output_tail, .. } => {
+            let mut v = vec!["last output:".to_string()];
+            v.extend(output_tail.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().map(for_terminal));
+            v
+        }
+        StopKind::StepTimeout { .. } => vec!["the remote command was killed at its timeout".into()],
+        StopKind::HealthFailed { failing, .. } => {
+            failing.iter().map(|c| format!("x {}: {}", for_terminal(&c.check), for_terminal(&c.detail))).collect()
+        }
+        StopKind::RebootRequired { packages } => {
+            vec![format!("wanted by: {}", packages.iter().map(|p| for_terminal(p)).collect::<Vec<_>>().join(", "))]
+        }
+        StopKind::Deadline { decide_by: at } => {
+            let mut v = vec![format!("it is {}; decide by was {}.", hhmm(now), hhmm(*at))];
+            if let Some(end) = ends {
+                let left = end.as_second() - now.as_second();
+                v.push(format!("the window ends {}: {} left, rollback reserve included.", hhmm(end), hm(left)));
+            }
+            v.push("carrying on eats into the time kept to roll everything back.".into());
+            v
+        }
+        StopKind::RiskOver { .. } => vec!["split the window, or override with a reason.".into()],
+        StopKind::Irreversible { .. } => vec![
+            "POINT OF NO RETURN: once this step runs, this host cannot be rolled back.".into(),
+            "override (typed) to run it; anything else leaves the host before it.".into(),
+        ],
+        StopKind::UnknownOutcome { .. } => {
+            vec!["it may or may not have run: check the host before retrying.".into()]
+        }
+        StopKind::RollbackUnverified { mismatches } => mismatches.iter().map(|m| for_terminal(m)).collect(),
+        StopKind::TooManyFailures { .. } => vec![
+            "the wave's failure budget (max_failures) is spent.".into(),
+            "roll back everything, abort, or override to start the next wave.".into(),
+        ],
+    }
+}
+
+pub fn stop_banner(host: Option<&str>, stop: &StopKind) -> String {
+    format!("{HARD_STOP} {}, operators deciding: {}", host.unwrap_or("window"), stop.headline())
+}
+
+/// One line of the timeline for an event.
+pub fn event_line(e: &Event) -> String {
+    match e {
+        Event::WindowStarted { window, operators, hosts, drill } => format!(
+            "window {window} started by {} on {} host(s){}",
+            operators.join("+"),
+            hosts.len(),
+            if *drill { " (DRILL)" } else { "" }
+        ),
+        Event::Preflight { host, findings, checks } => {
+            let stops = findings.iter().filter(|f| f.verdict == Some(crate::runbook::OnDivergence::Stop)).count();
+            let failing = checks.iter().filter(|c| !c.ok).count();
+            format!("{host}: preflight: {stops} stop finding(s), {failing} failing check(s)")
+        }
+        Event::WaveStarted { wave } => format!("wave {wave} started"),
+        Event::Recheck { host, findings } => format!("{host}: rechecked ({} finding(s))", findings.len()),
+        Event::HardStop { id, host, stop } => {
+            format!("HARD STOP #{id} {}: {}", host.as_deref().unwrap_or("window"), stop.headline())
+        }
+        Event::Requested { request, operators } => {
+            format!("{} requested: {}", operators.join("+"), request_label(request))
+        }
+        Event::Decided { id, host, decision, operators } => {
+            let why = match decision {
+                Decision::Override { reason } => format!(": \"{}\"", for_terminal(reason)),
+                _ => String::new(),
+            };
+            format!(
+                "stop #{id} {}: {} decided {}{why}",
+                host.as_deref().unwrap_or("window"),
+                operators.join("+"),
+                decision.label()
+            )
+        }
+        Event::Snapshot { host, packages, .. } => format!("{host}: snapshot of {} package(s)", packages.len()),
+        Event::StepStarted { host, name, .. } => format!("{host}: {name} started"),
+        Event::StepFinished { host, step, outcome: o, millis, .. } => {
+            format!("{host}: step {} {}", step + 1, outcome(o, *millis))
+        }
+        Event::Checks { host, results, .. } => {
+            let bad = results.iter().filter(|r| !r.ok).count();
+            if bad == 0 { format!("{host}: health checks pass") } else { format!("{host}: {bad} health check(s) FAIL") }
+        }
+        Event::AutoRollbackArmed { host, seconds } => format!("{host}: auto-rollback armed ({seconds}s)"),
+        Event::AutoRollbackCancelled { host, operators } => {
+            format!("{host}: auto-rollback cancelled by {}", operators.join("+"))
+        }
+        Event::RollbackStarted { host, name, .. } => format!("{host}: rolling back {name}"),
+        Event::RollbackFinished { host, step, outcome: o, verified, millis, .. } => {
+            let v = match verified {
+                Some(true) => ", verified",
+                Some(false) => ", NOT VERIFIED",
+                None => "",
+            };
+            format!("{host}: rollback of step {} {}{v}", step + 1, outcome(o, *millis))
+        }
+        Event::HostFinished { host, result } => format!("{host}: {}", host_result(*result)),
+        Event::WaveFinished { wave, failures } => format!("wave {wave} finished, {failures} failure(s)"),
+        Event::FaultInjected { fault, host, .. } => {
+            format!(
+                "DRILL fault injected{}: {}",
+                host.as_deref().map(|h| format!(" on {h}")).unwrap_or_default(),
+                for_terminal(fault)
+            )
+        }
+        Event::DrillScorecard { scorecard } => {
+            format!("DRILL scorecard: {}", if scorecard.passed { "passed" } else { "FAILED" })
+        }
+        Event::WindowFinished { aborted } => (if *aborted { WINDOW_ABORTED } else { WINDOW_FINISHED }).into(),
+    }
+}
+
+pub fn request_label(r: &Request) -> String {
+    match r {
+        Request::RollbackHost { host } => format!("roll back {host}"),
+        Request::RollbackWave { wave, .. } => format!("roll back wave {wave}"),
+        Request::RollbackAll => "roll back everything".into(),
+        Request::Abort => "abort".into(),
+    }
+}

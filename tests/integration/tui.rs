@@ -1,0 +1,340 @@
+//! The cockpit's screens as an operator sees them, at 80x24 and 160x48. Each App is built
+//! from a real event stream (the demo window run by the engine on the simulated fleet with
+//! scripted decisions), then driven through the same `update(Action)` API the keys use.
+//! Clock and event times are injected, so the snapshots are stable.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use patchdeck::diag::SourceFile;
+use patchdeck::engine::Engine;
+use patchdeck::engine::clock::ManualClock;
+use patchdeck::engine::decide::Scripted;
+use patchdeck::engine::event::{Decision, Event, Request, StopKind};
+use patchdeck::engine::recorder::Recorder;
+use patchdeck::engine::state::OpenStop;
+use patchdeck::pkg::apt::Apt;
+use patchdeck::sim::{Fault, FaultEffect, Fleet, SimProber};
+use patchdeck::transport::simulated::SimTransport;
+use patchdeck::tui::action::Action;
+use patchdeck::tui::app::{App, Effect, Mode, WindowInfo, update};
+use patchdeck::tui::keymap::{self, Context};
+use patchdeck::tui::theme::Theme;
+use patchdeck::tui::view;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo");
+const T0: &str = "2026-11-22T22:05:00Z";
+
+fn runbook(dir: &Path, edit: impl Fn(String) -> String) -> patchdeck::runbook::Runbook {
+    for f in ["hosts.toml", "tested.toml"] {
+        std::fs::copy(Path::new(DEMO).join(f), dir.join(f)).unwrap();
+    }
+    let text = edit(std::fs::read_to_string(Path::new(DEMO).join("runbook.toml")).unwrap());
+    let path = dir.join("runbook.toml");
+    std::fs::write(&path, text).unwrap();
+    patchdeck::runbook::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn fleet(setup: impl FnOnce(&Fleet)) -> Fleet {
+    let f = Fleet::from_toml(&SourceFile::read(&Path::new(DEMO).join("fleet.toml")).unwrap()).unwrap().with_speed(0.0);
+    setup(&f);
+    f
+}
+
+/// Runs the window and returns its events and the runbook's plan.
+async fn events(
+    edit: impl Fn(String) -> String,
+    setup: impl FnOnce(&Fleet),
+    decisions: Vec<Decision>,
+    now: &str,
+) -> (WindowInfo, Vec<Event>) {
+    let dir = tempfile::tempdir().unwrap();
+    // One host at a time, so the order of events (and the screens) is always the same.
+    let rb = runbook(dir.path(), |t| edit(t).replace("parallel = 2", "parallel = 1"));
+    let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
+    let f = fleet(setup);
+    let transport = SimTransport::new(f.clone());
+    let prober = SimProber(f);
+    let clock = ManualClock::new(now.parse().unwrap());
+    let decider = Scripted::new(decisions);
+    let (recorder, log): (Recorder, Arc<Mutex<Vec<Event>>>) = Recorder::in_memory();
+    let engine = Engine::new(
+        &rb,
+        &baseline,
+        &transport,
+        &transport,
+        &prober,
+        &Apt,
+        &clock,
+        &decider,
+        &recorder,
+        vec!["alice".into(), "bob".into()],
+    );
+    engine.run().await.unwrap();
+    let mut events = log.lock().unwrap().clone();
+    // Durations are real (the simulation is instant, the machine is not): fix them.
+    for e in &mut events {
+        if let Event::StepFinished { millis, .. } | Event::RollbackFinished { millis, .. } = e {
+            *millis = 1234;
+        }
+    }
+    (WindowInfo::from_runbook(&rb), events)
+}
+
+fn at(secs: i64) -> jiff::Timestamp {
+    T0.parse::<jiff::Timestamp>().unwrap().checked_add(jiff::SignedDuration::from_secs(secs)).unwrap()
+}
+
+/// An App fed with `events` up to and including the first for which `until` holds (all of
+/// them if none does), one second apart; the clock 7 s after the last one.
+fn app_until(info: &WindowInfo, events: &[Event], mode: Mode, until: impl Fn(&Event) -> bool) -> App {
+    let mut app = App::new(mode, info.clone(), at(0));
+    for (i, e) in events.iter().enumerate() {
+        app.on_event(at(i as i64), e.clone());
+        app.now = at(i as i64 + 7);
+        if until(e) {
+            break;
+        }
+    }
+    app
+}
+
+/// The open stop of the last HardStop fed, as the decider would hand it to the UI.
+fn raise_last_stop(app: &mut App) -> OpenStop {
+    let stop = app.state.open_stops.last().cloned().expect("an open stop");
+    app.on_stop(stop.clone());
+    stop
+}
+
+fn screen(app: &App, w: u16, h: u16) -> String {
+    let theme = Theme::builtin("dark").unwrap();
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| view::draw(f, app, &theme)).unwrap();
+    let buf = term.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        let mut line = String::new();
+        for x in 0..w {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn snap(name: &str, app: &App) {
+    insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!(format!("{name}_80x24"), screen(app, 80, 24));
+        insta::assert_snapshot!(format!("{name}_160x48"), screen(app, 160, 48));
+    });
+}
+
+fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        update(app, Action::Input(c));
+    }
+}
+
+fn skips() -> Vec<Decision> {
+    vec![Decision::SkipHost, Decision::SkipHost, Decision::SkipHost, Decision::Abort]
+}
+
+fn is_stop_on(e: &Event, host: &str) -> bool {
+    matches!(e, Event::HardStop { host: Some(h), .. } if h == host)
+}
+
+#[tokio::test]
+async fn main_screen_while_a_step_runs() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let app =
+        app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::StepStarted { host, step: 1, .. } if host == "web1"));
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("R ROLLBACK web1"), "the rollback key is always shown:\n{text}");
+    assert!(text.contains("running 7s"), "{text}");
+    snap("main_running", &app);
+}
+
+#[tokio::test]
+async fn hard_stop_divergence_then_rollback_with_one_confirmation() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "web3"));
+    let stop = raise_last_stop(&mut app);
+    assert!(matches!(stop.stop, StopKind::Divergence { .. }));
+    assert_eq!(app.context(), Context::Stop);
+    snap("stop_divergence", &app);
+
+    // The modal takes all input: main-screen keys do nothing, Ctrl-C says decide first.
+    assert!(update(&mut app, Action::SelectNext).is_empty());
+    assert!(update(&mut app, Action::Quit).is_empty());
+    assert!(app.status.as_deref().unwrap().contains("decide first"));
+    // Retry is not a choice for a divergence.
+    assert!(update(&mut app, Action::ChooseRetry).is_empty());
+    assert_eq!(app.context(), Context::Stop);
+
+    // Rollback: one key, one confirmation.
+    assert!(update(&mut app, Action::ChooseRollback).is_empty());
+    assert_eq!(app.context(), Context::Confirm);
+    snap("stop_rollback_confirm", &app);
+    assert_eq!(update(&mut app, Action::Confirm), vec![Effect::Decide(Decision::Rollback)]);
+    assert_eq!(app.context(), Context::Main);
+}
+
+#[tokio::test]
+async fn override_needs_a_reason_and_the_host_name_typed_out() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "web3"));
+    raise_last_stop(&mut app);
+    update(&mut app, Action::ChooseOverride);
+    assert_eq!(app.context(), Context::Text);
+    // An empty reason is refused.
+    assert!(update(&mut app, Action::Submit).is_empty());
+    typed(&mut app, "deb12u3 only rebuilds docs");
+    update(&mut app, Action::Submit);
+    typed(&mut app, "web");
+    snap("stop_override_typing", &app);
+    // The wrong name is refused, the right one decides.
+    assert!(update(&mut app, Action::Submit).is_empty());
+    assert!(app.status.as_deref().unwrap().contains("\"web3\""));
+    typed(&mut app, "3");
+    assert_eq!(
+        update(&mut app, Action::Submit),
+        vec![Effect::Decide(Decision::Override { reason: "deb12u3 only rebuilds docs".into() })]
+    );
+}
+
+#[tokio::test]
+async fn step_failed_stop_shows_the_output_tail_and_offers_retry() {
+    let fault = |f: &Fleet| {
+        f.with_host("canary1", |h| {
+            h.faults.push(Fault { on: "systemctl restart nginx".into(), effect: FaultEffect::Exit(1), sticky: false })
+        });
+    };
+    let (info, ev) = events(|t| t, fault, vec![Decision::Abort], T0).await;
+    let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "canary1"));
+    let stop = raise_last_stop(&mut app);
+    assert!(matches!(stop.stop, StopKind::StepFailed { .. }), "{stop:?}");
+    snap("stop_step_failed", &app);
+}
+
+#[tokio::test]
+async fn auto_rollback_countdown_is_visible_and_cancellable() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let mut app =
+        app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::AutoRollbackArmed { host, .. } if host == "shop1"));
+    app.now = at(ev.len() as i64); // any instant: the countdown starts now
+    let start = app.now;
+    app.on_countdown("shop1", 15);
+    app.now = start.checked_add(jiff::SignedDuration::from_secs(4)).unwrap();
+    assert!(update(&mut app, Action::Tick).is_empty(), "not expired yet");
+    snap("countdown", &app);
+    assert_eq!(
+        update(&mut app, Action::CancelAutoRollback),
+        vec![Effect::AutoRollback { host: "shop1".into(), roll_back: false }]
+    );
+    // Left alone, it rolls back when it reaches zero.
+    app.on_countdown("shop1", 15);
+    app.now = app.now.checked_add(jiff::SignedDuration::from_secs(15)).unwrap();
+    assert_eq!(update(&mut app, Action::Tick), vec![Effect::AutoRollback { host: "shop1".into(), roll_back: true }]);
+}
+
+#[tokio::test]
+async fn point_of_no_return_prompt() {
+    let edit = |t: String| t.replacen("rollback = \"systemctl restart nginx\"", "irreversible = true", 1);
+    let (info, ev) = events(edit, |_| {}, vec![Decision::Abort], T0).await;
+    let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "canary1"));
+    let stop = raise_last_stop(&mut app);
+    assert!(matches!(stop.stop, StopKind::Irreversible { .. }), "{stop:?}");
+    snap("stop_irreversible", &app);
+}
+
+#[tokio::test]
+async fn deadline_prompt() {
+    let late = "2026-11-22T23:14:00Z";
+    let (info, ev) = events(|t| t, |_| {}, vec![Decision::Abort], late).await;
+    let mut app = App::new(Mode::Live, info, late.parse().unwrap());
+    for e in &ev {
+        app.on_event(late.parse().unwrap(), e.clone());
+        if matches!(e, Event::HardStop { .. }) {
+            break;
+        }
+    }
+    let stop = raise_last_stop(&mut app);
+    assert!(matches!(stop.stop, StopKind::Deadline { .. }), "{stop:?}");
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("PAST decide by 23:10Z"), "{text}");
+    snap("stop_deadline", &app);
+    // A window-wide override is confirmed by typing "override".
+    update(&mut app, Action::ChooseOverride);
+    typed(&mut app, "customer agreed");
+    update(&mut app, Action::Submit);
+    typed(&mut app, "override");
+    assert!(matches!(update(&mut app, Action::Submit).as_slice(), [Effect::Decide(Decision::Override { .. })]));
+}
+
+#[tokio::test]
+async fn help_journal_diff_filter_and_requests() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let mut app =
+        app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::StepStarted { host, step: 1, .. } if host == "web1"));
+    update(&mut app, Action::Help);
+    snap("help", &app);
+    update(&mut app, Action::Back);
+    update(&mut app, Action::Timeline);
+    snap("journal", &app);
+    update(&mut app, Action::Back);
+
+    // Full-screen diff of web2 (moving the selection down from web1).
+    update(&mut app, Action::SelectNext);
+    assert_eq!(app.selected_host().as_deref(), Some("web2"));
+    update(&mut app, Action::FullDiff);
+    snap("full_diff", &app);
+    update(&mut app, Action::Back);
+
+    // `/` filters the hosts and the diff.
+    update(&mut app, Action::Filter);
+    typed(&mut app, "libc");
+    update(&mut app, Action::Submit);
+    assert!(app.visible_hosts().is_empty() || app.diff_lines("web2").iter().all(|f| f.subject.contains("libc")));
+    update(&mut app, Action::Back);
+    assert!(app.filter.is_empty());
+
+    // The rollback key asks once, then requests.
+    update(&mut app, Action::RollbackHost);
+    assert_eq!(app.context(), Context::Confirm);
+    assert_eq!(update(&mut app, Action::Confirm), vec![Effect::Request(Request::RollbackHost { host: "web2".into() })]);
+
+    // `q` while the window runs asks first; yes requests abort (never kills a command).
+    update(&mut app, Action::Quit);
+    assert_eq!(app.context(), Context::Confirm);
+    assert_eq!(update(&mut app, Action::Confirm), vec![Effect::Request(Request::Abort)]);
+    assert!(app.quitting);
+}
+
+#[tokio::test]
+async fn too_small_says_so() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let app = app_until(&info, &ev, Mode::Live, |_| false);
+    let text = screen(&app, 79, 24);
+    assert!(text.contains("too small") && text.contains("79x24"), "{text}");
+    insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("too_small_60x20", screen(&app, 60, 20));
+    });
+}
+
+#[tokio::test]
+async fn watch_is_read_only() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let mut app = app_until(&info, &ev, Mode::ReadOnly, |e| is_stop_on(e, "web2"));
+    assert_eq!(app.context(), Context::ReadOnly, "no modal: watch cannot decide");
+    let key = |c| crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c));
+    assert_eq!(keymap::lookup(app.context(), key('R')), None);
+    snap("watch_stop", &app);
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("READ-ONLY") && !text.contains("ROLLBACK web2"), "{text}");
+    assert!(text.contains("HARD STOP web2"), "the stop is shown, as waiting for the operators:\n{text}");
+    assert!(update(&mut app, Action::RollbackHost).is_empty());
+    assert_eq!(update(&mut app, Action::Quit), vec![Effect::Quit]);
+}

@@ -59,6 +59,11 @@ pub struct Global {
     /// Answer from a simulated fleet described in FILE instead of real hosts (what-if, tests).
     #[arg(long, global = true, value_name = "FLEET.toml")]
     pub simulate: Option<PathBuf>,
+
+    /// How fast the simulated fleet works (1 = plausible real durations). Not a flag: the
+    /// demo sets it so its cockpit shows real progress; otherwise simulations run at 0.2.
+    #[arg(skip)]
+    pub sim_speed: Option<f64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,7 +96,7 @@ pub enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// The bundled demo window against a simulated fleet (the default with no command).
+    /// The bundled demo window in the cockpit, against a simulated fleet (the default with no command).
     Demo(DemoArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
@@ -167,9 +172,15 @@ pub struct DemoArgs {
     /// Where to write the demo's files (default: a directory under $TMPDIR).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Print the JSON report instead of text.
+    /// Print the JSON check report instead of opening the cockpit.
     #[arg(long)]
     pub json: bool,
+    /// Print the check report instead of opening the cockpit (also when not on a terminal).
+    #[arg(long)]
+    pub check: bool,
+    /// The cockpit's theme (dark, light, high-contrast, monochrome, or one of yours).
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

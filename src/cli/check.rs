@@ -89,9 +89,14 @@ pub async fn run(global: &Global, args: CheckArgs) -> eyre::Result<u8> {
 
 /// Until the cockpit exists, the demo is the `check` report of the demo window against
 /// its simulated fleet.
-pub async fn demo(_global: &Global, args: DemoArgs) -> eyre::Result<u8> {
+pub async fn demo(global: &Global, args: DemoArgs) -> eyre::Result<u8> {
+    use std::io::IsTerminal;
     let dir = args.dir.unwrap_or_else(crate::demo::default_dir);
-    let runbook_path = crate::demo::extract(&dir).wrap_err("cannot write the demo files")?;
+    let runbook_path = crate::demo::extract(&dir, jiff::Timestamp::now()).wrap_err("cannot write the demo files")?;
+    let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    if terminal && !args.json && !args.check {
+        return super::run::demo_cockpit(global, &runbook_path, &dir.join("fleet.toml"), args.theme).await;
+    }
     let (runbook, baseline) = load_inputs(&runbook_path)?;
     let reach = Reach::simulated(&dir.join("fleet.toml"), 0.2)?;
     if !args.json {

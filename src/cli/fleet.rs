@@ -36,7 +36,7 @@ impl Reach {
     /// Real hosts over ssh (or the simulation when `--simulate` is given).
     pub fn for_runbook(global: &Global, runbook: &Runbook) -> eyre::Result<Self> {
         if let Some(fleet) = &global.simulate {
-            return Self::simulated(fleet, 0.2);
+            return Self::simulated(fleet, global.sim_speed.unwrap_or(0.2));
         }
         let mut opts = crate::transport::ssh::SshOptions {
             connect_timeout: Duration::from_secs(global.connect_timeout),

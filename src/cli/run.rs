@@ -219,6 +219,22 @@ pub async fn run(global: &Global, args: RunArgs) -> eyre::Result<u8> {
     Ok(if clean { 0 } else { crate::check::exit::DIVERGENCE })
 }
 
+/// The demo window in the cockpit, against its simulated fleet.
+pub async fn demo_cockpit(global: &Global, runbook: &Path, fleet: &Path, theme: Option<String>) -> eyre::Result<u8> {
+    let global = Global { simulate: Some(fleet.to_path_buf()), sim_speed: Some(1.0), ..global.clone() };
+    let args = RunArgs {
+        runbook: runbook.to_path_buf(),
+        no_tui: false,
+        yes: false,
+        decide: None,
+        resume: false,
+        journal: None,
+        operator: Vec::new(),
+        theme,
+    };
+    run(&global, args).await
+}
+
 /// The window under the cockpit.
 #[allow(clippy::too_many_arguments)]
 async fn cockpit(

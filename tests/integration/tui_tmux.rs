@@ -397,3 +397,34 @@ fn the_cockpit_without_a_terminal_says_what_to_do() {
     assert!(err.contains("needs a terminal") && err.contains("--no-tui --yes"), "{err}");
     assert!(!journal(dir.path()).exists(), "nothing started");
 }
+
+/// `patchdeck` with no command (here `demo --dir`, to keep the files in the test's temp dir)
+/// opens the cockpit on the bundled demo and meets its first planted divergence.
+#[test]
+fn the_demo_opens_the_cockpit_and_stops_at_the_planted_divergence() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux::new("demo");
+    let demo_dir = dir.path().join("demo");
+    let cmd = format!("{} demo --dir '{}'", env!("CARGO_BIN_EXE_patchdeck"), demo_dir.display());
+    t.start_with(dir.path(), &cmd, &["PATCHDECK_OPERATORS=alice,bob"]);
+    let screen = t.wait_for("w", "HARD STOP web2", 90);
+    assert!(screen.contains("openssl-security-2026-11") && screen.contains("alice+bob"), "{screen}");
+    assert!(screen.contains("UNTESTED") && screen.contains("libxml2"), "{screen}");
+    t.send("w", &["a"]);
+    t.wait_for("w", "Abort the window?", 10);
+    t.send("w", &["y"]);
+    t.wait_for("w", "window ABORTED", 60);
+    t.send("w", &["q"]);
+    t.wait_for("w", "EXITED 3", 30);
+    // The demo's window was placed around now, so no deadline stop met it first.
+    let ev: Vec<Event> = patchdeck::journal::replay::<Event>(&demo_dir.join("openssl-security-2026-11.journal.jsonl"))
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| r.event)
+        .collect();
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e, Event::HardStop { stop: patchdeck::engine::event::StopKind::Deadline { .. }, .. }))
+    );
+}

@@ -50,6 +50,12 @@ fn window_around(runbook: &str, now: jiff::Timestamp) -> String {
         + "\n"
 }
 
+/// The demo's default home: `$TMPDIR/patchdeck-demo-<uid>`.
+pub fn default_dir() -> PathBuf {
+    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+    std::env::temp_dir().join(format!("patchdeck-demo-{user}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,10 +68,4 @@ mod tests {
         assert!(text.contains("ends = \"2026-11-23T04:43:00Z\""), "{text}");
         assert!(text.contains("rollback_reserve = \"20m\""));
     }
-}
-
-/// The demo's default home: `$TMPDIR/patchdeck-demo-<uid>`.
-pub fn default_dir() -> PathBuf {
-    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
-    std::env::temp_dir().join(format!("patchdeck-demo-{user}"))
 }

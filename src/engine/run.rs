@@ -21,6 +21,9 @@ use crate::probe::{HostFacts, ProbeError, probe_host};
 use crate::runbook::{Runbook, Step, StepAction, placeholder};
 use crate::transport::{Command, Output, Purpose, Transport, TransportError};
 
+/// Attempts at undoing one step before a rollback/retry decision gives up on the host.
+pub const MAX_ROLLBACK_ATTEMPTS: u32 = 3;
+
 /// The name under which `local` steps run (on the operator's machine).
 pub const OPERATOR_HOST: &str = "(operator)";
 
@@ -628,6 +631,9 @@ impl<'a> Engine<'a> {
     /// Rolls back a host: its completed steps newest first, each journaled ahead.
     pub async fn rollback_host(&self, host: &Host) -> eyre::Result<HostResult> {
         let name = host.name.as_str();
+        // (step, failed attempts at undoing it): a standing decision such as `--decide
+        // rollback` must not retry forever against a host that stays down.
+        let mut failures: (usize, u32) = (usize::MAX, 0);
         loop {
             let Some(i) = self.recorder.with_state(|s| s.host(name).and_then(|h| h.done.last().copied())) else {
                 return Ok(HostResult::RolledBack);
@@ -668,8 +674,11 @@ impl<'a> Engine<'a> {
             })?;
             if !ok {
                 let stop = rollback_stop(&step.name, outcome, mismatches);
+                failures = if failures.0 == i { (i, failures.1 + 1) } else { (i, 1) };
                 match Box::pin(self.stop(Some(name), stop)).await? {
-                    Decision::Retry | Decision::Rollback => continue,
+                    Decision::Retry | Decision::Rollback if failures.1 < MAX_ROLLBACK_ATTEMPTS => continue,
+                    // Tried enough: the host is left failed for people to look at.
+                    Decision::Retry | Decision::Rollback => return Ok(HostResult::Failed),
                     Decision::Override { .. } => {
                         // Accepted as it is: mark the step undone so rollback moves on.
                         self.record(Event::RollbackFinished {

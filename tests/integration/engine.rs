@@ -384,3 +384,26 @@ async fn a_wave_over_max_failures_stops_the_window() {
     assert!(r.summary.aborted);
     assert_eq!(r.summary.results["api1"], None, "the core wave never started");
 }
+
+/// A rollback that keeps failing (the host is gone) is not retried forever by a standing
+/// "rollback" decision: after a few attempts the host is left failed.
+#[tokio::test]
+async fn a_standing_rollback_decision_does_not_loop_on_a_dead_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
+    let f = fleet(|f| {
+        // The host drops off the network during the restart, after the packages step, and
+        // stays down: every attempt to roll back its packages fails.
+        f.with_host("canary1", |h| {
+            h.faults.push(Fault {
+                on: "systemctl restart nginx".into(),
+                effect: FaultEffect::Unreachable,
+                sticky: false,
+            })
+        });
+    });
+    let r = run(&rb, f, vec![Decision::Rollback; 20], BEFORE_DEADLINE).await;
+    let on_canary = r.seen.iter().filter(|s| s.host.as_deref() == Some("canary1")).count();
+    assert_eq!(on_canary, 1 + 3, "unreachable mid-step, then three failed rollback attempts");
+    assert_eq!(r.summary.results["canary1"], Some(HostResult::Failed));
+}

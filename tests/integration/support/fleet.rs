@@ -142,7 +142,7 @@ impl Fleet {
         let keep: Vec<&str> = hosts
             .split("[[host]]")
             .skip(1)
-            .filter(|b| [format!("name = \"staging\""), format!("name = \"{host}\"")].iter().any(|n| b.contains(n)))
+            .filter(|b| ["name = \"staging\"".to_string(), format!("name = \"{host}\"")].iter().any(|n| b.contains(n)))
             .collect();
         assert_eq!(keep.len(), 2, "staging and {host} in {hosts}");
         std::fs::write(self.dir.join(format!("{name}-hosts.toml")), format!("[[host]]{}", keep.join("[[host]]")))

@@ -147,10 +147,16 @@ start_in_host() {
   printf '%s\n' "$pid"
 }
 
-# Whether the recorded PID (with start time ST) is still that process.
+# Whether the recorded PID (with start time ST) is still that process, alive. A zombie has
+# exited and only waits for its parent to reap it (up.sh's daemons are reparented to PID 1,
+# which may take its time): counting it as alive made `fault.sh restore` right after
+# `kill-sshd` skip starting sshd again.
 same_process() {
-  local pid=$1 st=$2 now
+  local pid=$1 st=$2 now state
   now=$(proc_starttime "$pid") || return 1
+  state=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  state=${state##*) }
+  case "${state%% *}" in Z | X) return 1 ;; esac
   [ "$now" = "$st" ]
 }
 

@@ -1,11 +1,19 @@
-//! `baseline capture` and `check` end to end against the Debian test fleet (`tests/fleet/`):
-//! the real binary, real ssh into each host's own sshd, real apt in each host's own root.
+//! `baseline capture`, `check` and `run` end to end against the Debian test fleet
+//! (`tests/fleet/`): the real binary, real ssh into each host's own sshd, real apt in each
+//! host's own root.
 //!
-//! One fleet, one test: the scenarios run in sequence because some of them change hosts
-//! (faults, an upgrade by hand), each undoing what it did.
+//! One fleet, one test: the scenarios run in sequence because they change hosts (faults,
+//! upgrades, rollbacks), each putting its host back as it found it (checked with
+//! `dpkg-query -W`, byte for byte) so the next one starts from the fleet as built. Bringing
+//! the fleet up once and restoring hosts is far cheaper than a fleet per scenario.
 
 use std::collections::BTreeMap;
-use std::process::Output;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use patchdeck::baseline::Baseline;
+use patchdeck::engine::event::{Decision, Event, HostResult, Outcome, StopKind};
 
 use crate::support::fleet::Fleet;
 
@@ -62,9 +70,36 @@ fn pair(class: &str, subject: &str) -> Vec<(String, String)> {
 const WEB_CHECK: &str = "web page names the host";
 
 #[test]
-fn fleet_capture_check_and_faults_end_to_end() {
+fn fleet_end_to_end() {
+    let started = Instant::now();
     let fleet = Fleet::up("e2e");
+    eprintln!("fleet up in {:.1}s", started.elapsed().as_secs_f64());
+    let mut lap = Instant::now();
+    let mut timed = |what: &str| {
+        eprintln!("TIMING {what}: {:.1}s", lap.elapsed().as_secs_f64());
+        lap = Instant::now();
+    };
+    let baseline = capture_check_and_faults(&fleet);
+    timed("capture, check and faults");
+    run_clean_window(&fleet, &baseline);
+    timed("run: clean window");
+    run_failing_step_rolls_back(&fleet);
+    timed("run: failing step, rollback");
+    run_breaking_web_rolls_back(&fleet);
+    timed("run: prod-breaks, health stop, rollback");
+    run_sshd_killed_mid_step(&fleet);
+    timed("run: sshd killed mid-step");
+    run_killed_then_resumed(&fleet);
+    timed("run: kill -9 then --resume");
+    drop(fleet);
+    eprintln!("TIMING whole fleet test (up to down): {:.1}s", started.elapsed().as_secs_f64());
+}
+
+/// `baseline capture` and `check` on the fresh fleet, then faults; leaves every host as it
+/// was built. Returns the captured baseline.
+fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     let runbook = fleet.runbook.to_str().unwrap().to_string();
+    let pristine: BTreeMap<&str, String> = fleet.hosts().into_iter().map(|h| (h, fleet.installed(h))).collect();
 
     // The fleet is what it claims: every host has the tested updates pending from the local
     // repository, and the installed version stays installable from the machine's mirror.
@@ -201,7 +236,326 @@ fn fleet_capture_check_and_faults_end_to_end() {
     );
     assert_eq!(checks(&report, "prod-clean")[0], (WEB_CHECK.to_string(), true));
     fleet.exec_ok("prod-breaks", &format!("apt-get install -y -q --allow-downgrades less={less_from} pd-web=1.0"));
+    fleet.exec_ok("prod-clean", &format!("apt-get install -y -q --allow-downgrades less={less_from} pd-web=1.0"));
     let report = json(&fleet.patchdeck(&["check", &runbook, "--json"]));
     assert!(checks(&report, "prod-breaks").iter().all(|(_, ok)| *ok), "{:?}", checks(&report, "prod-breaks"));
     assert_eq!(divergences(&report)["prod-breaks"], vec![], "back where it started");
+    assert_eq!(divergences(&report)["prod-clean"], vec![], "back where it started");
+    for (h, before) in &pristine {
+        assert_eq!(&fleet.installed(h), before, "{h}: dpkg-query -W as the fleet was built");
+    }
+    baseline
+}
+
+// ---- `patchdeck run` on the real fleet ----
+
+/// The journal of the fleet window `name` (beside its runbook).
+fn journal_of(fleet: &Fleet, name: &str) -> PathBuf {
+    fleet.dir.join(format!("{name}.journal.jsonl"))
+}
+
+/// Replays a journal: it must parse whole (no torn tail), with records numbered 1, 2, 3...
+fn events(journal: &Path) -> Vec<Event> {
+    let r = patchdeck::journal::replay::<Event>(journal).unwrap_or_else(|e| panic!("{}: {e}", journal.display()));
+    assert_eq!(r.torn_tail, None, "{}", journal.display());
+    let seqs: Vec<u64> = r.records.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "contiguous records");
+    r.records.into_iter().map(|r| r.event).collect()
+}
+
+/// `run RUNBOOK --no-tui --yes --operator fleet-test EXTRA...`
+fn run_window(fleet: &Fleet, runbook: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["run", runbook.to_str().unwrap(), "--no-tui", "--yes", "--operator", "fleet-test"];
+    args.extend_from_slice(extra);
+    let out = fleet.patchdeck(&args);
+    eprintln!("run {}:\n{}{}", runbook.display(), text(&out.stdout), text(&out.stderr));
+    out
+}
+
+/// Package name -> version, from `dpkg-query -W` output.
+fn versions(dpkg: &str) -> BTreeMap<String, String> {
+    dpkg.lines().filter_map(|l| l.split_once('\t')).map(|(n, v)| (n.to_string(), v.to_string())).collect()
+}
+
+/// Waits until the journal holds a `StepStarted` for `step` (by name).
+fn wait_for_step(journal: &Path, step: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let needle = format!("\"name\":\"{step}\"");
+    loop {
+        let started = std::fs::read_to_string(journal)
+            .map(|j| j.lines().any(|l| l.contains("\"type\":\"step_started\"") && l.contains(&needle)))
+            .unwrap_or(false);
+        if started {
+            return;
+        }
+        assert!(Instant::now() < deadline, "step {step:?} never started ({})", journal.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn count<F: Fn(&Event) -> bool>(ev: &[Event], f: F) -> usize {
+    ev.iter().filter(|e| f(e)).count()
+}
+
+/// The hard stops raised for `host`; every other stop must be the window's own stop for its
+/// one wave having a failed host (`max_failures` 0), which the run decides the same way.
+fn host_stops<'a>(ev: &'a [Event], host: &str) -> Vec<&'a StopKind> {
+    let mut stops = vec![];
+    for e in ev {
+        match e {
+            Event::HardStop { host: Some(h), stop, .. } if h == host => stops.push(stop),
+            Event::HardStop { host: None, stop: StopKind::StepFailed { step, output_tail, .. }, .. }
+                if step == "wave only" && output_tail == "1 host(s) failed, the wave allows 0" => {}
+            Event::HardStop { .. } => panic!("unexpected stop {e:?}"),
+            _ => {}
+        }
+    }
+    stops
+}
+
+fn host_result(ev: &[Event], host: &str) -> Vec<HostResult> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Event::HostFinished { host: h, result } if h == host => Some(*result),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Acceptance 1: the canary window on prod-clean installs exactly the tested versions and
+/// changes nothing else; then the host is put back by hand for the next scenario.
+fn run_clean_window(fleet: &Fleet, baseline: &Baseline) {
+    let rb = fleet.window("fleet-clean", "prod-clean", "", None);
+    let before = fleet.installed("prod-clean");
+    let out = run_window(fleet, &rb, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let after = fleet.installed("prod-clean");
+
+    // Exactly the tested packages changed, each from the baseline's `from` to its `to`.
+    let (b, a) = (versions(&before), versions(&after));
+    assert_eq!(b.keys().collect::<Vec<_>>(), a.keys().collect::<Vec<_>>(), "nothing installed or removed");
+    let changed: BTreeMap<&str, (&str, &str)> =
+        b.iter().filter(|(n, v)| a[*n] != **v).map(|(n, v)| (n.as_str(), (v.as_str(), a[n].as_str()))).collect();
+    let tested: BTreeMap<&str, (&str, &str)> = baseline
+        .updates
+        .iter()
+        .map(|u| (u.name.as_str(), (u.from.as_ref().map(|v| v.as_str()).unwrap(), u.to.as_str())))
+        .collect();
+    assert_eq!(changed, tested, "dpkg-query -W before/after differs in exactly the tested packages");
+    eprintln!("prod-clean after the clean window, changed: {changed:?}");
+
+    let ev = events(&journal_of(fleet, "fleet-clean"));
+    assert!(matches!(ev.first(), Some(Event::WindowStarted { operators, .. }) if operators == &["fleet-test"]));
+    assert_eq!(count(&ev, |e| matches!(e, Event::HardStop { .. })), 0, "{ev:#?}");
+    let journaled: Vec<(String, Option<String>, Option<String>)> = ev
+        .iter()
+        .find_map(|e| match e {
+            Event::StepFinished { host, outcome: Outcome::Ok, changes, .. } if host == "prod-clean" => {
+                Some(changes.iter().map(|c| (c.name.clone(), c.from.clone(), c.to.clone())).collect())
+            }
+            _ => None,
+        })
+        .expect("the packages step finished ok");
+    let expected: Vec<_> =
+        tested.iter().map(|(n, (f, t))| (n.to_string(), Some(f.to_string()), Some(t.to_string()))).collect();
+    assert_eq!(journaled, expected, "the journal records exactly what changed");
+    assert_eq!(host_result(&ev, "prod-clean"), [HostResult::Done]);
+    assert!(matches!(ev.last(), Some(Event::WindowFinished { aborted: false })));
+    let (status, body) = fleet.http_get("prod-clean");
+    assert!(status == 200 && body.contains("prod-clean"), "{status} {body}");
+
+    // Back as built, for the next scenarios.
+    let undo: Vec<String> = tested.iter().map(|(n, (f, _))| format!("{n}={f}")).collect();
+    fleet.exec_ok("prod-clean", &format!("apt-get install -y -q --allow-downgrades {}", undo.join(" ")));
+    assert_eq!(fleet.installed("prod-clean"), before);
+}
+
+/// Acceptance 2: a step failing after the packages step, `--decide rollback`: every package
+/// is back at its snapshot version, `dpkg-query -W` byte for byte as before the window.
+fn run_failing_step_rolls_back(fleet: &Fleet) {
+    let steps = r#"[[step]]
+name = "apply tested updates"
+packages = "tested"
+
+[[step]]
+name = "migrate"
+run = "echo migration failed on purpose >&2; exit 7"
+rollback = "true"
+"#;
+    let rb = fleet.window("fleet-fail", "prod-clean", "", Some(steps));
+    let before = fleet.installed("prod-clean");
+    let out = run_window(fleet, &rb, &["--decide", "rollback"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("prod-clean: rollback verified"), "{stdout}");
+    let after = fleet.installed("prod-clean");
+    assert_eq!(after, before, "dpkg-query -W after the rollback is byte for byte the one before the window");
+
+    let ev = events(&journal_of(fleet, "fleet-fail"));
+    let stops = host_stops(&ev, "prod-clean");
+    assert!(
+        matches!(stops.as_slice(), [StopKind::StepFailed { step, status: Some(7), output_tail }]
+            if step == "migrate" && output_tail.contains("migration failed on purpose")),
+        "{stops:#?}"
+    );
+    assert!(ev.iter().any(|e| matches!(e, Event::Decided { decision: Decision::Rollback, .. })));
+    // The packages step really changed something, and its rollback verified against the snapshot.
+    assert!(ev.iter().any(|e| matches!(e, Event::StepFinished { step: 0, outcome: Outcome::Ok, changes, .. }
+        if changes.len() == 2)));
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::RollbackFinished { step: 0, outcome: Outcome::Ok, verified: Some(true), .. }))
+    );
+    assert_eq!(host_result(&ev, "prod-clean"), [HostResult::RolledBack]);
+}
+
+/// Acceptance 3: pd-web 1.1 breaks prod-breaks' page: the health check after the packages
+/// step fails, a hard stop (the fleet runbook's policy: decide) and `--decide rollback`; the
+/// page answers again and the packages are back. Then the same with `auto_rollback`: the
+/// host rolls itself back after the countdown, no decision needed.
+fn run_breaking_web_rolls_back(fleet: &Fleet) {
+    for (name, policy, extra) in [
+        ("fleet-breaks", "", &["--decide", "rollback"][..]),
+        ("fleet-breaks-auto", "auto_rollback = true\nauto_rollback_countdown = \"1s\"\n", &[][..]),
+    ] {
+        let rb = fleet.window(name, "prod-breaks", policy, None);
+        let before = fleet.installed("prod-breaks");
+        assert_eq!(fleet.http_get("prod-breaks").0, 200);
+        let out = run_window(fleet, &rb, extra);
+        assert_eq!(out.status.code(), Some(3), "{name}: {}{}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(fleet.installed("prod-breaks"), before, "{name}: dpkg-query -W byte for byte as before");
+        let (status, body) = fleet.http_get("prod-breaks");
+        assert!(status == 200 && body.contains("prod-breaks"), "{name}: the page answers again: {status} {body}");
+
+        let ev = events(&journal_of(fleet, name));
+        let health: Vec<&Vec<patchdeck::health::CheckResult>> = ev
+            .iter()
+            .filter_map(|e| match e {
+                Event::HardStop { host: Some(h), stop: StopKind::HealthFailed { after_step, failing }, .. }
+                    if h == "prod-breaks" && after_step == "apply tested updates" =>
+                {
+                    Some(failing)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(health.len(), 1, "{name}: {ev:#?}");
+        assert_eq!(host_stops(&ev, "prod-breaks").len(), 1, "{name}: the health stop, nothing else");
+        assert_eq!(health[0].iter().map(|c| c.check.as_str()).collect::<Vec<_>>(), [WEB_CHECK], "{name}");
+        assert!(health[0][0].detail.contains("404"), "{name}: {:?}", health[0][0]);
+        let armed = count(&ev, |e| matches!(e, Event::AutoRollbackArmed { host, seconds: 1 } if host == "prod-breaks"));
+        let decided_by: Vec<&Vec<String>> = ev
+            .iter()
+            .filter_map(|e| match e {
+                Event::Decided { host: Some(h), decision: Decision::Rollback, operators, .. } if h == "prod-breaks" => {
+                    Some(operators)
+                }
+                _ => None,
+            })
+            .collect();
+        if policy.is_empty() {
+            assert_eq!(armed, 0, "{name}: no auto-rollback in the fleet's policy");
+            assert_eq!(decided_by, [&vec!["fleet-test".to_string()]], "{name}");
+        } else {
+            assert_eq!(armed, 1, "{name}");
+            assert_eq!(decided_by, [&vec!["auto-rollback".to_string()]], "{name}");
+        }
+        assert!(
+            ev.iter().any(|e| matches!(e, Event::RollbackFinished { step: 0, outcome: Outcome::Ok, verified: Some(true), mismatches, .. } if mismatches.is_empty())),
+            "{name}"
+        );
+        assert_eq!(host_result(&ev, "prod-breaks"), [HostResult::RolledBack], "{name}");
+    }
+}
+
+/// Acceptance 4: sshd (and the session running the step) killed while a slow step runs: a
+/// hard stop for a lost host, the window aborted, the journal whole and contiguous.
+fn run_sshd_killed_mid_step(fleet: &Fleet) {
+    let steps = r#"[[step]]
+name = "slow step"
+run = "sleep 20"
+rollback = "true"
+timeout = "2m"
+"#;
+    let rb = fleet.window("fleet-sshd", "prod-clean", "", Some(steps));
+    let before = fleet.installed("prod-clean");
+    let journal = journal_of(fleet, "fleet-sshd");
+    let args = ["run", rb.to_str().unwrap(), "--no-tui", "--yes", "--operator", "fleet-test"];
+    let child = fleet.patchdeck_cmd(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for_step(&journal, "slow step", Duration::from_secs(120));
+    let killed = Instant::now();
+    fleet.fault("kill-sshd", "prod-clean");
+    let out = child.wait_with_output().unwrap();
+    eprintln!(
+        "run after kill-sshd ({:.1}s):\n{}{}",
+        killed.elapsed().as_secs_f64(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(killed.elapsed() < Duration::from_secs(15), "the lost host was noticed before the step's 20 s were up");
+
+    let ev = events(&journal);
+    assert_eq!(count(&ev, |e| matches!(e, Event::StepStarted { name, .. } if name == "slow step")), 1);
+    let stops = host_stops(&ev, "prod-clean");
+    assert!(matches!(stops.as_slice(), [StopKind::Unreachable { .. } | StopKind::StepFailed { .. }]), "{stops:#?}");
+    assert!(ev.iter().any(|e| matches!(e, Event::StepFinished { step: 0, outcome, .. } if !outcome.is_ok())));
+    assert!(ev.iter().any(|e| matches!(e, Event::Decided { decision: Decision::Abort, .. })));
+    assert!(matches!(ev.last(), Some(Event::WindowFinished { aborted: true })));
+
+    fleet.fault("restore", "prod-clean");
+    assert_eq!(fleet.installed("prod-clean"), before, "the step changed no package");
+    let report = json(&fleet.patchdeck(&["check", fleet.runbook.to_str().unwrap(), "--json"]));
+    assert_eq!(divergences(&report)["prod-clean"], vec![], "reachable again");
+}
+
+/// Acceptance 5: patchdeck killed (SIGKILL) while a slow step runs after the packages step;
+/// `--resume --decide rollback` neither loses nor repeats a step: the journal before the
+/// kill is a prefix of the one after, the in-flight step started once, an unknown-outcome
+/// hard stop, and the host ends restored.
+fn run_killed_then_resumed(fleet: &Fleet) {
+    let steps = r#"[[step]]
+name = "apply tested updates"
+packages = "tested"
+
+[[step]]
+name = "slow step"
+run = "sleep 20"
+rollback = "true"
+timeout = "2m"
+"#;
+    let rb = fleet.window("fleet-kill9", "prod-clean", "", Some(steps));
+    let before = fleet.installed("prod-clean");
+    let journal = journal_of(fleet, "fleet-kill9");
+    let args = ["run", rb.to_str().unwrap(), "--no-tui", "--yes", "--operator", "fleet-test"];
+    let mut child = fleet.patchdeck_cmd(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_for_step(&journal, "slow step", Duration::from_secs(180));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let cut = std::fs::read(&journal).unwrap();
+    let before_kill = events(&journal);
+    assert!(matches!(before_kill.last(), Some(Event::StepStarted { step: 1, .. })), "{before_kill:#?}");
+    assert_ne!(fleet.installed("prod-clean"), before, "the packages step ran before the kill");
+
+    let out = run_window(fleet, &rb, &["--resume", "--decide", "rollback"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("outcome unknown"), "{stdout}");
+    let after_bytes = std::fs::read(&journal).unwrap();
+    assert!(after_bytes.starts_with(&cut), "the journal before the kill is a byte prefix of the one after");
+    let after = events(&journal);
+    assert_eq!(&after[..before_kill.len()], &before_kill[..], "nothing journaled before the kill was lost or changed");
+    for step in ["apply tested updates", "slow step"] {
+        assert_eq!(count(&after, |e| matches!(e, Event::StepStarted { name, .. } if name == step)), 1, "{step}");
+    }
+    let stops = host_stops(&after, "prod-clean");
+    assert!(matches!(stops.as_slice(), [StopKind::UnknownOutcome { step }] if step == "slow step"), "{stops:#?}");
+    assert!(
+        after
+            .iter()
+            .any(|e| matches!(e, Event::RollbackFinished { step: 0, outcome: Outcome::Ok, verified: Some(true), .. }))
+    );
+    assert_eq!(host_result(&after, "prod-clean"), [HostResult::RolledBack]);
+    assert!(matches!(after.last(), Some(Event::WindowFinished { .. })));
+    assert_eq!(fleet.installed("prod-clean"), before, "dpkg-query -W byte for byte as before the window");
 }

@@ -112,8 +112,13 @@ impl Fleet {
 
     /// Runs the real patchdeck binary with the fleet's ssh config, known_hosts and key.
     pub fn patchdeck(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_patchdeck"))
-            .arg("--ssh-config")
+        self.patchdeck_cmd(args).output().expect("run patchdeck")
+    }
+
+    /// The command [`Fleet::patchdeck`] runs, for tests that spawn it (and kill it).
+    pub fn patchdeck_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_patchdeck"));
+        c.arg("--ssh-config")
             .arg(self.var("SSH_CONFIG"))
             .arg("--known-hosts")
             .arg(self.var("KNOWN_HOSTS"))
@@ -122,9 +127,59 @@ impl Fleet {
             .args(["--connect-timeout", "5"])
             .args(args)
             .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run patchdeck")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// A window of its own derived from the fleet's runbook: named `name` (so its journal,
+    /// `DIR/<name>.journal.jsonl`, is its own), one wave holding only `host` (its inventory
+    /// `DIR/<name>-hosts.toml` keeps staging and `host`), `policy` lines appended to
+    /// `[policy]`, and `steps` (TOML `[[step]]` tables) replacing the runbook's steps when
+    /// given. Returns the runbook's path.
+    pub fn window(&self, name: &str, host: &str, policy: &str, steps: Option<&str>) -> PathBuf {
+        let rb = std::fs::read_to_string(&self.runbook).expect("fleet runbook");
+        let hosts = std::fs::read_to_string(self.dir.join("hosts.toml")).expect("fleet hosts.toml");
+        let keep: Vec<&str> = hosts
+            .split("[[host]]")
+            .skip(1)
+            .filter(|b| ["name = \"staging\"".to_string(), format!("name = \"{host}\"")].iter().any(|n| b.contains(n)))
+            .collect();
+        assert_eq!(keep.len(), 2, "staging and {host} in {hosts}");
+        std::fs::write(self.dir.join(format!("{name}-hosts.toml")), format!("[[host]]{}", keep.join("[[host]]")))
+            .unwrap();
+
+        let waves = rb.find("[[wave]]").expect("a wave");
+        let first_step = rb.find("[[step]]").expect("a step");
+        let first_check = rb.find("[[check]]").expect("a check");
+        let steps = steps.map_or_else(|| rb[first_step..first_check].to_string(), |s| format!("{s}\n"));
+        let head = rb[..waves]
+            .replace("name = \"fleet-less-pdweb\"", &format!("name = \"{name}\""))
+            .replace("file = \"hosts.toml\"", &format!("file = \"{name}-hosts.toml\""))
+            .replace("[policy]\n", &format!("[policy]\n{policy}"));
+        assert!(head.contains(&format!("name = \"{name}\"")) && head.contains(&format!("{name}-hosts.toml")), "{head}");
+        let rb = format!("{head}[[wave]]\nname = \"only\"\nhosts = [\"{host}\"]\n\n{steps}{}", &rb[first_check..]);
+        let path = self.dir.join(format!("{name}.toml"));
+        std::fs::write(&path, rb).unwrap();
+        path
+    }
+
+    /// `dpkg-query -W` inside the host: every installed package and its version.
+    pub fn installed(&self, host: &str) -> String {
+        self.exec_ok(host, "dpkg-query -W")
+    }
+
+    /// `GET /` of the host's web server, straight over TCP: (status, body).
+    pub fn http_get(&self, host: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let addr = std::net::SocketAddr::from((self.address(host), self.web_port()));
+        let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5)).expect("connect");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        write!(s, "GET / HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).expect("read the reply");
+        let status = reply.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
+        (status, body)
     }
 
     /// `tests/fleet/fault.sh WHAT HOST` (kill-sshd, break-web, hang-apt, restore).

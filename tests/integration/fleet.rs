@@ -304,8 +304,8 @@ fn host_stops<'a>(ev: &'a [Event], host: &str) -> Vec<&'a StopKind> {
     for e in ev {
         match e {
             Event::HardStop { host: Some(h), stop, .. } if h == host => stops.push(stop),
-            Event::HardStop { host: None, stop: StopKind::StepFailed { step, output_tail, .. }, .. }
-                if step == "wave only" && output_tail == "1 host(s) failed, the wave allows 0" => {}
+            Event::HardStop { host: None, stop: StopKind::TooManyFailures { wave, failures: 1, max: 0 }, .. }
+                if wave == "only" => {}
             Event::HardStop { .. } => panic!("unexpected stop {e:?}"),
             _ => {}
         }

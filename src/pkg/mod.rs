@@ -103,6 +103,12 @@ pub trait PackageManager: Send + Sync {
     /// Parses the sections printed by [`Self::probe_script`] (section name -> body).
     fn parse_probe(&self, sections: &BTreeMap<String, String>) -> Result<PkgFacts, ParseError>;
 
+    /// The probe sections that only the resolver's run prints: skipped when the host's
+    /// package state is unchanged (see [`crate::probe::cache`]), kept and reused instead.
+    fn resolver_sections(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Installs exactly these versions, non-interactively, keeping local config files.
     fn install_exact(&self, packages: &[(PkgName, Version)], timeout: Duration) -> Command;
 

@@ -37,6 +37,10 @@ impl PackageManager for Apt {
         parse::parse_probe(sections)
     }
 
+    fn resolver_sections(&self) -> &'static [&'static str] {
+        &probe::RESOLVER_SECTIONS
+    }
+
     fn install_exact(&self, packages: &[(PkgName, Version)], timeout: Duration) -> Command {
         commands::install_exact(packages, timeout)
     }

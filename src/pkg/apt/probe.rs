@@ -13,8 +13,10 @@
 //!   holds, filtered by awk to package-name characters, so no host text travels back into
 //!   a command line we build.
 //!
-//! Sections: `os`, `arch`, `installed`, `upgrade` (ends with `patchdeck-exit: N`), `held`,
-//! `reboot`, `needrestart`, `policy`, `cache`. See [`super::parse`] for each format.
+//! Sections: `os`, `arch`, `installed`, `pkgstate` (digest of apt's inputs, see
+//! [`crate::probe::cache`]), then the resolver's `upgrade` (ends with `patchdeck-exit: N`),
+//! `held`, `policy` (absent when `pkgstate` says `unchanged` or `skipped`), then `reboot`,
+//! `needrestart`, `cache`. See [`super::parse`] for each format.
 
 /// Prints the apt sections of the probe (`@@patchdeck:NAME` lines start each one).
 pub const PROBE_SCRIPT: &str = include_str!("probe.sh");
@@ -23,8 +25,11 @@ pub const PROBE_SCRIPT: &str = include_str!("probe.sh");
 pub const HISTORY_SCRIPT: &str = include_str!("history.sh");
 
 /// The section names [`PROBE_SCRIPT`] prints, in order.
-pub const SECTIONS: [&str; 9] =
-    ["os", "arch", "installed", "upgrade", "held", "reboot", "needrestart", "policy", "cache"];
+pub const SECTIONS: [&str; 10] =
+    ["os", "arch", "installed", "pkgstate", "upgrade", "held", "policy", "reboot", "needrestart", "cache"];
+
+/// What only the resolver's run prints, skipped when apt's inputs are unchanged.
+pub const RESOLVER_SECTIONS: [&str; 3] = ["upgrade", "held", "policy"];
 
 #[cfg(test)]
 mod tests {
@@ -32,10 +37,18 @@ mod tests {
 
     #[test]
     fn script_prints_every_section_once_in_order() {
-        let markers: Vec<&str> =
-            PROBE_SCRIPT.lines().filter_map(|l| l.strip_prefix("echo '@@patchdeck:")?.strip_suffix('\'')).collect();
+        let markers: Vec<&str> = PROBE_SCRIPT
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("echo '@@patchdeck:")?.strip_suffix('\''))
+            .collect();
         assert_eq!(markers, SECTIONS);
         assert!(PROBE_SCRIPT.contains("export LC_ALL=C"));
         assert!(PROBE_SCRIPT.contains("Debug::NoLocking=1"));
+        // The resolver's sections are exactly the ones inside the skippable block.
+        let block = &PROBE_SCRIPT[PROBE_SCRIPT.find("if [ \"$pd_resolve\" = yes ]").unwrap()..];
+        let block = &block[..block.find("\nfi\n").unwrap()];
+        let inside: Vec<&str> =
+            block.lines().filter_map(|l| l.trim().strip_prefix("echo '@@patchdeck:")?.strip_suffix('\'')).collect();
+        assert_eq!(inside, RESOLVER_SECTIONS);
     }
 }

@@ -4,6 +4,7 @@
 mod json;
 mod text;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,7 @@ use crate::diff::{Class, HostDiff, diff_host};
 use crate::health::{CheckResult, Prober, run_check};
 use crate::inventory::Host;
 use crate::pkg::{PackageManager, ParseError};
-use crate::probe::{ProbeError, probe_host};
+use crate::probe::{Mode, ProbeCache, ProbeError, Resolver, probe_host_with};
 use crate::runbook::{CheckKind, Runbook};
 use crate::transport::{Transport, pool};
 
@@ -35,11 +36,14 @@ pub struct Options {
     pub concurrency: usize,
     /// Bound on one host's probe.
     pub probe_timeout: Duration,
+    /// Kept resolver answers: a host whose package state is unchanged is not asked again.
+    /// `None` asks every host's resolver.
+    pub probe_cache: Option<Arc<ProbeCache>>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { concurrency: pool::DEFAULT_LIMIT, probe_timeout: Duration::from_secs(60) }
+        Self { concurrency: pool::DEFAULT_LIMIT, probe_timeout: Duration::from_secs(60), probe_cache: None }
     }
 }
 
@@ -49,6 +53,9 @@ pub struct HostReport {
     pub diff: HostDiff,
     pub checks: Vec<CheckResult>,
     pub probe_millis: u64,
+    /// Whether the host's resolver ran or its kept answer was reused (absent: not probed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<Resolver>,
 }
 
 impl HostReport {
@@ -99,8 +106,12 @@ async fn check_host(
     opts: &Options,
 ) -> HostReport {
     let started = Instant::now();
-    let probed = probe_host(transport, pm, host, &runbook.fingerprints, opts.probe_timeout).await;
+    let cache = opts.probe_cache.as_deref();
+    let probed =
+        probe_host_with(transport, pm, host, &runbook.fingerprints, opts.probe_timeout, Mode::Full, cache).await;
     let probe_millis = started.elapsed().as_millis() as u64;
+    let resolver = probed.as_ref().ok().map(|(_, r)| *r);
+    let probed = probed.map(|(facts, _)| facts);
     let diff = match &probed {
         Ok(facts) => diff_host(&host.name, facts, baseline, &runbook.fingerprints, &runbook.policy),
         Err(ProbeError::Parse { source: ParseError::Hostile(h), .. }) => {
@@ -115,7 +126,7 @@ async fn check_host(
     for check in runbook.checks.iter().filter(|c| reachable || !matches!(c.kind, CheckKind::Run(_))) {
         checks.push(run_check(check, host, &runbook.window, transport, prober).await);
     }
-    HostReport { diff, checks, probe_millis }
+    HostReport { diff, checks, probe_millis, resolver }
 }
 
 /// Runs the whole check. Hosts are probed concurrently (bounded); the report keeps wave order.

@@ -66,6 +66,14 @@ pub fn render(report: &Report) -> String {
         let _ = write!(out, "; {} {}", paint(WARN, "warn:"), warns.join(", "));
     }
     out.push('\n');
+    let reused = report.hosts.iter().filter(|h| h.resolver == Some(crate::probe::Resolver::Reused)).count();
+    if reused > 0 {
+        let _ = writeln!(
+            out,
+            "apt not asked again on {reused} of {} hosts: package state unchanged (--fresh asks)",
+            report.hosts.len()
+        );
+    }
     if report.exit_code() == super::exit::CLEAN {
         let _ = writeln!(out, "{}", paint(OK, "Every host is as tested. Ready for the window."));
     } else if !stops.is_empty() {

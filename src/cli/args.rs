@@ -120,6 +120,11 @@ pub struct CheckArgs {
     /// Seconds allowed for one host's probe.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub timeout: u64,
+    /// Ask every host's apt resolver again, even where the host's package state (dpkg
+    /// database, apt lists, sources, preferences, config) is unchanged since the last check;
+    /// the new answers are kept for the next check.
+    #[arg(long)]
+    pub fresh: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use eyre::WrapErr;
@@ -10,6 +11,7 @@ use super::args::{CheckArgs, DemoArgs, Global};
 use super::fleet::Reach;
 use crate::check::{self, Options};
 use crate::pkg::apt::Apt;
+use crate::probe::ProbeCache;
 use crate::runbook::Runbook;
 use crate::transport::pool::Progress;
 
@@ -83,7 +85,11 @@ pub async fn run(global: &Global, args: CheckArgs) -> eyre::Result<u8> {
     if global.simulate.is_none() {
         warn_about_ssh_config(global, &runbook, args.concurrency).await;
     }
-    let opts = Options { concurrency: args.concurrency.max(1), probe_timeout: Duration::from_secs(args.timeout) };
+    // Kept between runs: an unchanged host costs a few milliseconds instead of a resolver run.
+    let probe_cache =
+        (!args.fresh).then(ProbeCache::default_dir).flatten().map(|d| Arc::new(ProbeCache::persistent(d)));
+    let opts =
+        Options { concurrency: args.concurrency.max(1), probe_timeout: Duration::from_secs(args.timeout), probe_cache };
     Ok(check_with(&runbook, &baseline, &reach, &opts, args.json).await)
 }
 

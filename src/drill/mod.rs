@@ -62,7 +62,8 @@ pub struct Outcome {
 type Installed = BTreeMap<String, String>;
 
 async fn installed(transport: &dyn Transport, host: &crate::inventory::Host) -> Option<Installed> {
-    let facts = crate::probe::probe_host(transport, &Apt, host, &[], Duration::from_secs(60)).await.ok()?;
+    let (timeout, mode) = (Duration::from_secs(60), crate::probe::Mode::Installed);
+    let (facts, _) = crate::probe::probe_host_with(transport, &Apt, host, &[], timeout, mode, None).await.ok()?;
     Some(facts.pkg.installed.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect())
 }
 

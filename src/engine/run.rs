@@ -2,6 +2,7 @@
 //! order, a hard stop whenever reality leaves the plan.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -17,7 +18,7 @@ use crate::diff::diff_host;
 use crate::health::{CheckResult, Prober, run_check};
 use crate::inventory::Host;
 use crate::pkg::{PackageManager, PkgName, Version, verify};
-use crate::probe::{HostFacts, ProbeError, probe_host};
+use crate::probe::{HostFacts, Mode, ProbeCache, ProbeError, probe_host_with};
 use crate::runbook::{Runbook, Step, StepAction, placeholder};
 use crate::transport::{Command, Output, Purpose, Transport, TransportError};
 
@@ -42,6 +43,9 @@ pub struct Engine<'a> {
     pub recorder: &'a Recorder,
     pub operators: Vec<String>,
     pub drill: bool,
+    /// Resolver answers kept between the preflight and each host's re-check: a host whose
+    /// package state did not move is not asked to resolve again.
+    pub probe_cache: Arc<ProbeCache>,
     /// Held for writing while a decision is pending: no new step starts meanwhile.
     gate: RwLock<()>,
     /// One decision at a time.
@@ -103,6 +107,7 @@ impl<'a> Engine<'a> {
             recorder,
             operators,
             drill: false,
+            probe_cache: Arc::new(ProbeCache::in_memory()),
             gate: RwLock::new(()),
             deciding: Mutex::new(()),
         }
@@ -183,7 +188,7 @@ impl<'a> Engine<'a> {
             self.transport,
             self.prober,
             self.pm,
-            &crate::check::Options::default(),
+            &crate::check::Options { probe_cache: Some(self.probe_cache.clone()), ..Default::default() },
             |_| {},
         )
         .await;
@@ -301,9 +306,10 @@ impl<'a> Engine<'a> {
         // Re-check right before the first change: the world may have moved since preflight.
         let untouched = self.recorder.with_state(|s| s.host(name).is_none_or(|h| h.done.is_empty() && !h.rechecked));
         if untouched {
-            match probe_host(self.transport, self.pm, host, &self.runbook.fingerprints, Duration::from_secs(120)).await
+            let (fps, cache) = (&self.runbook.fingerprints, Some(self.probe_cache.as_ref()));
+            match probe_host_with(self.transport, self.pm, host, fps, Duration::from_secs(120), Mode::Full, cache).await
             {
-                Ok(facts) => {
+                Ok((facts, _)) => {
                     let d = diff_host(name, &facts, self.baseline, &self.runbook.fingerprints, &self.runbook.policy);
                     let stops: Vec<_> = d.stops().cloned().collect();
                     self.record(Event::Recheck { host: name.into(), findings: d.findings.clone() })?;
@@ -557,8 +563,11 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Installed versions before and after a change: the resolver is not needed for that.
     async fn probe(&self, host: &Host) -> Result<HostFacts, ProbeError> {
-        probe_host(self.transport, self.pm, host, &[], Duration::from_secs(120)).await
+        let probed =
+            probe_host_with(self.transport, self.pm, host, &[], Duration::from_secs(120), Mode::Installed, None);
+        Ok(probed.await?.0)
     }
 
     /// The built-in packages step: snapshot every installed version (journaled before

@@ -53,6 +53,28 @@ fn divergences(report: &serde_json::Value) -> BTreeMap<String, Vec<(String, Stri
         .collect()
 }
 
+/// Each host's `resolver` in a check report: "ran" or "reused".
+fn resolvers(report: &serde_json::Value) -> BTreeMap<String, String> {
+    report["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["diff"]["host"].as_str().unwrap().to_string(), h["resolver"].as_str().unwrap_or("").to_string()))
+        .collect()
+}
+
+/// `check --json` with apt's kept answers, then `check --json --fresh` asking every host's
+/// resolver: every host's diff must be the same. Returns the first report.
+fn check_equals_fresh(fleet: &Fleet, runbook: &str) -> serde_json::Value {
+    let kept = json(&fleet.patchdeck(&["check", runbook, "--json"]));
+    let fresh = json(&fleet.patchdeck(&["check", runbook, "--json", "--fresh"]));
+    assert!(resolvers(&fresh).values().all(|r| r == "ran"), "{:?}", resolvers(&fresh));
+    for (a, b) in kept["hosts"].as_array().unwrap().iter().zip(fresh["hosts"].as_array().unwrap()) {
+        assert_eq!(a["diff"], b["diff"], "{}: kept answer differs from the resolver's", a["diff"]["host"]);
+    }
+    kept
+}
+
 /// Health check results of one host, as (name, ok).
 fn checks(report: &serde_json::Value, name: &str) -> Vec<(String, bool)> {
     host(report, name)["checks"]
@@ -172,6 +194,28 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     for h in ["prod-clean", "prod-extra", "prod-newer", "prod-drift", "prod-breaks"] {
         assert!(checks(&report, h).iter().all(|(_, ok)| *ok), "{h}: {:?}", checks(&report, h));
     }
+
+    // 2b. Nothing moved since: apt's kept answers stand on every host, and they equal what
+    //     every host's resolver says when asked again. A real change (a hold) makes that
+    //     host's resolver run again and the check sees it; undoing it does too.
+    let report = check_equals_fresh(fleet, &runbook);
+    assert!(resolvers(&report).values().all(|r| r == "reused"), "{:?}", resolvers(&report));
+    assert_eq!(divergences(&report), expected);
+    let out = fleet.patchdeck(&["check", &runbook]);
+    assert!(
+        text(&out.stdout).contains("apt not asked again on 5 of 5 hosts: package state unchanged (--fresh asks)"),
+        "{}",
+        text(&out.stdout)
+    );
+    fleet.exec_ok("prod-clean", "apt-mark hold less");
+    let report = check_equals_fresh(fleet, &runbook);
+    let ran: Vec<String> = resolvers(&report).into_iter().filter(|(_, r)| r == "ran").map(|(h, _)| h).collect();
+    assert_eq!(ran, ["prod-clean"]);
+    assert_eq!(divergences(&report)["prod-clean"], pair("not_pending", "less"), "a held package is not pending");
+    fleet.exec_ok("prod-clean", "apt-mark unhold less");
+    let report = check_equals_fresh(fleet, &runbook);
+    assert_eq!(resolvers(&report)["prod-clean"], "ran");
+    assert_eq!(divergences(&report), expected);
 
     // 3. kill-sshd: the host cannot be reached, and says so; restore brings it back.
     fleet.fault("kill-sshd", "prod-clean");

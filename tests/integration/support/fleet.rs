@@ -127,6 +127,8 @@ impl Fleet {
             .args(["--connect-timeout", "5"])
             .args(args)
             .env("NO_COLOR", "1")
+            // check keeps apt's answers per host between runs: the fleet's own, not the user's.
+            .env("XDG_CACHE_HOME", self.dir.join("cache"))
             .stdin(Stdio::null());
         c
     }

@@ -3,9 +3,13 @@
 //! re-check a cockpit does during a window). Prints one line per pass on stdout:
 //!
 //! ```text
-//! pass 1 cold 12.345 s hosts 50 clean 50
-//! pass 2 warm 3.210 s hosts 50 clean 50
+//! pass 1 cold 12.345 s hosts 50 clean 50 reused 0
+//! pass 2 warm 3.210 s hosts 50 clean 50 reused 50
 //! ```
+//!
+//! Like the engine's re-check before each host's change, the passes share one in-memory
+//! probe cache: a host whose package state did not move is not asked to resolve again
+//! (`reused`). With `--fresh` every pass asks every host's resolver.
 //!
 //! Run by `tests/fleet/bench.sh` (which parses those lines); by hand:
 //! `cargo bench --bench recheck -- RUNBOOK [PASSES] [CONCURRENCY]`. Not a criterion bench:
@@ -24,6 +28,7 @@ use patchdeck::transport::ssh::{SshOptions, SshTransport};
 
 fn main() -> eyre::Result<()> {
     // `cargo bench` passes `--bench`; ignore flags, keep positionals.
+    let fresh = std::env::args().any(|a| a == "--fresh");
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let Some(runbook_path) = args.first().map(PathBuf::from) else {
         eprintln!("usage: recheck RUNBOOK [PASSES=6] [CONCURRENCY=32]");
@@ -36,7 +41,8 @@ fn main() -> eyre::Result<()> {
     let runbook = patchdeck::runbook::load(&runbook_path)?;
     let baseline = patchdeck::baseline::load(&runbook.baseline.file)?;
     let transport = SshTransport::new(SshOptions { config_file: runbook.ssh_config.clone(), ..Default::default() })?;
-    let opts = Options { concurrency, ..Default::default() };
+    let probe_cache = (!fresh).then(|| std::sync::Arc::new(patchdeck::probe::ProbeCache::in_memory()));
+    let opts = Options { concurrency, probe_cache, ..Default::default() };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         for pass in 1..=passes {
@@ -45,7 +51,8 @@ fn main() -> eyre::Result<()> {
             let secs = started.elapsed().as_secs_f64();
             let clean = report.hosts.iter().filter(|h| h.is_clean()).count();
             let kind = if pass == 1 { "cold" } else { "warm" };
-            println!("pass {pass} {kind} {secs:.3} s hosts {} clean {clean}", report.hosts.len());
+            let reused = report.hosts.iter().filter(|h| h.resolver == Some(patchdeck::probe::Resolver::Reused)).count();
+            println!("pass {pass} {kind} {secs:.3} s hosts {} clean {clean} reused {reused}", report.hosts.len());
         }
         transport.close().await;
     });

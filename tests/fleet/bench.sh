@@ -6,7 +6,11 @@
 #                        [--out FILE]
 #
 # For each size N (prod hosts prod-n001..prod-nN; max of --sizes hosts are brought up):
-#   patchdeck cold   `patchdeck check bench-N.toml`: new process, no ssh master open
+#   patchdeck fresh  `patchdeck check --fresh bench-N.toml`: new process, no ssh master open,
+#                    every host's apt resolver asked (a first check, or after `apt update`)
+#   patchdeck cold   `patchdeck check bench-N.toml`: new process, no ssh master open; hosts
+#                    whose package state is unchanged since the warm-up check are not asked
+#                    to resolve again (apt's kept answer, see src/probe/cache.rs)
 #   patchdeck warm   benches/recheck.rs: check::run again over the same SshTransport, its
 #                    masters open (passes 2..runs+1 of one process; pass 1 is the cold one)
 #   ssh sequential   for h in hosts: ssh h 'apt list --upgradable'
@@ -87,6 +91,9 @@ for n in $SIZES; do
   chmod +x "$W/seq-$n.sh"
 done
 
+# patchdeck keeps apt's answers here (its default is ~/.cache/patchdeck/probe).
+export XDG_CACHE_HOME=$W/cache
+rm -rf "$XDG_CACHE_HOME"
 log "warm-up: one discarded check of all $MAX hosts (builds each host's apt cache)"
 (cd "$D" && "$PD" check "bench-$MAX.toml" >/dev/null) || true
 
@@ -96,6 +103,7 @@ CP=$W/cp
 for n in $SIZES; do
   log "size $n: cold tools (hyperfine, $RUNS runs each)"
   hyperfine -N --runs "$RUNS" -i --style basic --export-json "$W/cold-$n.json" \
+    -n "patchdeck fresh" "$PD check --fresh $D/bench-$n.toml" \
     -n "patchdeck cold" "$PD check $D/bench-$n.toml" \
     -n "ssh sequential" "$W/seq-$n.sh" \
     -n "parallel-ssh" "parallel-ssh -p 50 -t 0 -h $W/pssh-$n -x '-F $D/ssh_config' -i '$Q'" \
@@ -127,18 +135,22 @@ for n in sizes:
             res[r["command"]] = r["times"]
     warm = [float(m.group(1)) for m in re.finditer(r"pass \d+ warm ([0-9.]+) s", open(f"{w}/recheck-{n}.txt").read())]
     res["patchdeck warm"] = warm
-    pc, pw = statistics.median(res["patchdeck cold"]), statistics.median(warm)
-    for tool in ["patchdeck cold", "patchdeck warm", "ssh sequential", "parallel-ssh", "ansible raw", "parallel-ssh warm"]:
+    pf, pc, pw = (statistics.median(res[k]) for k in ("patchdeck fresh", "patchdeck cold", "patchdeck warm"))
+    for tool in ["patchdeck fresh", "patchdeck cold", "patchdeck warm", "ssh sequential", "parallel-ssh", "ansible raw", "parallel-ssh warm"]:
         t = res[tool]
         med = statistics.median(t)
-        ref = pw if tool.endswith("warm") else pc
-        ratio = "" if tool.startswith("patchdeck") else f"{ref / med:.2f}"
-        rows.append(f"| {n} | {tool} | {med:.2f} | {min(t):.2f} | {max(t):.2f} | {ratio} |")
+        if tool.startswith("patchdeck"):
+            ratio = fresh = ""
+        elif tool.endswith("warm"):
+            ratio, fresh = f"{pw / med:.2f}", ""
+        else:
+            ratio, fresh = f"{pc / med:.2f}", f"{pf / med:.2f}"
+        rows.append(f"| {n} | {tool} | {med:.2f} | {min(t):.2f} | {max(t):.2f} | {ratio} | {fresh} |")
         raw.append(f"{n:>3} {tool:<18} " + " ".join(f"{x:.2f}" for x in t))
-table = ["| prod hosts | what | median s | min s | max s | patchdeck / this |", "|---:|---|---:|---:|---:|---:|"] + rows
+table = ["| prod hosts | what | median s | min s | max s | patchdeck / this | fresh / this |", "|---:|---|---:|---:|---:|---:|---:|"] + rows
 text = "\n".join([
     f"Run {date} on {machine}; load average at the end: {load}.", "",
-    "Ratios: `patchdeck cold` / each cold tool, `patchdeck warm` / `parallel-ssh warm`.", "",
+    "Ratios: `patchdeck cold` (and `patchdeck fresh`) / each cold tool, `patchdeck warm` / `parallel-ssh warm`.", "",
     *table, "", "Raw seconds (each run):", "", "```", *raw, "```", ""])
 print(text)
 doc = open(out).read() if __import__("os").path.exists(out) else "<!-- bench.sh results begin -->\n<!-- bench.sh results end -->\n"

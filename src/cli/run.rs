@@ -113,12 +113,12 @@ pub(super) fn spawn_printer(
 }
 
 /// The cockpit's theme: `--theme`, user theme dir, `NO_COLOR`.
-fn theme(name: Option<&str>) -> eyre::Result<crate::tui::theme::Theme> {
+pub(super) fn theme(name: Option<&str>) -> eyre::Result<crate::tui::theme::Theme> {
     use crate::tui::theme;
     theme::Theme::load(name, theme::user_dir().as_deref(), theme::no_color_env())
 }
 
-fn need_terminal() -> eyre::Result<()> {
+pub(super) fn need_terminal() -> eyre::Result<()> {
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         bail!("the cockpit needs a terminal: run it in one, or use `--no-tui --yes` for progress lines");

@@ -25,24 +25,41 @@ use crate::transport::{Command, Output, Purpose, Transport, TransportError};
 pub struct DrillClock {
     start: jiff::Timestamp,
     real: Option<Instant>,
-    elapsed: Mutex<Duration>,
+    sim: Mutex<SimTime>,
     jump: Mutex<jiff::SignedDuration>,
+}
+
+/// Simulated time so far. While operators decide, real time passes on it as it goes (not
+/// only once they have decided), so the cockpit's clock and countdowns move meanwhile.
+#[derive(Default)]
+struct SimTime {
+    elapsed: Duration,
+    /// Decisions under way, and since when at least one has been.
+    deciding: usize,
+    since: Option<Instant>,
 }
 
 impl DrillClock {
     pub fn simulated(start: jiff::Timestamp) -> Self {
-        Self { start, real: None, elapsed: Mutex::new(Duration::ZERO), jump: Mutex::new(jiff::SignedDuration::ZERO) }
+        Self { start, real: None, sim: Mutex::default(), jump: Mutex::new(jiff::SignedDuration::ZERO) }
     }
 
     pub fn real(start: jiff::Timestamp) -> Self {
         Self { real: Some(Instant::now()), ..Self::simulated(start) }
     }
 
+    fn sim(&self) -> std::sync::MutexGuard<'_, SimTime> {
+        self.sim.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Time since the window's start, jumps included.
     pub fn since_start(&self) -> Duration {
         let e = match self.real {
             Some(t) => t.elapsed(),
-            None => *self.elapsed.lock().unwrap_or_else(|p| p.into_inner()),
+            None => {
+                let s = self.sim();
+                s.elapsed + s.since.map_or(Duration::ZERO, |t| t.elapsed())
+            }
         };
         let jump = *self.jump.lock().unwrap_or_else(|p| p.into_inner());
         let total = jiff::SignedDuration::try_from(e).unwrap_or(jiff::SignedDuration::MAX).saturating_add(jump);
@@ -52,7 +69,28 @@ impl DrillClock {
     /// Simulated time passes (no effect on a real clock).
     pub fn advance(&self, d: Duration) {
         if self.real.is_none() {
-            *self.elapsed.lock().unwrap_or_else(|p| p.into_inner()) += d;
+            self.sim().elapsed += d;
+        }
+    }
+
+    /// Operators start deciding: real time passes on the simulated clock until
+    /// [`DrillClock::decided`]. Overlapping decisions count their real time once.
+    pub fn deciding(&self) {
+        let mut s = self.sim();
+        if s.deciding == 0 {
+            s.since = Some(Instant::now());
+        }
+        s.deciding += 1;
+    }
+
+    /// A decision begun with [`DrillClock::deciding`] was taken.
+    pub fn decided(&self) {
+        let mut s = self.sim();
+        s.deciding = s.deciding.saturating_sub(1);
+        if s.deciding == 0
+            && let Some(t) = s.since.take()
+        {
+            s.elapsed += t.elapsed();
         }
     }
 
@@ -65,6 +103,11 @@ impl DrillClock {
 
     pub fn start(&self) -> jiff::Timestamp {
         self.start
+    }
+
+    /// Real time (a live drill), not simulated.
+    pub fn is_real(&self) -> bool {
+        self.real.is_some()
     }
 }
 
@@ -372,17 +415,22 @@ pub struct DrillDecider<'a> {
 #[async_trait]
 impl Decider for DrillDecider<'_> {
     async fn decide(&self, stop: &OpenStop) -> Decision {
-        let t = Instant::now();
+        self.clock.deciding();
         let d = self.inner.decide(stop).await;
-        self.clock.advance(t.elapsed());
+        self.clock.decided();
         d
     }
 
     async fn auto_rollback_countdown(&self, host: &str, seconds: u64) -> bool {
         let t = Instant::now();
+        self.clock.deciding();
         let go = self.inner.auto_rollback_countdown(host, seconds).await;
+        self.clock.decided();
         // A countdown that ran out took its seconds, however fast the drill runs.
-        self.clock.advance(if go { t.elapsed().max(Duration::from_secs(seconds)) } else { t.elapsed() });
+        let (full, took) = (Duration::from_secs(seconds), t.elapsed());
+        if go && took < full {
+            self.clock.advance(full - took);
+        }
         go
     }
 }
@@ -429,5 +477,42 @@ impl Decider for Script {
             tokio::time::sleep(Duration::from_secs(seconds).mul_f64(self.speed)).await;
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> jiff::Timestamp {
+        "2026-11-22T22:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn simulated_time_moves_while_operators_decide_and_counts_overlaps_once() {
+        let c = DrillClock::simulated(t0());
+        c.advance(Duration::from_secs(3));
+        assert_eq!(c.since_start(), Duration::from_secs(3));
+        c.deciding();
+        c.deciding(); // a countdown on another host, at the same time
+        std::thread::sleep(Duration::from_millis(60));
+        let mid = c.since_start();
+        assert!(mid >= Duration::from_millis(3060), "the clock moves during the decision: {mid:?}");
+        c.decided();
+        c.decided();
+        let end = c.since_start();
+        assert!(end >= mid && end < Duration::from_secs(4), "real time counted once: {end:?}");
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(c.since_start(), end, "between operations simulated time stands still");
+    }
+
+    #[test]
+    fn real_clock_ignores_simulated_advances() {
+        let c = DrillClock::real(t0());
+        c.advance(Duration::from_secs(3600));
+        c.deciding();
+        c.decided();
+        assert!(c.since_start() < Duration::from_secs(5));
+        assert!(c.is_real());
     }
 }

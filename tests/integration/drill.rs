@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use patchdeck::diag::SourceFile;
-use patchdeck::drill::{Backend, Drill, Scenario, Script, scenario};
+use patchdeck::drill::{Backend, Drill, Handle, Scenario, Script, scenario};
 use patchdeck::engine::event::{Event, HostResult};
 use patchdeck::engine::recorder::WriteAhead;
 use patchdeck::sim::{Fleet, SimProber};
@@ -37,7 +37,7 @@ async fn drill(s: &Scenario) -> Ran {
         local: &transport,
         prober: &prober,
         backend: Backend::Sim(fleet.clone()),
-        live: false,
+        handle: Handle::new(rb.window.starts, false),
         speed: 0.0,
         decider: &decider,
         operators: vec!["alice".into()],
@@ -367,9 +367,14 @@ fn binary_list_and_refusals() {
 
     let rb = demo_copy(dir.path());
     let rb = rb.to_str().unwrap();
+    // Without --no-tui the drill opens the cockpit, which needs a terminal (tui_tmux has one).
     let no_tui = patchdeck(dir.path(), &["drill", rb, "--scenario", "step-failed"]);
-    assert_ne!(no_tui.status.code(), Some(0));
-    assert!(text(&no_tui.stderr).contains("--no-tui"));
+    assert_eq!(no_tui.status.code(), Some(1));
+    assert!(text(&no_tui.stderr).contains("needs a terminal") && text(&no_tui.stderr).contains("--no-tui"));
+    // In the cockpit the operators decide: a scripted --decide is refused there.
+    let decide = patchdeck(dir.path(), &["drill", rb, "--scenario", "step-failed", "--decide", "rollback"]);
+    assert_ne!(decide.status.code(), Some(0));
+    assert!(text(&decide.stderr).contains("--decide") && text(&decide.stderr).contains("--no-tui"));
     // --live outside a declared drill window is refused (before any host is touched).
     let live = patchdeck(
         dir.path(),

@@ -1,7 +1,9 @@
-//! Two lines: window, clock, operators; then time left, "decide by", risk and the state.
+//! Two lines: DRILL (for drills), window, clock, operators; then time left, "decide by",
+//! risk and the state.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
@@ -14,12 +16,17 @@ const WARN_SECS: i64 = 15 * 60;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let h = theme.header;
-    let mut first = vec![
+    let mut first = Vec::new();
+    if app.drill {
+        // First, so no width and no modal hides it.
+        first.push(Span::styled(format!(" {} ", strings::DRILL), theme.danger.add_modifier(Modifier::REVERSED)));
+    }
+    first.extend([
         Span::styled(format!(" {} ", strings::APP), h),
         Span::styled(format!(" {} ", app.info.name), h),
         Span::styled(format!(" {} ", strings::clock(app.now)), h),
         Span::styled(format!(" {} ", strings::operators(&app.state.operators)), h),
-    ];
+    ]);
     if app.mode == Mode::ReadOnly {
         first.push(Span::styled(" READ-ONLY ", theme.warn));
     }

@@ -30,7 +30,7 @@ pub const WINDOW_RUNNING: &str = "window running";
 pub const QUIT_WAITING: &str =
     "quitting: abort requested; waiting for running steps to finish (no remote command is killed)";
 pub const NO_REQUESTS_AFTER_END: &str = "the window has ended: nothing more can be requested";
-/// The drill marker, first in the header of every screen of a drill.
+/// The drill marker: in a drill's header, on every screen, in place of [`APP`].
 pub const DRILL: &str = "DRILL";
 
 /// The status line once a drill's scorecard is journaled.

@@ -1,5 +1,5 @@
-//! Two lines: DRILL (for drills), window, clock, operators; then time left, "decide by",
-//! risk and the state.
+//! Two lines: the app (DRILL for a drill), window, clock, operators; then time left,
+//! "decide by", risk and the state.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -16,17 +16,19 @@ const WARN_SECS: i64 = 15 * 60;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let h = theme.header;
-    let mut first = Vec::new();
-    if app.drill {
-        // First, so no width and no modal hides it.
-        first.push(Span::styled(format!(" {} ", strings::DRILL), theme.danger.add_modifier(Modifier::REVERSED)));
-    }
-    first.extend([
-        Span::styled(format!(" {} ", strings::APP), h),
+    // A drill says so where the app's name is: first, so no modal hides it, and no wider
+    // than a real window's header, so nothing else is cut off.
+    let badge = if app.drill {
+        Span::styled(format!(" {} ", strings::DRILL), theme.danger.add_modifier(Modifier::REVERSED))
+    } else {
+        Span::styled(format!(" {} ", strings::APP), h)
+    };
+    let mut first = vec![
+        badge,
         Span::styled(format!(" {} ", app.info.name), h),
         Span::styled(format!(" {} ", strings::clock(app.now)), h),
         Span::styled(format!(" {} ", strings::operators(&app.state.operators)), h),
-    ]);
+    ];
     if app.mode == Mode::ReadOnly {
         first.push(Span::styled(" READ-ONLY ", theme.warn));
     }

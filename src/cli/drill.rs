@@ -67,9 +67,9 @@ pub struct DrillArgs {
     /// Run --live outside a declared drill window.
     #[arg(long)]
     pub force: bool,
-    /// Fault command for --live, run as `CMD ACTION HOST` (`kill-sshd`, `break-web`): e.g.
-    /// `tests/fleet/fault.sh`.
-    #[arg(long, value_name = "CMD")]
+    /// Fault command for --live, run as `CMD ACTION HOST` (`kill-sshd`, `break-web`, and
+    /// `restore` after the drill): e.g. `tests/fleet/fault.sh`.
+    #[arg(long, value_name = "CMD", requires = "live")]
     pub fault_cmd: Option<String>,
     /// Confirm a --live --no-tui drill (no person at the keyboard).
     #[arg(long)]
@@ -181,6 +181,11 @@ pub async fn run(global: &Global, args: DrillArgs) -> eyre::Result<u8> {
     let original = crate::runbook::load(runbook_path)?;
     let baseline = crate::baseline::load(&original.baseline.file)?;
     scenario.check(&original)?;
+    if args.live
+        && let Err(problems) = crate::drill::live::check(&scenario, args.fault_cmd.as_deref())
+    {
+        bail!("scenario `{}` cannot run --live:\n  {}", scenario.name, problems.join("\n  "));
+    }
     let mut runbook = scenario.apply(&original);
     let decisions = scenario.decisions()?;
     let operators = operators(&args.operator);

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
+use super::live::{self, Live};
 use super::scenario::{Effect, FaultSpec};
 use crate::engine::clock::Clock;
 use crate::engine::decide::Decider;
@@ -147,6 +148,8 @@ struct State {
     timed: Vec<(jiff::Timestamp, Event)>,
     /// Faults that could not be applied, with why.
     failed: Vec<String>,
+    /// Hosts a live fault command changed: restored after the drill.
+    hooked: Vec<String>,
 }
 
 /// Watches the journal for triggers and applies faults when they are due.
@@ -289,13 +292,34 @@ impl Injector {
             (Effect::Drift { path, content }, Backend::Sim(fleet)) => sim(fleet, &host, |h| {
                 h.files.insert(path.clone(), content.clone());
             })?,
-            (Effect::Unreachable, Backend::Live { hook }) => live(hook, "kill-sshd", &host)?,
-            (Effect::Unhealthy, Backend::Live { hook }) => live(hook, "break-web", &host)?,
-            (e, Backend::Live { .. }) => {
-                return Err(format!("`{}` cannot be injected on real hosts yet", e.describe()));
-            }
+            (e, Backend::Live { hook }) => match live::how(e) {
+                Live::Hook(action) => {
+                    let hook = hook.as_deref().ok_or_else(|| format!("no --fault-cmd given to `{action}` {host}"))?;
+                    // Restored afterwards, even if it failed half-way.
+                    let mut st = self.lock();
+                    if !st.hooked.contains(&host) {
+                        st.hooked.push(host.clone());
+                    }
+                    drop(st);
+                    live::run_hook(hook, action, &host)?;
+                }
+                // Armed or applied by the arms above, as for simulated hosts.
+                Live::Replace | Live::OurSide => {}
+                Live::Refused => return Err(format!("`{}` cannot be injected on real hosts", e.describe())),
+            },
         }
         Ok(())
+    }
+
+    /// Live drills: `CMD restore HOST` for every host the fault command changed, once.
+    /// What was restored, or why it could not be.
+    pub fn restore_hooked(&self) -> Vec<Result<String, String>> {
+        let hosts = std::mem::take(&mut self.lock().hooked);
+        let Backend::Live { hook: Some(hook) } = &self.backend else { return Vec::new() };
+        hosts
+            .into_iter()
+            .map(|h| live::run_hook(hook, "restore", &h).map(|()| format!("`{hook} restore {h}`")))
+            .collect()
     }
 
     /// The armed effect for this host's command, if any (consumed).
@@ -310,24 +334,6 @@ impl Injector {
 
 fn sim(fleet: &Fleet, host: &str, f: impl FnOnce(&mut crate::sim::HostState)) -> Result<(), String> {
     fleet.with_host(host, f).ok_or_else(|| format!("no simulated host `{host}`"))
-}
-
-fn live(hook: &Option<String>, action: &str, host: &str) -> Result<(), String> {
-    let Some(hook) = hook else {
-        return Err(format!("no --fault-cmd given to `{action}` {host}"));
-    };
-    let words = shlex::split(hook).ok_or_else(|| format!("cannot parse --fault-cmd {hook:?}"))?;
-    let (prog, args) = words.split_first().ok_or("empty --fault-cmd")?;
-    let out = std::process::Command::new(prog)
-        .args(args)
-        .args([action, host])
-        .output()
-        .map_err(|e| format!("cannot run {prog}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("{hook} {action} {host} failed: {}", String::from_utf8_lossy(&out.stderr).trim()))
-    }
 }
 
 /// What a simulated operation takes on a real host (the sim's own delays, unscaled).
@@ -356,7 +362,17 @@ impl Transport for DrillTransport<'_> {
     async fn exec(&self, host: &Host, cmd: &Command) -> Result<Output, TransportError> {
         self.injector.apply_due()?;
         let inj = self.injector;
+        let live = matches!(inj.backend, Backend::Live { .. });
         match inj.take_armed(&host.name, cmd) {
+            // Real hosts: a real command on the host instead (see `live`).
+            Some(Armed::Exit(code)) if live => {
+                let c = Command { script: live::exit_script(code, &cmd.script), needs_root: false, ..cmd.clone() };
+                return self.inner.exec(host, &c).await;
+            }
+            Some(Armed::Hang) if live => {
+                let c = Command { script: live::hang_script(cmd.timeout), needs_root: false, ..cmd.clone() };
+                return self.inner.exec(host, &c).await;
+            }
             Some(Armed::Exit(code)) => {
                 inj.clock.advance(Duration::from_millis(300));
                 return Ok(Output {

@@ -7,6 +7,7 @@ pub mod fleet;
 pub mod handle;
 pub mod history;
 pub mod inject;
+pub mod live;
 pub mod scenario;
 pub mod scorecard;
 
@@ -87,12 +88,19 @@ impl Drill<'_> {
 
         // Recorders hold the injector and it holds the current recorder: break the cycle
         // however the drill ends, or the printer listening to them never finishes.
-        // The handle holds the current recorder too.
+        // The handle holds the current recorder too. Live faults are undone however the
+        // drill ends (normally that happened already, and this finds nothing to do).
         struct Detach(Arc<Injector>, Handle);
         impl Drop for Detach {
             fn drop(&mut self) {
                 self.0.detach();
                 self.1.detach();
+                for r in self.0.restore_hooked() {
+                    match r {
+                        Ok(done) => tracing::warn!("drill ended early; undid its fault: {done}"),
+                        Err(e) => tracing::error!("drill ended early; could not undo its fault: {e}"),
+                    }
+                }
             }
         }
         let _detach = Detach(injector.clone(), self.handle.clone());
@@ -154,6 +162,10 @@ impl Drill<'_> {
         // The window is over: nothing more can be requested of it.
         self.handle.detach();
 
+        // Hosts the fault command changed are put back before the last probe, which then
+        // reads their packages (an sshd killed by the drill would hide them).
+        let undone = injector.restore_hooked();
+
         let mut after = BTreeMap::new();
         for h in &hosts {
             after.insert(h.name.clone(), installed(self.transport, h).await);
@@ -186,6 +198,7 @@ impl Drill<'_> {
             before: &before,
             after: &after,
             problems,
+            undone,
         });
         recorder.record(Event::DrillScorecard { scorecard: Box::new(scorecard.clone()) })?;
         let events = injector.timed().into_iter().map(|(_, e)| e).collect();

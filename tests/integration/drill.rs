@@ -394,6 +394,21 @@ fn binary_list_and_refusals() {
     assert!(text(&live.stderr).contains("outside the drill window"), "{}", text(&live.stderr));
     let live = patchdeck(dir.path(), &["drill", rb, "--scenario", "step-failed", "--no-tui", "--live", "--yes"]);
     assert!(text(&live.stderr).contains("--drill-window"), "{}", text(&live.stderr));
+    // Effects that cannot be done on real hosts, and host faults without a fault command,
+    // are refused before anything runs (the demo's hosts do not exist: nothing is reached).
+    for (sc, want) in [
+        ("reboot-required", "cannot be injected on real hosts"),
+        ("host-unreachable", "needs a fault command on real hosts: --fault-cmd CMD, run as `CMD kill-sshd HOST`"),
+    ] {
+        let live = patchdeck(dir.path(), &["drill", rb, "--scenario", sc, "--no-tui", "--live", "--yes", "--force"]);
+        let err = text(&live.stderr);
+        assert_eq!(live.status.code(), Some(1), "{sc}: {err}");
+        assert!(err.contains(&format!("scenario `{sc}` cannot run --live")) && err.contains(want), "{sc}: {err}");
+    }
+    assert!(
+        !std::fs::read_dir(dir.path()).unwrap().flatten().any(|e| e.file_name().to_string_lossy().contains("journal")),
+        "no drill started"
+    );
     let unknown = patchdeck(dir.path(), &["drill", rb, "--scenario", "nope", "--no-tui"]);
     assert!(text(&unknown.stderr).contains("bundled: untested-package"), "{}", text(&unknown.stderr));
 }

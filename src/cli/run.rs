@@ -75,10 +75,12 @@ pub(super) fn progress_line(e: &Event) -> Option<String> {
             o => format!("{host}: FAILED: {o:?}"),
         },
         Event::RollbackStarted { host, name, .. } => format!("{host}: rolling back {name}"),
-        Event::RollbackFinished { host, verified, mismatches, .. } => match verified {
-            Some(false) => format!("{host}: rollback NOT verified: {}", mismatches.join("; ")),
-            Some(true) => format!("{host}: rollback verified"),
-            None => format!("{host}: rollback step done"),
+        Event::RollbackFinished { host, outcome, verified, mismatches, .. } => match (outcome, verified) {
+            (_, Some(false)) => format!("{host}: rollback NOT verified: {}", mismatches.join("; ")),
+            // A rollback that could not run is not "done" (an unreachable host, a failing command).
+            (o, _) if !o.is_ok() => format!("{host}: rollback FAILED: {o:?}"),
+            (_, Some(true)) => format!("{host}: rollback verified"),
+            (_, None) => format!("{host}: rollback step done"),
         },
         Event::HostFinished { host, result } => format!("{host}: {result:?}"),
         Event::WindowFinished { aborted } => format!("window {}", if *aborted { "ABORTED" } else { "finished" }),
@@ -113,12 +115,12 @@ pub(super) fn spawn_printer(
 }
 
 /// The cockpit's theme: `--theme`, user theme dir, `NO_COLOR`.
-fn theme(name: Option<&str>) -> eyre::Result<crate::tui::theme::Theme> {
+pub(super) fn theme(name: Option<&str>) -> eyre::Result<crate::tui::theme::Theme> {
     use crate::tui::theme;
     theme::Theme::load(name, theme::user_dir().as_deref(), theme::no_color_env())
 }
 
-fn need_terminal() -> eyre::Result<()> {
+pub(super) fn need_terminal() -> eyre::Result<()> {
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         bail!("the cockpit needs a terminal: run it in one, or use `--no-tui --yes` for progress lines");

@@ -129,6 +129,8 @@ pub struct App {
     pub quitting: bool,
     /// The engine returned (live) or the journal says the window finished.
     pub engine_done: bool,
+    /// A drill, not a real window: marked on every screen.
+    pub drill: bool,
 }
 
 impl App {
@@ -150,6 +152,7 @@ impl App {
             status: None,
             quitting: false,
             engine_done: false,
+            drill: false,
         }
     }
 
@@ -326,6 +329,7 @@ impl App {
                 self.popups.retain(|p| !matches!(p, Popup::Countdown { host: h, .. } if h == host));
             }
             Event::WindowFinished { .. } if self.mode == Mode::ReadOnly => self.engine_done = true,
+            Event::WindowStarted { drill: true, .. } => self.drill = true,
             _ => {}
         }
         self.events.push((at, e));
@@ -395,6 +399,9 @@ impl App {
         {
             return strings::stop_banner(s.host.as_deref(), &s.stop);
         }
+        if let Some(passed) = self.drill_result() {
+            return strings::drill_over(passed, self.mode == Mode::Live);
+        }
         if self.state.finished || self.engine_done {
             return (if self.state.aborted { strings::WINDOW_ABORTED } else { strings::WINDOW_FINISHED }).into();
         }
@@ -402,6 +409,16 @@ impl App {
             return strings::filter_active(&self.filter);
         }
         String::new()
+    }
+}
+
+impl App {
+    /// The drill's scorecard verdict, once it is journaled.
+    pub fn drill_result(&self) -> Option<bool> {
+        self.events.iter().rev().find_map(|(_, e)| match e {
+            Event::DrillScorecard { scorecard } => Some(scorecard.passed),
+            _ => None,
+        })
     }
 }
 

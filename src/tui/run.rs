@@ -17,6 +17,7 @@ use super::strings;
 use super::terminal::{self, Guard, Signals};
 use super::theme::Theme;
 use super::view;
+use crate::engine::clock::Clock;
 use crate::engine::event::{Decision, Event, Request};
 use crate::engine::{Engine, Summary};
 
@@ -59,14 +60,14 @@ pub fn key_action(app: &App, ev: &TermEvent) -> Option<super::action::Action> {
 /// stop with abort and let pending auto-rollbacks proceed as the policy says.
 fn detach(
     screen: &mut Screen,
-    engine: &Engine<'_>,
+    request: &Requester<'_>,
     app: &App,
     decision: &mut Option<oneshot::Sender<Decision>>,
     countdowns: &mut BTreeMap<String, oneshot::Sender<bool>>,
 ) {
     screen.detach();
     if app.can_request()
-        && let Err(e) = engine.request(Request::Abort)
+        && let Err(e) = request(Request::Abort)
     {
         tracing::error!("cannot request abort: {e:?}");
     }
@@ -78,29 +79,46 @@ fn detach(
     }
 }
 
+/// Journals an operator's request (outside a hard stop) for the window being driven.
+pub type Requester<'a> = dyn Fn(Request) -> eyre::Result<()> + Sync + 'a;
+
 /// Runs the window under the cockpit until the engine is done and the operators quit.
 pub async fn run(
     engine: &Engine<'_>,
+    events: mpsc::UnboundedReceiver<Event>,
+    asks: mpsc::UnboundedReceiver<Ask>,
+    app: App,
+    theme: Theme,
+) -> eyre::Result<Summary> {
+    drive(engine.run(), &|r| engine.request(r), engine.clock, events, asks, app, theme).await
+}
+
+/// The loop over any window: `window` is the engine's run (or a drill around it), `request`
+/// journals the operators' requests, `clock` is the window's time (a drill's may be
+/// simulated).
+pub async fn drive<T>(
+    window: impl Future<Output = eyre::Result<T>>,
+    request: &Requester<'_>,
+    clock: &dyn Clock,
     mut events: mpsc::UnboundedReceiver<Event>,
     mut asks: mpsc::UnboundedReceiver<Ask>,
     mut app: App,
     theme: Theme,
-) -> eyre::Result<Summary> {
+) -> eyre::Result<T> {
     let mut screen = Screen::open(theme)?;
     let mut signals = Signals::new()?;
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
-    let engine_run = engine.run();
-    tokio::pin!(engine_run);
-    let mut summary: Option<eyre::Result<Summary>> = None;
+    tokio::pin!(window);
+    let mut summary: Option<eyre::Result<T>> = None;
     let mut decision: Option<oneshot::Sender<Decision>> = None;
     let mut countdowns: BTreeMap<String, oneshot::Sender<bool>> = BTreeMap::new();
     let mut detached = false;
 
     loop {
-        app.now = jiff::Timestamp::now();
+        app.now = clock.now();
         // Every pass of the loop follows something that changed what is shown.
         if !detached {
             screen.draw(&app)?;
@@ -110,7 +128,7 @@ pub async fn run(
         }
         let mut effects = Vec::new();
         tokio::select! {
-            r = &mut engine_run, if summary.is_none() => {
+            r = &mut window, if summary.is_none() => {
                 if let Err(e) = &r {
                     tracing::error!("window engine stopped: {e:?}");
                     summary = Some(r);
@@ -163,18 +181,18 @@ pub async fn run(
                     Err(e) => {
                         // The terminal is gone (closed without SIGHUP): behave as on SIGHUP.
                         tracing::warn!("terminal input failed, detaching: {e}");
-                        detach(&mut screen, engine, &app, &mut decision, &mut countdowns);
+                        detach(&mut screen, request, &app, &mut decision, &mut countdowns);
                         detached = true;
                     }
                 }
             }
             _ = tick.tick() => {
-                app.now = jiff::Timestamp::now();
+                app.now = clock.now();
                 effects = update(&mut app, super::action::Action::Tick);
             }
             name = signals.recv() => {
                 tracing::warn!("{name}: giving the terminal back, asking the window to abort");
-                detach(&mut screen, engine, &app, &mut decision, &mut countdowns);
+                detach(&mut screen, request, &app, &mut decision, &mut countdowns);
                 detached = true;
                 eprintln!("patchdeck: {name}: {}", strings::SIGNAL_RECEIVED);
             }
@@ -192,7 +210,7 @@ pub async fn run(
                     }
                 }
                 Effect::Request(r) => {
-                    if let Err(e) = engine.request(r) {
+                    if let Err(e) = request(r) {
                         app.status = Some(format!("{e:#}"));
                     }
                 }

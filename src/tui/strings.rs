@@ -30,6 +30,18 @@ pub const WINDOW_RUNNING: &str = "window running";
 pub const QUIT_WAITING: &str =
     "quitting: abort requested; waiting for running steps to finish (no remote command is killed)";
 pub const NO_REQUESTS_AFTER_END: &str = "the window has ended: nothing more can be requested";
+/// The drill marker: in a drill's header, on every screen, in place of [`APP`].
+pub const DRILL: &str = "DRILL";
+
+/// The status line once a drill's scorecard is journaled.
+pub fn drill_over(passed: bool, live: bool) -> String {
+    format!(
+        "DRILL over: scorecard {}{}",
+        if passed { "PASSED" } else { "FAILED" },
+        if live { " (q quits and prints it; t shows the journal)" } else { "" }
+    )
+}
+
 pub const SIGNAL_RECEIVED: &str = "signal received: abort requested; waiting for running steps to finish";
 
 /// Hours and minutes of a duration in seconds, signed: "1h05m", "49m", "-3m".

@@ -338,3 +338,106 @@ async fn watch_is_read_only() {
     assert!(update(&mut app, Action::RollbackHost).is_empty());
     assert_eq!(update(&mut app, Action::Quit), vec![Effect::Quit]);
 }
+
+// ---- drills: DRILL on every screen ----
+
+/// A bundled drill of the demo window, run by the real drill (simulated fleet, scripted
+/// decisions, `--speed 0`): the plan and every event it journaled.
+async fn drill_events(name: &str) -> (WindowInfo, Vec<Event>) {
+    use patchdeck::drill::{Backend, Drill, Handle, Script, scenario};
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), |t| t);
+    let s = scenario::load(name).unwrap();
+    let rb = s.apply(&rb);
+    let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
+    let f = fleet(|_| {});
+    let transport = SimTransport::new(f.clone());
+    let prober = SimProber(f.clone());
+    let decider = Script::new(s.decisions().unwrap(), None, 0.0, Box::new(|_| {}));
+    let drill = Drill {
+        runbook: &rb,
+        baseline: &baseline,
+        scenario: &s,
+        transport: &transport,
+        local: &transport,
+        prober: &prober,
+        backend: Backend::Sim(f),
+        handle: Handle::new(rb.window.starts, false),
+        speed: 0.0,
+        decider: &decider,
+        operators: vec!["alice".into(), "bob".into()],
+    };
+    let outcome = drill.run(Box::new(|_e: &Event| Ok(())), None).await.unwrap();
+    assert!(outcome.scorecard.passed, "{:#?}", outcome.scorecard);
+    let mut events = outcome.events;
+    for e in &mut events {
+        if let Event::StepFinished { millis, .. } | Event::RollbackFinished { millis, .. } = e {
+            *millis = 1234;
+        }
+    }
+    (WindowInfo::from_runbook(&rb), events)
+}
+
+fn snap_drill(name: &str, app: &App) -> String {
+    let text = screen(app, 80, 24);
+    assert!(text.lines().next().unwrap().starts_with(" DRILL  openssl-security"), "DRILL first on {name}:\n{text}");
+    insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!(format!("drill_{name}_80x24"), text);
+    });
+    text
+}
+
+#[tokio::test]
+async fn a_drill_is_marked_on_every_screen() {
+    let (info, ev) = drill_events("step-failed").await;
+    assert!(matches!(ev.first(), Some(Event::WindowStarted { drill: true, .. })));
+
+    // The main screen, while the fault's step runs.
+    let app = app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::FaultInjected { .. }));
+    assert!(app.drill, "the drill flag comes from the journal's WindowStarted");
+    snap_drill("main", &app);
+
+    // The hard stop's modal, then its confirmation.
+    let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "canary1"));
+    raise_last_stop(&mut app);
+    snap_drill("stop", &app);
+    update(&mut app, Action::ChooseRollback);
+    snap_drill("stop_confirm", &app);
+    update(&mut app, Action::Back);
+
+    // Help, the journal (the injected fault is in it), the full diff.
+    let mut app = app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::HostFinished { .. }));
+    update(&mut app, Action::Help);
+    snap_drill("help", &app);
+    update(&mut app, Action::Back);
+    update(&mut app, Action::Timeline);
+    let journal = snap_drill("journal", &app);
+    assert!(journal.contains("DRILL fault injected on canary1: nginx restart exits 1"), "{journal}");
+    update(&mut app, Action::Back);
+    update(&mut app, Action::FullDiff);
+    snap_drill("full_diff", &app);
+
+    // The end: the scorecard's verdict in the status line.
+    let app = app_until(&info, &ev, Mode::Live, |_| false);
+    let end = snap_drill("end", &app);
+    assert!(end.contains("DRILL over: scorecard PASSED"), "{end}");
+
+    // `watch` of a drill journal: read-only, and still a drill.
+    let app = app_until(&info, &ev, Mode::ReadOnly, |e| is_stop_on(e, "canary1"));
+    let watched = snap_drill("watch", &app);
+    assert!(watched.lines().next().unwrap().ends_with("READ-ONLY"), "nothing cut off:\n{watched}");
+    assert!(watched.contains("HARD STOP canary1"), "{watched}");
+}
+
+#[tokio::test]
+async fn a_drill_auto_rollback_countdown_is_marked() {
+    let (info, ev) = drill_events("health-failed").await;
+    let mut app =
+        app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::AutoRollbackArmed { host, .. } if host == "web1"));
+    app.on_countdown("web1", 15);
+    snap_drill("countdown", &app);
+    // Not a drill: no marker (the same screens as ever).
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let app = app_until(&info, &ev, Mode::Live, |_| false);
+    assert!(!app.drill && !screen(&app, 80, 24).contains("DRILL"));
+}

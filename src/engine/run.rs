@@ -263,7 +263,7 @@ impl<'a> Engine<'a> {
             // This host first; the rest when the window winds down (see `run`).
             Decision::Rollback | Decision::RollbackAll => {
                 // Nothing done yet: the host is simply left untouched.
-                let untouched = self.recorder.with_state(|s| s.host(&host.name).is_none_or(|h| h.done.is_empty()));
+                let untouched = self.recorder.with_state(|s| s.host(&host.name).is_none_or(|h| !h.has_changes()));
                 Next::Finish(if untouched { HostResult::Skipped } else { self.rollback_host(host).await? })
             }
         })
@@ -425,7 +425,7 @@ impl<'a> Engine<'a> {
         }
         for name in asked {
             let Some(host) = self.runbook.host(&name) else { continue };
-            if self.recorder.with_state(|s| s.host(&name).is_some_and(|h| !h.done.is_empty())) {
+            if self.recorder.with_state(|s| s.host(&name).is_some_and(|h| h.has_changes())) {
                 let result = self.rollback_host(host).await?;
                 self.record(Event::HostFinished { host: name.clone(), result })?;
             }
@@ -644,7 +644,7 @@ impl<'a> Engine<'a> {
         // rollback` must not retry forever against a host that stays down.
         let mut failures: (usize, u32) = (usize::MAX, 0);
         loop {
-            let Some(i) = self.recorder.with_state(|s| s.host(name).and_then(|h| h.done.last().copied())) else {
+            let Some(i) = self.recorder.with_state(|s| s.host(name).and_then(|h| h.next_to_undo())) else {
                 return Ok(HostResult::RolledBack);
             };
             let step = &self.runbook.steps[i];
@@ -784,7 +784,7 @@ impl<'a> Engine<'a> {
         for wave in self.runbook.waves.iter().rev() {
             for name in wave.hosts.iter().rev() {
                 let Some(host) = self.runbook.host(name) else { continue };
-                if self.recorder.with_state(|s| s.host(name).is_some_and(|h| !h.done.is_empty())) {
+                if self.recorder.with_state(|s| s.host(name).is_some_and(|h| h.has_changes())) {
                     let result = self.rollback_host(host).await?;
                     self.record(Event::HostFinished { host: name.clone(), result })?;
                 }

@@ -58,7 +58,7 @@ impl Transport for SimTransport {
                 self.fleet.pause(Duration::from_millis(300)).await;
                 return Ok(failed(code, format!("simulated failure (exit {code})\n")));
             }
-            Some(FaultEffect::KeepVersion(_)) | None => {}
+            Some(FaultEffect::KeepVersion(_)) | Some(FaultEffect::ExitAfter(_)) | None => {}
         }
         let keep = match &fault {
             Some(FaultEffect::KeepVersion(p)) => Some(p.clone()),
@@ -149,7 +149,20 @@ impl Transport for SimTransport {
                 }
             })
             .expect("host checked above");
-        Ok(out)
+        match fault {
+            Some(FaultEffect::ExitAfter(code)) if out.status == Some(0) => {
+                let mut out = out;
+                out.status = Some(code);
+                out.stderr.extend_from_slice(
+                    format!(
+                        "dpkg: error processing package (--configure): subprocess returned error exit status {code}\n"
+                    )
+                    .as_bytes(),
+                );
+                Ok(out)
+            }
+            _ => Ok(out),
+        }
     }
 
     async fn close(&self) {}

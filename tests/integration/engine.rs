@@ -198,6 +198,65 @@ async fn rollback_verification_catches_a_package_left_at_the_wrong_version() {
 }
 
 #[tokio::test]
+async fn a_packages_step_that_fails_half_way_is_restored_to_its_snapshot() {
+    // apt unpacked the new versions, then a maintainer script failed: the step failed, but
+    // the packages changed.
+    let half_applied = |also_fail_restart: bool| {
+        fleet(move |f| {
+            f.with_host("canary1", |h| {
+                let on = "--no-remove --allow-downgrades".into();
+                h.faults.push(Fault { on, effect: FaultEffect::ExitAfter(1), sticky: false });
+                if also_fail_restart {
+                    let on = "systemctl restart nginx".into();
+                    h.faults.push(Fault { on, effect: FaultEffect::Exit(1), sticky: false });
+                }
+            });
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // canary1 alone in the first wave, so its stops come first; the others only skip.
+    let rb = runbook(dir.path(), |text: String| {
+        let two = only_hosts(&["web1", "web2", "web3", "api1", "shop1"])(text);
+        two.replacen("[[wave]]\n", "[[wave]]\nname = \"canary\"\nhosts = [\"canary1\"]\n\n[[wave]]\n", 1)
+    });
+    let skips = vec![Decision::SkipHost; 3]; // web2, web3, api1's planted divergences
+    let step_failed = |stop: &patchdeck::engine::state::OpenStop, name: &str| {
+        matches!(&stop.stop, StopKind::StepFailed { step, status: Some(1), .. } if step == name)
+            && stop.host.as_deref() == Some("canary1")
+    };
+    let verified = |events: &[Event], step: usize| {
+        events.iter().any(|e| {
+            matches!(e, Event::RollbackFinished { host, step: s, outcome: Outcome::Ok, verified: Some(true), .. }
+                if host == "canary1" && *s == step)
+        })
+    };
+
+    // 1. Rolled back at once: the failed step's snapshot is restored, the drain undone.
+    let f = half_applied(false);
+    let before = f.with_host("canary1", |h| h.installed.clone()).unwrap();
+    let r = run(&rb, f, [vec![Decision::Rollback], skips.clone()].concat(), BEFORE_DEADLINE).await;
+    assert!(step_failed(&r.seen[0], "apply tested updates"), "{:?}", r.seen[0]);
+    assert_eq!(r.summary.results["canary1"], Some(HostResult::RolledBack));
+    assert_eq!(r.fleet.with_host("canary1", |h| h.installed.clone()).unwrap(), before);
+    assert!(verified(&r.events, 1), "{:#?}", r.events);
+    assert!(r.events.iter().any(|e| matches!(e, Event::RollbackFinished { host, step: 0, .. } if host == "canary1")));
+
+    // 2. Retried: the packages are already there, so it succeeds; a later step fails and
+    //    the rollback restores the state before the window, not the half-applied one the
+    //    retry's snapshot saw.
+    let f = half_applied(true);
+    let before = f.with_host("canary1", |h| h.installed.clone()).unwrap();
+    let r = run(&rb, f, [vec![Decision::Retry, Decision::Rollback], skips].concat(), BEFORE_DEADLINE).await;
+    assert!(step_failed(&r.seen[0], "apply tested updates"), "{:?}", r.seen[0]);
+    assert!(step_failed(&r.seen[1], "restart nginx"), "{:?}", r.seen[1]);
+    let snapshots = r.events.iter().filter(|e| matches!(e, Event::Snapshot { host, .. } if host == "canary1")).count();
+    assert_eq!(snapshots, 2, "the retry took a snapshot of its own");
+    assert_eq!(r.summary.results["canary1"], Some(HostResult::RolledBack));
+    assert_eq!(r.fleet.with_host("canary1", |h| h.installed.clone()).unwrap(), before);
+    assert!(verified(&r.events, 1), "{:#?}", r.events);
+}
+
+#[tokio::test]
 async fn failed_step_stops_and_rollback_undoes_what_was_done() {
     let dir = tempfile::tempdir().unwrap();
     let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));

@@ -15,6 +15,7 @@ use crate::engine::recorder::Recorder;
 use crate::engine::state::OpenStop;
 use crate::inventory::Host;
 use crate::sim::{Fault, FaultEffect, Fleet, RepoVersion};
+use crate::transport::stream::{Discard, Sink, replay};
 use crate::transport::{Command, Output, Purpose, Transport, TransportError};
 
 /// The drill's clock. Simulated drills run on simulated time: it starts at the window's
@@ -311,16 +312,22 @@ impl Transport for DrillTransport<'_> {
     }
 
     async fn exec(&self, host: &Host, cmd: &Command) -> Result<Output, TransportError> {
+        self.exec_streaming(host, cmd, &Discard).await
+    }
+
+    async fn exec_streaming(&self, host: &Host, cmd: &Command, sink: &dyn Sink) -> Result<Output, TransportError> {
         self.injector.apply_due()?;
         let inj = self.injector;
         match inj.take_armed(&host.name, cmd) {
             Some(Armed::Exit(code)) => {
                 inj.clock.advance(Duration::from_millis(300));
-                return Ok(Output {
+                let out = Output {
                     status: Some(code),
                     stdout: Vec::new(),
                     stderr: format!("drill: injected failure (exit {code})\n").into_bytes(),
-                });
+                };
+                replay(&out, sink);
+                return Ok(out);
             }
             Some(Armed::Hang) => {
                 if inj.speed > 0.0 {
@@ -350,7 +357,7 @@ impl Transport for DrillTransport<'_> {
             }
             None => {}
         }
-        let out = self.inner.exec(host, cmd).await;
+        let out = self.inner.exec_streaming(host, cmd, sink).await;
         inj.clock.advance(match &out {
             Err(TransportError::Timeout { after, .. }) => *after,
             _ => nominal(&cmd.purpose),

@@ -10,6 +10,7 @@ use tokio::sync::{Mutex, RwLock};
 use super::clock::Clock;
 use super::decide::{Decider, allowed};
 use super::event::{Change, Decision, Event, HostResult, Outcome, SnapshotEntry, StopKind};
+use super::live::LiveFeed;
 use super::recorder::Recorder;
 use super::state::OpenStop;
 use crate::baseline::Baseline;
@@ -42,6 +43,9 @@ pub struct Engine<'a> {
     pub recorder: &'a Recorder,
     pub operators: Vec<String>,
     pub drill: bool,
+    /// Where the output of running steps and rollbacks goes as it arrives (the cockpit);
+    /// `None`: nobody watches, commands run without streaming.
+    pub live: Option<LiveFeed>,
     /// Held for writing while a decision is pending: no new step starts meanwhile.
     gate: RwLock<()>,
     /// One decision at a time.
@@ -103,6 +107,7 @@ impl<'a> Engine<'a> {
             recorder,
             operators,
             drill: false,
+            live: None,
             gate: RwLock::new(()),
             deciding: Mutex::new(()),
         }
@@ -493,7 +498,7 @@ impl<'a> Engine<'a> {
                     name: step.name.clone(),
                     command: c.script.clone(),
                 })?;
-                (outcome_of(self.exec_step_command(host, step, &c).await, timeout), vec![], None)
+                (outcome_of(self.exec_step_command(host, i, step, &c, false).await, timeout), vec![], None)
             }
             StepAction::Reboot => {
                 self.record(Event::StepStarted {
@@ -537,11 +542,38 @@ impl<'a> Engine<'a> {
         c
     }
 
-    /// Runs a step's command where the step runs: on the host, or on the operator's machine.
-    async fn exec_step_command(&self, host: &Host, step: &Step, c: &Command) -> Result<Output, TransportError> {
+    /// Runs a step's command (or its rollback's) where the step runs: on the host, or on the
+    /// operator's machine. Its output is shown live as `host`'s either way.
+    async fn exec_step_command(
+        &self,
+        host: &Host,
+        i: usize,
+        step: &Step,
+        c: &Command,
+        rollback: bool,
+    ) -> Result<Output, TransportError> {
         match step.action {
-            StepAction::Local(_) => self.local.exec(&Host::named(OPERATOR_HOST), c).await,
-            _ => self.transport.exec(host, c).await,
+            StepAction::Local(_) => {
+                self.exec_watched(self.local, &Host::named(OPERATOR_HOST), c, host, i, rollback).await
+            }
+            _ => self.exec_watched(self.transport, host, c, host, i, rollback).await,
+        }
+    }
+
+    /// Runs `c` on `on` through `t`, its output going to the live feed (if anyone watches) as
+    /// the output of `host`'s step `i` or its rollback. The feed never makes this wait.
+    async fn exec_watched(
+        &self,
+        t: &dyn Transport,
+        on: &Host,
+        c: &Command,
+        host: &Host,
+        i: usize,
+        rollback: bool,
+    ) -> Result<Output, TransportError> {
+        match &self.live {
+            Some(feed) => t.exec_streaming(on, c, &feed.sink(&host.name, i, rollback)).await,
+            None => t.exec(on, c).await,
         }
     }
 
@@ -598,7 +630,7 @@ impl<'a> Engine<'a> {
         if targets.is_empty() {
             return Ok(Ok((vec![], None)));
         }
-        let outcome = outcome_of(self.transport.exec(host, &cmd).await, step.timeout);
+        let outcome = outcome_of(self.exec_watched(self.transport, host, &cmd, host, i, false).await, step.timeout);
         if !outcome.is_ok() {
             return Ok(Err(outcome));
         }
@@ -659,7 +691,7 @@ impl<'a> Engine<'a> {
                         name: step.name.clone(),
                         command: c.script.clone(),
                     })?;
-                    (outcome_of(self.exec_step_command(host, step, &c).await, step.timeout), None, vec![])
+                    (outcome_of(self.exec_step_command(host, i, step, &c, true).await, step.timeout), None, vec![])
                 }
             };
             let millis = started.elapsed().as_millis() as u64;
@@ -755,7 +787,7 @@ impl<'a> Engine<'a> {
         if restore.is_empty() {
             return Ok((Outcome::Ok, Some(true), vec![]));
         }
-        let outcome = outcome_of(self.transport.exec(host, &cmd).await, step.timeout);
+        let outcome = outcome_of(self.exec_watched(self.transport, host, &cmd, host, i, true).await, step.timeout);
         let after = match self.probe(host).await {
             Ok(f) => f,
             Err(e) => return Ok((Outcome::Unreachable { detail: e.to_string() }, Some(false), vec![])),

@@ -102,7 +102,7 @@ impl Transport for SimTransport {
             Purpose::Reboot => Duration::from_secs(5),
             Purpose::Shell => Duration::from_millis(300),
         };
-        if self.fleet.speed > 0.0 {
+        if self.fleet.speed > 0.0 && sink.wants_lines() {
             // The host changes only when the command ends, as before; meanwhile its output is
             // shown in pieces, answered from a copy so that nothing changes early.
             let preview = self.fleet.with_host(&key, |h| answer(&mut h.clone(), cmd, keep.as_deref()));

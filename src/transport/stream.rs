@@ -32,6 +32,11 @@ pub struct OutputLine {
 /// be quick and must not block (the cockpit's feed drops lines rather than wait).
 pub trait Sink: Send + Sync {
     fn line(&self, line: OutputLine);
+
+    /// `false`: nobody looks at the lines, so they need not be cut out at all.
+    fn wants_lines(&self) -> bool {
+        true
+    }
 }
 
 impl<F: Fn(OutputLine) + Send + Sync> Sink for F {
@@ -45,19 +50,27 @@ pub struct Discard;
 
 impl Sink for Discard {
     fn line(&self, _: OutputLine) {}
+
+    fn wants_lines(&self) -> bool {
+        false
+    }
 }
 
-/// Cuts a byte stream into [`OutputLine`]s, whatever the chunk boundaries.
+/// Cuts a byte stream into [`OutputLine`]s, whatever the chunk boundaries. A carriage return
+/// not followed by a newline starts the line over, as on a terminal, so a progress meter
+/// (`curl`, `pv`) shows as its latest state instead of one endless line; `\r\n` ends a line.
 #[derive(Debug)]
 pub struct LineSplitter {
     stream: Stream,
     partial: Vec<u8>,
     cut: bool,
+    /// The last byte seen was a `\r`: what follows overwrites the line, unless it is `\n`.
+    cr: bool,
 }
 
 impl LineSplitter {
     pub fn new(stream: Stream) -> Self {
-        Self { stream, partial: Vec::new(), cut: false }
+        Self { stream, partial: Vec::new(), cut: false, cr: false }
     }
 
     /// Feeds a chunk; every line it completes goes to `sink`.
@@ -77,7 +90,27 @@ impl LineSplitter {
         }
     }
 
+    /// Adds bytes of the current line (no `\n` among them).
     fn keep(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if std::mem::take(&mut self.cr) {
+            self.restart();
+        }
+        // A `\r` last may be the first half of `\r\n` (the `\n` may be in the next chunk).
+        let (bytes, held) = match bytes.split_last() {
+            Some((b'\r', rest)) => (rest, true),
+            _ => (bytes, false),
+        };
+        let bytes = match bytes.iter().rposition(|&b| b == b'\r') {
+            Some(cr) => {
+                self.restart();
+                &bytes[cr + 1..]
+            }
+            None => bytes,
+        };
+        self.cr = held;
         let room = MAX_LINE_BYTES.saturating_sub(self.partial.len());
         if bytes.len() > room {
             self.cut = true;
@@ -85,11 +118,14 @@ impl LineSplitter {
         self.partial.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
+    fn restart(&mut self) {
+        self.partial.clear();
+        self.cut = false;
+    }
+
     fn emit(&mut self, sink: &dyn Sink) {
+        self.cr = false;
         let mut bytes = std::mem::take(&mut self.partial);
-        if bytes.last() == Some(&b'\r') && !self.cut {
-            bytes.pop();
-        }
         if self.cut {
             // Do not leave half a character where the line was cut.
             if let Err(e) = std::str::from_utf8(&bytes)
@@ -112,24 +148,31 @@ impl LineSplitter {
 pub async fn pump<R: tokio::io::AsyncRead + Unpin>(r: Option<&mut R>, stream: Stream, sink: &dyn Sink) -> Vec<u8> {
     let mut all = Vec::new();
     let Some(r) = r else { return all };
-    let mut lines = LineSplitter::new(stream);
+    let mut lines = sink.wants_lines().then(|| LineSplitter::new(stream));
     let mut buf = vec![0u8; 8192];
     loop {
         match r.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                lines.feed(&buf[..n], sink);
+                if let Some(lines) = &mut lines {
+                    lines.feed(&buf[..n], sink);
+                }
                 all.extend_from_slice(&buf[..n]);
             }
         }
     }
-    lines.finish(sink);
+    if let Some(lines) = &mut lines {
+        lines.finish(sink);
+    }
     all
 }
 
 /// Gives a finished command's whole output to `sink`: stdout's lines, then stderr's. For
 /// transports that cannot stream (and paths that answer at once).
 pub fn replay(output: &Output, sink: &dyn Sink) {
+    if !sink.wants_lines() {
+        return;
+    }
     for (bytes, stream) in [(&output.stdout, Stream::Stdout), (&output.stderr, Stream::Stderr)] {
         let mut lines = LineSplitter::new(stream);
         lines.feed(bytes, sink);
@@ -176,6 +219,22 @@ mod tests {
         }
         let bytes: Vec<&[u8]> = whole.chunks(1).collect();
         assert_eq!(texts(&split(&bytes)), want);
+    }
+
+    #[test]
+    fn a_carriage_return_starts_the_line_over_but_crlf_ends_it() {
+        let meter: &[u8] = b"  0%\r 50%\r100%\ndone\r\nlast\r";
+        let want = ["100%", "done", "last"];
+        assert_eq!(texts(&split(&[meter])), want);
+        for at in 0..meter.len() {
+            assert_eq!(texts(&split(&[&meter[..at], &meter[at..]])), want, "split at {at}");
+        }
+        let bytes: Vec<&[u8]> = meter.chunks(1).collect();
+        assert_eq!(texts(&split(&bytes)), want);
+        // An endless meter is its latest state, not a cut line.
+        let endless: Vec<u8> = (0..1000).flat_map(|i| format!("\r{i:>4} kB").into_bytes()).collect();
+        let lines = split(&[&endless]);
+        assert_eq!((lines.len(), lines[0].text.as_str(), lines[0].cut), (1, " 999 kB", false));
     }
 
     #[test]
@@ -243,5 +302,8 @@ mod tests {
         assert_eq!(got.len(), 3);
         assert!(got.iter().all(|l| l.stream == Stream::Stderr));
         assert_eq!((got[0].text.as_str(), got[2].text.as_str()), ("one", "two"));
+        // Nobody watching: the bytes still come back whole.
+        let mut reader = input.as_bytes();
+        assert_eq!(pump(Some(&mut reader), Stream::Stdout, &Discard).await, input.as_bytes());
     }
 }

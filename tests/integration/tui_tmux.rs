@@ -135,8 +135,8 @@ fn clean_window_runs_to_the_end_and_restores_the_terminal() {
     for _ in 0..6 {
         t.send("w", &["PPage"]);
     }
-    let scrolled = t.wait_for("w", "Setting up ", 10);
-    assert!(scrolled.contains("scrolled up 18 lines"), "{scrolled}");
+    let scrolled = t.wait_for("w", "scrolled up 18 lines", 10);
+    assert!(scrolled.contains("Setting up "), "{scrolled}");
     t.send("w", &["q"]);
     let after = t.wait_for("w", "EXITED 0", 10);
     assert!(after.contains("canary1: done") && after.contains("web1: done"), "{after}");

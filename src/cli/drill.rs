@@ -255,7 +255,7 @@ pub async fn run(global: &Global, args: DrillArgs) -> eyre::Result<u8> {
         None => Backend::Live { hook: args.fault_cmd.clone() },
     };
     let handle = Handle::new(runbook.window.starts, args.live);
-    let drill = Drill {
+    let mut drill = Drill {
         runbook: &runbook,
         baseline: &baseline,
         scenario: &scenario,
@@ -267,17 +267,20 @@ pub async fn run(global: &Global, args: DrillArgs) -> eyre::Result<u8> {
         speed,
         decider,
         operators: operators.clone(),
+        live: None,
     };
     let outcome = match cockpit_theme {
         Some(theme) => {
             use crate::tui::app::{App, Mode, WindowInfo};
-            let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+            // Events and output lines reach the cockpit in order through one feed.
+            let (feed, live) = crate::engine::live::feed(crate::engine::live::CAPACITY);
+            drill.live = Some(feed);
             let mut app = App::new(Mode::Live, WindowInfo::from_runbook(&runbook), handle.now());
             app.drill = true;
             app.state.operators = operators;
-            let window = drill.run(journal_write(journal), Some(tx));
+            let window = drill.run(journal_write(journal), None);
             let request = |r| handle.request(r);
-            crate::tui::run::drive(window, &request, &handle, events, asks, app, theme).await
+            crate::tui::run::drive(window, &request, &handle, live, asks, app, theme).await
         }
         None => {
             let (tx, printer) = spawn_printer(PREFIX, drill_line);

@@ -189,9 +189,10 @@ pub async fn run(global: &Global, args: RunArgs) -> eyre::Result<u8> {
 
     let recorder = Recorder::new(journal_write(journal), state);
     if let Some(theme) = cockpit_theme {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        recorder.subscribe(tx);
-        return cockpit(global, &runbook, &baseline, &recorder, rx, replayed, operators, theme, &path).await;
+        // Events and output lines reach the cockpit in order through one feed.
+        let (feed, live) = crate::engine::live::feed(crate::engine::live::CAPACITY);
+        recorder.subscribe(feed.clone());
+        return cockpit(global, &runbook, &baseline, &recorder, (feed, live), replayed, operators, theme, &path).await;
     }
     let (tx, printer) = spawn_printer("", progress_line);
     recorder.subscribe(tx);
@@ -244,7 +245,7 @@ async fn cockpit(
     runbook: &crate::runbook::Runbook,
     baseline: &crate::baseline::Baseline,
     recorder: &Recorder,
-    events: tokio::sync::mpsc::UnboundedReceiver<Event>,
+    (feed, live): (crate::engine::live::LiveFeed, crate::engine::live::LiveReceiver),
     replayed: Vec<(jiff::Timestamp, Event)>,
     operators: Vec<String>,
     theme: crate::tui::theme::Theme,
@@ -259,7 +260,7 @@ async fn cockpit(
     }
     app.mark_interrupted();
     app.state.operators = operators.clone();
-    let engine = Engine::new(
+    let mut engine = Engine::new(
         runbook,
         baseline,
         reach.transport.as_ref(),
@@ -271,7 +272,8 @@ async fn cockpit(
         recorder,
         operators,
     );
-    let summary = crate::tui::run::run(&engine, events, asks, app, theme).await;
+    engine.live = Some(feed);
+    let summary = crate::tui::run::run(&engine, live, asks, app, theme).await;
     reach.transport.close().await;
     let summary = summary?;
     let clean =

@@ -16,6 +16,7 @@ use crate::engine::recorder::Recorder;
 use crate::engine::state::OpenStop;
 use crate::inventory::Host;
 use crate::sim::{Fault, FaultEffect, Fleet, RepoVersion};
+use crate::transport::stream::{Discard, Sink, replay};
 use crate::transport::{Command, Output, Purpose, Transport, TransportError};
 
 /// The drill's clock. Simulated drills run on simulated time: it starts at the window's
@@ -360,6 +361,10 @@ impl Transport for DrillTransport<'_> {
     }
 
     async fn exec(&self, host: &Host, cmd: &Command) -> Result<Output, TransportError> {
+        self.exec_streaming(host, cmd, &Discard).await
+    }
+
+    async fn exec_streaming(&self, host: &Host, cmd: &Command, sink: &dyn Sink) -> Result<Output, TransportError> {
         self.injector.apply_due()?;
         let inj = self.injector;
         let live = matches!(inj.backend, Backend::Live { .. });
@@ -375,11 +380,13 @@ impl Transport for DrillTransport<'_> {
             }
             Some(Armed::Exit(code)) => {
                 inj.clock.advance(Duration::from_millis(300));
-                return Ok(Output {
+                let out = Output {
                     status: Some(code),
                     stdout: Vec::new(),
                     stderr: format!("drill: injected failure (exit {code})\n").into_bytes(),
-                });
+                };
+                replay(&out, sink);
+                return Ok(out);
             }
             Some(Armed::Hang) => {
                 if inj.speed > 0.0 {
@@ -409,7 +416,7 @@ impl Transport for DrillTransport<'_> {
             }
             None => {}
         }
-        let out = self.inner.exec(host, cmd).await;
+        let out = self.inner.exec_streaming(host, cmd, sink).await;
         inj.clock.advance(match &out {
             Err(TransportError::Timeout { after, .. }) => *after,
             _ => nominal(&cmd.purpose),

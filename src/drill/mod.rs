@@ -51,6 +51,8 @@ pub struct Drill<'a> {
     pub speed: f64,
     pub decider: &'a dyn Decider,
     pub operators: Vec<String>,
+    /// The cockpit's feed: events and the live output of running commands.
+    pub live: Option<crate::engine::live::LiveFeed>,
 }
 
 /// What a drill produced.
@@ -148,6 +150,10 @@ impl Drill<'_> {
                 self.operators.clone(),
             );
             engine.drill = true;
+            if let Some(feed) = &self.live {
+                recorder.subscribe(feed.clone());
+                engine.live = Some(feed.clone());
+            }
             let ran = tokio::select! {
                 r = engine.run() => Some(r),
                 () = injector.crashed() => None,

@@ -1,24 +1,28 @@
 //! The cockpit's event loop over a live window. One task: `tokio::select!` over the
-//! engine's future (borrowed, polled here), its events, the decider's questions, the
-//! keyboard, signals and a 1 s tick for the clock. It redraws only when something
-//! changed, so an idle cockpit costs next to nothing.
+//! engine's future (borrowed, polled here), its live feed (events and output lines), the
+//! decider's questions, the keyboard, signals and a 1 s tick for the clock. It redraws only
+//! when something changed, so an idle cockpit costs next to nothing, and paces redraws for
+//! output (see [`super::pace`]), so streaming hosts cannot starve the keys.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossterm::event::{Event as TermEvent, EventStream};
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::sleep_until;
 
 use super::app::{App, Effect, update};
 use super::decider::Ask;
 use super::keymap;
+use super::pace::Pace;
 use super::strings;
 use super::terminal::{self, Guard, Signals};
 use super::theme::Theme;
 use super::view;
 use crate::engine::clock::Clock;
-use crate::engine::event::{Decision, Event, Request};
+use crate::engine::event::{Decision, Request};
+use crate::engine::live::{Live, LiveReceiver};
 use crate::engine::{Engine, Summary};
 
 /// The screen: drawn while attached; after SIGHUP/SIGTERM it is given back and nothing is
@@ -82,15 +86,27 @@ fn detach(
 /// Journals an operator's request (outside a hard stop) for the window being driven.
 pub type Requester<'a> = dyn Fn(Request) -> eyre::Result<()> + Sync + 'a;
 
+/// Applies what the feed brought. `true` when it held an event (shown at once; output
+/// alone waits for the next frame).
+pub fn apply(app: &mut App, batch: Vec<Live>) -> bool {
+    let mut events = false;
+    for item in batch {
+        events |= matches!(item, Live::Event(_));
+        app.on_live(item);
+    }
+    events
+}
+
 /// Runs the window under the cockpit until the engine is done and the operators quit.
+/// `live` must be subscribed to the engine's recorder and be the engine's output feed.
 pub async fn run(
     engine: &Engine<'_>,
-    events: mpsc::UnboundedReceiver<Event>,
+    live: LiveReceiver,
     asks: mpsc::UnboundedReceiver<Ask>,
     app: App,
     theme: Theme,
 ) -> eyre::Result<Summary> {
-    drive(engine.run(), &|r| engine.request(r), engine.clock, events, asks, app, theme).await
+    drive(engine.run(), &|r| engine.request(r), engine.clock, live, asks, app, theme).await
 }
 
 /// The loop over any window: `window` is the engine's run (or a drill around it), `request`
@@ -100,7 +116,7 @@ pub async fn drive<T>(
     window: impl Future<Output = eyre::Result<T>>,
     request: &Requester<'_>,
     clock: &dyn Clock,
-    mut events: mpsc::UnboundedReceiver<Event>,
+    live: LiveReceiver,
     mut asks: mpsc::UnboundedReceiver<Ask>,
     mut app: App,
     theme: Theme,
@@ -116,17 +132,24 @@ pub async fn drive<T>(
     let mut decision: Option<oneshot::Sender<Decision>> = None;
     let mut countdowns: BTreeMap<String, oneshot::Sender<bool>> = BTreeMap::new();
     let mut detached = false;
+    let mut pace = Pace::new();
 
     loop {
         app.now = clock.now();
-        // Every pass of the loop follows something that changed what is shown.
-        if !detached {
+        let t = Instant::now();
+        if !detached && pace.due(t) {
             screen.draw(&app)?;
+            pace.drawn(t);
         }
         if summary.is_some() && (app.quitting || detached) {
             break;
         }
         let mut effects = Vec::new();
+        // Whatever wakes the loop is shown at once, except output alone (see `Pace`).
+        let mut urgent = true;
+        // When output waiting for its frame is due; the branch is off when none waits.
+        let frame = if detached { None } else { pace.deadline() };
+        let frame_at = tokio::time::Instant::from_std(frame.unwrap_or(t));
         tokio::select! {
             r = &mut window, if summary.is_none() => {
                 if let Err(e) = &r {
@@ -136,22 +159,14 @@ pub async fn drive<T>(
                 }
                 summary = Some(r);
                 // Events recorded last may still be queued.
-                while let Ok(e) = events.try_recv() {
-                    app.on_event(app.now, e);
-                }
+                apply(&mut app, live.try_batch());
                 app.on_engine_done();
             }
-            Some(e) = events.recv() => {
-                app.on_event(app.now, e);
-                while let Ok(e) = events.try_recv() {
-                    app.on_event(app.now, e);
-                }
-            }
+            batch = live.next_batch() => urgent = apply(&mut app, batch),
+            () = sleep_until(frame_at), if frame.is_some() => urgent = false,
             Some(ask) = asks.recv() => {
                 // Events journaled before the question (the HardStop) come first.
-                while let Ok(e) = events.try_recv() {
-                    app.on_event(app.now, e);
-                }
+                apply(&mut app, live.try_batch());
                 match ask {
                     Ask::Decide { stop, reply } => {
                         if detached {
@@ -196,6 +211,11 @@ pub async fn drive<T>(
                 detached = true;
                 eprintln!("patchdeck: {name}: {}", strings::SIGNAL_RECEIVED);
             }
+        }
+        if urgent {
+            pace.now();
+        } else {
+            pace.soon();
         }
         for effect in effects {
             match effect {

@@ -41,6 +41,7 @@ async fn drill(s: &Scenario) -> Ran {
         speed: 0.0,
         decider: &decider,
         operators: vec!["alice".into()],
+        live: None,
     };
     let write: WriteAhead = Box::new(|_e: &Event| Ok(()));
     let outcome = d.run(write, None).await.unwrap();

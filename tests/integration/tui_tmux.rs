@@ -130,6 +130,13 @@ fn clean_window_runs_to_the_end_and_restores_the_terminal() {
     assert!(screen.contains("operators alice+bob"), "{screen}");
     assert!(screen.contains("v web1") && screen.contains("done"), "{screen}");
     assert!(!screen.contains("ROLLBACK"), "no request keys once the window has ended:\n{screen}");
+    // web1's install printed apt's lines while it ran; only the live feed carries them (the
+    // journal keeps outcomes). They are above the later steps: scroll up to them.
+    for _ in 0..6 {
+        t.send("w", &["PPage"]);
+    }
+    let scrolled = t.wait_for("w", "scrolled up 18 lines", 10);
+    assert!(scrolled.contains("Setting up "), "{scrolled}");
     t.send("w", &["q"]);
     let after = t.wait_for("w", "EXITED 0", 10);
     assert!(after.contains("canary1: done") && after.contains("web1: done"), "{after}");

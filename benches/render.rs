@@ -18,8 +18,14 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 fn app() -> App {
+    sized_app(12, 40, 40)
+}
+
+/// `n_hosts` in one wave, each with `findings` diff lines, the selected one (web1) with
+/// `selected_findings`.
+fn sized_app(n_hosts: usize, findings: usize, selected_findings: usize) -> App {
     let now: jiff::Timestamp = "2026-11-22T22:30:00Z".parse().unwrap();
-    let hosts: Vec<String> = (1..=12).map(|i| format!("web{i}")).collect();
+    let hosts: Vec<String> = (1..=n_hosts).map(|i| format!("web{i}")).collect();
     let info = WindowInfo {
         name: "bench".into(),
         ends: Some("2026-11-22T23:30:00Z".parse().unwrap()),
@@ -38,18 +44,22 @@ fn app() -> App {
             drill: false,
         },
     );
-    let findings: Vec<Finding> = (0..40)
-        .map(|i| Finding {
-            class: if i % 7 == 0 { Class::VersionMismatch } else { Class::Tested },
-            subject: format!("pkg{i}"),
-            tested: Some("1.0 -> 1.1".into()),
-            here: Some("1.0 -> 1.2".into()),
-            verdict: None,
-            detail: format!("pkg{i} detail"),
-        })
-        .collect();
-    for h in &hosts {
-        app.on_event(now, Event::Preflight { host: h.clone(), findings: findings.clone(), checks: vec![] });
+    let finding_list = |n: usize| -> Vec<Finding> {
+        (0..n)
+            .map(|i| Finding {
+                class: if i % 7 == 0 { Class::VersionMismatch } else { Class::Tested },
+                subject: format!("pkg{i}"),
+                tested: Some("1.0 -> 1.1".into()),
+                here: Some("1.0 -> 1.2".into()),
+                verdict: None,
+                detail: format!("pkg{i} detail"),
+            })
+            .collect()
+    };
+    let (findings, selected) = (finding_list(findings), finding_list(selected_findings));
+    for (i, h) in hosts.iter().enumerate() {
+        let findings = if i == 0 { selected.clone() } else { findings.clone() };
+        app.on_event(now, Event::Preflight { host: h.clone(), findings, checks: vec![] });
     }
     app.on_event(now, Event::WaveStarted { wave: "web".into() });
     for (i, h) in hosts.iter().enumerate().take(6) {
@@ -160,5 +170,25 @@ fn bench_streaming(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench, bench_streaming);
+/// The size: 500 hosts in the wave, the selected host's diff 2,000 packages long;
+/// the main screen and the full-screen diff.
+fn bench_large(c: &mut Criterion) {
+    use patchdeck::tui::action::Action;
+    let theme = Theme::builtin("dark").unwrap();
+    let main = sized_app(500, 40, 2_000);
+    let mut full = sized_app(500, 40, 2_000);
+    patchdeck::tui::app::update(&mut full, Action::FullDiff);
+    for (name, app) in [("main", &main), ("full_diff", &full)] {
+        for (w, h) in [(80, 24), (160, 48)] {
+            let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+            c.bench_function(&format!("draw_{name}_500_hosts_2000_pkgs_{w}x{h}"), |b| {
+                b.iter(|| {
+                    term.draw(|f| patchdeck::tui::view::draw(f, app, &theme)).unwrap();
+                })
+            });
+        }
+    }
+}
+
+criterion_group!(benches, bench, bench_streaming, bench_large);
 criterion_main!(benches);

@@ -773,7 +773,15 @@ fn drill_live_scenarios(fleet: &Fleet, baseline: &Baseline) {
             "step-timeout" => {
                 assert!(ev.iter().any(|e| matches!(e,
                     Event::StepFinished { step: 1, outcome: Outcome::Timeout { after_secs: 15 }, millis, .. } if *millis >= 15_000)));
-                assert_eq!(sleeps_in(fleet, "prod-clean"), Vec::<String>::new(), "the hang was killed on the host");
+                // The ssh watchdog TERMs the timed-out command's group, waits its grace
+                // (its own `sleep`), then KILLs what is left: poll until that is done.
+                let deadline = Instant::now() + Duration::from_secs(30);
+                let mut left = sleeps_in(fleet, "prod-clean");
+                while !left.is_empty() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(200));
+                    left = sleeps_in(fleet, "prod-clean");
+                }
+                assert_eq!(left, Vec::<String>::new(), "the hang was killed on the host");
             }
             "health-failed" => {
                 assert!(ev.iter().any(|e| matches!(e,

@@ -164,6 +164,7 @@ fn capture_then_check_over_real_ssh_finds_config_drift() {
     std::fs::write(&interfaces, "auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n").unwrap();
     let out = patchdeck(&sshd, &["check", runbook.to_str().unwrap()]);
     let stdout = text(&out.stdout);
+    eprintln!("check over a real sshd on loopback, after the fingerprinted file changed:\n{stdout}");
     assert_eq!(out.status.code(), Some(3), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains(&format!("! file:{}  CONFIG DRIFT", interfaces.display())), "{stdout}");
     assert!(stdout.contains("STOP prod1"), "{stdout}");

@@ -302,6 +302,7 @@ fn generated_scripts_are_valid_posix_sh() {
     for script in [
         Apt.install_exact(&pkgs, Duration::from_secs(60)).script,
         Apt.restore(&snap, Duration::from_secs(60)).script,
+        Apt.restore(&snap[..1], Duration::from_secs(60)).script,
         Apt.restore(&[], Duration::from_secs(60)).script,
         Apt.probe_script(),
         Apt.history_script(),

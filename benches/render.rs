@@ -1,10 +1,17 @@
 //! How long one redraw of the cockpit takes (the loop redraws on events, keys, resizes
-//! and once a second): the main screen and a hard stop, at 80x24 and 160x48.
+//! and once a second): the main screen and a hard stop, at 80x24 and 160x48. And one frame
+//! of a flood: fifty hosts streaming, each already holding a full output ring, twenty new
+//! lines each applied (sanitised, stored, oldest let go), then the screen drawn, which the
+//! loop does at most once per 50 ms frame while output streams.
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use std::sync::Arc;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use patchdeck::diff::{Class, Finding};
 use patchdeck::engine::event::{Event, StopKind};
+use patchdeck::engine::live::{Live, RunId};
 use patchdeck::engine::state::OpenStop;
+use patchdeck::transport::{OutputLine, Stream};
 use patchdeck::tui::app::{App, Mode, WindowInfo};
 use patchdeck::tui::theme::Theme;
 use ratatui::Terminal;
@@ -75,5 +82,83 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// Fifty hosts in one wave, each running its install.
+fn streaming_app(hosts: &[String]) -> App {
+    let now: jiff::Timestamp = "2026-11-22T22:30:00Z".parse().unwrap();
+    let info = WindowInfo {
+        name: "flood".into(),
+        steps: vec!["apply tested updates".into()],
+        waves: vec![("all".into(), hosts.to_vec())],
+        ..Default::default()
+    };
+    let mut app = App::new(Mode::Live, info, now);
+    let mut events = vec![
+        Event::WindowStarted { window: "flood".into(), operators: vec![], hosts: hosts.to_vec(), drill: false },
+        Event::WaveStarted { wave: "all".into() },
+    ];
+    events.extend(hosts.iter().map(|h| Event::StepStarted {
+        host: h.clone(),
+        step: 0,
+        name: "apply tested updates".into(),
+        command: "apt-get install ...".into(),
+    }));
+    for e in events {
+        app.on_event(now, e);
+    }
+    app
+}
+
+/// `per_host` apt-like lines for every host, interleaved as they would arrive.
+fn batch(hosts: &[String], per_host: usize, from: usize) -> Vec<Live> {
+    let runs: Vec<Arc<RunId>> =
+        hosts.iter().map(|h| Arc::new(RunId { host: h.clone(), step: 0, rollback: false })).collect();
+    (from..from + per_host)
+        .flat_map(|i| {
+            runs.iter().map(move |run| Live::Line {
+                run: run.clone(),
+                line: OutputLine {
+                    stream: Stream::Stdout,
+                    text: format!(
+                        "Unpacking libpackage{i} (1.2.{i}-1+deb12u1) over (1.2.{}-1) ...",
+                        i.saturating_sub(1)
+                    ),
+                    cut: false,
+                },
+            })
+        })
+        .collect()
+}
+
+fn bench_streaming(c: &mut Criterion) {
+    let theme = Theme::builtin("dark").unwrap();
+    let hosts: Vec<String> = (1..=50).map(|i| format!("web{i:02}")).collect();
+    let mut app = streaming_app(&hosts);
+    for item in batch(&hosts, patchdeck::tui::transcript::MAX_LINES, 0) {
+        app.on_live(item);
+    }
+    let next = batch(&hosts, 20, patchdeck::tui::transcript::MAX_LINES);
+    for (w, h) in [(80, 24), (160, 48)] {
+        let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+        // The drawing alone, to tell it from taking the lines in.
+        c.bench_function(&format!("draw_50_hosts_streaming_{w}x{h}"), |b| {
+            b.iter(|| {
+                term.draw(|f| patchdeck::tui::view::draw(f, &app, &theme)).unwrap();
+            })
+        });
+        c.bench_function(&format!("frame_50_hosts_streaming_{w}x{h}"), |b| {
+            b.iter_batched(
+                || next.clone(),
+                |lines| {
+                    for item in lines {
+                        app.on_live(item);
+                    }
+                    term.draw(|f| patchdeck::tui::view::draw(f, &app, &theme)).unwrap();
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+}
+
+criterion_group!(benches, bench, bench_streaming);
 criterion_main!(benches);

@@ -86,8 +86,11 @@ pub async fn run(global: &Global, args: CheckArgs) -> eyre::Result<u8> {
         warn_about_ssh_config(global, &runbook, args.concurrency).await;
     }
     // Kept between runs: an unchanged host costs a few milliseconds instead of a resolver run.
-    let probe_cache =
-        (!args.fresh).then(ProbeCache::default_dir).flatten().map(|d| Arc::new(ProbeCache::persistent(d)));
+    // --fresh asks every resolver again, and keeps the answers for the next check.
+    let probe_cache = ProbeCache::default_dir().map(|d| {
+        let cache = ProbeCache::persistent(d);
+        Arc::new(if args.fresh { cache.refreshing() } else { cache })
+    });
     let opts =
         Options { concurrency: args.concurrency.max(1), probe_timeout: Duration::from_secs(args.timeout), probe_cache };
     Ok(check_with(&runbook, &baseline, &reach, &opts, args.json).await)

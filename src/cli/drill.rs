@@ -1,5 +1,6 @@
-//! `patchdeck drill`: rehearse a window with injected faults, headless for now (`--no-tui`),
-//! on a simulated fleet or (`--live`) on real hosts inside a declared drill window.
+//! `patchdeck drill`: rehearse a window with injected faults, in the cockpit (the operators
+//! decide) or headless (`--no-tui`: scripted decisions), on a simulated fleet or (`--live`)
+//! on real hosts inside a declared drill window.
 
 use std::path::{Path, PathBuf};
 
@@ -8,10 +9,12 @@ use eyre::{WrapErr, bail};
 
 use super::args::{DecideArg, Global};
 use super::fleet::Reach;
-use super::run::{journal_write, operators, progress_line, spawn_printer};
+use super::run::{journal_write, need_terminal, operators, progress_line, spawn_printer, theme};
 use crate::check::exit;
 use crate::diag::SourceFile;
-use crate::drill::{Backend, Drill, Script, history, scenario};
+use crate::drill::{Backend, Drill, Handle, Script, history, scenario};
+use crate::engine::clock::Clock;
+use crate::engine::decide::Decider;
 use crate::engine::event::Event;
 use crate::journal::{Header, Journal};
 use crate::sim::{Fleet, SimProber};
@@ -40,11 +43,16 @@ pub struct DrillArgs {
     #[arg(long)]
     pub no_history: bool,
     /// No cockpit: print [DRILL] lines; decisions come from the scenario, then --decide.
+    /// In the cockpit the operators decide.
     #[arg(long)]
     pub no_tui: bool,
-    /// What to decide at hard stops once the scenario's `decisions` are used up (default: abort).
+    /// With --no-tui: what to decide at hard stops once the scenario's `decisions` are used
+    /// up (default: abort).
     #[arg(long, value_enum)]
     pub decide: Option<DecideArg>,
+    /// The cockpit's theme (dark, light, high-contrast, monochrome, or your own).
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
     /// Scales simulated delays (1 = plausible real durations, 0 = instant). Scores use the
     /// drill clock either way.
     #[arg(long, value_name = "X", default_value_t = 1.0)]
@@ -59,11 +67,11 @@ pub struct DrillArgs {
     /// Run --live outside a declared drill window.
     #[arg(long)]
     pub force: bool,
-    /// Fault command for --live, run as `CMD ACTION HOST` (`kill-sshd`, `break-web`): e.g.
-    /// `tests/fleet/fault.sh`.
-    #[arg(long, value_name = "CMD")]
+    /// Fault command for --live, run as `CMD ACTION HOST` (`kill-sshd`, `break-web`, and
+    /// `restore` after the drill): e.g. `tests/fleet/fault.sh`.
+    #[arg(long, value_name = "CMD", requires = "live")]
     pub fault_cmd: Option<String>,
-    /// Confirm a --live drill without a person at the keyboard.
+    /// Confirm a --live --no-tui drill (no person at the keyboard).
     #[arg(long)]
     pub yes: bool,
     /// The drill's journal (default: <window>.drill.<scenario>.<time>.journal.jsonl beside the runbook).
@@ -135,16 +143,22 @@ pub async fn run(global: &Global, args: DrillArgs) -> eyre::Result<u8> {
     let (Some(runbook_path), Some(scenario_name)) = (&args.runbook, &args.scenario) else {
         bail!("a drill needs RUNBOOK and --scenario FILE|NAME (or --list, --history)");
     };
-    if !args.no_tui {
-        bail!(
-            "the cockpit is not built yet: run drills headless with `--no-tui` (decisions from the scenario, then --decide)"
-        );
+    // In the cockpit the operators decide: scripted answers would take that from them.
+    if !args.no_tui && args.decide.is_some() {
+        bail!("--decide answers hard stops for nobody at the keyboard: use it with --no-tui");
     }
+    let cockpit_theme = if args.no_tui {
+        None
+    } else {
+        let t = theme(args.theme.as_deref())?;
+        need_terminal()?;
+        Some(t)
+    };
     if args.live {
         if global.simulate.is_some() {
             bail!("--live drills real hosts: it cannot be combined with --simulate");
         }
-        if !args.yes {
+        if args.no_tui && !args.yes {
             bail!("--live --no-tui touches real hosts without a person: add --yes to confirm");
         }
         let now = jiff::Timestamp::now();
@@ -167,6 +181,11 @@ pub async fn run(global: &Global, args: DrillArgs) -> eyre::Result<u8> {
     let original = crate::runbook::load(runbook_path)?;
     let baseline = crate::baseline::load(&original.baseline.file)?;
     scenario.check(&original)?;
+    if args.live
+        && let Err(problems) = crate::drill::live::check(&scenario, args.fault_cmd.as_deref())
+    {
+        bail!("scenario `{}` cannot run --live:\n  {}", scenario.name, problems.join("\n  "));
+    }
     let mut runbook = scenario.apply(&original);
     let decisions = scenario.decisions()?;
     let operators = operators(&args.operator);
@@ -216,8 +235,12 @@ pub async fn run(global: &Global, args: DrillArgs) -> eyre::Result<u8> {
     say(&format!("journal: {}", journal_path.display()));
 
     let speed = args.speed.max(0.0);
-    let decider = Script::new(decisions, args.decide.map(DecideArg::into), speed, Box::new(|l: String| say(&l)));
-    let (tx, printer) = spawn_printer(PREFIX, drill_line);
+    if cockpit_theme.is_some() {
+        say("decisions: yours, in the cockpit (the scenario's scripted decisions apply with --no-tui)");
+    }
+    let script = Script::new(decisions, args.decide.map(DecideArg::into), speed, Box::new(|l: String| say(&l)));
+    let (in_cockpit, asks) = crate::tui::decider::TuiDecider::new();
+    let decider: &dyn Decider = if cockpit_theme.is_some() { &in_cockpit } else { &script };
 
     let reach = match &fleet {
         Some(f) => Reach {
@@ -231,7 +254,8 @@ pub async fn run(global: &Global, args: DrillArgs) -> eyre::Result<u8> {
         Some(f) => Backend::Sim(f.clone()),
         None => Backend::Live { hook: args.fault_cmd.clone() },
     };
-    let drill = Drill {
+    let handle = Handle::new(runbook.window.starts, args.live);
+    let mut drill = Drill {
         runbook: &runbook,
         baseline: &baseline,
         scenario: &scenario,
@@ -239,14 +263,33 @@ pub async fn run(global: &Global, args: DrillArgs) -> eyre::Result<u8> {
         local: reach.local.as_ref(),
         prober: reach.prober.as_ref(),
         backend,
-        live: args.live,
+        handle: handle.clone(),
         speed,
-        decider: &decider,
-        operators,
+        decider,
+        operators: operators.clone(),
+        live: None,
     };
-    let outcome = drill.run(journal_write(journal), Some(tx)).await;
+    let outcome = match cockpit_theme {
+        Some(theme) => {
+            use crate::tui::app::{App, Mode, WindowInfo};
+            // Events and output lines reach the cockpit in order through one feed.
+            let (feed, live) = crate::engine::live::feed(crate::engine::live::CAPACITY);
+            drill.live = Some(feed);
+            let mut app = App::new(Mode::Live, WindowInfo::from_runbook(&runbook), handle.now());
+            app.drill = true;
+            app.state.operators = operators;
+            let window = drill.run(journal_write(journal), None);
+            let request = |r| handle.request(r);
+            crate::tui::run::drive(window, &request, &handle, live, asks, app, theme).await
+        }
+        None => {
+            let (tx, printer) = spawn_printer(PREFIX, drill_line);
+            let outcome = drill.run(journal_write(journal), Some(tx)).await;
+            let _ = printer.await;
+            outcome
+        }
+    };
     reach.transport.close().await;
-    let _ = printer.await;
     let outcome = outcome?;
     for l in outcome.scorecard.render() {
         say(&l);

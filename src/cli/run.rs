@@ -75,10 +75,12 @@ pub(super) fn progress_line(e: &Event) -> Option<String> {
             o => format!("{host}: FAILED: {o:?}"),
         },
         Event::RollbackStarted { host, name, .. } => format!("{host}: rolling back {name}"),
-        Event::RollbackFinished { host, verified, mismatches, .. } => match verified {
-            Some(false) => format!("{host}: rollback NOT verified: {}", mismatches.join("; ")),
-            Some(true) => format!("{host}: rollback verified"),
-            None => format!("{host}: rollback step done"),
+        Event::RollbackFinished { host, outcome, verified, mismatches, .. } => match (outcome, verified) {
+            (_, Some(false)) => format!("{host}: rollback NOT verified: {}", mismatches.join("; ")),
+            // A rollback that could not run is not "done" (an unreachable host, a failing command).
+            (o, _) if !o.is_ok() => format!("{host}: rollback FAILED: {o:?}"),
+            (_, Some(true)) => format!("{host}: rollback verified"),
+            (_, None) => format!("{host}: rollback step done"),
         },
         Event::HostFinished { host, result } => format!("{host}: {result:?}"),
         Event::WindowFinished { aborted } => format!("window {}", if *aborted { "ABORTED" } else { "finished" }),
@@ -113,12 +115,12 @@ pub(super) fn spawn_printer(
 }
 
 /// The cockpit's theme: `--theme`, user theme dir, `NO_COLOR`.
-fn theme(name: Option<&str>) -> eyre::Result<crate::tui::theme::Theme> {
+pub(super) fn theme(name: Option<&str>) -> eyre::Result<crate::tui::theme::Theme> {
     use crate::tui::theme;
     theme::Theme::load(name, theme::user_dir().as_deref(), theme::no_color_env())
 }
 
-fn need_terminal() -> eyre::Result<()> {
+pub(super) fn need_terminal() -> eyre::Result<()> {
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         bail!("the cockpit needs a terminal: run it in one, or use `--no-tui --yes` for progress lines");
@@ -187,9 +189,10 @@ pub async fn run(global: &Global, args: RunArgs) -> eyre::Result<u8> {
 
     let recorder = Recorder::new(journal_write(journal), state);
     if let Some(theme) = cockpit_theme {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        recorder.subscribe(tx);
-        return cockpit(global, &runbook, &baseline, &recorder, rx, replayed, operators, theme, &path).await;
+        // Events and output lines reach the cockpit in order through one feed.
+        let (feed, live) = crate::engine::live::feed(crate::engine::live::CAPACITY);
+        recorder.subscribe(feed.clone());
+        return cockpit(global, &runbook, &baseline, &recorder, (feed, live), replayed, operators, theme, &path).await;
     }
     let (tx, printer) = spawn_printer("", progress_line);
     recorder.subscribe(tx);
@@ -242,7 +245,7 @@ async fn cockpit(
     runbook: &crate::runbook::Runbook,
     baseline: &crate::baseline::Baseline,
     recorder: &Recorder,
-    events: tokio::sync::mpsc::UnboundedReceiver<Event>,
+    (feed, live): (crate::engine::live::LiveFeed, crate::engine::live::LiveReceiver),
     replayed: Vec<(jiff::Timestamp, Event)>,
     operators: Vec<String>,
     theme: crate::tui::theme::Theme,
@@ -257,7 +260,7 @@ async fn cockpit(
     }
     app.mark_interrupted();
     app.state.operators = operators.clone();
-    let engine = Engine::new(
+    let mut engine = Engine::new(
         runbook,
         baseline,
         reach.transport.as_ref(),
@@ -269,7 +272,8 @@ async fn cockpit(
         recorder,
         operators,
     );
-    let summary = crate::tui::run::run(&engine, events, asks, app, theme).await;
+    engine.live = Some(feed);
+    let summary = crate::tui::run::run(&engine, live, asks, app, theme).await;
     reach.transport.close().await;
     let summary = summary?;
     let clean =

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
+use super::live::{self, Live};
 use super::scenario::{Effect, FaultSpec};
 use crate::engine::clock::Clock;
 use crate::engine::decide::Decider;
@@ -15,6 +16,7 @@ use crate::engine::recorder::Recorder;
 use crate::engine::state::OpenStop;
 use crate::inventory::Host;
 use crate::sim::{Fault, FaultEffect, Fleet, RepoVersion};
+use crate::transport::stream::{Discard, Sink, replay};
 use crate::transport::{Command, Output, Purpose, Transport, TransportError};
 
 /// The drill's clock. Simulated drills run on simulated time: it starts at the window's
@@ -25,24 +27,41 @@ use crate::transport::{Command, Output, Purpose, Transport, TransportError};
 pub struct DrillClock {
     start: jiff::Timestamp,
     real: Option<Instant>,
-    elapsed: Mutex<Duration>,
+    sim: Mutex<SimTime>,
     jump: Mutex<jiff::SignedDuration>,
+}
+
+/// Simulated time so far. While operators decide, real time passes on it as it goes (not
+/// only once they have decided), so the cockpit's clock and countdowns move meanwhile.
+#[derive(Default)]
+struct SimTime {
+    elapsed: Duration,
+    /// Decisions under way, and since when at least one has been.
+    deciding: usize,
+    since: Option<Instant>,
 }
 
 impl DrillClock {
     pub fn simulated(start: jiff::Timestamp) -> Self {
-        Self { start, real: None, elapsed: Mutex::new(Duration::ZERO), jump: Mutex::new(jiff::SignedDuration::ZERO) }
+        Self { start, real: None, sim: Mutex::default(), jump: Mutex::new(jiff::SignedDuration::ZERO) }
     }
 
     pub fn real(start: jiff::Timestamp) -> Self {
         Self { real: Some(Instant::now()), ..Self::simulated(start) }
     }
 
+    fn sim(&self) -> std::sync::MutexGuard<'_, SimTime> {
+        self.sim.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Time since the window's start, jumps included.
     pub fn since_start(&self) -> Duration {
         let e = match self.real {
             Some(t) => t.elapsed(),
-            None => *self.elapsed.lock().unwrap_or_else(|p| p.into_inner()),
+            None => {
+                let s = self.sim();
+                s.elapsed + s.since.map_or(Duration::ZERO, |t| t.elapsed())
+            }
         };
         let jump = *self.jump.lock().unwrap_or_else(|p| p.into_inner());
         let total = jiff::SignedDuration::try_from(e).unwrap_or(jiff::SignedDuration::MAX).saturating_add(jump);
@@ -52,7 +71,28 @@ impl DrillClock {
     /// Simulated time passes (no effect on a real clock).
     pub fn advance(&self, d: Duration) {
         if self.real.is_none() {
-            *self.elapsed.lock().unwrap_or_else(|p| p.into_inner()) += d;
+            self.sim().elapsed += d;
+        }
+    }
+
+    /// Operators start deciding: real time passes on the simulated clock until
+    /// [`DrillClock::decided`]. Overlapping decisions count their real time once.
+    pub fn deciding(&self) {
+        let mut s = self.sim();
+        if s.deciding == 0 {
+            s.since = Some(Instant::now());
+        }
+        s.deciding += 1;
+    }
+
+    /// A decision begun with [`DrillClock::deciding`] was taken.
+    pub fn decided(&self) {
+        let mut s = self.sim();
+        s.deciding = s.deciding.saturating_sub(1);
+        if s.deciding == 0
+            && let Some(t) = s.since.take()
+        {
+            s.elapsed += t.elapsed();
         }
     }
 
@@ -65,6 +105,11 @@ impl DrillClock {
 
     pub fn start(&self) -> jiff::Timestamp {
         self.start
+    }
+
+    /// Real time (a live drill), not simulated.
+    pub fn is_real(&self) -> bool {
+        self.real.is_some()
     }
 }
 
@@ -104,6 +149,8 @@ struct State {
     timed: Vec<(jiff::Timestamp, Event)>,
     /// Faults that could not be applied, with why.
     failed: Vec<String>,
+    /// Hosts a live fault command changed: restored after the drill.
+    hooked: Vec<String>,
 }
 
 /// Watches the journal for triggers and applies faults when they are due.
@@ -246,13 +293,34 @@ impl Injector {
             (Effect::Drift { path, content }, Backend::Sim(fleet)) => sim(fleet, &host, |h| {
                 h.files.insert(path.clone(), content.clone());
             })?,
-            (Effect::Unreachable, Backend::Live { hook }) => live(hook, "kill-sshd", &host)?,
-            (Effect::Unhealthy, Backend::Live { hook }) => live(hook, "break-web", &host)?,
-            (e, Backend::Live { .. }) => {
-                return Err(format!("`{}` cannot be injected on real hosts yet", e.describe()));
-            }
+            (e, Backend::Live { hook }) => match live::how(e) {
+                Live::Hook(action) => {
+                    let hook = hook.as_deref().ok_or_else(|| format!("no --fault-cmd given to `{action}` {host}"))?;
+                    // Restored afterwards, even if it failed half-way.
+                    let mut st = self.lock();
+                    if !st.hooked.contains(&host) {
+                        st.hooked.push(host.clone());
+                    }
+                    drop(st);
+                    live::run_hook(hook, action, &host)?;
+                }
+                // Armed or applied by the arms above, as for simulated hosts.
+                Live::Replace | Live::OurSide => {}
+                Live::Refused => return Err(format!("`{}` cannot be injected on real hosts", e.describe())),
+            },
         }
         Ok(())
+    }
+
+    /// Live drills: `CMD restore HOST` for every host the fault command changed, once.
+    /// What was restored, or why it could not be.
+    pub fn restore_hooked(&self) -> Vec<Result<String, String>> {
+        let hosts = std::mem::take(&mut self.lock().hooked);
+        let Backend::Live { hook: Some(hook) } = &self.backend else { return Vec::new() };
+        hosts
+            .into_iter()
+            .map(|h| live::run_hook(hook, "restore", &h).map(|()| format!("`{hook} restore {h}`")))
+            .collect()
     }
 
     /// The armed effect for this host's command, if any (consumed).
@@ -267,24 +335,6 @@ impl Injector {
 
 fn sim(fleet: &Fleet, host: &str, f: impl FnOnce(&mut crate::sim::HostState)) -> Result<(), String> {
     fleet.with_host(host, f).ok_or_else(|| format!("no simulated host `{host}`"))
-}
-
-fn live(hook: &Option<String>, action: &str, host: &str) -> Result<(), String> {
-    let Some(hook) = hook else {
-        return Err(format!("no --fault-cmd given to `{action}` {host}"));
-    };
-    let words = shlex::split(hook).ok_or_else(|| format!("cannot parse --fault-cmd {hook:?}"))?;
-    let (prog, args) = words.split_first().ok_or("empty --fault-cmd")?;
-    let out = std::process::Command::new(prog)
-        .args(args)
-        .args([action, host])
-        .output()
-        .map_err(|e| format!("cannot run {prog}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("{hook} {action} {host} failed: {}", String::from_utf8_lossy(&out.stderr).trim()))
-    }
 }
 
 /// What a simulated operation takes on a real host (the sim's own delays, unscaled).
@@ -311,16 +361,32 @@ impl Transport for DrillTransport<'_> {
     }
 
     async fn exec(&self, host: &Host, cmd: &Command) -> Result<Output, TransportError> {
+        self.exec_streaming(host, cmd, &Discard).await
+    }
+
+    async fn exec_streaming(&self, host: &Host, cmd: &Command, sink: &dyn Sink) -> Result<Output, TransportError> {
         self.injector.apply_due()?;
         let inj = self.injector;
+        let live = matches!(inj.backend, Backend::Live { .. });
         match inj.take_armed(&host.name, cmd) {
+            // Real hosts: a real command on the host instead (see `live`).
+            Some(Armed::Exit(code)) if live => {
+                let c = Command { script: live::exit_script(code, &cmd.script), needs_root: false, ..cmd.clone() };
+                return self.inner.exec(host, &c).await;
+            }
+            Some(Armed::Hang) if live => {
+                let c = Command { script: live::hang_script(cmd.timeout), needs_root: false, ..cmd.clone() };
+                return self.inner.exec(host, &c).await;
+            }
             Some(Armed::Exit(code)) => {
                 inj.clock.advance(Duration::from_millis(300));
-                return Ok(Output {
+                let out = Output {
                     status: Some(code),
                     stdout: Vec::new(),
                     stderr: format!("drill: injected failure (exit {code})\n").into_bytes(),
-                });
+                };
+                replay(&out, sink);
+                return Ok(out);
             }
             Some(Armed::Hang) => {
                 if inj.speed > 0.0 {
@@ -350,7 +416,7 @@ impl Transport for DrillTransport<'_> {
             }
             None => {}
         }
-        let out = self.inner.exec(host, cmd).await;
+        let out = self.inner.exec_streaming(host, cmd, sink).await;
         inj.clock.advance(match &out {
             Err(TransportError::Timeout { after, .. }) => *after,
             _ => nominal(&cmd.purpose),
@@ -372,17 +438,22 @@ pub struct DrillDecider<'a> {
 #[async_trait]
 impl Decider for DrillDecider<'_> {
     async fn decide(&self, stop: &OpenStop) -> Decision {
-        let t = Instant::now();
+        self.clock.deciding();
         let d = self.inner.decide(stop).await;
-        self.clock.advance(t.elapsed());
+        self.clock.decided();
         d
     }
 
     async fn auto_rollback_countdown(&self, host: &str, seconds: u64) -> bool {
         let t = Instant::now();
+        self.clock.deciding();
         let go = self.inner.auto_rollback_countdown(host, seconds).await;
+        self.clock.decided();
         // A countdown that ran out took its seconds, however fast the drill runs.
-        self.clock.advance(if go { t.elapsed().max(Duration::from_secs(seconds)) } else { t.elapsed() });
+        let (full, took) = (Duration::from_secs(seconds), t.elapsed());
+        if go && took < full {
+            self.clock.advance(full - took);
+        }
         go
     }
 }
@@ -429,5 +500,42 @@ impl Decider for Script {
             tokio::time::sleep(Duration::from_secs(seconds).mul_f64(self.speed)).await;
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> jiff::Timestamp {
+        "2026-11-22T22:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn simulated_time_moves_while_operators_decide_and_counts_overlaps_once() {
+        let c = DrillClock::simulated(t0());
+        c.advance(Duration::from_secs(3));
+        assert_eq!(c.since_start(), Duration::from_secs(3));
+        c.deciding();
+        c.deciding(); // a countdown on another host, at the same time
+        std::thread::sleep(Duration::from_millis(60));
+        let mid = c.since_start();
+        assert!(mid >= Duration::from_millis(3060), "the clock moves during the decision: {mid:?}");
+        c.decided();
+        c.decided();
+        let end = c.since_start();
+        assert!(end >= mid && end < Duration::from_secs(4), "real time counted once: {end:?}");
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(c.since_start(), end, "between operations simulated time stands still");
+    }
+
+    #[test]
+    fn real_clock_ignores_simulated_advances() {
+        let c = DrillClock::real(t0());
+        c.advance(Duration::from_secs(3600));
+        c.deciding();
+        c.decided();
+        assert!(c.since_start() < Duration::from_secs(5));
+        assert!(c.is_real());
     }
 }

@@ -4,8 +4,10 @@
 //! never inside it. Format and bundled scenarios: `docs/drill.md`.
 
 pub mod fleet;
+pub mod handle;
 pub mod history;
 pub mod inject;
+pub mod live;
 pub mod scenario;
 pub mod scorecard;
 
@@ -15,6 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
+pub use handle::Handle;
 pub use inject::{Backend, DrillClock, Script};
 pub use scenario::Scenario;
 pub use scorecard::Scorecard;
@@ -42,11 +45,14 @@ pub struct Drill<'a> {
     pub local: &'a dyn Transport,
     pub prober: &'a dyn Prober,
     pub backend: Backend,
-    /// Real time (live drills) or simulated time.
-    pub live: bool,
+    /// The drill's clock (real time for live drills, else simulated) and the cockpit's way
+    /// in: [`Handle::new`] with the runbook's start.
+    pub handle: Handle,
     pub speed: f64,
     pub decider: &'a dyn Decider,
     pub operators: Vec<String>,
+    /// The cockpit's feed: events and the live output of running commands.
+    pub live: Option<crate::engine::live::LiveFeed>,
 }
 
 /// What a drill produced.
@@ -73,24 +79,34 @@ impl Drill<'_> {
     pub async fn run(self, write: WriteAhead, listener: Option<UnboundedSender<Event>>) -> eyre::Result<Outcome> {
         let hosts = crate::check::window_hosts(self.runbook);
         let start = self.runbook.window.starts;
-        let clock = Arc::new(if self.live { DrillClock::real(start) } else { DrillClock::simulated(start) });
+        let live = self.handle.is_live();
+        let clock = self.handle.clock().clone();
         let injector = Arc::new(Injector::new(
             self.scenario.faults.clone(),
             clock.clone(),
             self.backend.clone(),
             self.runbook.window.decide_by(),
-            if self.live { 1.0 } else { self.speed },
+            if live { 1.0 } else { self.speed },
         ));
 
         // Recorders hold the injector and it holds the current recorder: break the cycle
         // however the drill ends, or the printer listening to them never finishes.
-        struct Detach(Arc<Injector>);
+        // The handle holds the current recorder too. Live faults are undone however the
+        // drill ends (normally that happened already, and this finds nothing to do).
+        struct Detach(Arc<Injector>, Handle);
         impl Drop for Detach {
             fn drop(&mut self) {
                 self.0.detach();
+                self.1.detach();
+                for r in self.0.restore_hooked() {
+                    match r {
+                        Ok(done) => tracing::warn!("drill ended early; undid its fault: {done}"),
+                        Err(e) => tracing::error!("drill ended early; could not undo its fault: {e}"),
+                    }
+                }
             }
         }
-        let _detach = Detach(injector.clone());
+        let _detach = Detach(injector.clone(), self.handle.clone());
 
         // The state before the window, straight from the hosts (no fault, no drill time).
         let mut before = BTreeMap::new();
@@ -120,6 +136,7 @@ impl Drill<'_> {
                 recorder.subscribe(tx.clone());
             }
             injector.attach(recorder.clone());
+            self.handle.attach(recorder.clone(), self.operators.clone());
             let mut engine = Engine::new(
                 self.runbook,
                 self.baseline,
@@ -133,6 +150,10 @@ impl Drill<'_> {
                 self.operators.clone(),
             );
             engine.drill = true;
+            if let Some(feed) = &self.live {
+                recorder.subscribe(feed.clone());
+                engine.live = Some(feed.clone());
+            }
             let ran = tokio::select! {
                 r = engine.run() => Some(r),
                 () = injector.crashed() => None,
@@ -145,6 +166,12 @@ impl Drill<'_> {
                 eyre::bail!("the drill crashed more than 10 times: check the scenario's crash faults");
             }
         };
+        // The window is over: nothing more can be requested of it.
+        self.handle.detach();
+
+        // Hosts the fault command changed are put back before the last probe, which then
+        // reads their packages (an sshd killed by the drill would hide them).
+        let undone = injector.restore_hooked();
 
         let mut after = BTreeMap::new();
         for h in &hosts {
@@ -171,13 +198,14 @@ impl Drill<'_> {
         let scorecard = scorecard::compute(scorecard::Inputs {
             scenario: self.scenario,
             window: &self.runbook.window.name,
-            target: if self.live { "live" } else { "simulated" },
+            target: if live { "live" } else { "simulated" },
             speed: self.speed,
             start,
             timed: &timed,
             before: &before,
             after: &after,
             problems,
+            undone,
         });
         recorder.record(Event::DrillScorecard { scorecard: Box::new(scorecard.clone()) })?;
         let events = injector.timed().into_iter().map(|(_, e)| e).collect();

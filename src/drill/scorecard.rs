@@ -99,6 +99,8 @@ pub struct Inputs<'a> {
     pub after: &'a BTreeMap<String, Option<BTreeMap<String, String>>>,
     /// Problems found outside the expectations (faults that never fired or failed to apply).
     pub problems: Vec<String>,
+    /// Live drills: each fault command undone after the drill (`CMD restore HOST`), or why not.
+    pub undone: Vec<Result<String, String>>,
 }
 
 pub fn compute(i: Inputs<'_>) -> Scorecard {
@@ -296,6 +298,13 @@ pub fn compute(i: Inputs<'_>) -> Scorecard {
     }
     for p in i.problems {
         expectations.push(Expectation { what: "every fault injected".into(), held: false, detail: p });
+    }
+    for u in i.undone {
+        let (held, detail) = match u {
+            Ok(d) => (true, d),
+            Err(d) => (false, d),
+        };
+        expectations.push(Expectation { what: "faults undone after the drill".into(), held, detail });
     }
     let passed = expectations.iter().all(|e| e.held);
     Scorecard {

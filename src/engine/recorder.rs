@@ -12,6 +12,18 @@ use super::state::WindowState;
 /// that cannot be journaled must not happen.
 pub type WriteAhead = Box<dyn FnMut(&Event) -> eyre::Result<()> + Send>;
 
+/// Whoever is shown events once they are journaled: a channel, or the cockpit's
+/// [`super::live::LiveFeed`]. Must not block. Returns `false` once nobody listens any more.
+pub trait Listener: Send {
+    fn event(&self, e: &Event) -> bool;
+}
+
+impl Listener for UnboundedSender<Event> {
+    fn event(&self, e: &Event) -> bool {
+        self.send(e.clone()).is_ok()
+    }
+}
+
 pub struct Recorder {
     inner: Mutex<Inner>,
 }
@@ -19,7 +31,7 @@ pub struct Recorder {
 struct Inner {
     write: WriteAhead,
     state: WindowState,
-    listeners: Vec<UnboundedSender<Event>>,
+    listeners: Vec<Box<dyn Listener>>,
 }
 
 impl Recorder {
@@ -39,8 +51,8 @@ impl Recorder {
         (Self::new(write, WindowState::default()), log)
     }
 
-    pub fn subscribe(&self, tx: UnboundedSender<Event>) {
-        self.lock().listeners.push(tx);
+    pub fn subscribe(&self, listener: impl Listener + 'static) {
+        self.lock().listeners.push(Box::new(listener));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -52,7 +64,7 @@ impl Recorder {
         let mut inner = self.lock();
         (inner.write)(&event)?;
         inner.state.apply(&event);
-        inner.listeners.retain(|l| l.send(event.clone()).is_ok());
+        inner.listeners.retain(|l| l.event(&event));
         Ok(())
     }
 

@@ -11,6 +11,7 @@ use tokio::sync::{Mutex, RwLock};
 use super::clock::Clock;
 use super::decide::{Decider, allowed};
 use super::event::{Change, Decision, Event, HostResult, Outcome, SnapshotEntry, StopKind};
+use super::live::LiveFeed;
 use super::recorder::Recorder;
 use super::state::OpenStop;
 use crate::baseline::Baseline;
@@ -46,6 +47,9 @@ pub struct Engine<'a> {
     /// Resolver answers kept between the preflight and each host's re-check: a host whose
     /// package state did not move is not asked to resolve again.
     pub probe_cache: Arc<ProbeCache>,
+    /// Where the output of running steps and rollbacks goes as it arrives (the cockpit);
+    /// `None`: nobody watches, commands run without streaming.
+    pub live: Option<LiveFeed>,
     /// Held for writing while a decision is pending: no new step starts meanwhile.
     gate: RwLock<()>,
     /// One decision at a time.
@@ -108,6 +112,7 @@ impl<'a> Engine<'a> {
             operators,
             drill: false,
             probe_cache: Arc::new(ProbeCache::in_memory()),
+            live: None,
             gate: RwLock::new(()),
             deciding: Mutex::new(()),
         }
@@ -263,7 +268,7 @@ impl<'a> Engine<'a> {
             // This host first; the rest when the window winds down (see `run`).
             Decision::Rollback | Decision::RollbackAll => {
                 // Nothing done yet: the host is simply left untouched.
-                let untouched = self.recorder.with_state(|s| s.host(&host.name).is_none_or(|h| h.done.is_empty()));
+                let untouched = self.recorder.with_state(|s| s.host(&host.name).is_none_or(|h| !h.has_changes()));
                 Next::Finish(if untouched { HostResult::Skipped } else { self.rollback_host(host).await? })
             }
         })
@@ -425,7 +430,7 @@ impl<'a> Engine<'a> {
         }
         for name in asked {
             let Some(host) = self.runbook.host(&name) else { continue };
-            if self.recorder.with_state(|s| s.host(&name).is_some_and(|h| !h.done.is_empty())) {
+            if self.recorder.with_state(|s| s.host(&name).is_some_and(|h| h.has_changes())) {
                 let result = self.rollback_host(host).await?;
                 self.record(Event::HostFinished { host: name.clone(), result })?;
             }
@@ -499,7 +504,7 @@ impl<'a> Engine<'a> {
                     name: step.name.clone(),
                     command: c.script.clone(),
                 })?;
-                (outcome_of(self.exec_step_command(host, step, &c).await, timeout), vec![], None)
+                (outcome_of(self.exec_step_command(host, i, step, &c, false).await, timeout), vec![], None)
             }
             StepAction::Reboot => {
                 self.record(Event::StepStarted {
@@ -543,11 +548,38 @@ impl<'a> Engine<'a> {
         c
     }
 
-    /// Runs a step's command where the step runs: on the host, or on the operator's machine.
-    async fn exec_step_command(&self, host: &Host, step: &Step, c: &Command) -> Result<Output, TransportError> {
+    /// Runs a step's command (or its rollback's) where the step runs: on the host, or on the
+    /// operator's machine. Its output is shown live as `host`'s either way.
+    async fn exec_step_command(
+        &self,
+        host: &Host,
+        i: usize,
+        step: &Step,
+        c: &Command,
+        rollback: bool,
+    ) -> Result<Output, TransportError> {
         match step.action {
-            StepAction::Local(_) => self.local.exec(&Host::named(OPERATOR_HOST), c).await,
-            _ => self.transport.exec(host, c).await,
+            StepAction::Local(_) => {
+                self.exec_watched(self.local, &Host::named(OPERATOR_HOST), c, host, i, rollback).await
+            }
+            _ => self.exec_watched(self.transport, host, c, host, i, rollback).await,
+        }
+    }
+
+    /// Runs `c` on `on` through `t`, its output going to the live feed (if anyone watches) as
+    /// the output of `host`'s step `i` or its rollback. The feed never makes this wait.
+    async fn exec_watched(
+        &self,
+        t: &dyn Transport,
+        on: &Host,
+        c: &Command,
+        host: &Host,
+        i: usize,
+        rollback: bool,
+    ) -> Result<Output, TransportError> {
+        match &self.live {
+            Some(feed) => t.exec_streaming(on, c, &feed.sink(&host.name, i, rollback)).await,
+            None => t.exec(on, c).await,
         }
     }
 
@@ -607,7 +639,7 @@ impl<'a> Engine<'a> {
         if targets.is_empty() {
             return Ok(Ok((vec![], None)));
         }
-        let outcome = outcome_of(self.transport.exec(host, &cmd).await, step.timeout);
+        let outcome = outcome_of(self.exec_watched(self.transport, host, &cmd, host, i, false).await, step.timeout);
         if !outcome.is_ok() {
             return Ok(Err(outcome));
         }
@@ -644,7 +676,7 @@ impl<'a> Engine<'a> {
         // rollback` must not retry forever against a host that stays down.
         let mut failures: (usize, u32) = (usize::MAX, 0);
         loop {
-            let Some(i) = self.recorder.with_state(|s| s.host(name).and_then(|h| h.done.last().copied())) else {
+            let Some(i) = self.recorder.with_state(|s| s.host(name).and_then(|h| h.next_to_undo())) else {
                 return Ok(HostResult::RolledBack);
             };
             let step = &self.runbook.steps[i];
@@ -668,7 +700,7 @@ impl<'a> Engine<'a> {
                         name: step.name.clone(),
                         command: c.script.clone(),
                     })?;
-                    (outcome_of(self.exec_step_command(host, step, &c).await, step.timeout), None, vec![])
+                    (outcome_of(self.exec_step_command(host, i, step, &c, true).await, step.timeout), None, vec![])
                 }
             };
             let millis = started.elapsed().as_millis() as u64;
@@ -764,7 +796,7 @@ impl<'a> Engine<'a> {
         if restore.is_empty() {
             return Ok((Outcome::Ok, Some(true), vec![]));
         }
-        let outcome = outcome_of(self.transport.exec(host, &cmd).await, step.timeout);
+        let outcome = outcome_of(self.exec_watched(self.transport, host, &cmd, host, i, true).await, step.timeout);
         let after = match self.probe(host).await {
             Ok(f) => f,
             Err(e) => return Ok((Outcome::Unreachable { detail: e.to_string() }, Some(false), vec![])),
@@ -784,7 +816,7 @@ impl<'a> Engine<'a> {
         for wave in self.runbook.waves.iter().rev() {
             for name in wave.hosts.iter().rev() {
                 let Some(host) = self.runbook.host(name) else { continue };
-                if self.recorder.with_state(|s| s.host(name).is_some_and(|h| !h.done.is_empty())) {
+                if self.recorder.with_state(|s| s.host(name).is_some_and(|h| h.has_changes())) {
                     let result = self.rollback_host(host).await?;
                     self.record(Event::HostFinished { host: name.clone(), result })?;
                 }

@@ -18,10 +18,27 @@ pub struct HostState {
     pub rolling_back: Option<usize>,
     /// Full installed set before the packages step, for its rollback.
     pub snapshot: Option<Vec<SnapshotEntry>>,
+    /// A packages step that may have changed packages without finishing well (it failed,
+    /// timed out, or was in flight at a crash): its snapshot must still be restored on
+    /// rollback, like a completed step's.
+    pub partial: Option<usize>,
     pub result: Option<HostResult>,
     /// The last step that failed, if any (for display).
     pub failed_step: Option<usize>,
     pub rechecked: bool,
+}
+
+impl HostState {
+    /// The next step a rollback undoes: a partly applied packages step first (it ran
+    /// last), then the completed steps newest first.
+    pub fn next_to_undo(&self) -> Option<usize> {
+        self.partial.or_else(|| self.done.last().copied())
+    }
+
+    /// Has anything on this host possibly changed that a rollback would undo?
+    pub fn has_changes(&self) -> bool {
+        self.next_to_undo().is_some()
+    }
 }
 
 /// An unanswered hard stop.
@@ -128,7 +145,15 @@ impl WindowState {
                 }
                 Request::Abort => self.aborted = true,
             },
-            Event::Snapshot { host, packages, .. } => self.host_mut(host).snapshot = Some(packages.clone()),
+            Event::Snapshot { host, step, packages } => {
+                let h = self.host_mut(host);
+                // Retrying a step that may have half-applied: the state before the window
+                // is the first snapshot, not this one.
+                if h.partial != Some(*step) {
+                    h.snapshot = Some(packages.clone());
+                }
+                h.partial = Some(*step);
+            }
             Event::StepStarted { host, step, .. } => self.host_mut(host).in_flight = Some(*step),
             Event::StepFinished { host, step, outcome, .. } => {
                 let h = self.host_mut(host);
@@ -136,6 +161,9 @@ impl WindowState {
                 if outcome.is_ok() {
                     if !h.done.contains(step) {
                         h.done.push(*step);
+                    }
+                    if h.partial == Some(*step) {
+                        h.partial = None;
                     }
                 } else {
                     h.failed_step = Some(*step);
@@ -147,6 +175,9 @@ impl WindowState {
                 h.rolling_back = None;
                 if *outcome == Outcome::Ok && *verified != Some(false) {
                     h.done.retain(|s| s != step);
+                    if h.partial == Some(*step) {
+                        h.partial = None;
+                    }
                 }
             }
             Event::HostFinished { host, result } => self.host_mut(host).result = Some(*result),

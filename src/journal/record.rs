@@ -31,7 +31,7 @@ pub struct Header {
     pub runbook_sha256: String,
     /// Who is running the window (shown by `watch` and `report`).
     pub operators: Vec<String>,
-    /// A drill against simulated hosts: never mistaken for a real window in reports.
+    /// A drill (simulated or live hosts): never mistaken for a real window in reports.
     pub drill: bool,
     /// The patchdeck version that created the journal, for reports and bug reports.
     pub patchdeck_version: String,

@@ -48,6 +48,9 @@ pub enum FaultEffect {
     Unreachable,
     /// A restore leaves this package at its current version (a rollback that lies).
     KeepVersion(String),
+    /// The command runs and its changes land, then it exits with this status: an upgrade
+    /// whose packages were unpacked before a maintainer script failed.
+    ExitAfter(i32),
 }
 
 /// One simulated host. Fields are deliberately plain strings: the simulation may hold

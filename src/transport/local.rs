@@ -9,8 +9,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::io::AsyncReadExt;
 
+use super::stream::{Discard, Sink, Stream, pump};
 use super::{Command, Output, Transport, TransportError};
 use crate::inventory::Host;
 
@@ -66,6 +66,10 @@ impl Transport for LocalTransport {
     }
 
     async fn exec(&self, host: &Host, cmd: &Command) -> Result<Output, TransportError> {
+        self.exec_streaming(host, cmd, &Discard).await
+    }
+
+    async fn exec_streaming(&self, host: &Host, cmd: &Command, sink: &dyn Sink) -> Result<Output, TransportError> {
         let (mut process, used_sudo) = self.process(host, cmd);
         let mut child = process
             .spawn()
@@ -74,7 +78,9 @@ impl Transport for LocalTransport {
         let mut stdout = child.stdout.take();
         let mut stderr = child.stderr.take();
         let run = async {
-            let (out, err) = tokio::join!(read_all(stdout.as_mut()), read_all(stderr.as_mut()));
+            // Both pipes at once, so a command filling one while we read the other never blocks.
+            let (out, err) =
+                tokio::join!(pump(stdout.as_mut(), Stream::Stdout, sink), pump(stderr.as_mut(), Stream::Stderr, sink));
             let status = child.wait().await;
             (out, err, status)
         };
@@ -103,16 +109,6 @@ impl Transport for LocalTransport {
     }
 
     async fn close(&self) {}
-}
-
-async fn read_all<R: tokio::io::AsyncRead + Unpin>(r: Option<&mut R>) -> Vec<u8> {
-    let mut buf = Vec::new();
-    if let Some(r) = r {
-        // A read error mid-stream (rare on a pipe) keeps what was read; the exit status
-        // still tells whether the command worked.
-        let _ = r.read_to_end(&mut buf).await;
-    }
-    buf
 }
 
 /// SIGKILLs a whole process group. std has no killpg and the crate does not depend on libc,

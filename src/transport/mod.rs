@@ -3,12 +3,14 @@
 //! Implementations: [`ssh::SshTransport`] (the system OpenSSH client through the `openssh`
 //! crate, one multiplexed master per host), [`local::LocalTransport`] (this machine) and
 //! [`simulated::SimTransport`] (an in-memory fleet for the demo, tests and drills).
-//! [`pool`] bounds how many hosts are worked on at once.
+//! [`pool`] bounds how many hosts are worked on at once; [`stream`] cuts output into lines
+//! while a command runs.
 
 pub mod local;
 pub mod pool;
 pub mod simulated;
 pub mod ssh;
+pub mod stream;
 
 use std::time::Duration;
 
@@ -16,6 +18,7 @@ use async_trait::async_trait;
 
 use crate::inventory::Host;
 use crate::runbook::Fingerprint;
+pub use stream::{OutputLine, Sink, Stream};
 
 /// What a command is for. Real transports only run `script`; the simulated transport
 /// answers from its in-memory model according to the purpose, so it needs no shell.
@@ -119,6 +122,15 @@ pub trait Transport: Send + Sync {
 
     /// Runs `cmd` on `host` and waits for it, bounded by `cmd.timeout`.
     async fn exec(&self, host: &Host, cmd: &Command) -> Result<Output, TransportError>;
+
+    /// Like [`Transport::exec`], and gives `sink` each line of output (stdout and stderr,
+    /// tagged) as it arrives. The returned [`Output`] is the same as `exec`'s. This default
+    /// cannot stream: it hands over the whole output once the command has ended.
+    async fn exec_streaming(&self, host: &Host, cmd: &Command, sink: &dyn Sink) -> Result<Output, TransportError> {
+        let output = self.exec(host, cmd).await?;
+        stream::replay(&output, sink);
+        Ok(output)
+    }
 
     /// Closes every connection this transport opened. Call before exiting.
     async fn close(&self);

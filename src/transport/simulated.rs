@@ -1,13 +1,15 @@
 //! The simulated transport: commands are answered by the in-memory [`Fleet`], with
-//! plausible delays scaled by the fleet's speed. Used by the demo, tests and drills.
+//! plausible delays scaled by the fleet's speed. Used by the demo, tests and drills. Output
+//! streams: a command's lines arrive in a few pieces over its simulated duration.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::stream::{self, Discard, Sink, replay};
 use super::{Command, Output, Purpose, Transport, TransportError};
 use crate::inventory::Host;
-use crate::sim::{FaultEffect, Fleet, apt_output};
+use crate::sim::{FaultEffect, Fleet, HostState, apt_output};
 
 /// Answers commands from a simulated fleet. Hosts are found by name, then by address.
 #[derive(Debug, Clone)]
@@ -29,6 +31,9 @@ fn failed(status: i32, stderr: String) -> Output {
     Output { status: Some(status), stdout: Vec::new(), stderr: stderr.into_bytes() }
 }
 
+/// How many pieces a simulated command's output arrives in, spread over its duration.
+const PIECES: u32 = 4;
+
 #[async_trait]
 impl Transport for SimTransport {
     fn kind(&self) -> &'static str {
@@ -36,6 +41,10 @@ impl Transport for SimTransport {
     }
 
     async fn exec(&self, host: &Host, cmd: &Command) -> Result<Output, TransportError> {
+        self.exec_streaming(host, cmd, &Discard).await
+    }
+
+    async fn exec_streaming(&self, host: &Host, cmd: &Command, sink: &dyn Sink) -> Result<Output, TransportError> {
         // `local` steps: the operator's machine is simulated too, and always answers.
         if host.name == crate::engine::run::OPERATOR_HOST {
             self.fleet.pause(Duration::from_millis(200)).await;
@@ -56,9 +65,11 @@ impl Transport for SimTransport {
             }
             Some(FaultEffect::Exit(code)) => {
                 self.fleet.pause(Duration::from_millis(300)).await;
-                return Ok(failed(code, format!("simulated failure (exit {code})\n")));
+                let out = failed(code, format!("simulated failure (exit {code})\n"));
+                replay(&out, sink);
+                return Ok(out);
             }
-            Some(FaultEffect::KeepVersion(_)) | None => {}
+            Some(FaultEffect::KeepVersion(_)) | Some(FaultEffect::ExitAfter(_)) | None => {}
         }
         let keep = match &fault {
             Some(FaultEffect::KeepVersion(p)) => Some(p.clone()),
@@ -91,66 +102,155 @@ impl Transport for SimTransport {
             Purpose::Reboot => Duration::from_secs(5),
             Purpose::Shell => Duration::from_millis(300),
         };
-        self.fleet.pause(base).await;
-        let out = self
-            .fleet
-            .with_host(&key, |h| {
-                h.history.push(cmd.script.clone());
-                match &cmd.purpose {
-                    Purpose::Probe { fingerprints } => ok(apt_output::probe(h, fingerprints)),
-                    Purpose::Install { packages } => {
-                        let mut log = String::new();
-                        for (name, version) in packages {
-                            if !h.installable(name).iter().any(|(v, _)| v == version) {
-                                return failed(100, format!("E: Version '{version}' for '{name}' was not found\n"));
-                            }
-                        }
-                        for (name, version) in packages {
-                            let from = h.installed.insert(name.clone(), version.clone());
-                            log.push_str(&format!(
-                                "Preparing to unpack .../{name}_{version}_amd64.deb ...\nUnpacking {name} ({version}) over ({}) ...\nSetting up {name} ({version}) ...\n",
-                                from.unwrap_or_default()
-                            ));
-                        }
-                        if h.breaks_after_update {
-                            h.healthy = false;
-                        }
-                        ok(log)
-                    }
-                    Purpose::Restore { packages } => {
-                        let mut log = String::new();
-                        for (name, version) in packages {
-                            match version {
-                                Some(_) if keep.as_deref() == Some(name.as_str()) => {}
-                                Some(v) if h.installable(name).iter().any(|(iv, _)| iv == v) => {
-                                    h.installed.insert(name.clone(), v.clone());
-                                    log.push_str(&format!("Setting up {name} ({v}) ...\n"));
-                                }
-                                Some(v) => return failed(100, format!("E: Version '{v}' for '{name}' was not found\n")),
-                                None => {
-                                    h.installed.remove(name);
-                                    log.push_str(&format!("Removing {name} ...\n"));
-                                }
-                            }
-                        }
-                        if h.breaks_after_update {
-                            h.healthy = true;
-                        }
-                        ok(log)
-                    }
-                    Purpose::Reboot => {
-                        h.reboot_required = false;
-                        ok(String::new())
-                    }
-                    Purpose::Shell => match h.commands.get(cmd.script.trim()) {
-                        Some(out) => ok(format!("{out}\n")),
-                        None => ok(String::new()),
-                    },
-                }
-            })
-            .expect("host checked above");
-        Ok(out)
+        if self.fleet.speed > 0.0 && sink.wants_lines() {
+            // The host changes only when the command ends, as before; meanwhile its output is
+            // shown in pieces, answered from a copy so that nothing changes early.
+            let preview = self.fleet.with_host(&key, |h| answer(&mut h.clone(), cmd, keep.as_deref()));
+            let lines = preview.as_ref().map(stream::lines).unwrap_or_default();
+            let n = lines.len();
+            let mut lines = lines.into_iter();
+            for piece in 0..PIECES as usize {
+                self.fleet.pause(base / PIECES).await;
+                let upto = (piece + 1) * n / PIECES as usize - piece * n / PIECES as usize;
+                lines.by_ref().take(upto).for_each(|l| sink.line(l));
+            }
+            let out = self.fleet.with_host(&key, |h| answer(h, cmd, keep.as_deref())).expect("host checked above");
+            return Ok(exit_after(out, &fault, sink));
+        }
+        let out = self.fleet.with_host(&key, |h| answer(h, cmd, keep.as_deref())).expect("host checked above");
+        replay(&out, sink);
+        Ok(exit_after(out, &fault, sink))
     }
 
     async fn close(&self) {}
+}
+
+/// An `exit_after` fault: the command's changes landed, then it failed.
+fn exit_after(mut out: Output, fault: &Option<FaultEffect>, sink: &dyn Sink) -> Output {
+    if let Some(FaultEffect::ExitAfter(code)) = fault
+        && out.status == Some(0)
+    {
+        let msg =
+            format!("dpkg: error processing package (--configure): subprocess returned error exit status {code}\n");
+        replay(&Output { status: None, stdout: Vec::new(), stderr: msg.clone().into_bytes() }, sink);
+        out.status = Some(*code);
+        out.stderr.extend_from_slice(msg.as_bytes());
+    }
+    out
+}
+
+/// What the simulated host answers to `cmd`, changing its state as the command would.
+fn answer(h: &mut HostState, cmd: &Command, keep: Option<&str>) -> Output {
+    h.history.push(cmd.script.clone());
+    match &cmd.purpose {
+        Purpose::Probe { fingerprints } => ok(apt_output::probe(h, fingerprints)),
+        Purpose::Install { packages } => {
+            let mut log = String::new();
+            for (name, version) in packages {
+                if !h.installable(name).iter().any(|(v, _)| v == version) {
+                    return failed(100, format!("E: Version '{version}' for '{name}' was not found\n"));
+                }
+            }
+            for (name, version) in packages {
+                let from = h.installed.insert(name.clone(), version.clone());
+                log.push_str(&format!(
+                    "Preparing to unpack .../{name}_{version}_amd64.deb ...\nUnpacking {name} ({version}) over ({}) ...\nSetting up {name} ({version}) ...\n",
+                    from.unwrap_or_default()
+                ));
+            }
+            if h.breaks_after_update {
+                h.healthy = false;
+            }
+            ok(log)
+        }
+        Purpose::Restore { packages } => {
+            let mut log = String::new();
+            for (name, version) in packages {
+                match version {
+                    Some(_) if keep == Some(name.as_str()) => {}
+                    Some(v) if h.installable(name).iter().any(|(iv, _)| iv == v) => {
+                        h.installed.insert(name.clone(), v.clone());
+                        log.push_str(&format!("Setting up {name} ({v}) ...\n"));
+                    }
+                    Some(v) => return failed(100, format!("E: Version '{v}' for '{name}' was not found\n")),
+                    None => {
+                        h.installed.remove(name);
+                        log.push_str(&format!("Removing {name} ...\n"));
+                    }
+                }
+            }
+            if h.breaks_after_update {
+                h.healthy = true;
+            }
+            ok(log)
+        }
+        Purpose::Reboot => {
+            h.reboot_required = false;
+            ok(String::new())
+        }
+        Purpose::Shell => match h.commands.get(cmd.script.trim()) {
+            Some(out) => ok(format!("{out}\n")),
+            None => ok(String::new()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::sim::RepoVersion;
+    use crate::transport::OutputLine;
+
+    fn fleet(speed: f64) -> Fleet {
+        let mut h = HostState { name: "web1".into(), reachable: true, healthy: true, ..Default::default() };
+        for p in ["curl", "nginx", "openssl"] {
+            h.installed.insert(p.into(), "1".into());
+            h.repo.push(RepoVersion { name: p.into(), version: "2".into(), origin: "o".into() });
+        }
+        Fleet::from_hosts([h]).with_speed(speed)
+    }
+
+    fn install() -> Command {
+        let packages = ["curl", "nginx", "openssl"].map(|p| (p.to_string(), "2".to_string())).to_vec();
+        Command {
+            script: "install".into(),
+            purpose: Purpose::Install { packages },
+            needs_root: true,
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// Each line as it arrives, with the host's nginx version at that moment.
+    async fn streamed(fleet: &Fleet) -> (Output, Vec<(String, String)>) {
+        let t = SimTransport::new(fleet.clone());
+        let seen = Mutex::new(Vec::new());
+        let sink = |l: OutputLine| {
+            let nginx = fleet.with_host("web1", |h| h.installed["nginx"].clone()).unwrap();
+            seen.lock().unwrap().push((l.text, nginx));
+        };
+        let out = t.exec_streaming(&Host::named("web1"), &install(), &sink).await.unwrap();
+        (out, seen.into_inner().unwrap())
+    }
+
+    #[tokio::test]
+    async fn output_streams_while_the_simulated_command_runs_and_the_host_changes_at_its_end() {
+        let f = fleet(0.01);
+        let (out, seen) = streamed(&f).await;
+        assert_eq!(seen.len(), 9, "three lines per package: {seen:?}");
+        assert!(seen.iter().all(|(_, v)| v == "1"), "every line arrives before the host changes: {seen:?}");
+        let text: Vec<&str> = seen.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(text.join("\n") + "\n", out.stdout_lossy(), "the lines are the output");
+        assert_eq!(f.with_host("web1", |h| h.installed["nginx"].clone()).unwrap(), "2");
+    }
+
+    #[tokio::test]
+    async fn without_delays_the_output_is_given_at_the_end() {
+        let f = fleet(0.0);
+        let (out, seen) = streamed(&f).await;
+        assert_eq!(seen.len(), 9);
+        assert!(seen.iter().all(|(_, v)| v == "2"), "the instant fleet answers first, then streams");
+        assert!(out.success());
+    }
 }

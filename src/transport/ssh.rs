@@ -32,6 +32,10 @@
 //! longer than that. A command killed by a signal on the host reports `128 + signal` as its
 //! status, as the remote shell sees it.
 //!
+//! Output: stdout and stderr are read together as they fill, and each line goes to the
+//! caller's sink as it arrives (`exec_streaming`); the whole output is still returned at the
+//! end. Our own client's complaints (a refused session) arrive on stderr like the command's.
+//!
 //! Exit 255: ssh uses it for its own failures too. After a 255 we ask the master
 //! (`ssh -O check`): alive means the command really exited 255 (unless our client says the
 //! server refused the session: an error, the command did not run); dead means
@@ -47,10 +51,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
-use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 
 use super::local::{SUDO_NEEDS_PASSWORD, first_line};
+use super::stream::{Discard, Sink, Stream, pump};
 use super::{Command, Output, Transport, TransportError};
 use crate::inventory::Host;
 
@@ -208,13 +212,14 @@ impl SshTransport {
         Ok(session)
     }
 
-    /// Runs `cmd` once on `session`; see [`Transport::exec`].
+    /// Runs `cmd` once on `session`, streaming its output to `sink`; see [`Transport::exec`].
     async fn run_once(
         &self,
         host: &Host,
         cmd: &Command,
         conn: &HostConn,
         session: &Arc<Session>,
+        sink: &dyn Sink,
     ) -> Result<Output, Attempt> {
         let other = |detail: String| Attempt::Failed(TransportError::Other { host: host.name.clone(), detail });
         let as_root = cmd.needs_root && host.sudo;
@@ -232,7 +237,9 @@ impl SshTransport {
         let mut stdout = child.stdout().take();
         let mut stderr = child.stderr().take();
         let run = async {
-            let (out, err) = tokio::join!(read_all(stdout.as_mut()), read_all(stderr.as_mut()));
+            // Both pipes at once, so a command filling one while we read the other never blocks.
+            let (out, err) =
+                tokio::join!(pump(stdout.as_mut(), Stream::Stdout, sink), pump(stderr.as_mut(), Stream::Stderr, sink));
             (out, err, child.wait().await)
         };
         let outcome = tokio::time::timeout(cmd.timeout, run).await;
@@ -304,6 +311,10 @@ impl Transport for SshTransport {
     }
 
     async fn exec(&self, host: &Host, cmd: &Command) -> Result<Output, TransportError> {
+        self.exec_streaming(host, cmd, &Discard).await
+    }
+
+    async fn exec_streaming(&self, host: &Host, cmd: &Command, sink: &dyn Sink) -> Result<Output, TransportError> {
         let other = |detail: String| TransportError::Other { host: host.name.clone(), detail };
         if host.address.starts_with('-') {
             return Err(other(format!("address {:?} would be read by ssh as an option", host.address)));
@@ -319,7 +330,7 @@ impl Transport for SshTransport {
         let mut retried = false;
         loop {
             let session = self.session(host, &conn).await?;
-            match self.run_once(host, cmd, &conn, &session).await {
+            match self.run_once(host, cmd, &conn, &session, sink).await {
                 Ok(output) => return Ok(output),
                 Err(Attempt::Failed(e)) => return Err(e),
                 Err(Attempt::NotStarted(detail)) => {
@@ -422,14 +433,6 @@ fn lost_detail(stderr: &[u8], session: &Session) -> String {
         .find(|l| !l.is_empty())
         .unwrap_or("the ssh connection closed underneath the command");
     crate::safe_text::for_terminal(line.strip_prefix("ssh: ").unwrap_or(line))
-}
-
-async fn read_all<R: tokio::io::AsyncRead + Unpin>(r: Option<&mut R>) -> Vec<u8> {
-    let mut buf = Vec::new();
-    if let Some(r) = r {
-        let _ = r.read_to_end(&mut buf).await;
-    }
-    buf
 }
 
 /// `d` rounded up to whole seconds, at least one: ssh's timeouts are in seconds and 0 means

@@ -11,6 +11,8 @@ pub enum Action {
     SelectNext,
     ScrollUp,
     ScrollDown,
+    /// Back to the newest output, following it again.
+    FollowOutput,
     // Views.
     Help,
     Timeline,

@@ -1,7 +1,8 @@
 //! The cockpit's state and its one pure transition, [`update`]. No I/O here: what should
 //! happen outside (decide, request, quit) comes back as [`Effect`]s for the loop to carry
-//! out. Engine events arrive through [`App::on_event`]; the decider's questions through
-//! [`App::on_stop`] and [`App::on_countdown`]. The clock is [`App::now`], set by the loop.
+//! out. Engine events arrive through [`App::on_event`], running commands' output through
+//! [`App::on_live`]; the decider's questions through [`App::on_stop`] and
+//! [`App::on_countdown`]. The clock is [`App::now`], set by the loop.
 
 use std::collections::BTreeMap;
 
@@ -10,9 +11,11 @@ use jiff::Timestamp;
 use super::action::Action;
 use super::keymap::Context;
 use super::strings;
+use super::transcript::{self, Streamed, Transcript};
 use crate::diff::{Class, Finding};
 use crate::engine::decide::allowed;
 use crate::engine::event::{Decision, Event, Outcome, Request};
+use crate::engine::live::{Live, RunId};
 use crate::engine::state::{OpenStop, WindowState};
 use crate::runbook::Runbook;
 use crate::safe_text::for_terminal;
@@ -51,8 +54,9 @@ pub enum Mode {
     ReadOnly,
 }
 
-/// One command run on a host (a step or a step's rollback). `lines` is where streamed
-/// output will go once the transport streams; today it holds the outcome's tail.
+/// One command run on a host (a step or a step's rollback). What it printed while running is
+/// in the host's [`Transcript`]; `lines` holds what its outcome added (output tail, changes,
+/// verification), which is all `watch` and a resumed window know of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommandRun {
     pub rollback: bool,
@@ -115,12 +119,14 @@ pub struct App {
     /// Latest diff per host and whether it is the recheck.
     pub findings: BTreeMap<String, (bool, Vec<Finding>)>,
     pub runs: BTreeMap<String, Vec<CommandRun>>,
+    /// Each host's streamed output, bounded (live windows only: output is not journaled).
+    pub output: BTreeMap<String, Transcript>,
     pub selected: Option<String>,
     /// Selection follows activity until the operator moves it.
     pub follow: bool,
     pub popups: Vec<Popup>,
     pub filter: String,
-    /// Output scroll, lines up from the bottom.
+    /// Output scroll, lines up from the bottom; 0 follows the newest output.
     pub scroll: u16,
     /// Scroll of full-screen views, lines from the top.
     pub view_scroll: u16,
@@ -129,6 +135,8 @@ pub struct App {
     pub quitting: bool,
     /// The engine returned (live) or the journal says the window finished.
     pub engine_done: bool,
+    /// A drill, not a real window: marked on every screen.
+    pub drill: bool,
 }
 
 impl App {
@@ -141,6 +149,7 @@ impl App {
             events: Vec::new(),
             findings: BTreeMap::new(),
             runs: BTreeMap::new(),
+            output: BTreeMap::new(),
             selected: None,
             follow: true,
             popups: Vec::new(),
@@ -150,6 +159,7 @@ impl App {
             status: None,
             quitting: false,
             engine_done: false,
+            drill: false,
         }
     }
 
@@ -252,15 +262,75 @@ impl App {
         })
     }
 
+    /// Selection follows activity, unless the operator is reading back through the output.
     fn select_activity(&mut self, host: &str) {
-        if self.follow && self.state.hosts.contains_key(host) {
+        if self.follow && self.scroll == 0 && self.state.hosts.contains_key(host) {
             self.selected = Some(host.to_string());
             self.scroll = 0;
         }
     }
 
+    /// Rows of `host`'s output pane.
+    pub fn pane_len(&self, host: &str) -> usize {
+        transcript::row_count(self.runs.get(host).map_or(&[], Vec::as_slice), self.output.get(host))
+    }
+
+    /// While the operator has scrolled up, rows added below keep the view where it is.
+    /// Scrolling up pinned `selected` (see `main_input`), so this is cheap per line.
+    fn keep_view(&mut self, host: &str, added: usize) {
+        if self.scroll > 0 && self.selected.as_deref() == Some(host) {
+            let max = self.pane_len(host).min(u16::MAX as usize) as u16;
+            self.scroll = self.scroll.saturating_add(added.min(u16::MAX as usize) as u16).min(max);
+        }
+    }
+
+    /// An item of the live feed: an engine event, or output of a running command.
+    pub fn on_live(&mut self, item: Live) {
+        match item {
+            Live::Event(e) => self.on_event(self.now, e),
+            Live::Line { run, line } => {
+                let stderr = line.stream == crate::transport::Stream::Stderr;
+                let text = for_terminal(&line.text);
+                self.on_streamed(&run, Streamed::Line { text, stderr, cut: line.cut });
+            }
+            Live::Dropped { run, lines } => self.on_streamed(&run, Streamed::Dropped(lines)),
+        }
+    }
+
+    /// Appends to the command's host transcript. Output of a command the cockpit has not
+    /// seen start cannot happen (its event comes first in the feed) and is ignored.
+    fn on_streamed(&mut self, run: &RunId, s: Streamed) {
+        let Some(i) = self
+            .runs
+            .get(&run.host)
+            .and_then(|runs| runs.iter().rposition(|r| r.step == run.step && r.rollback == run.rollback))
+        else {
+            return;
+        };
+        self.output.entry(run.host.clone()).or_default().push(i, s);
+        self.keep_view(&run.host, 1);
+    }
+
     /// An engine event (or a journal record in `watch`), at `at`.
     pub fn on_event(&mut self, at: Timestamp, e: Event) {
+        let before = match (&e, self.scroll) {
+            (
+                Event::StepStarted { host, .. }
+                | Event::RollbackStarted { host, .. }
+                | Event::StepFinished { host, .. }
+                | Event::RollbackFinished { host, .. },
+                1..,
+            ) => Some((host.clone(), self.pane_len(host))),
+            _ => None,
+        };
+        self.on_pane_event(at, e);
+        if let Some((host, before)) = before {
+            let added = self.pane_len(&host).saturating_sub(before);
+            self.keep_view(&host, added);
+        }
+    }
+
+    fn on_pane_event(&mut self, at: Timestamp, e: Event) {
         self.state.apply(&e);
         match &e {
             Event::Preflight { host, findings, .. } => {
@@ -326,6 +396,7 @@ impl App {
                 self.popups.retain(|p| !matches!(p, Popup::Countdown { host: h, .. } if h == host));
             }
             Event::WindowFinished { .. } if self.mode == Mode::ReadOnly => self.engine_done = true,
+            Event::WindowStarted { drill: true, .. } => self.drill = true,
             _ => {}
         }
         self.events.push((at, e));
@@ -395,6 +466,9 @@ impl App {
         {
             return strings::stop_banner(s.host.as_deref(), &s.stop);
         }
+        if let Some(passed) = self.drill_result() {
+            return strings::drill_over(passed, self.mode == Mode::Live);
+        }
         if self.state.finished || self.engine_done {
             return (if self.state.aborted { strings::WINDOW_ABORTED } else { strings::WINDOW_FINISHED }).into();
         }
@@ -402,6 +476,16 @@ impl App {
             return strings::filter_active(&self.filter);
         }
         String::new()
+    }
+}
+
+impl App {
+    /// The drill's scorecard verdict, once it is journaled.
+    pub fn drill_result(&self) -> Option<bool> {
+        self.events.iter().rev().find_map(|(_, e)| match e {
+            Event::DrillScorecard { scorecard } => Some(scorecard.passed),
+            _ => None,
+        })
     }
 }
 
@@ -514,11 +598,18 @@ fn main_input(app: &mut App, action: Action) -> Vec<Effect> {
             None
         }
         Action::ScrollUp => {
-            app.scroll = app.scroll.saturating_add(3);
+            // Reading back pins the host shown.
+            app.selected = app.selected_host();
+            let max = app.selected.as_deref().map_or(0, |h| app.pane_len(h)).min(u16::MAX as usize) as u16;
+            app.scroll = app.scroll.saturating_add(3).min(max);
             None
         }
         Action::ScrollDown => {
             app.scroll = app.scroll.saturating_sub(3);
+            None
+        }
+        Action::FollowOutput => {
+            app.scroll = 0;
             None
         }
         Action::Help => open_view(app, Popup::Help),

@@ -5,6 +5,8 @@
 //! - `action`: every operator action, as data (serde names).
 //! - `keymap`: keys to actions per context; help and footer come from it. No Ctrl-b.
 //! - `app`: the state and the pure `update(&mut App, Action) -> Vec<Effect>`.
+//! - `transcript`: each host's output pane, streamed lines bounded.
+//! - `pace`: when to redraw (at once for keys and events, once a frame for output).
 //! - `view/*`: drawing from `&App` only.
 //! - `strings`: every operator-facing string.
 //! - `theme`: themes (built in, user overrides, NO_COLOR).
@@ -16,9 +18,11 @@ pub mod action;
 pub mod app;
 pub mod decider;
 pub mod keymap;
+pub mod pace;
 pub mod run;
 pub mod strings;
 pub mod terminal;
 pub mod theme;
+pub mod transcript;
 pub mod view;
 pub mod watch;

@@ -1,23 +1,28 @@
 //! The cockpit's event loop over a live window. One task: `tokio::select!` over the
-//! engine's future (borrowed, polled here), its events, the decider's questions, the
-//! keyboard, signals and a 1 s tick for the clock. It redraws only when something
-//! changed, so an idle cockpit costs next to nothing.
+//! engine's future (borrowed, polled here), its live feed (events and output lines), the
+//! decider's questions, the keyboard, signals and a 1 s tick for the clock. It redraws only
+//! when something changed, so an idle cockpit costs next to nothing, and paces redraws for
+//! output (see [`super::pace`]), so streaming hosts cannot starve the keys.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossterm::event::{Event as TermEvent, EventStream};
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::sleep_until;
 
 use super::app::{App, Effect, update};
 use super::decider::Ask;
 use super::keymap;
+use super::pace::Pace;
 use super::strings;
 use super::terminal::{self, Guard, Signals};
 use super::theme::Theme;
 use super::view;
-use crate::engine::event::{Decision, Event, Request};
+use crate::engine::clock::Clock;
+use crate::engine::event::{Decision, Request};
+use crate::engine::live::{Live, LiveReceiver};
 use crate::engine::{Engine, Summary};
 
 /// The screen: drawn while attached; after SIGHUP/SIGTERM it is given back and nothing is
@@ -59,14 +64,14 @@ pub fn key_action(app: &App, ev: &TermEvent) -> Option<super::action::Action> {
 /// stop with abort and let pending auto-rollbacks proceed as the policy says.
 fn detach(
     screen: &mut Screen,
-    engine: &Engine<'_>,
+    request: &Requester<'_>,
     app: &App,
     decision: &mut Option<oneshot::Sender<Decision>>,
     countdowns: &mut BTreeMap<String, oneshot::Sender<bool>>,
 ) {
     screen.detach();
     if app.can_request()
-        && let Err(e) = engine.request(Request::Abort)
+        && let Err(e) = request(Request::Abort)
     {
         tracing::error!("cannot request abort: {e:?}");
     }
@@ -78,39 +83,75 @@ fn detach(
     }
 }
 
+/// Journals an operator's request (outside a hard stop) for the window being driven.
+pub type Requester<'a> = dyn Fn(Request) -> eyre::Result<()> + Sync + 'a;
+
+/// Applies what the feed brought. `true` when it held an event (shown at once; output
+/// alone waits for the next frame).
+pub fn apply(app: &mut App, batch: Vec<Live>) -> bool {
+    let mut events = false;
+    for item in batch {
+        events |= matches!(item, Live::Event(_));
+        app.on_live(item);
+    }
+    events
+}
+
 /// Runs the window under the cockpit until the engine is done and the operators quit.
+/// `live` must be subscribed to the engine's recorder and be the engine's output feed.
 pub async fn run(
     engine: &Engine<'_>,
-    mut events: mpsc::UnboundedReceiver<Event>,
+    live: LiveReceiver,
+    asks: mpsc::UnboundedReceiver<Ask>,
+    app: App,
+    theme: Theme,
+) -> eyre::Result<Summary> {
+    drive(engine.run(), &|r| engine.request(r), engine.clock, live, asks, app, theme).await
+}
+
+/// The loop over any window: `window` is the engine's run (or a drill around it), `request`
+/// journals the operators' requests, `clock` is the window's time (a drill's may be
+/// simulated).
+pub async fn drive<T>(
+    window: impl Future<Output = eyre::Result<T>>,
+    request: &Requester<'_>,
+    clock: &dyn Clock,
+    live: LiveReceiver,
     mut asks: mpsc::UnboundedReceiver<Ask>,
     mut app: App,
     theme: Theme,
-) -> eyre::Result<Summary> {
+) -> eyre::Result<T> {
     let mut screen = Screen::open(theme)?;
     let mut signals = Signals::new()?;
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
-    let engine_run = engine.run();
-    tokio::pin!(engine_run);
-    let mut summary: Option<eyre::Result<Summary>> = None;
+    tokio::pin!(window);
+    let mut summary: Option<eyre::Result<T>> = None;
     let mut decision: Option<oneshot::Sender<Decision>> = None;
     let mut countdowns: BTreeMap<String, oneshot::Sender<bool>> = BTreeMap::new();
     let mut detached = false;
+    let mut pace = Pace::new();
 
     loop {
-        app.now = jiff::Timestamp::now();
-        // Every pass of the loop follows something that changed what is shown.
-        if !detached {
+        app.now = clock.now();
+        let t = Instant::now();
+        if !detached && pace.due(t) {
             screen.draw(&app)?;
+            pace.drawn(t);
         }
         if summary.is_some() && (app.quitting || detached) {
             break;
         }
         let mut effects = Vec::new();
+        // Whatever wakes the loop is shown at once, except output alone (see `Pace`).
+        let mut urgent = true;
+        // When output waiting for its frame is due; the branch is off when none waits.
+        let frame = if detached { None } else { pace.deadline() };
+        let frame_at = tokio::time::Instant::from_std(frame.unwrap_or(t));
         tokio::select! {
-            r = &mut engine_run, if summary.is_none() => {
+            r = &mut window, if summary.is_none() => {
                 if let Err(e) = &r {
                     tracing::error!("window engine stopped: {e:?}");
                     summary = Some(r);
@@ -118,22 +159,14 @@ pub async fn run(
                 }
                 summary = Some(r);
                 // Events recorded last may still be queued.
-                while let Ok(e) = events.try_recv() {
-                    app.on_event(app.now, e);
-                }
+                apply(&mut app, live.try_batch());
                 app.on_engine_done();
             }
-            Some(e) = events.recv() => {
-                app.on_event(app.now, e);
-                while let Ok(e) = events.try_recv() {
-                    app.on_event(app.now, e);
-                }
-            }
+            batch = live.next_batch() => urgent = apply(&mut app, batch),
+            () = sleep_until(frame_at), if frame.is_some() => urgent = false,
             Some(ask) = asks.recv() => {
                 // Events journaled before the question (the HardStop) come first.
-                while let Ok(e) = events.try_recv() {
-                    app.on_event(app.now, e);
-                }
+                apply(&mut app, live.try_batch());
                 match ask {
                     Ask::Decide { stop, reply } => {
                         if detached {
@@ -163,21 +196,26 @@ pub async fn run(
                     Err(e) => {
                         // The terminal is gone (closed without SIGHUP): behave as on SIGHUP.
                         tracing::warn!("terminal input failed, detaching: {e}");
-                        detach(&mut screen, engine, &app, &mut decision, &mut countdowns);
+                        detach(&mut screen, request, &app, &mut decision, &mut countdowns);
                         detached = true;
                     }
                 }
             }
             _ = tick.tick() => {
-                app.now = jiff::Timestamp::now();
+                app.now = clock.now();
                 effects = update(&mut app, super::action::Action::Tick);
             }
             name = signals.recv() => {
                 tracing::warn!("{name}: giving the terminal back, asking the window to abort");
-                detach(&mut screen, engine, &app, &mut decision, &mut countdowns);
+                detach(&mut screen, request, &app, &mut decision, &mut countdowns);
                 detached = true;
                 eprintln!("patchdeck: {name}: {}", strings::SIGNAL_RECEIVED);
             }
+        }
+        if urgent {
+            pace.now();
+        } else {
+            pace.soon();
         }
         for effect in effects {
             match effect {
@@ -192,7 +230,7 @@ pub async fn run(
                     }
                 }
                 Effect::Request(r) => {
-                    if let Err(e) = engine.request(r) {
+                    if let Err(e) = request(r) {
                         app.status = Some(format!("{e:#}"));
                     }
                 }

@@ -15,7 +15,10 @@ pub const INTERRUPTED: &str = "OUTCOME UNKNOWN: patchdeck stopped while this ran
 pub const NO_HOST: &str = "no host selected";
 pub const NO_DIFF: &str = "no diff yet (preflight runs first)";
 pub const NO_OUTPUT: &str = "no command has run on this host yet";
-pub const OUTPUT_NOTE: &str = "output is shown when a command ends (the transport does not stream yet)";
+/// `watch` reads the journal, which has each command's outcome but not its live output.
+pub const WATCH_OUTPUT_NOTE: &str = "journal: outcomes only, no live output";
+/// Before a streamed line that was too long to keep whole (at its start, where it is seen).
+pub const LINE_CUT: &str = "(line cut) ";
 pub const HELP_TITLE: &str = "Keys (? or Esc closes)";
 pub const TIMELINE_TITLE: &str = "Timeline: the journal (Esc closes)";
 pub const FILTER_PROMPT: &str = "filter: ";
@@ -30,6 +33,18 @@ pub const WINDOW_RUNNING: &str = "window running";
 pub const QUIT_WAITING: &str =
     "quitting: abort requested; waiting for running steps to finish (no remote command is killed)";
 pub const NO_REQUESTS_AFTER_END: &str = "the window has ended: nothing more can be requested";
+/// The drill marker: in a drill's header, on every screen, in place of [`APP`].
+pub const DRILL: &str = "DRILL";
+
+/// The status line once a drill's scorecard is journaled.
+pub fn drill_over(passed: bool, live: bool) -> String {
+    format!(
+        "DRILL over: scorecard {}{}",
+        if passed { "PASSED" } else { "FAILED" },
+        if live { " (q quits and prints it; t shows the journal)" } else { "" }
+    )
+}
+
 pub const SIGNAL_RECEIVED: &str = "signal received: abort requested; waiting for running steps to finish";
 
 /// Hours and minutes of a duration in seconds, signed: "1h05m", "49m", "-3m".
@@ -88,6 +103,24 @@ pub fn diff_title(host: &str, rechecked: bool) -> String {
 
 pub fn output_title(host: &str) -> String {
     format!("Output: {host}")
+}
+
+pub fn scrolled_up(lines: usize) -> String {
+    format!("scrolled up {lines} lines")
+}
+
+/// Where a command's lines never reached the cockpit because it was behind.
+pub fn lines_dropped(n: u64) -> String {
+    format!("… {n} line{} dropped (the screen fell behind; the command was not slowed)", plural(n))
+}
+
+/// Above the oldest line still held for a host.
+pub fn lines_not_kept(n: u64) -> String {
+    format!("… {n} earlier line{} not kept (only the newest are)", plural(n))
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 pub fn filter_active(f: &str) -> String {

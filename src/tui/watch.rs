@@ -47,6 +47,7 @@ pub async fn watch(journal: &Path, theme: Theme) -> eyre::Result<u8> {
     let header = follower.header().clone();
     let mut app = App::new(Mode::ReadOnly, info(journal, &header.runbook, &header.window), jiff::Timestamp::now());
     app.state.operators = header.operators.clone();
+    app.drill = header.drill;
     let mut screen = Screen::open(theme)?;
     let mut signals = Signals::new()?;
     let mut keys = EventStream::new();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use patchdeck::diag::SourceFile;
-use patchdeck::drill::{Backend, Drill, Scenario, Script, scenario};
+use patchdeck::drill::{Backend, Drill, Handle, Scenario, Script, scenario};
 use patchdeck::engine::event::{Event, HostResult};
 use patchdeck::engine::recorder::WriteAhead;
 use patchdeck::sim::{Fleet, SimProber};
@@ -37,10 +37,11 @@ async fn drill(s: &Scenario) -> Ran {
         local: &transport,
         prober: &prober,
         backend: Backend::Sim(fleet.clone()),
-        live: false,
+        handle: Handle::new(rb.window.starts, false),
         speed: 0.0,
         decider: &decider,
         operators: vec!["alice".into()],
+        live: None,
     };
     let write: WriteAhead = Box::new(|_e: &Event| Ok(()));
     let outcome = d.run(write, None).await.unwrap();
@@ -367,9 +368,14 @@ fn binary_list_and_refusals() {
 
     let rb = demo_copy(dir.path());
     let rb = rb.to_str().unwrap();
+    // Without --no-tui the drill opens the cockpit, which needs a terminal (tui_tmux has one).
     let no_tui = patchdeck(dir.path(), &["drill", rb, "--scenario", "step-failed"]);
-    assert_ne!(no_tui.status.code(), Some(0));
-    assert!(text(&no_tui.stderr).contains("--no-tui"));
+    assert_eq!(no_tui.status.code(), Some(1));
+    assert!(text(&no_tui.stderr).contains("needs a terminal") && text(&no_tui.stderr).contains("--no-tui"));
+    // In the cockpit the operators decide: a scripted --decide is refused there.
+    let decide = patchdeck(dir.path(), &["drill", rb, "--scenario", "step-failed", "--decide", "rollback"]);
+    assert_ne!(decide.status.code(), Some(0));
+    assert!(text(&decide.stderr).contains("--decide") && text(&decide.stderr).contains("--no-tui"));
     // --live outside a declared drill window is refused (before any host is touched).
     let live = patchdeck(
         dir.path(),
@@ -389,6 +395,21 @@ fn binary_list_and_refusals() {
     assert!(text(&live.stderr).contains("outside the drill window"), "{}", text(&live.stderr));
     let live = patchdeck(dir.path(), &["drill", rb, "--scenario", "step-failed", "--no-tui", "--live", "--yes"]);
     assert!(text(&live.stderr).contains("--drill-window"), "{}", text(&live.stderr));
+    // Effects that cannot be done on real hosts, and host faults without a fault command,
+    // are refused before anything runs (the demo's hosts do not exist: nothing is reached).
+    for (sc, want) in [
+        ("reboot-required", "cannot be injected on real hosts"),
+        ("host-unreachable", "needs a fault command on real hosts: --fault-cmd CMD, run as `CMD kill-sshd HOST`"),
+    ] {
+        let live = patchdeck(dir.path(), &["drill", rb, "--scenario", sc, "--no-tui", "--live", "--yes", "--force"]);
+        let err = text(&live.stderr);
+        assert_eq!(live.status.code(), Some(1), "{sc}: {err}");
+        assert!(err.contains(&format!("scenario `{sc}` cannot run --live")) && err.contains(want), "{sc}: {err}");
+    }
+    assert!(
+        !std::fs::read_dir(dir.path()).unwrap().flatten().any(|e| e.file_name().to_string_lossy().contains("journal")),
+        "no drill started"
+    );
     let unknown = patchdeck(dir.path(), &["drill", rb, "--scenario", "nope", "--no-tui"]);
     assert!(text(&unknown.stderr).contains("bundled: untested-package"), "{}", text(&unknown.stderr));
 }

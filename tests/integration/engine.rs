@@ -8,6 +8,7 @@ use patchdeck::diag::SourceFile;
 use patchdeck::engine::clock::ManualClock;
 use patchdeck::engine::decide::Scripted;
 use patchdeck::engine::event::{Decision, Event, HostResult, Outcome, StopKind};
+use patchdeck::engine::live::{self, Live, LiveFeed, RunId};
 use patchdeck::engine::recorder::Recorder;
 use patchdeck::engine::{Engine, Summary};
 use patchdeck::pkg::apt::Apt;
@@ -41,13 +42,24 @@ struct Run {
 }
 
 async fn run(rb: &patchdeck::runbook::Runbook, fleet: Fleet, decisions: Vec<Decision>, now: &str) -> Run {
+    run_watched(rb, fleet, decisions, now, None).await
+}
+
+/// [`run`], with a live feed watching (as the cockpit does) when `live` is given.
+async fn run_watched(
+    rb: &patchdeck::runbook::Runbook,
+    fleet: Fleet,
+    decisions: Vec<Decision>,
+    now: &str,
+    live: Option<LiveFeed>,
+) -> Run {
     let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
     let transport = SimTransport::new(fleet.clone());
     let prober = SimProber(fleet.clone());
     let clock = ManualClock::new(now.parse().unwrap());
     let decider = Scripted::new(decisions);
     let (recorder, log): (Recorder, Arc<Mutex<Vec<Event>>>) = Recorder::in_memory();
-    let engine = Engine::new(
+    let mut engine = Engine::new(
         rb,
         &baseline,
         &transport,
@@ -59,6 +71,10 @@ async fn run(rb: &patchdeck::runbook::Runbook, fleet: Fleet, decisions: Vec<Deci
         &recorder,
         vec!["alice".into(), "bob".into()],
     );
+    if let Some(feed) = live {
+        recorder.subscribe(feed.clone());
+        engine.live = Some(feed);
+    }
     let summary = engine.run().await.unwrap();
     let events = log.lock().unwrap().clone();
     Run { summary, events, seen: decider.seen(), fleet }
@@ -195,6 +211,65 @@ async fn rollback_verification_catches_a_package_left_at_the_wrong_version() {
             .any(|e| matches!(e, Event::RollbackFinished { host, verified: Some(false), .. } if host == "shop1"))
     );
     assert_ne!(r.summary.results["shop1"], Some(HostResult::RolledBack), "an unverified rollback is never a success");
+}
+
+#[tokio::test]
+async fn a_packages_step_that_fails_half_way_is_restored_to_its_snapshot() {
+    // apt unpacked the new versions, then a maintainer script failed: the step failed, but
+    // the packages changed.
+    let half_applied = |also_fail_restart: bool| {
+        fleet(move |f| {
+            f.with_host("canary1", |h| {
+                let on = "--no-remove --allow-downgrades".into();
+                h.faults.push(Fault { on, effect: FaultEffect::ExitAfter(1), sticky: false });
+                if also_fail_restart {
+                    let on = "systemctl restart nginx".into();
+                    h.faults.push(Fault { on, effect: FaultEffect::Exit(1), sticky: false });
+                }
+            });
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // canary1 alone in the first wave, so its stops come first; the others only skip.
+    let rb = runbook(dir.path(), |text: String| {
+        let two = only_hosts(&["web1", "web2", "web3", "api1", "shop1"])(text);
+        two.replacen("[[wave]]\n", "[[wave]]\nname = \"canary\"\nhosts = [\"canary1\"]\n\n[[wave]]\n", 1)
+    });
+    let skips = vec![Decision::SkipHost; 3]; // web2, web3, api1's planted divergences
+    let step_failed = |stop: &patchdeck::engine::state::OpenStop, name: &str| {
+        matches!(&stop.stop, StopKind::StepFailed { step, status: Some(1), .. } if step == name)
+            && stop.host.as_deref() == Some("canary1")
+    };
+    let verified = |events: &[Event], step: usize| {
+        events.iter().any(|e| {
+            matches!(e, Event::RollbackFinished { host, step: s, outcome: Outcome::Ok, verified: Some(true), .. }
+                if host == "canary1" && *s == step)
+        })
+    };
+
+    // 1. Rolled back at once: the failed step's snapshot is restored, the drain undone.
+    let f = half_applied(false);
+    let before = f.with_host("canary1", |h| h.installed.clone()).unwrap();
+    let r = run(&rb, f, [vec![Decision::Rollback], skips.clone()].concat(), BEFORE_DEADLINE).await;
+    assert!(step_failed(&r.seen[0], "apply tested updates"), "{:?}", r.seen[0]);
+    assert_eq!(r.summary.results["canary1"], Some(HostResult::RolledBack));
+    assert_eq!(r.fleet.with_host("canary1", |h| h.installed.clone()).unwrap(), before);
+    assert!(verified(&r.events, 1), "{:#?}", r.events);
+    assert!(r.events.iter().any(|e| matches!(e, Event::RollbackFinished { host, step: 0, .. } if host == "canary1")));
+
+    // 2. Retried: the packages are already there, so it succeeds; a later step fails and
+    //    the rollback restores the state before the window, not the half-applied one the
+    //    retry's snapshot saw.
+    let f = half_applied(true);
+    let before = f.with_host("canary1", |h| h.installed.clone()).unwrap();
+    let r = run(&rb, f, [vec![Decision::Retry, Decision::Rollback], skips].concat(), BEFORE_DEADLINE).await;
+    assert!(step_failed(&r.seen[0], "apply tested updates"), "{:?}", r.seen[0]);
+    assert!(step_failed(&r.seen[1], "restart nginx"), "{:?}", r.seen[1]);
+    let snapshots = r.events.iter().filter(|e| matches!(e, Event::Snapshot { host, .. } if host == "canary1")).count();
+    assert_eq!(snapshots, 2, "the retry took a snapshot of its own");
+    assert_eq!(r.summary.results["canary1"], Some(HostResult::RolledBack));
+    assert_eq!(r.fleet.with_host("canary1", |h| h.installed.clone()).unwrap(), before);
+    assert!(verified(&r.events, 1), "{:#?}", r.events);
 }
 
 #[tokio::test]
@@ -406,4 +481,73 @@ async fn a_standing_rollback_decision_does_not_loop_on_a_dead_host() {
     let on_canary = r.seen.iter().filter(|s| s.host.as_deref() == Some("canary1")).count();
     assert_eq!(on_canary, 1 + 3, "unreachable mid-step, then three failed rollback attempts");
     assert_eq!(r.summary.results["canary1"], Some(HostResult::Failed));
+}
+
+fn run_id(host: &str, step: usize, rollback: bool) -> RunId {
+    RunId { host: host.into(), step, rollback }
+}
+
+#[tokio::test]
+async fn output_is_fed_live_between_its_steps_events_and_never_journaled() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["shop1", "canary1", "web1", "web2", "web3", "api1"]));
+    let (feed, rx) = live::feed(live::CAPACITY);
+    let r = run_watched(&rb, fleet(|_| {}), vec![Decision::SkipHost; 3], BEFORE_DEADLINE, Some(feed)).await;
+    let items = rx.try_batch();
+
+    // The feed carries every journaled event, in journal order.
+    let events: Vec<&Event> =
+        items.iter().filter_map(|i| if let Live::Event(e) = i { Some(e) } else { None }).collect();
+    assert_eq!(events, r.events.iter().collect::<Vec<_>>());
+    assert!(!items.iter().any(|i| matches!(i, Live::Dropped { .. })), "nothing dropped with room to spare");
+
+    // canary1's install: apt's lines, tagged with the packages step, after its StepStarted
+    // and before its StepFinished.
+    let pos = |f: &dyn Fn(&Live) -> bool| items.iter().position(f).unwrap();
+    let started = pos(&|i| matches!(i, Live::Event(Event::StepStarted { host, step: 1, .. }) if host == "canary1"));
+    let finished = pos(&|i| matches!(i, Live::Event(Event::StepFinished { host, step: 1, .. }) if host == "canary1"));
+    let lines: Vec<(usize, &str)> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(n, i)| match i {
+            Live::Line { run, line } if **run == run_id("canary1", 1, false) => Some((n, line.text.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert!(lines.iter().any(|(_, l)| *l == "Setting up libssl3 (3.0.17-1~deb12u2) ..."), "{lines:?}");
+    assert!(lines.iter().all(|(n, _)| started < *n && *n < finished), "lines inside their step");
+
+    // shop1's auto-rollback restores its packages: those lines are tagged as the rollback.
+    let restored = items.iter().any(|i| {
+        matches!(i, Live::Line { run, line } if **run == run_id("shop1", 1, true) && line.text.starts_with("Setting up "))
+    });
+    assert!(restored, "the rollback's output is fed as the rollback's");
+    // The journal holds no line of output beyond the outcomes it always had.
+    let journal = serde_json::to_string(&r.events).unwrap();
+    assert!(!journal.contains("Setting up libssl3"), "output lines are never journaled");
+}
+
+#[tokio::test]
+async fn a_watcher_that_never_reads_cannot_hold_the_engine_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["shop1", "canary1", "web1", "web2", "web3", "api1"]));
+    let decisions = || vec![Decision::SkipHost; 3];
+    // Everything a watcher with room to spare gets...
+    let (feed, rx) = live::feed(live::CAPACITY);
+    let all = run_watched(&rb, fleet(|_| {}), decisions(), BEFORE_DEADLINE, Some(feed)).await;
+    let all_items = rx.try_batch();
+    let total = all_items.iter().filter(|i| matches!(i, Live::Line { .. })).count() as u64;
+    assert!(total > 20, "{total}");
+
+    // ...against one with room for 3 lines, read only once the window is over.
+    let (feed, rx) = live::feed(3);
+    let slow = run_watched(&rb, fleet(|_| {}), decisions(), BEFORE_DEADLINE, Some(feed)).await;
+    assert_eq!(slow.summary, all.summary, "the window ran to the same end");
+    let items = rx.try_batch();
+    let kept = items.iter().filter(|i| matches!(i, Live::Line { .. })).count() as u64;
+    let dropped: u64 = items.iter().map(|i| if let Live::Dropped { lines, .. } = i { *lines } else { 0 }).sum();
+    assert_eq!(kept, 3);
+    assert_eq!(kept + dropped, total, "every line is either delivered or counted as dropped");
+    let events = items.iter().filter(|i| matches!(i, Live::Event(_))).count();
+    assert_eq!(events, slow.events.len(), "events are never dropped");
 }

@@ -11,7 +11,7 @@ use patchdeck::inventory::Host;
 use patchdeck::transport::local::LocalTransport;
 use patchdeck::transport::pool;
 use patchdeck::transport::ssh::{SshOptions, SshTransport};
-use patchdeck::transport::{Command, Transport, TransportError};
+use patchdeck::transport::{Command, OutputLine, Stream, Transport, TransportError};
 
 use crate::support::sshd::{Sshd, free_port, loopback_address, processes_matching, processes_running};
 
@@ -108,6 +108,63 @@ async fn ssh_many_concurrent_commands_share_one_master() {
         assert_eq!(masters, 1, "one master per host");
     })
     .await;
+}
+
+/// Streams a command that prints `a` (stdout) and `e` (stderr), then waits for a gate file
+/// that the test creates only once both lines have reached the sink, then prints `b`. So the
+/// command cannot end before its first lines were delivered, unless they were not streamed
+/// at all (then it gives up waiting after 30 s and the test fails): ordering, not timing.
+async fn first_lines_arrive_while_the_command_runs(t: &dyn Transport, host: &Host) {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = dir.path().join("gate");
+    let script = format!(
+        "echo a; echo e >&2; i=0\nwhile [ ! -e '{}' ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\necho b",
+        gate.display()
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let sink = move |l: OutputLine| {
+        let _ = tx.send(l);
+    };
+    let command = cmd(&script);
+    let exec = t.exec_streaming(host, &command, &sink);
+    tokio::pin!(exec);
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        tokio::select! {
+            out = &mut exec => panic!("the command ended before its first lines were streamed: {out:?}, saw {seen:?}"),
+            Some(l) = rx.recv() => seen.push(l),
+        }
+    }
+    seen.sort_by_key(|l: &OutputLine| l.text.clone());
+    let tagged: Vec<(Stream, &str)> = seen.iter().map(|l| (l.stream, l.text.as_str())).collect();
+    assert_eq!(tagged, [(Stream::Stdout, "a"), (Stream::Stderr, "e")]);
+    std::fs::write(&gate, "").unwrap();
+    let out = exec.await.unwrap();
+    // The returned output is whole, as with `exec`.
+    assert_eq!((out.status, out.stdout_lossy(), out.stderr_lossy()), (Some(0), "a\nb\n".into(), "e\n".into()));
+    let last = rx.try_recv().expect("the last line is streamed too");
+    assert_eq!((last.stream, last.text.as_str()), (Stream::Stdout, "b"));
+}
+
+#[tokio::test]
+async fn ssh_streams_lines_while_the_command_runs() {
+    with_ssh(|t, host| async move {
+        first_lines_arrive_while_the_command_runs(t.as_ref(), &host).await;
+        // Streaming keeps the timeout: a command that prints, then hangs, is still cut off.
+        let lines = std::sync::Mutex::new(Vec::new());
+        let sink = |l: OutputLine| lines.lock().unwrap().push(l.text);
+        let hang = Command::shell("echo started; sleep 31.4159", Duration::from_secs(1));
+        let err = t.exec_streaming(&host, &hang, &sink).await.unwrap_err();
+        assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
+        assert_eq!(*lines.lock().unwrap(), ["started"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn local_streams_lines_while_the_command_runs() {
+    let t = LocalTransport::new();
+    within(60, first_lines_arrive_while_the_command_runs(&t, &Host::named("localhost"))).await;
 }
 
 #[tokio::test]

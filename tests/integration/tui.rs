@@ -11,15 +11,18 @@ use patchdeck::engine::Engine;
 use patchdeck::engine::clock::ManualClock;
 use patchdeck::engine::decide::Scripted;
 use patchdeck::engine::event::{Decision, Event, Request, StopKind};
+use patchdeck::engine::live::{self, Live, RunId};
 use patchdeck::engine::recorder::Recorder;
 use patchdeck::engine::state::OpenStop;
 use patchdeck::pkg::apt::Apt;
 use patchdeck::sim::{Fault, FaultEffect, Fleet, SimProber};
 use patchdeck::transport::simulated::SimTransport;
+use patchdeck::transport::{OutputLine, Stream};
 use patchdeck::tui::action::Action;
 use patchdeck::tui::app::{App, Effect, Mode, WindowInfo, update};
 use patchdeck::tui::keymap::{self, Context};
 use patchdeck::tui::theme::Theme;
+use patchdeck::tui::transcript;
 use patchdeck::tui::view;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -50,6 +53,19 @@ async fn events(
     decisions: Vec<Decision>,
     now: &str,
 ) -> (WindowInfo, Vec<Event>) {
+    let (info, events, _) = window(edit, setup, decisions, now, false).await;
+    (info, events)
+}
+
+/// Runs the window; with `watched`, also returns what the cockpit's live feed received:
+/// the same events, with the commands' output lines between them.
+async fn window(
+    edit: impl Fn(String) -> String,
+    setup: impl FnOnce(&Fleet),
+    decisions: Vec<Decision>,
+    now: &str,
+    watched: bool,
+) -> (WindowInfo, Vec<Event>, Vec<Live>) {
     let dir = tempfile::tempdir().unwrap();
     // One host at a time, so the order of events (and the screens) is always the same.
     let rb = runbook(dir.path(), |t| edit(t).replace("parallel = 2", "parallel = 1"));
@@ -60,7 +76,7 @@ async fn events(
     let clock = ManualClock::new(now.parse().unwrap());
     let decider = Scripted::new(decisions);
     let (recorder, log): (Recorder, Arc<Mutex<Vec<Event>>>) = Recorder::in_memory();
-    let engine = Engine::new(
+    let mut engine = Engine::new(
         &rb,
         &baseline,
         &transport,
@@ -72,15 +88,22 @@ async fn events(
         &recorder,
         vec!["alice".into(), "bob".into()],
     );
+    let (feed, rx) = live::feed(live::CAPACITY);
+    if watched {
+        recorder.subscribe(feed.clone());
+        engine.live = Some(feed);
+    }
     engine.run().await.unwrap();
     let mut events = log.lock().unwrap().clone();
+    let mut items = rx.try_batch();
     // Durations are real (the simulation is instant, the machine is not): fix them.
-    for e in &mut events {
+    let items_events = items.iter_mut().filter_map(|i| if let Live::Event(e) = i { Some(e) } else { None });
+    for e in events.iter_mut().chain(items_events) {
         if let Event::StepFinished { millis, .. } | Event::RollbackFinished { millis, .. } = e {
             *millis = 1234;
         }
     }
-    (WindowInfo::from_runbook(&rb), events)
+    (WindowInfo::from_runbook(&rb), events, items)
 }
 
 fn at(secs: i64) -> jiff::Timestamp {
@@ -337,4 +360,261 @@ async fn watch_is_read_only() {
     assert!(text.contains("HARD STOP web2"), "the stop is shown, as waiting for the operators:\n{text}");
     assert!(update(&mut app, Action::RollbackHost).is_empty());
     assert_eq!(update(&mut app, Action::Quit), vec![Effect::Quit]);
+}
+
+// ---- drills: DRILL on every screen ----
+
+/// A bundled drill of the demo window, run by the real drill (simulated fleet, scripted
+/// decisions, `--speed 0`): the plan and every event it journaled.
+async fn drill_events(name: &str) -> (WindowInfo, Vec<Event>) {
+    use patchdeck::drill::{Backend, Drill, Handle, Script, scenario};
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), |t| t);
+    let s = scenario::load(name).unwrap();
+    let rb = s.apply(&rb);
+    let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
+    let f = fleet(|_| {});
+    let transport = SimTransport::new(f.clone());
+    let prober = SimProber(f.clone());
+    let decider = Script::new(s.decisions().unwrap(), None, 0.0, Box::new(|_| {}));
+    let drill = Drill {
+        runbook: &rb,
+        baseline: &baseline,
+        scenario: &s,
+        transport: &transport,
+        local: &transport,
+        prober: &prober,
+        backend: Backend::Sim(f),
+        handle: Handle::new(rb.window.starts, false),
+        speed: 0.0,
+        decider: &decider,
+        operators: vec!["alice".into(), "bob".into()],
+        live: None,
+    };
+    let outcome = drill.run(Box::new(|_e: &Event| Ok(())), None).await.unwrap();
+    assert!(outcome.scorecard.passed, "{:#?}", outcome.scorecard);
+    let mut events = outcome.events;
+    for e in &mut events {
+        if let Event::StepFinished { millis, .. } | Event::RollbackFinished { millis, .. } = e {
+            *millis = 1234;
+        }
+    }
+    (WindowInfo::from_runbook(&rb), events)
+}
+
+fn snap_drill(name: &str, app: &App) -> String {
+    let text = screen(app, 80, 24);
+    assert!(text.lines().next().unwrap().starts_with(" DRILL  openssl-security"), "DRILL first on {name}:\n{text}");
+    insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!(format!("drill_{name}_80x24"), text);
+    });
+    text
+}
+
+#[tokio::test]
+async fn a_drill_is_marked_on_every_screen() {
+    let (info, ev) = drill_events("step-failed").await;
+    assert!(matches!(ev.first(), Some(Event::WindowStarted { drill: true, .. })));
+
+    // The main screen, while the fault's step runs.
+    let app = app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::FaultInjected { .. }));
+    assert!(app.drill, "the drill flag comes from the journal's WindowStarted");
+    snap_drill("main", &app);
+
+    // The hard stop's modal, then its confirmation.
+    let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "canary1"));
+    raise_last_stop(&mut app);
+    snap_drill("stop", &app);
+    update(&mut app, Action::ChooseRollback);
+    snap_drill("stop_confirm", &app);
+    update(&mut app, Action::Back);
+
+    // Help, the journal (the injected fault is in it), the full diff.
+    let mut app = app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::HostFinished { .. }));
+    update(&mut app, Action::Help);
+    snap_drill("help", &app);
+    update(&mut app, Action::Back);
+    update(&mut app, Action::Timeline);
+    let journal = snap_drill("journal", &app);
+    assert!(journal.contains("DRILL fault injected on canary1: nginx restart exits 1"), "{journal}");
+    update(&mut app, Action::Back);
+    update(&mut app, Action::FullDiff);
+    snap_drill("full_diff", &app);
+
+    // The end: the scorecard's verdict in the status line.
+    let app = app_until(&info, &ev, Mode::Live, |_| false);
+    let end = snap_drill("end", &app);
+    assert!(end.contains("DRILL over: scorecard PASSED"), "{end}");
+
+    // `watch` of a drill journal: read-only, and still a drill.
+    let app = app_until(&info, &ev, Mode::ReadOnly, |e| is_stop_on(e, "canary1"));
+    let watched = snap_drill("watch", &app);
+    assert!(watched.lines().next().unwrap().ends_with("READ-ONLY"), "nothing cut off:\n{watched}");
+    assert!(watched.contains("HARD STOP canary1"), "{watched}");
+}
+
+#[tokio::test]
+async fn a_drill_auto_rollback_countdown_is_marked() {
+    let (info, ev) = drill_events("health-failed").await;
+    let mut app =
+        app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::AutoRollbackArmed { host, .. } if host == "web1"));
+    app.on_countdown("web1", 15);
+    snap_drill("countdown", &app);
+    // Not a drill: no marker (the same screens as ever).
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let app = app_until(&info, &ev, Mode::Live, |_| false);
+    assert!(!app.drill && !screen(&app, 80, 24).contains("DRILL"));
+}
+
+/// An App fed with the live feed's `items` up to and including the first for which `until`
+/// holds, one second apart; the clock 7 s after the last one.
+fn live_until(info: &WindowInfo, items: &[Live], until: impl Fn(&Live) -> bool) -> App {
+    let mut app = App::new(Mode::Live, info.clone(), at(0));
+    for (i, item) in items.iter().enumerate() {
+        app.now = at(i as i64);
+        app.on_live(item.clone());
+        app.now = at(i as i64 + 7);
+        if until(item) {
+            break;
+        }
+    }
+    app
+}
+
+/// The output pane's rows as text (between its borders), at 80x24.
+fn pane(app: &App) -> Vec<String> {
+    let text = screen(app, 80, 24);
+    let rows: Vec<&str> = text.lines().collect();
+    let top = rows.iter().position(|l| l.starts_with("┌ Output")).expect("an output pane");
+    rows[top + 1..].iter().take_while(|l| l.starts_with('│')).map(|l| l.to_string()).collect()
+}
+
+fn is_line_of(item: &Live, host: &str, step: usize, text: &str) -> bool {
+    matches!(item, Live::Line { run, line } if run.host == host && run.step == step && line.text.contains(text))
+}
+
+fn line(run: &RunId, text: &str) -> Live {
+    Live::Line {
+        run: std::sync::Arc::new(run.clone()),
+        line: OutputLine { stream: Stream::Stdout, text: text.into(), cut: false },
+    }
+}
+
+#[tokio::test]
+async fn live_output_streams_into_the_pane_and_follows_its_tail() {
+    // web1's restart prints what a hostile host might: escapes and an endless line.
+    let restart = format!("nginx: \x1b[2Jreloaded\x07\n{}", "x".repeat(700));
+    let setup = |f: &Fleet| {
+        f.with_host("web1", |h| h.commands.insert("systemctl restart nginx".into(), restart.clone()));
+    };
+    let (info, _, items) = window(|t| t, setup, skips(), T0, true).await;
+    // Mid-install on web1: apt's lines so far are there, newest at the bottom.
+    let mut app = live_until(&info, &items, |i| is_line_of(i, "web1", 1, "Setting up libc-bin"));
+    let pane_now = pane(&app);
+    assert!(pane_now.last().unwrap().contains("Setting up libc-bin"), "follows the tail: {pane_now:#?}");
+    let big = screen(&app, 160, 48);
+    assert!(big.contains("step 2 apply tested updates: running 13s"), "{big}");
+    snap("output_live", &app);
+
+    // Scrolled up, the view stays put while lines keep coming; back down, it follows again.
+    update(&mut app, Action::ScrollUp);
+    let held = pane(&app);
+    assert!(screen(&app, 80, 24).contains("scrolled up 3 lines"));
+    let run = RunId { host: "web1".into(), step: 1, rollback: false };
+    for i in 0..10 {
+        app.on_live(line(&run, &format!("more {i}")));
+    }
+    assert_eq!(pane(&app), held, "new lines do not move what the operator is reading");
+    update(&mut app, Action::ScrollDown);
+    assert_eq!(pane(&app)[0], held[3], "PgDn moves the view down, still held");
+    // End follows the newest output again.
+    let end = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::End);
+    let follow = keymap::lookup(app.context(), end).expect("End is bound");
+    update(&mut app, follow);
+    assert!(pane(&app).last().unwrap().contains("more 9"), "{:#?}", pane(&app));
+    assert!(!screen(&app, 80, 24).contains("scrolled up"));
+
+    // Lines the screen could not keep up with are counted where they went missing.
+    app.on_live(Live::Dropped { run: std::sync::Arc::new(run.clone()), lines: 120 });
+    app.on_live(line(&run, "after the gap"));
+    let p = pane(&app);
+    assert!(p[p.len() - 2].contains("… 120 lines dropped"), "{p:#?}");
+
+    // The restart's hostile output arrives made safe, and the endless line cut.
+    let app = live_until(
+        &info,
+        &items,
+        |i| matches!(i, Live::Event(Event::StepFinished { host, step: 2, .. }) if host == "web1"),
+    );
+    let text = screen(&app, 160, 48);
+    assert!(text.contains(r"nginx: \u{1b}[2Jreloaded\u{7}"), "{text}");
+    assert!(!text.contains('\x1b') && !text.contains('\x07'));
+    assert!(text.contains("  (line cut) xxxx"), "{text}");
+    snap("output_hostile", &app);
+}
+
+#[tokio::test]
+async fn a_flood_from_fifty_hosts_stays_bounded_and_keys_still_work() {
+    let hosts: Vec<String> = (1..=50).map(|i| format!("web{i:02}")).collect();
+    let info = WindowInfo {
+        name: "flood".into(),
+        steps: vec!["apply".into()],
+        waves: vec![("all".into(), hosts.clone())],
+        ..Default::default()
+    };
+    let mut app = App::new(Mode::Live, info, at(0));
+    let mut feed_events = vec![
+        Event::WindowStarted { window: "flood".into(), operators: vec![], hosts: hosts.clone(), drill: false },
+        Event::WaveStarted { wave: "all".into() },
+    ];
+    feed_events.extend(hosts.iter().map(|h| Event::StepStarted {
+        host: h.clone(),
+        step: 0,
+        name: "apply".into(),
+        command: "apt-get install".into(),
+    }));
+    for e in feed_events {
+        app.on_event(at(1), e);
+    }
+    app.now = at(5);
+
+    // Far more lines than are kept, from every host, interleaved, in batches as the loop
+    // would apply them.
+    let per_host = transcript::MAX_LINES + 1_000;
+    let (feed, rx) = live::feed(live::CAPACITY);
+    let sinks: Vec<_> = hosts.iter().map(|h| feed.sink(h, 0, false)).collect();
+    for i in 0..per_host {
+        for (h, sink) in hosts.iter().zip(&sinks) {
+            let text = format!("{h} Unpacking package-{i} ({i}.0) over ({}.9) ...", i.saturating_sub(1));
+            patchdeck::transport::Sink::line(sink, OutputLine { stream: Stream::Stdout, text, cut: false });
+        }
+        if i % 100 == 99 {
+            patchdeck::tui::run::apply(&mut app, rx.try_batch());
+        }
+    }
+    patchdeck::tui::run::apply(&mut app, rx.try_batch());
+
+    for h in &hosts {
+        let t = &app.output[h];
+        assert!(t.len() <= transcript::MAX_LINES && t.bytes() <= transcript::MAX_BYTES, "{h}: {} lines", t.len());
+        assert!(t.evicted() > 0, "{h}: older lines were let go");
+    }
+    let held: usize = app.output.values().map(|t| t.bytes()).sum();
+    assert!(held <= 50 * transcript::MAX_BYTES, "{held} bytes held");
+
+    // The selected host shows its newest line; a key after the flood is handled.
+    let first = app.selected_host().unwrap();
+    let newest = format!("package-{} ", per_host - 1);
+    assert!(pane(&app).last().unwrap().contains(&newest), "{:#?}", pane(&app));
+    update(&mut app, Action::SelectPrev);
+    let next = app.selected_host().unwrap();
+    assert_ne!(next, first, "the key moved the selection");
+    assert!(pane(&app).last().unwrap().contains(&format!("{next} Unpacking package-{}", per_host - 1)));
+    update(&mut app, Action::ScrollUp);
+    assert_eq!(app.scroll, 3);
+    // Scrolled all the way up, the pane says what it no longer holds.
+    for _ in 0..transcript::MAX_LINES {
+        update(&mut app, Action::ScrollUp);
+    }
+    assert!(pane(&app)[0].contains("earlier lines not kept"), "{:#?}", pane(&app));
 }

@@ -130,6 +130,13 @@ fn clean_window_runs_to_the_end_and_restores_the_terminal() {
     assert!(screen.contains("operators alice+bob"), "{screen}");
     assert!(screen.contains("v web1") && screen.contains("done"), "{screen}");
     assert!(!screen.contains("ROLLBACK"), "no request keys once the window has ended:\n{screen}");
+    // web1's install printed apt's lines while it ran; only the live feed carries them (the
+    // journal keeps outcomes). They are above the later steps: scroll up to them.
+    for _ in 0..6 {
+        t.send("w", &["PPage"]);
+    }
+    let scrolled = t.wait_for("w", "scrolled up 18 lines", 10);
+    assert!(scrolled.contains("Setting up "), "{scrolled}");
     t.send("w", &["q"]);
     let after = t.wait_for("w", "EXITED 0", 10);
     assert!(after.contains("canary1: done") && after.contains("web1: done"), "{after}");
@@ -427,4 +434,74 @@ fn the_demo_opens_the_cockpit_and_stops_at_the_planted_divergence() {
         !ev.iter()
             .any(|e| matches!(e, Event::HardStop { stop: patchdeck::engine::event::StopKind::Deadline { .. }, .. }))
     );
+}
+
+/// `patchdeck drill` without `--no-tui`: the bundled step-failed scenario on the demo
+/// window in the cockpit. DRILL is on the screen (and on `watch` of its journal in a
+/// second pane), the injected failure raises the hard stop, the operators answer rollback
+/// in the modal, and the scorecard is printed after quitting and journaled last.
+#[test]
+fn a_drill_in_the_cockpit_is_marked_decided_by_the_operators_and_scored() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["runbook.toml", "hosts.toml", "tested.toml", "fleet.toml"] {
+        std::fs::copy(Path::new(DEMO).join(f), dir.path().join(f)).unwrap();
+    }
+    let t = Tmux::new("drill");
+    let cmd = format!(
+        "{} drill runbook.toml --scenario step-failed --speed 0 --journal drill.jsonl --operator alice --operator bob",
+        env!("CARGO_BIN_EXE_patchdeck")
+    );
+    let history = format!("PATCHDECK_DRILL_HISTORY={}", dir.path().join("drills.jsonl").display());
+    t.start_with(dir.path(), &cmd, &[&history]);
+    let screen = t.wait_for("w", "HARD STOP canary1", 60);
+    assert!(screen.starts_with(" DRILL "), "DRILL first in the header:\n{screen}");
+    assert!(screen.contains("step \"restart nginx\" failed (exit 1)"), "{screen}");
+    assert!(screen.contains("drill: injected failure (exit 1)"), "{screen}");
+
+    // `watch` of the drill's journal says DRILL too.
+    let watch = format!(
+        "cd '{}' && {} watch drill.jsonl; echo EXITED $?; sleep 600",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_patchdeck")
+    );
+    t.tmux(&["split-window", "-t", "w", "-h", "sh", "-c", &watch]);
+    t.tmux(&["resize-window", "-t", "w", "-x", "170", "-y", "30"]);
+    let watched = t.wait_for("w.1", "READ-ONLY", 20);
+    assert!(watched.starts_with(" DRILL ") && watched.contains("HARD STOP canary1, operators deciding"), "{watched}");
+    t.send("w.1", &["q"]);
+    t.wait_for("w.1", "EXITED 0", 10);
+
+    // The operators decide, in the modal: rollback, then abort at the wave's stop.
+    t.send("w.0", &["R"]);
+    t.wait_for("w.0", "Roll back canary1 now?", 10);
+    t.send("w.0", &["y"]);
+    let stop = t.wait_for("w.0", "HARD STOP window", 60);
+    assert!(stop.starts_with(" DRILL "), "{stop}");
+    t.send("w.0", &["a"]);
+    t.wait_for("w.0", "Abort the window?", 10);
+    t.send("w.0", &["y"]);
+    let end = t.wait_for("w.0", "DRILL over: scorecard PASSED", 60);
+    assert!(end.contains("rolled back"), "{end}");
+    t.send("w.0", &["q"]);
+    let after = t.wait_for("w.0", "EXITED 0", 10);
+    assert!(after.contains("[DRILL] SCORECARD step-failed"), "{after}");
+    assert!(!after.contains("┌"), "the cockpit's screen is gone:\n{after}");
+
+    let replay = patchdeck::journal::replay::<Event>(&dir.path().join("drill.jsonl")).unwrap();
+    assert!(replay.header.drill, "the journal's header says drill");
+    let ev: Vec<Event> = replay.records.into_iter().map(|r| r.event).collect();
+    assert!(matches!(ev.first(), Some(Event::WindowStarted { drill: true, .. })));
+    assert!(ev.iter().any(|e| matches!(e, Event::FaultInjected { host: Some(h), .. } if h == "canary1")));
+    assert!(ev.iter().any(|e| matches!(e,
+        Event::Decided { host: Some(h), decision: Decision::Rollback, operators, .. }
+            if h == "canary1" && operators == &["alice", "bob"])));
+    let Some(Event::DrillScorecard { scorecard }) = ev.last() else { panic!("the scorecard is journaled last") };
+    assert!(scorecard.passed, "{scorecard:#?}");
+    let fault = &scorecard.faults[0];
+    let caught = fault.stop.as_ref().expect("the fault was caught");
+    assert_eq!((caught.kind.as_str(), caught.decision.as_deref()), ("step_failed", Some("rollback")));
+    assert!(caught.recover_s.is_some(), "{caught:?}");
+    let canary = scorecard.hosts.iter().find(|h| h.host == "canary1").unwrap();
+    assert_eq!(canary.as_before, Some(true), "{canary:?}");
+    assert!(dir.path().join("drills.jsonl").exists(), "the drill is in the history");
 }

@@ -1,7 +1,9 @@
-//! Two lines: window, clock, operators; then time left, "decide by", risk and the state.
+//! Two lines: the app (DRILL for a drill), window, clock, operators; then time left,
+//! "decide by", risk and the state.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
@@ -14,8 +16,15 @@ const WARN_SECS: i64 = 15 * 60;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let h = theme.header;
+    // A drill says so where the app's name is: first, so no modal hides it, and no wider
+    // than a real window's header, so nothing else is cut off.
+    let badge = if app.drill {
+        Span::styled(format!(" {} ", strings::DRILL), theme.danger.add_modifier(Modifier::REVERSED))
+    } else {
+        Span::styled(format!(" {} ", strings::APP), h)
+    };
     let mut first = vec![
-        Span::styled(format!(" {} ", strings::APP), h),
+        badge,
         Span::styled(format!(" {} ", app.info.name), h),
         Span::styled(format!(" {} ", strings::clock(app.now)), h),
         Span::styled(format!(" {} ", strings::operators(&app.state.operators)), h),

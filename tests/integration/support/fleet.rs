@@ -184,6 +184,21 @@ impl Fleet {
         (status, body)
     }
 
+    /// The drill window (`tests/fleet/drill-runbook.toml` with the web port filled in).
+    pub fn drill_runbook(&self) -> PathBuf {
+        PathBuf::from(self.var("DRILL_RUNBOOK"))
+    }
+
+    /// `fault.sh` of this fleet as a drill's `--fault-cmd` (run as `CMD ACTION HOST`).
+    pub fn fault_cmd(&self) -> String {
+        format!("{} --instance {}", scripts_dir().join("fault.sh").display(), self.instance)
+    }
+
+    /// What the host's sshd has logged (every connection and session).
+    pub fn sshd_log(&self, host: &str) -> String {
+        std::fs::read_to_string(self.dir.join("hosts").join(host).join("sshd.log")).unwrap_or_default()
+    }
+
     /// `tests/fleet/fault.sh WHAT HOST` (kill-sshd, break-web, hang-apt, restore).
     pub fn fault(&self, what: &str, host: &str) {
         let out = Command::new(scripts_dir().join("fault.sh"))

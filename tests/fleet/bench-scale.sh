@@ -69,7 +69,7 @@ measure() {
       kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null || true)
       rss=$((rss + ${kb:-0}))
     done
-    fds=$(ls "/proc/$pid/fd" 2>/dev/null | wc -l)
+    fds=$( (ls "/proc/$pid/fd" 2>/dev/null || true) | wc -l)
     [ "$rss" -gt "$peak_rss" ] && peak_rss=$rss
     [ "$fds" -gt "$peak_fds" ] && peak_fds=$fds
     [ "${#all[@]}" -gt "$peak_procs" ] && peak_procs=${#all[@]}

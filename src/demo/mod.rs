@@ -29,8 +29,10 @@ pub fn extract(dir: &Path, now: jiff::Timestamp) -> eyre::Result<PathBuf> {
     Ok(dir.join("runbook.toml"))
 }
 
-/// The runbook text with its `starts`/`ends` lines moved around `now`.
-fn window_around(runbook: &str, now: jiff::Timestamp) -> String {
+/// The runbook text with its `starts`/`ends` lines moved around `now` (five minutes before
+/// it, 90 minutes long). Tests that run the real binary on the real clock use it too: a
+/// window fixed in the calendar would meet its deadline once that day has passed.
+pub fn window_around(runbook: &str, now: jiff::Timestamp) -> String {
     let minute = now.round(jiff::Unit::Minute).unwrap_or(now);
     let starts = minute.checked_sub(jiff::SignedDuration::from_mins(5)).unwrap_or(minute);
     let ends = starts.checked_add(jiff::SignedDuration::from_mins(90)).unwrap_or(minute);

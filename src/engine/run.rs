@@ -290,8 +290,14 @@ impl<'a> Engine<'a> {
             return Ok(HostResult::Skipped);
         }
 
+        // Resumed after a crash in the middle of this host's rollback: the host was going
+        // back, never forward. The rollback asks about the interrupted step itself.
+        if self.recorder.with_state(|s| s.host(name).is_some_and(|h| h.rolling_back.is_some())) {
+            return self.rollback_host(host).await;
+        }
+
         // Resumed after a crash with a step in flight: never repeat it blindly.
-        if let Some(step) = self.recorder.with_state(|s| s.host(name).and_then(|h| h.in_flight.or(h.rolling_back))) {
+        if let Some(step) = self.recorder.with_state(|s| s.host(name).and_then(|h| h.in_flight)) {
             let stop = StopKind::UnknownOutcome { step: self.runbook.steps[step].name.clone() };
             match self.stop(Some(name), stop).await? {
                 Decision::Retry => {}
@@ -675,6 +681,29 @@ impl<'a> Engine<'a> {
         // (step, failed attempts at undoing it): a standing decision such as `--decide
         // rollback` must not retry forever against a host that stays down.
         let mut failures: (usize, u32) = (usize::MAX, 0);
+        // A rollback announced in the journal but never finished was cut off by a crash (in
+        // this process nothing is left announced between two turns of this loop): whether it
+        // ran is unknown, so people decide before it runs again.
+        if let Some(i) = self.recorder.with_state(|s| s.host(name).and_then(|h| h.rolling_back)) {
+            let stop = StopKind::UnknownOutcome { step: format!("rollback of {}", self.runbook.steps[i].name) };
+            match Box::pin(self.stop(Some(name), stop)).await? {
+                // Run that step's rollback again, then the rest.
+                Decision::Retry | Decision::Rollback | Decision::RollbackAll => {}
+                Decision::Override { .. } => {
+                    // The operators say it ran: that step is undone; the rest still is not.
+                    self.record(Event::RollbackFinished {
+                        host: name.into(),
+                        step: i,
+                        outcome: Outcome::Ok,
+                        verified: None,
+                        mismatches: vec![],
+                        millis: 0,
+                    })?;
+                }
+                // Skip or abort: nothing more runs on this host, going back or forward.
+                Decision::SkipHost | Decision::Abort => return Ok(HostResult::Failed),
+            }
+        }
         loop {
             let Some(i) = self.recorder.with_state(|s| s.host(name).and_then(|h| h.next_to_undo())) else {
                 return Ok(HostResult::RolledBack);

@@ -177,7 +177,12 @@ for h in "${FLEET_HOSTS[@]}"; do
 done
 
 # The runbook (template with the web port filled in) and its hosts file.
-sed "s/@WEB_PORT@/$WEB_PORT/g" "$FLEET_SRC/runbook.toml" >"$DIR/runbook.toml"
+# The window is placed around now (from five minutes ago, 90 minutes long): a window fixed in
+# the calendar would meet its deadline once that day has passed.
+WIN_STARTS=$(date -u -d '-5 minutes' +%Y-%m-%dT%H:%M:00Z)
+WIN_ENDS=$(date -u -d '+85 minutes' +%Y-%m-%dT%H:%M:00Z)
+sed -e "s/@WEB_PORT@/$WEB_PORT/g" -e "s/^starts = .*/starts = \"$WIN_STARTS\"/" \
+  -e "s/^ends = .*/ends = \"$WIN_ENDS\"/" "$FLEET_SRC/runbook.toml" >"$DIR/runbook.toml"
 if [ "$EXTRA" -gt 0 ]; then
   # Every inventory host must be in a wave: the extra hosts get one of their own.
   printf '\n# --hosts %s\n[[wave]]\nname = "extra"\nhosts = [%s]\nparallel = 10\n' "$EXTRA" \

@@ -82,6 +82,44 @@ async fn run_watched(
 
 const BEFORE_DEADLINE: &str = "2026-11-22T22:05:00Z";
 
+/// Resumes a window from `prior` (a journal cut short by a crash) on `fleet`, as
+/// `run --resume` does: the state is the fold of what was journaled.
+async fn resume(
+    rb: &patchdeck::runbook::Runbook,
+    fleet: Fleet,
+    prior: &[Event],
+    decisions: Vec<Decision>,
+    now: &str,
+) -> Run {
+    let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
+    let transport = SimTransport::new(fleet.clone());
+    let prober = SimProber(fleet.clone());
+    let clock = ManualClock::new(now.parse().unwrap());
+    let decider = Scripted::new(decisions);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = log.clone();
+    let write: patchdeck::engine::recorder::WriteAhead = Box::new(move |e| {
+        sink.lock().unwrap().push(e.clone());
+        Ok(())
+    });
+    let recorder = Recorder::new(write, patchdeck::engine::state::WindowState::fold(prior));
+    let engine = Engine::new(
+        rb,
+        &baseline,
+        &transport,
+        &transport,
+        &prober,
+        &Apt,
+        &clock,
+        &decider,
+        &recorder,
+        vec!["carol".into()],
+    );
+    let summary = engine.run().await.unwrap();
+    let events = log.lock().unwrap().clone();
+    Run { summary, events, seen: decider.seen(), fleet }
+}
+
 fn installed(fleet: &Fleet, host: &str, pkg: &str) -> Option<String> {
     fleet.with_host(host, |h| h.installed.get(pkg).cloned()).flatten()
 }
@@ -550,4 +588,68 @@ async fn a_watcher_that_never_reads_cannot_hold_the_engine_back() {
     assert_eq!(kept + dropped, total, "every line is either delivered or counted as dropped");
     let events = items.iter().filter(|i| matches!(i, Live::Event(_))).count();
     assert_eq!(events, slow.events.len(), "events are never dropped");
+}
+
+/// A crash in the middle of a host's rollback: on resume the host goes on going back (after
+/// a decision about the interrupted rollback step), never forward again.
+#[tokio::test]
+async fn a_crash_during_a_rollback_resumes_the_rollback_never_the_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
+    let with_fault = |f: &Fleet| {
+        f.with_host("canary1", |h| {
+            h.faults.push(Fault { on: "systemctl restart nginx".into(), effect: FaultEffect::Exit(1), sticky: false })
+        });
+    };
+    let first = run(&rb, fleet(with_fault), vec![Decision::Rollback, Decision::Abort], BEFORE_DEADLINE).await;
+    assert_eq!(first.summary.results["canary1"], Some(HostResult::RolledBack));
+    // Cut the journal right after the packages step's rollback was announced.
+    let cut = first
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::RollbackStarted { host, name, .. } if host == "canary1" && name == "apply tested updates"))
+        .expect("the packages step was rolled back");
+    let prior = &first.events[..=cut];
+
+    for (decision, expect) in [
+        (Decision::Retry, HostResult::RolledBack),
+        (Decision::Override { reason: "checked by hand: restored".into() }, HostResult::RolledBack),
+        (Decision::SkipHost, HostResult::Failed),
+    ] {
+        // The fleet as the crash left it: updated, rollback not yet run.
+        let f = fleet(with_fault);
+        f.with_host("canary1", |h| {
+            for (name, version) in [("libssl3", "3.0.17-1~deb12u2"), ("openssl", "3.0.17-1~deb12u2")] {
+                h.installed.insert(name.into(), version.into());
+            }
+        });
+        let r = resume(&rb, f, prior, vec![decision.clone(), Decision::Abort], BEFORE_DEADLINE).await;
+        let stop = &r.seen[0];
+        assert!(
+            matches!(&stop.stop, StopKind::UnknownOutcome { step } if step == "rollback of apply tested updates"),
+            "{decision:?}: {stop:?}"
+        );
+        assert!(
+            !r.events.iter().any(|e| matches!(e, Event::StepStarted { host, .. } if host == "canary1")),
+            "{decision:?}: no step of canary1 ran forward after the crash",
+        );
+        assert_eq!(r.summary.results["canary1"], Some(expect), "{decision:?}");
+        let undone: Vec<&str> = r
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::RollbackStarted { host, name, .. } if host == "canary1" => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        match decision {
+            Decision::Retry => {
+                assert_eq!(undone, ["apply tested updates", "drain from load balancer"]);
+                assert_eq!(installed(&r.fleet, "canary1", "libssl3").as_deref(), Some("3.0.15-1~deb12u1"));
+            }
+            // The operators said the packages rollback ran: only the steps before it remain.
+            Decision::Override { .. } => assert_eq!(undone, ["drain from load balancer"]),
+            _ => assert!(undone.is_empty(), "skip: nothing more runs on the host: {undone:?}"),
+        }
+    }
 }

@@ -29,6 +29,8 @@ fn setup(dir: &Path, fleet_extra: &str) -> PathBuf {
         &rb[..start],
         &rb[end..]
     );
+    // On the real clock: the window is placed around now, as the demo places it.
+    let rb = patchdeck::demo::window_around(&rb, jiff::Timestamp::now());
     std::fs::write(dir.join("runbook.toml"), rb).unwrap();
     dir.join("runbook.toml")
 }

@@ -30,6 +30,8 @@ fn setup(dir: &Path, fleet_extra: &str) -> PathBuf {
         &rb[..start],
         &rb[end..]
     );
+    // On the real clock: the window is placed around now, as the demo places it.
+    let rb = patchdeck::demo::window_around(&rb, jiff::Timestamp::now());
     std::fs::write(dir.join("runbook.toml"), rb).unwrap();
     dir.join("runbook.toml")
 }
@@ -369,10 +371,15 @@ fn resume_after_kill_9_in_the_cockpit_asks_about_the_in_flight_step() {
     let screen = t.wait_for("w", "HARD STOP canary1", 60);
     assert!(screen.contains("outcome unknown"), "{screen}");
     assert!(screen.contains("e retry step"), "{screen}");
-    t.send("w", &["d"]); // look behind the modal: the output pane says what is known
+    // The full-screen diff from the stop, then back: each screen waited for, so no key
+    // lands early (an Escape straight before `R` would reach the cockpit as Alt-R).
+    t.send("w", &["d"]);
+    let diff = t.wait_for("w", "(Esc closes)", 10);
+    assert!(diff.contains("canary1"), "{diff}");
     t.send("w", &["Escape"]);
-    let behind = t.capture("w");
-    assert!(!behind.contains("restart nginx: running"), "{behind}");
+    let behind = t.wait_for("w", "HARD STOP canary1", 10);
+    assert!(!behind.contains("(Esc closes)") && behind.contains("outcome unknown"), "{behind}");
+    assert!(!behind.contains("restart nginx: running"), "nothing claims the step still runs: {behind}");
     t.send("w", &["R"]);
     t.wait_for("w", "Roll back canary1 now?", 10);
     t.send("w", &["y"]);

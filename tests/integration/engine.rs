@@ -653,3 +653,150 @@ async fn a_crash_during_a_rollback_resumes_the_rollback_never_the_steps() {
         }
     }
 }
+
+/// Engine and decider for a test that needs to act while the window runs.
+struct Harness {
+    rb: patchdeck::runbook::Runbook,
+    baseline: patchdeck::baseline::Baseline,
+    transport: SimTransport,
+    prober: SimProber,
+    clock: ManualClock,
+    decider: Scripted,
+    recorder: Recorder,
+    log: Arc<Mutex<Vec<Event>>>,
+}
+
+impl Harness {
+    fn new(rb: patchdeck::runbook::Runbook, f: &Fleet, decider: Scripted) -> Self {
+        let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
+        let (recorder, log) = Recorder::in_memory();
+        Harness {
+            rb,
+            baseline,
+            transport: SimTransport::new(f.clone()),
+            prober: SimProber(f.clone()),
+            clock: ManualClock::new(BEFORE_DEADLINE.parse().unwrap()),
+            decider,
+            recorder,
+            log,
+        }
+    }
+    fn engine(&self) -> Engine<'_> {
+        Engine::new(
+            &self.rb,
+            &self.baseline,
+            &self.transport,
+            &self.transport,
+            &self.prober,
+            &Apt,
+            &self.clock,
+            &self.decider,
+            &self.recorder,
+            vec!["carol".into()],
+        )
+    }
+    fn events(&self) -> Vec<Event> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// `W` in the cockpit: the whole current wave goes back, the host already done too.
+#[tokio::test]
+async fn rollback_of_the_wave_requested_mid_window_undoes_every_host_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), |text: String| {
+        let start = text.find("# Smallest customer impact first.").unwrap();
+        let end = text.find("[[step]]").unwrap();
+        format!(
+            "{}[[wave]]\nname = \"pair\"\nhosts = [\"canary1\", \"web1\"]\n\n\
+             [[wave]]\nname = \"rest\"\nhosts = [\"web2\", \"web3\", \"api1\", \"shop1\"]\n\n{}",
+            &text[..start],
+            &text[end..]
+        )
+    });
+    let f = fleet(|_| {}).with_speed(0.05);
+    // After the wave's rollback its failure budget is spent: that stop is answered with abort.
+    let live = Harness::new(rb, &f, Scripted::new(vec![Decision::Abort]));
+    let engine = live.engine();
+    let ask = async {
+        loop {
+            if live.recorder.with_state(|s| s.host("web1").is_some_and(|h| h.done.contains(&1))) {
+                let hosts = vec!["canary1".to_string(), "web1".to_string()];
+                engine.request(patchdeck::engine::event::Request::RollbackWave { wave: "pair".into(), hosts }).unwrap();
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    let (summary, ()) = tokio::join!(engine.run(), ask);
+    let summary = summary.unwrap();
+    let events = live.events();
+    for host in ["canary1", "web1"] {
+        assert_eq!(summary.results[host], Some(HostResult::RolledBack), "{host}");
+        assert_eq!(installed(&f, host, "libssl3").as_deref(), Some("3.0.15-1~deb12u1"), "{host}");
+        assert!(
+            events.iter().any(|e| matches!(e,
+                Event::RollbackFinished { host: h, step: 1, verified: Some(true), .. } if h == host)),
+            "{host}: packages rollback verified"
+        );
+    }
+    assert!(
+        live.decider.seen().iter().any(|s| matches!(&s.stop, StopKind::TooManyFailures { wave, .. } if wave == "pair")),
+        "{:?}",
+        live.decider.seen()
+    );
+    assert!(summary.aborted);
+    assert_eq!(installed(&f, "web2", "libssl3").as_deref(), Some("3.0.15-1~deb12u1"), "the next wave never started");
+}
+
+/// The operators cancel the countdown: no rollback runs, the failing check becomes a hard
+/// stop they answer themselves.
+#[tokio::test]
+async fn a_cancelled_auto_rollback_is_a_hard_stop_for_people_to_decide() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["shop1", "canary1", "web1", "web2", "web3", "api1"]));
+    let f = fleet(|_| {});
+    let mut decider = Scripted::new(vec![Decision::SkipHost, Decision::Abort]);
+    decider.cancel_auto_rollback = true;
+    let live = Harness::new(rb, &f, decider);
+    let summary = live.engine().run().await.unwrap();
+    let events = live.events();
+    assert!(events.iter().any(|e| matches!(e, Event::AutoRollbackArmed { host, .. } if host == "shop1")));
+    assert!(events.iter().any(
+        |e| matches!(e, Event::AutoRollbackCancelled { host, operators } if host == "shop1" && operators == &["carol"])
+    ));
+    let first = &live.decider.seen()[0];
+    assert_eq!(first.host.as_deref(), Some("shop1"));
+    assert!(matches!(&first.stop, StopKind::HealthFailed { .. }), "{first:?}");
+    assert!(!events.iter().any(|e| matches!(e, Event::RollbackStarted { host, .. } if host == "shop1")));
+    assert_eq!(summary.results["shop1"], Some(HostResult::Skipped));
+    assert_eq!(installed(&f, "shop1", "libssl3").as_deref(), Some("3.0.17-1~deb12u2"), "left as it is, as decided");
+}
+
+/// A check failing before the window is labelled as such and never blamed on a step.
+#[tokio::test]
+async fn a_check_already_failing_in_preflight_is_not_blamed_on_the_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
+    let f = fleet(|f| {
+        f.with_host("canary1", |h| h.healthy = false);
+    });
+    let live = Harness::new(rb, &f, Scripted::new(vec![Decision::Abort]));
+    let summary = live.engine().run().await.unwrap();
+    let events = live.events();
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Preflight { host, checks, .. }
+            if host == "canary1" && checks.iter().any(|c| !c.ok && c.check == "site answers from outside"))),
+        "the failure is known before the window"
+    );
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Checks { host, after_step: Some(_), results }
+            if host == "canary1" && results.iter().any(|c| !c.ok))),
+        "it still fails after the steps"
+    );
+    let canary_stops: Vec<_> =
+        live.decider.seen().into_iter().filter(|s| s.host.as_deref() == Some("canary1")).collect();
+    assert!(canary_stops.is_empty(), "no stop blames the change: {canary_stops:?}");
+    assert_eq!(summary.results["canary1"], Some(HostResult::Done));
+    assert_eq!(installed(&f, "canary1", "libssl3").as_deref(), Some("3.0.17-1~deb12u2"));
+}

@@ -830,7 +830,14 @@ impl<'a> Engine<'a> {
             Ok(f) => f,
             Err(e) => return Ok((Outcome::Unreachable { detail: e.to_string() }, Some(false), vec![])),
         };
-        let mismatches: Vec<String> = verify(&restore, &after.pkg.installed)
+        // Verified against the whole snapshot, not only what was restored: a restore that
+        // pulled in or removed anything else has not put the host back either.
+        let expected: Vec<(PkgName, Option<Version>)> = snap
+            .iter()
+            .map(|(n, v)| (n.clone(), Some(v.clone())))
+            .chain(after.pkg.installed.keys().filter(|n| !snap.contains_key(*n)).map(|n| (n.clone(), None)))
+            .collect();
+        let mismatches: Vec<String> = verify(&expected, &after.pkg.installed)
             .into_iter()
             .map(|m| {
                 let show = |v: Option<Version>| v.map_or("absent".to_string(), |v| v.to_string());

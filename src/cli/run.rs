@@ -43,6 +43,10 @@ impl Decider for NoTui {
         tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
         true
     }
+
+    fn standing_order(&self) -> Option<String> {
+        Some(crate::engine::decide::standing_order_of(self.decide.as_ref()))
+    }
 }
 
 /// Operators: `--operator` flags, else `$PATCHDECK_OPERATORS` (comma-separated), else `$USER`.

@@ -36,6 +36,13 @@ pub trait Decider: Send + Sync {
     /// A health check failed and auto-rollback is on: show a countdown of `seconds`.
     /// Returns `true` to roll back, `false` if the operators cancelled it.
     async fn auto_rollback_countdown(&self, host: &str, seconds: u64) -> bool;
+
+    /// `Some(what)` when decisions come from a standing order given up front (`run --no-tui
+    /// --decide X`), not from a person at the stop: the journal says so, so the change
+    /// record never claims someone decided what a flag did.
+    fn standing_order(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Non-interactive: always the same decision (`run --no-tui --decide X`), or `None` to
@@ -51,6 +58,21 @@ impl Decider for Fixed {
 
     async fn auto_rollback_countdown(&self, _host: &str, _seconds: u64) -> bool {
         true
+    }
+
+    fn standing_order(&self) -> Option<String> {
+        Some(standing_order_of(self.0.as_ref()))
+    }
+}
+
+/// How a `--no-tui` run's standing order is named in the journal: the flag as typed.
+pub fn standing_order_of(decide: Option<&Decision>) -> String {
+    match decide {
+        Some(Decision::Rollback) => "--decide rollback".into(),
+        Some(Decision::SkipHost) => "--decide skip".into(),
+        Some(Decision::Abort) => "--decide abort".into(),
+        Some(d) => format!("--decide {}", d.label()),
+        None => "--no-tui without --decide".into(),
     }
 }
 

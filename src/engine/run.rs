@@ -249,12 +249,11 @@ impl<'a> Engine<'a> {
         {
             decision = Decision::Abort;
         }
-        self.record(Event::Decided {
-            id,
-            host: host.map(str::to_string),
-            decision: decision.clone(),
-            operators: self.operators.clone(),
-        })?;
+        let operators = match self.decider.standing_order() {
+            Some(order) => vec![format!("{order} (standing order of {})", self.operators.join(", "))],
+            None => self.operators.clone(),
+        };
+        self.record(Event::Decided { id, host: host.map(str::to_string), decision: decision.clone(), operators })?;
         Ok(decision)
     }
 

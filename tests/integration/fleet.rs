@@ -503,7 +503,8 @@ fn run_breaking_web_rolls_back(fleet: &Fleet) {
             .collect();
         if policy.is_empty() {
             assert_eq!(armed, 0, "{name}: no auto-rollback in the fleet's policy");
-            assert_eq!(decided_by, [&vec!["fleet-test".to_string()]], "{name}");
+            // Decided by the run's `--decide rollback`, and the journal says so.
+            assert_eq!(decided_by, [&vec!["--decide rollback (standing order of fleet-test)".to_string()]], "{name}");
         } else {
             assert_eq!(armed, 1, "{name}");
             assert_eq!(decided_by, [&vec!["auto-rollback".to_string()]], "{name}");

@@ -125,7 +125,9 @@ fn decide_rollback_restores_the_host() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let md = std::fs::read_to_string(md).unwrap();
     assert!(md.starts_with("# Change record: openssl-security-2026-11"), "{md}");
-    assert!(md.contains("**Decision: rollback**") && md.contains("alice"), "{md}");
+    // The flag decided, not a person at the stop: the record says which.
+    assert!(md.contains("**Decision: rollback** at "), "{md}");
+    assert!(md.contains(" by --decide rollback (standing order of alice)"), "{md}");
     assert!(md.contains("restored to `3.0.15-1~deb12u1`"), "{md}");
 }
 

@@ -20,6 +20,8 @@ use crate::sim::{Fleet, HostState, RepoVersion};
 pub fn derive(runbook: &Runbook, baseline: &Baseline) -> Fleet {
     let installed: BTreeMap<String, String> =
         baseline.updates.iter().filter_map(|u| Some((u.name.to_string(), u.from.as_ref()?.to_string()))).collect();
+    // A package the tested upgrade newly installed is brought in by the upgrades again here.
+    let upgraded = baseline.updates.iter().find(|u| u.from.is_some()).map(|u| u.name.to_string());
     let repo: Vec<RepoVersion> = baseline
         .updates
         .iter()
@@ -27,6 +29,7 @@ pub fn derive(runbook: &Runbook, baseline: &Baseline) -> Fleet {
             name: u.name.to_string(),
             version: u.to.to_string(),
             origin: if u.origin.is_empty() { "Debian:12.12/stable".into() } else { u.origin.clone() },
+            pulled_in_by: if u.from.is_none() { upgraded.clone() } else { None },
         })
         .collect();
     let tested_sha256: BTreeMap<String, String> = baseline

@@ -288,6 +288,7 @@ impl Injector {
                     name: package.clone(),
                     version: version.clone(),
                     origin: "Debian-Security:12/stable-security".into(),
+                    pulled_in_by: None,
                 })
             })?,
             (Effect::Drift { path, content }, Backend::Sim(fleet)) => sim(fleet, &host, |h| {

@@ -102,8 +102,24 @@ pub fn upgrade_simulation(h: &HostState) -> String {
         }
         out.push('\n');
     }
-    let _ =
-        writeln!(out, "{} upgraded, 0 newly installed, 0 to remove and {} not upgraded.", upgrade.len(), held.len());
+    let new = h.new_dependencies();
+    if !new.is_empty() {
+        out.push_str("The following NEW packages will be installed:\n ");
+        for (n, _, _) in &new {
+            let _ = write!(out, " {n}");
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "{} upgraded, {} newly installed, 0 to remove and {} not upgraded.",
+        upgrade.len(),
+        new.len(),
+        held.len()
+    );
+    for (n, to, origin) in &new {
+        let _ = writeln!(out, "Inst {n} ({to} {origin} [amd64])");
+    }
     for (n, from, (to, origin)) in &upgrade {
         let _ = writeln!(out, "Inst {n} [{from}] ({to} {origin} [amd64])");
     }

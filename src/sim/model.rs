@@ -19,6 +19,10 @@ pub struct RepoVersion {
     pub version: String,
     #[serde(default = "default_origin")]
     pub origin: String,
+    /// A package not installed yet that this version's upgrade of `pulled_in_by` brings in
+    /// as a new dependency (apt's "NEW packages"): pending while that upgrade is.
+    #[serde(default)]
+    pub pulled_in_by: Option<String>,
 }
 
 fn default_origin() -> String {
@@ -106,6 +110,16 @@ impl HostState {
             out.push((v.clone(), default_origin()));
         }
         out
+    }
+
+    /// Packages a pending upgrade would newly install: (name, version, origin).
+    pub fn new_dependencies(&self) -> Vec<(String, String, String)> {
+        self.repo
+            .iter()
+            .filter(|r| !self.installed.contains_key(&r.name))
+            .filter(|r| r.pulled_in_by.as_deref().is_some_and(|p| self.candidate(p).is_some()))
+            .map(|r| (r.name.clone(), r.version.clone(), r.origin.clone()))
+            .collect()
     }
 
     /// The highest installable version of an installed package, if newer than installed.

@@ -207,7 +207,7 @@ mod tests {
         let mut h = HostState { name: "web1".into(), reachable: true, healthy: true, ..Default::default() };
         for p in ["curl", "nginx", "openssl"] {
             h.installed.insert(p.into(), "1".into());
-            h.repo.push(RepoVersion { name: p.into(), version: "2".into(), origin: "o".into() });
+            h.repo.push(RepoVersion { name: p.into(), version: "2".into(), origin: "o".into(), pulled_in_by: None });
         }
         Fleet::from_hosts([h]).with_speed(speed)
     }

@@ -800,3 +800,54 @@ async fn a_check_already_failing_in_preflight_is_not_blamed_on_the_change() {
     assert_eq!(summary.results["canary1"], Some(HostResult::Done));
     assert_eq!(installed(&f, "canary1", "libssl3").as_deref(), Some("3.0.17-1~deb12u2"));
 }
+
+/// An upgrade that brings in a new dependency: the packages step installs it (it was
+/// tested), and rolling back removes it again, verified against the whole snapshot.
+#[tokio::test]
+async fn rollback_removes_a_package_the_step_newly_installed() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
+    // Staging's upgrade of openssl pulled in a new package; the baseline records it.
+    let tested = std::fs::read_to_string(dir.path().join("tested.toml")).unwrap();
+    let tested =
+        format!("{tested}\n[[update]]\nname = \"libpd-newdep1\"\nto = \"1.0-1\"\norigin = \"Debian:12.12/stable\"\n");
+    std::fs::write(dir.path().join("tested.toml"), tested).unwrap();
+    let new_dep = |f: &Fleet| {
+        for host in ["canary1", "web1", "web2", "web3", "api1", "shop1"] {
+            f.with_host(host, |h| {
+                h.repo.push(patchdeck::sim::RepoVersion {
+                    name: "libpd-newdep1".into(),
+                    version: "1.0-1".into(),
+                    origin: "Debian:12.12/stable".into(),
+                    pulled_in_by: Some("openssl".into()),
+                })
+            });
+        }
+        f.with_host("canary1", |h| {
+            h.faults.push(Fault { on: "systemctl restart nginx".into(), effect: FaultEffect::Exit(1), sticky: false })
+        });
+    };
+    let r = run(&rb, fleet(new_dep), vec![Decision::Rollback, Decision::Abort], BEFORE_DEADLINE).await;
+    let changed: Vec<&patchdeck::engine::event::Change> = r
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StepFinished { host, step: 1, changes, .. } if host == "canary1" => Some(changes),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(
+        changed.iter().any(|c| c.name == "libpd-newdep1" && c.from.is_none() && c.to.as_deref() == Some("1.0-1")),
+        "the new dependency was installed: {changed:?}"
+    );
+    let restore = r.events.iter().find_map(|e| match e {
+        Event::RollbackStarted { host, step: 1, command, .. } if host == "canary1" => Some(command.clone()),
+        _ => None,
+    });
+    assert!(restore.as_deref().is_some_and(|c| c.contains("libpd-newdep1-")), "removed on rollback: {restore:?}");
+    assert!(r.events.iter().any(|e| matches!(e,
+        Event::RollbackFinished { host, step: 1, verified: Some(true), .. } if host == "canary1")));
+    assert_eq!(installed(&r.fleet, "canary1", "libpd-newdep1"), None, "gone again");
+    assert_eq!(r.summary.results["canary1"], Some(HostResult::RolledBack));
+}

@@ -326,6 +326,28 @@ fn binary_drill_is_marked_journaled_scored_and_remembered() {
     assert!(table.lines().next().unwrap().contains("recover"), "{table}");
 }
 
+/// Every bundled scenario, headless through the real binary: each passes its own
+/// expectations (exit 0), says it is a drill on every line and ends with its scorecard.
+#[test]
+fn binary_runs_every_bundled_scenario_headless() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = demo_copy(dir.path());
+    for (name, _) in scenario::BUNDLED {
+        let journal = dir.path().join(format!("{name}.journal.jsonl"));
+        let args = ["drill", rb.to_str().unwrap(), "--scenario", name, "--no-tui", "--speed", "0", "--journal"];
+        let out = patchdeck(dir.path(), &[&args[..], &[journal.to_str().unwrap()]].concat());
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{name}: {stdout}{}", text(&out.stderr));
+        assert!(stdout.lines().all(|l| l.starts_with("[DRILL] ")), "{name}: {stdout}");
+        assert!(stdout.contains("HARD STOP"), "{name}: {stdout}");
+        assert!(stdout.contains(&format!("SCORECARD {name}")) && stdout.contains("PASSED"), "{name}: {stdout}");
+        let events: Vec<Event> =
+            patchdeck::journal::replay::<Event>(&journal).unwrap().records.into_iter().map(|r| r.event).collect();
+        let Some(Event::DrillScorecard { scorecard }) = events.last() else { panic!("{name}: no scorecard last") };
+        assert!(scorecard.passed, "{name}: {scorecard:?}");
+    }
+}
+
 #[test]
 fn binary_exit_is_nonzero_when_an_expectation_fails() {
     let dir = tempfile::tempdir().unwrap();

@@ -851,3 +851,34 @@ async fn rollback_removes_a_package_the_step_newly_installed() {
     assert_eq!(installed(&r.fleet, "canary1", "libpd-newdep1"), None, "gone again");
     assert_eq!(r.summary.results["canary1"], Some(HostResult::RolledBack));
 }
+
+/// `parallel = 2`: two hosts of a wave are worked on at the same time, not one after another.
+#[tokio::test]
+async fn hosts_of_a_wave_run_in_parallel_up_to_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), |text: String| {
+        let start = text.find("# Smallest customer impact first.").unwrap();
+        let end = text.find("[[step]]").unwrap();
+        format!(
+            "{}[[wave]]\nname = \"pair\"\nhosts = [\"canary1\", \"web1\"]\nparallel = 2\n\n\
+             [[wave]]\nname = \"rest\"\nhosts = [\"web2\", \"web3\", \"api1\", \"shop1\"]\n\n{}",
+            &text[..start],
+            &text[end..]
+        )
+    });
+    let f = fleet(|_| {}).with_speed(0.02);
+    let h = Harness::new(rb, &f, Scripted::new(vec![Decision::Abort]));
+    h.engine().run().await.unwrap();
+    let events = h.events();
+    let pos = |want: &dyn Fn(&Event) -> bool| events.iter().position(want).unwrap();
+    let started =
+        |host: &'static str| move |e: &Event| matches!(e, Event::StepStarted { host: h, step: 0, .. } if h == host);
+    let finished = |host: &'static str| move |e: &Event| matches!(e, Event::HostFinished { host: h, .. } if h == host);
+    let (a, b) = (pos(&started("canary1")), pos(&started("web1")));
+    assert!(
+        a < pos(&finished("web1")) && b < pos(&finished("canary1")),
+        "each host started before the other finished: {events:#?}"
+    );
+    assert_eq!(installed(&f, "web1", "libssl3").as_deref(), Some("3.0.17-1~deb12u2"));
+    assert_eq!(installed(&f, "canary1", "libssl3").as_deref(), Some("3.0.17-1~deb12u2"));
+}

@@ -267,8 +267,9 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
 
     // 6. Ready for `run`: applying the tested versions by hand breaks prod-breaks' site (its
     //    local.conf meets pd-web 1.1's bug) but not prod-clean's; installing the previous
-    //    versions again (less from the Debian mirror, pd-web 1.0 from the local repository)
-    //    heals it. This is what the run and rollback tests will drive through patchdeck.
+    //    versions again (less from apt's cache, where the base keeps the original .deb:
+    //    `--no-download` fails if it is missing; pd-web 1.0 from the local repository) heals
+    //    it. This is what the run and rollback tests will drive through patchdeck.
     let less_update = baseline.updates.iter().find(|u| u.name.as_str() == "less").unwrap();
     let less_from = less_update.from.as_ref().expect("less was installed on staging").to_string();
     let less_to = tested[0].1;
@@ -283,8 +284,11 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
         checks(&report, "prod-breaks")
     );
     assert_eq!(checks(&report, "prod-clean")[0], (WEB_CHECK.to_string(), true));
-    fleet.exec_ok("prod-breaks", &format!("apt-get install -y -q --allow-downgrades less={less_from} pd-web=1.0"));
-    fleet.exec_ok("prod-clean", &format!("apt-get install -y -q --allow-downgrades less={less_from} pd-web=1.0"));
+    for h in ["prod-breaks", "prod-clean"] {
+        // (pd-web separately: with --no-download apt fails on a flat file: repository.)
+        fleet.exec_ok(h, &format!("apt-get install -y -q --no-download --allow-downgrades less={less_from}"));
+        fleet.exec_ok(h, "apt-get install -y -q --allow-downgrades pd-web=1.0");
+    }
     let report = json(&fleet.patchdeck(&["check", &runbook, "--json"]));
     assert!(checks(&report, "prod-breaks").iter().all(|(_, ok)| *ok), "{:?}", checks(&report, "prod-breaks"));
     assert_eq!(divergences(&report)["prod-breaks"], vec![], "back where it started");

@@ -117,8 +117,58 @@ fn fleet_end_to_end() {
     drill_live_outside_its_window_touches_nothing(&fleet);
     drill_live_scenarios(&fleet, &baseline);
     timed("drill --live: five scenarios");
-    drop(fleet);
+    fleet.down();
+    timed("down");
     eprintln!("TIMING whole fleet test (up to down): {:.1}s", started.elapsed().as_secs_f64());
+}
+
+/// Acceptance (teardown): a fleet left running, as by a test killed outright, is torn down by
+/// the next `up.sh` of the same instance before it builds the new one: every process the old
+/// one started is gone (up.sh's, one fault.sh started, and one inside a host root that no
+/// state file knows, as an ssh session's orphan), its mounts are undone rather than buried
+/// under the new ones, and the new fleet answers. Then `down.sh` leaves nothing behind.
+#[test]
+fn fleet_crashed_run_is_cleaned_by_the_next() {
+    let started = Instant::now();
+    let old = Fleet::up("crash");
+    old.fault("hang-apt", "prod-clean");
+    let stray = old.stray("prod-drift");
+    let procs = old.recorded();
+    let hosts = old.hosts().len();
+    // Each host: its sshd and httpd; plus fault.sh's lock holder.
+    assert_eq!(procs.len(), 2 * hosts + 1, "{procs:#?}");
+    assert!(procs.iter().chain([&stray]).all(|p| p.alive()), "{procs:#?}");
+    assert!(procs.iter().any(|p| p.what == "prod-clean hang-apt"), "{procs:#?}");
+    // Each host: the overlay root, its /proc, /dev, /dev/pts and /run.
+    let mounts = crate::support::fleet::mounts_under(&old.dir);
+    assert_eq!(mounts.len(), 5 * hosts, "{mounts:#?}");
+    let dir = old.dir.clone();
+    old.crash();
+
+    let new = Fleet::up("crash");
+    assert_eq!(new.dir, dir, "the same instance");
+    let alive: Vec<_> = procs.iter().chain([&stray]).filter(|p| p.alive()).collect();
+    assert!(alive.is_empty(), "the previous fleet's processes still run: {alive:#?}");
+    let now = crate::support::fleet::mounts_under(&new.dir);
+    assert_eq!(now.len(), mounts.len(), "the old mounts were undone, not stacked: {now:#?}");
+    assert!(new.recorded().iter().all(|p| p.alive() && !procs.contains(p)), "only the new fleet's processes");
+    for h in new.hosts() {
+        let (status, body) = new.http_get(h);
+        assert!(status == 200 && body.contains(h), "{h}: {status} {body}");
+    }
+    let ssh = std::process::Command::new("ssh")
+        .arg("-F")
+        .arg(new.dir.join("ssh_config"))
+        .args(["-p", &new.ssh_port().to_string(), &new.address("prod-clean").to_string(), "cat /etc/hostname"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(text(&ssh.stdout).trim(), "prod-clean", "{}", text(&ssh.stderr));
+    // dpkg's locks died with the old fleet's lock holder.
+    new.exec_ok("prod-clean", "apt-get install -y -q -o DPkg::Lock::Timeout=0 --no-upgrade less");
+    new.down();
+    assert!(crate::support::fleet::processes_under(&dir).is_empty() && !dir.exists());
+    eprintln!("TIMING crashed fleet cleaned by the next, then down: {:.1}s", started.elapsed().as_secs_f64());
 }
 
 /// `baseline capture` and `check` on the fresh fleet, then faults; leaves every host as it

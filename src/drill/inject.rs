@@ -125,7 +125,8 @@ impl Clock for DrillClock {
 pub enum Backend {
     Sim(Fleet),
     /// Real hosts: `hook ACTION HOST` is run for host-side faults (`kill-sshd`, `break-web`,
-    /// `hang-apt`, `restore`: the interface of `tests/fleet/fault.sh`).
+    /// `hang-apt` for a hang that hits an apt command, and `restore` after the drill: the
+    /// interface of `tests/fleet/fault.sh`; see [`live`]).
     Live {
         hook: Option<String>,
     },
@@ -294,23 +295,34 @@ impl Injector {
             (Effect::Drift { path, content }, Backend::Sim(fleet)) => sim(fleet, &host, |h| {
                 h.files.insert(path.clone(), content.clone());
             })?,
-            (e, Backend::Live { hook }) => match live::how(e) {
-                Live::Hook(action) => {
-                    let hook = hook.as_deref().ok_or_else(|| format!("no --fault-cmd given to `{action}` {host}"))?;
-                    // Restored afterwards, even if it failed half-way.
-                    let mut st = self.lock();
-                    if !st.hooked.contains(&host) {
-                        st.hooked.push(host.clone());
-                    }
-                    drop(st);
-                    live::run_hook(hook, action, &host)?;
-                }
+            (e, Backend::Live { .. }) => match live::how(e) {
+                Live::Hook(action) => self.hook(action, &host)?,
                 // Armed or applied by the arms above, as for simulated hosts.
                 Live::Replace | Live::OurSide => {}
                 Live::Refused => return Err(format!("`{}` cannot be injected on real hosts", e.describe())),
             },
         }
         Ok(())
+    }
+
+    /// Live drills: runs `CMD ACTION HOST` (the fault command); the host is restored after
+    /// the drill, even if the command failed half-way.
+    fn hook(&self, action: &str, host: &str) -> Result<(), String> {
+        let Backend::Live { hook: Some(hook) } = &self.backend else {
+            return Err(format!("no --fault-cmd given to `{action}` {host}"));
+        };
+        let mut st = self.lock();
+        if !st.hooked.iter().any(|h| h == host) {
+            st.hooked.push(host.to_string());
+        }
+        drop(st);
+        live::run_hook(hook, action, host)
+    }
+
+    /// Live drills with a fault command: a hang that hits this command is done by the fault
+    /// command on the host (`hang-apt` for apt's commands) instead of replacing the command.
+    fn live_hang_action(&self, cmd: &Command) -> Option<&'static str> {
+        matches!(self.backend, Backend::Live { hook: Some(_) }).then(|| live::hang_action(&cmd.purpose)).flatten()
     }
 
     /// Live drills: `CMD restore HOST` for every host the fault command changed, once.
@@ -376,6 +388,15 @@ impl Transport for DrillTransport<'_> {
                 return self.inner.exec(host, &c).await;
             }
             Some(Armed::Hang) if live => {
+                // apt's own commands hang for real: the fault command holds dpkg's locks on
+                // the host and the command runs, waiting for them until its timeout.
+                if let Some(action) = inj.live_hang_action(cmd) {
+                    match inj.hook(action, &host.name) {
+                        Ok(()) => return self.inner.exec_streaming(host, cmd, sink).await,
+                        // Hang it all the same (below); the scorecard says the fault failed.
+                        Err(why) => inj.lock().failed.push(format!("hang on {}: {why}", host.name)),
+                    }
+                }
                 let c = Command { script: live::hang_script(cmd.timeout), needs_root: false, ..cmd.clone() };
                 return self.inner.exec(host, &c).await;
             }

@@ -10,6 +10,12 @@
 //!   the step's timeout gives up on it (the ssh transport's watchdog then kills it on the
 //!   host). The replaced command itself is not run: a drill must not leave a host half
 //!   changed in a way the runbook's rollback does not know about.
+//! - `hang` hitting one of apt's own commands (a packages step's install, a rollback's
+//!   restore), with a fault command: `CMD hang-apt HOST` makes a process on the host hold
+//!   dpkg's locks (as a stuck unattended-upgrades would) and the command itself runs, really
+//!   waiting for them, until the step's timeout (or apt's own 60 s lock wait,
+//!   `DPkg::Lock::Timeout`, whichever comes first). It never gets the lock, so it changes
+//!   nothing; the lock is held until the drill ends (`CMD restore HOST`).
 //! - `crash` (patchdeck dies mid-command) and `deadline` (the clock) happen on our side.
 //! - `reboot_required`, `candidate`, `drift`, `keep_version` are refused: they would change
 //!   a host's files, repositories or packages behind the window's back, with nothing to
@@ -18,6 +24,7 @@
 use std::time::Duration;
 
 use super::scenario::{Effect, Scenario};
+use crate::transport::Purpose;
 
 /// What an effect becomes on a real host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +49,13 @@ pub fn how(effect: &Effect) -> Live {
             Live::Refused
         }
     }
+}
+
+/// The fault command's action for a `hang` that hits a command for `purpose`, when the
+/// command itself can be made to hang on the host rather than replaced: apt's commands
+/// (install, restore) wait for dpkg's locks, which `hang-apt` holds.
+pub fn hang_action(purpose: &Purpose) -> Option<&'static str> {
+    matches!(purpose, Purpose::Install { .. } | Purpose::Restore { .. }).then_some("hang-apt")
 }
 
 /// Every reason `scenario` cannot run live with this fault command, all at once.
@@ -125,6 +139,18 @@ mod tests {
         assert!(problems[1].contains("cannot be injected on real hosts"), "{problems:#?}");
         assert_eq!(check(&sc, Some("fault.sh")).unwrap_err().len(), 2);
         assert!(check(&sc, Some("")).unwrap_err()[0].contains("not a command line"));
+    }
+
+    #[test]
+    fn only_apt_commands_hang_on_dpkg_locks() {
+        let install = Purpose::Install { packages: vec![("less".into(), "1".into())] };
+        let restore = Purpose::Restore { packages: vec![("less".into(), None)] };
+        assert_eq!(hang_action(&install), Some("hang-apt"));
+        assert_eq!(hang_action(&restore), Some("hang-apt"));
+        // The probe takes no lock (dpkg-query, apt-get -s): a held lock would not hang it.
+        assert_eq!(hang_action(&Purpose::Probe { fingerprints: vec![] }), None);
+        assert_eq!(hang_action(&Purpose::Shell), None);
+        assert_eq!(hang_action(&Purpose::Reboot), None);
     }
 
     #[test]

@@ -326,6 +326,7 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ("step-failed", include_str!("../../assets/drills/step-failed.toml")),
     ("step-timeout", include_str!("../../assets/drills/step-timeout.toml")),
     ("health-failed", include_str!("../../assets/drills/health-failed.toml")),
+    ("health-fails-at-time", include_str!("../../assets/drills/health-fails-at-time.toml")),
     ("reboot-required", include_str!("../../assets/drills/reboot-required.toml")),
     ("deadline", include_str!("../../assets/drills/deadline.toml")),
     ("risk-over", include_str!("../../assets/drills/risk-over.toml")),

@@ -8,7 +8,8 @@
 # are about: less (+pd1 for everyone, +pd2 for prod-newer), tree (only on prod-extra) and
 # pd-web (our own two-file package; 1.1 breaks prod-breaks). It also holds the local apt
 # repositories (/srv/pdrepo, /srv/pdrepo-newer): the repacked builds live inside the base,
-# so no bind mounts are needed and a warm start touches no network.
+# so no bind mounts are needed and a warm start touches no network; nor does a rollback (the
+# original .debs stay in apt's cache, see below).
 #
 # Cold: ~2-3 min (debootstrap dominates). Warm: instant (the key below already exists).
 # The cache key covers this script, pd-web's sources, the mirror and the architecture, so
@@ -134,7 +135,16 @@ in_base apt-get update -qq </dev/null >"$WORK/update.log" 2>&1 || { cat "$WORK/u
 in_base dpkg --purge tree >/dev/null
 echo base >"$TMP/etc/hostname"
 in_base dpkg -i /srv/pdrepo/pd-web_1.0_all.deb >/dev/null
+# apt's cache keeps the original .debs of the packages the local repositories have newer
+# builds of (less, tree; pd-web 1.0 is in /srv/pdrepo): a rollback reinstalls them from
+# there, so once the base is built no run downloads anything, and a rollback still works
+# after the mirror has dropped those versions. The mirror stays in the sources, so apt still
+# lists the installed versions as available (rollback feasible). The rest of what debootstrap
+# downloaded goes.
+mkdir "$WORK/keep"
+cp "$(deb_of less)" "$(deb_of tree)" "$WORK/keep/"
 in_base apt-get clean
+cp "$WORK"/keep/*.deb "$TMP/var/cache/apt/archives/"
 
 touch "$TMP/.pd-fleet-complete"
 umount "$TMP/proc"

@@ -121,8 +121,8 @@ configure_host() {
   printf 'ADDR=%s\nSSH_PORT=%s\nWEB_PORT=%s\n' "$addr" "$SSH_PORT" "$WEB_PORT" >"$(host_env "$h")"
   echo "$h" >"$root/etc/hostname"
   printf '127.0.0.1 localhost\n%s %s\n' "$addr" "$h" >"$root/etc/hosts"
-  # Today's resolver, not the one the base was built with: apt inside the host may fetch
-  # the original versions from the mirror (rollback).
+  # Today's resolver, not the one the base was built with: apt inside the host may still
+  # reach the mirror (say, a rollback by hand of a package whose .deb the base did not keep).
   if [ -r /etc/resolv.conf ]; then cp -L /etc/resolv.conf "$root/etc/resolv.conf"; fi
   ssh-keygen -q -t ed25519 -N '' -C "root@$h" -f "$root/etc/ssh/ssh_host_ed25519_key"
   echo "[$addr]:$SSH_PORT $(cut -d' ' -f1,2 "$root/etc/ssh/ssh_host_ed25519_key.pub")" >>"$DIR/known_hosts"

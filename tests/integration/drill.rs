@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use patchdeck::diag::SourceFile;
 use patchdeck::drill::{Backend, Drill, Handle, Scenario, Script, scenario};
-use patchdeck::engine::event::{Event, HostResult};
+use patchdeck::engine::event::{Event, HostResult, Outcome, StopKind};
 use patchdeck::engine::recorder::WriteAhead;
 use patchdeck::sim::{Fleet, SimProber};
 use patchdeck::transport::simulated::SimTransport;
@@ -66,6 +66,15 @@ const CASES: &[Case] = &[
     ("step-failed", "step_failed", Some("canary1"), "rollback", "canary1", Some(HostResult::RolledBack), Some(true)),
     ("step-timeout", "step_timeout", Some("canary1"), "rollback", "canary1", Some(HostResult::RolledBack), Some(true)),
     ("health-failed", "health_failed", Some("web1"), "rollback", "web1", Some(HostResult::RolledBack), Some(true)),
+    (
+        "health-fails-at-time",
+        "health_failed",
+        Some("web1"),
+        "rollback",
+        "web1",
+        Some(HostResult::RolledBack),
+        Some(true),
+    ),
     (
         "reboot-required",
         "reboot_required",
@@ -194,6 +203,107 @@ async fn scorecard_times_come_from_the_drill_clock() {
     for h in ["canary1", "web1"] {
         assert_eq!(installed(&r.fleet, h, "libssl3").as_deref(), Some(OLD_SSL), "{h}");
     }
+}
+
+/// The events of `host` around the one `FaultInjected`: (the last step started on `host`
+/// before it, whether that step had finished when the fault fired).
+fn injected_during(events: &[Event], host: &str) -> (String, bool) {
+    let k = events.iter().position(|e| matches!(e, Event::FaultInjected { .. })).expect("a fault was injected");
+    let (step, started_at) = events[..k]
+        .iter()
+        .enumerate()
+        .rev()
+        .find_map(|(i, e)| match e {
+            Event::StepStarted { host: h, step, name, .. } if h == host => Some(((*step, name.clone()), i)),
+            _ => None,
+        })
+        .expect("a step had started on the host");
+    let finished = events[started_at..k]
+        .iter()
+        .any(|e| matches!(e, Event::StepFinished { host: h, step: s, .. } if h == host && *s == step.0));
+    (step.1, finished)
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-6
+}
+
+/// Time triggers (`at = "T"`): a fault fires at the first command on or after T on the drill
+/// clock, whatever the window is doing then, and lands on its host; the next check of that
+/// host catches it. On the demo window (canary1 then web1, `--speed 0`) web1's updates are
+/// installed from 8.75s to 11.75s of drill time, so T = 9s or 10s fires at 11.75s, right
+/// before the probe after that install.
+#[tokio::test]
+async fn a_fault_at_a_time_fires_then_and_its_stop_is_scored_from_then() {
+    // The bundled scenario: web1's site stops answering at 10s. The health checks after the
+    // packages step fail, auto-rollback restores web1.
+    let s = scenario::bundled("health-fails-at-time").unwrap();
+    assert!(s.faults[0].at_step.is_none() && s.faults[0].at.as_deref() == Some("10s"), "{s:?}");
+    let r = drill(&s).await;
+    let card = &r.outcome.scorecard;
+    let text = card.render().join("\n");
+    assert!(card.passed, "{text}");
+    let f = &card.faults[0];
+    assert!(f.injected_s.is_some_and(|t| close(t, 11.75)), "{:?}\n{text}", f.injected_s);
+    assert_eq!(injected_during(&r.outcome.events, "web1"), ("apply tested updates".to_string(), false));
+    let stop = f.stop.as_ref().unwrap_or_else(|| panic!("not detected:\n{text}"));
+    assert_eq!((stop.kind.as_str(), stop.host.as_deref()), ("health_failed", Some("web1")), "{text}");
+    assert_eq!(stop.decision.as_deref(), Some("rollback"), "{text}");
+    // Detected when auto-rollback was armed: after the post-install probe (0.35s) and the
+    // `nginx -t` check on the host (0.3s); the HTTP check from outside takes no drill time.
+    assert!(close(stop.detect_s, 0.65), "{stop:?}");
+    // Decided once the 15s countdown ran out; recovered when the rollback verified.
+    let decide = stop.decide_s.unwrap();
+    assert!(decide > stop.detect_s + 14.99, "{stop:?}");
+    assert!(stop.recover_s.is_some_and(|t| t > decide), "{stop:?}");
+    let ev = &r.outcome.events;
+    assert!(
+        ev.iter().any(|e| matches!(e,
+        Event::HardStop { host: Some(h), stop: StopKind::HealthFailed { after_step, failing }, .. }
+            if h == "web1" && after_step == "apply tested updates" && failing[0].check == "site answers from outside"))
+    );
+    assert!(ev.iter().any(|e| matches!(e,
+        Event::Decided { host: Some(h), operators, .. } if h == "web1" && operators == &["auto-rollback"])));
+    assert_eq!(installed(&r.fleet, "web1", "libssl3").as_deref(), Some(OLD_SSL));
+
+    // web1 drops off the network at 9s: the same moment, so the probe after its install finds
+    // it gone. The packages step ends unreachable; skip web1.
+    let s = Scenario::parse(
+        "decisions = [\"skip\"]\n[runbook]\nhosts = [\"canary1\", \"web1\"]\n\
+         [[fault]]\nname = \"web1 drops\"\nhost = \"web1\"\nat = \"9s\"\neffect = \"unreachable\"\n\
+         [[expect]]\nstop = \"unreachable\"\nhost = \"web1\"\ndecision = \"skip\"\n",
+        "unreachable-at-9s",
+    )
+    .unwrap();
+    let r = drill(&s).await;
+    let card = &r.outcome.scorecard;
+    let text = card.render().join("\n");
+    assert!(card.passed, "{text}");
+    let f = &card.faults[0];
+    assert!(f.injected_s.is_some_and(|t| close(t, 11.75)), "{text}");
+    assert_eq!(injected_during(&r.outcome.events, "web1"), ("apply tested updates".to_string(), false));
+    let stop = f.stop.as_ref().unwrap_or_else(|| panic!("not detected:\n{text}"));
+    assert_eq!((stop.kind.as_str(), stop.host.as_deref()), ("unreachable", Some("web1")), "{text}");
+    assert_eq!(stop.decision.as_deref(), Some("skip"));
+    assert!(close(stop.detect_s, 0.35), "the post-install probe found it gone: {stop:?}");
+    assert_eq!(stop.recover_s, None);
+    let ev = &r.outcome.events;
+    assert!(ev.iter().any(|e| matches!(e,
+        Event::StepFinished { host, step: 1, outcome: Outcome::Unreachable { .. }, .. } if host == "web1")));
+    let end = card.hosts.iter().find(|h| h.host == "web1").unwrap();
+    assert_eq!((end.result, end.as_before), (Some(HostResult::Skipped), None), "{text}");
+
+    // A time the window never reaches: the fault never fires, and the drill says so.
+    let s = Scenario::parse(
+        "[runbook]\nhosts = [\"canary1\"]\n[[fault]]\nhost = \"canary1\"\nat = \"1h\"\neffect = \"unreachable\"\n",
+        "too-late",
+    )
+    .unwrap();
+    let r = drill(&s).await;
+    let card = &r.outcome.scorecard;
+    assert!(!card.passed && card.faults[0].injected_s.is_none());
+    assert!(card.expectations.iter().any(|e| !e.held && e.detail.contains("the window ended before 1h")), "{card:?}");
+    assert!(!r.outcome.events.iter().any(|e| matches!(e, Event::FaultInjected { .. })));
 }
 
 #[tokio::test]

@@ -116,9 +116,59 @@ fn fleet_end_to_end() {
     timed("run: kill -9 then --resume");
     drill_live_outside_its_window_touches_nothing(&fleet);
     drill_live_scenarios(&fleet, &baseline);
-    timed("drill --live: four scenarios");
-    drop(fleet);
+    timed("drill --live: five scenarios");
+    fleet.down();
+    timed("down");
     eprintln!("TIMING whole fleet test (up to down): {:.1}s", started.elapsed().as_secs_f64());
+}
+
+/// Acceptance (teardown): a fleet left running, as by a test killed outright, is torn down by
+/// the next `up.sh` of the same instance before it builds the new one: every process the old
+/// one started is gone (up.sh's, one fault.sh started, and one inside a host root that no
+/// state file knows, as an ssh session's orphan), its mounts are undone rather than buried
+/// under the new ones, and the new fleet answers. Then `down.sh` leaves nothing behind.
+#[test]
+fn fleet_crashed_run_is_cleaned_by_the_next() {
+    let started = Instant::now();
+    let old = Fleet::up("crash");
+    old.fault("hang-apt", "prod-clean");
+    let stray = old.stray("prod-drift");
+    let procs = old.recorded();
+    let hosts = old.hosts().len();
+    // Each host: its sshd and httpd; plus fault.sh's lock holder.
+    assert_eq!(procs.len(), 2 * hosts + 1, "{procs:#?}");
+    assert!(procs.iter().chain([&stray]).all(|p| p.alive()), "{procs:#?}");
+    assert!(procs.iter().any(|p| p.what == "prod-clean hang-apt"), "{procs:#?}");
+    // Each host: the overlay root, its /proc, /dev, /dev/pts and /run.
+    let mounts = crate::support::fleet::mounts_under(&old.dir);
+    assert_eq!(mounts.len(), 5 * hosts, "{mounts:#?}");
+    let dir = old.dir.clone();
+    old.crash();
+
+    let new = Fleet::up("crash");
+    assert_eq!(new.dir, dir, "the same instance");
+    let alive: Vec<_> = procs.iter().chain([&stray]).filter(|p| p.alive()).collect();
+    assert!(alive.is_empty(), "the previous fleet's processes still run: {alive:#?}");
+    let now = crate::support::fleet::mounts_under(&new.dir);
+    assert_eq!(now.len(), mounts.len(), "the old mounts were undone, not stacked: {now:#?}");
+    assert!(new.recorded().iter().all(|p| p.alive() && !procs.contains(p)), "only the new fleet's processes");
+    for h in new.hosts() {
+        let (status, body) = new.http_get(h);
+        assert!(status == 200 && body.contains(h), "{h}: {status} {body}");
+    }
+    let ssh = std::process::Command::new("ssh")
+        .arg("-F")
+        .arg(new.dir.join("ssh_config"))
+        .args(["-p", &new.ssh_port().to_string(), &new.address("prod-clean").to_string(), "cat /etc/hostname"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(text(&ssh.stdout).trim(), "prod-clean", "{}", text(&ssh.stderr));
+    // dpkg's locks died with the old fleet's lock holder.
+    new.exec_ok("prod-clean", "apt-get install -y -q -o DPkg::Lock::Timeout=0 --no-upgrade less");
+    new.down();
+    assert!(crate::support::fleet::processes_under(&dir).is_empty() && !dir.exists());
+    eprintln!("TIMING crashed fleet cleaned by the next, then down: {:.1}s", started.elapsed().as_secs_f64());
 }
 
 /// `baseline capture` and `check` on the fresh fleet, then faults; leaves every host as it
@@ -267,8 +317,9 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
 
     // 6. Ready for `run`: applying the tested versions by hand breaks prod-breaks' site (its
     //    local.conf meets pd-web 1.1's bug) but not prod-clean's; installing the previous
-    //    versions again (less from the Debian mirror, pd-web 1.0 from the local repository)
-    //    heals it. This is what the run and rollback tests will drive through patchdeck.
+    //    versions again (less from apt's cache, where the base keeps the original .deb:
+    //    `--no-download` fails if it is missing; pd-web 1.0 from the local repository) heals
+    //    it. This is what the run and rollback tests will drive through patchdeck.
     let less_update = baseline.updates.iter().find(|u| u.name.as_str() == "less").unwrap();
     let less_from = less_update.from.as_ref().expect("less was installed on staging").to_string();
     let less_to = tested[0].1;
@@ -283,8 +334,11 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
         checks(&report, "prod-breaks")
     );
     assert_eq!(checks(&report, "prod-clean")[0], (WEB_CHECK.to_string(), true));
-    fleet.exec_ok("prod-breaks", &format!("apt-get install -y -q --allow-downgrades less={less_from} pd-web=1.0"));
-    fleet.exec_ok("prod-clean", &format!("apt-get install -y -q --allow-downgrades less={less_from} pd-web=1.0"));
+    for h in ["prod-breaks", "prod-clean"] {
+        // (pd-web separately: with --no-download apt fails on a flat file: repository.)
+        fleet.exec_ok(h, &format!("apt-get install -y -q --no-download --allow-downgrades less={less_from}"));
+        fleet.exec_ok(h, "apt-get install -y -q --allow-downgrades pd-web=1.0");
+    }
     let report = json(&fleet.patchdeck(&["check", &runbook, "--json"]));
     assert!(checks(&report, "prod-breaks").iter().all(|(_, ok)| *ok), "{:?}", checks(&report, "prod-breaks"));
     assert_eq!(divergences(&report)["prod-breaks"], vec![], "back where it started");
@@ -546,9 +600,17 @@ timeout = "2m"
 
     let ev = events(&journal);
     assert_eq!(count(&ev, |e| matches!(e, Event::StepStarted { name, .. } if name == "slow step")), 1);
+    // The ssh client exits 255 and the master is gone: a lost connection, whose outcome is
+    // unknown (never a failed step: the command did not say it failed).
     let stops = host_stops(&ev, "prod-clean");
-    assert!(matches!(stops.as_slice(), [StopKind::Unreachable { .. } | StopKind::StepFailed { .. }]), "{stops:#?}");
-    assert!(ev.iter().any(|e| matches!(e, Event::StepFinished { step: 0, outcome, .. } if !outcome.is_ok())));
+    assert!(
+        matches!(stops.as_slice(), [StopKind::Unreachable { detail }]
+            if detail.contains("connection lost while running a command")),
+        "{stops:#?}"
+    );
+    assert!(ev.iter().any(|e| matches!(e,
+        Event::StepFinished { step: 0, outcome: Outcome::Unreachable { detail }, .. }
+            if detail.contains("connection lost while running a command"))));
     assert!(ev.iter().any(|e| matches!(e, Event::Decided { decision: Decision::Abort, .. })));
     assert!(matches!(ev.last(), Some(Event::WindowFinished { aborted: true })));
 
@@ -655,27 +717,41 @@ fn drill_live_outside_its_window_touches_nothing(fleet: &Fleet) {
     assert_eq!(fleet.sshd_log("prod-clean"), sshd_before, "no ssh connection was made");
 }
 
-/// Processes running `sleep` inside the host's root (a hang the drill left behind).
-fn sleeps_in(fleet: &Fleet, host: &str) -> Vec<String> {
+/// Processes inside the host's root whose program (argv[0]) is one of `programs`, as
+/// "/proc/PID: command line" (e.g. a hang the drill left behind).
+fn procs_in(fleet: &Fleet, host: &str, programs: &[&str]) -> Vec<String> {
     let root = std::fs::canonicalize(fleet.root(host)).unwrap();
     let mut found = vec![];
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let p = e.path();
         let in_host = std::fs::read_link(p.join("root")).is_ok_and(|r| r == root);
         let cmd = std::fs::read(p.join("cmdline")).unwrap_or_default();
-        if in_host && cmd.starts_with(b"sleep\0") {
+        let argv0 = cmd.split(|b| *b == 0).next().unwrap_or_default();
+        if in_host && programs.iter().any(|p| p.as_bytes() == argv0) {
             found.push(format!("{}: {}", p.display(), text(&cmd).replace('\0', " ")));
         }
     }
     found
 }
 
+/// Polls [`procs_in`] until none is left (the ssh watchdog TERMs a timed-out command's
+/// group, waits its grace, then KILLs what is left), at most 30 s; what is left.
+fn wait_gone(fleet: &Fleet, host: &str, programs: &[&str]) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut left = procs_in(fleet, host, programs);
+    while !left.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        left = procs_in(fleet, host, programs);
+    }
+    left
+}
+
 /// Acceptance (drills): the fleet's drill window rehearsed `--live` on prod-clean, one
 /// scenario of `tests/fleet/drills/` at a time, decided by `--decide rollback`: each fault
 /// really happens on the host (a command that really exits 3 there, one that really hangs
-/// until the step's timeout, the page really gone, sshd really killed), patchdeck stops
-/// hard, rolls back and verifies where it can, and the fault command puts the host right
-/// when the drill ends. The scorecard is checked field by field against the journal, and
+/// until the step's timeout, the packages step's real apt waiting on dpkg's lock held by
+/// `hang-apt`, the page really gone, sshd really killed), patchdeck stops hard, rolls back
+/// and verifies where it can, and the fault command puts the host right when the drill ends. The scorecard is checked field by field against the journal, and
 /// `dpkg-query -W` against the one before the drill, byte for byte.
 fn drill_live_scenarios(fleet: &Fleet, baseline: &Baseline) {
     let rb = fleet.drill_runbook();
@@ -685,6 +761,7 @@ fn drill_live_scenarios(fleet: &Fleet, baseline: &Baseline) {
     let cases = [
         ("step-failed", "step_failed", true),
         ("step-timeout", "step_timeout", true),
+        ("apt-hangs", "step_timeout", true),
         ("health-failed", "health_failed", true),
         ("host-unreachable", "unreachable", false),
     ];
@@ -692,27 +769,42 @@ fn drill_live_scenarios(fleet: &Fleet, baseline: &Baseline) {
         let before = fleet.installed("prod-clean");
         let journal = fleet.dir.join(format!("drill-{name}.journal.jsonl"));
         let started = Instant::now();
-        let out = fleet.patchdeck(&[
-            "drill",
-            rb.to_str().unwrap(),
-            "--scenario",
-            &drill_scenario(name),
-            "--live",
-            "--no-tui",
-            "--yes",
-            "--drill-window",
-            &window,
-            "--fault-cmd",
-            &fleet.fault_cmd(),
-            "--decide",
-            "rollback",
-            "--journal",
-            journal.to_str().unwrap(),
-            "--operator",
-            "fleet-test",
-            "--history-file",
-            history.to_str().unwrap(),
-        ]);
+        let child = fleet
+            .patchdeck_cmd(&[
+                "drill",
+                rb.to_str().unwrap(),
+                "--scenario",
+                &drill_scenario(name),
+                "--live",
+                "--no-tui",
+                "--yes",
+                "--drill-window",
+                &window,
+                "--fault-cmd",
+                &fleet.fault_cmd(),
+                "--decide",
+                "rollback",
+                "--journal",
+                journal.to_str().unwrap(),
+                "--operator",
+                "fleet-test",
+                "--history-file",
+                history.to_str().unwrap(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let drill = std::thread::spawn(move || child.wait_with_output().unwrap());
+        // Meanwhile on the host: apt-get waiting while hang-apt's perl holds dpkg's locks?
+        let mut apt_waited_on_the_lock = false;
+        while !drill.is_finished() {
+            let now = procs_in(fleet, "prod-clean", &["apt-get", "perl"]);
+            let running = |p: &str| now.iter().any(|l| l.split_once(": ").is_some_and(|(_, c)| c.starts_with(p)));
+            apt_waited_on_the_lock |= running("apt-get install") && running("perl");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let out = drill.join().unwrap();
         let stdout = text(&out.stdout);
         eprintln!("drill --live {name} ({:.1}s):\n{stdout}{}", started.elapsed().as_secs_f64(), text(&out.stderr));
         assert_eq!(out.status.code(), Some(0), "{name}: the scorecard passed");
@@ -765,6 +857,7 @@ fn drill_live_scenarios(fleet: &Fleet, baseline: &Baseline) {
         }
 
         // What each fault really did on the host, and that the host is usable again.
+        assert_eq!(apt_waited_on_the_lock, name == "apt-hangs", "{name}: only apt-hangs holds dpkg's locks");
         match name {
             "step-failed" => {
                 assert!(ev.iter().any(|e| matches!(e,
@@ -774,15 +867,22 @@ fn drill_live_scenarios(fleet: &Fleet, baseline: &Baseline) {
             "step-timeout" => {
                 assert!(ev.iter().any(|e| matches!(e,
                     Event::StepFinished { step: 1, outcome: Outcome::Timeout { after_secs: 15 }, millis, .. } if *millis >= 15_000)));
-                // The ssh watchdog TERMs the timed-out command's group, waits its grace
-                // (its own `sleep`), then KILLs what is left: poll until that is done.
-                let deadline = Instant::now() + Duration::from_secs(30);
-                let mut left = sleeps_in(fleet, "prod-clean");
-                while !left.is_empty() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(200));
-                    left = sleeps_in(fleet, "prod-clean");
-                }
-                assert_eq!(left, Vec::<String>::new(), "the hang was killed on the host");
+                assert_eq!(wait_gone(fleet, "prod-clean", &["sleep"]), Vec::<String>::new(), "the hang was killed");
+            }
+            "apt-hangs" => {
+                // The real `apt-get install` waited for the lock until the step's 20 s were up,
+                // never got it (nothing changed: checked above), and the smoke test never ran.
+                assert!(ev.iter().any(|e| matches!(e,
+                    Event::StepFinished { step: 0, outcome: Outcome::Timeout { after_secs: 20 }, millis, .. } if *millis >= 20_000)));
+                assert_eq!(count(&ev, |e| matches!(e, Event::StepStarted { name, .. } if name == "smoke test")), 0);
+                assert!(
+                    undone.len() == 1 && undone[0].held && undone[0].detail.contains("restore prod-clean"),
+                    "{undone:?}"
+                );
+                let left = wait_gone(fleet, "prod-clean", &["apt-get", "perl"]);
+                assert_eq!(left, Vec::<String>::new(), "apt killed by the watchdog, the lock holder by restore");
+                // The lock is free again: apt takes it at once (and changes nothing).
+                fleet.exec_ok("prod-clean", "apt-get install -y -q -o DPkg::Lock::Timeout=0 --no-upgrade less");
             }
             "health-failed" => {
                 assert!(ev.iter().any(|e| matches!(e,

@@ -3,8 +3,14 @@
 //! differences (see `tests/fleet/up.sh` for the hosts and what each one has).
 //!
 //! [`Fleet::up`] runs `tests/fleet/up.sh` for an instance named after this worktree and a
-//! suffix, so parallel worktrees and parallel fleet tests never share one; dropping the
-//! [`Fleet`] runs `down.sh` (also when the test panics: unwinding drops it).
+//! suffix, so parallel worktrees and fleet tests never share one. A test ends with
+//! [`Fleet::down`], which runs `down.sh` and fails the test unless it succeeded and left
+//! nothing behind (no process the fleet started, nothing mounted under its directory, the
+//! directory gone). A fleet dropped without it (the test panicked: unwinding drops it) runs
+//! `down.sh` as a fallback that only reports a failure, since panicking in `Drop` would
+//! abort. Fleets of one test process come up one at a time (each holds [`SERIAL`]): their
+//! addresses are derived from their names and might meet, and two fleets on two cores would
+//! only slow each other down.
 //!
 //! Why an owned value and not a shared `static`: Rust never drops statics, so a static fleet
 //! would outlive the test process, its sshds running until the next run cleaned them up. A
@@ -23,11 +29,19 @@ use std::hash::{Hash, Hasher};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+
+/// Held by every [`Fleet`] of this test process while it is up (see the module docs).
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// A running fleet. See the module docs.
 pub struct Fleet {
     instance: String,
     env: BTreeMap<String, String>,
+    /// Set once torn down by [`Fleet::down`] (or given up by [`Fleet::crash`]): `Drop` has
+    /// nothing left to do.
+    done: bool,
+    _serial: MutexGuard<'static, ()>,
     /// The fleet's directory (state file, runbook, hosts, keys, host roots).
     pub dir: PathBuf,
     /// The generated runbook (`tests/fleet/runbook.toml` with the web port filled in).
@@ -60,6 +74,8 @@ impl Fleet {
             .map(|n| n.to_string_lossy().chars().filter(|c| c.is_ascii_alphanumeric()).take(12).collect())
             .unwrap_or_default();
         let instance = format!("test-{base}-{:08x}-{suffix}", hasher.finish() as u32);
+        // A fleet test that panicked poisoned it; its fleet is down all the same.
+        let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
 
         let out = Command::new(scripts_dir().join("up.sh"))
             .args(["--instance", &instance])
@@ -67,13 +83,75 @@ impl Fleet {
             .output()
             .expect("run tests/fleet/up.sh");
         assert!(out.status.success(), "tests/fleet/up.sh failed:\n{}{}", text(&out.stdout), text(&out.stderr));
-        let dir = PathBuf::from(text(&out.stdout).trim());
+        // Canonical: it is compared with the roots of processes, which the kernel resolves.
+        let dir = std::fs::canonicalize(text(&out.stdout).trim()).expect("the fleet's directory");
         let env = std::fs::read_to_string(dir.join("fleet.env"))
             .expect("fleet.env")
             .lines()
             .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
             .collect();
-        Fleet { instance, env, runbook: dir.join("runbook.toml"), baseline: dir.join("tested.toml"), dir }
+        Fleet {
+            instance,
+            env,
+            done: false,
+            _serial: serial,
+            runbook: dir.join("runbook.toml"),
+            baseline: dir.join("tested.toml"),
+            dir,
+        }
+    }
+
+    /// Tears the fleet down with `down.sh` and fails unless it succeeded and left nothing:
+    /// every process recorded in the fleet's state file (up.sh's sshds and httpds, fault.sh's
+    /// helpers) is gone, no process runs inside a host root, nothing is mounted under the
+    /// fleet's directory, and the directory is removed.
+    pub fn down(mut self) {
+        let recorded = self.recorded();
+        assert!(!recorded.is_empty(), "the state file records the fleet's processes");
+        let out = Command::new(scripts_dir().join("down.sh"))
+            .args(["--instance", &self.instance])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tests/fleet/down.sh");
+        self.done = true;
+        assert!(out.status.success(), "tests/fleet/down.sh failed:\n{}{}", text(&out.stdout), text(&out.stderr));
+        let left = leftovers(&self.dir, &recorded);
+        assert!(left.is_empty(), "left behind by down.sh:\n{}", left.join("\n"));
+        assert!(!self.dir.exists(), "{} still exists", self.dir.display());
+    }
+
+    /// Walks away from the fleet without tearing it down, as a test killed outright would:
+    /// the next [`Fleet::up`] of the same suffix finds it and must clean it up.
+    pub fn crash(mut self) {
+        self.done = true;
+    }
+
+    /// The processes recorded in the fleet's state file, still running or not.
+    pub fn recorded(&self) -> Vec<Proc> {
+        let state = std::fs::read_to_string(self.dir.join("state")).expect("the fleet's state file");
+        state
+            .lines()
+            .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>().as_slice() {
+                ["pid", pid, start, host, role] => {
+                    Some(Proc { pid: pid.parse().ok()?, start: start.parse().ok()?, what: format!("{host} {role}") })
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Starts `sleep 600` inside the host's root, recorded nowhere and orphaned at once (as
+    /// what an ssh session had started when its sshd was killed).
+    pub fn stray(&self, host: &str) -> Proc {
+        let root = self.root(host);
+        let out = Command::new("sh")
+            .args(["-c", "setsid chroot \"$1\" sleep 600 </dev/null >/dev/null 2>&1 & echo $!", "sh"])
+            .arg(&root)
+            .output()
+            .expect("start a stray process");
+        let pid: u32 = text(&out.stdout).trim().parse().expect("its pid");
+        let start = start_time(pid).expect("it runs");
+        Proc { pid, start, what: format!("{host} stray sleep") }
     }
 
     fn var(&self, key: &str) -> &str {
@@ -228,8 +306,74 @@ impl Fleet {
     }
 }
 
+/// A process, told from a later one with its PID by its start time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: u32,
+    /// Field 22 of `/proc/PID/stat`.
+    pub start: u64,
+    pub what: String,
+}
+
+impl Proc {
+    /// Still this very process, and not a zombie (it has exited; only its parent has not
+    /// collected it yet).
+    pub fn alive(&self) -> bool {
+        start_time(self.pid) == Some(self.start)
+            && std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
+                .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with(['Z', 'X'])))
+    }
+}
+
+/// The start time of PID (field 22 of its stat; the command may hold spaces or parens).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Mount points at or under `dir` (from this process's mountinfo).
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    let d = dir.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(String::from))
+        .filter(|m| *m == d || m.starts_with(&format!("{d}/")))
+        .collect()
+}
+
+/// Processes running inside a root under `dir` (their `/proc/PID/root`).
+pub fn processes_under(dir: &Path) -> Vec<String> {
+    let d = dir.to_string_lossy().into_owned();
+    let mut found = vec![];
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let p = e.path();
+        let Ok(root) = std::fs::read_link(p.join("root")) else { continue };
+        if root.to_string_lossy().starts_with(&format!("{d}/")) {
+            let cmd = std::fs::read(p.join("cmdline")).unwrap_or_default();
+            found.push(format!("{}: {} (root {})", p.display(), text(&cmd).replace('\0', " "), root.display()));
+        }
+    }
+    found
+}
+
+/// What a torn-down fleet left: recorded processes still alive, processes inside its host
+/// roots, mounts under its directory.
+pub fn leftovers(dir: &Path, recorded: &[Proc]) -> Vec<String> {
+    let mut left: Vec<String> =
+        recorded.iter().filter(|p| p.alive()).map(|p| format!("process {} ({}) still runs", p.pid, p.what)).collect();
+    left.extend(processes_under(dir).into_iter().map(|p| format!("process inside the fleet: {p}")));
+    left.extend(mounts_under(dir).into_iter().map(|m| format!("still mounted: {m}")));
+    left
+}
+
+/// The fallback when a test did not call [`Fleet::down`] (it panicked): tear down, and only
+/// say so if that failed (the next `up.sh` of the instance cleans up).
 impl Drop for Fleet {
     fn drop(&mut self) {
+        if self.done {
+            return;
+        }
         let out = Command::new(scripts_dir().join("down.sh"))
             .args(["--instance", &self.instance])
             .stdin(Stdio::null())

@@ -206,11 +206,13 @@ fn connection_failures_are_distinct_and_bounded() {
             .output()
             .unwrap();
         let stdout = text(&out.stdout);
-        assert_eq!(out.status.code(), Some(3), "{what}: {stdout}{}", text(&out.stderr));
+        // The window's only host cannot be reached: nothing was checked, exit 1.
+        assert_eq!(out.status.code(), Some(1), "{what}: {stdout}{}", text(&out.stderr));
         assert!(
             stdout.contains("CANNOT CONNECT") && stdout.contains(expect),
             "{what}: expected {expect:?} in\n{stdout}"
         );
+        assert!(stdout.contains("No host could be reached"), "{what}: {stdout}");
         assert!(started.elapsed() < Duration::from_secs(20), "{what} took {:?}", started.elapsed());
     }
 
@@ -220,10 +222,39 @@ fn connection_failures_are_distinct_and_bounded() {
     let started = Instant::now();
     let out = patchdeck(&sshd, &["check", runbook.to_str().unwrap()]);
     let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(1), "no host reached: {stdout}");
     assert!(stdout.contains("CANNOT CONNECT") && stdout.contains("Connection refused"), "{stdout}");
     assert!(stdout.lines().all(|l| l.chars().count() <= 80), "{stdout}");
     assert!(started.elapsed() < Duration::from_secs(20));
+    let out = patchdeck(&sshd, &["check", runbook.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(1), "--json exits alike");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the report is printed");
+    assert_eq!(json["exit_code"], 1);
+    assert_eq!(prod_findings(&json), [("unreachable".to_string(), "host".to_string())]);
+
+    // prod1 answers and prod2 does not: a finding on a window that was checked, exit 3.
+    let runbook = write_runbook(dir.path(), &sshd, &fp, sshd.host().port.unwrap());
+    let rb =
+        std::fs::read_to_string(&runbook).unwrap().replace("hosts = [\"prod1\"]", "hosts = [\"prod1\", \"prod2\"]");
+    let prod2 = format!(
+        "[[host]]\nname = \"prod2\"\naddress = \"{}\"\nport = {closed}\nuser = \"root\"\n\n[[fingerprint]]",
+        sshd.host().address
+    );
+    std::fs::write(&runbook, rb.replacen("[[fingerprint]]", &prod2, 1)).unwrap();
+    let out = patchdeck(&sshd, &["check", runbook.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["exit_code"], 3);
+    let hosts = json["hosts"].as_array().unwrap();
+    let prod2 = hosts.iter().find(|h| h["diff"]["host"] == "prod2").expect("prod2 reported");
+    assert_eq!(prod2["diff"]["findings"][0]["class"], "unreachable", "{prod2}");
+    assert!(prod2["diff"]["findings"][0]["detail"].as_str().unwrap().contains("Connection refused"), "{prod2}");
+    let prod1 = hosts.iter().find(|h| h["diff"]["host"] == "prod1").expect("prod1 reported");
+    assert!(prod1["diff"]["findings"].as_array().unwrap().iter().all(|f| f["class"] != "unreachable"), "{prod1}");
+    let out = patchdeck(&sshd, &["check", runbook.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("STOP prod2") && !stdout.contains("No host could be reached"), "{stdout}");
 }
 
 /// A host whose package database holds shell metacharacters and escape sequences is

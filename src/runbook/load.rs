@@ -88,7 +88,10 @@ fn fleet(src: &SourceFile, base_dir: &Path, raw: &mut RawRunbook, diags: &mut Di
     fleet
 }
 
-/// Loads an inventory file by its kind: `.toml` here, Ansible (INI/YAML) by the inventory module.
+/// Loads an inventory file by its kind: `.toml` here (it shares the runbook's syntax and
+/// messages); anything else is an Ansible inventory, read by [`load_file`] exactly as
+/// Ansible's own plugins choose (`.yaml`/`.yml`/`.json` as YAML, any other name as INI),
+/// so a runbook accepts every inventory the inventory module does.
 fn inventory_file(
     src: &SourceFile,
     path: PathBuf,
@@ -97,17 +100,7 @@ fn inventory_file(
     diags: &mut Diagnostics,
 ) -> Option<Inventory> {
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    let ansible = match ext.as_deref() {
-        Some("toml") => false,
-        Some("ini" | "yaml" | "yml") | None => true,
-        Some(other) => {
-            diags.push(src.error(
-                span,
-                format!("inventory files ending in `.{other}` are not understood: use .toml, .ini, .yaml or .yml"),
-            ));
-            return None;
-        }
-    };
+    let ansible = ext.as_deref() != Some("toml");
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) => {

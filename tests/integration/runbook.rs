@@ -454,12 +454,59 @@ fn every_problem_in_runbook_and_hosts_file_at_once() {
             (rb.clone(), 5, 20),   // bad duration
             (rb.clone(), 15, 15),  // change_risk out of range
             (rb.clone(), 16, 16),  // config_drift = "panic"
+            (rb.clone(), 20, 18),  // unknown host ghost in the wave
             (rb.clone(), 23, 8),   // step without rollback
             (rb.clone(), 24, 26),  // unknown placeholder {service}
         ],
         "{err}"
     );
-    // `ghost` in the wave is not reported: the hosts file failed, so host names are not checked.
+    // Every host of the broken hosts file kept its name, so the wave's names are checked too.
+    let ghost = err.iter().find(|d| d.line == 20).unwrap();
+    assert_eq!(ghost.message, "unknown host `ghost` in wave `first`: it is not in the inventory");
+}
+
+const HOSTS: &str = "[[host]]\nname = \"staging\"\n[[host]]\nname = \"a\"\n[[host]]\nname = \"b\"\n";
+
+#[test]
+fn bad_host_value_and_unknown_host_in_a_wave_are_reported_together() {
+    let text = replaced(HOSTS, &HOSTS.replace("name = \"a\"\n", "name = \"a\"\nport = 0\n"))
+        .replace("hosts = [\"a\", \"b\"]", "hosts = [\"a\", \"b\", \"c\"]");
+    assert_eq!(
+        rejected(&text),
+        [
+            (15, 8, "port 0 is out of range: use 1 to 65535".to_string()),
+            (21, 20, "unknown host `c` in wave `one`: it is not in the inventory".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn a_host_without_a_valid_name_leaves_wave_names_unchecked() {
+    // `b c` is refused, so `b` cannot be known: saying "unknown host `b`" would be a guess.
+    let text = replaced("name = \"b\"", "name = \"b c\"");
+    assert_eq!(rejected(&text), [(16, 8, "host name must not contain spaces or control characters".to_string())]);
+}
+
+#[test]
+fn a_lost_tag_or_user_invents_no_further_problem() {
+    // a's tag is refused: the wave selecting it by that tag is not "empty", a is not "in no
+    // wave"; b's user is refused: `{host.user}` is not "used on a host without user".
+    let hosts = "[[host]]\nname = \"staging\"\nuser = \"ops\"\nport = 22\n\
+                 [[host]]\nname = \"a\"\nuser = \"ops\"\nport = 22\ntags = [\"x y\"]\n\
+                 [[host]]\nname = \"b\"\nuser = \"o p\"\nport = 22\n";
+    let text = replaced(HOSTS, hosts).replace("hosts = [\"a\", \"b\"]", "hosts = [\"b\"]")
+        + "\n[[wave]]\nname = \"two\"\ntags = [\"x y\"]\n\n[[check]]\nname = \"who\"\nrun = \"test {host.user}\"\n";
+    assert_eq!(
+        rejected(&text),
+        [
+            (19, 9, "tag must not contain spaces or control characters".to_string()),
+            (22, 8, "user must not contain spaces or control characters".to_string()),
+        ]
+    );
+    // The same runbook with both values valid is accepted: the checks skipped above are real.
+    let fixed = text.replace("\"x y\"", "\"x\"").replace("\"o p\"", "\"ops\"");
+    let rb = load_text(&fixed).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rb.waves[1].hosts, ["a"]);
 }
 
 #[test]

@@ -66,7 +66,7 @@ pub fn order_warning(waves: &[Wave], hosts: &[Host]) -> Option<String> {
         return None;
     }
     // Heaviest first: the host whose failure would hurt most leads the sentence.
-    heavy.sort_by(|a, b| b.1.cmp(&a.1));
+    heavy.sort_by_key(|&(_, w)| std::cmp::Reverse(w));
     const SHOWN: usize = 3;
     let mut named: Vec<String> = heavy.iter().take(SHOWN).map(|(h, w)| format!("{h} (weight {w})")).collect();
     if heavy.len() > SHOWN {

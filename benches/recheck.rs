@@ -47,7 +47,7 @@ fn main() -> eyre::Result<()> {
     rt.block_on(async {
         for pass in 1..=passes {
             let started = Instant::now();
-            let report = check::run(&runbook, &baseline, &transport, &NetProber, &Apt, &opts, |_| {}).await;
+            let report = check::run(&runbook, &baseline, &transport, &NetProber::default(), &Apt, &opts, |_| {}).await;
             let secs = started.elapsed().as_secs_f64();
             let clean = report.hosts.iter().filter(|h| h.is_clean()).count();
             let kind = if pass == 1 { "cold" } else { "warm" };

@@ -1,6 +1,9 @@
 //! Health checks. HTTP and TCP checks run from the operator's machine (a check from inside
 //! the host passes while real traffic fails); command checks run on the host.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -18,14 +21,51 @@ pub trait Prober: Send + Sync {
     async fn http_get(&self, url: &str, timeout: Duration) -> Result<(u16, String), String>;
     /// Opens a TCP connection to `address` (`host:port`).
     async fn tcp_connect(&self, address: &str, timeout: Duration) -> Result<(), String>;
+    /// What `{host.address}` means in this prober's checks. Default: the address as the
+    /// inventory writes it.
+    async fn operator_address(&self, host: &Host) -> String {
+        host.address.clone()
+    }
 }
 
-/// The real network, from this machine.
-#[derive(Debug, Clone, Default)]
-pub struct NetProber;
+/// The real network, from this machine. `{host.address}` in its checks is the machine ssh
+/// connects to: an ssh alias is resolved with `ssh -G` to its `HostName`
+/// ([`crate::inventory::ssh_config::operator_side`]), once per host.
+#[derive(Debug, Default)]
+pub struct NetProber {
+    /// The ssh_config ssh is given (`None`: ssh's own default, `~/.ssh/config`).
+    ssh_config: Option<PathBuf>,
+    /// Address for checks, by how ssh is asked.
+    resolved: Mutex<HashMap<SshTarget, String>>,
+}
+
+/// What `ssh -G` is asked about: address, user, port.
+type SshTarget = (String, Option<String>, Option<u16>);
+
+impl NetProber {
+    /// Resolves ssh aliases with `ssh_config`, the file every ssh connection of the run uses.
+    pub fn new(ssh_config: Option<PathBuf>) -> Self {
+        Self { ssh_config, resolved: Mutex::default() }
+    }
+}
 
 #[async_trait]
 impl Prober for NetProber {
+    async fn operator_address(&self, host: &Host) -> String {
+        let key = (host.address.clone(), host.user.clone(), host.port);
+        if let Some(known) = self.resolved.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return known.clone();
+        }
+        // Without an answer from ssh (not installed, a `Match exec` that hangs), the address
+        // stays as written: the check then says what it could not reach.
+        let address = match crate::inventory::ssh_config::resolve(host, self.ssh_config.as_deref()).await {
+            Ok(r) => crate::inventory::ssh_config::operator_side(&host.address, &r),
+            Err(_) => host.address.clone(),
+        };
+        self.resolved.lock().unwrap_or_else(|e| e.into_inner()).insert(key, address.clone());
+        address
+    }
+
     async fn http_get(&self, url: &str, timeout: Duration) -> Result<(u16, String), String> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
@@ -58,6 +98,16 @@ fn describe_reqwest(e: &reqwest::Error) -> String {
     }
 }
 
+/// `host` as operator-side checks see it: its address is the prober's
+/// [`Prober::operator_address`], asked only when a template uses `{host.address}`.
+async fn seen_from_here<'t>(host: &Host, prober: &dyn Prober, templates: impl IntoIterator<Item = &'t String>) -> Host {
+    let mut seen = host.clone();
+    if templates.into_iter().any(|t| placeholder::used(t).iter().any(|(name, _)| *name == "host.address")) {
+        seen.address = prober.operator_address(host).await;
+    }
+    seen
+}
+
 /// The outcome of one check on one host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckResult {
@@ -80,6 +130,8 @@ pub async fn run_check(
     let started = Instant::now();
     let (ok, detail) = match &check.kind {
         CheckKind::Http { url, expect_status, contains } => {
+            let templates = [Some(url), contains.as_ref()];
+            let host = &seen_from_here(host, prober, templates.into_iter().flatten()).await;
             let url = placeholder::expand_unquoted(url, host, window, None);
             match prober.http_get(&url, check.timeout).await {
                 Ok((status, body)) => {
@@ -99,7 +151,8 @@ pub async fn run_check(
             }
         }
         CheckKind::Tcp { address } => {
-            let address = placeholder::expand_unquoted(address, host, window, None);
+            let address =
+                placeholder::expand_unquoted(address, &seen_from_here(host, prober, [address]).await, window, None);
             match prober.tcp_connect(&address, check.timeout).await {
                 Ok(()) => (true, format!("tcp {address} open")),
                 Err(e) => (false, format!("tcp {address}: {e}")),

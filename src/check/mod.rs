@@ -22,11 +22,15 @@ use crate::probe::{Mode, ProbeCache, ProbeError, Resolver, probe_host_with};
 use crate::runbook::{CheckKind, Runbook};
 use crate::transport::{Transport, pool};
 
-/// Exit codes of `check` (documented in the README).
+/// Exit codes of `check` (documented in the README, `--help` and docs/check-json.md).
 pub mod exit {
+    /// Every host is as tested, every health check passes, risk and order are fine.
     pub const CLEAN: u8 = 0;
+    /// No host of the window could be reached (also: any failure outside the check itself).
     pub const OTHER_FAILURE: u8 = 1;
     pub const INVALID_INPUT: u8 = 2;
+    /// A finding on a reachable host, a failing health check, risk over the maximum, or the
+    /// order warning; unreachable hosts count here too when at least one host was reached.
     pub const DIVERGENCE: u8 = 3;
 }
 
@@ -68,6 +72,10 @@ impl HostReport {
     pub fn is_clean(&self) -> bool {
         self.diff.is_clean() && self.failing_checks().next().is_none()
     }
+    /// The host could not be connected to or probed: nothing about it is known.
+    pub fn is_unreachable(&self) -> bool {
+        self.diff.findings.iter().any(|f| f.class == Class::Unreachable)
+    }
 }
 
 /// The whole fleet's report.
@@ -84,7 +92,18 @@ pub struct Report {
 }
 
 impl Report {
+    /// No host of the window could be reached, so nothing was compared with the baseline.
+    pub fn nothing_reached(&self) -> bool {
+        !self.hosts.is_empty() && self.hosts.iter().all(HostReport::is_unreachable)
+    }
+
+    /// [`exit::OTHER_FAILURE`] when no host could be reached, [`exit::DIVERGENCE`] for any
+    /// finding (including unreachable hosts beside reachable ones, and the order warning),
+    /// else [`exit::CLEAN`].
     pub fn exit_code(&self) -> u8 {
+        if self.nothing_reached() {
+            return exit::OTHER_FAILURE;
+        }
         let dirty = self.hosts.iter().any(|h| !h.is_clean()) || self.risk.over || self.order_warning.is_some();
         if dirty { exit::DIVERGENCE } else { exit::CLEAN }
     }
@@ -159,5 +178,54 @@ pub async fn run(
         risk: risk::assess(policy.change_risk, policy.max_risk, changed.len()),
         order_warning: risk::order_warning(&runbook.waves, &runbook.hosts),
         hosts,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(name: &str, reachable: bool) -> HostReport {
+        let diff = if reachable {
+            HostDiff {
+                host: name.into(),
+                findings: Vec::new(),
+                changes: Vec::new(),
+                reboot_required: false,
+                restart_services: Vec::new(),
+            }
+        } else {
+            HostDiff::unreachable(name, "Connection refused", Class::Unreachable)
+        };
+        HostReport { diff, checks: Vec::new(), probe_millis: 1, resolver: None }
+    }
+
+    fn report(hosts: Vec<HostReport>) -> Report {
+        Report {
+            window: "w".into(),
+            baseline_host: "staging".into(),
+            baseline_captured_at: jiff::Timestamp::UNIX_EPOCH,
+            tested_updates: 0,
+            hosts,
+            risk: risk::assess(0.01, 0.25, 0),
+            order_warning: None,
+        }
+    }
+
+    #[test]
+    fn exit_code_says_clean_divergence_or_nothing_reached() {
+        assert_eq!(report(vec![host("a", true), host("b", true)]).exit_code(), exit::CLEAN);
+        assert_eq!(report(vec![host("a", true), host("b", false)]).exit_code(), exit::DIVERGENCE);
+        let none = report(vec![host("a", false), host("b", false)]);
+        assert!(none.nothing_reached());
+        assert_eq!(none.exit_code(), exit::OTHER_FAILURE);
+        let hostile = HostReport {
+            diff: HostDiff::unreachable("c", "refused to use this host's output", Class::Hostile),
+            ..host("c", true)
+        };
+        assert_eq!(report(vec![host("a", false), hostile]).exit_code(), exit::DIVERGENCE, "a hostile host answered");
+        let mut ordered = report(vec![host("a", true)]);
+        ordered.order_warning = Some("first wave holds the heaviest host".into());
+        assert_eq!(ordered.exit_code(), exit::DIVERGENCE, "the order warning is a finding");
     }
 }

@@ -42,10 +42,10 @@ pub fn render(report: &Report) -> String {
     );
     let _ = writeln!(out, "{}", if r.over { paint(STOP, &risk_line) } else { risk_line });
     if let Some(s) = &r.suggestion {
-        let _ = writeln!(out, "  {} {s}", paint(STOP, "!"));
+        note(&mut out, paint(STOP, "!"), s);
     }
     if let Some(w) = &report.order_warning {
-        let _ = writeln!(out, "  {} {w}", paint(WARN, "!"));
+        note(&mut out, paint(WARN, "!"), &format!("wave order: {w}"));
     }
     out.push('\n');
 
@@ -74,10 +74,14 @@ pub fn render(report: &Report) -> String {
             report.hosts.len()
         );
     }
-    if report.exit_code() == super::exit::CLEAN {
+    if report.nothing_reached() {
+        let _ = writeln!(out, "{}", paint(STOP, "No host could be reached: nothing was compared with the baseline."));
+    } else if report.exit_code() == super::exit::CLEAN {
         let _ = writeln!(out, "{}", paint(OK, "Every host is as tested. Ready for the window."));
     } else if !stops.is_empty() {
         let _ = writeln!(out, "Hosts marked STOP differ from what was tested; the window will stop at each.");
+    } else if clean == report.hosts.len() {
+        let _ = writeln!(out, "Every host is as tested; the window's risk or wave order needs a look (above).");
     }
     out
 }
@@ -141,6 +145,14 @@ fn fit(out: &mut String, head: (&str, usize), tail: &str) {
         for line in wrap(tail, WIDTH - INDENT.len() - 2) {
             let _ = writeln!(out, "{INDENT}  {}", paint(DIM, &line));
         }
+    }
+}
+
+/// A window-wide note under the risk line: `  ! text`, wrapped under its first word.
+fn note(out: &mut String, symbol: String, text: &str) {
+    for (i, line) in wrap(text, WIDTH - 4).iter().enumerate() {
+        let lead = if i == 0 { symbol.as_str() } else { " " };
+        let _ = writeln!(out, "  {lead} {line}");
     }
 }
 

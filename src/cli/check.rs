@@ -96,8 +96,8 @@ pub async fn run(global: &Global, args: CheckArgs) -> eyre::Result<u8> {
     Ok(check_with(&runbook, &baseline, &reach, &opts, args.json).await)
 }
 
-/// Until the cockpit exists, the demo is the `check` report of the demo window against
-/// its simulated fleet.
+/// The demo window against its simulated fleet: in the cockpit on a terminal; the `check`
+/// report of it when stdout or stdin is not a terminal, or with `--check` / `--json`.
 pub async fn demo(global: &Global, args: DemoArgs) -> eyre::Result<u8> {
     use std::io::IsTerminal;
     let dir = args.dir.unwrap_or_else(crate::demo::default_dir);

@@ -45,10 +45,12 @@ impl Reach {
         opts.config_file = global.ssh_config.clone().or_else(|| runbook.ssh_config.clone());
         opts.user_known_hosts_file = global.known_hosts.clone();
         opts.identity_file = global.identity.clone();
+        // Checks from this machine go where ssh goes: the same ssh_config resolves aliases.
+        let prober = NetProber::new(opts.config_file.clone());
         let transport = crate::transport::ssh::SshTransport::new(opts).wrap_err("cannot prepare ssh")?;
         Ok(Self {
             transport: Box::new(transport),
-            prober: Box::new(NetProber),
+            prober: Box::new(prober),
             local: Box::new(crate::transport::local::LocalTransport::new()),
         })
     }

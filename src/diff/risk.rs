@@ -49,22 +49,36 @@ pub fn assess(p: f64, max: f64, changes: usize) -> Risk {
     Risk { changes, p, risk, max, over, suggestion }
 }
 
-/// Warns when the first wave holds the fleet's highest-impact hosts: canaries should be
-/// the hosts whose failure hurts least.
+/// Warns when the first wave holds a host whose failure hurts more than that of a host in a
+/// later wave: the first (canary) wave should be the window's lowest-impact hosts, so any
+/// first-wave host with a higher `weight` than the lightest later host is named, with that
+/// lighter host and its wave, so the operator sees which hosts to swap.
 pub fn order_warning(waves: &[Wave], hosts: &[Host]) -> Option<String> {
     let weight = |name: &str| hosts.iter().find(|h| h.name == name).map_or(0, |h| h.weight);
-    let first = waves.first()?;
-    let first_max = first.hosts.iter().map(|h| weight(h)).max()?;
-    let later_min = waves[1..].iter().flat_map(|w| w.hosts.iter()).map(|h| weight(h)).min()?;
-    (first_max > later_min).then(|| {
-        let heavy: Vec<&str> = first.hosts.iter().filter(|h| weight(h) > later_min).map(String::as_str).collect();
-        format!(
-            "first wave \"{}\" holds {} (weight {first_max}) while later waves have hosts of weight {later_min}: \
-             start with the hosts whose failure hurts least",
-            first.name,
-            heavy.join(", ")
-        )
-    })
+    let (first, later) = waves.split_first()?;
+    // The first lightest later host, in wave order.
+    let (light, light_wave) =
+        later.iter().flat_map(|w| w.hosts.iter().map(move |h| (h.as_str(), w))).min_by_key(|(h, _)| weight(h))?;
+    let light_weight = weight(light);
+    let mut heavy: Vec<(&str, u32)> =
+        first.hosts.iter().map(|h| (h.as_str(), weight(h))).filter(|(_, w)| *w > light_weight).collect();
+    if heavy.is_empty() {
+        return None;
+    }
+    // Heaviest first: the host whose failure would hurt most leads the sentence.
+    heavy.sort_by_key(|&(_, w)| std::cmp::Reverse(w));
+    const SHOWN: usize = 3;
+    let mut named: Vec<String> = heavy.iter().take(SHOWN).map(|(h, w)| format!("{h} (weight {w})")).collect();
+    if heavy.len() > SHOWN {
+        named.push(format!("{} more", heavy.len() - SHOWN));
+    }
+    let last = named.pop().unwrap_or_default();
+    let named = if named.is_empty() { last } else { format!("{} and {last}", named.join(", ")) };
+    Some(format!(
+        "first wave \"{}\" holds {named}, heavier than {light} (weight {light_weight}) in the later wave \"{}\": \
+         the first wave should hold the hosts whose failure hurts least",
+        first.name, light_wave.name,
+    ))
 }
 
 #[cfg(test)]
@@ -94,8 +108,24 @@ mod tests {
             parallel: 1,
             max_failures: 0,
         };
-        let hosts = vec![a, b];
-        assert!(order_warning(&[w("one", &["a"]), w("two", &["b"])], &hosts).unwrap().contains("\"one\" holds a"));
+        let mut c = Host::named("c");
+        c.weight = 10;
+        let hosts = vec![a, b, c];
+        assert_eq!(
+            order_warning(&[w("one", &["a"]), w("two", &["b"])], &hosts).unwrap(),
+            "first wave \"one\" holds a (weight 50), heavier than b (weight 1) in the later wave \"two\": \
+             the first wave should hold the hosts whose failure hurts least"
+        );
         assert_eq!(order_warning(&[w("one", &["b"]), w("two", &["a"])], &hosts), None);
+        assert_eq!(order_warning(&[w("one", &["b"]), w("two", &["c"]), w("three", &["a"])], &hosts), None);
+        assert_eq!(order_warning(&[w("one", &["a", "b", "c"])], &hosts), None, "a single wave has no order");
+        // Not only the heaviest: any first-wave host heavier than a later one is named, heaviest first.
+        assert_eq!(
+            order_warning(&[w("one", &["c", "a"]), w("two", &["b"])], &hosts).unwrap(),
+            "first wave \"one\" holds a (weight 50) and c (weight 10), heavier than b (weight 1) in the later \
+             wave \"two\": the first wave should hold the hosts whose failure hurts least"
+        );
+        let m = order_warning(&[w("one", &["c"]), w("two", &["a"]), w("three", &["b"])], &hosts).unwrap();
+        assert!(m.contains("holds c (weight 10), heavier than b (weight 1) in the later wave \"three\""), "{m}");
     }
 }

@@ -192,6 +192,22 @@ pub async fn resolve(host: &Host, ssh_config: Option<&Path>) -> Result<Resolved,
     Ok(parse_ssh_g(&String::from_utf8_lossy(&output.stdout)))
 }
 
+/// Where a check from the operator's machine (http, tcp) reaches a host whose inventory
+/// address is `address` and which ssh resolves to `resolved`: ssh's `HostName` when an alias
+/// names another machine (`Host web1` / `HostName 10.0.0.5`), so a check goes where ssh goes.
+///
+/// The address stays as written when ssh goes through a jump host or proxy command (its
+/// `HostName` is then seen from the proxy, not from here), when `HostName` is the address
+/// itself (ssh lowercases it), and when it is not a plain host name or IP address.
+pub fn operator_side(address: &str, resolved: &Resolved) -> String {
+    let hostname = resolved.hostname.as_str();
+    let proxied = resolved.proxy_jump.is_some() || resolved.proxy_command.is_some();
+    if proxied || hostname.is_empty() || hostname.eq_ignore_ascii_case(address) || check_argv_word(hostname).is_err() {
+        return address.to_string();
+    }
+    hostname.to_string()
+}
+
 /// Warnings for ssh_config settings that switch off host-key verification for `name`.
 ///
 /// patchdeck never disables host-key checking itself; if the operator's ssh_config does, the
@@ -313,6 +329,18 @@ ciphers chacha20-poly1305@openssh.com,aes128-ctr
         assert_eq!(w.len(), 2);
         assert!(w[0].contains("`StrictHostKeyChecking no` for db-a"), "{}", w[0]);
         assert!(w[1].contains("`UserKnownHostsFile /dev/null` for db-a"), "{}", w[1]);
+    }
+
+    #[test]
+    fn operator_side_follows_hostname_unless_proxied() {
+        let r = |text: &str| parse_ssh_g(text);
+        assert_eq!(operator_side("web1", &r("hostname 10.0.0.5\n")), "10.0.0.5");
+        assert_eq!(operator_side("Web1.Example.net", &r("hostname web1.example.net\n")), "Web1.Example.net");
+        assert_eq!(operator_side("web1", &r("hostname 10.0.0.5\nproxyjump bastion\n")), "web1");
+        assert_eq!(operator_side("web1", &r("hostname 10.0.0.5\nproxycommand nc %h %p\n")), "web1");
+        assert_eq!(operator_side("web1", &r("hostname 10.0.0.5\nproxyjump none\n")), "10.0.0.5");
+        assert_eq!(operator_side("web1", &r("user x\n")), "web1", "no hostname line");
+        assert_eq!(operator_side("web1", &r("hostname a;b\n")), "web1", "not a host name");
     }
 
     #[test]

@@ -26,15 +26,36 @@ pub struct RawHost {
 
 /// Parses a hosts file: nothing but `[[host]]` tables.
 pub fn parse(src: &SourceFile) -> Result<Inventory, Diagnostics> {
+    let partial = parse_partial(src);
+    partial.problems.into_result(partial.inventory)
+}
+
+/// What a hosts file gave, problems included.
+#[derive(Debug, Default)]
+pub struct Partial {
+    /// The hosts that loaded, each once (a bad value is reported and left at its default).
+    pub inventory: Inventory,
+    /// Every problem of the file; empty when it is valid.
+    pub problems: Diagnostics,
+    /// Every host the file declares is in `inventory` under its name: no table was
+    /// unreadable or without a (valid) name. Only then can names used elsewhere (waves) be
+    /// checked against `inventory` without inventing "unknown host" errors.
+    pub names_complete: bool,
+}
+
+/// Like [`parse`], but keeps what loaded when the file has problems.
+pub fn parse_partial(src: &SourceFile) -> Partial {
     let mut diags = Diagnostics::default();
     let Some(root) = raw::parse_toml(src, &src.text, &mut diags) else {
-        return diags.into_result(Inventory::default());
+        return Partial { problems: diags, ..Partial::default() };
     };
     let doc_span = root.span();
     let mut found = None;
     for (key, value) in root.into_inner() {
         if key.get_ref() == "host" {
-            found = Some(raw::array_of_tables(src, "host", value, &mut diags));
+            let declared = raw::array_len(&value);
+            let items = raw::array_of_tables(src, "host", value, &mut diags);
+            found = Some((declared == Some(items.len()), items));
         } else {
             diags.push(src.error(
                 key.span(),
@@ -42,34 +63,43 @@ pub fn parse(src: &SourceFile) -> Result<Inventory, Diagnostics> {
             ));
         }
     }
-    let inventory = match found {
-        Some(items) => hosts(src, items, &mut diags),
+    let (inventory, names_complete) = match found {
+        Some((all_read, items)) => {
+            let (inventory, named) = hosts(src, items, &mut diags);
+            (inventory, all_read && named)
+        }
         None => {
             diags.push(
                 src.error(doc_span.start..doc_span.start, "no hosts: add a [[host]] table with `name = \"...\"`"),
             );
-            Inventory::default()
+            // Nothing declared: every name a wave uses would be unknown, one cascade of errors
+            // for the one problem already reported.
+            (Inventory::default(), false)
         }
     };
-    diags.into_result(inventory)
+    Partial { inventory, problems: diags, names_complete }
 }
 
 /// Turns raw host tables into hosts, applying defaults (address = name, weight = 1) and
-/// reporting every bad value and every duplicate name.
-pub fn hosts(src: &SourceFile, items: Vec<Spanned<RawHost>>, diags: &mut Diagnostics) -> Inventory {
+/// reporting every bad value and every duplicate name. The flag says whether every table had
+/// a valid name (a duplicate is still known by its first declaration).
+pub fn hosts(src: &SourceFile, items: Vec<Spanned<RawHost>>, diags: &mut Diagnostics) -> (Inventory, bool) {
     let mut inventory = Inventory::default();
     let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut named = true;
     for item in items {
         let table_span = item.span();
         let h = item.into_inner();
         let Some(name) = h.name else {
             diags.push(src.error(table_span, "host without a name: add `name = \"...\"`"));
+            named = false;
             continue;
         };
         let name_span = name.span();
         let name = name.into_inner();
         if let Some(problem) = bad_name(&name) {
             diags.push(src.error(name_span.clone(), format!("host name {problem}")));
+            named = false;
             continue;
         }
         if let Some(first) = seen.get(&name) {
@@ -122,7 +152,7 @@ pub fn hosts(src: &SourceFile, items: Vec<Spanned<RawHost>>, diags: &mut Diagnos
         }
         inventory.hosts.push((host, HostOrigin { file: src.path.clone(), span: name_span }));
     }
-    inventory
+    (inventory, named)
 }
 
 /// Names, addresses, users and tags end up in ssh arguments, journal lines and screens:
@@ -178,5 +208,25 @@ mod tests {
         assert_eq!(got[2], (6, 8, "duplicate host `a` (first defined on line 2): host names must be unique".into()));
         assert_eq!(got[3], (7, 1, "host without a name: add `name = \"...\"`".into()));
         assert!(got[4].2.starts_with("unknown key `addr`"), "{}", got[4].2);
+    }
+
+    #[test]
+    fn partial_keeps_the_hosts_and_says_whether_every_name_is_known() {
+        let partial = |text: &str| parse_partial(&SourceFile::new("hosts.toml", text));
+        let p = partial("[[host]]\nname = \"a\"\nport = 0\n[[host]]\nname = \"a\"\n[[host]]\nname = \"b\"\nx = 1\n");
+        assert_eq!(p.problems.len(), 3);
+        assert_eq!(p.inventory.hosts.iter().map(|(h, _)| h.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert!(p.names_complete, "every table has its name, a duplicate included");
+        for lost in [
+            "[[host]]\nname = \"a\"\n[[host]]\nport = 22\n",
+            "[[host]]\nname = \"a b\"\n",
+            "host = 1\n",
+            "[[host]\n",
+            "",
+        ] {
+            assert!(!partial(lost).names_complete, "{lost:?}");
+        }
+        let valid = partial("[[host]]\nname = \"a\"\n");
+        assert!(valid.names_complete && valid.problems.is_empty());
     }
 }

@@ -80,34 +80,41 @@ fn fleet(src: &SourceFile, base_dir: &Path, raw: &mut RawRunbook, diags: &mut Di
         }
         (None, Some(items)) => {
             let before = diags.len();
-            let inv = toml_file::hosts(src, items, diags);
-            (diags.len() == before).then_some(inv)
+            let (inv, named) = toml_file::hosts(src, items, diags);
+            let complete = raw.hosts_all_read && named;
+            usable(inv, diags.len() > before, complete, &mut fleet.partial)
         }
-        (Some(f), None) => inventory_file(src, base_dir.join(f.get_ref()), f.span(), &mut fleet.sources, diags),
+        (Some(f), None) => {
+            inventory_file(src, base_dir.join(f.get_ref()), f.span(), &mut fleet.sources, &mut fleet.partial, diags)
+        }
     };
     fleet
 }
 
-/// Loads an inventory file by its kind: `.toml` here, Ansible (INI/YAML) by the inventory module.
+/// An inventory with problems (already reported) still serves to check the host names waves
+/// use, when every declared host kept its name; the runbook is rejected either way.
+fn usable(inventory: Inventory, had_problems: bool, names_complete: bool, partial: &mut bool) -> Option<Inventory> {
+    if !had_problems {
+        return Some(inventory);
+    }
+    *partial = true;
+    names_complete.then_some(inventory)
+}
+
+/// Loads an inventory file by its kind: `.toml` here (it shares the runbook's syntax and
+/// messages); anything else is an Ansible inventory, read by [`load_file`] exactly as
+/// Ansible's own plugins choose (`.yaml`/`.yml`/`.json` as YAML, any other name as INI),
+/// so a runbook accepts every inventory the inventory module does.
 fn inventory_file(
     src: &SourceFile,
     path: PathBuf,
     span: Range<usize>,
     sources: &mut Vec<SourceFile>,
+    partial: &mut bool,
     diags: &mut Diagnostics,
 ) -> Option<Inventory> {
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    let ansible = match ext.as_deref() {
-        Some("toml") => false,
-        Some("ini" | "yaml" | "yml") | None => true,
-        Some(other) => {
-            diags.push(src.error(
-                span,
-                format!("inventory files ending in `.{other}` are not understood: use .toml, .ini, .yaml or .yml"),
-            ));
-            return None;
-        }
-    };
+    let ansible = ext.as_deref() != Some("toml");
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) => {
@@ -116,12 +123,21 @@ fn inventory_file(
         }
     };
     let file = SourceFile::new(&path, text);
-    let loaded = if ansible { load_file(&path) } else { toml_file::parse(&file) };
+    if !ansible {
+        let loaded = toml_file::parse_partial(&file);
+        sources.push(file);
+        let had_problems = !loaded.problems.is_empty();
+        diags.0.extend(loaded.problems.0);
+        return usable(loaded.inventory, had_problems, loaded.names_complete, partial);
+    }
     sources.push(file);
-    match loaded {
+    // The Ansible parsers give all or nothing: a file with problems leaves the host names
+    // unknown, so waves are not checked against it.
+    match load_file(&path) {
         Ok(inv) => Some(inv),
         Err(errors) => {
             diags.0.extend(errors.0);
+            *partial = true;
             None
         }
     }

@@ -28,6 +28,8 @@ pub struct RawRunbook {
     pub inventory: Option<Spanned<RawInventory>>,
     /// Inline `[[host]]` tables; `None` when the runbook has none.
     pub hosts: Option<Vec<Spanned<RawHost>>>,
+    /// Every inline `[[host]]` table was read (none dropped as unreadable, see [`array_len`]).
+    pub hosts_all_read: bool,
     pub baseline: Option<Spanned<RawBaseline>>,
     pub policy: Option<Spanned<RawPolicy>>,
     pub fingerprints: Vec<Spanned<RawFingerprint>>,
@@ -158,7 +160,12 @@ pub fn parse(src: &SourceFile, diags: &mut Diagnostics) -> Option<RawRunbook> {
             "inventory" => raw.inventory = table(src, key.get_ref(), value, diags),
             "baseline" => raw.baseline = table(src, key.get_ref(), value, diags),
             "policy" => raw.policy = table(src, key.get_ref(), value, diags),
-            "host" => raw.hosts = Some(array_of_tables(src, key.get_ref(), value, diags)),
+            "host" => {
+                let declared = array_len(&value);
+                let hosts = array_of_tables(src, key.get_ref(), value, diags);
+                raw.hosts_all_read = declared == Some(hosts.len());
+                raw.hosts = Some(hosts);
+            }
             "fingerprint" => raw.fingerprints = array_of_tables(src, key.get_ref(), value, diags),
             "wave" => {
                 raw.waves_span = Some(key.span());
@@ -213,6 +220,15 @@ pub fn array_of_tables<T: DeserializeOwned>(
         }
     }
     out
+}
+
+/// How many items an array of tables holds before [`array_of_tables`] reads it (`None`: not an
+/// array): comparing the two says whether any table was dropped as unreadable.
+pub fn array_len(value: &Spanned<DeValue<'_>>) -> Option<usize> {
+    match value.get_ref() {
+        DeValue::Array(items) => Some(items.len()),
+        _ => None,
+    }
 }
 
 /// Deserializes one table, reporting **every** unknown key and wrongly typed value.

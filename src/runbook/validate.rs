@@ -22,12 +22,27 @@ use crate::runbook::{
 /// The hosts as loaded by [`crate::runbook::load`], with the files they came from.
 #[derive(Debug, Default)]
 pub struct Fleet {
-    /// `None` if the inventory could not be loaded (its problems are already reported); host
-    /// references are then not checked, to avoid a cascade of "unknown host" errors.
+    /// `None` if the inventory could not be loaded, or its host names are not all known (its
+    /// problems are already reported); host references are then not checked, to avoid a
+    /// cascade of "unknown host" errors.
     pub inventory: Option<Inventory>,
+    /// The inventory had problems (already reported). A `Some` inventory then holds every
+    /// declared host by name, but some values may have been dropped (a bad tag, user or
+    /// port): it serves to check the names waves use, and no runbook is built from it.
+    pub partial: bool,
     /// Texts of the files hosts were declared in, so host problems can point into them.
     pub sources: Vec<SourceFile>,
     pub ssh_config: Option<PathBuf>,
+}
+
+/// The hosts as [`Validator::waves`] checks names against them.
+#[derive(Clone, Copy)]
+struct FleetRef<'a> {
+    /// `None`: the host names are unknown, nothing is checked against them.
+    hosts: Option<&'a [(Host, HostOrigin)]>,
+    /// See [`Fleet::partial`].
+    partial: bool,
+    sources: &'a [SourceFile],
 }
 
 /// Default step timeouts: installing packages takes longer than a command.
@@ -65,16 +80,18 @@ impl Validator<'_> {
         let baseline = self.baseline(raw.baseline, &doc_start, base_dir);
         let policy = self.policy(raw.policy);
         let fingerprints = self.fingerprints(raw.fingerprints);
+        let partial = fleet.partial;
         let hosts = fleet.inventory.map(|inv| self.unique_hosts(inv, &fleet.sources));
-        if let Some(hosts) = &hosts {
+        // A partial inventory may have lost a bad `user` or `port`: "has no user" would be wrong.
+        if let Some(hosts) = hosts.as_ref().filter(|_| !partial) {
             self.no_user = hosts.iter().find(|(h, _)| h.user.is_none()).map(|(h, _)| h.name.clone());
             self.no_port = hosts.iter().find(|(h, _)| h.port.is_none()).map(|(h, _)| h.name.clone());
         }
-        let waves =
-            self.waves(raw.waves, raw.waves_span, &doc_start, hosts.as_deref(), baseline.as_ref(), &fleet.sources);
+        let fleet_ref = FleetRef { hosts: hosts.as_deref(), partial, sources: &fleet.sources };
+        let waves = self.waves(raw.waves, raw.waves_span, &doc_start, fleet_ref, baseline.as_ref());
         let steps = self.steps(raw.steps, raw.steps_span, &doc_start);
         let checks = self.checks(raw.checks);
-        if self.diags.len() > before {
+        if self.diags.len() > before || partial {
             return None;
         }
         Some(Runbook {
@@ -357,10 +374,10 @@ impl Validator<'_> {
         raw: Option<Vec<Spanned<RawWave>>>,
         key_span: Option<Range<usize>>,
         doc_start: &Range<usize>,
-        hosts: Option<&[(Host, HostOrigin)]>,
+        fleet: FleetRef<'_>,
         baseline: Option<&BaselineRef>,
-        sources: &[SourceFile],
     ) -> Vec<Wave> {
+        let FleetRef { hosts, partial, sources } = fleet;
         let raw = raw.unwrap_or_default();
         if raw.is_empty() {
             self.error(
@@ -402,7 +419,8 @@ impl Validator<'_> {
             for tag in tags {
                 let tagged: Vec<&Host> =
                     hosts.iter().map(|(h, _)| h).filter(|h| h.tags.contains(tag.get_ref())).collect();
-                if tagged.is_empty() {
+                // A partial inventory may have lost a bad tag: only a full one says none matches.
+                if tagged.is_empty() && !partial {
                     self.error(tag.span(), format!("tag `{}` matches no host in the inventory", tag.get_ref()));
                 }
                 for h in tagged {
@@ -417,7 +435,8 @@ impl Validator<'_> {
             let max_failures = self.count(&w.max_failures, 0, 0, "max_failures", "failed hosts tolerated");
             out.push(Wave { name: wave_name, hosts: members, parallel, max_failures });
         }
-        if let Some(hosts) = hosts {
+        // Likewise a host may be missing from a wave only for a tag it lost.
+        if let Some(hosts) = hosts.filter(|_| !partial) {
             for (host, origin) in hosts {
                 let is_baseline = baseline.is_some_and(|b| b.host == host.name);
                 if !is_baseline && !placed.contains_key(&host.name) {

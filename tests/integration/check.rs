@@ -121,3 +121,159 @@ fn no_color_means_no_escape_sequences() {
     assert!(stdout.contains("UNTESTED"), "{stdout}");
     assert!(!stdout.contains('\x1b'), "NO_COLOR output has escapes:\n{stdout}");
 }
+
+/// A copy of the demo in `dir` cut down to staging, canary1 and web1 (the clean hosts, as
+/// `run_cli`'s setup does), placed in `waves`; `edit_runbook` and `edit_fleet` change the
+/// texts further. Returns the runbook's path.
+fn clean_demo(
+    dir: &Path,
+    waves: &[(&str, &[&str])],
+    edit_runbook: impl Fn(String) -> String,
+    edit_fleet: impl Fn(String) -> String,
+) -> PathBuf {
+    std::fs::copy(demo_dir().join("tested.toml"), dir.join("tested.toml")).unwrap();
+    let fleet = std::fs::read_to_string(demo_dir().join("fleet.toml")).unwrap();
+    std::fs::write(dir.join("fleet.toml"), edit_fleet(fleet)).unwrap();
+    let hosts = std::fs::read_to_string(demo_dir().join("hosts.toml")).unwrap();
+    let keep: Vec<&str> = hosts
+        .split("[[host]]")
+        .filter(|b| ["\"staging\"", "\"canary1\"", "\"web1\""].iter().any(|n| b.contains(&format!("name = {n}"))))
+        .collect();
+    assert_eq!(keep.len(), 3, "the demo's hosts file still has staging, canary1 and web1");
+    std::fs::write(dir.join("hosts.toml"), format!("[[host]]{}", keep.join("[[host]]"))).unwrap();
+    let rb = std::fs::read_to_string(demo_dir().join("runbook.toml")).unwrap();
+    let start = rb.find("# Smallest customer impact first.").unwrap();
+    let end = rb.find("[[step]]").unwrap();
+    let waves: String =
+        waves.iter().map(|(name, hosts)| format!("[[wave]]\nname = \"{name}\"\nhosts = {hosts:?}\n\n")).collect();
+    let rb = edit_runbook(format!("{}{waves}{}", &rb[..start], &rb[end..]));
+    std::fs::write(dir.join("runbook.toml"), rb).unwrap();
+    dir.join("runbook.toml")
+}
+
+const CLEAN_WAVES: &[(&str, &[&str])] = &[("canary", &["canary1"]), ("web", &["web1"])];
+
+/// `patchdeck --simulate FLEET check RUNBOOK [extra]`, its kept probe answers in `dir`.
+fn check_cli(dir: &Path, fleet: &Path, runbook: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_patchdeck"))
+        .arg("--simulate")
+        .arg(fleet)
+        .arg("check")
+        .arg(runbook)
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .output()
+        .unwrap()
+}
+
+/// Text and JSON output of `check` on a runbook, with the exit code of each (they must agree).
+fn check_both(dir: &Path, runbook: &Path) -> (i32, String, serde_json::Value) {
+    let fleet = dir.join("fleet.toml");
+    let out = check_cli(dir, &fleet, runbook, &[]);
+    let code = out.status.code().expect("exited");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let json_out = check_cli(dir, &fleet, runbook, &["--json"]);
+    assert_eq!(json_out.status.code(), Some(code), "text and --json exit alike");
+    let json: serde_json::Value = serde_json::from_slice(&json_out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&json_out.stderr)));
+    assert_eq!(json["exit_code"], code, "the JSON says the exit code");
+    (code, text, json)
+}
+
+/// Words of `text` joined by single spaces, so wrapped lines read as one.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn check_exits_0_when_every_host_is_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = clean_demo(dir.path(), CLEAN_WAVES, |r| r, |f| f);
+    let (code, text, json) = check_both(dir.path(), &runbook);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("2 of 2 hosts clean"), "{text}");
+    assert!(text.contains("Every host is as tested. Ready for the window."), "{text}");
+    assert!(!text.contains("! wave order:"), "{text}");
+    assert_eq!(json["hosts"].as_array().unwrap().len(), 2);
+    assert!(json.get("order_warning").is_none(), "{json}");
+    assert_eq!(json["risk"]["over"], false);
+}
+
+#[test]
+fn check_exits_3_on_the_full_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = check_cli(dir.path(), &demo_dir().join("fleet.toml"), &demo_dir().join("runbook.toml"), &[]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("3 of 6 hosts clean; stop: web2, web3, api1"), "{text}");
+}
+
+#[test]
+fn check_exits_1_when_no_host_can_be_reached_and_still_reports_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let unreachable = |f: String| {
+        f.replace("[host.canary1]\n", "[host.canary1]\nunreachable = true\n")
+            .replace("[host.web1]\n", "[host.web1]\nunreachable = true\n")
+    };
+    let runbook = clean_demo(dir.path(), CLEAN_WAVES, |r| r, unreachable);
+    let (code, text, json) = check_both(dir.path(), &runbook);
+    assert_eq!(code, 1, "{text}");
+    for host in ["canary1", "web1"] {
+        assert!(text.contains(&format!("STOP {host}")), "{host} in\n{text}");
+    }
+    assert_eq!(text.matches("CANNOT CONNECT").count(), 2, "{text}");
+    assert!(text.contains("Connection timed out"), "{text}");
+    assert!(text.contains("No host could be reached: nothing was compared with the baseline."), "{text}");
+    for h in json["hosts"].as_array().unwrap() {
+        let classes: Vec<&str> =
+            h["diff"]["findings"].as_array().unwrap().iter().map(|f| f["class"].as_str().unwrap()).collect();
+        assert_eq!(classes, ["unreachable"], "{h}");
+    }
+}
+
+#[test]
+fn check_exits_3_when_one_host_is_reached_and_another_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook =
+        clean_demo(dir.path(), CLEAN_WAVES, |r| r, |f| f.replace("[host.web1]\n", "[host.web1]\nunreachable = true\n"));
+    let (code, text, json) = check_both(dir.path(), &runbook);
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("1 of 2 hosts clean; stop: web1"), "{text}");
+    assert!(text.contains("CANNOT CONNECT") && !text.contains("No host could be reached"), "{text}");
+    let web1 = json["hosts"].as_array().unwrap().iter().find(|h| h["diff"]["host"] == "web1").unwrap();
+    assert_eq!(web1["diff"]["findings"][0]["class"], "unreachable");
+}
+
+#[test]
+fn check_warns_when_the_first_wave_holds_the_heaviest_host() {
+    let dir = tempfile::tempdir().unwrap();
+    // web1 (weight 10) first, canary1 (weight 1) after it: backwards.
+    let runbook = clean_demo(dir.path(), &[("first", &["web1"]), ("then", &["canary1"])], |r| r, |f| f);
+    let (code, text, json) = check_both(dir.path(), &runbook);
+    let warning = "first wave \"first\" holds web1 (weight 10), heavier than canary1 (weight 1) in the later \
+                   wave \"then\": the first wave should hold the hosts whose failure hurts least";
+    assert_eq!(code, 3, "the order warning is a finding even with every host clean:\n{text}");
+    assert!(text.contains("2 of 2 hosts clean"), "{text}");
+    assert!(one_line(&text).contains(&format!("! wave order: {warning}")), "{text}");
+    assert!(text.contains("the window's risk or wave order needs a look"), "{text}");
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "the warning is wrapped:\n{text}");
+    assert_eq!(json["order_warning"], warning);
+}
+
+#[test]
+fn check_suggests_a_split_when_the_risk_is_over_the_maximum() {
+    let dir = tempfile::tempdir().unwrap();
+    // 10 packages at p=0.01 is 9.6%, over a 5% maximum.
+    let lower = |r: String| r.replace("max_risk = 0.25", "max_risk = 0.05");
+    let runbook = clean_demo(dir.path(), CLEAN_WAVES, lower, |f| f);
+    let (code, text, json) = check_both(dir.path(), &runbook);
+    let suggestion = "10 changes at p=0.01 give 9.6% > max 5.0%: split into windows of at most 5 packages";
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("risk 9.6% for 10 changed packages (p=0.01, max 5%)"), "{text}");
+    assert!(one_line(&text).contains(&format!("! {suggestion}")), "{text}");
+    assert!(!text.contains("! wave order:"), "{text}");
+    assert_eq!(json["risk"]["over"], true);
+    assert_eq!(json["risk"]["suggestion"], suggestion);
+    assert!(json.get("order_warning").is_none(), "{json}");
+}

@@ -206,11 +206,13 @@ fn connection_failures_are_distinct_and_bounded() {
             .output()
             .unwrap();
         let stdout = text(&out.stdout);
-        assert_eq!(out.status.code(), Some(3), "{what}: {stdout}{}", text(&out.stderr));
+        // The window's only host cannot be reached: nothing was checked, exit 1.
+        assert_eq!(out.status.code(), Some(1), "{what}: {stdout}{}", text(&out.stderr));
         assert!(
             stdout.contains("CANNOT CONNECT") && stdout.contains(expect),
             "{what}: expected {expect:?} in\n{stdout}"
         );
+        assert!(stdout.contains("No host could be reached"), "{what}: {stdout}");
         assert!(started.elapsed() < Duration::from_secs(20), "{what} took {:?}", started.elapsed());
     }
 
@@ -220,10 +222,39 @@ fn connection_failures_are_distinct_and_bounded() {
     let started = Instant::now();
     let out = patchdeck(&sshd, &["check", runbook.to_str().unwrap()]);
     let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(1), "no host reached: {stdout}");
     assert!(stdout.contains("CANNOT CONNECT") && stdout.contains("Connection refused"), "{stdout}");
     assert!(stdout.lines().all(|l| l.chars().count() <= 80), "{stdout}");
     assert!(started.elapsed() < Duration::from_secs(20));
+    let out = patchdeck(&sshd, &["check", runbook.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(1), "--json exits alike");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the report is printed");
+    assert_eq!(json["exit_code"], 1);
+    assert_eq!(prod_findings(&json), [("unreachable".to_string(), "host".to_string())]);
+
+    // prod1 answers and prod2 does not: a finding on a window that was checked, exit 3.
+    let runbook = write_runbook(dir.path(), &sshd, &fp, sshd.host().port.unwrap());
+    let rb =
+        std::fs::read_to_string(&runbook).unwrap().replace("hosts = [\"prod1\"]", "hosts = [\"prod1\", \"prod2\"]");
+    let prod2 = format!(
+        "[[host]]\nname = \"prod2\"\naddress = \"{}\"\nport = {closed}\nuser = \"root\"\n\n[[fingerprint]]",
+        sshd.host().address
+    );
+    std::fs::write(&runbook, rb.replacen("[[fingerprint]]", &prod2, 1)).unwrap();
+    let out = patchdeck(&sshd, &["check", runbook.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["exit_code"], 3);
+    let hosts = json["hosts"].as_array().unwrap();
+    let prod2 = hosts.iter().find(|h| h["diff"]["host"] == "prod2").expect("prod2 reported");
+    assert_eq!(prod2["diff"]["findings"][0]["class"], "unreachable", "{prod2}");
+    assert!(prod2["diff"]["findings"][0]["detail"].as_str().unwrap().contains("Connection refused"), "{prod2}");
+    let prod1 = hosts.iter().find(|h| h["diff"]["host"] == "prod1").expect("prod1 reported");
+    assert!(prod1["diff"]["findings"].as_array().unwrap().iter().all(|f| f["class"] != "unreachable"), "{prod1}");
+    let out = patchdeck(&sshd, &["check", runbook.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("STOP prod2") && !stdout.contains("No host could be reached"), "{stdout}");
 }
 
 /// A host whose package database holds shell metacharacters and escape sequences is
@@ -257,4 +288,108 @@ fn hostile_host_output_is_refused_and_never_executed() {
     assert!(stdout.contains("HOSTILE OUTPUT") && stdout.contains("package name"), "{stdout}");
     assert!(!stdout.contains('\x1b') && !text(&out.stderr).contains('\x1b'), "raw escape reached the terminal");
     assert!(!pwned.exists(), "text from the host was executed");
+}
+
+/// An http/tcp check of a host written as an ssh alias goes where ssh goes: `{host.address}`
+/// is the alias's `HostName` as `ssh -G` resolves it from the runbook's ssh_config. Needs the
+/// real ssh client but no server (ssh itself fails to connect: nothing listens on its port).
+#[test]
+fn operator_side_checks_reach_the_hostname_an_ssh_alias_resolves_to() {
+    use std::io::{Read, Write};
+    let ip: std::net::Ipv4Addr = "127.0.0.77".parse().unwrap();
+    let tcp = std::net::TcpListener::bind((ip, 0)).unwrap();
+    let tcp_port = tcp.local_addr().unwrap().port();
+    let http = std::net::TcpListener::bind((ip, 0)).unwrap();
+    let http_port = http.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = http.accept().unwrap();
+        let mut request = [0u8; 1024];
+        let n = conn.read(&mut request).unwrap();
+        let body = "web1 ok";
+        let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        conn.write_all(reply.as_bytes()).unwrap();
+        String::from_utf8_lossy(&request[..n]).into_owned()
+    });
+    let ssh_port = crate::support::sshd::free_port(ip);
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ssh_config"), format!("Host web-alias\n  HostName {ip}\n  Port {ssh_port}\n"))
+        .unwrap();
+    std::fs::write(
+        dir.path().join("tested.toml"),
+        "host = \"staging\"\ncaptured_at = \"2026-11-22T00:00:00Z\"\nsource = \"pending\"\n",
+    )
+    .unwrap();
+    let runbook = dir.path().join("runbook.toml");
+    std::fs::write(
+        &runbook,
+        format!(
+            r#"
+[window]
+name = "alias"
+starts = "2026-11-22T22:00:00Z"
+ends = "2026-11-22T23:30:00Z"
+rollback_reserve = "20m"
+
+[inventory]
+ssh_config = "ssh_config"
+
+[baseline]
+file = "tested.toml"
+host = "staging"
+
+[[host]]
+name = "web1"
+address = "web-alias"
+user = "root"
+
+[[wave]]
+name = "all"
+hosts = ["web1"]
+
+[[step]]
+name = "apply tested updates"
+packages = "tested"
+
+[[check]]
+name = "port from here"
+tcp = "{{host.address}}:{tcp_port}"
+
+[[check]]
+name = "site from here"
+http = "http://{{host.address}}:{http_port}/healthz"
+contains = "{{host.name}}"
+"#
+        ),
+    )
+    .unwrap();
+    let known_hosts = dir.path().join("known_hosts");
+    std::fs::write(&known_hosts, "").unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_patchdeck"))
+        .arg("--known-hosts")
+        .arg(&known_hosts)
+        .args(["--connect-timeout", "5", "check", "--json"])
+        .arg(&runbook)
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    // ssh itself reaches nothing (the only host is unreachable: exit 1), yet the checks from
+    // this machine ran against the alias's HostName.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let detail = json["hosts"][0]["diff"]["findings"][0]["detail"].as_str().unwrap().to_string();
+    assert!(detail.contains("Connection refused"), "ssh went to the HostName too: {detail}");
+    let checks: Vec<(bool, String)> = json["hosts"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["ok"].as_bool().unwrap(), c["detail"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        checks,
+        [(true, format!("tcp {ip}:{tcp_port} open")), (true, format!("GET http://{ip}:{http_port}/healthz -> 200"))]
+    );
+    let request = server.join().unwrap();
+    assert!(request.starts_with("GET /healthz HTTP/1.1\r\n"), "{request}");
 }

@@ -18,7 +18,7 @@ fn help_names_every_command_and_the_exit_codes() {
     for cmd in ["check", "run", "watch", "drill", "baseline", "report", "demo", "completions", "man"] {
         assert!(help.contains(&format!("\n  {cmd} ")), "{cmd} missing from --help:\n{help}");
     }
-    for code in ["0  clean", "2  invalid input", "3  divergence found"] {
+    for code in ["0  clean", "1  other failure: `check` reached no host", "2  invalid input", "3  divergence found"] {
         assert!(help.contains(code), "{code:?} missing from --help");
     }
 }

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use patchdeck::diag::Diagnostics;
+use patchdeck::inventory::Host;
 use patchdeck::runbook::{self, CheckKind, Fingerprint, OnDivergence, Policy, StepAction};
 
 fn fixture(name: &str) -> PathBuf {
@@ -453,21 +454,120 @@ fn every_problem_in_runbook_and_hosts_file_at_once() {
             (rb.clone(), 5, 20),   // bad duration
             (rb.clone(), 15, 15),  // change_risk out of range
             (rb.clone(), 16, 16),  // config_drift = "panic"
+            (rb.clone(), 20, 18),  // unknown host ghost in the wave
             (rb.clone(), 23, 8),   // step without rollback
             (rb.clone(), 24, 26),  // unknown placeholder {service}
         ],
         "{err}"
     );
-    // `ghost` in the wave is not reported: the hosts file failed, so host names are not checked.
+    // Every host of the broken hosts file kept its name, so the wave's names are checked too.
+    let ghost = err.iter().find(|d| d.line == 20).unwrap();
+    assert_eq!(ghost.message, "unknown host `ghost` in wave `first`: it is not in the inventory");
+}
+
+const HOSTS: &str = "[[host]]\nname = \"staging\"\n[[host]]\nname = \"a\"\n[[host]]\nname = \"b\"\n";
+
+#[test]
+fn bad_host_value_and_unknown_host_in_a_wave_are_reported_together() {
+    let text = replaced(HOSTS, &HOSTS.replace("name = \"a\"\n", "name = \"a\"\nport = 0\n"))
+        .replace("hosts = [\"a\", \"b\"]", "hosts = [\"a\", \"b\", \"c\"]");
+    assert_eq!(
+        rejected(&text),
+        [
+            (15, 8, "port 0 is out of range: use 1 to 65535".to_string()),
+            (21, 20, "unknown host `c` in wave `one`: it is not in the inventory".to_string()),
+        ]
+    );
 }
 
 #[test]
-fn ansible_inventory_goes_to_the_inventory_module() {
-    // Until inventory::load_file lands, the stub says so; the file must still exist first.
+fn a_host_without_a_valid_name_leaves_wave_names_unchecked() {
+    // `b c` is refused, so `b` cannot be known: saying "unknown host `b`" would be a guess.
+    let text = replaced("name = \"b\"", "name = \"b c\"");
+    assert_eq!(rejected(&text), [(16, 8, "host name must not contain spaces or control characters".to_string())]);
+}
+
+#[test]
+fn a_lost_tag_or_user_invents_no_further_problem() {
+    // a's tag is refused: the wave selecting it by that tag is not "empty", a is not "in no
+    // wave"; b's user is refused: `{host.user}` is not "used on a host without user".
+    let hosts = "[[host]]\nname = \"staging\"\nuser = \"ops\"\nport = 22\n\
+                 [[host]]\nname = \"a\"\nuser = \"ops\"\nport = 22\ntags = [\"x y\"]\n\
+                 [[host]]\nname = \"b\"\nuser = \"o p\"\nport = 22\n";
+    let text = replaced(HOSTS, hosts).replace("hosts = [\"a\", \"b\"]", "hosts = [\"b\"]")
+        + "\n[[wave]]\nname = \"two\"\ntags = [\"x y\"]\n\n[[check]]\nname = \"who\"\nrun = \"test {host.user}\"\n";
+    assert_eq!(
+        rejected(&text),
+        [
+            (19, 9, "tag must not contain spaces or control characters".to_string()),
+            (22, 8, "user must not contain spaces or control characters".to_string()),
+        ]
+    );
+    // The same runbook with both values valid is accepted: the checks skipped above are real.
+    let fixed = text.replace("\"x y\"", "\"x\"").replace("\"o p\"", "\"ops\"");
+    let rb = load_text(&fixed).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rb.waves[1].hosts, ["a"]);
+}
+
+#[test]
+fn missing_ansible_inventory_is_reported_at_its_file_key() {
     let err = runbook::load(&fixture("invalid/ansible-hosts.toml")).unwrap_err();
     let got = problems(&err);
     assert_eq!((got[0].0, got[0].1), (8, 8), "{got:#?}");
     assert!(got[0].2.starts_with("cannot read inventory file"), "{}", got[0].2);
+}
+
+/// The hosts every `valid/ansible/hosts.*` inventory gives, whichever its format.
+fn ansible_hosts() -> Vec<Host> {
+    let host = |name: &str, address: &str, user: &str, port: Option<u16>, sudo: bool, tags: &[&str], weight| Host {
+        name: name.into(),
+        address: address.into(),
+        user: Some(user.into()),
+        port,
+        sudo,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        weight,
+    };
+    vec![
+        // `all:vars` give user and become; ansible_host is the address.
+        host("staging.example.net", "10.0.0.5", "deploy", None, true, &[], 1),
+        host("web1.example.net", "10.0.1.11", "deploy", Some(2222), true, &["web"], 1),
+        // `name:port`, and host vars over `all:vars` (user, become=false).
+        host("web2.example.net", "web2.example.net", "svc_patch", Some(2200), false, &["web"], 1),
+        // Group vars over `all:vars`; patchdeck_weight is the weight.
+        host("db1.internal", "10.0.2.21", "dba", None, true, &["db"], 50),
+    ]
+}
+
+#[test]
+fn runbook_loads_its_hosts_from_an_ansible_inventory() {
+    for kind in ["ini", "yml", "json"] {
+        let path = fixture(&format!("valid/ansible/runbook-{kind}.toml"));
+        let rb = runbook::load(&path).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert_eq!(rb.hosts, ansible_hosts(), "{kind}");
+        let waves: Vec<(&str, Vec<&str>)> =
+            rb.waves.iter().map(|w| (w.name.as_str(), w.hosts.iter().map(String::as_str).collect())).collect();
+        assert_eq!(
+            waves,
+            [("canary", vec!["web1.example.net"]), ("web", vec!["web2.example.net"]), ("db", vec!["db1.internal"])],
+            "{kind}: the `db` group selects its host as a tag"
+        );
+    }
+}
+
+#[test]
+fn ansible_inventory_problems_point_into_the_inventory() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("hosts.json");
+    std::fs::write(&inventory, "{\"all\": {\"hosts\": {\"web1\": {\"ansible_port\": \"x\"}}}}\n").unwrap();
+    let text = std::fs::read_to_string(fixture("valid/ansible/runbook-json.toml")).unwrap();
+    let err = runbook::load_str(&dir.path().join("rb.toml"), &text).unwrap_err();
+    let got: Vec<_> = err.iter().map(|d| (d.file.clone(), d.line, d.col, d.message.clone())).collect();
+    assert_eq!(
+        got[0],
+        (inventory, 1, 45, "ansible_port: port must be a number from 1 to 65535, got \"x\"".to_string()),
+        "{err}"
+    );
 }
 
 #[test]

@@ -190,14 +190,23 @@ impl App {
         }
     }
 
-    /// The hosts shown: the current wave's (every host when the plan is unknown), filtered.
+    /// The hosts shown: the current wave's (every host when the plan is unknown), filtered:
+    /// a host stays when its name matches the filter or a line of its diff does.
     pub fn visible_hosts(&self) -> Vec<String> {
         let all: Vec<String> = match self.current_wave() {
             Some((_, (_, hosts))) => hosts.clone(),
             None => self.state.hosts.keys().cloned().collect(),
         };
         let f = self.filter.to_lowercase();
-        all.into_iter().filter(|h| f.is_empty() || h.to_lowercase().contains(&f)).collect()
+        if f.is_empty() {
+            return all;
+        }
+        all.into_iter()
+            .filter(|h| {
+                h.to_lowercase().contains(&f)
+                    || self.findings.get(h).is_some_and(|(_, findings)| findings.iter().any(|x| finding_matches(x, &f)))
+            })
+            .collect()
     }
 
     /// The selected host, if it is still visible; else the first visible one.
@@ -210,19 +219,13 @@ impl App {
         }
     }
 
-    /// The selected host's findings, divergences first, filtered.
+    /// A host's findings, divergences first, filtered: all of them when the host's name
+    /// matches the filter, else the lines that match it (package or subject, or class).
     pub fn diff_lines(&self, host: &str) -> Vec<&Finding> {
         let Some((_, findings)) = self.findings.get(host) else { return Vec::new() };
         let f = self.filter.to_lowercase();
-        let mut v: Vec<&Finding> = findings
-            .iter()
-            .filter(|x| {
-                f.is_empty()
-                    || host.to_lowercase().contains(&f)
-                    || x.subject.to_lowercase().contains(&f)
-                    || x.class.label().to_lowercase().contains(&f)
-            })
-            .collect();
+        let whole = f.is_empty() || host.to_lowercase().contains(&f);
+        let mut v: Vec<&Finding> = findings.iter().filter(|x| whole || finding_matches(x, &f)).collect();
         v.sort_by_key(|x| std::cmp::Reverse(x.class));
         v
     }
@@ -487,6 +490,12 @@ impl App {
             _ => None,
         })
     }
+}
+
+/// A diff line matches a (lowercased, non-empty) filter by its subject (the package, or
+/// the config file) or its class label ("untested", "config drift", ...).
+fn finding_matches(f: &Finding, filter: &str) -> bool {
+    f.subject.to_lowercase().contains(filter) || f.class.label().to_lowercase().contains(filter)
 }
 
 fn move_selection(app: &mut App, delta: isize) {

@@ -13,6 +13,7 @@ pub const TOO_SMALL_HINT: &str = "Make it bigger (the window keeps running; the 
 pub const STEPS: &str = "Steps";
 pub const INTERRUPTED: &str = "OUTCOME UNKNOWN: patchdeck stopped while this ran";
 pub const NO_HOST: &str = "no host selected";
+pub const NO_MATCH: &str = "no host or diff line matches the filter (Esc clears it)";
 pub const NO_DIFF: &str = "no diff yet (preflight runs first)";
 pub const NO_OUTPUT: &str = "no command has run on this host yet";
 /// `watch` reads the journal, which has each command's outcome but not its live output.

@@ -316,13 +316,52 @@ async fn help_journal_diff_filter_and_requests() {
     snap("full_diff", &app);
     update(&mut app, Action::Back);
 
-    // `/` filters the hosts and the diff.
+    // `/` filters the hosts and the diff: by a package, the hosts whose diff has it, and
+    // only its lines.
     update(&mut app, Action::Filter);
-    typed(&mut app, "libc");
+    assert_eq!(app.context(), Context::Text);
+    typed(&mut app, "libxml2");
     update(&mut app, Action::Submit);
-    assert!(app.visible_hosts().is_empty() || app.diff_lines("web2").iter().all(|f| f.subject.contains("libc")));
+    assert_eq!(app.context(), Context::Main);
+    assert_eq!(app.visible_hosts(), ["web2"]);
+    assert_eq!(app.selected_host().as_deref(), Some("web2"));
+    let subjects: Vec<&str> = app.diff_lines("web2").iter().map(|f| f.subject.as_str()).collect();
+    assert_eq!(subjects, ["libxml2"]);
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("libxml2      UNTESTED"), "{text}");
+    assert!(!text.contains("no host selected") && !text.contains("web1 ") && !text.contains("curl"), "{text}");
+    snap("filtered", &app);
+    update(&mut app, Action::FullDiff);
+    let full = screen(&app, 80, 24);
+    assert!(full.contains("libxml2 2.9.14+dfsg-1.3~deb12u2 was never tested"), "{full}");
+    assert!(!full.contains("curl"), "the full diff is filtered too:\n{full}");
+    update(&mut app, Action::Back);
+    // Esc clears it.
     update(&mut app, Action::Back);
     assert!(app.filter.is_empty());
+    assert_eq!(app.visible_hosts(), ["web1", "web2", "web3"]);
+
+    // Nothing matches: it says so (not "no host selected").
+    update(&mut app, Action::Filter);
+    typed(&mut app, "zzz");
+    update(&mut app, Action::Submit);
+    assert!(app.visible_hosts().is_empty());
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("no host or diff line matches") && !text.contains("no host selected"), "{text}");
+    update(&mut app, Action::Back);
+
+    // By a host's name: that host, and all of its diff.
+    update(&mut app, Action::Filter);
+    typed(&mut app, "web3");
+    update(&mut app, Action::Submit);
+    assert_eq!(app.visible_hosts(), ["web3"]);
+    assert_eq!(app.selected_host().as_deref(), Some("web3"));
+    let all = app.findings["web3"].1.len();
+    assert!(all > 1);
+    assert_eq!(app.diff_lines("web3").len(), all);
+    update(&mut app, Action::Back);
+    assert!(app.filter.is_empty());
+    assert_eq!(app.selected_host().as_deref(), Some("web2"), "the operator's selection is back");
 
     // The rollback key asks once, then requests.
     update(&mut app, Action::RollbackHost);

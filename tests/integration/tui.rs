@@ -502,6 +502,7 @@ async fn too_small_says_so() {
     let app = app_until(&info, &ev, Mode::Live, |_| false);
     let text = screen(&app, 79, 24);
     assert!(text.contains("too small") && text.contains("79x24"), "{text}");
+    assert!(!text.contains("DRILL"), "not a drill: no marker\n{text}");
     insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
         insta::assert_snapshot!("too_small_60x20", screen(&app, 60, 20));
     });
@@ -611,6 +612,18 @@ async fn a_drill_is_marked_on_every_screen() {
     let watched = snap_drill("watch", &app);
     assert!(watched.lines().next().unwrap().ends_with("READ-ONLY"), "nothing cut off:\n{watched}");
     assert!(watched.contains("HARD STOP canary1"), "{watched}");
+
+    // A terminal too small for the cockpit: the marker first, then why nothing else is drawn.
+    for mode in [Mode::Live, Mode::ReadOnly] {
+        let app = app_until(&info, &ev, mode, |e| is_stop_on(e, "canary1"));
+        let small = screen(&app, 60, 20);
+        let mut rows = small.lines();
+        assert_eq!(rows.next(), Some(" DRILL"), "{mode:?}:\n{small}");
+        assert_eq!(rows.next(), Some("The terminal is too small for the cockpit."), "{mode:?}:\n{small}");
+        insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!("drill_too_small_60x20", small);
+        });
+    }
 }
 
 #[tokio::test]

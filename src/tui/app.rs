@@ -511,8 +511,16 @@ impl App {
         self.popups.retain(|p| !matches!(p, Popup::Stop { .. } | Popup::Countdown { .. } | Popup::Confirm(_)));
     }
 
+    /// The filter prompt is open (its text shows on the status line).
+    pub fn typing_filter(&self) -> bool {
+        matches!(self.popups.last(), Some(Popup::Filter))
+    }
+
     /// The text the footer's "status" line shows.
     pub fn status_line(&self) -> String {
+        if self.typing_filter() {
+            return strings::filter_prompt(&self.filter);
+        }
         if let Some(s) = &self.status {
             return s.clone();
         }

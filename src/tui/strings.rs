@@ -134,6 +134,11 @@ fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
+/// The filter prompt while it is typed, cursor last, then what it matches.
+pub fn filter_prompt(f: &str) -> String {
+    format!("{FILTER_PROMPT}{f}_   (a host name, a package, or a class like untested)")
+}
+
 pub fn filter_active(f: &str) -> String {
     format!("filter \"{f}\" (/ to change, Esc clears)")
 }

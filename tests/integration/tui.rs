@@ -321,6 +321,9 @@ async fn help_journal_diff_filter_and_requests() {
     update(&mut app, Action::Filter);
     assert_eq!(app.context(), Context::Text);
     typed(&mut app, "libxml2");
+    let prompt = screen(&app, 80, 24);
+    assert!(prompt.contains(" filter: libxml2_ "), "what is typed is shown:\n{prompt}");
+    snap("filter_prompt", &app);
     update(&mut app, Action::Submit);
     assert_eq!(app.context(), Context::Main);
     assert_eq!(app.visible_hosts(), ["web2"]);
@@ -362,6 +365,15 @@ async fn help_journal_diff_filter_and_requests() {
     update(&mut app, Action::Back);
     assert!(app.filter.is_empty());
     assert_eq!(app.selected_host().as_deref(), Some("web2"), "the operator's selection is back");
+
+    // Abort asks once (and offers the rollback instead); no changes nothing.
+    update(&mut app, Action::AbortWindow);
+    assert_eq!(app.context(), Context::Confirm);
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("Abort the window? Nothing new starts"), "{text}");
+    snap("confirm_abort", &app);
+    assert!(update(&mut app, Action::Deny).is_empty());
+    assert_eq!(app.context(), Context::Main);
 
     // The rollback key asks once, then requests.
     update(&mut app, Action::RollbackHost);

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::super::action::Action;
-use super::super::app::{App, Mode, Popup, choice};
+use super::super::app::{App, Mode, choice};
 use super::super::keymap::{Context, bindings};
 use super::super::strings;
 use super::super::theme::Theme;
@@ -14,7 +14,13 @@ use super::key;
 
 pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let text = app.status_line();
-    let st = if text.contains(strings::HARD_STOP) || text.contains("ABORTED") { theme.danger } else { theme.warn };
+    let st = if app.typing_filter() {
+        theme.input
+    } else if text.contains(strings::HARD_STOP) || text.contains("ABORTED") {
+        theme.danger
+    } else {
+        theme.warn
+    };
     frame.render_widget(Paragraph::new(Line::styled(format!(" {text}"), st)), area);
 }
 
@@ -25,7 +31,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut items: Vec<(&str, String, bool)> = Vec::new();
     if ctx == Context::Text {
         // Every letter is text here, `R` too: the footer says how to get to the rollback key.
-        let (enter, esc) = if matches!(app.popups.last(), Some(Popup::Filter)) {
+        let (enter, esc) = if app.typing_filter() {
             (strings::FILTER_ENTER, strings::FILTER_ESC)
         } else {
             (strings::PROMPT_ENTER, strings::PROMPT_ESC)

@@ -20,6 +20,9 @@ Exit codes:
   3  divergence found: some host differs from what was tested, a health check fails,
      or the window's risk is over its maximum
 
+Config file: $PATCHDECK_CONFIG, else $XDG_CONFIG_HOME/patchdeck/config.toml (else
+  ~/.config/patchdeck/config.toml), TOML: theme = \"NAME\" (--theme beats it); optional at the default place.
+
 Runbook format: docs/runbook.md. Logs: --log FILE (never to the screen).";
 
 /// A terminal cockpit for live maintenance windows: every host diffed against what was
@@ -77,7 +80,8 @@ pub enum Command {
         /// The journal of the window to follow.
         journal: PathBuf,
         /// Cockpit theme: dark (default), light, high-contrast, monochrome, or a file in
-        /// $XDG_CONFIG_HOME/patchdeck/themes/NAME.toml.
+        /// $XDG_CONFIG_HOME/patchdeck/themes/NAME.toml. Beats `theme = "NAME"` in the config
+        /// file ($PATCHDECK_CONFIG, else $XDG_CONFIG_HOME/patchdeck/config.toml).
         #[arg(long, value_name = "NAME")]
         theme: Option<String>,
     },
@@ -150,7 +154,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub operator: Vec<String>,
     /// Cockpit theme: dark (default), light, high-contrast, monochrome, or a file in
-    /// $XDG_CONFIG_HOME/patchdeck/themes/NAME.toml.
+    /// $XDG_CONFIG_HOME/patchdeck/themes/NAME.toml. Beats `theme = "NAME"` in the config
+    /// file ($PATCHDECK_CONFIG, else $XDG_CONFIG_HOME/patchdeck/config.toml).
     #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
 }
@@ -183,7 +188,8 @@ pub struct DemoArgs {
     /// Print the check report instead of opening the cockpit (also when not on a terminal).
     #[arg(long)]
     pub check: bool,
-    /// The cockpit's theme (dark, light, high-contrast, monochrome, or one of yours).
+    /// The cockpit's theme (dark, light, high-contrast, monochrome, or one of yours); beats
+    /// `theme` in the config file.
     #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
 }

@@ -20,8 +20,9 @@ Exit codes:
   3  divergence found: some host differs from what was tested, a health check fails,
      or the window's risk is over its maximum
 
-Config file: $PATCHDECK_CONFIG, else $XDG_CONFIG_HOME/patchdeck/config.toml (else
-  ~/.config/patchdeck/config.toml), TOML: theme = \"NAME\" (--theme beats it); optional at the default place.
+Config file (optional at the default place): $PATCHDECK_CONFIG, else
+  $XDG_CONFIG_HOME/patchdeck/config.toml (else ~/.config/patchdeck/config.toml).
+  TOML: theme = \"NAME\" (--theme beats it).
 
 Runbook format: docs/runbook.md. Logs: --log FILE (never to the screen).";
 

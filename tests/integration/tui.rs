@@ -417,7 +417,7 @@ async fn the_rollback_key_is_shown_and_works_in_every_view_prompt_and_question()
         let foot = footer(&app);
         assert!(foot.starts_with(" R ROLLBACK web1  "), "{open:?}: {foot}");
         assert!(press_r(&mut app).is_empty());
-        assert_eq!(app.popups, [asks_web1.clone()], "{open:?}");
+        assert_eq!(app.popups, std::slice::from_ref(&asks_web1), "{open:?}");
         assert_eq!(
             update(&mut app, Action::Confirm),
             vec![Effect::Request(Request::RollbackHost { host: "web1".into() })]
@@ -434,7 +434,7 @@ async fn the_rollback_key_is_shown_and_works_in_every_view_prompt_and_question()
     assert_eq!(foot, " Enter keep filter  Esc clear and close  R ROLLBACK once closed", "{foot}");
     update(&mut app, Action::Back);
     press_r(&mut app);
-    assert_eq!(app.popups, [asks_web1.clone()]);
+    assert_eq!(app.popups, std::slice::from_ref(&asks_web1));
 
     // Asked about something else (abort, quit): R asks about the rollback instead.
     for ask in [Action::AbortWindow, Action::Quit] {
@@ -444,10 +444,10 @@ async fn the_rollback_key_is_shown_and_works_in_every_view_prompt_and_question()
         let text = screen(&app, 80, 24);
         assert!(text.contains("R ROLLBACK web1 instead"), "{ask:?}:\n{text}");
         press_r(&mut app);
-        assert_eq!(app.popups, [asks_web1.clone()], "{ask:?}");
+        assert_eq!(app.popups, std::slice::from_ref(&asks_web1), "{ask:?}");
         assert!(!screen(&app, 80, 24).contains("instead"), "already asking about it");
         assert!(press_r(&mut app).is_empty());
-        assert_eq!(app.popups, [asks_web1.clone()]);
+        assert_eq!(app.popups, std::slice::from_ref(&asks_web1));
     }
 
     // In watch: no rollback key anywhere, and R does nothing.

@@ -217,8 +217,9 @@ fn watch_follows_a_run_in_a_second_pane_read_only() {
     );
     t.tmux(&["split-window", "-t", "w", "-h", "sh", "-c", &watch]);
     t.tmux(&["resize-window", "-t", "w", "-x", "170", "-y", "30"]);
-    let watched = t.wait_for("w.1", "READ-ONLY", 20);
-    assert!(watched.contains("HARD STOP canary1, operators deciding"), "{watched}");
+    // The stop is waited for: watch's first frame (READ-ONLY already) can come before it.
+    let watched = t.wait_for("w.1", "HARD STOP canary1, operators deciding", 20);
+    assert!(watched.contains("READ-ONLY"), "{watched}");
     assert!(!watched.contains("ROLLBACK"), "watch has no rollback key:\n{watched}");
     // R in watch sends nothing.
     t.send("w.1", &["R"]);
@@ -525,8 +526,10 @@ fn a_drill_in_the_cockpit_is_marked_decided_by_the_operators_and_scored() {
     );
     t.tmux(&["split-window", "-t", "w", "-h", "sh", "-c", &watch]);
     t.tmux(&["resize-window", "-t", "w", "-x", "170", "-y", "30"]);
-    let watched = t.wait_for("w.1", "READ-ONLY", 20);
-    assert!(watched.starts_with(" DRILL ") && watched.contains("HARD STOP canary1, operators deciding"), "{watched}");
+    // Waiting for the stop, not for READ-ONLY: watch draws its frame before it has read
+    // the journal, so READ-ONLY can be on screen before the stop is.
+    let watched = t.wait_for("w.1", "HARD STOP canary1, operators deciding", 20);
+    assert!(watched.starts_with(" DRILL ") && watched.contains("READ-ONLY"), "{watched}");
     t.send("w.1", &["q"]);
     t.wait_for("w.1", "EXITED 0", 10);
 

@@ -22,6 +22,10 @@ Exit codes:
      others can, a health check fails, the window's risk is over its maximum, or the wave
      order warning (a first-wave host weighs more than a host of a later wave)
 
+Config file (optional at the default place): $PATCHDECK_CONFIG, else
+  $XDG_CONFIG_HOME/patchdeck/config.toml (else ~/.config/patchdeck/config.toml).
+  TOML: theme = \"NAME\" (--theme beats it).
+
 Runbook format: docs/runbook.md. Logs: --log FILE (never to the screen).";
 
 /// A terminal cockpit for live maintenance windows: every host diffed against what was
@@ -79,7 +83,8 @@ pub enum Command {
         /// The journal of the window to follow.
         journal: PathBuf,
         /// Cockpit theme: dark (default), light, high-contrast, monochrome, or a file in
-        /// $XDG_CONFIG_HOME/patchdeck/themes/NAME.toml.
+        /// $XDG_CONFIG_HOME/patchdeck/themes/NAME.toml. Beats `theme = "NAME"` in the config
+        /// file ($PATCHDECK_CONFIG, else $XDG_CONFIG_HOME/patchdeck/config.toml).
         #[arg(long, value_name = "NAME")]
         theme: Option<String>,
     },
@@ -152,7 +157,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub operator: Vec<String>,
     /// Cockpit theme: dark (default), light, high-contrast, monochrome, or a file in
-    /// $XDG_CONFIG_HOME/patchdeck/themes/NAME.toml.
+    /// $XDG_CONFIG_HOME/patchdeck/themes/NAME.toml. Beats `theme = "NAME"` in the config
+    /// file ($PATCHDECK_CONFIG, else $XDG_CONFIG_HOME/patchdeck/config.toml).
     #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
 }
@@ -185,7 +191,8 @@ pub struct DemoArgs {
     /// Print the check report instead of opening the cockpit (also when not on a terminal).
     #[arg(long)]
     pub check: bool,
-    /// The cockpit's theme (dark, light, high-contrast, monochrome, or one of yours).
+    /// The cockpit's theme (dark, light, high-contrast, monochrome, or one of yours); beats
+    /// `theme` in the config file.
     #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
 }

@@ -50,7 +50,8 @@ pub struct DrillArgs {
     /// up (default: abort).
     #[arg(long, value_enum)]
     pub decide: Option<DecideArg>,
-    /// The cockpit's theme (dark, light, high-contrast, monochrome, or your own).
+    /// The cockpit's theme (dark, light, high-contrast, monochrome, or your own); beats
+    /// `theme` in the config file.
     #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
     /// Scales simulated delays (1 = plausible real durations, 0 = instant). Scores use the

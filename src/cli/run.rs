@@ -118,10 +118,11 @@ pub(super) fn spawn_printer(
     (tx, printer)
 }
 
-/// The cockpit's theme: `--theme`, user theme dir, `NO_COLOR`.
+/// The cockpit's theme: `--theme`, else the config file's `theme`; user theme dir, `NO_COLOR`.
 pub(super) fn theme(name: Option<&str>) -> eyre::Result<crate::tui::theme::Theme> {
-    use crate::tui::theme;
-    theme::Theme::load(name, theme::user_dir().as_deref(), theme::no_color_env())
+    use crate::tui::{config, theme};
+    let config = config::Config::from_env()?;
+    config::theme(name, &config, theme::user_dir().as_deref(), theme::no_color_env())
 }
 
 pub(super) fn need_terminal() -> eyre::Result<()> {

@@ -95,6 +95,21 @@ pub enum Popup {
     Filter,
 }
 
+/// What the rollback key (`R`) does now. The footer shows it from this and [`update`] does
+/// it from this, so the two cannot disagree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RollbackKey {
+    /// Ask to roll back this host (one confirmation).
+    Request(String),
+    /// At a hard stop: its rollback choice (one confirmation), of the host, or of
+    /// everything at a window-wide stop.
+    Stop { host: Option<String> },
+    /// The auto-rollback countdown: roll this host back now.
+    Now(String),
+    /// A prompt is open and `R` is a letter in it: `R` works once the prompt is closed.
+    AfterPrompt,
+}
+
 /// What the loop must do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -170,9 +185,49 @@ impl App {
             Some(Popup::Stop { stage: StopStage::Confirm(_), .. }) | Some(Popup::Confirm(_)) => Context::Confirm,
             Some(Popup::Stop { .. }) | Some(Popup::Filter) => Context::Text,
             Some(Popup::Countdown { .. }) => Context::Countdown,
+            Some(Popup::Help | Popup::Timeline | Popup::FullDiff) if self.mode == Mode::ReadOnly => {
+                Context::ReadOnlyView
+            }
             Some(Popup::Help | Popup::Timeline | Popup::FullDiff) => Context::View,
             None if self.mode == Mode::ReadOnly => Context::ReadOnly,
             None => Context::Main,
+        }
+    }
+
+    /// What `R` does now, or `None` when it does nothing (watch; the window has ended).
+    pub fn rollback_key(&self) -> Option<RollbackKey> {
+        self.rollback_key_under(self.popups.len())
+    }
+
+    /// What `R` does with only the `n` lowest popups open.
+    fn rollback_key_under(&self, n: usize) -> Option<RollbackKey> {
+        if self.mode == Mode::ReadOnly {
+            return None;
+        }
+        match self.popups[..n].last() {
+            None => self.can_request().then(|| self.selected_host()).flatten().map(RollbackKey::Request),
+            // A view closes, then `R` does what it does beneath.
+            Some(Popup::Help | Popup::Timeline | Popup::FullDiff) => self.rollback_key_under(n - 1),
+            Some(Popup::Stop { stop, stage }) => {
+                let d = choice(&Action::ChooseRollback, stop)?;
+                match stage {
+                    StopStage::Choose => Some(RollbackKey::Stop { host: stop.host.clone() }),
+                    // Already asking about it: y answers.
+                    StopStage::Confirm(asked) if *asked == d => None,
+                    StopStage::Confirm(_) => Some(RollbackKey::Stop { host: stop.host.clone() }),
+                    StopStage::Reason(_) | StopStage::Typed { .. } => Some(RollbackKey::AfterPrompt),
+                }
+            }
+            Some(Popup::Countdown { host, .. }) => Some(RollbackKey::Now(host.clone())),
+            Some(Popup::Confirm(pending)) => match self.rollback_key_under(n - 1)? {
+                RollbackKey::Request(h) if *pending == Pending::Request(Request::RollbackHost { host: h.clone() }) => {
+                    None
+                }
+                k => Some(k),
+            },
+            // Esc clears the filter, which may bring the selected host back: whether a
+            // host is selected is known once the prompt is closed.
+            Some(Popup::Filter) => self.can_request().then_some(RollbackKey::AfterPrompt),
         }
     }
 
@@ -190,14 +245,23 @@ impl App {
         }
     }
 
-    /// The hosts shown: the current wave's (every host when the plan is unknown), filtered.
+    /// The hosts shown: the current wave's (every host when the plan is unknown), filtered:
+    /// a host stays when its name matches the filter or a line of its diff does.
     pub fn visible_hosts(&self) -> Vec<String> {
         let all: Vec<String> = match self.current_wave() {
             Some((_, (_, hosts))) => hosts.clone(),
             None => self.state.hosts.keys().cloned().collect(),
         };
         let f = self.filter.to_lowercase();
-        all.into_iter().filter(|h| f.is_empty() || h.to_lowercase().contains(&f)).collect()
+        if f.is_empty() {
+            return all;
+        }
+        all.into_iter()
+            .filter(|h| {
+                h.to_lowercase().contains(&f)
+                    || self.findings.get(h).is_some_and(|(_, findings)| findings.iter().any(|x| finding_matches(x, &f)))
+            })
+            .collect()
     }
 
     /// The selected host, if it is still visible; else the first visible one.
@@ -210,19 +274,13 @@ impl App {
         }
     }
 
-    /// The selected host's findings, divergences first, filtered.
+    /// A host's findings, divergences first, filtered: all of them when the host's name
+    /// matches the filter, else the lines that match it (package or subject, or class).
     pub fn diff_lines(&self, host: &str) -> Vec<&Finding> {
         let Some((_, findings)) = self.findings.get(host) else { return Vec::new() };
         let f = self.filter.to_lowercase();
-        let mut v: Vec<&Finding> = findings
-            .iter()
-            .filter(|x| {
-                f.is_empty()
-                    || host.to_lowercase().contains(&f)
-                    || x.subject.to_lowercase().contains(&f)
-                    || x.class.label().to_lowercase().contains(&f)
-            })
-            .collect();
+        let whole = f.is_empty() || host.to_lowercase().contains(&f);
+        let mut v: Vec<&Finding> = findings.iter().filter(|x| whole || finding_matches(x, &f)).collect();
         v.sort_by_key(|x| std::cmp::Reverse(x.class));
         v
     }
@@ -453,8 +511,16 @@ impl App {
         self.popups.retain(|p| !matches!(p, Popup::Stop { .. } | Popup::Countdown { .. } | Popup::Confirm(_)));
     }
 
+    /// The filter prompt is open (its text shows on the status line).
+    pub fn typing_filter(&self) -> bool {
+        matches!(self.popups.last(), Some(Popup::Filter))
+    }
+
     /// The text the footer's "status" line shows.
     pub fn status_line(&self) -> String {
+        if self.typing_filter() {
+            return strings::filter_prompt(&self.filter);
+        }
         if let Some(s) = &self.status {
             return s.clone();
         }
@@ -487,6 +553,12 @@ impl App {
             _ => None,
         })
     }
+}
+
+/// A diff line matches a (lowercased, non-empty) filter by its subject (the package, or
+/// the config file) or its class label ("untested", "config drift", ...).
+fn finding_matches(f: &Finding, filter: &str) -> bool {
+    f.subject.to_lowercase().contains(filter) || f.class.label().to_lowercase().contains(filter)
 }
 
 fn move_selection(app: &mut App, delta: isize) {
@@ -556,8 +628,15 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             }
             Vec::new()
         }
-        Context::View => {
+        Context::View | Context::ReadOnlyView => {
             match action {
+                // The rollback key works here too: the view closes, then `R` does what it
+                // does beneath (asks about the selected host, or the hard stop's rollback).
+                Action::RollbackHost if app.mode == Mode::ReadOnly => app.status = Some(strings::READ_ONLY.into()),
+                Action::RollbackHost => {
+                    app.popups.pop();
+                    return update(app, Action::RollbackHost);
+                }
                 Action::ScrollUp => app.view_scroll = app.view_scroll.saturating_sub(1),
                 Action::ScrollDown => app.view_scroll = app.view_scroll.saturating_add(1),
                 Action::Back => {
@@ -682,6 +761,15 @@ fn confirm_input(app: &mut App, action: Action) -> Vec<Effect> {
             app.popups.pop();
             Vec::new()
         }
+        // Asked about something else (abort, quit, a wave): `R` asks about rolling back the
+        // selected host instead.
+        Action::RollbackHost => {
+            if let Some(RollbackKey::Request(host)) = app.rollback_key() {
+                app.popups.pop();
+                app.popups.push(Popup::Confirm(Pending::Request(Request::RollbackHost { host })));
+            }
+            Vec::new()
+        }
         _ => Vec::new(),
     }
 }
@@ -693,7 +781,7 @@ fn countdown_input(app: &mut App, action: Action) -> Vec<Effect> {
             app.popups.pop();
             vec![Effect::AutoRollback { host, roll_back: false }]
         }
-        Action::RollbackNow => {
+        Action::RollbackNow | Action::RollbackHost => {
             app.popups.pop();
             vec![Effect::AutoRollback { host, roll_back: true }]
         }
@@ -716,6 +804,12 @@ fn stop_input(app: &mut App, action: Action) -> Vec<Effect> {
                 app.popups.push(Popup::FullDiff);
             }
             Action::Quit => app.status = Some(strings::STOP_DECIDE_FIRST.into()),
+            // `R` from a view over the stop: its rollback.
+            Action::RollbackHost => {
+                if let Some(d) = choice(&Action::ChooseRollback, &stop) {
+                    *stage = StopStage::Confirm(d);
+                }
+            }
             a => {
                 if let Some(d) = choice(&a, &stop) {
                     *stage = StopStage::Confirm(d);
@@ -729,6 +823,12 @@ fn stop_input(app: &mut App, action: Action) -> Vec<Effect> {
                 return vec![Effect::Decide(d)];
             }
             Action::Deny | Action::Back => *stage = StopStage::Choose,
+            // Confirming another choice: `R` asks about the rollback instead.
+            Action::RollbackHost | Action::ChooseRollback => {
+                if let Some(r) = choice(&Action::ChooseRollback, &stop) {
+                    *stage = StopStage::Confirm(r);
+                }
+            }
             _ => {}
         },
         StopStage::Reason(reason) => match action {

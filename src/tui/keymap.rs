@@ -23,6 +23,8 @@ pub enum Context {
     Countdown,
     /// A full-screen view (help, timeline, diff).
     View,
+    /// A full-screen view in `watch`: read-only, so no rollback key.
+    ReadOnlyView,
 }
 
 /// One binding: the key as shown, the key matched, the action, and what it does.
@@ -104,12 +106,41 @@ pub static BINDINGS: &[Binding] = &[
     b(Confirm, "y", Char('y'), Action::Confirm, "yes", "yes"),
     b(Confirm, "n", Char('n'), Action::Deny, "no", "no"),
     b(Confirm, "Esc", KeyCode::Esc, Action::Deny, "", "no"),
-    b(Text, "Enter", KeyCode::Enter, Action::Submit, "accept", "accept what was typed"),
-    b(Text, "Esc", KeyCode::Esc, Action::Back, "close", "cancel"),
+    b(
+        Confirm,
+        "R",
+        Char('R'),
+        Action::RollbackHost,
+        "ROLLBACK",
+        "ask about rolling back instead: the selected host, or at a hard stop its rollback",
+    ),
+    b(Text, "Enter", KeyCode::Enter, Action::Submit, "accept", "accept what was typed (the filter stays)"),
+    b(
+        Text,
+        "Esc",
+        KeyCode::Esc,
+        Action::Back,
+        "close",
+        "close the prompt: the filter is cleared, an override goes back a step",
+    ),
+    // Not a key of its own: in a prompt every letter is text. Help says how to roll back.
+    b(Text, "R", Char('R'), Action::Input('R'), "", "types R: close the prompt (Enter or Esc), then R rolls back"),
+    b(
+        View,
+        "R",
+        Char('R'),
+        Action::RollbackHost,
+        "ROLLBACK",
+        "close the view and roll back the selected host, or at a hard stop choose its rollback (asks once)",
+    ),
     b(View, "↑/k", Char('k'), Action::ScrollUp, "up", "scroll up"),
     b(View, "↓/j", Char('j'), Action::ScrollDown, "down", "scroll down"),
     b(View, "Esc/q", KeyCode::Esc, Action::Back, "close", "close"),
     b(View, "?", Char('?'), Action::Back, "", "close (help)"),
+    b(ReadOnlyView, "↑/k", Char('k'), Action::ScrollUp, "up", "scroll up"),
+    b(ReadOnlyView, "↓/j", Char('j'), Action::ScrollDown, "down", "scroll down"),
+    b(ReadOnlyView, "Esc/q", KeyCode::Esc, Action::Back, "close", "close"),
+    b(ReadOnlyView, "?", Char('?'), Action::Back, "", "close (help)"),
 ];
 
 /// The action for a key in a context, if any.
@@ -138,7 +169,7 @@ pub fn lookup(context: Context, key: KeyEvent) -> Option<Action> {
     let code = match (context, key.code) {
         (_, KeyCode::Up) => Char('k'),
         (_, KeyCode::Down) => Char('j'),
-        (View, Char('q')) => KeyCode::Esc,
+        (View | ReadOnlyView, Char('q')) => KeyCode::Esc,
         (Main | ReadOnly | Stop | Countdown, KeyCode::Esc) => KeyCode::Esc,
         (_, c) => c,
     };
@@ -161,12 +192,22 @@ mod tests {
     fn no_binding_uses_ctrl_b_and_rollback_is_always_bound() {
         assert!(BINDINGS.iter().all(|b| !(b.ctrl && b.key == Char('b'))));
         let ctrl_b = KeyEvent::new(Char('b'), KeyModifiers::CONTROL);
-        for c in [Main, ReadOnly, Stop, Confirm, Text, Countdown, View] {
+        for c in [Main, ReadOnly, Stop, Confirm, Text, Countdown, View, ReadOnlyView] {
             assert_eq!(lookup(c, ctrl_b), None);
         }
-        assert_eq!(lookup(Main, KeyEvent::from(Char('R'))), Some(Action::RollbackHost));
-        assert_eq!(lookup(Stop, KeyEvent::from(Char('R'))), Some(Action::ChooseRollback));
-        assert_eq!(lookup(ReadOnly, KeyEvent::from(Char('R'))), None, "watch cannot send commands");
+        let r = KeyEvent::from(Char('R'));
+        assert_eq!(lookup(Main, r), Some(Action::RollbackHost));
+        assert_eq!(lookup(View, r), Some(Action::RollbackHost));
+        assert_eq!(lookup(Confirm, r), Some(Action::RollbackHost));
+        assert_eq!(lookup(Stop, r), Some(Action::ChooseRollback));
+        assert_eq!(lookup(Countdown, r), Some(Action::RollbackNow));
+        assert_eq!(lookup(Text, r), Some(Action::Input('R')), "in a prompt R is a letter");
+        assert_eq!(lookup(ReadOnly, r), None, "watch cannot send commands");
+        assert_eq!(lookup(ReadOnlyView, r), None, "watch cannot send commands");
+        assert!(bindings(ReadOnly).chain(bindings(ReadOnlyView)).all(|b| !matches!(
+            b.action,
+            Action::RollbackHost | Action::RollbackWave | Action::RollbackAll | Action::AbortWindow
+        )));
     }
 
     #[test]

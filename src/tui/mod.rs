@@ -10,12 +10,14 @@
 //! - `view/*`: drawing from `&App` only.
 //! - `strings`: every operator-facing string.
 //! - `theme`: themes (built in, user overrides, NO_COLOR).
+//! - `config`: the user's config file (`theme = "NAME"`), beaten by `--theme`.
 //! - `terminal`: setup/restore, panic hook, signals.
 //! - `decider`: the engine's `Decider`, answered through the UI.
 //! - `run`: the event loop over a live window; `watch`: the read-only loop over a journal.
 
 pub mod action;
 pub mod app;
+pub mod config;
 pub mod decider;
 pub mod keymap;
 pub mod pace;

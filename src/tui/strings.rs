@@ -2,6 +2,7 @@
 //! one file to review (or translate). Text that came from a host goes through
 //! [`crate::safe_text::for_terminal`] before it reaches any of these.
 
+use super::app::RollbackKey;
 use crate::engine::event::{Decision, Event, HostResult, Outcome, Request, StopKind};
 use crate::safe_text::for_terminal;
 
@@ -13,6 +14,7 @@ pub const TOO_SMALL_HINT: &str = "Make it bigger (the window keeps running; the 
 pub const STEPS: &str = "Steps";
 pub const INTERRUPTED: &str = "OUTCOME UNKNOWN: patchdeck stopped while this ran";
 pub const NO_HOST: &str = "no host selected";
+pub const NO_MATCH: &str = "no host or diff line matches the filter (Esc clears it)";
 pub const NO_DIFF: &str = "no diff yet (preflight runs first)";
 pub const NO_OUTPUT: &str = "no command has run on this host yet";
 /// `watch` reads the journal, which has each command's outcome but not its live output.
@@ -20,6 +22,15 @@ pub const WATCH_OUTPUT_NOTE: &str = "journal: outcomes only, no live output";
 /// Before a streamed line that was too long to keep whole (at its start, where it is seen).
 pub const LINE_CUT: &str = "(line cut) ";
 pub const HELP_TITLE: &str = "Keys (? or Esc closes)";
+/// The help screen's sections, one per context.
+pub const HELP_MAIN: &str = "Main screen";
+pub const HELP_STOP: &str = "Hard stop";
+pub const HELP_COUNTDOWN: &str = "Auto-rollback countdown";
+pub const HELP_QUESTIONS: &str = "Questions";
+pub const HELP_TYPING: &str = "Typing (filter, override)";
+pub const HELP_TYPING_WATCH: &str = "Typing (filter)";
+pub const HELP_VIEWS: &str = "Views (help, journal, diff)";
+pub const HELP_ANYWHERE: &str = "Anywhere: Ctrl-C = q (asks first). No key uses Ctrl-b or the mouse.";
 pub const TIMELINE_TITLE: &str = "Timeline: the journal (Esc closes)";
 pub const FILTER_PROMPT: &str = "filter: ";
 pub const HARD_STOP: &str = "HARD STOP";
@@ -123,6 +134,11 @@ fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
+/// The filter prompt while it is typed, cursor last, then what it matches.
+pub fn filter_prompt(f: &str) -> String {
+    format!("{FILTER_PROMPT}{f}_   (a host name, a package, or a class like untested)")
+}
+
 pub fn filter_active(f: &str) -> String {
     format!("filter \"{f}\" (/ to change, Esc clears)")
 }
@@ -172,6 +188,25 @@ pub fn override_mismatch(expected: &str) -> String {
 }
 
 pub const CONFIRM_KEYS: &str = "y yes   n no";
+
+/// The rollback key's words (after "R"), in the footer and beside a question ("instead").
+pub fn rollback_key(k: &RollbackKey, instead: bool) -> String {
+    let what = match k {
+        RollbackKey::Request(h) => format!("ROLLBACK {h}"),
+        RollbackKey::Stop { host: Some(h) } => format!("ROLLBACK {h}"),
+        RollbackKey::Stop { host: None } => "ROLLBACK everything".into(),
+        RollbackKey::Now(_) => "roll back now".into(),
+        // In a prompt R is a letter: say how to get to the key.
+        RollbackKey::AfterPrompt => return "ROLLBACK once closed".into(),
+    };
+    if instead { format!("{what} instead") } else { what }
+}
+
+/// A text prompt's keys in the footer: the filter's, and an override's.
+pub const FILTER_ENTER: &str = "keep filter";
+pub const FILTER_ESC: &str = "clear and close";
+pub const PROMPT_ENTER: &str = "accept";
+pub const PROMPT_ESC: &str = "back";
 
 /// A choice at a hard stop, as shown in the modal.
 pub fn choice(label: &str, host: Option<&str>, override_word: &str) -> String {

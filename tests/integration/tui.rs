@@ -19,7 +19,7 @@ use patchdeck::sim::{Fault, FaultEffect, Fleet, SimProber};
 use patchdeck::transport::simulated::SimTransport;
 use patchdeck::transport::{OutputLine, Stream};
 use patchdeck::tui::action::Action;
-use patchdeck::tui::app::{App, Effect, Mode, WindowInfo, update};
+use patchdeck::tui::app::{App, Effect, Mode, Pending, Popup, StopStage, WindowInfo, update};
 use patchdeck::tui::keymap::{self, Context};
 use patchdeck::tui::theme::Theme;
 use patchdeck::tui::transcript;
@@ -316,13 +316,64 @@ async fn help_journal_diff_filter_and_requests() {
     snap("full_diff", &app);
     update(&mut app, Action::Back);
 
-    // `/` filters the hosts and the diff.
+    // `/` filters the hosts and the diff: by a package, the hosts whose diff has it, and
+    // only its lines.
     update(&mut app, Action::Filter);
-    typed(&mut app, "libc");
+    assert_eq!(app.context(), Context::Text);
+    typed(&mut app, "libxml2");
+    let prompt = screen(&app, 80, 24);
+    assert!(prompt.contains(" filter: libxml2_ "), "what is typed is shown:\n{prompt}");
+    snap("filter_prompt", &app);
     update(&mut app, Action::Submit);
-    assert!(app.visible_hosts().is_empty() || app.diff_lines("web2").iter().all(|f| f.subject.contains("libc")));
+    assert_eq!(app.context(), Context::Main);
+    assert_eq!(app.visible_hosts(), ["web2"]);
+    assert_eq!(app.selected_host().as_deref(), Some("web2"));
+    let subjects: Vec<&str> = app.diff_lines("web2").iter().map(|f| f.subject.as_str()).collect();
+    assert_eq!(subjects, ["libxml2"]);
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("libxml2      UNTESTED"), "{text}");
+    assert!(!text.contains("no host selected") && !text.contains("web1 ") && !text.contains("curl"), "{text}");
+    snap("filtered", &app);
+    update(&mut app, Action::FullDiff);
+    let full = screen(&app, 80, 24);
+    assert!(full.contains("libxml2 2.9.14+dfsg-1.3~deb12u2 was never tested"), "{full}");
+    assert!(!full.contains("curl"), "the full diff is filtered too:\n{full}");
+    update(&mut app, Action::Back);
+    // Esc clears it.
     update(&mut app, Action::Back);
     assert!(app.filter.is_empty());
+    assert_eq!(app.visible_hosts(), ["web1", "web2", "web3"]);
+
+    // Nothing matches: it says so (not "no host selected").
+    update(&mut app, Action::Filter);
+    typed(&mut app, "zzz");
+    update(&mut app, Action::Submit);
+    assert!(app.visible_hosts().is_empty());
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("no host or diff line matches") && !text.contains("no host selected"), "{text}");
+    update(&mut app, Action::Back);
+
+    // By a host's name: that host, and all of its diff.
+    update(&mut app, Action::Filter);
+    typed(&mut app, "web3");
+    update(&mut app, Action::Submit);
+    assert_eq!(app.visible_hosts(), ["web3"]);
+    assert_eq!(app.selected_host().as_deref(), Some("web3"));
+    let all = app.findings["web3"].1.len();
+    assert!(all > 1);
+    assert_eq!(app.diff_lines("web3").len(), all);
+    update(&mut app, Action::Back);
+    assert!(app.filter.is_empty());
+    assert_eq!(app.selected_host().as_deref(), Some("web2"), "the operator's selection is back");
+
+    // Abort asks once (and offers the rollback instead); no changes nothing.
+    update(&mut app, Action::AbortWindow);
+    assert_eq!(app.context(), Context::Confirm);
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("Abort the window? Nothing new starts"), "{text}");
+    snap("confirm_abort", &app);
+    assert!(update(&mut app, Action::Deny).is_empty());
+    assert_eq!(app.context(), Context::Main);
 
     // The rollback key asks once, then requests.
     update(&mut app, Action::RollbackHost);
@@ -336,12 +387,134 @@ async fn help_journal_diff_filter_and_requests() {
     assert!(app.quitting);
 }
 
+/// The footer row of the 80x24 screen.
+fn footer(app: &App) -> String {
+    screen(app, 80, 24).lines().last().unwrap().to_string()
+}
+
+fn key(c: char) -> crossterm::event::KeyEvent {
+    crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c))
+}
+
+/// `R`, as the loop would send it in the app's context.
+fn press_r(app: &mut App) -> Vec<Effect> {
+    let action = keymap::lookup(app.context(), key('R')).expect("R is bound here");
+    update(app, action)
+}
+
+#[tokio::test]
+async fn the_rollback_key_is_shown_and_works_in_every_view_prompt_and_question() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let running =
+        app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::StepStarted { host, step: 1, .. } if host == "web1"));
+    let asks_web1 = Popup::Confirm(Pending::Request(Request::RollbackHost { host: "web1".into() }));
+
+    // Help, the journal, the full diff: R closes the view and asks about the selected host.
+    for open in [Action::Help, Action::Timeline, Action::FullDiff] {
+        let mut app = running.clone();
+        update(&mut app, open.clone());
+        assert_eq!(app.context(), Context::View);
+        let foot = footer(&app);
+        assert!(foot.starts_with(" R ROLLBACK web1  "), "{open:?}: {foot}");
+        assert!(press_r(&mut app).is_empty());
+        assert_eq!(app.popups, std::slice::from_ref(&asks_web1), "{open:?}");
+        assert_eq!(
+            update(&mut app, Action::Confirm),
+            vec![Effect::Request(Request::RollbackHost { host: "web1".into() })]
+        );
+    }
+
+    // The filter prompt: R is a letter there; the footer says Esc closes and R works then.
+    let mut app = running.clone();
+    update(&mut app, Action::Filter);
+    assert!(press_r(&mut app).is_empty());
+    assert_eq!(app.filter, "R");
+    assert_eq!(app.popups, [Popup::Filter]);
+    let foot = footer(&app);
+    assert_eq!(foot, " Enter keep filter  Esc clear and close  R ROLLBACK once closed", "{foot}");
+    update(&mut app, Action::Back);
+    press_r(&mut app);
+    assert_eq!(app.popups, std::slice::from_ref(&asks_web1));
+
+    // Asked about something else (abort, quit): R asks about the rollback instead.
+    for ask in [Action::AbortWindow, Action::Quit] {
+        let mut app = running.clone();
+        update(&mut app, ask.clone());
+        assert_eq!(app.context(), Context::Confirm);
+        let text = screen(&app, 80, 24);
+        assert!(text.contains("R ROLLBACK web1 instead"), "{ask:?}:\n{text}");
+        press_r(&mut app);
+        assert_eq!(app.popups, std::slice::from_ref(&asks_web1), "{ask:?}");
+        assert!(!screen(&app, 80, 24).contains("instead"), "already asking about it");
+        assert!(press_r(&mut app).is_empty());
+        assert_eq!(app.popups, std::slice::from_ref(&asks_web1));
+    }
+
+    // In watch: no rollback key anywhere, and R does nothing.
+    let mut app = app_until(&info, &ev, Mode::ReadOnly, |e| is_stop_on(e, "web2"));
+    for open in [Action::Help, Action::Timeline, Action::FullDiff] {
+        update(&mut app, open.clone());
+        assert_eq!(app.context(), Context::ReadOnlyView);
+        assert_eq!(keymap::lookup(app.context(), key('R')), None);
+        let text = screen(&app, 160, 48);
+        assert!(!text.contains("ROLLBACK") && !text.contains("R rolls back"), "{open:?}:\n{text}");
+        assert!(update(&mut app, Action::RollbackHost).is_empty());
+        assert_eq!(app.context(), Context::ReadOnlyView, "the view stays, nothing is asked");
+        update(&mut app, Action::Back);
+    }
+    update(&mut app, Action::Filter);
+    assert_eq!(footer(&app), " Enter keep filter  Esc clear and close  READ-ONLY");
+
+    // Once the window has ended there is nothing to roll back from the cockpit.
+    let mut app = app_until(&info, &ev, Mode::Live, |_| false);
+    app.on_engine_done();
+    update(&mut app, Action::Help);
+    assert!(!footer(&app).contains("ROLLBACK"), "{}", footer(&app));
+}
+
+#[tokio::test]
+async fn at_a_hard_stop_r_from_a_view_or_another_question_chooses_its_rollback() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "web3"));
+    let stop = raise_last_stop(&mut app);
+    let confirming = |d: Decision| Popup::Stop { stop: stop.clone(), stage: StopStage::Confirm(d) };
+
+    // The full diff over the stop: R closes it and asks about the stop's rollback.
+    update(&mut app, Action::FullDiff);
+    assert_eq!(app.context(), Context::View);
+    assert!(footer(&app).starts_with(" R ROLLBACK web3  "), "{}", footer(&app));
+    assert!(press_r(&mut app).is_empty());
+    assert_eq!(app.popups, [confirming(Decision::Rollback)]);
+    update(&mut app, Action::Deny);
+
+    // Confirming skip: R switches to the rollback.
+    update(&mut app, Action::ChooseSkip);
+    assert_eq!(app.popups, [confirming(Decision::SkipHost)]);
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("R ROLLBACK web3 instead"), "{text}");
+    press_r(&mut app);
+    assert_eq!(app.popups, [confirming(Decision::Rollback)]);
+    assert!(!screen(&app, 80, 24).contains("instead"), "already asking about it");
+    update(&mut app, Action::Deny);
+
+    // Typing an override's reason: R is a letter; the footer says how to get to the key.
+    update(&mut app, Action::ChooseOverride);
+    press_r(&mut app);
+    assert!(matches!(&app.popups[..], [Popup::Stop { stage: StopStage::Reason(r), .. }] if r == "R"));
+    assert!(footer(&app).contains("Esc back  R ROLLBACK once closed"), "{}", footer(&app));
+    update(&mut app, Action::Back);
+    press_r(&mut app);
+    assert_eq!(app.popups, [confirming(Decision::Rollback)]);
+    assert_eq!(update(&mut app, Action::Confirm), vec![Effect::Decide(Decision::Rollback)]);
+}
+
 #[tokio::test]
 async fn too_small_says_so() {
     let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
     let app = app_until(&info, &ev, Mode::Live, |_| false);
     let text = screen(&app, 79, 24);
     assert!(text.contains("too small") && text.contains("79x24"), "{text}");
+    assert!(!text.contains("DRILL"), "not a drill: no marker\n{text}");
     insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
         insta::assert_snapshot!("too_small_60x20", screen(&app, 60, 20));
     });
@@ -451,6 +624,18 @@ async fn a_drill_is_marked_on_every_screen() {
     let watched = snap_drill("watch", &app);
     assert!(watched.lines().next().unwrap().ends_with("READ-ONLY"), "nothing cut off:\n{watched}");
     assert!(watched.contains("HARD STOP canary1"), "{watched}");
+
+    // A terminal too small for the cockpit: the marker first, then why nothing else is drawn.
+    for mode in [Mode::Live, Mode::ReadOnly] {
+        let app = app_until(&info, &ev, mode, |e| is_stop_on(e, "canary1"));
+        let small = screen(&app, 60, 20);
+        let mut rows = small.lines();
+        assert_eq!(rows.next(), Some(" DRILL"), "{mode:?}:\n{small}");
+        assert_eq!(rows.next(), Some("The terminal is too small for the cockpit."), "{mode:?}:\n{small}");
+        insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!("drill_too_small_60x20", small);
+        });
+    }
 }
 
 #[tokio::test]

@@ -217,8 +217,9 @@ fn watch_follows_a_run_in_a_second_pane_read_only() {
     );
     t.tmux(&["split-window", "-t", "w", "-h", "sh", "-c", &watch]);
     t.tmux(&["resize-window", "-t", "w", "-x", "170", "-y", "30"]);
-    let watched = t.wait_for("w.1", "READ-ONLY", 20);
-    assert!(watched.contains("HARD STOP canary1, operators deciding"), "{watched}");
+    // The stop is waited for: watch's first frame (READ-ONLY already) can come before it.
+    let watched = t.wait_for("w.1", "HARD STOP canary1, operators deciding", 20);
+    assert!(watched.contains("READ-ONLY"), "{watched}");
     assert!(!watched.contains("ROLLBACK"), "watch has no rollback key:\n{watched}");
     // R in watch sends nothing.
     t.send("w.1", &["R"]);
@@ -303,6 +304,58 @@ fn a_bad_theme_is_a_clear_error_naming_the_key() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no theme named \"nope\"") && err.contains("high-contrast"), "{err}");
+}
+
+/// `patchdeck run` with a config file; what it printed on stderr and its exit code. Without
+/// a terminal the cockpit refuses to open, but only after the theme was chosen.
+fn run_with_config(dir: &Path, config: &Path, args: &[&str]) -> (String, Option<i32>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_patchdeck"))
+        .current_dir(dir)
+        .env("PATCHDECK_CONFIG", config)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .args(["--simulate", "fleet.toml", "run", "runbook.toml"])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (String::from_utf8_lossy(&out.stderr).into_owned(), out.status.code())
+}
+
+#[test]
+fn the_config_file_chooses_the_theme_and_theme_beats_it() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), "");
+    let config = dir.path().join("patchdeck.toml");
+    let needs_terminal = "the cockpit needs a terminal";
+
+    // The config file's theme is the one loaded: a name that is no theme is an error that
+    // points into the config file.
+    std::fs::write(&config, "# my cockpit\ntheme = \"nope\"\n").unwrap();
+    let (err, code) = run_with_config(dir.path(), &config, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("patchdeck.toml:2:9: error: invalid config: theme: no theme named \"nope\""), "{err}");
+    // --theme beats it: that theme loads, and only the missing terminal stops the run.
+    let (err, code) = run_with_config(dir.path(), &config, &["--theme", "light"]);
+    assert!(err.contains(needs_terminal) && !err.contains("nope"), "{err}");
+    assert_eq!(code, Some(1), "{err}");
+    // A theme that exists, from the config file: loaded, then the terminal is missing.
+    std::fs::write(&config, "theme = \"high-contrast\"\n").unwrap();
+    let (err, _) = run_with_config(dir.path(), &config, &[]);
+    assert!(err.contains(needs_terminal), "{err}");
+
+    // An unknown key is an error naming the key, the file, the line and the column.
+    std::fs::write(&config, "theme = \"light\"\nthem = \"dark\"\n").unwrap();
+    let (err, code) = run_with_config(dir.path(), &config, &["--theme", "light"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("patchdeck.toml:2:1: error: invalid config: unknown field `them`"), "{err}");
+    assert!(!journal(dir.path()).exists(), "nothing started");
+
+    // A config file that $PATCHDECK_CONFIG names must exist; none at the default place is fine.
+    let (err, code) = run_with_config(dir.path(), &dir.path().join("missing.toml"), &[]);
+    assert!(err.contains("$PATCHDECK_CONFIG names") && err.contains("missing.toml"), "{err}");
+    assert_eq!(code, Some(1), "{err}");
+    let (err, _) = run_with_config(dir.path(), Path::new(""), &[]);
+    assert!(err.contains(needs_terminal), "{err}");
 }
 
 #[test]
@@ -473,8 +526,10 @@ fn a_drill_in_the_cockpit_is_marked_decided_by_the_operators_and_scored() {
     );
     t.tmux(&["split-window", "-t", "w", "-h", "sh", "-c", &watch]);
     t.tmux(&["resize-window", "-t", "w", "-x", "170", "-y", "30"]);
-    let watched = t.wait_for("w.1", "READ-ONLY", 20);
-    assert!(watched.starts_with(" DRILL ") && watched.contains("HARD STOP canary1, operators deciding"), "{watched}");
+    // Waiting for the stop, not for READ-ONLY: watch draws its frame before it has read
+    // the journal, so READ-ONLY can be on screen before the stop is.
+    let watched = t.wait_for("w.1", "HARD STOP canary1, operators deciding", 20);
+    assert!(watched.starts_with(" DRILL ") && watched.contains("READ-ONLY"), "{watched}");
     t.send("w.1", &["q"]);
     t.wait_for("w.1", "EXITED 0", 10);
 

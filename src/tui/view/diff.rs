@@ -52,7 +52,8 @@ pub fn finding_line<'a>(f: &Finding, theme: &Theme) -> Line<'a> {
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let Some(host) = app.selected_host() else {
-        frame.render_widget(Paragraph::new(strings::NO_HOST).block(pane(" Diff ", false, theme)), area);
+        let why = if app.filter.is_empty() { strings::NO_HOST } else { strings::NO_MATCH };
+        frame.render_widget(Paragraph::new(why).wrap(Wrap { trim: true }).block(pane(" Diff ", false, theme)), area);
         return;
     };
     let rechecked = app.findings.get(&host).is_some_and(|(r, _)| *r);

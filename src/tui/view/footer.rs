@@ -14,7 +14,13 @@ use super::key;
 
 pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let text = app.status_line();
-    let st = if text.contains(strings::HARD_STOP) || text.contains("ABORTED") { theme.danger } else { theme.warn };
+    let st = if app.typing_filter() {
+        theme.input
+    } else if text.contains(strings::HARD_STOP) || text.contains("ABORTED") {
+        theme.danger
+    } else {
+        theme.warn
+    };
     frame.render_widget(Paragraph::new(Line::styled(format!(" {text}"), st)), area);
 }
 
@@ -24,14 +30,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     // help or quit.
     let mut items: Vec<(&str, String, bool)> = Vec::new();
     if ctx == Context::Text {
-        items.push(("Enter", "accept".into(), true));
-        items.push(("Esc", "back".into(), true));
+        // Every letter is text here, `R` too: the footer says how to get to the rollback key.
+        let (enter, esc) = if app.typing_filter() {
+            (strings::FILTER_ENTER, strings::FILTER_ESC)
+        } else {
+            (strings::PROMPT_ENTER, strings::PROMPT_ESC)
+        };
+        items.push(("Enter", enter.into(), true));
+        items.push(("Esc", esc.into(), true));
+        if let Some(k) = app.rollback_key() {
+            items.push(("R", strings::rollback_key(&k, false), true));
+        }
     } else {
         for b in bindings(ctx).filter(|b| !b.short.is_empty()) {
-            let requests = matches!(
-                b.action,
-                Action::RollbackHost | Action::RollbackWave | Action::RollbackAll | Action::AbortWindow
-            );
+            let requests = matches!(b.action, Action::RollbackWave | Action::RollbackAll | Action::AbortWindow);
             if requests && !app.can_request() {
                 continue;
             }
@@ -45,8 +57,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 continue;
             }
             let what = match b.action {
-                Action::RollbackHost => match app.selected_host() {
-                    Some(h) => format!("{} {h}", b.short),
+                // What `R` does here, as `update` does it; nothing shown when it does nothing.
+                Action::RollbackHost => match app.rollback_key() {
+                    Some(k) => strings::rollback_key(&k, ctx == Context::Confirm),
                     None => continue,
                 },
                 _ => b.short.to_string(),

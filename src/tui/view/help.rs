@@ -1,5 +1,6 @@
 //! `?`: every key of every context, from the keymap itself.
 
+use crossterm::event::KeyCode;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -13,28 +14,35 @@ use super::pane;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_widget(Clear, area);
-    let main = if app.mode == Mode::ReadOnly { Context::ReadOnly } else { Context::Main };
-    let sections: &[(&str, Context)] = &[
-        ("Main screen", main),
-        ("Hard stop", Context::Stop),
-        ("Auto-rollback countdown", Context::Countdown),
-        ("Questions", Context::Confirm),
-        ("Views (help, journal, diff)", Context::View),
-    ];
+    let read_only = app.mode == Mode::ReadOnly;
+    let sections: &[(&str, Context)] = if read_only {
+        &[
+            (strings::HELP_MAIN, Context::ReadOnly),
+            (strings::HELP_TYPING_WATCH, Context::Text),
+            (strings::HELP_VIEWS, Context::ReadOnlyView),
+        ]
+    } else {
+        &[
+            (strings::HELP_MAIN, Context::Main),
+            (strings::HELP_STOP, Context::Stop),
+            (strings::HELP_COUNTDOWN, Context::Countdown),
+            (strings::HELP_QUESTIONS, Context::Confirm),
+            (strings::HELP_TYPING, Context::Text),
+            (strings::HELP_VIEWS, Context::View),
+        ]
+    };
     let mut lines = Vec::new();
-    if app.mode == Mode::ReadOnly {
+    if read_only {
         lines.push(Line::styled(strings::READ_ONLY, theme.warn));
     }
-    for (i, (title, ctx)) in sections.iter().enumerate() {
-        if app.mode == Mode::ReadOnly && i > 0 && i < 4 {
-            continue;
-        }
+    for (title, ctx) in sections {
         lines.push(Line::styled(*title, theme.title));
-        for b in bindings(*ctx) {
+        // Watch has no rollback key: no line about it.
+        for b in bindings(*ctx).filter(|b| !(read_only && b.key == KeyCode::Char('R'))) {
             lines.push(Line::from(vec![Span::styled(format!("  {:<7}", b.label), theme.key), Span::raw(b.help)]));
         }
     }
-    lines.push(Line::styled("Anywhere: Ctrl-C = q (asks first). No key uses Ctrl-b or the mouse.", theme.muted));
+    lines.push(Line::styled(strings::HELP_ANYWHERE, theme.muted));
     frame.render_widget(
         Paragraph::new(lines)
             .block(pane(format!(" {} ", strings::HELP_TITLE), true, theme))

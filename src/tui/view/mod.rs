@@ -29,7 +29,7 @@ pub const MIN_HEIGHT: u16 = 24;
 pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-        too_small::draw(frame, area, theme);
+        too_small::draw(frame, area, app, theme);
         return;
     }
     let [head, body, out, status, foot] = Layout::vertical([

@@ -88,9 +88,11 @@ pub fn draw_stop(frame: &mut Frame, area: Rect, app: &App, stop: &OpenStop, stag
         }
         StopStage::Confirm(d) => {
             lines.push(Line::styled(strings::confirm_decision(d, host), theme.warn));
-            lines.push(Line::from(
-                key("y", "yes", theme).into_iter().chain(key("n", "no, back", theme)).collect::<Vec<_>>(),
-            ));
+            let mut row: Vec<Span> = key("y", "yes", theme).into_iter().chain(key("n", "no, back", theme)).collect();
+            if let Some(k) = app.rollback_key() {
+                row.extend(key("R", strings::rollback_key(&k, true), theme));
+            }
+            lines.push(Line::from(row));
         }
         StopStage::Reason(reason) => {
             lines.push(Line::styled(strings::OVERRIDE_REASON, theme.warn));
@@ -157,11 +159,11 @@ pub fn draw_confirm(frame: &mut Frame, area: Rect, app: &App, pending: &Pending,
         Pending::Request(r) => (strings::request_label(r), strings::confirm_request(r)),
         Pending::Quit => ("quit".to_string(), strings::confirm_quit(&app.running())),
     };
-    let lines = vec![
-        Line::styled(q, theme.warn),
-        Line::raw(""),
-        Line::from(key("y", "yes", theme).into_iter().chain(key("n", "no", theme)).collect::<Vec<_>>()),
-    ];
+    let mut row: Vec<Span> = key("y", "yes", theme).into_iter().chain(key("n", "no", theme)).collect();
+    if let Some(k) = app.rollback_key() {
+        row.extend(key("R", strings::rollback_key(&k, true), theme));
+    }
+    let lines = vec![Line::styled(q, theme.warn), Line::raw(""), Line::from(row)];
     let w = area.width.saturating_sub(8).min(70);
     let r = centered(area, w, rows(&lines, w.saturating_sub(2)) + 2);
     frame.render_widget(Clear, r);

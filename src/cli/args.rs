@@ -17,7 +17,8 @@ Exit codes:
   0  clean: every host is as tested
   1  other failure: `check` reached no host of the window at all (the report still says
      why for each), a file cannot be written, ...
-  2  invalid input (runbook, inventory or baseline; each problem is shown with file:line:col)
+  2  invalid input (runbook, inventory, baseline, theme or config file; each
+     problem is shown with file:line:col)
   3  divergence found: some host differs from what was tested or cannot be reached while
      others can, a health check fails, the window's risk is over its maximum, or the wave
      order warning (a first-wave host weighs more than a host of a later wave)

@@ -74,6 +74,14 @@ pub fn render(report: &Report) -> String {
             report.hosts.len()
         );
     }
+    let shared = report.hosts.iter().filter(|h| h.resolver == Some(crate::probe::Resolver::Shared)).count();
+    if shared > 0 {
+        let _ = writeln!(
+            out,
+            "apt asked once per package state: {shared} of {} hosts used the answer of a host with identical apt inputs (--fresh=per-host asks each)",
+            report.hosts.len()
+        );
+    }
     if report.exit_code() == super::exit::CLEAN {
         let _ = writeln!(out, "{}", paint(OK, "Every host is as tested. Ready for the window."));
     } else if !stops.is_empty() {

@@ -189,7 +189,7 @@ pub async fn probe_host_with(
     let kept = cache.filter(|_| mode == Mode::Full).and_then(|c| c.get(host, &pm.probe_script()));
     let raw = exec_probe(transport, pm, host, fingerprints, timeout, mode, kept.as_ref()).await?;
     match settle(pm, host, fingerprints, mode, cache, kept, raw)? {
-        Settled::Done { facts, resolver, .. } => Ok((facts, resolver)),
+        Settled::Done { facts, resolver, .. } => Ok((*facts, resolver)),
         Settled::Deferred { .. } => Err(deferred_unasked(host)),
     }
 }
@@ -235,7 +235,7 @@ async fn exec_probe(
 enum Settled {
     /// The host's facts. With `resolver == Ran`: the resolver's sections of this very output
     /// (`answer`) and the content digest the host printed with them, if any.
-    Done { facts: HostFacts, resolver: Resolver, content: Option<String>, answer: BTreeMap<String, String> },
+    Done { facts: Box<HostFacts>, resolver: Resolver, content: Option<String>, answer: BTreeMap<String, String> },
     /// [`Mode::Digests`]: everything but the resolver's sections, and both digests.
     Deferred { sections: BTreeMap<String, String>, state: Option<String>, content: Option<String> },
 }
@@ -264,11 +264,21 @@ fn settle(
             };
             insert_resolver(pm, &mut sections, &kept.sections);
             let facts = parse_sections(pm, fingerprints, &sections).map_err(parse_err)?;
-            Ok(Settled::Done { facts, resolver: Resolver::Reused, content: None, answer: BTreeMap::new() })
+            Ok(Settled::Done {
+                facts: Box::new(facts),
+                resolver: Resolver::Reused,
+                content: None,
+                answer: BTreeMap::new(),
+            })
         }
         cache::StateLine::Skipped => {
             let facts = parse_sections(pm, fingerprints, &sections).map_err(parse_err)?;
-            Ok(Settled::Done { facts, resolver: Resolver::Skipped, content: None, answer: BTreeMap::new() })
+            Ok(Settled::Done {
+                facts: Box::new(facts),
+                resolver: Resolver::Skipped,
+                content: None,
+                answer: BTreeMap::new(),
+            })
         }
         cache::StateLine::Deferred { state, content } if mode == Mode::Digests => {
             // The resolver's sections are not in this output; anything by those names is not
@@ -287,7 +297,7 @@ fn settle(
                 let entry = cache::Entry::new(state, answer.clone()).with_content(content.clone());
                 c.put(host, &pm.probe_script(), entry);
             }
-            Ok(Settled::Done { facts, resolver: Resolver::Ran, content, answer })
+            Ok(Settled::Done { facts: Box::new(facts), resolver: Resolver::Ran, content, answer })
         }
     }
 }

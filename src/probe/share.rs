@@ -107,7 +107,7 @@ pub async fn probe_host_shared(
     let raw = exec_probe(transport, pm, host, fingerprints, timeout, Mode::Digests, kept.as_ref()).await?;
     let (mut sections, state, content) = match settle(pm, host, fingerprints, Mode::Digests, cache, kept.clone(), raw)?
     {
-        Settled::Done { facts, resolver, .. } => return Ok(own((facts, resolver))),
+        Settled::Done { facts, resolver, .. } => return Ok(own((*facts, resolver))),
         Settled::Deferred { sections, state, content } => (sections, state, content),
     };
     // No content digest (apt reads its state from elsewhere, tools missing): on its own.
@@ -133,9 +133,9 @@ pub async fn probe_host_shared(
                         // Only if it still printed the content digest its clones printed.
                         let answer = (again.as_deref() == Some(content.as_str()))
                             .then(|| Answer { from: host.name.clone(), sections: answer });
-                        (Ok((facts, Resolver::Ran)), answer)
+                        (Ok((*facts, Resolver::Ran)), answer)
                     }
-                    Ok(Settled::Done { facts, resolver, .. }) => (Ok((facts, resolver)), None),
+                    Ok(Settled::Done { facts, resolver, .. }) => (Ok((*facts, resolver)), None),
                     Ok(Settled::Deferred { .. }) => (Err(super::deferred_unasked(host)), None),
                     Err(e) => (Err(e), None),
                 };

@@ -142,6 +142,10 @@ async fn check_host(
     // A host we could not reach would fail every command check with the same error;
     // checks from the operator's side still say whether its service answers.
     let reachable = !matches!(probed, Err(ProbeError::Transport(_)));
+    let _place = match sharing {
+        Some(s) => s.place().await,
+        None => None,
+    };
     let mut checks = Vec::new();
     for check in runbook.checks.iter().filter(|c| reachable || !matches!(c.kind, CheckKind::Run(_))) {
         checks.push(run_check(check, host, &runbook.window, transport, prober).await);
@@ -160,11 +164,14 @@ pub async fn run(
     on_progress: impl FnMut(pool::Progress<'_>),
 ) -> Report {
     let hosts = window_hosts(runbook);
-    let sharing = opts.share_resolver.then(|| Sharing::new(pm, &hosts, opts.probe_cache.as_deref()));
+    // Sharing bounds the work itself (a host waiting for another's resolver holds no place),
+    // so the pool lets every host in; without it, the pool bounds it.
+    let sharing = opts.share_resolver.then(|| Sharing::new(pm, &hosts, opts.probe_cache.as_deref(), opts.concurrency));
+    let limit = if sharing.is_some() { hosts.len() } else { opts.concurrency };
     let sharing = sharing.as_ref();
     let check_one =
         |host: Host| async move { check_host(runbook, baseline, transport, prober, pm, &host, opts, sharing).await };
-    let hosts: Vec<HostReport> = pool::for_each_host_with_progress(&hosts, opts.concurrency, check_one, on_progress)
+    let hosts: Vec<HostReport> = pool::for_each_host_with_progress(&hosts, limit, check_one, on_progress)
         .await
         .into_iter()
         .map(|(_, report)| report)

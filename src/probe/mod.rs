@@ -337,8 +337,9 @@ mod tests {
     ///
     /// Files: `state` (stat digest), `content` (content digest, optional), `next` (becomes
     /// `content` right after a digests-only probe: the state moved between the passes),
-    /// `upgrade` (the resolver's answer), `reboot` (reboot required), `runs` (one line per
-    /// resolver run).
+    /// `upgrade` (the resolver's answer), `reboot` (reboot required), `slow` (the resolver
+    /// takes a second); written by it: `runs` (one line per resolver run), `pass1` and
+    /// `resolved` (when the last digests-only probe and resolver run ended, in ns).
     struct PlayedHost {
         dir: std::path::PathBuf,
         /// Says "unchanged" whatever it is sent.
@@ -361,9 +362,10 @@ mod tests {
                  echo '@@patchdeck:pkgstate'; st=$(cat \"$d/state\"); echo \"$st\"\n\
                  if [ \"$st\" = \"${{PD_KNOWN_PKG_STATE:-}}\" ] || {liar}; then echo unchanged; else\n\
                  if [ -f \"$d/content\" ]; then echo \"content $(cat \"$d/content\")\"; fi\n\
-                 if [ \"${{PD_PROBE_MODE:-}}\" = digests ] || {defers}; then echo deferred\n\
+                 if [ \"${{PD_PROBE_MODE:-}}\" = digests ] || {defers}; then echo deferred; date +%s%N >\"$d/pass1\"\n\
                    if [ -f \"$d/next\" ]; then mv \"$d/next\" \"$d/content\"; fi\n\
-                 else echo '@@patchdeck:upgrade'; cat \"$d/upgrade\"; echo 'patchdeck-exit: 0'; echo run >>\"$d/runs\"; fi\n\
+                 else echo '@@patchdeck:upgrade'; cat \"$d/upgrade\"; echo 'patchdeck-exit: 0'; echo run >>\"$d/runs\"\n\
+                   if [ -f \"$d/slow\" ]; then sleep 1; fi; date +%s%N >\"$d/resolved\"; fi\n\
                  fi\n\
                  echo '@@patchdeck:reboot'; if [ -f \"$d/reboot\" ]; then echo reboot-required; fi\n"
             )
@@ -519,7 +521,7 @@ mod tests {
         }
         /// One check's probes of `hosts`, all at once.
         async fn check(&self, hosts: &[Host], cache: Option<&ProbeCache>) -> Vec<Probed> {
-            let sharing = Sharing::new(&self.pm, hosts, cache);
+            let sharing = Sharing::new(&self.pm, hosts, cache, 32);
             let probes = hosts
                 .iter()
                 .map(|h| probe_host_shared(&self.t, &self.pm, h, &[], Duration::from_secs(10), cache, &sharing));
@@ -527,7 +529,7 @@ mod tests {
         }
         /// Hosts probed one after the other (so the first one asks), in one check.
         async fn check_in_order(&self, hosts: &[Host], cache: Option<&ProbeCache>) -> Vec<Probed> {
-            let sharing = Sharing::new(&self.pm, hosts, cache);
+            let sharing = Sharing::new(&self.pm, hosts, cache, 32);
             let mut out = vec![];
             for h in hosts {
                 out.push(
@@ -650,6 +652,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn hosts_waiting_for_a_resolver_hold_no_place() {
+        // Two places; a, b and c are clones whose resolver takes a second, d is another
+        // state. While one clone's resolver runs, the other clones wait without a place, so
+        // d is probed meanwhile instead of after.
+        let f = Fleet::new();
+        let clones = ["a", "b", "c"];
+        let mut hosts: Vec<Host> = clones.iter().map(|h| f.host(h, 1, Some(&digest(101)), LESS_3)).collect();
+        for h in clones {
+            f.file(h, "slow", "");
+        }
+        hosts.push(f.host("d", 2, Some(&digest(102)), LESS_4));
+        let sharing = Sharing::new(&f.pm, &hosts, None, 2);
+        let t = Duration::from_secs(10);
+        let probes = hosts.iter().map(|h| probe_host_shared(&f.t, &f.pm, h, &[], t, None, &sharing));
+        let got: Vec<Probed> = futures::future::join_all(probes).await.into_iter().map(Result::unwrap).collect();
+        assert_eq!(got.iter().filter(|p| p.resolver == Resolver::Shared).count(), 2, "{got:?}");
+        let ns = |h: &str, f_: &str| -> u128 {
+            std::fs::read_to_string(f.t.root.join(h).join(f_)).map_or(u128::MAX, |s| s.trim().parse().unwrap())
+        };
+        let resolved = clones.iter().map(|h| ns(h, "resolved")).min().unwrap();
+        assert!(ns("d", "pass1") < resolved, "d waited for the clones' resolver");
+    }
+
+    #[tokio::test]
     async fn deferred_is_refused_where_the_resolver_was_asked_for() {
         // A host that leaves out the resolver's answer when asked for it must not pass for a
         // host with nothing pending, alone or as the host asking for its clones.
@@ -659,7 +685,7 @@ mod tests {
         let t = Duration::from_secs(10);
         let err = probe_host_with(&f.t, &forger, &a, &[], t, Mode::Full, None).await.unwrap_err();
         assert!(err.to_string().contains("left out its resolver's answer"), "{err}");
-        let sharing = Sharing::new(&forger, std::slice::from_ref(&a), None);
+        let sharing = Sharing::new(&forger, std::slice::from_ref(&a), None, 32);
         let err = probe_host_shared(&f.t, &forger, &a, &[], t, None, &sharing).await.unwrap_err();
         assert!(err.to_string().contains("left out its resolver's answer"), "{err}");
         assert_eq!(f.runs("a"), 0);

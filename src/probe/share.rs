@@ -18,6 +18,9 @@
 //!   that digest (`shared`); if not (its state moved in between), or it failed, each of
 //!   them asks its own resolver (`ran`).
 //!
+//! Hosts waiting for another host's resolver hold none of the check's places (at most
+//! `limit` hosts work at once), so the others get probed while it runs.
+//!
 //! A shared answer is kept for each host under its own stat digest, as if it had answered.
 //! Hostile input: every digest is checked to be 64 hex digits before it is used, one host's
 //! answer only ever serves a host that printed the content digest it was given for, and
@@ -30,7 +33,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore, SemaphorePermit};
 
 use super::{
     HostFacts, Mode, ProbeCache, ProbeError, Resolver, Settled, exec_probe, insert_resolver, parse_sections,
@@ -58,8 +61,13 @@ struct Answer {
 }
 
 /// The answers of one check, by content digest. One per check run, shared by its hosts.
-#[derive(Debug, Default)]
+///
+/// It also bounds the check's work: at most `limit` hosts probe (or run their health
+/// checks) at once. A host waiting for another's resolver holds no place, so the hosts
+/// still to probe get on while the resolver runs.
+#[derive(Debug)]
 pub struct Sharing {
+    places: Semaphore,
     /// From the kept answers of this check's hosts that say which content they were for.
     known: HashMap<String, Answer>,
     /// One cell per content digest asked about in this check: the first host to get there
@@ -68,8 +76,8 @@ pub struct Sharing {
 }
 
 impl Sharing {
-    /// For a check of `hosts`: what their kept answers (if any) already say.
-    pub fn new(pm: &dyn PackageManager, hosts: &[Host], cache: Option<&ProbeCache>) -> Self {
+    /// For a check of `hosts`, `limit` at a time: what their kept answers (if any) already say.
+    pub fn new(pm: &dyn PackageManager, hosts: &[Host], cache: Option<&ProbeCache>, limit: usize) -> Self {
         let mut known = HashMap::new();
         if let Some(cache) = cache {
             let script = pm.probe_script();
@@ -81,12 +89,25 @@ impl Sharing {
                 }
             }
         }
-        Self { known, asked: Mutex::default() }
+        Self { places: Semaphore::new(limit.max(1)), known, asked: Mutex::default() }
     }
 
-    fn cell(&self, content: &str) -> Arc<OnceCell<Option<Answer>>> {
+    /// A place among the `limit` hosts working at once; held while it is.
+    pub async fn place(&self) -> Option<SemaphorePermit<'_>> {
+        self.places.acquire().await.ok()
+    }
+
+    /// The cell for a content digest, and whether this caller is the first to ask for it.
+    fn claim(&self, content: &str) -> (Arc<OnceCell<Option<Answer>>>, bool) {
         let mut asked = self.asked.lock().unwrap_or_else(|p| p.into_inner());
-        asked.entry(content.to_string()).or_default().clone()
+        match asked.get(content) {
+            Some(cell) => (cell.clone(), false),
+            None => {
+                let cell = Arc::new(OnceCell::new());
+                asked.insert(content.to_string(), cell.clone());
+                (cell, true)
+            }
+        }
     }
 }
 
@@ -104,6 +125,7 @@ pub async fn probe_host_shared(
     let own = |(facts, resolver)| Probed { facts, resolver, shared_from: None };
     let script = pm.probe_script();
     let kept = cache.and_then(|c| c.get(host, &script));
+    let mut place = sharing.place().await;
     let raw = exec_probe(transport, pm, host, fingerprints, timeout, Mode::Digests, kept.as_ref()).await?;
     let (mut sections, state, content) = match settle(pm, host, fingerprints, Mode::Digests, cache, kept.clone(), raw)?
     {
@@ -122,28 +144,36 @@ pub async fn probe_host_shared(
         (a.clone(), Resolver::Shared)
     } else {
         let mut mine = None;
-        let cell = sharing.cell(&content);
-        let answer = cell
-            .get_or_init(|| async {
-                // This host asks for everyone with this content digest.
-                let asked = exec_probe(transport, pm, host, fingerprints, timeout, Mode::Full, None).await;
-                let settled = asked.and_then(|raw| settle(pm, host, fingerprints, Mode::Full, cache, None, raw));
-                let (result, answer) = match settled {
-                    Ok(Settled::Done { facts, resolver: Resolver::Ran, content: again, answer }) => {
-                        // Only if it still printed the content digest its clones printed.
-                        let answer = (again.as_deref() == Some(content.as_str()))
-                            .then(|| Answer { from: host.name.clone(), sections: answer });
-                        (Ok((*facts, Resolver::Ran)), answer)
-                    }
-                    Ok(Settled::Done { facts, resolver, .. }) => (Ok((*facts, resolver)), None),
-                    Ok(Settled::Deferred { .. }) => (Err(super::deferred_unasked(host)), None),
-                    Err(e) => (Err(e), None),
-                };
-                mine = Some(result);
-                answer
-            })
-            .await
-            .clone();
+        let (cell, first) = sharing.claim(&content);
+        if !first {
+            // Another host asks apt for this content: wait for it without holding a place.
+            place = None;
+        }
+        // The first to claim a digest also starts filling its cell right away (no await in
+        // between); should it be cancelled, a waiting host's init runs instead: no answer,
+        // each asks its own resolver.
+        let init = async {
+            if !first {
+                return None;
+            }
+            // This host asks for everyone with this content digest.
+            let asked = exec_probe(transport, pm, host, fingerprints, timeout, Mode::Full, None).await;
+            let settled = asked.and_then(|raw| settle(pm, host, fingerprints, Mode::Full, cache, None, raw));
+            let (result, answer) = match settled {
+                Ok(Settled::Done { facts, resolver: Resolver::Ran, content: again, answer }) => {
+                    // Only if it still printed the content digest its clones printed.
+                    let answer = (again.as_deref() == Some(content.as_str()))
+                        .then(|| Answer { from: host.name.clone(), sections: answer });
+                    (Ok((*facts, Resolver::Ran)), answer)
+                }
+                Ok(Settled::Done { facts, resolver, .. }) => (Ok((*facts, resolver)), None),
+                Ok(Settled::Deferred { .. }) => (Err(super::deferred_unasked(host)), None),
+                Err(e) => (Err(e), None),
+            };
+            mine = Some(result);
+            answer
+        };
+        let answer = cell.get_or_init(|| init).await.clone();
         if let Some(result) = mine {
             return result.map(own);
         }
@@ -151,6 +181,10 @@ pub async fn probe_host_shared(
             Some(a) => (a, Resolver::Shared),
             // The host that asked could not serve the others: each asks its own resolver.
             None => {
+                let _place = match place {
+                    Some(p) => Some(p),
+                    None => sharing.place().await,
+                };
                 return probe_host_with(transport, pm, host, fingerprints, timeout, Mode::Full, cache).await.map(own);
             }
         }

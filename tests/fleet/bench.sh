@@ -24,7 +24,8 @@
 # bench-N.toml is the fleet's runbook narrowed to one wave of those N hosts, with its
 # fingerprint and without health checks, so patchdeck does one round trip per host, like the
 # others. Cold figures are hyperfine medians of --runs runs (min, max kept); a discarded
-# warm-up check of all hosts first builds each host's apt cache (pkgcache.bin).
+# warm-up check of all hosts (--fresh=per-host) first builds each host's apt cache
+# (pkgcache.bin).
 # Writes the results between the markers of FILE (default: BENCHMARKS.md at the repo root)
 # and prints them. Needs root; installs pssh, ansible, hyperfine with apt-get if missing.
 set -euo pipefail
@@ -104,7 +105,8 @@ done
 export XDG_CACHE_HOME=$W/cache
 rm -rf "$XDG_CACHE_HOME"
 log "warm-up: one discarded check of all $MAX hosts (builds each host's apt cache)"
-(cd "$D" && "$PD" check "bench-$MAX.toml" >/dev/null) || true
+# --fresh=per-host: every host's apt runs once (a shared check would build only one cache).
+(cd "$D" && "$PD" check --fresh=per-host "bench-$MAX.toml" >/dev/null) || true
 
 Q="apt list --upgradable"
 export ANSIBLE_SSH_ARGS="-o ControlMaster=no -o ControlPath=none" ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_HOST_KEY_CHECKING=true

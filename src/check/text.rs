@@ -78,7 +78,7 @@ pub fn render(report: &Report) -> String {
     if shared > 0 {
         let _ = writeln!(
             out,
-            "apt asked once per package state: {shared} of {} hosts used the answer of a host with identical apt inputs (--fresh=per-host asks each)",
+            "apt answer shared by identical hosts: {shared} of {} (--fresh=per-host asks each)",
             report.hosts.len()
         );
     }

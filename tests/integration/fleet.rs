@@ -217,7 +217,7 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     let report_text = text(&out.stdout);
     eprintln!("check on the fresh fleet:\n{report_text}");
     assert_eq!(out.status.code(), Some(3), "{report_text}{}", text(&out.stderr));
-    let sharing = "apt asked once per package state: 2 of 5 hosts used the answer of a host with identical apt inputs";
+    let sharing = "apt answer shared by identical hosts: 2 of 5 (--fresh=per-host asks each)";
     assert!(report_text.contains(sharing), "{report_text}");
     for line in [
         "ok   prod-clean   2 tested, health ok",

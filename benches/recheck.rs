@@ -3,13 +3,15 @@
 //! re-check a cockpit does during a window). Prints one line per pass on stdout:
 //!
 //! ```text
-//! pass 1 cold 12.345 s hosts 50 clean 50 reused 0
-//! pass 2 warm 3.210 s hosts 50 clean 50 reused 50
+//! pass 1 cold 12.345 s hosts 50 clean 50 reused 0 shared 49
+//! pass 2 warm 3.210 s hosts 50 clean 50 reused 50 shared 0
 //! ```
 //!
 //! Like the engine's re-check before each host's change, the passes share one in-memory
 //! probe cache: a host whose package state did not move is not asked to resolve again
-//! (`reused`). With `--fresh` every pass asks every host's resolver.
+//! (`reused`); hosts whose apt inputs are identical share one resolver run (`shared`). With
+//! `--fresh` nothing is kept between passes: every pass asks apt anew, once per distinct
+//! package state.
 //!
 //! Run by `tests/fleet/bench.sh` (which parses those lines); by hand:
 //! `cargo bench --bench recheck -- RUNBOOK [PASSES] [CONCURRENCY]`. Not a criterion bench:
@@ -23,6 +25,7 @@ use std::time::Instant;
 use patchdeck::check::{self, Options};
 use patchdeck::health::NetProber;
 use patchdeck::pkg::apt::Apt;
+use patchdeck::probe::Resolver;
 use patchdeck::transport::Transport;
 use patchdeck::transport::ssh::{SshOptions, SshTransport};
 
@@ -51,8 +54,12 @@ fn main() -> eyre::Result<()> {
             let secs = started.elapsed().as_secs_f64();
             let clean = report.hosts.iter().filter(|h| h.is_clean()).count();
             let kind = if pass == 1 { "cold" } else { "warm" };
-            let reused = report.hosts.iter().filter(|h| h.resolver == Some(patchdeck::probe::Resolver::Reused)).count();
-            println!("pass {pass} {kind} {secs:.3} s hosts {} clean {clean} reused {reused}", report.hosts.len());
+            let count = |r| report.hosts.iter().filter(|h| h.resolver == Some(r)).count();
+            let (reused, shared) = (count(Resolver::Reused), count(Resolver::Shared));
+            println!(
+                "pass {pass} {kind} {secs:.3} s hosts {} clean {clean} reused {reused} shared {shared}",
+                report.hosts.len()
+            );
         }
         transport.close().await;
     });

@@ -18,7 +18,7 @@ use crate::diff::{Class, HostDiff, diff_host};
 use crate::health::{CheckResult, Prober, run_check};
 use crate::inventory::Host;
 use crate::pkg::{PackageManager, ParseError};
-use crate::probe::{Mode, ProbeCache, ProbeError, Resolver, probe_host_with};
+use crate::probe::{Mode, ProbeCache, ProbeError, Probed, Resolver, Sharing, probe_host_shared, probe_host_with};
 use crate::runbook::{CheckKind, Runbook};
 use crate::transport::{Transport, pool};
 
@@ -43,11 +43,19 @@ pub struct Options {
     /// Kept resolver answers: a host whose package state is unchanged is not asked again.
     /// `None` asks every host's resolver.
     pub probe_cache: Option<Arc<ProbeCache>>,
+    /// Hosts whose package state has the same content share one resolver run
+    /// ([`crate::probe::share`]); `false` asks each host's own resolver.
+    pub share_resolver: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { concurrency: pool::DEFAULT_LIMIT, probe_timeout: Duration::from_secs(60), probe_cache: None }
+        Self {
+            concurrency: pool::DEFAULT_LIMIT,
+            probe_timeout: Duration::from_secs(60),
+            probe_cache: None,
+            share_resolver: true,
+        }
     }
 }
 
@@ -57,9 +65,13 @@ pub struct HostReport {
     pub diff: HostDiff,
     pub checks: Vec<CheckResult>,
     pub probe_millis: u64,
-    /// Whether the host's resolver ran or its kept answer was reused (absent: not probed).
+    /// Whether the host's resolver ran, its kept answer was reused, or another host's answer
+    /// for the same package state served (absent: not probed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolver: Option<Resolver>,
+    /// With `resolver == shared`: the host whose resolver's answer served this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_from: Option<String>,
 }
 
 impl HostReport {
@@ -115,6 +127,7 @@ pub fn window_hosts(runbook: &Runbook) -> Vec<Host> {
 }
 
 /// Probes and diffs one host, then runs its health checks.
+#[allow(clippy::too_many_arguments)]
 async fn check_host(
     runbook: &Runbook,
     baseline: &Baseline,
@@ -123,14 +136,21 @@ async fn check_host(
     pm: &dyn PackageManager,
     host: &Host,
     opts: &Options,
+    sharing: Option<&Sharing>,
 ) -> HostReport {
     let started = Instant::now();
     let cache = opts.probe_cache.as_deref();
-    let probed =
-        probe_host_with(transport, pm, host, &runbook.fingerprints, opts.probe_timeout, Mode::Full, cache).await;
+    let (fps, timeout) = (&runbook.fingerprints, opts.probe_timeout);
+    let probed = match sharing {
+        Some(sharing) => probe_host_shared(transport, pm, host, fps, timeout, cache, sharing).await,
+        None => probe_host_with(transport, pm, host, fps, timeout, Mode::Full, cache)
+            .await
+            .map(|(facts, resolver)| Probed { facts, resolver, shared_from: None }),
+    };
     let probe_millis = started.elapsed().as_millis() as u64;
-    let resolver = probed.as_ref().ok().map(|(_, r)| *r);
-    let probed = probed.map(|(facts, _)| facts);
+    let resolver = probed.as_ref().ok().map(|p| p.resolver);
+    let shared_from = probed.as_ref().ok().and_then(|p| p.shared_from.clone());
+    let probed = probed.map(|p| p.facts);
     let diff = match &probed {
         Ok(facts) => diff_host(&host.name, facts, baseline, &runbook.fingerprints, &runbook.policy),
         Err(ProbeError::Parse { source: ParseError::Hostile(h), .. }) => {
@@ -141,11 +161,15 @@ async fn check_host(
     // A host we could not reach would fail every command check with the same error;
     // checks from the operator's side still say whether its service answers.
     let reachable = !matches!(probed, Err(ProbeError::Transport(_)));
+    let _place = match sharing {
+        Some(s) => s.place().await,
+        None => None,
+    };
     let mut checks = Vec::new();
     for check in runbook.checks.iter().filter(|c| reachable || !matches!(c.kind, CheckKind::Run(_))) {
         checks.push(run_check(check, host, &runbook.window, transport, prober).await);
     }
-    HostReport { diff, checks, probe_millis, resolver }
+    HostReport { diff, checks, probe_millis, resolver, shared_from }
 }
 
 /// Runs the whole check. Hosts are probed concurrently (bounded); the report keeps wave order.
@@ -159,8 +183,14 @@ pub async fn run(
     on_progress: impl FnMut(pool::Progress<'_>),
 ) -> Report {
     let hosts = window_hosts(runbook);
-    let check_one = |host: Host| async move { check_host(runbook, baseline, transport, prober, pm, &host, opts).await };
-    let hosts: Vec<HostReport> = pool::for_each_host_with_progress(&hosts, opts.concurrency, check_one, on_progress)
+    // Sharing bounds the work itself (a host waiting for another's resolver holds no place),
+    // so the pool lets every host in; without it, the pool bounds it.
+    let sharing = opts.share_resolver.then(|| Sharing::new(pm, &hosts, opts.probe_cache.as_deref(), opts.concurrency));
+    let limit = if sharing.is_some() { hosts.len() } else { opts.concurrency };
+    let sharing = sharing.as_ref();
+    let check_one =
+        |host: Host| async move { check_host(runbook, baseline, transport, prober, pm, &host, opts, sharing).await };
+    let hosts: Vec<HostReport> = pool::for_each_host_with_progress(&hosts, limit, check_one, on_progress)
         .await
         .into_iter()
         .map(|(_, report)| report)

@@ -74,6 +74,14 @@ pub fn render(report: &Report) -> String {
             report.hosts.len()
         );
     }
+    let shared = report.hosts.iter().filter(|h| h.resolver == Some(crate::probe::Resolver::Shared)).count();
+    if shared > 0 {
+        let _ = writeln!(
+            out,
+            "apt answer shared by identical hosts: {shared} of {} (--fresh=per-host asks each)",
+            report.hosts.len()
+        );
+    }
     if report.nothing_reached() {
         let _ = writeln!(out, "{}", paint(STOP, "No host could be reached: nothing was compared with the baseline."));
     } else if report.exit_code() == super::exit::CLEAN {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use eyre::WrapErr;
 
-use super::args::{CheckArgs, DemoArgs, Global};
+use super::args::{CheckArgs, DemoArgs, Fresh, Global};
 use super::fleet::Reach;
 use crate::check::{self, Options};
 use crate::pkg::apt::Apt;
@@ -86,13 +86,18 @@ pub async fn run(global: &Global, args: CheckArgs) -> eyre::Result<u8> {
         warn_about_ssh_config(global, &runbook, args.concurrency).await;
     }
     // Kept between runs: an unchanged host costs a few milliseconds instead of a resolver run.
-    // --fresh asks every resolver again, and keeps the answers for the next check.
+    // --fresh asks apt again (once per distinct package state; --fresh=per-host: every host's
+    // own resolver), and keeps the answers for the next check.
     let probe_cache = ProbeCache::default_dir().map(|d| {
         let cache = ProbeCache::persistent(d);
-        Arc::new(if args.fresh { cache.refreshing() } else { cache })
+        Arc::new(if args.fresh.is_some() { cache.refreshing() } else { cache })
     });
-    let opts =
-        Options { concurrency: args.concurrency.max(1), probe_timeout: Duration::from_secs(args.timeout), probe_cache };
+    let opts = Options {
+        concurrency: args.concurrency.max(1),
+        probe_timeout: Duration::from_secs(args.timeout),
+        probe_cache,
+        share_resolver: args.fresh != Some(Fresh::PerHost),
+    };
     Ok(check_with(&runbook, &baseline, &reach, &opts, args.json).await)
 }
 

@@ -6,7 +6,9 @@
 //! the digest it saw last and it still matches, skips the resolver and says `unchanged`.
 //! The operator then reuses the sections it kept from that run: same inputs, same answer,
 //! parsed by the same parser. Everything else in the probe (installed versions, reboot flag,
-//! cached debs, fingerprints) is read fresh every time.
+//! cached debs, fingerprints) is read fresh every time. An entry also records the content
+//! digest of the state it answers for, when the host printed one: [`super::share`] lets it
+//! stand for any host of a check printing the same content digest.
 //!
 //! The cache is an optimisation only: a missing, unreadable or corrupt entry means "ask the
 //! host", and failing to save one is never an error.
@@ -20,8 +22,9 @@ use serde::{Deserialize, Serialize};
 use super::sha256_hex;
 use crate::inventory::Host;
 
-/// Section printing the digest of the package manager's inputs, then `unchanged` or
-/// `skipped` when the resolver did not run.
+/// Section printing the digest of the package manager's inputs (by file metadata), then,
+/// when it was computed, `content DIGEST` (by content, see [`super::share`]), then
+/// `unchanged`, `skipped` or `deferred` when the resolver did not run.
 pub const STATE_SECTION: &str = "pkgstate";
 
 /// Bumped when the entry format changes, so old files are ignored.
@@ -30,12 +33,15 @@ const FORMAT: u32 = 1;
 /// What the host's `pkgstate` section said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateLine {
-    /// The resolver ran; its sections follow. `None`: the host cannot give a digest.
-    Fresh(Option<String>),
+    /// The resolver ran; its sections follow. `None`: the host cannot give that digest.
+    Fresh { state: Option<String>, content: Option<String> },
     /// The digest equals the one the operator sent: reuse the kept sections.
     Unchanged(String),
     /// Installed-only probe: no resolver sections, none expected.
     Skipped,
+    /// Digests-only probe ([`super::Mode::Digests`]): the resolver was not asked; the
+    /// operator asks one host per content digest.
+    Deferred { state: Option<String>, content: Option<String> },
 }
 
 impl StateLine {
@@ -43,10 +49,17 @@ impl StateLine {
     pub fn parse(body: Option<&str>) -> Self {
         let mut lines = body.unwrap_or("").lines().map(str::trim);
         let state = lines.next().filter(|s| is_digest(s)).map(str::to_string);
-        match (state, lines.next()) {
+        let mut next = lines.next();
+        let mut content = None;
+        if let Some(c) = next.and_then(|l| l.strip_prefix("content ")) {
+            content = Some(c).filter(|c| is_digest(c)).map(str::to_string);
+            next = lines.next();
+        }
+        match (state, next) {
             (Some(s), Some("unchanged")) => Self::Unchanged(s),
             (_, Some("skipped")) => Self::Skipped,
-            (s, _) => Self::Fresh(s),
+            (state, Some("deferred")) => Self::Deferred { state, content },
+            (state, _) => Self::Fresh { state, content },
         }
     }
 }
@@ -57,17 +70,28 @@ pub fn is_digest(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// The resolver's sections as one host printed them for one package-manager state.
+/// The resolver's sections for one host's package-manager state: as the host printed them,
+/// or as another host printed them for the same content digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     format: u32,
     pub state: String,
+    /// The content digest the answer was given for, when known: then the answer also
+    /// stands for any host printing the same content digest (see [`super::share`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
     pub sections: BTreeMap<String, String>,
 }
 
 impl Entry {
     pub fn new(state: String, sections: BTreeMap<String, String>) -> Self {
-        Self { format: FORMAT, state, sections }
+        Self { format: FORMAT, state, content: None, sections }
+    }
+
+    /// The same entry, for the package state whose content digest is `content` (ignored
+    /// unless it is a digest).
+    pub fn with_content(self, content: Option<String>) -> Self {
+        Self { content: content.filter(|c| is_digest(c)), ..self }
     }
 }
 
@@ -143,7 +167,8 @@ fn key(host: &Host, script: &str) -> String {
 fn read(path: &Path) -> Option<Entry> {
     let text = std::fs::read_to_string(path).ok()?;
     let e: Entry = serde_json::from_str(&text).ok()?;
-    (e.format == FORMAT && is_digest(&e.state)).then_some(e)
+    let ok = e.format == FORMAT && is_digest(&e.state) && e.content.as_deref().is_none_or(is_digest);
+    ok.then_some(e)
 }
 
 /// Written to a temporary file then renamed, so a reader never sees half an entry.
@@ -161,19 +186,34 @@ mod tests {
     use super::*;
 
     const D: &str = "a6796d61f56159aa5557a9407ee0f8bb7832ce606815185c760b8703affeb7b2";
+    const C: &str = "3cc21e06669dcc9bdbec525f734fa0fe12c1c1907fa15d4cc945b3f294a2d507";
 
     #[test]
     fn state_lines() {
-        assert_eq!(StateLine::parse(Some(&format!("{D}\n"))), StateLine::Fresh(Some(D.into())));
+        let fresh = |s: Option<&str>, c: Option<&str>| StateLine::Fresh {
+            state: s.map(str::to_string),
+            content: c.map(str::to_string),
+        };
+        let deferred = |s: Option<&str>, c: Option<&str>| StateLine::Deferred {
+            state: s.map(str::to_string),
+            content: c.map(str::to_string),
+        };
+        assert_eq!(StateLine::parse(Some(&format!("{D}\n"))), fresh(Some(D), None));
+        assert_eq!(StateLine::parse(Some(&format!("{D}\ncontent {C}\n"))), fresh(Some(D), Some(C)));
         assert_eq!(StateLine::parse(Some(&format!("{D}\nunchanged\n"))), StateLine::Unchanged(D.into()));
         assert_eq!(StateLine::parse(Some(&format!("{D}\nskipped\n"))), StateLine::Skipped);
         assert_eq!(StateLine::parse(Some("\nskipped\n")), StateLine::Skipped);
+        assert_eq!(StateLine::parse(Some(&format!("{D}\ncontent {C}\ndeferred\n"))), deferred(Some(D), Some(C)));
+        assert_eq!(StateLine::parse(Some(&format!("{D}\ndeferred\n"))), deferred(Some(D), None));
         // A host without the tools prints an empty digest: fresh, nothing to keep.
-        assert_eq!(StateLine::parse(Some("\n")), StateLine::Fresh(None));
-        assert_eq!(StateLine::parse(None), StateLine::Fresh(None));
+        assert_eq!(StateLine::parse(Some("\n")), fresh(None, None));
+        assert_eq!(StateLine::parse(None), fresh(None, None));
         // "unchanged" without a well-formed digest is not believed.
-        assert_eq!(StateLine::parse(Some("; rm -rf /\nunchanged\n")), StateLine::Fresh(None));
-        assert_eq!(StateLine::parse(Some(&format!("{}\nunchanged\n", D.to_uppercase()))), StateLine::Fresh(None));
+        assert_eq!(StateLine::parse(Some("; rm -rf /\nunchanged\n")), fresh(None, None));
+        assert_eq!(StateLine::parse(Some(&format!("{}\nunchanged\n", D.to_uppercase()))), fresh(None, None));
+        // Nor is a content digest that is not one.
+        assert_eq!(StateLine::parse(Some(&format!("{D}\ncontent $(reboot)\ndeferred\n"))), deferred(Some(D), None));
+        assert_eq!(StateLine::parse(Some(&format!("{D}\ncontent {C} x\n"))), fresh(Some(D), None));
     }
 
     #[test]
@@ -199,6 +239,12 @@ mod tests {
         let newer = Entry::new("b".repeat(64), BTreeMap::new());
         refreshing.put(&a, "script", newer.clone());
         assert_eq!(ProbeCache::persistent(dir.path().to_path_buf()).get(&a, "script"), Some(newer));
+
+        // The content digest an answer was given for is kept with it; a non-digest is not.
+        let with = Entry::new(D.into(), BTreeMap::new()).with_content(Some(C.into()));
+        ProbeCache::persistent(dir.path().to_path_buf()).put(&a, "script", with.clone());
+        assert_eq!(ProbeCache::persistent(dir.path().to_path_buf()).get(&a, "script"), Some(with));
+        assert_eq!(Entry::new(D.into(), BTreeMap::new()).with_content(Some("x".into())).content, None);
     }
 
     #[test]
@@ -209,6 +255,14 @@ mod tests {
         cache.put(&a, "s", Entry::new(D.into(), BTreeMap::new()));
         for f in std::fs::read_dir(dir.path()).unwrap() {
             std::fs::write(f.unwrap().path(), "{ not json").unwrap();
+        }
+        assert_eq!(ProbeCache::persistent(dir.path().to_path_buf()).get(&a, "s"), None);
+        // A file whose content digest is not one (edited by hand, or worse) is ignored whole.
+        cache.put(&a, "s", Entry::new(D.into(), BTreeMap::new()).with_content(Some(C.into())));
+        for f in std::fs::read_dir(dir.path()).unwrap() {
+            let p = f.unwrap().path();
+            let text = std::fs::read_to_string(&p).unwrap().replace(C, "; reboot");
+            std::fs::write(p, text).unwrap();
         }
         assert_eq!(ProbeCache::persistent(dir.path().to_path_buf()).get(&a, "s"), None);
     }

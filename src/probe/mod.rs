@@ -6,10 +6,12 @@
 //! `fp.N` (N = index into the runbook's fingerprints) and are built here.
 //!
 //! The resolver's sections are the costly part; [`cache`] keeps them per host so a host
-//! whose package state has not changed is not asked again.
+//! whose package state has not changed is not asked again, and [`share`] asks one host per
+//! distinct package state when several hosts of a check are clones.
 
 pub mod cache;
 mod fingerprint;
+pub mod share;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cache::ProbeCache;
 pub use fingerprint::{FpValue, normalize_command_output, sha256_hex};
+pub use share::{Probed, Sharing, probe_host_shared};
 
 use crate::inventory::Host;
 use crate::pkg::{PackageManager, ParseError, PkgFacts};
@@ -54,6 +57,8 @@ pub enum Resolver {
     Ran,
     /// The host's package state was unchanged: the answer kept from an earlier run stands.
     Reused,
+    /// Another host whose package state has the same content digest answered (see [`share`]).
+    Shared,
     /// Not asked ([`Mode::Installed`]).
     Skipped,
 }
@@ -67,6 +72,10 @@ pub enum Mode {
     /// and after it changes packages. The resolver does not run, so pending updates,
     /// holds and installable versions come back empty.
     Installed,
+    /// Everything [`Mode::Full`] asks except the resolver, plus the content digest of its
+    /// inputs (a few ms of host CPU): the first pass of [`share`]. A host whose kept answer
+    /// still stands says so, as in [`Mode::Full`].
+    Digests,
 }
 
 /// The probe command for a host: package sections, then fingerprint sections.
@@ -85,8 +94,10 @@ pub fn command_with(
     known_state: Option<&str>,
 ) -> Command {
     let mut script = String::from("export LC_ALL=C LANG=C LANGUAGE=C\n");
-    if mode == Mode::Installed {
-        script.push_str("PD_PROBE_MODE=installed\n");
+    match mode {
+        Mode::Full => {}
+        Mode::Installed => script.push_str("PD_PROBE_MODE=installed\n"),
+        Mode::Digests => script.push_str("PD_PROBE_MODE=digests\n"),
     }
     if let Some(state) = known_state.filter(|s| cache::is_digest(s)) {
         script.push_str(&format!("PD_KNOWN_PKG_STATE={state}\n"));
@@ -174,18 +185,75 @@ pub async fn probe_host_with(
     mode: Mode,
     cache: Option<&ProbeCache>,
 ) -> Result<(HostFacts, Resolver), ProbeError> {
-    let script = pm.probe_script();
-    let kept = cache.filter(|_| mode == Mode::Full).and_then(|c| c.get(host, &script));
-    let cmd = command_with(pm, fingerprints, timeout, mode, kept.as_ref().map(|e| e.state.as_str()));
+    let mode = if mode == Mode::Digests { Mode::Full } else { mode };
+    let kept = cache.filter(|_| mode == Mode::Full).and_then(|c| c.get(host, &pm.probe_script()));
+    let raw = exec_probe(transport, pm, host, fingerprints, timeout, mode, kept.as_ref()).await?;
+    match settle(pm, host, fingerprints, mode, cache, kept, raw)? {
+        Settled::Done { facts, resolver, .. } => Ok((*facts, resolver)),
+        Settled::Deferred { .. } => Err(deferred_unasked(host)),
+    }
+}
+
+pub(crate) fn deferred_unasked(host: &Host) -> ProbeError {
+    ProbeError::Parse {
+        host: host.name.clone(),
+        source: ParseError::Malformed {
+            command: "probe".into(),
+            detail: "the host left out its resolver's answer, which was asked for".into(),
+        },
+    }
+}
+
+/// One probe's output, split, with what its `pkgstate` section said.
+struct Raw {
+    sections: BTreeMap<String, String>,
+    line: cache::StateLine,
+}
+
+/// Runs the probe once; `kept`'s state goes with it so an unchanged host can say so.
+async fn exec_probe(
+    transport: &dyn Transport,
+    pm: &dyn PackageManager,
+    host: &Host,
+    fingerprints: &[Fingerprint],
+    timeout: Duration,
+    mode: Mode,
+    kept: Option<&cache::Entry>,
+) -> Result<Raw, ProbeError> {
+    let cmd = command_with(pm, fingerprints, timeout, mode, kept.map(|e| e.state.as_str()));
     let out = transport.exec(host, &cmd).await?;
     if !out.success() {
         let stderr = crate::safe_text::for_terminal(out.stderr_lossy().trim());
         return Err(ProbeError::Failed { host: host.name.clone(), status: out.status, stderr });
     }
+    let sections = split_sections(&out.stdout_lossy());
+    let line = cache::StateLine::parse(sections.get(cache::STATE_SECTION).map(String::as_str));
+    Ok(Raw { sections, line })
+}
+
+/// What a probe came to.
+enum Settled {
+    /// The host's facts. With `resolver == Ran`: the resolver's sections of this very output
+    /// (`answer`) and the content digest the host printed with them, if any.
+    Done { facts: Box<HostFacts>, resolver: Resolver, content: Option<String>, answer: BTreeMap<String, String> },
+    /// [`Mode::Digests`]: everything but the resolver's sections, and both digests.
+    Deferred { sections: BTreeMap<String, String>, state: Option<String>, content: Option<String> },
+}
+
+/// Turns a probe's output into facts (reusing `kept` where the host says it may, keeping a
+/// fresh answer in `cache`), or, in [`Mode::Digests`], into what the resolver still needs.
+fn settle(
+    pm: &dyn PackageManager,
+    host: &Host,
+    fingerprints: &[Fingerprint],
+    mode: Mode,
+    cache: Option<&ProbeCache>,
+    kept: Option<cache::Entry>,
+    raw: Raw,
+) -> Result<Settled, ProbeError> {
     let parse_err = |source| ProbeError::Parse { host: host.name.clone(), source };
-    let mut sections = split_sections(&out.stdout_lossy());
-    let resolver = pm.resolver_sections();
-    match cache::StateLine::parse(sections.get(cache::STATE_SECTION).map(String::as_str)) {
+    let Raw { mut sections, line } = raw;
+    match line {
         cache::StateLine::Unchanged(state) => {
             // Only the answer kept for exactly this state may stand in for the resolver's.
             let Some(kept) = kept.filter(|k| k.state == state) else {
@@ -194,27 +262,60 @@ pub async fn probe_host_with(
                     detail: "the host said its package state is unchanged, but not the one we sent".into(),
                 }));
             };
-            for name in resolver {
-                sections.insert(name.to_string(), kept.sections.get(*name).cloned().unwrap_or_default());
-            }
-            return Ok((parse_sections(pm, fingerprints, &sections).map_err(parse_err)?, Resolver::Reused));
+            insert_resolver(pm, &mut sections, &kept.sections);
+            let facts = parse_sections(pm, fingerprints, &sections).map_err(parse_err)?;
+            Ok(Settled::Done {
+                facts: Box::new(facts),
+                resolver: Resolver::Reused,
+                content: None,
+                answer: BTreeMap::new(),
+            })
         }
         cache::StateLine::Skipped => {
-            return Ok((parse_sections(pm, fingerprints, &sections).map_err(parse_err)?, Resolver::Skipped));
+            let facts = parse_sections(pm, fingerprints, &sections).map_err(parse_err)?;
+            Ok(Settled::Done {
+                facts: Box::new(facts),
+                resolver: Resolver::Skipped,
+                content: None,
+                answer: BTreeMap::new(),
+            })
         }
-        cache::StateLine::Fresh(Some(state)) if mode == Mode::Full => {
-            if let Some(c) = cache {
-                let kept = resolver.iter().filter_map(|n| Some((n.to_string(), sections.get(*n)?.clone()))).collect();
-                // Parsed below before use; an answer that does not parse is not kept.
-                if let Ok(facts) = parse_sections(pm, fingerprints, &sections) {
-                    c.put(host, &script, cache::Entry::new(state, kept));
-                    return Ok((facts, Resolver::Ran));
-                }
+        cache::StateLine::Deferred { state, content } if mode == Mode::Digests => {
+            // The resolver's sections are not in this output; anything by those names is not
+            // the resolver's and must not be mistaken for it.
+            for name in pm.resolver_sections() {
+                sections.remove(*name);
             }
+            Ok(Settled::Deferred { sections, state, content })
         }
-        cache::StateLine::Fresh(_) => {}
+        cache::StateLine::Deferred { .. } => Err(deferred_unasked(host)),
+        cache::StateLine::Fresh { state, content } => {
+            let facts = parse_sections(pm, fingerprints, &sections).map_err(parse_err)?;
+            let answer = resolver_sections(pm, &sections);
+            // Installed-only output has no resolver's answer to keep.
+            if let (Some(c), Some(state), Mode::Full | Mode::Digests) = (cache, state, mode) {
+                let entry = cache::Entry::new(state, answer.clone()).with_content(content.clone());
+                c.put(host, &pm.probe_script(), entry);
+            }
+            Ok(Settled::Done { facts: Box::new(facts), resolver: Resolver::Ran, content, answer })
+        }
     }
-    Ok((parse_sections(pm, fingerprints, &sections).map_err(parse_err)?, Resolver::Ran))
+}
+
+/// The resolver's sections of a probe output, to keep or share.
+fn resolver_sections(pm: &dyn PackageManager, sections: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    pm.resolver_sections().iter().filter_map(|n| Some((n.to_string(), sections.get(*n)?.clone()))).collect()
+}
+
+/// Puts an answer's resolver sections into a probe output that has none.
+fn insert_resolver(
+    pm: &dyn PackageManager,
+    sections: &mut BTreeMap<String, String>,
+    answer: &BTreeMap<String, String>,
+) {
+    for name in pm.resolver_sections() {
+        sections.insert(name.to_string(), answer.get(*name).cloned().unwrap_or_default());
+    }
 }
 
 #[cfg(test)]
@@ -231,11 +332,20 @@ mod tests {
     }
 
     /// apt's parser behind a script that plays a host: its package state and resolver
-    /// answer are files the test rewrites; each resolver run is counted.
+    /// answer are files the test rewrites; each resolver run is counted. Through [`Played`],
+    /// one script plays a fleet: each host's files are in its own directory.
+    ///
+    /// Files: `state` (stat digest), `content` (content digest, optional), `next` (becomes
+    /// `content` right after a digests-only probe: the state moved between the passes),
+    /// `upgrade` (the resolver's answer), `reboot` (reboot required), `slow` (the resolver
+    /// takes a second); written by it: `runs` (one line per resolver run), `pass1` and
+    /// `resolved` (when the last digests-only probe and resolver run ended, in ns).
     struct PlayedHost {
         dir: std::path::PathBuf,
         /// Says "unchanged" whatever it is sent.
         liar: bool,
+        /// Says "deferred" even when asked for the resolver's answer.
+        defers: bool,
     }
 
     impl PackageManager for PlayedHost {
@@ -244,13 +354,20 @@ mod tests {
         }
         fn probe_script(&self) -> String {
             let d = self.dir.display();
-            let liar = self.liar;
+            let (liar, defers) = (self.liar, self.defers);
             format!(
-                "echo '@@patchdeck:arch'; echo amd64\n\
+                "d=${{PD_PLAYED:-{d}}}\n\
+                 echo '@@patchdeck:arch'; echo amd64\n\
                  echo '@@patchdeck:installed'; printf 'ii \\tless\\t590-2\\n'\n\
-                 echo '@@patchdeck:pkgstate'; st=$(cat {d}/state); echo \"$st\"\n\
+                 echo '@@patchdeck:pkgstate'; st=$(cat \"$d/state\"); echo \"$st\"\n\
                  if [ \"$st\" = \"${{PD_KNOWN_PKG_STATE:-}}\" ] || {liar}; then echo unchanged; else\n\
-                 echo '@@patchdeck:upgrade'; cat {d}/upgrade; echo 'patchdeck-exit: 0'; echo run >>{d}/runs; fi\n"
+                 if [ -f \"$d/content\" ]; then echo \"content $(cat \"$d/content\")\"; fi\n\
+                 if [ \"${{PD_PROBE_MODE:-}}\" = digests ] || {defers}; then echo deferred; date +%s%N >\"$d/pass1\"\n\
+                   if [ -f \"$d/next\" ]; then mv \"$d/next\" \"$d/content\"; fi\n\
+                 else echo '@@patchdeck:upgrade'; cat \"$d/upgrade\"; echo 'patchdeck-exit: 0'; echo run >>\"$d/runs\"\n\
+                   if [ -f \"$d/slow\" ]; then sleep 1; fi; date +%s%N >\"$d/resolved\"; fi\n\
+                 fi\n\
+                 echo '@@patchdeck:reboot'; if [ -f \"$d/reboot\" ]; then echo reboot-required; fi\n"
             )
         }
         fn parse_probe(&self, s: &BTreeMap<String, String>) -> Result<PkgFacts, ParseError> {
@@ -283,7 +400,7 @@ mod tests {
             std::fs::write(dir.join("upgrade"), upgrade).unwrap();
         };
         let runs = || std::fs::read_to_string(dir.join("runs")).map_or(0, |r| r.lines().count());
-        let pm = PlayedHost { dir: dir.to_path_buf(), liar: false };
+        let pm = PlayedHost { dir: dir.to_path_buf(), liar: false, defers: false };
         let t = crate::transport::local::LocalTransport::new();
         let host = Host::named("prod1");
         let cache = ProbeCache::persistent(dir.join("cache"));
@@ -327,14 +444,250 @@ mod tests {
         let t = crate::transport::local::LocalTransport::new();
         let host = Host::named("prod1");
         let cache = ProbeCache::in_memory();
-        let honest = PlayedHost { dir: dir.to_path_buf(), liar: false };
+        let honest = PlayedHost { dir: dir.to_path_buf(), liar: false, defers: false };
         probe_host_with(&t, &honest, &host, &[], Duration::from_secs(10), Mode::Full, Some(&cache)).await.unwrap();
         // The host's state moves, but it claims "unchanged" whatever it was sent.
         std::fs::write(dir.join("state"), format!("{:064x}", 8)).unwrap();
-        let liar = PlayedHost { dir: dir.to_path_buf(), liar: true };
+        let liar = PlayedHost { dir: dir.to_path_buf(), liar: true, defers: false };
         for c in [Some(&cache), None] {
             let err = probe_host_with(&t, &liar, &host, &[], Duration::from_secs(10), Mode::Full, c).await.unwrap_err();
             assert!(err.to_string().contains("unchanged, but not the one we sent"), "{err}");
         }
+    }
+
+    /// Runs every host's probe on this machine with `PD_PLAYED` set to the host's directory.
+    struct Played {
+        root: std::path::PathBuf,
+        local: crate::transport::local::LocalTransport,
+    }
+
+    #[async_trait::async_trait]
+    impl Transport for Played {
+        fn kind(&self) -> &'static str {
+            "played"
+        }
+        async fn exec(&self, host: &Host, cmd: &Command) -> Result<crate::transport::Output, TransportError> {
+            let dir = self.root.join(&host.name);
+            let cmd = Command { script: format!("PD_PLAYED='{}'\n{}", dir.display(), cmd.script), ..cmd.clone() };
+            self.local.exec(host, &cmd).await
+        }
+        async fn close(&self) {}
+    }
+
+    /// A played fleet in a temporary directory.
+    struct Fleet {
+        _tmp: tempfile::TempDir,
+        t: Played,
+        pm: PlayedHost,
+    }
+
+    const LESS_3: &str = "Inst less [590-2] (590-3 Debian:12/stable [amd64])\n";
+    const LESS_4: &str = "Inst less [590-2] (590-4 Debian:12/stable [amd64])\n";
+    const LESS_5: &str = "Inst less [590-2] (590-5 Debian:12/stable [amd64])\n";
+
+    fn digest(n: u32) -> String {
+        format!("{n:064x}")
+    }
+
+    impl Fleet {
+        fn new() -> Self {
+            let tmp = tempfile::tempdir().unwrap();
+            let root = tmp.path().to_path_buf();
+            let pm = PlayedHost { dir: root.join("unused"), liar: false, defers: false };
+            Self { t: Played { root, local: crate::transport::local::LocalTransport::new() }, _tmp: tmp, pm }
+        }
+        /// A host with this stat digest, content digest and resolver answer.
+        fn host(&self, name: &str, state: u32, content: Option<&str>, upgrade: &str) -> Host {
+            let d = self.t.root.join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("state"), digest(state)).unwrap();
+            match content {
+                Some(c) => std::fs::write(d.join("content"), c).unwrap(),
+                None => {
+                    let _ = std::fs::remove_file(d.join("content"));
+                }
+            }
+            std::fs::write(d.join("upgrade"), upgrade).unwrap();
+            Host::named(name)
+        }
+        fn file(&self, host: &str, name: &str, body: &str) {
+            std::fs::write(self.t.root.join(host).join(name), body).unwrap();
+        }
+        fn runs(&self, host: &str) -> usize {
+            std::fs::read_to_string(self.t.root.join(host).join("runs")).map_or(0, |r| r.lines().count())
+        }
+        fn cache(&self) -> ProbeCache {
+            ProbeCache::persistent(self.t.root.join("cache"))
+        }
+        /// One check's probes of `hosts`, all at once.
+        async fn check(&self, hosts: &[Host], cache: Option<&ProbeCache>) -> Vec<Probed> {
+            let sharing = Sharing::new(&self.pm, hosts, cache, 32);
+            let probes = hosts
+                .iter()
+                .map(|h| probe_host_shared(&self.t, &self.pm, h, &[], Duration::from_secs(10), cache, &sharing));
+            futures::future::join_all(probes).await.into_iter().map(Result::unwrap).collect()
+        }
+        /// Hosts probed one after the other (so the first one asks), in one check.
+        async fn check_in_order(&self, hosts: &[Host], cache: Option<&ProbeCache>) -> Vec<Probed> {
+            let sharing = Sharing::new(&self.pm, hosts, cache, 32);
+            let mut out = vec![];
+            for h in hosts {
+                out.push(
+                    probe_host_shared(&self.t, &self.pm, h, &[], Duration::from_secs(10), cache, &sharing)
+                        .await
+                        .unwrap(),
+                );
+            }
+            out
+        }
+        /// Each host asking its own resolver, as before sharing: the facts to compare with.
+        async fn per_host(&self, host: &Host) -> HostFacts {
+            probe_host_with(&self.t, &self.pm, host, &[], Duration::from_secs(10), Mode::Full, None).await.unwrap().0
+        }
+    }
+
+    fn to(f: &HostFacts) -> Vec<String> {
+        f.pkg.pending.iter().map(|p| p.to.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn clones_share_one_resolver_run_and_a_different_host_gets_its_own() {
+        let f = Fleet::new();
+        let (c1, c2) = (digest(101), digest(102));
+        // a and b: clones (same content, their own stat digests); b needs a reboot (not a
+        // resolver section: always the host's own). c: another package state.
+        let a = f.host("a", 1, Some(&c1), LESS_3);
+        let b = f.host("b", 2, Some(&c1), LESS_3);
+        f.file("b", "reboot", "");
+        let c = f.host("c", 3, Some(&c2), LESS_4);
+        let hosts = [a.clone(), b.clone(), c.clone()];
+        let cache = f.cache();
+        let got = f.check(&hosts, Some(&cache)).await;
+
+        assert_eq!(f.runs("a") + f.runs("b"), 1, "one resolver run for the two clones");
+        assert_eq!(f.runs("c"), 1, "its own for the host whose content differs");
+        let (asked, served) = if f.runs("a") == 1 { (&got[0], &got[1]) } else { (&got[1], &got[0]) };
+        let (asker, _) = if f.runs("a") == 1 { ("a", "b") } else { ("b", "a") };
+        assert_eq!((asked.resolver, asked.shared_from.as_deref()), (Resolver::Ran, None));
+        assert_eq!((served.resolver, served.shared_from.as_deref()), (Resolver::Shared, Some(asker)));
+        assert_eq!((got[2].resolver, got[2].shared_from.as_deref()), (Resolver::Ran, None));
+        assert_eq!((to(&got[0].facts), to(&got[2].facts)), (vec!["590-3".to_string()], vec!["590-4".to_string()]));
+        // Exactly the facts each host gives when asked alone.
+        let runs_before = f.runs("a") + f.runs("b") + f.runs("c");
+        for (h, p) in hosts.iter().zip(&got) {
+            assert_eq!(p.facts, f.per_host(h).await, "{}", h.name);
+        }
+        assert_eq!(f.runs("a") + f.runs("b") + f.runs("c"), runs_before + 3);
+        assert!(got[1].facts.pkg.reboot_required && !got[0].facts.pkg.reboot_required);
+
+        // The shared answer was kept for each host under its own stat digest: next check,
+        // nobody is asked, everybody's kept answer stands.
+        let runs_before = f.runs("a") + f.runs("b") + f.runs("c");
+        let again = f.check(&hosts, Some(&f.cache())).await;
+        assert!(again.iter().all(|p| p.resolver == Resolver::Reused), "{again:?}");
+        assert_eq!(f.runs("a") + f.runs("b") + f.runs("c"), runs_before);
+        assert_eq!(
+            again.iter().map(|p| &p.facts).collect::<Vec<_>>(),
+            got.iter().map(|p| &p.facts).collect::<Vec<_>>()
+        );
+
+        // Fresh (kept answers not offered): asked anew, once per distinct content.
+        let runs_before = f.runs("a") + f.runs("b") + f.runs("c");
+        let fresh_cache = f.cache().refreshing();
+        let fresh = f.check(&hosts, Some(&fresh_cache)).await;
+        assert_eq!(f.runs("a") + f.runs("b") + f.runs("c"), runs_before + 2);
+        let kinds: Vec<Resolver> = fresh.iter().map(|p| p.resolver).collect();
+        assert_eq!(kinds.iter().filter(|r| **r == Resolver::Shared).count(), 1, "{kinds:?}");
+
+        // Without any cache, the same sharing.
+        let runs_before = f.runs("a") + f.runs("b") + f.runs("c");
+        f.check(&hosts, None).await;
+        assert_eq!(f.runs("a") + f.runs("b") + f.runs("c"), runs_before + 2);
+    }
+
+    #[tokio::test]
+    async fn a_host_whose_content_moves_between_the_passes_serves_nobody() {
+        let f = Fleet::new();
+        let c1 = digest(101);
+        // a asks first; its state moves right after its digests (an apt update lands): its
+        // second probe prints another content digest, so b must ask its own resolver.
+        let a = f.host("a", 1, Some(&c1), LESS_4);
+        f.file("a", "next", &digest(999));
+        let b = f.host("b", 2, Some(&c1), LESS_5);
+        let got = f.check_in_order(&[a, b], Some(&f.cache())).await;
+        assert_eq!((f.runs("a"), f.runs("b")), (1, 1));
+        assert_eq!((got[0].resolver, to(&got[0].facts)), (Resolver::Ran, vec!["590-4".to_string()]));
+        assert_eq!((got[1].resolver, to(&got[1].facts)), (Resolver::Ran, vec!["590-5".to_string()]));
+        assert_eq!(got[1].shared_from, None);
+    }
+
+    #[tokio::test]
+    async fn kept_answers_serve_by_content_and_bad_digests_share_nothing() {
+        let f = Fleet::new();
+        let c1 = digest(101);
+        let a = f.host("a", 1, Some(&c1), LESS_3);
+        let cache = f.cache();
+        f.check(std::slice::from_ref(&a), Some(&cache)).await;
+        assert_eq!(f.runs("a"), 1);
+        // a's files were rewritten with the same content (new stat digest): its own kept
+        // answer for that content stands.
+        let a = f.host("a", 11, Some(&c1), LESS_3);
+        // b, a new clone: a's kept answer (for the content b prints) serves it.
+        let b = f.host("b", 2, Some(&c1), LESS_3);
+        let got = f.check(&[a.clone(), b.clone()], Some(&cache)).await;
+        assert_eq!((f.runs("a"), f.runs("b")), (1, 0));
+        assert_eq!((got[0].resolver, got[1].resolver), (Resolver::Reused, Resolver::Shared));
+        assert_eq!(got[1].shared_from.as_deref(), Some("a"));
+        assert_eq!(got[1].facts, f.per_host(&b).await);
+
+        // A content "digest" that is not one, or none at all: that host asks alone, and its
+        // answer serves nobody.
+        let f = Fleet::new();
+        let odd = "$(reboot)";
+        let hosts =
+            [f.host("x", 1, Some(odd), LESS_3), f.host("y", 2, Some(odd), LESS_3), f.host("z", 3, None, LESS_3)];
+        let got = f.check(&hosts, None).await;
+        assert_eq!((f.runs("x"), f.runs("y"), f.runs("z")), (1, 1, 1));
+        assert!(got.iter().all(|p| p.resolver == Resolver::Ran && p.shared_from.is_none()), "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn hosts_waiting_for_a_resolver_hold_no_place() {
+        // Two places; a, b and c are clones whose resolver takes a second, d is another
+        // state. While one clone's resolver runs, the other clones wait without a place, so
+        // d is probed meanwhile instead of after.
+        let f = Fleet::new();
+        let clones = ["a", "b", "c"];
+        let mut hosts: Vec<Host> = clones.iter().map(|h| f.host(h, 1, Some(&digest(101)), LESS_3)).collect();
+        for h in clones {
+            f.file(h, "slow", "");
+        }
+        hosts.push(f.host("d", 2, Some(&digest(102)), LESS_4));
+        let sharing = Sharing::new(&f.pm, &hosts, None, 2);
+        let t = Duration::from_secs(10);
+        let probes = hosts.iter().map(|h| probe_host_shared(&f.t, &f.pm, h, &[], t, None, &sharing));
+        let got: Vec<Probed> = futures::future::join_all(probes).await.into_iter().map(Result::unwrap).collect();
+        assert_eq!(got.iter().filter(|p| p.resolver == Resolver::Shared).count(), 2, "{got:?}");
+        let ns = |h: &str, f_: &str| -> u128 {
+            std::fs::read_to_string(f.t.root.join(h).join(f_)).map_or(u128::MAX, |s| s.trim().parse().unwrap())
+        };
+        let resolved = clones.iter().map(|h| ns(h, "resolved")).min().unwrap();
+        assert!(ns("d", "pass1") < resolved, "d waited for the clones' resolver");
+    }
+
+    #[tokio::test]
+    async fn deferred_is_refused_where_the_resolver_was_asked_for() {
+        // A host that leaves out the resolver's answer when asked for it must not pass for a
+        // host with nothing pending, alone or as the host asking for its clones.
+        let f = Fleet::new();
+        let a = f.host("a", 1, Some(&digest(101)), LESS_3);
+        let forger = PlayedHost { dir: f.t.root.join("unused"), liar: false, defers: true };
+        let t = Duration::from_secs(10);
+        let err = probe_host_with(&f.t, &forger, &a, &[], t, Mode::Full, None).await.unwrap_err();
+        assert!(err.to_string().contains("left out its resolver's answer"), "{err}");
+        let sharing = Sharing::new(&forger, std::slice::from_ref(&a), None, 32);
+        let err = probe_host_shared(&f.t, &forger, &a, &[], t, None, &sharing).await.unwrap_err();
+        assert!(err.to_string().contains("left out its resolver's answer"), "{err}");
+        assert_eq!(f.runs("a"), 0);
     }
 }

@@ -31,7 +31,7 @@ done
 [ "$(id -u)" -eq 0 ] || { echo "bench-scale.sh: needs root (the fleet)" >&2; exit 1; }
 source "$HERE/lib.sh"
 (cd "$REPO" && cargo build -q --release --bin patchdeck)
-PD=$REPO/target/release/patchdeck
+PD=${CARGO_TARGET_DIR:-$REPO/target}/release/patchdeck
 D=$PD_FLEET_DIR/$INSTANCE
 if [ "$REUSE" -eq 0 ] || ! grep -q "prod-n$(printf %03d "$HOSTS")" "$D/fleet.env" 2>/dev/null; then
   D=$("$HERE/up.sh" --instance "$INSTANCE" --hosts "$HOSTS")
@@ -82,12 +82,14 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 hs = r["hosts"]
 reused = sum(1 for h in hs if h.get("resolver") == "reused")
+shared = sum(1 for h in hs if h.get("resolver") == "shared")
 unreachable = sum(1 for h in hs if any(f["class"] == "unreachable" for f in h["diff"]["findings"]))
-print(f"hosts reported: {len(hs)}, clean: {sum(1 for h in hs if not [f for f in h['diff']['findings'] if f['class'] != 'tested'])}, unreachable: {unreachable}, apt answer reused: {reused}")
+print(f"hosts reported: {len(hs)}, clean: {sum(1 for h in hs if not [f for f in h['diff']['findings'] if f['class'] != 'tested'])}, unreachable: {unreachable}, apt answer reused: {reused}, shared: {shared}")
 PY
   awk -v s="$start" -v e="$end" -v r="$peak_rss" -v f="$peak_fds" -v p="$peak_procs" -v rc="$rc" -v n="$NAMES" -v l="$label" 'BEGIN {
     printf "%s check of %d names: exit %d, wall %.1f s, peak RSS (patchdeck + ssh) %.1f MiB, peak fds of patchdeck %d, peak processes %d\n", l, n, rc, e - s, r / 1024, f, p }'
 }
 
-measure "fresh (every resolver asked)" --fresh
+measure "per-host fresh (every resolver asked)" --fresh=per-host
+measure "fresh (apt asked once per distinct package state)" --fresh
 measure "kept answers (package state unchanged)"

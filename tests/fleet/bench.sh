@@ -7,7 +7,10 @@
 #
 # For each size N (prod hosts prod-n001..prod-nN; max of --sizes hosts are brought up):
 #   patchdeck fresh  `patchdeck check --fresh bench-N.toml`: new process, no ssh master open,
-#                    every host's apt resolver asked (a first check, or after `apt update`)
+#                    apt asked anew once per distinct package state (a first check, or
+#                    after `apt update`); the N hosts are clones, so one resolver run
+#   patchdeck per-host `patchdeck check --fresh=per-host bench-N.toml`: every host's own
+#                    resolver asked (what fresh cost before hosts shared answers)
 #   patchdeck cold   `patchdeck check bench-N.toml`: new process, no ssh master open; hosts
 #                    whose package state is unchanged since the warm-up check are not asked
 #                    to resolve again (apt's kept answer, see src/probe/cache.rs)
@@ -21,7 +24,8 @@
 # bench-N.toml is the fleet's runbook narrowed to one wave of those N hosts, with its
 # fingerprint and without health checks, so patchdeck does one round trip per host, like the
 # others. Cold figures are hyperfine medians of --runs runs (min, max kept); a discarded
-# warm-up check of all hosts first builds each host's apt cache (pkgcache.bin).
+# warm-up check of all hosts (--fresh=per-host) first builds each host's apt cache
+# (pkgcache.bin).
 # Writes the results between the markers of FILE (default: BENCHMARKS.md at the repo root)
 # and prints them. Needs root; installs pssh, ansible, hyperfine with apt-get if missing.
 set -euo pipefail
@@ -52,14 +56,20 @@ fi
 
 log "building patchdeck (release) and benches/recheck"
 (cd "$REPO" && cargo build -q --release --bin patchdeck)
-RECHECK=$(cd "$REPO" && cargo bench --bench recheck --no-run 2>&1 | grep -o 'target/release/deps/recheck-[0-9a-f]*' | head -n1)
-RECHECK=$REPO/$RECHECK
-PD=$REPO/target/release/patchdeck
+TARGET=${CARGO_TARGET_DIR:-$REPO/target}
+RECHECK=$(cd "$REPO" && cargo bench --bench recheck --no-run 2>&1 | grep -o '[^ (]*release/deps/recheck-[0-9a-f]*' | head -n1)
+case "$RECHECK" in /*) ;; *) RECHECK=$REPO/$RECHECK ;; esac
 [ -x "$RECHECK" ] || { echo "bench.sh: cannot find the recheck bench binary" >&2; exit 1; }
+# Copies: a target directory shared with other checkouts may be rebuilt under us.
+BIN=$(mktemp -d)
+cp "$TARGET/release/patchdeck" "$BIN/patchdeck"
+cp "$RECHECK" "$BIN/recheck"
+PD=$BIN/patchdeck RECHECK=$BIN/recheck
 
 MAX=0; for n in $SIZES; do [ "$n" -gt "$MAX" ] && MAX=$n; done
 D=$("$HERE/up.sh" --instance "$INSTANCE" --hosts "$MAX")
-[ "$KEEP" -eq 1 ] || trap '"$HERE/down.sh" --instance "$INSTANCE" || true' EXIT
+if [ "$KEEP" -eq 1 ]; then trap 'rm -rf "$BIN"' EXIT
+else trap '"$HERE/down.sh" --instance "$INSTANCE" || true; rm -rf "$BIN"' EXIT; fi
 SSH_PORT=$(sed -n 's/^SSH_PORT=//p' "$D/fleet.env")
 addr() { sed -n "s/^HOST_ADDR_${1//-/_}=//p" "$D/fleet.env"; }
 hosts_of() { for ((i = 1; i <= $1; i++)); do printf 'prod-n%03d\n' "$i"; done; }
@@ -95,7 +105,8 @@ done
 export XDG_CACHE_HOME=$W/cache
 rm -rf "$XDG_CACHE_HOME"
 log "warm-up: one discarded check of all $MAX hosts (builds each host's apt cache)"
-(cd "$D" && "$PD" check "bench-$MAX.toml" >/dev/null) || true
+# --fresh=per-host: every host's apt runs once (a shared check would build only one cache).
+(cd "$D" && "$PD" check --fresh=per-host "bench-$MAX.toml" >/dev/null) || true
 
 Q="apt list --upgradable"
 export ANSIBLE_SSH_ARGS="-o ControlMaster=no -o ControlPath=none" ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_HOST_KEY_CHECKING=true
@@ -104,6 +115,7 @@ for n in $SIZES; do
   log "size $n: cold tools (hyperfine, $RUNS runs each)"
   hyperfine -N --runs "$RUNS" -i --style basic --export-json "$W/cold-$n.json" \
     -n "patchdeck fresh" "$PD check --fresh $D/bench-$n.toml" \
+    -n "patchdeck per-host" "$PD check --fresh=per-host $D/bench-$n.toml" \
     -n "patchdeck cold" "$PD check $D/bench-$n.toml" \
     -n "ssh sequential" "$W/seq-$n.sh" \
     -n "parallel-ssh" "parallel-ssh -p 50 -t 0 -h $W/pssh-$n -x '-F $D/ssh_config' -i '$Q'" \
@@ -136,7 +148,7 @@ for n in sizes:
     warm = [float(m.group(1)) for m in re.finditer(r"pass \d+ warm ([0-9.]+) s", open(f"{w}/recheck-{n}.txt").read())]
     res["patchdeck warm"] = warm
     pf, pc, pw = (statistics.median(res[k]) for k in ("patchdeck fresh", "patchdeck cold", "patchdeck warm"))
-    for tool in ["patchdeck fresh", "patchdeck cold", "patchdeck warm", "ssh sequential", "parallel-ssh", "ansible raw", "parallel-ssh warm"]:
+    for tool in ["patchdeck fresh", "patchdeck per-host", "patchdeck cold", "patchdeck warm", "ssh sequential", "parallel-ssh", "ansible raw", "parallel-ssh warm"]:
         t = res[tool]
         med = statistics.median(t)
         if tool.startswith("patchdeck"):

@@ -54,7 +54,7 @@ fn divergences(report: &serde_json::Value) -> BTreeMap<String, Vec<(String, Stri
         .collect()
 }
 
-/// Each host's `resolver` in a check report: "ran" or "reused".
+/// Each host's `resolver` in a check report: "ran", "reused" or "shared".
 fn resolvers(report: &serde_json::Value) -> BTreeMap<String, String> {
     report["hosts"]
         .as_array()
@@ -64,16 +64,60 @@ fn resolvers(report: &serde_json::Value) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// `check --json` with apt's kept answers, then `check --json --fresh` asking every host's
-/// resolver: every host's diff must be the same. Returns the first report.
-fn check_equals_fresh(fleet: &Fleet, runbook: &str) -> serde_json::Value {
+/// Each host's `resolver`, and for a shared answer the host it came from: "shared:HOST".
+fn answered_by(report: &serde_json::Value) -> BTreeMap<String, String> {
+    report["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let r = h["resolver"].as_str().unwrap_or("").to_string();
+            let r = match h["shared_from"].as_str() {
+                Some(from) => format!("{r}:{from}"),
+                None => r,
+            };
+            (h["diff"]["host"].as_str().unwrap().to_string(), r)
+        })
+        .collect()
+}
+
+/// Every host's diff in `a` equals its diff in `b`.
+fn same_diffs(a: &serde_json::Value, b: &serde_json::Value, what: &str) {
+    let (a, b) = (a["hosts"].as_array().unwrap(), b["hosts"].as_array().unwrap());
+    assert_eq!(a.len(), b.len());
+    for (a, b) in a.iter().zip(b) {
+        assert_eq!(a["diff"], b["diff"], "{}: {what}", a["diff"]["host"]);
+    }
+}
+
+/// Asserts which hosts asked apt in a check that shares answers: among `clones` (hosts
+/// whose apt inputs are byte-identical), exactly one ran its resolver and the others
+/// shared its answer; every host in `alone` ran its own.
+fn assert_shared(report: &serde_json::Value, clones: &[&str], alone: &[&str]) {
+    let by = answered_by(report);
+    let asked: Vec<&str> = clones.iter().copied().filter(|h| by[*h] == "ran").collect();
+    assert_eq!(asked.len(), 1, "one of the clones asks apt: {by:?}");
+    for h in clones.iter().filter(|h| **h != asked[0]) {
+        assert_eq!(by[*h], format!("shared:{}", asked[0]), "{by:?}");
+    }
+    for h in alone {
+        assert_eq!(by[*h], "ran", "{h} has its own package state: {by:?}");
+    }
+}
+
+/// `check --json` with apt's kept answers, then `check --json --fresh` asking apt anew once
+/// per distinct package state, then `check --json --fresh=per-host` asking every host's own
+/// resolver: every host's diff must be the same in all three. Returns the first report and
+/// the shared fresh one.
+fn check_equals_fresh(fleet: &Fleet, runbook: &str) -> (serde_json::Value, serde_json::Value) {
     let kept = json(&fleet.patchdeck(&["check", runbook, "--json"]));
     let fresh = json(&fleet.patchdeck(&["check", runbook, "--json", "--fresh"]));
-    assert!(resolvers(&fresh).values().all(|r| r == "ran"), "{:?}", resolvers(&fresh));
-    for (a, b) in kept["hosts"].as_array().unwrap().iter().zip(fresh["hosts"].as_array().unwrap()) {
-        assert_eq!(a["diff"], b["diff"], "{}: kept answer differs from the resolver's", a["diff"]["host"]);
-    }
-    kept
+    let per_host = json(&fleet.patchdeck(&["check", runbook, "--json", "--fresh=per-host"]));
+    assert!(resolvers(&fresh).values().all(|r| r == "ran" || r == "shared"), "{:?}", resolvers(&fresh));
+    assert!(resolvers(&per_host).values().all(|r| r == "ran"), "{:?}", resolvers(&per_host));
+    same_diffs(&kept, &per_host, "kept answer differs from the host's own resolver's");
+    same_diffs(&fresh, &per_host, "shared answer differs from the host's own resolver's");
+    (kept, fresh)
 }
 
 /// Health check results of one host, as (name, ok).
@@ -215,11 +259,16 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     assert!(tested[0].1.ends_with("+pd1"), "{tested:?}");
     assert_eq!(tested[1], ("pd-web", "1.1"));
 
-    // 2. Check finds every planted divergence, and nothing on the clean hosts.
+    // 2. Check finds every planted divergence, and nothing on the clean hosts. First contact
+    //    (nothing kept): prod-clean, prod-drift and prod-breaks have byte-identical apt
+    //    inputs (their plants are outside apt's), so one of them asks apt for all three;
+    //    prod-extra (tree installed) and prod-newer (another source, its list) ask their own.
     let out = fleet.patchdeck(&["check", &runbook]);
     let report_text = text(&out.stdout);
     eprintln!("check on the fresh fleet:\n{report_text}");
     assert_eq!(out.status.code(), Some(3), "{report_text}{}", text(&out.stderr));
+    let sharing = "apt answer shared by identical hosts: 2 of 5 (--fresh=per-host asks each)";
+    assert!(report_text.contains(sharing), "{report_text}");
     for line in [
         "ok   prod-clean   2 tested, health ok",
         "STOP prod-extra   2 tested, 1 untested, health ok",
@@ -229,10 +278,16 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     ] {
         assert!(report_text.lines().any(|l| l == line), "missing {line:?} in\n{report_text}");
     }
-    let out = fleet.patchdeck(&["check", &runbook, "--json"]);
+    let out = fleet.patchdeck(&["check", &runbook, "--json", "--fresh"]);
     assert_eq!(out.status.code(), Some(3));
     let report = json(&out);
     assert_eq!(report["exit_code"], 3);
+    let clones = ["prod-clean", "prod-drift", "prod-breaks"];
+    assert_shared(&report, &clones, &["prod-extra", "prod-newer"]);
+    // Each host's own resolver, asked anew: for EVERY host the same diff as with sharing.
+    let per_host = json(&fleet.patchdeck(&["check", &runbook, "--json", "--fresh=per-host"]));
+    assert!(resolvers(&per_host).values().all(|r| r == "ran"), "{:?}", resolvers(&per_host));
+    same_diffs(&report, &per_host, "shared answer differs from the host's own resolver's");
     let found = divergences(&report);
     let expected: BTreeMap<String, Vec<(String, String)>> = [
         ("prod-clean", vec![]),
@@ -252,9 +307,10 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     // 2b. Nothing moved since: apt's kept answers stand on every host, and they equal what
     //     every host's resolver says when asked again. A real change (a hold) makes that
     //     host's resolver run again and the check sees it; undoing it does too.
-    let report = check_equals_fresh(fleet, &runbook);
+    let (report, fresh) = check_equals_fresh(fleet, &runbook);
     assert!(resolvers(&report).values().all(|r| r == "reused"), "{:?}", resolvers(&report));
     assert_eq!(divergences(&report), expected);
+    assert_shared(&fresh, &clones, &["prod-extra", "prod-newer"]);
     let out = fleet.patchdeck(&["check", &runbook]);
     assert!(
         text(&out.stdout).contains("apt not asked again on 5 of 5 hosts: package state unchanged (--fresh asks)"),
@@ -262,13 +318,17 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
         text(&out.stdout)
     );
     fleet.exec_ok("prod-clean", "apt-mark hold less");
-    let report = check_equals_fresh(fleet, &runbook);
+    let (report, fresh) = check_equals_fresh(fleet, &runbook);
     let ran: Vec<String> = resolvers(&report).into_iter().filter(|(_, r)| r == "ran").map(|(h, _)| h).collect();
     assert_eq!(ran, ["prod-clean"]);
     assert_eq!(divergences(&report)["prod-clean"], pair("not_pending", "less"), "a held package is not pending");
+    // The hold is in dpkg's status: prod-clean is no longer a clone of the other two.
+    assert_shared(&fresh, &["prod-drift", "prod-breaks"], &["prod-clean", "prod-extra", "prod-newer"]);
     fleet.exec_ok("prod-clean", "apt-mark unhold less");
-    let report = check_equals_fresh(fleet, &runbook);
-    assert_eq!(resolvers(&report)["prod-clean"], "ran");
+    let (report, _) = check_equals_fresh(fleet, &runbook);
+    // Unheld: its kept answer (for the held state) cannot stand. dpkg rewrote its status,
+    // not necessarily byte for byte as built, so it asks apt, or a clone's answer serves.
+    assert!(matches!(resolvers(&report)["prod-clean"].as_str(), "ran" | "shared"), "{:?}", answered_by(&report));
     assert_eq!(divergences(&report), expected);
 
     // 3. kill-sshd: the host cannot be reached, and says so; restore brings it back.

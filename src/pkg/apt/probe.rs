@@ -13,10 +13,12 @@
 //!   holds, filtered by awk to package-name characters, so no host text travels back into
 //!   a command line we build.
 //!
-//! Sections: `os`, `arch`, `installed`, `pkgstate` (digest of apt's inputs, see
-//! [`crate::probe::cache`]), then the resolver's `upgrade` (ends with `patchdeck-exit: N`),
-//! `held`, `policy` (absent when `pkgstate` says `unchanged` or `skipped`), then `reboot`,
-//! `needrestart`, `cache`. See [`super::parse`] for each format.
+//! Sections: `os`, `arch`, `installed`, `pkgstate` (digest of apt's inputs by file metadata,
+//! see [`crate::probe::cache`], and when apt may have to be asked, `content DIGEST`, by
+//! content, see [`crate::probe::share`]), then the resolver's `upgrade` (ends with
+//! `patchdeck-exit: N`), `held`, `policy` (absent when `pkgstate` says `unchanged`,
+//! `skipped` or `deferred`: `PD_PROBE_MODE=digests`), then `reboot`, `needrestart`, `cache`.
+//! See [`super::parse`] for each format.
 
 /// Prints the apt sections of the probe (`@@patchdeck:NAME` lines start each one).
 pub const PROBE_SCRIPT: &str = include_str!("probe.sh");

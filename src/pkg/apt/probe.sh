@@ -12,7 +12,8 @@ if [ -r /etc/os-release ]; then pd_body </etc/os-release
 elif [ -r /usr/lib/os-release ]; then pd_body </usr/lib/os-release; fi
 
 echo '@@patchdeck:arch'
-if pd_has dpkg; then dpkg --print-architecture 2>/dev/null; fi
+pd_arch=''
+if pd_has dpkg; then pd_arch=$(dpkg --print-architecture 2>/dev/null) && printf '%s\n' "$pd_arch"; fi
 
 echo '@@patchdeck:installed'
 if pd_has dpkg-query; then
@@ -32,13 +33,95 @@ pd_files=$(stat -L -c '%n %s %i %.9Y %.9Z' /etc/machine-id /var/lib/dpkg/status 
     /var/lib/apt/extended_states /etc/apt /etc/apt/* /etc/apt/*/* \
     /var/lib/apt/lists /var/lib/apt/lists/* 2>/dev/null)
 pd_state=''
+pd_uid=$(id -u)
 # Only a listing that really has dpkg's database with nanosecond times is a state (a stat
 # without that format would hash the same few bytes every time).
 case "$pd_files" in
   *'/var/lib/dpkg/status '[0-9]*' '[0-9]*' '[0-9]*.[0-9]*' '[0-9]*.[0-9]*)
-    pd_state=$(printf '%s\nuid %s\n' "$pd_files" "$(id -u)" | sha256sum 2>/dev/null | cut -c1-64) ;;
+    pd_state=$(printf '%s\nuid %s\n' "$pd_files" "$pd_uid" | sha256sum 2>/dev/null | cut -c1-64) ;;
 esac
 printf '%s\n' "$pd_state"
+
+# The CONTENT of apt's inputs, for hosts that are clones: two hosts printing the same
+# content digest get the same answer from apt, so the operator asks one of them and uses
+# its answer for both (computed only when the stat digest above did not match, after it:
+# a write in between changes the stat digest, so the answer is never kept under it). It
+# covers: dpkg's status, arch and pending journal, extended_states, every file under
+# /etc/apt with its path, and of /var/lib/apt/lists the name and size of every list plus
+# the content of every Release/InRelease file (apt verified the lists against their
+# hashes when it fetched them); a list no Release file of the same repository covers
+# (a flat repository without one) and any list that is a symbolic link (a file: source,
+# read in place) count by content. Plus the uid, the native architecture and
+# $APT_CONFIG. Phased updates make apt's answer depend on /etc/machine-id: it counts
+# unless os-release says ID=debian, whose archive phases nothing. apt configured to read
+# its state from elsewhere (Dir::...) gets no content digest: that host is resolved alone.
+pd_content() {
+  # Most hosts never set Dir (read here, no process); otherwise ask apt where it reads
+  # (~10 ms): anywhere but the usual places, no content digest.
+  pd_dirconf=''
+  for pd_f in /etc/apt/apt.conf /etc/apt/apt.conf.d/* ${APT_CONFIG:+"$APT_CONFIG"}; do
+    [ -f "$pd_f" ] && [ -r "$pd_f" ] || continue
+    while IFS= read -r pd_l || [ -n "$pd_l" ]; do
+      case "$pd_l" in *[Dd][Ii][Rr]*) pd_dirconf=yes; break ;; esac
+    done <"$pd_f"
+  done
+  if [ -n "$pd_dirconf" ]; then
+    pd_dirs=$(apt-config shell A Dir::State::lists/d B Dir::State::status/f C Dir::Etc/d \
+      D Dir::Etc::sourcelist/f E Dir::Etc::sourceparts/d F Dir::Etc::preferences/f \
+      G Dir::Etc::preferencesparts/d H Dir::Etc::parts/d I Dir::Etc::main/f \
+      J Dir::State::extended_states/f 2>/dev/null)
+    [ "$pd_dirs" = "A='/var/lib/apt/lists/'
+B='/var/lib/dpkg/status'
+C='/etc/apt/'
+D='/etc/apt/sources.list'
+E='/etc/apt/sources.list.d/'
+F='/etc/apt/preferences'
+G='/etc/apt/preferences.d/'
+H='/etc/apt/apt.conf.d/'
+I='/etc/apt/apt.conf'
+J='/var/lib/apt/extended_states'" ] || return 0
+  fi
+  pd_osr=/etc/os-release
+  [ -r "$pd_osr" ] || pd_osr=/usr/lib/os-release
+  pd_id=''
+  while IFS= read -r pd_l; do
+    case "$pd_l" in ID=debian|ID=\"debian\"|ID=\'debian\') pd_id=debian ;; esac
+  done 2>/dev/null <"$pd_osr"
+  # Repositories with a Release file: the name prefix their lists share.
+  pd_rel=''
+  for pd_f in /var/lib/apt/lists/*_Release /var/lib/apt/lists/*_InRelease; do
+    if [ -f "$pd_f" ] && [ ! -h "$pd_f" ]; then pd_rel="$pd_rel ${pd_f%_*}_"; fi
+  done
+  # By content: dpkg's and apt's state files, /etc/apt, Release files, uncovered lists
+  # (an unreadable or missing file counts by sha256sum's message, which names it).
+  # By name and size: the lists a Release file covers.
+  set -- /var/lib/dpkg/status /var/lib/dpkg/arch /var/lib/dpkg/updates/* \
+    /var/lib/apt/extended_states /etc/apt/* /etc/apt/*/* /etc/apt/*/*/* ${APT_CONFIG:+"$APT_CONFIG"}
+  pd_sized=''
+  for pd_f in /var/lib/apt/lists/*; do
+    [ -f "$pd_f" ] || continue
+    pd_by=content
+    case "$pd_f" in
+      */lock|*_Release|*_InRelease|*_Release.gpg) ;;
+      *[!A-Za-z0-9._~%+/-]*) ;;
+      *) if [ ! -h "$pd_f" ]; then
+           for pd_p in $pd_rel; do
+             case "$pd_f" in "$pd_p"*) pd_by=size ;; esac
+           done
+         fi ;;
+    esac
+    if [ "$pd_by" = size ]; then pd_sized="$pd_sized $pd_f"; else set -- "$@" "$pd_f"; fi
+  done
+  {
+    printf 'uid %s\narch %s\nAPT_CONFIG %s\n' "$pd_uid" "$pd_arch" "${APT_CONFIG:-}"
+    if [ "$pd_id" != debian ]; then printf 'machine-id %s\n' "$(cat /etc/machine-id 2>/dev/null)"; fi
+    # Names checked above: no space, no glob character.
+    # shellcheck disable=SC2086
+    if [ -n "$pd_sized" ]; then stat -L -c '%n %s' $pd_sized 2>&1; fi
+    sha256sum "$@" 2>&1
+  } | sha256sum 2>/dev/null
+}
+
 pd_resolve=yes
 if [ "${PD_PROBE_MODE:-full}" = installed ]; then
   echo skipped
@@ -46,6 +129,15 @@ if [ "${PD_PROBE_MODE:-full}" = installed ]; then
 elif [ -n "$pd_state" ] && [ "$pd_state" = "${PD_KNOWN_PKG_STATE:-}" ]; then
   echo unchanged
   pd_resolve=no
+else
+  pd_c=$(pd_content)
+  pd_c=${pd_c%% *}
+  if [ -n "$pd_c" ]; then printf 'content %s\n' "$pd_c"; fi
+  # PD_PROBE_MODE=digests: only the digests; the operator asks one host per content digest.
+  if [ "${PD_PROBE_MODE:-full}" = digests ]; then
+    echo deferred
+    pd_resolve=no
+  fi
 fi
 
 if [ "$pd_resolve" = yes ]; then

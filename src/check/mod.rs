@@ -227,7 +227,7 @@ mod tests {
         } else {
             HostDiff::unreachable(name, "Connection refused", Class::Unreachable)
         };
-        HostReport { diff, checks: Vec::new(), probe_millis: 1, resolver: None }
+        HostReport { diff, checks: Vec::new(), probe_millis: 1, resolver: None, shared_from: None }
     }
 
     fn report(hosts: Vec<HostReport>) -> Report {

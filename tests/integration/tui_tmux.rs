@@ -151,7 +151,9 @@ fn hard_stop_answered_with_rollback() {
     setup(dir.path(), FAIL_RESTART);
     let t = Tmux::new("stop");
     t.start(dir.path(), &run_cmd());
-    let screen = t.wait_for("w", "HARD STOP canary1", 60);
+    // Waiting for the modal's last line: a capture can catch it half drawn.
+    t.wait_for("w", "HARD STOP canary1", 60);
+    let screen = t.wait_for("w", "R roll back canary1", 10);
     assert!(screen.contains("step \"restart nginx\" failed (exit 1)"), "{screen}");
     assert!(screen.contains("R roll back canary1"), "rollback is the first choice:\n{screen}");
     // q does nothing at a stop; rollback takes one key and one confirmation.
@@ -421,17 +423,26 @@ fn resume_after_kill_9_in_the_cockpit_asks_about_the_in_flight_step() {
 
     let t = Tmux::new("resume");
     t.start(dir.path(), &format!("{} --resume", run_cmd()));
-    let screen = t.wait_for("w", "HARD STOP canary1", 60);
-    assert!(screen.contains("outcome unknown"), "{screen}");
-    assert!(screen.contains("e retry step"), "{screen}");
+    // Each text waited for on its own: a capture can catch the modal half drawn.
+    t.wait_for("w", "HARD STOP canary1", 60);
+    t.wait_for("w", "outcome unknown", 10);
+    t.wait_for("w", "e retry step", 10);
     // The full-screen diff from the stop, then back: each screen waited for, so no key
     // lands early (an Escape straight before `R` would reach the cockpit as Alt-R).
     t.send("w", &["d"]);
     let diff = t.wait_for("w", "(Esc closes)", 10);
     assert!(diff.contains("canary1"), "{diff}");
     t.send("w", &["Escape"]);
-    let behind = t.wait_for("w", "HARD STOP canary1", 10);
-    assert!(!behind.contains("(Esc closes)") && behind.contains("outcome unknown"), "{behind}");
+    // Back at the stop once the whole frame is redrawn (a capture can catch it half way).
+    let until = Instant::now() + Duration::from_secs(10);
+    let behind = loop {
+        let screen = t.capture("w");
+        if screen.contains("outcome unknown") && !screen.contains("(Esc closes)") {
+            break screen;
+        }
+        assert!(Instant::now() < until, "Esc did not close the diff back to the stop:\n{screen}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(!behind.contains("restart nginx: running"), "nothing claims the step still runs: {behind}");
     t.send("w", &["R"]);
     t.wait_for("w", "Roll back canary1 now?", 10);
@@ -474,7 +485,8 @@ fn the_demo_opens_the_cockpit_and_stops_at_the_planted_divergence() {
     let demo_dir = dir.path().join("demo");
     let cmd = format!("{} demo --dir '{}'", env!("CARGO_BIN_EXE_patchdeck"), demo_dir.display());
     t.start_with(dir.path(), &cmd, &["PATCHDECK_OPERATORS=alice,bob"]);
-    let screen = t.wait_for("w", "HARD STOP web2", 90);
+    t.wait_for("w", "HARD STOP web2", 90);
+    let screen = t.wait_for("w", "R roll back web2", 10);
     assert!(screen.contains("openssl-security-2026-11") && screen.contains("alice+bob"), "{screen}");
     assert!(screen.contains("UNTESTED") && screen.contains("libxml2"), "{screen}");
     t.send("w", &["a"]);

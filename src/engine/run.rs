@@ -690,14 +690,7 @@ impl<'a> Engine<'a> {
                 Decision::Retry | Decision::Rollback | Decision::RollbackAll => {}
                 Decision::Override { .. } => {
                     // The operators say it ran: that step is undone; the rest still is not.
-                    self.record(Event::RollbackFinished {
-                        host: name.into(),
-                        step: i,
-                        outcome: Outcome::Ok,
-                        verified: None,
-                        mismatches: vec![],
-                        millis: 0,
-                    })?;
+                    self.mark_undone(name, i)?;
                 }
                 // Skip or abort: nothing more runs on this host, going back or forward.
                 Decision::SkipHost | Decision::Abort => return Ok(HostResult::Failed),
@@ -750,19 +743,25 @@ impl<'a> Engine<'a> {
                     Decision::Retry | Decision::Rollback => return Ok(HostResult::Failed),
                     Decision::Override { .. } => {
                         // Accepted as it is: mark the step undone so rollback moves on.
-                        self.record(Event::RollbackFinished {
-                            host: name.into(),
-                            step: i,
-                            outcome: Outcome::Ok,
-                            verified: None,
-                            mismatches: vec![],
-                            millis: 0,
-                        })?;
+                        self.mark_undone(name, i)?;
                     }
                     _ => return Ok(HostResult::Failed),
                 }
             }
         }
+    }
+
+    /// The operators' override at a rollback stop: step `i` counts as undone (journaled as
+    /// a finished rollback with nothing verified), so the rollback moves on to the next.
+    fn mark_undone(&self, host: &str, i: usize) -> eyre::Result<()> {
+        self.record(Event::RollbackFinished {
+            host: host.into(),
+            step: i,
+            outcome: Outcome::Ok,
+            verified: None,
+            mismatches: vec![],
+            millis: 0,
+        })
     }
 
     /// Restores the snapshot: reinstall snapshot versions (downgrades allowed), remove what

@@ -91,33 +91,9 @@ async fn resume(
     decisions: Vec<Decision>,
     now: &str,
 ) -> Run {
-    let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
-    let transport = SimTransport::new(fleet.clone());
-    let prober = SimProber(fleet.clone());
-    let clock = ManualClock::new(now.parse().unwrap());
-    let decider = Scripted::new(decisions);
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let sink = log.clone();
-    let write: patchdeck::engine::recorder::WriteAhead = Box::new(move |e| {
-        sink.lock().unwrap().push(e.clone());
-        Ok(())
-    });
-    let recorder = Recorder::new(write, patchdeck::engine::state::WindowState::fold(prior));
-    let engine = Engine::new(
-        rb,
-        &baseline,
-        &transport,
-        &transport,
-        &prober,
-        &Apt,
-        &clock,
-        &decider,
-        &recorder,
-        vec!["carol".into()],
-    );
-    let summary = engine.run().await.unwrap();
-    let events = log.lock().unwrap().clone();
-    Run { summary, events, seen: decider.seen(), fleet }
+    let h = Harness::resuming(rb.clone(), &fleet, Scripted::new(decisions), prior, now);
+    let summary = h.engine().run().await.unwrap();
+    Run { summary, events: h.events(), seen: h.decider.seen(), fleet }
 }
 
 fn installed(fleet: &Fleet, host: &str, pkg: &str) -> Option<String> {
@@ -668,14 +644,26 @@ struct Harness {
 
 impl Harness {
     fn new(rb: patchdeck::runbook::Runbook, f: &Fleet, decider: Scripted) -> Self {
+        Self::resuming(rb, f, decider, &[], BEFORE_DEADLINE)
+    }
+
+    /// Starting from the fold of `prior` (a journal cut short by a crash), as `run --resume`
+    /// does; nothing prior is a new window.
+    fn resuming(rb: patchdeck::runbook::Runbook, f: &Fleet, decider: Scripted, prior: &[Event], now: &str) -> Self {
         let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
-        let (recorder, log) = Recorder::in_memory();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let write: patchdeck::engine::recorder::WriteAhead = Box::new(move |e| {
+            sink.lock().unwrap().push(e.clone());
+            Ok(())
+        });
+        let recorder = Recorder::new(write, patchdeck::engine::state::WindowState::fold(prior));
         Harness {
             rb,
             baseline,
             transport: SimTransport::new(f.clone()),
             prober: SimProber(f.clone()),
-            clock: ManualClock::new(BEFORE_DEADLINE.parse().unwrap()),
+            clock: ManualClock::new(now.parse().unwrap()),
             decider,
             recorder,
             log,

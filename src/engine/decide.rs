@@ -45,26 +45,6 @@ pub trait Decider: Send + Sync {
     }
 }
 
-/// Non-interactive: always the same decision (`run --no-tui --decide X`), or `None` to
-/// stop at the first hard stop without deciding anything.
-pub struct Fixed(pub Option<Decision>);
-
-#[async_trait]
-impl Decider for Fixed {
-    async fn decide(&self, _stop: &OpenStop) -> Decision {
-        // No decision given: abort is the only choice that changes nothing further.
-        self.0.clone().unwrap_or(Decision::Abort)
-    }
-
-    async fn auto_rollback_countdown(&self, _host: &str, _seconds: u64) -> bool {
-        true
-    }
-
-    fn standing_order(&self) -> Option<String> {
-        Some(standing_order_of(self.0.as_ref()))
-    }
-}
-
 /// How a `--no-tui` run's standing order is named in the journal: the flag as typed.
 pub fn standing_order_of(decide: Option<&Decision>) -> String {
     match decide {

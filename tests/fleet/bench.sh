@@ -3,7 +3,12 @@
 # on a real test fleet (tests/fleet/up.sh --hosts N). Not run by tests/run: it takes ~20 min.
 #
 #   tests/fleet/bench.sh [--instance NAME] [--sizes "1 10 20 50"] [--runs 5] [--keep]
-#                        [--out FILE]
+#                        [--out FILE] [--kex ALGORITHMS]
+#
+# --kex puts `KexAlgorithms ALGORITHMS` into the fleet's ssh_config, which every tool below
+# uses; without it ssh negotiates its default (sntrup761x25519-sha512@openssh.com between
+# bookworm's OpenSSH 9.2 client and server, the bulk of a connection's CPU; see
+# BENCHMARKS.md).
 #
 # For each size N (prod hosts prod-n001..prod-nN; max of --sizes hosts are brought up):
 #   patchdeck fresh  `patchdeck check --fresh bench-N.toml`: new process, no ssh master open,
@@ -18,8 +23,12 @@
 #                    masters open (passes 2..runs+1 of one process; pass 1 is the cold one)
 #   ssh sequential   for h in hosts: ssh h 'apt list --upgradable'
 #   parallel-ssh     parallel-ssh -p 50 -i 'apt list --upgradable' (Debian's pssh)
-#   ansible raw      ansible all -m raw -a 'apt list --upgradable' -f 50, ControlMaster off
-#                    (-m raw: the fleet's minbase roots have no python, which -m command needs)
+#   ansible command  ansible all -m command -a 'apt list --upgradable' -f 50, Ansible's own
+#                    defaults (a ControlMaster per host for the module's few ssh commands);
+#                    the masters of one run are ended before the next, so every run is cold.
+#                    The bench's hosts have python3 (PD_FLEET_EXTRA_PACKAGES, build-base.sh)
+#   ansible raw      ansible all -m raw -a 'apt list --upgradable' -f 50, ControlMaster off:
+#                    one ssh per host, no Python; the cheapest thing Ansible can do
 #   pssh warm        parallel-ssh over ControlMasters opened beforehand (ssh -M, ControlPersist)
 # bench-N.toml is the fleet's runbook narrowed to one wave of those N hosts, with its
 # fingerprint and without health checks, so patchdeck does one round trip per host, like the
@@ -31,7 +40,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-INSTANCE=bench SIZES="1 10 20 50" RUNS=5 KEEP=0 OUT=$REPO/BENCHMARKS.md
+INSTANCE=bench SIZES="1 10 20 50" RUNS=5 KEEP=0 OUT=$REPO/BENCHMARKS.md KEX=
 while [ $# -gt 0 ]; do
   case "$1" in
     --instance) INSTANCE=$2; shift 2 ;;
@@ -39,7 +48,8 @@ while [ $# -gt 0 ]; do
     --runs) RUNS=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --out) OUT=$2; shift 2 ;;
-    *) echo "usage: bench.sh [--instance NAME] [--sizes \"1 10 20 50\"] [--runs 5] [--keep] [--out FILE]" >&2; exit 2 ;;
+    --kex) KEX=$2; shift 2 ;;
+    *) echo "usage: bench.sh [--instance NAME] [--sizes \"1 10 20 50\"] [--runs 5] [--keep] [--out FILE] [--kex ALGORITHMS]" >&2; exit 2 ;;
   esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "bench.sh: needs root (the fleet)" >&2; exit 1; }
@@ -67,13 +77,22 @@ cp "$RECHECK" "$BIN/recheck"
 PD=$BIN/patchdeck RECHECK=$BIN/recheck
 
 MAX=0; for n in $SIZES; do [ "$n" -gt "$MAX" ] && MAX=$n; done
-D=$("$HERE/up.sh" --instance "$INSTANCE" --hosts "$MAX")
+# Ansible's -m command runs a Python module on each host: the bench's base has python3.
+D=$(PD_FLEET_EXTRA_PACKAGES=${PD_FLEET_EXTRA_PACKAGES:-python3} "$HERE/up.sh" --instance "$INSTANCE" --hosts "$MAX")
 if [ "$KEEP" -eq 1 ]; then trap 'rm -rf "$BIN"' EXIT
 else trap '"$HERE/down.sh" --instance "$INSTANCE" || true; rm -rf "$BIN"' EXIT; fi
 SSH_PORT=$(sed -n 's/^SSH_PORT=//p' "$D/fleet.env")
 addr() { sed -n "s/^HOST_ADDR_${1//-/_}=//p" "$D/fleet.env"; }
 hosts_of() { for ((i = 1; i <= $1; i++)); do printf 'prod-n%03d\n' "$i"; done; }
 W=$D/bench; mkdir -p "$W"
+if [ -n "$KEX" ]; then
+  [[ $KEX =~ ^[a-z0-9@.,+-]+$ ]] || { echo "bench.sh: bad --kex $KEX" >&2; exit 2; }
+  sed -i "1i KexAlgorithms $KEX" "$D/ssh_config"
+fi
+# What ssh negotiates with these settings, for the record.
+NEGOTIATED=$(ssh -v -F "$D/ssh_config" -p "$SSH_PORT" "root@$(addr prod-n001)" true 2>&1 </dev/null \
+  | sed -n 's/^debug1: kex: algorithm: //p' | head -n1)
+log "key exchange: ${NEGOTIATED:-unknown}"
 
 # Inputs for every tool, per size.
 "$PD" baseline capture "$D/runbook.toml" --host staging -o "$D/tested.toml" >&2
@@ -94,7 +113,7 @@ for n in $SIZES; do
     echo "root@$(addr "$h"):$SSH_PORT" >>"$W/pssh-$n"
     echo "$h ansible_host=$(addr "$h") ansible_port=$SSH_PORT ansible_user=root" >>"$W/ansible-$n"
   done
-  printf '[all:vars]\nansible_ssh_common_args=-F %s\n' "$D/ssh_config" >>"$W/ansible-$n"
+  printf '[all:vars]\nansible_ssh_common_args=-F %s\nansible_python_interpreter=/usr/bin/python3\n' "$D/ssh_config" >>"$W/ansible-$n"
   { echo '#!/bin/sh'
     for h in "${hs[@]}"; do echo "ssh -F $D/ssh_config -p $SSH_PORT root@$(addr "$h") 'apt list --upgradable' </dev/null"; done
   } >"$W/seq-$n.sh"
@@ -109,17 +128,28 @@ log "warm-up: one discarded check of all $MAX hosts (builds each host's apt cach
 (cd "$D" && "$PD" check --fresh=per-host "bench-$MAX.toml" >/dev/null) || true
 
 Q="apt list --upgradable"
-export ANSIBLE_SSH_ARGS="-o ControlMaster=no -o ControlPath=none" ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_HOST_KEY_CHECKING=true
+export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_HOST_KEY_CHECKING=true
+RAW_ARGS="-o ControlMaster=no -o ControlPath=none"
+# Ansible's default ssh_args; its masters live in ACP, and are ended before every run.
+CMD_ARGS="-C -o ControlMaster=auto -o ControlPersist=60s" ACP=$W/ansible-cp
+mkdir -p "$ACP"
+cat >"$W/end-masters.sh" <<END
+#!/bin/sh
+for s in "$ACP"/*; do [ -S "\$s" ] && ssh -o ControlPath="\$s" -O exit x 2>/dev/null; done
+rm -f "$ACP"/*; exit 0
+END
+chmod +x "$W/end-masters.sh"
 CP=$W/cp
 for n in $SIZES; do
   log "size $n: cold tools (hyperfine, $RUNS runs each)"
-  hyperfine -N --runs "$RUNS" -i --style basic --export-json "$W/cold-$n.json" \
+  hyperfine -N --runs "$RUNS" -i --style basic --export-json "$W/cold-$n.json" --prepare "$W/end-masters.sh" \
     -n "patchdeck fresh" "$PD check --fresh $D/bench-$n.toml" \
     -n "patchdeck per-host" "$PD check --fresh=per-host $D/bench-$n.toml" \
     -n "patchdeck cold" "$PD check $D/bench-$n.toml" \
     -n "ssh sequential" "$W/seq-$n.sh" \
     -n "parallel-ssh" "parallel-ssh -p 50 -t 0 -h $W/pssh-$n -x '-F $D/ssh_config' -i '$Q'" \
-    -n "ansible raw" "ansible all -i $W/ansible-$n -m raw -a '$Q' -f 50" >&2
+    -n "ansible command" "env 'ANSIBLE_SSH_ARGS=$CMD_ARGS' ANSIBLE_SSH_CONTROL_PATH_DIR=$ACP ansible all -i $W/ansible-$n -m command -a '$Q' -f 50" \
+    -n "ansible raw" "env 'ANSIBLE_SSH_ARGS=$RAW_ARGS' ansible all -i $W/ansible-$n -m raw -a '$Q' -f 50" >&2
   log "size $n: pssh over open ControlMasters"
   rm -rf "$CP"; mkdir -p "$CP"
   for h in $(hosts_of "$n"); do
@@ -136,9 +166,9 @@ done
 
 # Results: table + raw numbers, into OUT between the markers.
 MACHINE="nproc $(nproc), $(awk '/MemTotal/ { printf "%.1f GiB RAM", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-python3 - "$W" "$SIZES" "$OUT" "$MACHINE" "$(date -u +%Y-%m-%dT%H:%MZ)" "$(cat /proc/loadavg)" <<'PY'
+python3 - "$W" "$SIZES" "$OUT" "$MACHINE" "$(date -u +%Y-%m-%dT%H:%MZ)" "$(cat /proc/loadavg)" "${NEGOTIATED:-unknown}${KEX:+ (--kex $KEX)}" <<'PY'
 import json, statistics, sys, re
-w, sizes, out, machine, date, load = sys.argv[1], sys.argv[2].split(), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+w, sizes, out, machine, date, load, kex = sys.argv[1], sys.argv[2].split(), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
 rows, raw = [], []
 for n in sizes:
     res = {}
@@ -148,7 +178,7 @@ for n in sizes:
     warm = [float(m.group(1)) for m in re.finditer(r"pass \d+ warm ([0-9.]+) s", open(f"{w}/recheck-{n}.txt").read())]
     res["patchdeck warm"] = warm
     pf, pc, pw = (statistics.median(res[k]) for k in ("patchdeck fresh", "patchdeck cold", "patchdeck warm"))
-    for tool in ["patchdeck fresh", "patchdeck per-host", "patchdeck cold", "patchdeck warm", "ssh sequential", "parallel-ssh", "ansible raw", "parallel-ssh warm"]:
+    for tool in ["patchdeck fresh", "patchdeck per-host", "patchdeck cold", "patchdeck warm", "ssh sequential", "parallel-ssh", "ansible command", "ansible raw", "parallel-ssh warm"]:
         t = res[tool]
         med = statistics.median(t)
         if tool.startswith("patchdeck"):
@@ -161,7 +191,7 @@ for n in sizes:
         raw.append(f"{n:>3} {tool:<18} " + " ".join(f"{x:.2f}" for x in t))
 table = ["| prod hosts | what | median s | min s | max s | patchdeck / this | fresh / this |", "|---:|---|---:|---:|---:|---:|---:|"] + rows
 text = "\n".join([
-    f"Run {date} on {machine}; load average at the end: {load}.", "",
+    f"Run {date} on {machine}; ssh key exchange: {kex}; load average at the end: {load}.", "",
     "Ratios: `patchdeck cold` (and `patchdeck fresh`) / each cold tool, `patchdeck warm` / `parallel-ssh warm`.", "",
     *table, "", "Raw seconds (each run):", "", "```", *raw, "```", ""])
 print(text)

@@ -11,8 +11,13 @@
 # so no bind mounts are needed and a warm start touches no network; nor does a rollback (the
 # original .debs stay in apt's cache, see below).
 #
+# PD_FLEET_EXTRA_PACKAGES (comma-separated Debian package names, default none) adds packages
+# to the base: tests/fleet/bench.sh adds python3, which Ansible's `-m command` needs. The
+# tests never set it; a base with extras is cached under its own key, next to theirs.
+#
 # Cold: ~2-3 min (debootstrap dominates). Warm: instant (the key below already exists).
-# The cache key covers this script, pd-web's sources, the mirror and the architecture, so
+# The cache key covers this script, pd-web's sources, the mirror, the architecture and the
+# extra packages, so
 # changing any of them builds a new base next to the old one. The build happens in
 # base-KEY.tmp-PID and is renamed to base-KEY only when complete: a killed build never
 # leaves a half cache, and the next build removes the leftover.
@@ -26,9 +31,12 @@ done
 
 MIRROR=$(machine_mirror)
 ARCH=$(dpkg --print-architecture)
-KEY=$( { cat "$FLEET_SRC/build-base.sh" "$FLEET_SRC"/pd-web/*; echo "$MIRROR $SUITE $ARCH"; } | sha256sum | cut -c1-16)
+EXTRA=${PD_FLEET_EXTRA_PACKAGES:-}
+[[ $EXTRA =~ ^$|^[a-z0-9][a-z0-9.+-]*(,[a-z0-9][a-z0-9.+-]*)*$ ]] \
+  || die "PD_FLEET_EXTRA_PACKAGES must be comma-separated package names, not: $EXTRA"
+KEY=$( { cat "$FLEET_SRC/build-base.sh" "$FLEET_SRC"/pd-web/*; echo "$MIRROR $SUITE $ARCH ${EXTRA}"; } | sha256sum | cut -c1-16)
 FINAL=$PD_FLEET_CACHE/base-$KEY
-INCLUDE=openssh-server,ca-certificates,busybox,less,tree
+INCLUDE=openssh-server,ca-certificates,busybox,less,tree${EXTRA:+,$EXTRA}
 
 if [ -e "$FINAL/.pd-fleet-complete" ]; then printf '%s\n' "$FINAL"; exit 0; fi
 

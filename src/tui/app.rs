@@ -133,6 +133,9 @@ pub struct App {
     pub events: Vec<(Timestamp, Event)>,
     /// Latest diff per host and whether it is the recheck.
     pub findings: BTreeMap<String, (bool, Vec<Finding>)>,
+    /// Packages some host's findings change, with how many hosts change each: the header's
+    /// risk, kept as findings arrive so a frame does not walk every host's diff.
+    changed: BTreeMap<String, usize>,
     pub runs: BTreeMap<String, Vec<CommandRun>>,
     /// Each host's streamed output, bounded (live windows only: output is not journaled).
     pub output: BTreeMap<String, Transcript>,
@@ -163,6 +166,7 @@ impl App {
             state: WindowState::default(),
             events: Vec::new(),
             findings: BTreeMap::new(),
+            changed: BTreeMap::new(),
             runs: BTreeMap::new(),
             output: BTreeMap::new(),
             selected: None,
@@ -288,18 +292,28 @@ impl App {
     /// The window's change risk, from the preflight diffs and the runbook's policy.
     pub fn risk(&self) -> Option<(f64, f64)> {
         let (p, max) = self.info.risk_policy?;
-        let mut changed = std::collections::BTreeSet::new();
-        for (_, findings) in self.findings.values() {
-            for f in findings {
-                if matches!(f.class, Class::Tested | Class::DifferentStart | Class::VersionMismatch) {
-                    changed.insert(f.subject.as_str());
+        if self.changed.is_empty() {
+            return None;
+        }
+        Some((crate::diff::risk::window_risk(p, self.changed.len()), max))
+    }
+
+    /// A host's latest findings, and the count of hosts changing each package with them.
+    fn set_findings(&mut self, host: &str, rechecked: bool, findings: &[Finding]) {
+        let changes = |f: &&Finding| matches!(f.class, Class::Tested | Class::DifferentStart | Class::VersionMismatch);
+        if let Some((_, old)) = self.findings.insert(host.to_string(), (rechecked, findings.to_vec())) {
+            for f in old.iter().filter(changes) {
+                if let Some(n) = self.changed.get_mut(&f.subject) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.changed.remove(&f.subject);
+                    }
                 }
             }
         }
-        if changed.is_empty() {
-            return None;
+        for f in findings.iter().filter(changes) {
+            *self.changed.entry(f.subject.clone()).or_default() += 1;
         }
-        Some((crate::diff::risk::window_risk(p, changed.len()), max))
     }
 
     /// Hosts with a command running now, as "host: step".
@@ -391,12 +405,8 @@ impl App {
     fn on_pane_event(&mut self, at: Timestamp, e: Event) {
         self.state.apply(&e);
         match &e {
-            Event::Preflight { host, findings, .. } => {
-                self.findings.insert(host.clone(), (false, findings.clone()));
-            }
-            Event::Recheck { host, findings } if !findings.is_empty() => {
-                self.findings.insert(host.clone(), (true, findings.clone()));
-            }
+            Event::Preflight { host, findings, .. } => self.set_findings(host, false, findings),
+            Event::Recheck { host, findings } if !findings.is_empty() => self.set_findings(host, true, findings),
             Event::StepStarted { host, step, name, command } | Event::RollbackStarted { host, step, name, command } => {
                 let rollback = matches!(e, Event::RollbackStarted { .. });
                 self.runs.entry(host.clone()).or_default().push(CommandRun {
@@ -867,4 +877,61 @@ fn stop_input(app: &mut App, action: Action) -> Vec<Effect> {
         },
     }
     Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(class: Class, subject: &str) -> Finding {
+        Finding {
+            class,
+            subject: subject.into(),
+            tested: None,
+            here: Some("1 -> 2".into()),
+            verdict: None,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn risk_counts_each_changed_package_once_and_follows_rechecks() {
+        let now: Timestamp = "2026-11-22T22:30:00Z".parse().unwrap();
+        let info = WindowInfo {
+            name: "w".into(),
+            ends: None,
+            decide_by: None,
+            steps: vec!["apply".into()],
+            waves: vec![("all".into(), vec!["a".into(), "b".into()])],
+            risk_policy: Some((0.01, 0.25)),
+        };
+        let mut app = App::new(Mode::Live, info, now);
+        assert_eq!(app.risk(), None, "nothing known yet");
+        let pre = |host: &str, findings| Event::Preflight { host: host.into(), findings, checks: vec![] };
+        app.on_event(now, pre("a", vec![finding(Class::Tested, "libssl3"), finding(Class::Tested, "openssl")]));
+        app.on_event(
+            now,
+            pre("b", vec![finding(Class::VersionMismatch, "openssl"), finding(Class::UntestedPackage, "libxml2")]),
+        );
+        // libssl3 and openssl change; libxml2 is untested, not a planned change.
+        let risk = |n: usize| Some((crate::diff::risk::window_risk(0.01, n), 0.25));
+        assert_eq!(app.risk(), risk(2));
+        // b's recheck no longer changes openssl, but a still does.
+        app.on_event(
+            now,
+            Event::Recheck { host: "b".into(), findings: vec![finding(Class::UntestedPackage, "libxml2")] },
+        );
+        assert_eq!(app.risk(), risk(2));
+        // a's recheck changes only libssl3 now, and a new package, curl.
+        app.on_event(
+            now,
+            Event::Recheck {
+                host: "a".into(),
+                findings: vec![finding(Class::Tested, "libssl3"), finding(Class::DifferentStart, "curl")],
+            },
+        );
+        assert_eq!(app.risk(), risk(2));
+        app.on_event(now, Event::Recheck { host: "a".into(), findings: vec![finding(Class::UntestedPackage, "x")] });
+        assert_eq!(app.risk(), None, "no host changes anything any more");
+    }
 }

@@ -77,7 +77,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let rechecked = app.findings.get(&host).is_some_and(|(r, _)| *r);
     let title = format!(" {} ", strings::diff_title(&host, rechecked));
     let inner = usize::from(area.width.saturating_sub(2));
-    let lines: Vec<Line> = app.diff_lines(&host).into_iter().map(|f| finding_line_within(f, theme, inner)).collect();
+    // Only what fits: a host may have thousands of findings, and the pane does not scroll.
+    let rows = usize::from(area.height.saturating_sub(2));
+    let lines: Vec<Line> =
+        app.diff_lines(&host).into_iter().take(rows).map(|f| finding_line_within(f, theme, inner)).collect();
     let lines = if lines.is_empty() { vec![Line::styled(strings::NO_DIFF, theme.muted)] } else { lines };
     frame.render_widget(Paragraph::new(lines).block(pane(title, false, theme)), area);
 }
@@ -88,7 +91,9 @@ pub fn draw_full(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let host = app.selected_host().unwrap_or_default();
     let rechecked = app.findings.get(&host).is_some_and(|(r, _)| *r);
     let mut lines = Vec::new();
-    for f in app.diff_lines(&host) {
+    // Every finding takes two rows or more, so the ones from here on start below the screen.
+    let needed = (usize::from(app.view_scroll) + usize::from(area.height)) / 2 + 1;
+    for f in app.diff_lines(&host).into_iter().take(needed) {
         lines.push(finding_line(f, theme));
         lines.push(Line::styled(format!("    {}", for_terminal(&f.detail)), theme.muted));
     }

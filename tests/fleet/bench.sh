@@ -91,7 +91,7 @@ if [ -n "$KEX" ]; then
 fi
 # What ssh negotiates with these settings, for the record.
 NEGOTIATED=$(ssh -v -F "$D/ssh_config" -p "$SSH_PORT" "root@$(addr prod-n001)" true 2>&1 </dev/null \
-  | sed -n 's/^debug1: kex: algorithm: //p' | head -n1)
+  | tr -d '\r' | sed -n 's/^debug1: kex: algorithm: //p' | head -n1)
 log "key exchange: ${NEGOTIATED:-unknown}"
 
 # Inputs for every tool, per size.

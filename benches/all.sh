@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every benchmark of BENCHMARKS.md, one after the other, on the real test fleet; ~60 min on
-# 2 cores. Needs root (the fleet) and tmux. Not run by tests/run.
+# Every benchmark of BENCHMARKS.md, one after the other, on the real test fleet; ~85 min on
+# 2 cores. Needs root (the fleet) and tmux.
+# The curve25519 run of bench.sh goes to LOGDIR/kex.md, not into BENCHMARKS.md. Not run by tests/run.
 #
 #   benches/all.sh [--runs 5] [--sizes "1 10 20 50"] [--quick]
 #
@@ -25,6 +26,9 @@ trap '"$REPO/tests/fleet/down.sh" --instance bench >/dev/null 2>&1 || true' EXIT
 
 step "fleet comparison: bench.sh --sizes \"$SIZES\" --runs $RUNS" compare
 "$REPO/tests/fleet/bench.sh" --sizes "$SIZES" --runs "$RUNS" --keep 2>"$LOG/compare.log" | tee "$LOG/compare.txt"
+step "the same with curve25519 for every tool: bench.sh --kex curve25519-sha256" kex
+"$REPO/tests/fleet/bench.sh" --sizes "10 50" --runs 3 --kex curve25519-sha256 --keep --out "$LOG/kex.md" \
+  2>"$LOG/kex.log" | tee "$LOG/kex.txt"
 step "1,000 host names: bench-scale.sh" scale
 "$REPO/tests/fleet/bench-scale.sh" --reuse "${SCALE_ARGS[@]}" 2>"$LOG/scale.log" | tee "$LOG/scale.txt"
 "$REPO/tests/fleet/down.sh" --instance bench >/dev/null 2>&1

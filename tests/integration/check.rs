@@ -10,6 +10,8 @@ use patchdeck::pkg::apt::Apt;
 use patchdeck::sim::{Fleet, SimProber};
 use patchdeck::transport::simulated::SimTransport;
 
+use crate::support::demo::{CLEAN_WAVES, clean_demo};
+
 fn demo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo")
 }
@@ -121,37 +123,6 @@ fn no_color_means_no_escape_sequences() {
     assert!(stdout.contains("UNTESTED"), "{stdout}");
     assert!(!stdout.contains('\x1b'), "NO_COLOR output has escapes:\n{stdout}");
 }
-
-/// A copy of the demo in `dir` cut down to staging, canary1 and web1 (the clean hosts, as
-/// `run_cli`'s setup does), placed in `waves`; `edit_runbook` and `edit_fleet` change the
-/// texts further. Returns the runbook's path.
-fn clean_demo(
-    dir: &Path,
-    waves: &[(&str, &[&str])],
-    edit_runbook: impl Fn(String) -> String,
-    edit_fleet: impl Fn(String) -> String,
-) -> PathBuf {
-    std::fs::copy(demo_dir().join("tested.toml"), dir.join("tested.toml")).unwrap();
-    let fleet = std::fs::read_to_string(demo_dir().join("fleet.toml")).unwrap();
-    std::fs::write(dir.join("fleet.toml"), edit_fleet(fleet)).unwrap();
-    let hosts = std::fs::read_to_string(demo_dir().join("hosts.toml")).unwrap();
-    let keep: Vec<&str> = hosts
-        .split("[[host]]")
-        .filter(|b| ["\"staging\"", "\"canary1\"", "\"web1\""].iter().any(|n| b.contains(&format!("name = {n}"))))
-        .collect();
-    assert_eq!(keep.len(), 3, "the demo's hosts file still has staging, canary1 and web1");
-    std::fs::write(dir.join("hosts.toml"), format!("[[host]]{}", keep.join("[[host]]"))).unwrap();
-    let rb = std::fs::read_to_string(demo_dir().join("runbook.toml")).unwrap();
-    let start = rb.find("# Smallest customer impact first.").unwrap();
-    let end = rb.find("[[step]]").unwrap();
-    let waves: String =
-        waves.iter().map(|(name, hosts)| format!("[[wave]]\nname = \"{name}\"\nhosts = {hosts:?}\n\n")).collect();
-    let rb = edit_runbook(format!("{}{waves}{}", &rb[..start], &rb[end..]));
-    std::fs::write(dir.join("runbook.toml"), rb).unwrap();
-    dir.join("runbook.toml")
-}
-
-const CLEAN_WAVES: &[(&str, &[&str])] = &[("canary", &["canary1"]), ("web", &["web1"])];
 
 /// `patchdeck --simulate FLEET check RUNBOOK [extra]`, its kept probe answers in `dir`.
 fn check_cli(dir: &Path, fleet: &Path, runbook: &Path, extra: &[&str]) -> std::process::Output {

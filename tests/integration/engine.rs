@@ -103,9 +103,10 @@ fn installed(fleet: &Fleet, host: &str, pkg: &str) -> Option<String> {
 fn only_hosts(hosts: &[&str]) -> impl Fn(String) -> String {
     let list = hosts.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(", ");
     move |text: String| {
-        let start = text.find("# Smallest customer impact first.").unwrap();
-        let end = text.find("[[step]]").unwrap();
-        format!("{}[[wave]]\nname = \"only\"\nhosts = [{list}]\nmax_failures = 10\n\n{}", &text[..start], &text[end..])
+        crate::support::demo::with_waves(
+            &text,
+            &format!("[[wave]]\nname = \"only\"\nhosts = [{list}]\nmax_failures = 10\n\n"),
+        )
     }
 }
 
@@ -693,13 +694,10 @@ impl Harness {
 async fn rollback_of_the_wave_requested_mid_window_undoes_every_host_of_it() {
     let dir = tempfile::tempdir().unwrap();
     let rb = runbook(dir.path(), |text: String| {
-        let start = text.find("# Smallest customer impact first.").unwrap();
-        let end = text.find("[[step]]").unwrap();
-        format!(
-            "{}[[wave]]\nname = \"pair\"\nhosts = [\"canary1\", \"web1\"]\n\n\
-             [[wave]]\nname = \"rest\"\nhosts = [\"web2\", \"web3\", \"api1\", \"shop1\"]\n\n{}",
-            &text[..start],
-            &text[end..]
+        crate::support::demo::with_waves(
+            &text,
+            "[[wave]]\nname = \"pair\"\nhosts = [\"canary1\", \"web1\"]\n\n\
+             [[wave]]\nname = \"rest\"\nhosts = [\"web2\", \"web3\", \"api1\", \"shop1\"]\n\n",
         )
     });
     let f = fleet(|_| {}).with_speed(0.05);
@@ -845,13 +843,10 @@ async fn rollback_removes_a_package_the_step_newly_installed() {
 async fn hosts_of_a_wave_run_in_parallel_up_to_its_limit() {
     let dir = tempfile::tempdir().unwrap();
     let rb = runbook(dir.path(), |text: String| {
-        let start = text.find("# Smallest customer impact first.").unwrap();
-        let end = text.find("[[step]]").unwrap();
-        format!(
-            "{}[[wave]]\nname = \"pair\"\nhosts = [\"canary1\", \"web1\"]\nparallel = 2\n\n\
-             [[wave]]\nname = \"rest\"\nhosts = [\"web2\", \"web3\", \"api1\", \"shop1\"]\n\n{}",
-            &text[..start],
-            &text[end..]
+        crate::support::demo::with_waves(
+            &text,
+            "[[wave]]\nname = \"pair\"\nhosts = [\"canary1\", \"web1\"]\nparallel = 2\n\n\
+             [[wave]]\nname = \"rest\"\nhosts = [\"web2\", \"web3\", \"api1\", \"shop1\"]\n\n",
         )
     });
     let f = fleet(|_| {}).with_speed(0.02);

@@ -39,9 +39,10 @@ fn fleet(setup: impl FnOnce(&Fleet)) -> Fleet {
 fn only_hosts(hosts: &[&str]) -> impl Fn(String) -> String {
     let list = hosts.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(", ");
     move |text: String| {
-        let start = text.find("# Smallest customer impact first.").unwrap();
-        let end = text.find("[[step]]").unwrap();
-        format!("{}[[wave]]\nname = \"only\"\nhosts = [{list}]\nmax_failures = 10\n\n{}", &text[..start], &text[end..])
+        crate::support::demo::with_waves(
+            &text,
+            &format!("[[wave]]\nname = \"only\"\nhosts = [{list}]\nmax_failures = 10\n\n"),
+        )
     }
 }
 

@@ -7,32 +7,10 @@ use std::time::{Duration, Instant};
 
 use patchdeck::engine::event::{Event, StopKind};
 
-const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo");
-
 /// The demo window cut down to canary1 and web1 (both clean), with `fleet_extra`
 /// appended to the simulated fleet (faults).
 fn setup(dir: &Path, fleet_extra: &str) -> PathBuf {
-    std::fs::copy(Path::new(DEMO).join("tested.toml"), dir.join("tested.toml")).unwrap();
-    let fleet = std::fs::read_to_string(Path::new(DEMO).join("fleet.toml")).unwrap();
-    std::fs::write(dir.join("fleet.toml"), format!("{fleet}\n{fleet_extra}")).unwrap();
-    let hosts = std::fs::read_to_string(Path::new(DEMO).join("hosts.toml")).unwrap();
-    let keep: Vec<&str> = hosts
-        .split("[[host]]")
-        .filter(|b| ["\"staging\"", "\"canary1\"", "\"web1\""].iter().any(|n| b.contains(&format!("name = {n}"))))
-        .collect();
-    std::fs::write(dir.join("hosts.toml"), format!("[[host]]{}", keep.join("[[host]]"))).unwrap();
-    let rb = std::fs::read_to_string(Path::new(DEMO).join("runbook.toml")).unwrap();
-    let start = rb.find("# Smallest customer impact first.").unwrap();
-    let end = rb.find("[[step]]").unwrap();
-    let rb = format!(
-        "{}[[wave]]\nname = \"canary\"\nhosts = [\"canary1\"]\n\n[[wave]]\nname = \"web\"\nhosts = [\"web1\"]\n\n{}",
-        &rb[..start],
-        &rb[end..]
-    );
-    // On the real clock: the window is placed around now, as the demo places it.
-    let rb = patchdeck::demo::window_around(&rb, jiff::Timestamp::now());
-    std::fs::write(dir.join("runbook.toml"), rb).unwrap();
-    dir.join("runbook.toml")
+    crate::support::demo::clean_demo_now(dir, fleet_extra)
 }
 
 fn run_cmd(dir: &Path, extra: &[&str]) -> Command {

@@ -1,4 +1,5 @@
 //! Shared test fixtures (real sshd on loopback, temp dirs).
 
+pub mod demo;
 pub mod fleet;
 pub mod sshd;

@@ -2,7 +2,7 @@
 //! one file to review (or translate). Text that came from a host goes through
 //! [`crate::safe_text::for_terminal`] before it reaches any of these.
 
-use super::app::RollbackKey;
+use super::app::model::RollbackKey;
 use crate::engine::event::{Decision, Event, HostResult, Outcome, Request, StopKind};
 use crate::safe_text::for_terminal;
 

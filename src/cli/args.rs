@@ -40,6 +40,20 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+impl Global {
+    /// How to reach hosts, as these options say.
+    pub fn reach(&self) -> crate::session::reach::ReachOptions {
+        crate::session::reach::ReachOptions {
+            simulate: self.simulate.clone(),
+            sim_speed: self.sim_speed,
+            connect_timeout: std::time::Duration::from_secs(self.connect_timeout),
+            ssh_config: self.ssh_config.clone(),
+            known_hosts: self.known_hosts.clone(),
+            identity: self.identity.clone(),
+        }
+    }
+}
+
 /// Options every command understands.
 #[derive(Debug, Args, Default, Clone)]
 pub struct Global {
@@ -96,6 +110,8 @@ pub enum Command {
         #[command(subcommand)]
         command: BaselineCommand,
     },
+    /// Roll hosts back from a window's journal: during the window, after it, after a crash.
+    Rollback(RollbackArgs),
     /// Turn a window's journal into a Markdown change record.
     Report {
         /// The journal to report on.
@@ -159,7 +175,13 @@ pub struct RunArgs {
     /// What --no-tui decides at a hard stop (never override). Without it: abort and exit 3.
     #[arg(long, value_enum)]
     pub decide: Option<DecideArg>,
-    /// Continue a window from its journal after a crash; in-flight steps need a decision.
+    /// With --no-tui: start before the window's start time, for this reason (journaled).
+    /// Without it, --no-tui refuses to start early.
+    #[arg(long, value_name = "REASON")]
+    pub start_early: Option<String>,
+    /// Continue a window from its journal (after a crash, a quit or a signal): open stops
+    /// are asked again, in-flight steps need a decision. A finished window is left as it
+    /// is (roll hosts back with `patchdeck rollback`).
     #[arg(long)]
     pub resume: bool,
     /// The journal file (default: <window>.journal.jsonl beside the runbook).
@@ -182,14 +204,42 @@ pub enum DecideArg {
     Abort,
 }
 
-impl From<DecideArg> for crate::engine::event::Decision {
+impl From<DecideArg> for crate::engine::control::Choice {
     fn from(d: DecideArg) -> Self {
         match d {
-            DecideArg::Rollback => Self::Rollback,
-            DecideArg::Skip => Self::SkipHost,
+            DecideArg::Rollback => Self::RollbackHost,
+            DecideArg::Skip => Self::Skip,
             DecideArg::Abort => Self::Abort,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The window's journal: its snapshots and steps say what to undo.
+    pub journal: PathBuf,
+    /// Roll back this host (repeat for more).
+    #[arg(long, value_name = "HOST")]
+    pub host: Vec<String>,
+    /// Roll back every host of this wave with changes not undone.
+    #[arg(long, value_name = "WAVE")]
+    pub wave: Option<String>,
+    /// Roll back every host of the window with changes not undone.
+    #[arg(long, conflicts_with_all = ["host", "wave"])]
+    pub all: bool,
+    /// The runbook the window ran (default: the one its journal names).
+    #[arg(long, value_name = "FILE")]
+    pub runbook: Option<PathBuf>,
+    /// Confirm rolling back without a person at the keyboard.
+    #[arg(long)]
+    pub yes: bool,
+    /// What to decide at a hard stop during the rollback (e.g. it could not be verified):
+    /// without it, abort (the host is left for people to look at).
+    #[arg(long, value_enum)]
+    pub decide: Option<DecideArg>,
+    /// Who is rolling back (default: $PATCHDECK_OPERATORS or $USER).
+    #[arg(long, value_name = "NAME")]
+    pub operator: Vec<String>,
 }
 
 #[derive(Debug, Args, Default)]

@@ -5,9 +5,9 @@ use std::time::Duration;
 use eyre::{WrapErr, eyre};
 
 use super::args::{CaptureArgs, Global};
-use super::fleet::Reach;
 use crate::baseline;
 use crate::pkg::apt::Apt;
+use crate::session::Reach;
 
 pub async fn capture(global: &Global, args: CaptureArgs) -> eyre::Result<u8> {
     let runbook = crate::runbook::load(&args.runbook)?;
@@ -15,7 +15,7 @@ pub async fn capture(global: &Global, args: CaptureArgs) -> eyre::Result<u8> {
     let host = runbook.host(&name).cloned().ok_or_else(|| {
         eyre!("host `{name}` is not in the runbook's inventory: add it there (it need not be in a wave)")
     })?;
-    let reach = Reach::for_runbook(global, &runbook)?;
+    let reach = Reach::for_runbook(&global.reach(), &runbook)?;
     let result = baseline::capture::capture(
         reach.transport.as_ref(),
         &Apt,

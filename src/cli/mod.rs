@@ -5,8 +5,9 @@ mod args;
 mod baseline;
 mod check;
 mod drill;
-mod fleet;
+pub mod exit;
 mod generate;
+mod rollback;
 mod run;
 
 use std::process::ExitCode;
@@ -15,8 +16,6 @@ use clap::Parser;
 
 pub use args::Cli;
 use args::{BaselineCommand, Command};
-
-use crate::check::exit;
 
 /// Entry point of the `patchdeck` binary.
 pub fn main() -> ExitCode {
@@ -60,6 +59,7 @@ async fn dispatch(cli: Cli) -> eyre::Result<u8> {
         Command::Run(a) => run::run(&cli.global, a).await,
         Command::Watch { journal, theme } => run::watch(&journal, theme.as_deref()).await,
         Command::Drill(a) => drill::run(&cli.global, a).await,
+        Command::Rollback(a) => rollback::rollback(&cli.global, a).await,
         Command::Report { journal, output } => report(&journal, output.as_deref()),
     }
 }

@@ -9,10 +9,10 @@ use futures::StreamExt;
 
 use super::app::{App, Effect, Mode, WindowInfo, update};
 use super::run::{Screen, key_action};
-use super::terminal::Signals;
 use super::theme::Theme;
 use crate::engine::event::Event;
 use crate::journal::{Follower, JournalError};
+use crate::session::signals::Signals;
 
 /// Opens the journal, waiting a little for a header still being written.
 fn open(path: &Path) -> eyre::Result<Follower<Event>> {

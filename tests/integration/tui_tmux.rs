@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use patchdeck::engine::event::{Decision, Event};
+use patchdeck::engine::control::{Choice, StopCode};
+use patchdeck::engine::event::Event;
 
 use crate::support::demo::DEMO;
 
@@ -153,8 +154,8 @@ fn hard_stop_answered_with_rollback() {
     assert!(after.contains("canary1: rolled back"), "{after}");
     let ev = events(dir.path());
     assert!(ev.iter().any(|e| matches!(e,
-        Event::Decided { host: Some(h), decision: Decision::Rollback, operators, .. }
-            if h == "canary1" && operators == &["alice", "bob"])));
+        Event::Decided(d) if d.host.as_deref() == Some("canary1")
+            && d.decision.choice == Choice::RollbackHost && d.operators == ["alice"])));
     assert!(
         ev.iter().any(|e| matches!(e, Event::RollbackFinished { host, verified: Some(true), .. } if host == "canary1"))
     );
@@ -219,8 +220,10 @@ fn watch_follows_a_run_in_a_second_pane_read_only() {
     t.send("w.0", &["q"]);
     t.wait_for("w.0", "EXITED 3", 10);
     // Exactly one rollback request came from anyone: the cockpit's.
-    let decided =
-        events(dir.path()).iter().filter(|e| matches!(e, Event::Decided { decision: Decision::Rollback, .. })).count();
+    let decided = events(dir.path())
+        .iter()
+        .filter(|e| matches!(e, Event::Decided(d) if d.decision.choice == Choice::RollbackHost))
+        .count();
     assert_eq!(decided, 1);
 }
 
@@ -547,13 +550,13 @@ fn a_drill_in_the_cockpit_is_marked_decided_by_the_operators_and_scored() {
     assert!(matches!(ev.first(), Some(Event::WindowStarted { drill: true, .. })));
     assert!(ev.iter().any(|e| matches!(e, Event::FaultInjected { host: Some(h), .. } if h == "canary1")));
     assert!(ev.iter().any(|e| matches!(e,
-        Event::Decided { host: Some(h), decision: Decision::Rollback, operators, .. }
-            if h == "canary1" && operators == &["alice", "bob"])));
+        Event::Decided(d) if d.host.as_deref() == Some("canary1")
+            && d.decision.choice == Choice::RollbackHost && d.operators == ["alice"])));
     let Some(Event::DrillScorecard { scorecard }) = ev.last() else { panic!("the scorecard is journaled last") };
     assert!(scorecard.passed, "{scorecard:#?}");
     let fault = &scorecard.faults[0];
     let caught = fault.stop.as_ref().expect("the fault was caught");
-    assert_eq!((caught.kind.as_str(), caught.decision.as_deref()), ("step_failed", Some("rollback")));
+    assert_eq!((caught.kind, caught.decision), (StopCode::StepFailed, Some(Choice::RollbackHost)));
     assert!(caught.recover_s.is_some(), "{caught:?}");
     let canary = scorecard.hosts.iter().find(|h| h.host == "canary1").unwrap();
     assert_eq!(canary.as_before, Some(true), "{canary:?}");

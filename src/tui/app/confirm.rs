@@ -13,7 +13,14 @@ pub(super) fn confirm_input(app: &mut App, action: Action) -> Vec<Effect> {
                 Pending::Request(r) => vec![Effect::Request(r)],
                 Pending::Quit => {
                     app.quitting = true;
-                    if app.state.aborted { Vec::new() } else { vec![Effect::Request(Request::Abort)] }
+                    // Leaving pauses the window: running steps end, nothing new starts,
+                    // `--resume` carries on where it was.
+                    if app.state.paused || app.state.finished {
+                        vec![Effect::Quit]
+                    } else {
+                        let pause = Request::Pause { reason: "the operators quit the cockpit".into() };
+                        vec![Effect::Request(pause), Effect::Quit]
+                    }
                 }
             }
         }

@@ -150,8 +150,8 @@ impl App {
                 self.selected = Some(h.clone());
                 self.scroll = 0;
             }
-            Event::Decided { id, .. } => {
-                self.popups.retain(|p| !matches!(p, Popup::Stop { stop, .. } if stop.id == *id));
+            Event::Decided(d) => {
+                self.popups.retain(|p| !matches!(p, Popup::Stop { stop, .. } if stop.id == d.id));
             }
             Event::AutoRollbackCancelled { host, .. } | Event::HostFinished { host, .. } => {
                 self.popups.retain(|p| !matches!(p, Popup::Countdown { host: h, .. } if h == host));

@@ -54,7 +54,8 @@ pub(super) fn main_input(app: &mut App, action: Action) -> Vec<Effect> {
         Action::RollbackAll => Some(Request::RollbackAll),
         Action::AbortWindow => Some(Request::Abort),
         Action::Quit => {
-            if app.mode == Mode::ReadOnly || app.engine_done {
+            // Watching, or the window is over: nothing runs that leaving would leave behind.
+            if app.mode == Mode::ReadOnly || app.engine_done || app.state.finished {
                 return vec![Effect::Quit];
             }
             if app.quitting {

@@ -8,11 +8,10 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 
 use crate::diff::Finding;
-use crate::engine::decide::allowed;
-use crate::engine::event::{Decision, Event, Outcome, Request};
+use crate::engine::control::{Choice, Decision, allowed};
+use crate::engine::event::{Event, Outcome, Request};
 use crate::engine::state::{OpenStop, WindowState};
 use crate::runbook::Runbook;
-use crate::tui::action::Action;
 use crate::tui::keymap::Context;
 use crate::tui::strings;
 use crate::tui::transcript::{self, Transcript};
@@ -71,8 +70,17 @@ pub struct CommandRun {
 pub enum StopStage {
     Choose,
     Confirm(Decision),
-    Reason(String),
-    Typed { reason: String, typed: String },
+    /// Typing the reason a choice needs (an override, an early start).
+    Reason {
+        choice: Choice,
+        text: String,
+    },
+    /// An override: typing the target's name to confirm it.
+    Typed {
+        choice: Choice,
+        reason: String,
+        typed: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -210,13 +218,13 @@ impl App {
             // A view closes, then `R` does what it does beneath.
             Some(Popup::Help | Popup::Timeline | Popup::FullDiff) => self.rollback_key_under(n - 1),
             Some(Popup::Stop { stop, stage }) => {
-                let d = choice(&Action::ChooseRollback, stop)?;
+                let d = choice(Choice::RollbackHost, stop, self.stop_changed(stop))?;
                 match stage {
                     StopStage::Choose => Some(RollbackKey::Stop { host: stop.host.clone() }),
                     // Already asking about it: y answers.
                     StopStage::Confirm(asked) if *asked == d => None,
                     StopStage::Confirm(_) => Some(RollbackKey::Stop { host: stop.host.clone() }),
-                    StopStage::Reason(_) | StopStage::Typed { .. } => Some(RollbackKey::AfterPrompt),
+                    StopStage::Reason { .. } | StopStage::Typed { .. } => Some(RollbackKey::AfterPrompt),
                 }
             }
             Some(Popup::Countdown { host, .. }) => Some(RollbackKey::Now(host.clone())),
@@ -234,7 +242,9 @@ impl App {
 
     /// Requests still make sense: a live window that has not ended.
     pub fn can_request(&self) -> bool {
-        self.mode == Mode::Live && !self.engine_done && !self.state.finished && !self.quitting
+        // After the window ends (finished or aborted) rollbacks stay possible: the engine
+        // serves them until the operators leave.
+        self.mode == Mode::Live && !self.engine_done && !self.quitting
     }
 
     /// The wave being worked on (the last started), else the first.
@@ -376,19 +386,24 @@ fn finding_matches(f: &Finding, filter: &str) -> bool {
     f.subject.to_lowercase().contains(filter) || f.class.label().to_lowercase().contains(filter)
 }
 
-/// The decision a stop-choice action stands for, if the stop allows it.
-pub fn choice(action: &Action, stop: &OpenStop) -> Option<Decision> {
-    let (label, d) = match action {
-        // The rollback key always works: at a window-wide stop it means everything.
-        Action::ChooseRollback if stop.host.is_none() => ("rollback everything", Decision::RollbackAll),
-        Action::ChooseRollback => ("rollback", Decision::Rollback),
-        Action::ChooseSkip => ("skip", Decision::SkipHost),
-        Action::ChooseAbort => ("abort", Decision::Abort),
-        Action::ChooseRollbackAll => ("rollback everything", Decision::RollbackAll),
-        Action::ChooseRetry => ("retry", Decision::Retry),
-        _ => return None,
-    };
-    allowed(&stop.stop, stop.host.as_deref()).contains(&label).then_some(d)
+/// The decision a choice stands for at this stop, if the stop allows it. The target is the
+/// stop's own subject: a key at a stop can only act on what the stop is about.
+pub fn choice(c: Choice, stop: &OpenStop, changed: bool) -> Option<Decision> {
+    allowed(&stop.stop, stop.host.as_deref(), changed)
+        .contains(&c)
+        .then(|| Decision::at_stop(c, stop.host.as_deref(), None))
+}
+
+impl App {
+    /// Does the stop's host have changes not undone (it can no longer be skipped)?
+    pub fn stop_changed(&self, stop: &OpenStop) -> bool {
+        stop.host.as_deref().is_some_and(|h| self.state.host(h).is_some_and(|s| s.has_changes()))
+    }
+
+    /// The choices this stop offers, in order.
+    pub fn stop_choices(&self, stop: &OpenStop) -> Vec<Choice> {
+        allowed(&stop.stop, stop.host.as_deref(), self.stop_changed(stop))
+    }
 }
 
 /// What must be typed to confirm an override: the host's name, or "override" for a stop

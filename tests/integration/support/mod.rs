@@ -2,4 +2,5 @@
 
 pub mod demo;
 pub mod fleet;
+pub mod require;
 pub mod sshd;

@@ -596,21 +596,24 @@ fn kill_9_mid_append_loses_nothing_acknowledged_and_resume_continues() {
     let mut followed = Vec::new();
     let mut expected_min = 0;
     let mut torn_seen = 0;
-    for round in 0..6u64 {
+    // Six rounds; should none of their kills have torn a line, up to six more that kill at a
+    // half-written line, until one does.
+    let mut round = 0u64;
+    while round < 6 || (torn_seen == 0 && round < 12) {
         let first_seq = line_count(&path) as u64; // header + records: the next seq
         let child = ChildGuard::spawn("append-forever", &path);
-        // Let it write a while (a varying amount), then SIGKILL it: in even rounds the
-        // moment a line is seen half written (the torn tail resume must repair), in odd
-        // rounds wherever it is (mostly waiting for a sync).
+        // Let it write a while (a varying amount), then SIGKILL it: in even rounds (and the
+        // extra ones) the moment a line is seen half written (the torn tail resume must
+        // repair), in odd rounds wherever it is (mostly waiting for a sync).
         // Progress is what the follower reads (only the new bytes, never the whole file).
-        let target = followed.len() + 15 + round as usize * 5;
+        let target = followed.len() + 15 + (round % 6) as usize * 5;
         let deadline = Instant::now() + Duration::from_secs(30);
         while followed.len() < target {
             assert!(Instant::now() < deadline, "the child appends too slowly");
             followed.extend(follower.poll().unwrap());
             std::thread::sleep(Duration::from_millis(10));
         }
-        if round % 2 == 0 {
+        if round.is_multiple_of(2) || round >= 6 {
             assert!(wait_for_a_partial_line(&path, deadline), "never saw a line being written");
         }
         let output = child.kill9_output();
@@ -648,8 +651,9 @@ fn kill_9_mid_append_loses_nothing_acknowledged_and_resume_continues() {
         expected_min = after.records.len();
         followed.extend(follower.poll().unwrap());
         assert_eq!(followed, after.records, "the follower saw exactly the journal's records");
+        round += 1;
     }
-    eprintln!("kill -9: {torn_seen} of 6 rounds left a torn tail");
+    eprintln!("kill -9: {torn_seen} of {round} rounds left a torn tail");
     assert!(torn_seen >= 1, "no kill left a torn tail: the crash resume repairs was never tested");
 }
 

@@ -18,7 +18,8 @@ Exit codes:
   1  other failure: `check` reached no host of the window at all (the report still says
      why for each), a file cannot be written, ...
   2  invalid input (runbook, inventory, baseline, theme or config file; each
-     problem is shown with file:line:col)
+     problem is shown with file:line:col), or an output file that would replace a
+     journal, a locked file or (without --force) any existing file
   3  divergence found: some host differs from what was tested or cannot be reached while
      others can, a health check fails, the window's risk is over its maximum, or the wave
      order warning (a first-wave host weighs more than a host of a later wave)
@@ -116,9 +117,13 @@ pub enum Command {
     Report {
         /// The journal to report on.
         journal: PathBuf,
-        /// Write the record here (default: standard output).
+        /// Write the record here (default: standard output). Never over the journal, another
+        /// journal or a locked file; over any other existing file only with --force.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Replace FILE if it exists (never a journal or a locked file).
+        #[arg(long, requires = "output")]
+        force: bool,
     },
     /// The bundled demo window in the cockpit, against a simulated fleet (the default with no command).
     Demo(DemoArgs),
@@ -126,8 +131,12 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
     /// Write the man pages (patchdeck.1 and one per command) to a directory, or print the main one.
     Man {
+        /// Write every page here (created if missing); an existing page only with --force.
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
+        /// Replace pages already in DIR.
+        #[arg(long, requires = "out_dir")]
+        force: bool,
     },
 }
 
@@ -272,9 +281,13 @@ pub struct CaptureArgs {
     /// The staging host (default: the runbook's `[baseline] host`).
     #[arg(long)]
     pub host: Option<String>,
-    /// Where to write the baseline (default: standard output).
+    /// Where to write the baseline (default: standard output). Over an existing file only
+    /// with --force (never over the runbook, a journal or a locked file).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Replace FILE if it exists.
+    #[arg(long, requires = "output")]
+    pub force: bool,
     /// `pending`: what staging would install now (capture before upgrading it);
     /// `history`: what its last upgrade did (capture after).
     #[arg(long, value_enum, default_value = "pending")]

@@ -27,7 +27,7 @@ use crate::engine::live::LiveFeed;
 use crate::engine::recorder::{Recorder, WriteAhead};
 use crate::engine::state::WindowState;
 use crate::engine::{Decider, Engine, Parts, Until};
-use crate::journal::{Header, Journal};
+use crate::journal::{Appender, Header, Journal};
 use crate::pkg::apt::Apt;
 use crate::runbook::Runbook;
 pub use reach::Reach;
@@ -70,20 +70,21 @@ pub fn operators(flags: &[String]) -> Vec<String> {
     vec![std::env::var("USER").unwrap_or_else(|_| "operator".into())]
 }
 
-/// The journal as the engine's write-ahead: every event appended and fsynced.
-pub struct JournalSink(std::sync::Mutex<Journal<Event>>);
+/// The journal as the engine's write-ahead: every event appended and fsynced by the
+/// journal's own writer thread, acknowledged before the action it announces starts. The
+/// engine awaits the acknowledgement, so a slow disk never freezes keys and frames.
+pub struct JournalSink(Appender<Event>);
 
 impl JournalSink {
-    pub fn new(journal: Journal<Event>) -> Self {
-        Self(std::sync::Mutex::new(journal))
+    pub fn new(journal: Journal<Event>) -> eyre::Result<Self> {
+        Ok(Self(Appender::spawn(journal)?))
     }
 }
 
 #[async_trait]
 impl WriteAhead for JournalSink {
     async fn write(&self, e: &Event) -> eyre::Result<()> {
-        let mut j = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        j.append(e).map(|_| ()).map_err(eyre::Report::new)
+        self.0.append(e.clone()).await.map(|_| ()).map_err(eyre::Report::new)
     }
 }
 
@@ -127,7 +128,7 @@ pub fn open_journal(
             let state = WindowState::fold(replay.records.iter().map(|r| &r.event));
             let torn_saved_to = replay.torn_saved_to.clone();
             let replayed = replay.records.into_iter().map(|r| (r.at, r.event)).collect();
-            Ok(Opened { path: path.to_path_buf(), sink: JournalSink::new(j), state, replayed, torn_saved_to })
+            Ok(Opened { path: path.to_path_buf(), sink: JournalSink::new(j)?, state, replayed, torn_saved_to })
         }
         Open::Create => {
             if path.exists() {
@@ -149,7 +150,7 @@ pub fn open_journal(
             let j = Journal::create(path, &header)?;
             Ok(Opened {
                 path: path.to_path_buf(),
-                sink: JournalSink::new(j),
+                sink: JournalSink::new(j)?,
                 state: WindowState::default(),
                 replayed: Vec::new(),
                 torn_saved_to: None,

@@ -18,6 +18,7 @@ use patchdeck::engine::control::Choice;
 use patchdeck::engine::event::{Event, HostResult, Outcome, StopKind};
 
 use crate::support::fleet::Fleet;
+use crate::support::require;
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -139,6 +140,9 @@ const WEB_CHECK: &str = "web page names the host";
 
 #[test]
 fn fleet_end_to_end() {
+    if !require::fleet() {
+        return;
+    }
     let started = Instant::now();
     let fleet = Fleet::up("e2e");
     eprintln!("fleet up in {:.1}s", started.elapsed().as_secs_f64());
@@ -174,6 +178,9 @@ fn fleet_end_to_end() {
 /// under the new ones, and the new fleet answers. Then `down.sh` leaves nothing behind.
 #[test]
 fn fleet_crashed_run_is_cleaned_by_the_next() {
+    if !require::fleet() {
+        return;
+    }
     let started = Instant::now();
     let old = Fleet::up("crash");
     old.fault("hang-apt", "prod-clean");

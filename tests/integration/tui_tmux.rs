@@ -11,6 +11,7 @@ use patchdeck::engine::control::{Choice, StopCode};
 use patchdeck::engine::event::Event;
 
 use crate::support::demo::DEMO;
+use crate::support::require;
 
 /// The demo window cut down to canary1 then web1 (both clean), plus `fleet_extra` faults.
 fn setup(dir: &Path, fleet_extra: &str) -> PathBuf {
@@ -105,6 +106,9 @@ fn events(dir: &Path) -> Vec<Event> {
 
 #[test]
 fn clean_window_runs_to_the_end_and_restores_the_terminal() {
+    if !require::tmux() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path(), "");
     let t = Tmux::new("clean");
@@ -128,6 +132,9 @@ fn clean_window_runs_to_the_end_and_restores_the_terminal() {
 
 #[test]
 fn hard_stop_answered_with_rollback() {
+    if !require::tmux() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path(), FAIL_RESTART);
     let t = Tmux::new("stop");
@@ -164,6 +171,9 @@ fn hard_stop_answered_with_rollback() {
 
 #[test]
 fn resize_mid_window_redraws_and_too_small_says_so() {
+    if !require::tmux() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path(), FAIL_RESTART);
     let t = Tmux::new("resize");
@@ -187,6 +197,9 @@ fn resize_mid_window_redraws_and_too_small_says_so() {
 
 #[test]
 fn watch_follows_a_run_in_a_second_pane_read_only() {
+    if !require::tmux() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path(), FAIL_RESTART);
     let t = Tmux::new("watch");
@@ -236,6 +249,9 @@ fn patchdeck_pid(t: &Tmux, target: &str) -> u32 {
 
 #[test]
 fn ctrl_c_asks_first_and_sigterm_restores_the_terminal_without_killing_the_step() {
+    if !require::tmux() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     // canary1's restart hangs (until its 5-minute timeout): a step is running throughout.
     setup(dir.path(), "[[host.canary1.faults]]\non = \"systemctl restart nginx\"\neffect = \"hang\"\n");
@@ -345,6 +361,9 @@ fn the_config_file_chooses_the_theme_and_theme_beats_it() {
 
 #[test]
 fn no_color_draws_without_colours_and_256_colours_with_them() {
+    if !require::tmux() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path(), "");
     let t = Tmux::new("nocolor");
@@ -376,6 +395,9 @@ fn cpu_ticks(pid: u32) -> u64 {
 
 #[test]
 fn idle_at_a_hard_stop_costs_next_to_no_cpu() {
+    if !require::tmux() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path(), FAIL_RESTART);
     let t = Tmux::new("idle");
@@ -395,6 +417,9 @@ fn idle_at_a_hard_stop_costs_next_to_no_cpu() {
 
 #[test]
 fn resume_after_kill_9_in_the_cockpit_asks_about_the_in_flight_step() {
+    if !require::tmux() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path(), "[[host.canary1.faults]]\non = \"systemctl restart nginx\"\neffect = \"hang\"\n");
     let t = Tmux::new("crash");
@@ -463,6 +488,9 @@ fn the_cockpit_without_a_terminal_says_what_to_do() {
 /// opens the cockpit on the bundled demo and meets its first planted divergence.
 #[test]
 fn the_demo_opens_the_cockpit_and_stops_at_the_planted_divergence() {
+    if !require::tmux() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let t = Tmux::new("demo");
     let demo_dir = dir.path().join("demo");
@@ -497,6 +525,9 @@ fn the_demo_opens_the_cockpit_and_stops_at_the_planted_divergence() {
 /// in the modal, and the scorecard is printed after quitting and journaled last.
 #[test]
 fn a_drill_in_the_cockpit_is_marked_decided_by_the_operators_and_scored() {
+    if !require::tmux() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     for f in ["runbook.toml", "hosts.toml", "tested.toml", "fleet.toml"] {
         std::fs::copy(Path::new(DEMO).join(f), dir.path().join(f)).unwrap();

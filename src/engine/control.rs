@@ -79,6 +79,12 @@ impl StopCode {
         StopCode::ALL.into_iter().find(|c| c.name() == name)
     }
 
+    /// Questions the plan asks in any window (a gate, the start time), not signs that
+    /// something went wrong.
+    pub fn is_question(self) -> bool {
+        matches!(self, StopCode::Gate | StopCode::BeforeStart)
+    }
+
     /// Stops that are about a problem on a host (its failure budget counts them), as
     /// opposed to a question about the plan (a divergence, a gate, the start time).
     pub fn is_failure(self) -> bool {

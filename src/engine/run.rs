@@ -156,7 +156,7 @@ pub struct Summary {
     /// `WindowFinished` is in the journal.
     pub finished: bool,
     pub results: BTreeMap<String, Option<HostResult>>,
-    /// Stops that were raised.
+    /// Stops raised because reality left the plan (gates and the start time are not counted).
     pub stops: usize,
     /// Hosts that failed (a step or a check), whatever was decided afterwards.
     pub failures: usize,
@@ -258,7 +258,7 @@ impl<'a> Engine<'a> {
             paused: state.paused,
             finished: state.finished,
             results: hosts.iter().map(|h| (h.name.clone(), state.host(&h.name).and_then(|s| s.result))).collect(),
-            stops: state.last_stop_id as usize,
+            stops: state.problem_stops,
             failures: state.hosts.values().filter(|h| h.failed).count(),
         }
     }

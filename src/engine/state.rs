@@ -163,6 +163,9 @@ pub struct WindowState {
     pub open_stops: Vec<OpenStop>,
     /// Highest stop id seen, so new stops get fresh ids after a resume.
     pub last_stop_id: u64,
+    /// Stops raised because reality left the plan (not the plan's own questions: gates,
+    /// the start time).
+    pub problem_stops: usize,
     pub waves_started: Vec<String>,
     pub waves_finished: Vec<String>,
     /// The deadline stop was overridden: carrying on past "decide by" was decided once.
@@ -347,6 +350,9 @@ impl WindowState {
             Event::Recheck { host, .. } => self.host_mut(host).rechecked = true,
             Event::HardStop { id, host, stop, step, rollback } => {
                 self.last_stop_id = self.last_stop_id.max(*id);
+                if !stop.code().is_question() {
+                    self.problem_stops += 1;
+                }
                 if let Some(h) = host {
                     let hs = self.host_mut(h);
                     if stop.code().is_failure() {

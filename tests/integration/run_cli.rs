@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use patchdeck::engine::event::{Event, StopKind};
+use patchdeck::engine::control::Choice;
+use patchdeck::engine::event::{Event, Request, StopKind};
 
 /// The demo window cut down to canary1 and web1 (both clean), with `fleet_extra`
 /// appended to the simulated fleet (faults).
@@ -156,4 +157,164 @@ fn kill_9_mid_step_then_resume_neither_loses_nor_repeats() {
         |e| matches!(e, Event::HardStop { stop: StopKind::UnknownOutcome { step }, .. } if step == "restart nginx")
     ));
     assert!(matches!(after.last(), Some(Event::WindowFinished { .. })));
+}
+
+fn journal_text(dir: &Path) -> String {
+    std::fs::read_to_string(journal(dir)).unwrap_or_default()
+}
+
+/// Waits (polling the journal, with a deadline) until it holds `what`.
+fn wait_journal(dir: &Path, what: &str, secs: u64) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while !journal_text(dir).contains(what) {
+        assert!(Instant::now() < until, "the journal never said {what}:\n{}", journal_text(dir));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// SIGTERM in a headless run: journaled, the window left paused (running steps end, nothing
+/// new starts, no end recorded), exit 4; `--resume` finishes it where it was.
+#[test]
+fn sigterm_leaves_the_window_paused_and_resume_finishes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), "");
+    let child = run_cmd(dir.path(), &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_journal(dir.path(), "\"name\":\"apply tested updates\"", 30);
+    let pid = child.id() as i32;
+    assert_eq!(unsafe_kill(pid, "TERM"), 0);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stderr).contains("SIGTERM: leaving the window paused"), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("resume with `patchdeck run"), "{}", text(&out.stdout));
+    let paused = events(dir.path());
+    let at = paused
+        .iter()
+        .position(|e| {
+            matches!(e, Event::Requested { request: Request::Pause { reason }, operators }
+            if reason == "SIGTERM received" && operators == &["alice"])
+        })
+        .expect("the pause is journaled with why and who");
+    assert!(!paused[at..].iter().any(|e| matches!(e, Event::StepStarted { .. })), "nothing started after it");
+    assert!(!paused.iter().any(|e| matches!(e, Event::WindowFinished { .. })));
+    let starts = paused.iter().filter(|e| matches!(e, Event::StepStarted { .. })).count();
+    let ends = paused.iter().filter(|e| matches!(e, Event::StepFinished { .. })).count();
+    assert_eq!(starts, ends, "the running step ended before the process left");
+
+    let out = run(dir.path(), &["--resume"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let done = events(dir.path());
+    assert_eq!(&done[..paused.len()], &paused[..]);
+    assert!(matches!(&done[paused.len()], Event::Resumed { operators, .. } if operators == &["alice"]));
+    let again = |e: &Event| matches!(e, Event::StepStarted { .. });
+    assert_eq!(
+        done.iter().filter(|e| again(e)).count(),
+        8,
+        "two hosts x four steps, none run twice: {:#?}",
+        &done[paused.len()..]
+    );
+    assert!(matches!(done.last(), Some(Event::WindowFinished { aborted: false })));
+}
+
+fn unsafe_kill(pid: i32, signal: &str) -> i32 {
+    Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().map_or(-1, |s| s.code().unwrap_or(-1))
+}
+
+/// `--resume` of a finished window appends nothing and says how to roll back instead.
+#[test]
+fn resume_of_a_finished_window_changes_nothing_and_points_at_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), "");
+    assert_eq!(run(dir.path(), &[]).status.code(), Some(0));
+    let before = std::fs::read(journal(dir.path())).unwrap();
+    let out = run(dir.path(), &["--resume", "--decide", "rollback"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("has finished: --resume changes nothing"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("patchdeck rollback"), "{}", text(&out.stdout));
+    assert_eq!(std::fs::read(journal(dir.path())).unwrap(), before, "not a byte appended");
+}
+
+/// After the window finished, `patchdeck rollback JOURNAL --host H` undoes H's steps from the
+/// journal, appends to the same journal, and verifies; other hosts are left alone.
+#[test]
+fn rollback_command_undoes_a_host_after_the_window_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), "");
+    assert_eq!(run(dir.path(), &[]).status.code(), Some(0));
+    let before = events(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_patchdeck"))
+        .arg("--simulate")
+        .arg(dir.path().join("fleet.toml"))
+        .args(["rollback"])
+        .arg(journal(dir.path()))
+        .args(["--host", "web1", "--yes", "--operator", "bob"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("web1: rolled back"), "{stdout}");
+    let after = events(dir.path());
+    assert_eq!(&after[..before.len()], &before[..], "appended to the same journal");
+    let new = &after[before.len()..];
+    assert!(matches!(&new[0], Event::Requested { request: Request::RollbackHost { host }, operators }
+        if host == "web1" && operators == &["bob"]));
+    let undone: Vec<usize> = new
+        .iter()
+        .filter_map(|e| match e {
+            Event::RollbackFinished { host, step, .. } if host == "web1" => Some(*step),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(undone, [3, 2, 1, 0], "every step of web1, newest first");
+    assert!(new.iter().any(|e| matches!(e, Event::Checks { host, after_rollback: true, .. } if host == "web1")));
+    assert!(!new.iter().any(|e| matches!(e, Event::RollbackStarted { host, .. } if host == "canary1")));
+    let state = patchdeck::engine::state::WindowState::fold(&after);
+    assert!(!state.hosts["web1"].has_changes());
+    assert!(state.hosts["canary1"].has_changes(), "canary1 was not asked for");
+
+    // Nothing left to undo: said, and nothing appended.
+    let again = Command::new(env!("CARGO_BIN_EXE_patchdeck"))
+        .arg("--simulate")
+        .arg(dir.path().join("fleet.toml"))
+        .arg("rollback")
+        .arg(journal(dir.path()))
+        .args(["--host", "web1", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(0));
+    assert!(text(&again.stdout).contains("web1: nothing to undo"), "{}", text(&again.stdout));
+    assert_eq!(events(dir.path()).len(), after.len());
+}
+
+/// Before the window's start, a headless run refuses (nothing is journaled) unless told to
+/// start early, with a reason that is journaled with who gave it.
+#[test]
+fn headless_refuses_to_start_early_unless_told_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let later = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_hours(2)).unwrap();
+    crate::support::demo::clean_demo(
+        dir.path(),
+        crate::support::demo::CLEAN_WAVES,
+        |rb| patchdeck::demo::window_around(&rb, later),
+        |fleet| fleet,
+    );
+    let out = run(dir.path(), &[]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(text(&out.stderr).contains("--start-early REASON"), "{}", text(&out.stderr));
+    assert!(!journal(dir.path()).exists(), "nothing journaled");
+
+    let out = run(dir.path(), &["--start-early", "change board moved the window up"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let ev = events(dir.path());
+    let early = ev.iter().find_map(|e| match e {
+        Event::Decided(d) if d.decision.choice == Choice::StartEarly => Some(d.clone()),
+        _ => None,
+    });
+    let early = early.expect("the early start is journaled");
+    assert_eq!(early.decision.reason.as_deref(), Some("change board moved the window up"));
+    assert_eq!(early.operators, ["--start-early (standing order of alice)"]);
+    let first_step = ev.iter().position(|e| matches!(e, Event::StepStarted { .. })).unwrap();
+    let decided =
+        ev.iter().position(|e| matches!(e, Event::Decided(d) if d.decision.choice == Choice::StartEarly)).unwrap();
+    assert!(decided < first_step, "decided before anything changed");
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{Baseline, Source, TestedFingerprint, TestedUpdate};
-use crate::diag::{Diagnostic, Diagnostics, SourceFile};
+use crate::diag::{Diagnostics, Limit, SourceFile};
 use crate::pkg::OsRelease;
 use crate::probe::FpValue;
 use crate::runbook::Fingerprint;
@@ -40,7 +40,7 @@ struct RawFingerprint {
 
 /// Loads a baseline file; all problems come back with file:line:col.
 pub fn load(path: &Path) -> Result<Baseline, Diagnostics> {
-    let src = SourceFile::read(path).map_err(|e| Diagnostic::whole_file(path, format!("{e:#}")))?;
+    let src = SourceFile::read_limited(path, Limit::BASELINE)?;
     load_str(&src)
 }
 

@@ -58,7 +58,7 @@ pub struct Inventory {
 /// A `.toml` hosts file is the runbook loader's business (it shares the runbook's syntax and
 /// error reporting); it is rejected here so a mix-up is explained instead of misparsed.
 pub fn load_file(path: &std::path::Path) -> Result<Inventory, crate::diag::Diagnostics> {
-    use crate::diag::{Diagnostic, SourceFile};
+    use crate::diag::{Diagnostic, Limit, SourceFile};
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     if ext.as_deref() == Some("toml") {
         return Err(Diagnostic::whole_file(
@@ -68,10 +68,7 @@ pub fn load_file(path: &std::path::Path) -> Result<Inventory, crate::diag::Diagn
         .with_help("reference it from the runbook, or use an Ansible INI/YAML inventory here")
         .into());
     }
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostic::whole_file(path, format!("cannot read inventory: {e}")).with_help("check the path and permissions")
-    })?;
-    let src = SourceFile::new(path, text);
+    let src = SourceFile::read_limited(path, Limit::HOSTS)?;
     match ext.as_deref() {
         Some("yaml" | "yml" | "json") => ansible_yaml::parse(&src),
         _ => ansible_ini::parse(&src),

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::diag::toml as spanned;
 use crate::diag::{Diagnostics, SourceFile};
 use crate::inventory::{Host, HostOrigin, Inventory};
-use crate::runbook::raw;
 
 /// One `[[host]]` table as written; [`hosts`] applies defaults and checks values.
 #[derive(Debug, Deserialize)]
@@ -46,15 +46,15 @@ pub struct Partial {
 /// Like [`parse`], but keeps what loaded when the file has problems.
 pub fn parse_partial(src: &SourceFile) -> Partial {
     let mut diags = Diagnostics::default();
-    let Some(root) = raw::parse_toml(src, &src.text, &mut diags) else {
+    let Some(root) = spanned::parse_toml(src, &src.text, &mut diags) else {
         return Partial { problems: diags, ..Partial::default() };
     };
     let doc_span = root.span();
     let mut found = None;
     for (key, value) in root.into_inner() {
         if key.get_ref() == "host" {
-            let declared = raw::array_len(&value);
-            let items = raw::array_of_tables(src, "host", value, &mut diags);
+            let declared = spanned::array_len(&value);
+            let items = spanned::array_of_tables(src, "host", value, &mut diags);
             found = Some((declared == Some(items.len()), items));
         } else {
             diags.push(src.error(

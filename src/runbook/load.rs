@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use crate::diag::{Diagnostic, Diagnostics, SourceFile};
+use crate::diag::{Diagnostic, Diagnostics, Limit, SourceFile};
 use crate::inventory::{Inventory, load_file, toml_file};
 use crate::runbook::Runbook;
 use crate::runbook::raw::{self, RawRunbook};
@@ -16,10 +16,8 @@ use crate::runbook::validate::{self, Fleet};
 
 /// Loads and validates the runbook at `path`; relative paths in it resolve against its directory.
 pub fn load(path: &Path) -> Result<Runbook, Diagnostics> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostic::whole_file(path, format!("cannot read the runbook: {e}; check the path and permissions"))
-    })?;
-    load_str(path, &text)
+    let src = SourceFile::read_limited(path, Limit::RUNBOOK)?;
+    load_str(path, &src.text)
 }
 
 /// Validates runbook `text` as if read from `path`: `path` names the file in messages and its
@@ -115,14 +113,15 @@ fn inventory_file(
 ) -> Option<Inventory> {
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let ansible = ext.as_deref() != Some("toml");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) => {
-            diags.push(src.error(span, format!("cannot read inventory file `{}`: {e}", path.display())));
+    let file = match SourceFile::read_limited(&path, Limit::HOSTS) {
+        Ok(file) => file,
+        Err(problems) => {
+            for d in problems.iter() {
+                diags.push(src.error(span.clone(), format!("inventory file `{}`: {}", path.display(), d.message)));
+            }
             return None;
         }
     };
-    let file = SourceFile::new(&path, text);
     if !ansible {
         let loaded = toml_file::parse_partial(&file);
         sources.push(file);

@@ -155,8 +155,8 @@ impl Validator<'_> {
             }
         }
         for e in problems {
-            let start = raw::source_offset(literal, e.range.start);
-            let end = raw::source_offset(literal, e.range.end - 1);
+            let start = crate::diag::toml::source_offset(literal, e.range.start);
+            let end = crate::diag::toml::source_offset(literal, e.range.end - 1);
             let at = match (start, end) {
                 (Some(s), Some(e)) => span.start + s..span.start + e + 1,
                 _ => span.clone(),

@@ -296,7 +296,7 @@ fn load_file_dispatches_by_extension() {
 
     let missing = load_file(&dir.path().join("nope.yml")).unwrap_err();
     let d = missing.iter().next().unwrap();
-    assert!(d.message.starts_with("cannot read inventory: "), "{}", d.message);
+    assert!(d.message.starts_with("cannot read the inventory: "), "{}", d.message);
     assert_eq!(d.line, 0);
 }
 

@@ -514,7 +514,7 @@ fn missing_ansible_inventory_is_reported_at_its_file_key() {
     let err = runbook::load(&fixture("invalid/ansible-hosts.toml")).unwrap_err();
     let got = problems(&err);
     assert_eq!((got[0].0, got[0].1), (8, 8), "{got:#?}");
-    assert!(got[0].2.starts_with("cannot read inventory file"), "{}", got[0].2);
+    assert!(got[0].2.starts_with("inventory file `") && got[0].2.contains("cannot read the inventory"), "{}", got[0].2);
 }
 
 /// The hosts every `valid/ansible/hosts.*` inventory gives, whichever its format.

@@ -14,7 +14,7 @@ use crate::runbook::Fingerprint;
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBaseline {
-    host: String,
+    host: toml::Spanned<String>,
     captured_at: jiff::Timestamp,
     source: Source,
     #[serde(default)]
@@ -50,6 +50,9 @@ pub fn load_str(src: &SourceFile) -> Result<Baseline, Diagnostics> {
         src.error(span, format!("invalid baseline: {}", e.message()))
     })?;
     let mut problems = Diagnostics::default();
+    if let Err(problem) = crate::inventory::names::host_name("baseline host", raw.host.get_ref()) {
+        problems.push(src.error(raw.host.span(), problem));
+    }
     let mut seen = BTreeSet::new();
     for u in &raw.updates {
         if !seen.insert(u.get_ref().name.clone()) {
@@ -83,7 +86,7 @@ pub fn load_str(src: &SourceFile) -> Result<Baseline, Diagnostics> {
         fingerprints.push(TestedFingerprint { fingerprint, value });
     }
     let baseline = Baseline {
-        host: raw.host,
+        host: raw.host.into_inner(),
         captured_at: raw.captured_at,
         source: raw.source,
         os: raw.os,

@@ -131,8 +131,8 @@ fn parse_section_header(src: &SourceFile, line: &str, start: usize, model: &mut 
         None => (inner, None),
     };
     let name_span = start + 1..start + 1 + name.len();
-    if name.is_empty() || name.contains(char::is_whitespace) {
-        return Err(src.error(name_span, format!("invalid group name {name:?}: it must be one word")));
+    if let Err(problem) = super::names::identifier("group name", name) {
+        return Err(src.error(name_span, problem));
     }
     let g = model.group(name);
     match kind {
@@ -506,7 +506,7 @@ fn apply_var(host: &mut Host, key: &str, value: &str) -> Result<(), String> {
             host.address = value.to_string();
         }
         "ansible_user" => {
-            check_argv_word(value).map_err(|r| format!("ansible_user {value:?} is not a safe user name: {r}"))?;
+            super::names::identifier("ansible_user", value)?;
             host.user = Some(value.to_string());
         }
         "ansible_port" => host.port = Some(parse_port(value).map_err(|m| format!("ansible_port: {m}"))?),
@@ -563,8 +563,8 @@ pub(crate) fn declare_hosts(
     };
     let names = expand_ranges(names_part).map_err(|(msg, r)| src.error(at(r), msg))?;
     let name_span = if verbatim { span.start..span.start + names_part.len() } else { span.clone() };
-    if let Some((name, reason)) = names.iter().find_map(|n| check_argv_word(n).err().map(|r| (n, r))) {
-        return Err(src.error(name_span, format!("host name {name:?} is unsafe: {reason}")));
+    if let Some(problem) = names.iter().find_map(|n| super::names::host_name("host name", n).err()) {
+        return Err(src.error(name_span, problem));
     }
     let mut out = Vec::with_capacity(names.len());
     for name in names {

@@ -72,8 +72,8 @@ impl Parser<'_> {
     }
 
     fn group(&mut self, name: &str, value: &Value, span: Range<usize>, parent: Option<usize>) {
-        if name.is_empty() || name.contains(char::is_whitespace) {
-            self.diags.push(self.src.error(span, format!("invalid group name {name:?}: it must be one word")));
+        if let Err(problem) = super::names::identifier("group name", name) {
+            self.diags.push(self.src.error(span, problem));
             return;
         }
         let g = if name == "all" { ALL } else { self.model.group(name) };

@@ -6,6 +6,7 @@
 
 pub mod ansible_ini;
 pub mod ansible_yaml;
+pub mod names;
 pub mod ssh_config;
 pub mod toml_file;
 

@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use crate::diag::toml as spanned;
 use crate::diag::{Diagnostics, SourceFile};
-use crate::inventory::{Host, HostOrigin, Inventory};
+use crate::inventory::{Host, HostOrigin, Inventory, names};
 
 /// One `[[host]]` table as written; [`hosts`] applies defaults and checks values.
 #[derive(Debug, Deserialize)]
@@ -97,8 +97,8 @@ pub fn hosts(src: &SourceFile, items: Vec<Spanned<RawHost>>, diags: &mut Diagnos
         };
         let name_span = name.span();
         let name = name.into_inner();
-        if let Some(problem) = bad_name(&name) {
-            diags.push(src.error(name_span.clone(), format!("host name {problem}")));
+        if let Err(problem) = names::host_name("host name", &name) {
+            diags.push(src.error(name_span.clone(), problem));
             named = false;
             continue;
         }
@@ -113,15 +113,15 @@ pub fn hosts(src: &SourceFile, items: Vec<Spanned<RawHost>>, diags: &mut Diagnos
         seen.insert(name.clone(), name_span.start);
         let mut host = Host::named(name);
         if let Some(a) = h.address {
-            match bad_name(a.get_ref()) {
-                Some(problem) => diags.push(src.error(a.span(), format!("address {problem}"))),
-                None => host.address = a.into_inner(),
+            match names::address("address", a.get_ref()) {
+                Err(problem) => diags.push(src.error(a.span(), problem)),
+                Ok(()) => host.address = a.into_inner(),
             }
         }
         if let Some(u) = h.user {
-            match bad_name(u.get_ref()) {
-                Some(problem) => diags.push(src.error(u.span(), format!("user {problem}"))),
-                None => host.user = Some(u.into_inner()),
+            match names::identifier("user", u.get_ref()) {
+                Err(problem) => diags.push(src.error(u.span(), problem)),
+                Ok(()) => host.user = Some(u.into_inner()),
             }
         }
         if let Some(p) = h.port {
@@ -135,9 +135,9 @@ pub fn hosts(src: &SourceFile, items: Vec<Spanned<RawHost>>, diags: &mut Diagnos
         }
         if let Some(tags) = h.tags {
             for t in tags.into_inner() {
-                match bad_name(t.get_ref()) {
-                    Some(problem) => diags.push(src.error(t.span(), format!("tag {problem}"))),
-                    None => host.tags.push(t.into_inner()),
+                match names::identifier("tag", t.get_ref()) {
+                    Err(problem) => diags.push(src.error(t.span(), problem)),
+                    Ok(()) => host.tags.push(t.into_inner()),
                 }
             }
         }
@@ -153,18 +153,6 @@ pub fn hosts(src: &SourceFile, items: Vec<Spanned<RawHost>>, diags: &mut Diagnos
         inventory.hosts.push((host, HostOrigin { file: src.path.clone(), span: name_span }));
     }
     (inventory, named)
-}
-
-/// Names, addresses, users and tags end up in ssh arguments, journal lines and screens:
-/// they must be non-empty and free of whitespace and control characters.
-fn bad_name(s: &str) -> Option<&'static str> {
-    if s.is_empty() {
-        Some("is empty")
-    } else if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        Some("must not contain spaces or control characters")
-    } else {
-        None
-    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use crate::diag::{Diagnostic, Diagnostics, SourceFile};
-use crate::inventory::{Host, HostOrigin, Inventory};
+use crate::inventory::{Host, HostOrigin, Inventory, names};
 use crate::runbook::raw::{self, RawCheck, RawRunbook, RawStep, RawWave, Text};
 use crate::runbook::{
     BaselineRef, Check, CheckKind, Fingerprint, OnDivergence, Policy, Runbook, Step, StepAction, Wave, Window,
@@ -44,6 +44,9 @@ struct FleetRef<'a> {
     partial: bool,
     sources: &'a [SourceFile],
 }
+
+/// A rule for one kind of name: [`names::identifier`] or [`names::label`].
+type NameRule = fn(&str, &str) -> Result<(), String>;
 
 /// Default step timeouts: installing packages takes longer than a command.
 pub const PACKAGES_TIMEOUT: Duration = Duration::from_secs(10 * 60);
@@ -176,7 +179,7 @@ impl Validator<'_> {
         let table = raw.span();
         let w = raw.into_inner();
         let name = self.required(&w.name, &table, "[window]", "name", "\"...\"");
-        let name = name.and_then(|n| self.non_empty(n, "window name"));
+        let name = name.and_then(|n| self.name(n, "window name", names::identifier));
         let starts = self.required(&w.starts, &table, "[window]", "starts", "\"2026-11-22T22:00:00Z\"");
         let starts = starts.and_then(|s| self.timestamp(s));
         let ends = self.required(&w.ends, &table, "[window]", "ends", "\"2026-11-22T23:30:00Z\"");
@@ -222,6 +225,17 @@ impl Validator<'_> {
         }
     }
 
+    /// A name that must follow `rule` (see [`crate::inventory::names`]).
+    fn name(&mut self, value: &Spanned<String>, what: &str, rule: NameRule) -> Option<String> {
+        match rule(what, value.get_ref()) {
+            Ok(()) => Some(value.get_ref().clone()),
+            Err(problem) => {
+                self.error(value.span(), problem);
+                None
+            }
+        }
+    }
+
     fn timestamp(&mut self, value: &Spanned<String>) -> Option<jiff::Timestamp> {
         match value.get_ref().parse::<jiff::Timestamp>() {
             Ok(t) => Some(t),
@@ -256,7 +270,7 @@ impl Validator<'_> {
         let file = self.required(&b.file, &table, "[baseline]", "file", "\"tested.toml\"");
         let file = file.and_then(|f| self.non_empty(f, "baseline file"));
         let host = self.required(&b.host, &table, "[baseline]", "host", "\"staging\"");
-        let host = host.and_then(|h| self.non_empty(h, "baseline host"));
+        let host = host.and_then(|h| self.name(h, "baseline host", names::identifier));
         Some(BaselineRef { file: base_dir.join(file?), host: host? })
     }
 
@@ -394,7 +408,16 @@ impl Validator<'_> {
             let table = item.span();
             let w = item.into_inner();
             let Some(name) = self.required(&w.name, &table, "[[wave]]", "name", "\"...\"") else { continue };
-            let Some(wave_name) = self.unique_name(name, &mut names, "wave") else { continue };
+            // A wave whose name breaks the rule still places its hosts: "host in no wave"
+            // would be a second, invented problem. A duplicate wave is skipped whole.
+            let named = names::identifier("wave name", name.get_ref()).is_ok();
+            let wave_name = if named {
+                let Some(n) = self.unique_name(name, &mut names, "wave", names::identifier) else { continue };
+                n
+            } else {
+                self.name(name, "wave name", names::identifier);
+                name.get_ref().clone()
+            };
             let mut members: Vec<String> = Vec::new();
             let explicit = w.hosts.as_ref().map(|l| l.get_ref().as_slice()).unwrap_or_default();
             let tags = w.tags.as_ref().map(|l| l.get_ref().as_slice()).unwrap_or_default();
@@ -433,7 +456,9 @@ impl Validator<'_> {
             }
             let parallel = self.count(&w.parallel, 1, 1, "parallel", "hosts worked on at once");
             let max_failures = self.count(&w.max_failures, 0, 0, "max_failures", "failed hosts tolerated");
-            out.push(Wave { name: wave_name, hosts: members, parallel, max_failures });
+            if named {
+                out.push(Wave { name: wave_name, hosts: members, parallel, max_failures });
+            }
         }
         // Likewise a host may be missing from a wave only for a tag it lost.
         if let Some(hosts) = hosts.filter(|_| !partial) {
@@ -498,8 +523,14 @@ impl Validator<'_> {
     }
 
     /// A name that must be unique among its kind; duplicates are reported at the second.
-    fn unique_name(&mut self, name: &Spanned<String>, seen: &mut HashMap<String, usize>, kind: &str) -> Option<String> {
-        let n = self.non_empty(name, &format!("{kind} name"))?;
+    fn unique_name(
+        &mut self,
+        name: &Spanned<String>,
+        seen: &mut HashMap<String, usize>,
+        kind: &str,
+        rule: NameRule,
+    ) -> Option<String> {
+        let n = self.name(name, &format!("{kind} name"), rule)?;
         if let Some(first) = seen.get(&n) {
             let line = self.src.line_col(*first).0;
             self.error(name.span(), format!("duplicate {kind} name `{n}` (first used on line {line}): rename one"));
@@ -529,7 +560,7 @@ impl Validator<'_> {
             let s = item.into_inner();
             let name = self
                 .required(&s.name, &table, "[[step]]", "name", "\"...\"")
-                .and_then(|n| self.unique_name(n, &mut names, "step"));
+                .and_then(|n| self.unique_name(n, &mut names, "step", names::label));
             if let Some(step) = self.step(s, name, table.clone()) {
                 out.push((step, table));
             }
@@ -624,7 +655,7 @@ impl Validator<'_> {
             let c = item.into_inner();
             let name = self
                 .required(&c.name, &table, "[[check]]", "name", "\"...\"")
-                .and_then(|n| self.unique_name(n, &mut names, "check"));
+                .and_then(|n| self.unique_name(n, &mut names, "check", names::label));
             if let Some(check) = self.check(c, name, table.clone()) {
                 out.push((check, table));
             }

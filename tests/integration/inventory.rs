@@ -143,13 +143,13 @@ fn ini_errors_are_all_reported_with_positions() {
              ssh would read it as an option",
             "4:4: zero-padded host range [01:3] needs both ends of the same width",
             "5:5: expected key=value after the host name, got \"03\"",
-            "6:1: host name \"db;rm -rf /\" is unsafe: it contains a shell metacharacter (';')",
+            "6:1: host name `db;rm -rf /` contains ';': a name is letters, digits, '.', '_' and '-' (docs/runbook.md, \"Names\")",
             "7:1: unclosed '[' in section header: expected `[group]`",
             "8:20: ansible_become must be true or false (yes/no, 1/0), got \"perhaps\"",
             "11:1: [frontend:children] includes undefined group `webz`",
             "12:1: [dbs:vars] is for group `dbs`, which no section defines",
             "14:6: section [api:bogus] has unknown type `bogus`: expected `vars` or `children`",
-            "16:14: ansible_user \"deploy # the deploy user\" is not a safe user name: it contains whitespace (' ')",
+            "16:14: ansible_user `deploy # the deploy user` contains a space: a name is letters, digits, '.', '_' and '-' (docs/runbook.md, \"Names\")",
         ]
     );
     // Rendered for the operator: file:line:col, the line and a caret under the bad value.
@@ -213,8 +213,8 @@ fn ini_injection_through_a_name_or_user_is_refused() {
     assert_eq!(
         positions(&err),
         [
-            "1:1: host name \"-oProxyCommand=id\" is unsafe: it starts with '-', so ssh would read it as an option",
-            "2:17: ansible_user \"-froot\" is not a safe user name: it starts with '-', so ssh would read it as an option",
+            "1:1: host name `-oProxyCommand=id` starts with '-', which reads as an option: a name is letters, digits, '.', '_' and '-' (docs/runbook.md, \"Names\")",
+            "2:17: ansible_user `-froot` starts with '-', which reads as an option: a name is letters, digits, '.', '_' and '-' (docs/runbook.md, \"Names\")",
         ]
     );
 }
@@ -238,7 +238,7 @@ fn yaml_errors_are_all_reported_with_positions() {
             "6:7: unexpected key `host` in group `web`",
             "10:27: ansible_become must be true or false (yes/no, 1/0), got \"maybe\"",
             "11:12: host range [3:1] starts after it ends",
-            "12:9: host name \"-oProxyCommand=id\" is unsafe: it starts with '-', so ssh would read it as an option",
+            "12:9: host name `-oProxyCommand=id` starts with '-', which reads as an option: a name is letters, digits, '.', '_' and '-' (docs/runbook.md, \"Names\")",
             "14:7: `hosts` must be a mapping of host names, not a list",
             "20:11: `ansible_user` must be a single value",
         ]

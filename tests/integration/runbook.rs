@@ -484,7 +484,7 @@ fn bad_host_value_and_unknown_host_in_a_wave_are_reported_together() {
 fn a_host_without_a_valid_name_leaves_wave_names_unchecked() {
     // `b c` is refused, so `b` cannot be known: saying "unknown host `b`" would be a guess.
     let text = replaced("name = \"b\"", "name = \"b c\"");
-    assert_eq!(rejected(&text), [(16, 8, "host name must not contain spaces or control characters".to_string())]);
+    assert_eq!(rejected(&text), [(16, 8, "host name `b c` contains a space: a name is letters, digits, '.', '_' and '-' (docs/runbook.md, \"Names\")".to_string())]);
 }
 
 #[test]
@@ -499,8 +499,18 @@ fn a_lost_tag_or_user_invents_no_further_problem() {
     assert_eq!(
         rejected(&text),
         [
-            (19, 9, "tag must not contain spaces or control characters".to_string()),
-            (22, 8, "user must not contain spaces or control characters".to_string()),
+            (
+                19,
+                9,
+                "tag `x y` contains a space: a name is letters, digits, '.', '_' and '-' (docs/runbook.md, \"Names\")"
+                    .to_string()
+            ),
+            (
+                22,
+                8,
+                "user `o p` contains a space: a name is letters, digits, '.', '_' and '-' (docs/runbook.md, \"Names\")"
+                    .to_string()
+            ),
         ]
     );
     // The same runbook with both values valid is accepted: the checks skipped above are real.
@@ -596,5 +606,100 @@ fn reboot_step_needs_no_rollback_and_refuses_one() {
         29,
         12,
         "a reboot cannot be rolled back: remove `rollback`",
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Names are identifiers (issue 15): the same rule wherever a name is written.
+// ---------------------------------------------------------------------------------------
+
+const NAME_RULE: &str = "a name is letters, digits, '.', '_' and '-' (docs/runbook.md, \"Names\")";
+const LABEL_RULE: &str = "a step or check name is letters, digits, '.', '_', '-' and single spaces between words (docs/runbook.md, \"Names\")";
+
+#[test]
+fn a_host_name_that_would_inject_shell_syntax_is_refused_in_every_inventory_format() {
+    let hostile = "h1$(touch${IFS}pwned)";
+    let message = format!("host name `{hostile}` contains '$': {NAME_RULE}");
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = |file: &str| {
+        replaced("[[host]]\nname = \"staging\"\n[[host]]\nname = \"a\"\n[[host]]\nname = \"b\"\n", "")
+            .replace("[baseline]", &format!("[inventory]\nfile = \"{file}\"\n\n[baseline]"))
+    };
+    let cases = [
+        (
+            "hosts.toml",
+            format!("[[host]]\nname = \"staging\"\n[[host]]\nname = \"a\"\n[[host]]\nname = \"{hostile}\"\n"),
+            (6, 8),
+        ),
+        ("hosts.ini", format!("staging\na\n{hostile}\n"), (3, 1)),
+        ("hosts.yml", format!("all:\n  hosts:\n    staging:\n    a:\n    \"{hostile}\":\n"), (5, 6)),
+        (
+            "hosts.json",
+            format!("{{\"all\": {{\"hosts\": {{\"staging\": null, \"a\": null,\n \"{hostile}\": null}}}}}}\n"),
+            (2, 3),
+        ),
+    ];
+    for (file, text, at) in cases {
+        std::fs::write(dir.path().join(file), text).unwrap();
+        let path = dir.path().join("rb.toml");
+        std::fs::write(&path, runbook(file)).unwrap();
+        let err = runbook::load(&path).unwrap_err();
+        let d = err.iter().find(|d| d.file.ends_with(file)).unwrap_or_else(|| panic!("{file}: {err}"));
+        assert_eq!((d.line, d.col, d.message.as_str()), (at.0, at.1, message.as_str()), "{file}: {err}");
+    }
+}
+
+#[test]
+fn invisible_bidi_and_newline_characters_in_names_are_refused_at_their_position() {
+    let text = replaced("name = \"w\"", "name = \"w\\nINJECTED\"");
+    assert_one(
+        &text,
+        2,
+        8,
+        &format!("window name `w\\u{{a}}INJECTED` contains the invisible character U+000A: {NAME_RULE}"),
+    );
+    let text = replaced("name = \"a\"\n[[host]]", "name = \"a\u{200b}\"\n[[host]]");
+    let got = rejected(&text);
+    assert_eq!(got[0].0, 14, "{got:#?}");
+    assert!(got[0].2.contains("U+200B"), "{got:#?}");
+    let text = replaced("name = \"one\"", "name = \"o\u{202e}ne\"");
+    assert_one(
+        &text,
+        19,
+        8,
+        &format!("wave name `o\\u{{202e}}ne` contains the invisible character U+202E: {NAME_RULE}"),
+    );
+    let text = replaced("name = \"update\"", "name = \"update\\n[ok] all hosts done\"");
+    assert_one(
+        &text,
+        23,
+        8,
+        &format!("step name `update\\u{{a}}[ok] all hosts done` contains the invisible character U+000A: {LABEL_RULE}"),
+    );
+    let text = with("\n[[check]]\nname = \"say \\\"hi\\\"\"\nrun = \"true\"\n");
+    assert_one(&text, 27, 8, &format!("check name `say \"hi\"` contains '\"': {LABEL_RULE}"));
+}
+
+#[test]
+fn step_and_check_names_are_labels_with_single_spaces() {
+    let text = replaced("name = \"update\"", "name = \"apply tested updates\"");
+    assert_eq!(load_text(&text).unwrap_or_else(|e| panic!("{e}")).steps[0].name, "apply tested updates");
+    let text = replaced("name = \"update\"", "name = \"apply  tested\"");
+    assert_one(&text, 23, 8, &format!("step name `apply  tested` has a space at an end or two in a row: {LABEL_RULE}"));
+    // Waves and windows are identifiers: no spaces.
+    let text = replaced("name = \"one\"", "name = \"wave one\"");
+    assert_one(&text, 19, 8, &format!("wave name `wave one` contains a space: {NAME_RULE}"));
+}
+
+#[test]
+fn an_address_starting_with_a_dash_is_refused_at_load_in_a_toml_inventory() {
+    let text = replaced("name = \"b\"\n", "name = \"b\"\naddress = \"-oProxyCommand=touch${IFS}pwned\"\n");
+    let got = rejected(&text);
+    assert_eq!((got[0].0, got[0].1), (17, 11), "{got:#?}");
+    assert!(
+        got[0].2.starts_with(
+            "address `-oProxyCommand=touch${IFS}pwned` is not a hostname, IP address or ssh alias: it starts with '-'"
+        ),
+        "{got:#?}"
     );
 }

@@ -140,11 +140,15 @@ impl Validator<'_> {
         }
     }
 
-    /// Reports template problems at the placeholder itself, inside the TOML string.
-    fn template(&mut self, value: &Spanned<String>, in_step: bool) {
+    /// Reports template problems at the placeholder itself, inside the TOML string. A `shell`
+    /// template (a command) also has its placeholders' quoting contexts checked.
+    fn template(&mut self, value: &Spanned<String>, in_step: bool, shell: bool) {
         let span = value.span();
         let literal = &self.src.text[span.clone()];
         let mut problems = placeholder::check(value.get_ref(), in_step);
+        if shell {
+            problems.extend(placeholder::check_shell_context(value.get_ref()));
+        }
         for (name, range) in placeholder::used(value.get_ref()) {
             let lacking = match name {
                 "host.user" => self.no_user.as_ref().map(|h| (h, "user")),
@@ -579,7 +583,7 @@ impl Validator<'_> {
         }
         for (key, value) in [("run", &s.run), ("local", &s.local)] {
             if let Some(v) = value {
-                self.template(v, true);
+                self.template(v, true, true);
                 let action = if key == "run" {
                     StepAction::Run(v.get_ref().clone())
                 } else {
@@ -616,7 +620,7 @@ impl Validator<'_> {
         };
         let irreversible = s.irreversible.as_ref().is_some_and(|i| *i.get_ref());
         if let Some(r) = &s.rollback {
-            self.template(r, true);
+            self.template(r, true, true);
         }
         match (&action, &s.rollback) {
             (Some(StepAction::Packages), Some(r)) => self.error(
@@ -669,11 +673,11 @@ impl Validator<'_> {
             .into_iter()
             .filter_map(|(k, v)| Some((k, v.as_ref()?)))
             .collect();
-        for (_, v) in &present {
-            self.template(v, false);
+        for (kind, v) in &present {
+            self.template(v, false, *kind == "run");
         }
         if let Some(text) = &c.contains {
-            self.template(text, false);
+            self.template(text, false, false);
         }
         let kind = match present.as_slice() {
             [] => {

@@ -703,3 +703,136 @@ fn an_address_starting_with_a_dash_is_refused_at_load_in_a_toml_inventory() {
         "{got:#?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Placeholders cannot be unquoted by the template (issue 15).
+// ---------------------------------------------------------------------------------------
+
+/// Values no inventory accepts any more, as if one slipped through: each tries to run
+/// `touch pwned` in the working directory.
+const HOSTILE: &[&str] = &[
+    "h1$(touch${IFS}pwned)",
+    "h1$(touch pwned)",
+    "`touch pwned`",
+    "a'b$(touch pwned)'c",
+    "a\"$(touch pwned)\"b",
+    "x;touch pwned",
+    "x\ntouch pwned",
+    "x\\$(touch pwned)",
+    "x' ; touch pwned ; '",
+    "$(touch pwned) #",
+];
+
+/// Runs `script` with `sh -c` in a fresh directory; whether `pwned` appeared there.
+fn runs_marker(script: &str) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let _ = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    dir.path().join("pwned").exists()
+}
+
+fn hostile_host(value: &str) -> Host {
+    Host { address: value.to_string(), user: Some(value.to_string()), ..Host::named(value) }
+}
+
+/// Every quoting context a placeholder can be put in, for each key that runs a command.
+const QUOTED: &[(&str, &str)] = &[
+    ("echo \"on {host.name}\"", "inside double quotes"),
+    ("echo 'on {host.name}'", "inside single quotes"),
+    ("echo `echo {host.name}`", "inside backquotes"),
+    ("echo $(echo {host.name})", "inside `$(...)`"),
+    ("echo ${{X:-{host.name}}}", "inside `${...}`"),
+    ("echo $(( {host.port} + 1 ))", "inside `$((...))`"),
+    ("echo \\{host.name}", "right after a `\\`, which would unquote its value"),
+    ("cat <<EOF\n{host.name}\nEOF", "in a here-document"),
+];
+
+#[test]
+fn a_placeholder_inside_quotes_is_refused_in_run_local_rollback_and_check_run() {
+    let base = replaced("name = \"b\"\n", "name = \"b\"\nport = 22\n")
+        .replace("name = \"a\"\n", "name = \"a\"\nport = 22\n")
+        .replace("name = \"staging\"\n", "name = \"staging\"\nport = 22\n");
+    for (template, context) in QUOTED {
+        let literal = format!("'''{template}'''");
+        for (extra, line) in [
+            (format!("\n[[step]]\nname = \"s\"\nrun = {literal}\nirreversible = true\n"), 28),
+            (format!("\n[[step]]\nname = \"s\"\nlocal = {literal}\nirreversible = true\n"), 28),
+            (format!("\n[[step]]\nname = \"s\"\nrun = \"true\"\nrollback = {literal}\n"), 29),
+            (format!("\n[[check]]\nname = \"c\"\nrun = {literal}\n"), 28),
+        ] {
+            let got = rejected(&format!("{base}{extra}"));
+            let placeholder = if template.contains("host.port") { "{host.port}" } else { "{host.name}" };
+            let want = format!(
+                "`{placeholder}` is {context}: drop the quotes around it, values are already quoted for the shell (docs/runbook.md, \"Placeholders\")"
+            );
+            assert_eq!(got.len(), 1, "{template}: {got:#?}");
+            assert_eq!(got[0].2, want, "{template}");
+            // The caret is on the placeholder itself, inside the string.
+            let text = format!("{base}{extra}");
+            let source_line = text.lines().nth(got[0].0 - 1).unwrap();
+            let col = got[0].1 - 1;
+            assert!(got[0].0 >= line, "{template}: {got:#?}");
+            assert!(source_line.chars().skip(col).collect::<String>().starts_with(placeholder), "{template}: {got:#?}");
+        }
+    }
+}
+
+#[test]
+fn refused_contexts_are_the_ones_where_a_hostile_value_runs() {
+    // Why the rule exists: a value quoted for the shell and then put inside "...", `...`,
+    // $(...) or after a backslash is code again.
+    let window = load_text(BASE).unwrap().window;
+    for template in ["echo \"on {host.name}\"", "echo \\{host.name}", "echo $(echo \"{host.name}\")"] {
+        let ran = HOSTILE
+            .iter()
+            .any(|v| runs_marker(&runbook::placeholder::expand(template, &hostile_host(v), &window, None)));
+        assert!(ran, "{template}: no hostile value ran, so the test proves nothing");
+    }
+}
+
+#[test]
+fn accepted_templates_run_nothing_a_hostile_value_holds() {
+    let rb = load_text(&with(
+        "\n[[step]]\nname = \"s\"\nlocal = '''echo {host.name} {host.address} {host.user}; printf '%s\\n' {window.name} {step.name} > out; test -n {host.name} && echo ok'''\nirreversible = true\n\n[[step]]\nname = \"t\"\nrun = '''cat <<EOF > f\nbody\nEOF\necho {host.name}>{host.name}.txt # done'''\nrollback = \"rm -f f\"\n",
+    ))
+    .map(|_| ())
+    .unwrap_err();
+    // `{host.user}` needs a user on every host; the templates themselves are fine.
+    assert!(problems(&rb).iter().all(|p| p.2.contains("has no `user`")), "{rb}");
+    let mut base = BASE.to_string();
+    for h in ["staging", "a", "b"] {
+        base = base.replace(&format!("name = \"{h}\"\n"), &format!("name = \"{h}\"\nuser = \"ops\"\n"));
+    }
+    let rb = load_text(&format!(
+        "{base}\n[[step]]\nname = \"s\"\nlocal = '''echo {{host.name}} {{host.address}} {{host.user}}; printf '%s\\n' {{window.name}} {{step.name}} > out; test -n {{host.name}} && echo ok'''\nirreversible = true\n\n[[step]]\nname = \"t\"\nrun = '''cat <<EOF > f\nbody\nEOF\necho {{host.name}}>{{host.name}}.txt # done'''\nrollback = \"rm -f f\"\n\n[[check]]\nname = \"c\"\nrun = \"test {{host.name}} != x\"\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut templates: Vec<(&str, Option<&str>)> = Vec::new();
+    for step in &rb.steps {
+        match &step.action {
+            StepAction::Run(t) | StepAction::Local(t) => templates.push((t, Some(&step.name))),
+            _ => {}
+        }
+    }
+    for check in &rb.checks {
+        if let CheckKind::Run(t) = &check.kind {
+            templates.push((t, None));
+        }
+    }
+    assert_eq!(templates.len(), 3);
+    for (template, step) in templates {
+        for value in HOSTILE {
+            let mut window = rb.window.clone();
+            window.name = value.to_string();
+            let script = runbook::placeholder::expand(template, &hostile_host(value), &window, step.map(|_| *value));
+            assert!(!runs_marker(&script), "{value:?} ran through {template:?}:\n{script}");
+        }
+    }
+}

@@ -179,8 +179,7 @@ pub async fn run(global: &Global, args: DrillArgs) -> eyre::Result<u8> {
         }
     }
     let scenario = scenario::load(scenario_name)?;
-    let original = crate::runbook::load(runbook_path)?;
-    let baseline = crate::baseline::load(&original.baseline.file)?;
+    let (original, baseline) = crate::runbook::load_with(runbook_path, crate::baseline::load)?;
     scenario.check(&original)?;
     if args.live
         && let Err(problems) = crate::drill::live::check(&scenario, args.fault_cmd.as_deref())

@@ -153,8 +153,7 @@ pub async fn run(global: &Global, args: RunArgs) -> eyre::Result<u8> {
             "--no-tui proceeds without a person: add --yes to confirm, and --decide rollback|skip|abort for hard stops"
         );
     }
-    let runbook = crate::runbook::load(&args.runbook)?;
-    let baseline = crate::baseline::load(&runbook.baseline.file)?;
+    let (runbook, baseline) = crate::runbook::load_with(&args.runbook, crate::baseline::load)?;
     let bytes = std::fs::read(&args.runbook).wrap_err("cannot read the runbook")?;
     let sha = Header::sha256_hex(&bytes);
     let path = journal_path(&args, &args.runbook, &runbook.window.name);

@@ -80,12 +80,17 @@ pub fn deserialize_all<T: DeserializeOwned>(
         diags.push(src.error(span, "expected a table"));
         return None;
     };
+    let mut dropped: Vec<String> = Vec::new();
     loop {
         let attempt = Spanned::new(span.clone(), DeValue::Table(table.clone()));
         let err = match Spanned::<T>::deserialize(ValueDeserializer::from(attempt)) {
             Ok(v) => return Some(v),
             Err(e) => e,
         };
+        // A required key dropped for its bad value is now "missing": an echo, not news.
+        if dropped.iter().any(|k| err.message() == format!("missing field `{k}`")) {
+            return None;
+        }
         let err_span = err.span().unwrap_or(span.clone());
         diags.push(src.error(err_span.clone(), friendly(err.message())));
         let culprit = table
@@ -95,6 +100,7 @@ pub fn deserialize_all<T: DeserializeOwned>(
         match culprit {
             Some(key) => {
                 table.remove::<str>(&key);
+                dropped.push(key.to_string());
             }
             None => return None,
         }

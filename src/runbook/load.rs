@@ -20,21 +20,54 @@ pub fn load(path: &Path) -> Result<Runbook, Diagnostics> {
     load_str(path, &src.text)
 }
 
+/// Loads the runbook at `path` and the baseline it names, read by `load_baseline`: every
+/// problem of the runbook, its hosts file and the baseline comes back in one report. The
+/// baseline is read even when the runbook has problems, as long as its `[baseline] file`
+/// could be read from it.
+pub fn load_with<B>(
+    path: &Path,
+    load_baseline: impl FnOnce(&Path) -> Result<B, Diagnostics>,
+) -> Result<(Runbook, B), Diagnostics> {
+    let src = SourceFile::read_limited(path, Limit::RUNBOOK)?;
+    let (runbook, baseline_file) = load_parts(path, &src.text);
+    let baseline = baseline_file.map(|file| load_baseline(&file));
+    match (runbook, baseline) {
+        (Ok(runbook), Some(Ok(baseline))) => Ok((runbook, baseline)),
+        (runbook, baseline) => {
+            let mut all = runbook.err().unwrap_or_default();
+            all.0.extend(baseline.and_then(Result::err).unwrap_or_default().0);
+            Err(rejected(&src, all))
+        }
+    }
+}
+
 /// Validates runbook `text` as if read from `path`: `path` names the file in messages and its
 /// directory is where relative paths (inventory, baseline, ssh_config) are resolved.
 pub fn load_str(path: &Path, text: &str) -> Result<Runbook, Diagnostics> {
+    load_parts(path, text).0
+}
+
+/// [`load_str`], and where the baseline file is (when the runbook says so readably, valid or not).
+fn load_parts(path: &Path, text: &str) -> (Result<Runbook, Diagnostics>, Option<PathBuf>) {
     let src = SourceFile::new(path, text);
     let mut diags = Diagnostics::default();
     let Some(mut raw) = raw::parse(&src, &mut diags) else {
-        return Err(rejected(&src, diags));
+        return (Err(rejected(&src, diags)), None);
     };
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let baseline_file = raw
+        .baseline
+        .as_ref()
+        .and_then(|b| b.get_ref().file.as_ref())
+        .filter(|f| !f.get_ref().trim().is_empty())
+        .map(|f| base_dir.join(f.get_ref()));
     let fleet = fleet(&src, &base_dir, &mut raw, &mut diags);
     let runbook = validate::validate(&src, &base_dir, raw, fleet, &mut diags);
-    match runbook {
+    let runbook = match runbook {
         Some(r) => diags.into_result(r),
         None => Err(rejected(&src, diags)),
-    }
+    };
+    (runbook, baseline_file)
 }
 
 /// The sorted problems of a rejected runbook (never empty, even if a check forgot to say why).

@@ -156,3 +156,34 @@ fn a_config_file_that_is_a_fifo_is_exit_2_not_a_hang() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("FIFO"), "{err}");
 }
+
+#[test]
+fn problems_of_the_runbook_its_hosts_file_and_its_baseline_come_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = demo_copy(dir.path());
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = dir.path().join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} lacks {from:?}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    };
+    edit("runbook.toml", "max_failures = 0", "max_failures = -1");
+    edit("hosts.toml", "weight = ", "weight = 0\nwieght = ");
+    edit("tested.toml", "source = \"pending\"", "source = \"pendnig\"");
+    edit("tested.toml", "[[update]]\n", "[[update]]\ncolour = \"x\"\n");
+    let out = patchdeck_within(30, &["check", &runbook], &[]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for needle in [
+        "runbook.toml:",
+        "`max_failures` is -1",
+        "hosts.toml:",
+        "unknown key `wieght`",
+        "tested.toml:",
+        "unknown variant `pendnig`",
+        "unknown key `colour`",
+    ] {
+        assert!(err.contains(needle), "{needle:?} missing:\n{err}");
+    }
+    assert!(err.contains("5 problems found"), "{err}");
+}

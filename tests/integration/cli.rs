@@ -187,3 +187,41 @@ fn problems_of_the_runbook_its_hosts_file_and_its_baseline_come_in_one_run() {
     }
     assert!(err.contains("5 problems found"), "{err}");
 }
+
+#[test]
+fn a_user_error_is_a_sentence_without_backtrace_or_colour_whatever_rust_backtrace_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = demo_copy(dir.path());
+    for backtrace in ["1", "full"] {
+        let env = [("RUST_BACKTRACE", backtrace), ("RUST_LIB_BACKTRACE", backtrace), ("NO_COLOR", "")];
+        // Not a terminal: no colour even without NO_COLOR.
+        let out = patchdeck_within(30, &["run", &runbook, "--no-tui"], &env);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.starts_with("patchdeck: error: --no-tui proceeds without a person"), "{err}");
+        for noise in ["\x1b[", "Location:", "acktrace", "BACKTRACE", "Error {", "Failed {"] {
+            assert!(!err.contains(noise), "{noise:?} in a user error:\n{err}");
+        }
+        // Input problems too.
+        let out = patchdeck_within(30, &["check", "/nonexistent/runbook.toml"], &env);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(!err.contains("acktrace") && !err.contains("\x1b["), "{err}");
+    }
+}
+
+#[test]
+fn a_known_hosts_file_that_does_not_exist_is_an_error_not_an_empty_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = demo_copy(dir.path());
+    let missing = dir.path().join("known_hosts.typo");
+    let out = patchdeck_within(30, &["--known-hosts", missing.to_str().unwrap(), "check", &runbook], &[]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("known_hosts.typo: error: the known_hosts file given with --known-hosts does not exist"),
+        "{err}"
+    );
+    let out = patchdeck_within(30, &["--known-hosts", dir.path().to_str().unwrap(), "check", &runbook], &[]);
+    assert!(text(&out.stderr).contains("is not a regular file"), "{}", text(&out.stderr));
+}

@@ -28,13 +28,31 @@ pub struct Host {
     pub tags: Vec<String>,
     /// Customer impact: higher means more customers hurt if this host breaks.
     pub weight: u32,
+    /// Private key offered for this host (`ssh -i`), e.g. an inventory's
+    /// `ansible_ssh_private_key_file`; `None`: `--identity`, else ssh_config and the agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_file: Option<std::path::PathBuf>,
+    /// Jump hosts (`ssh -J`), e.g. from an inventory's `ansible_ssh_common_args`; empty:
+    /// ssh_config decides.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jump_hosts: Vec<String>,
 }
 
 impl Host {
     /// A host reached by its own name, with defaults everywhere else.
     pub fn named(name: impl Into<String>) -> Self {
         let name = name.into();
-        Self { address: name.clone(), name, user: None, port: None, sudo: false, tags: Vec::new(), weight: 1 }
+        Self {
+            address: name.clone(),
+            name,
+            user: None,
+            port: None,
+            sudo: false,
+            tags: Vec::new(),
+            weight: 1,
+            identity_file: None,
+            jump_hosts: Vec::new(),
+        }
     }
 }
 

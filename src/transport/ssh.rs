@@ -112,8 +112,9 @@ pub struct SshTransport {
     control_dir: ControlDir,
 }
 
-/// Two inventory entries with the same address, user and port share one connection.
-type ConnKey = (String, Option<String>, Option<u16>);
+/// Two inventory entries with the same address, user, port, key and jump hosts share one
+/// connection.
+type ConnKey = (String, Option<String>, Option<u16>, Option<PathBuf>, Vec<String>);
 
 struct HostConn {
     sessions: Semaphore,
@@ -140,7 +141,8 @@ impl SshTransport {
     }
 
     fn conn(&self, host: &Host) -> Arc<HostConn> {
-        let key = (host.address.clone(), host.user.clone(), host.port);
+        let key =
+            (host.address.clone(), host.user.clone(), host.port, host.identity_file.clone(), host.jump_hosts.clone());
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         hosts
             .entry(key)
@@ -167,8 +169,12 @@ impl SshTransport {
         if let Some(f) = &o.config_file {
             b.config_file(f);
         }
-        if let Some(k) = &o.identity_file {
+        // The host's own key (its inventory entry) beats the one for every host.
+        if let Some(k) = host.identity_file.as_ref().or(o.identity_file.as_ref()) {
             b.keyfile(k);
+        }
+        if !host.jump_hosts.is_empty() {
+            b.jump_hosts(&host.jump_hosts);
         }
         if let Some(f) = &o.user_known_hosts_file {
             b.user_known_hosts_file(f);

@@ -40,6 +40,7 @@ fn host_at(address: &str, user: Option<&str>, port: Option<u16>, sudo: bool, tag
         sudo,
         tags: tags.iter().map(|t| t.to_string()).collect(),
         weight,
+        ..Host::named("")
     }
 }
 
@@ -375,4 +376,83 @@ async fn missing_ssh_config_file_is_a_clear_failure() {
     let ResolveError::Failed { code, stderr, .. } = &err else { panic!("{err:?}") };
     assert_eq!(code, "255");
     assert!(stderr.contains("/nonexistent/ssh_config"), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Connection variables are honoured or refused, never dropped (issue 15).
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn ssh_connection_variables_are_honoured() {
+    let inv = ini(
+        "[web]\n\
+         web1 ansible_host=10.0.0.5 ansible_ssh_private_key_file=keys/deploy ansible_ssh_common_args='-J bastion.example.com'\n\
+         web2 ansible_ssh_extra_args=\"-o ProxyJump=ops@b1:2222,b2\" ansible_connection=ssh\n\
+         [web:vars]\n\
+         ansible_become=yes\n\
+         ansible_become_method=sudo\n\
+         ansible_become_user=root\n\
+         ansible_host_key_checking=true\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let web1 = host(&inv, "web1");
+    assert_eq!(web1.address, "10.0.0.5");
+    assert_eq!(web1.identity_file.as_deref(), Some(Path::new("keys/deploy")));
+    assert_eq!(web1.jump_hosts, ["bastion.example.com"]);
+    assert!(web1.sudo);
+    assert_eq!(host(&inv, "web2").jump_hosts, ["ops@b1:2222", "b2"]);
+    let yaml_inv = yaml(
+        "all:\n  hosts:\n    web1:\n      ansible_private_key_file: /k/id\n      ansible_ssh_common_args: -oProxyJump=jump1\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let web1 = host(&yaml_inv, "web1");
+    assert_eq!(
+        (web1.identity_file.as_deref(), web1.jump_hosts.as_slice()),
+        (Some(Path::new("/k/id")), &["jump1".to_string()][..])
+    );
+}
+
+#[test]
+fn ssh_connection_variables_that_cannot_be_honoured_are_refused_where_written() {
+    let err = ini("[web]\n\
+         web1 ansible_ssh_common_args='-o StrictHostKeyChecking=no'\n\
+         web2 ansible_ssh_common_args='-o ProxyCommand=\"ssh -W %h:%p bastion\"'\n\
+         web3 ansible_ssh_extra_args='-F /tmp/cfg'\n\
+         web4 ansible_ssh_common_args='-J -oProxyCommand=touch${IFS}pwned'\n\
+         web5 ansible_password=hunter2 ansible_connection=local\n\
+         [web:vars]\n\
+         ansible_become_method=su\n\
+         ansible_host_key_checking=false\n\
+         ansible_ssh_pass=x\n")
+    .unwrap_err();
+    let got = positions(&err);
+    let expect = [
+        ("2:30", "ansible_ssh_common_args: the option `-o StrictHostKeyChecking=no` is not passed on"),
+        ("3:30", "ansible_ssh_common_args: the option `-o ProxyCommand=ssh -W %h:%p bastion` is not passed on"),
+        ("4:29", "ansible_ssh_extra_args: `-F` is not passed on"),
+        ("5:30", "ansible_ssh_common_args: jump host \"-oProxyCommand=touch${IFS}pwned\" is unsafe"),
+        ("6:23", "ansible_password is not supported: patchdeck never types passwords"),
+        ("6:50", "ansible_connection \"local\" is not supported"),
+        ("8:23", "ansible_become_method \"su\" is not supported"),
+        ("9:27", "ansible_host_key_checking \"false\": patchdeck always checks host keys"),
+        ("10:18", "ansible_password is not supported"),
+    ];
+    assert_eq!(got.len(), expect.len(), "{got:#?}");
+    for (line, (at, start)) in got.iter().zip(expect) {
+        assert!(line.starts_with(&format!("{at}: {start}")), "expected {at}: {start}...\n got {line}");
+    }
+    assert!(got[0].contains("set other ssh options in ssh_config"), "{}", got[0]);
+}
+
+#[tokio::test]
+async fn ssh_g_sees_the_inventory_jump_host_and_key() {
+    let cfg = ssh_config_file();
+    let mut host = Host::named("myalias");
+    host.jump_hosts = vec!["bastion.example.com".into()];
+    // ssh ignores a key file that does not exist.
+    let key = tempfile::NamedTempFile::new().unwrap();
+    host.identity_file = Some(key.path().to_path_buf());
+    let r = ssh_config::resolve(&host, Some(cfg.path())).await.unwrap();
+    assert_eq!(r.proxy_jump.as_deref(), Some("bastion.example.com"));
+    assert!(r.identity_files.iter().any(|f| Path::new(f) == key.path()), "{:?}", r.identity_files);
 }

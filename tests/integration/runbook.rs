@@ -537,6 +537,7 @@ fn ansible_hosts() -> Vec<Host> {
         sudo,
         tags: tags.iter().map(|t| t.to_string()).collect(),
         weight,
+        ..Host::named(name)
     };
     vec![
         // `all:vars` give user and become; ansible_host is the address.

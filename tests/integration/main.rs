@@ -8,6 +8,7 @@ mod cli;
 mod drill;
 mod engine;
 mod fleet;
+mod fuzz;
 mod inventory;
 mod journal;
 mod report;

@@ -1,11 +1,13 @@
 //! Hosts written as TOML `[[host]]` tables: inline in a runbook or in a separate hosts file.
 //!
-//! Both share [`RawHost`] and [`hosts`], so a host means the same thing wherever it is written.
+//! Both go through [`from_toml_value`], so a host means the same thing wherever it is written;
+//! the runbook loader hands it the `host` value of its document and sees only the result.
 
 use std::collections::HashMap;
 
 use serde::Deserialize;
 use toml::Spanned;
+use toml::de::DeValue;
 
 use crate::diag::toml as spanned;
 use crate::diag::{Diagnostics, SourceFile};
@@ -14,7 +16,7 @@ use crate::inventory::{Host, HostOrigin, Inventory, names};
 /// One `[[host]]` table as written; [`hosts`] applies defaults and checks values.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawHost {
+struct RawHost {
     pub name: Option<Spanned<String>>,
     pub address: Option<Spanned<String>>,
     pub user: Option<Spanned<String>>,
@@ -53,9 +55,7 @@ pub fn parse_partial(src: &SourceFile) -> Partial {
     let mut found = None;
     for (key, value) in root.into_inner() {
         if key.get_ref() == "host" {
-            let declared = spanned::array_len(&value);
-            let items = spanned::array_of_tables(src, "host", value, &mut diags);
-            found = Some((declared == Some(items.len()), items));
+            found = Some(from_toml_value(src, value));
         } else {
             diags.push(src.error(
                 key.span(),
@@ -64,9 +64,9 @@ pub fn parse_partial(src: &SourceFile) -> Partial {
         }
     }
     let (inventory, names_complete) = match found {
-        Some((all_read, items)) => {
-            let (inventory, named) = hosts(src, items, &mut diags);
-            (inventory, all_read && named)
+        Some(p) => {
+            diags.0.extend(p.problems.0);
+            (p.inventory, p.names_complete)
         }
         None => {
             diags.push(
@@ -80,10 +80,21 @@ pub fn parse_partial(src: &SourceFile) -> Partial {
     Partial { inventory, problems: diags, names_complete }
 }
 
+/// The hosts of the `host` value of a TOML document (an array of `[[host]]` tables): a hosts
+/// file's or a runbook's inline ones. `src` is the document, for positions.
+pub fn from_toml_value(src: &SourceFile, value: Spanned<DeValue<'_>>) -> Partial {
+    let mut problems = Diagnostics::default();
+    let declared = spanned::array_len(&value);
+    let items = spanned::array_of_tables(src, "host", value, &mut problems);
+    let all_read = declared == Some(items.len());
+    let (inventory, named) = hosts(src, items, &mut problems);
+    Partial { inventory, problems, names_complete: all_read && named }
+}
+
 /// Turns raw host tables into hosts, applying defaults (address = name, weight = 1) and
 /// reporting every bad value and every duplicate name. The flag says whether every table had
 /// a valid name (a duplicate is still known by its first declaration).
-pub fn hosts(src: &SourceFile, items: Vec<Spanned<RawHost>>, diags: &mut Diagnostics) -> (Inventory, bool) {
+fn hosts(src: &SourceFile, items: Vec<Spanned<RawHost>>, diags: &mut Diagnostics) -> (Inventory, bool) {
     let mut inventory = Inventory::default();
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut named = true;

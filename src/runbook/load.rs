@@ -88,10 +88,13 @@ fn fleet(src: &SourceFile, base_dir: &Path, raw: &mut RawRunbook, diags: &mut Di
     };
     if let Some(cfg) = ssh_config {
         let resolved = base_dir.join(cfg.get_ref());
-        if resolved.is_file() {
-            fleet.ssh_config = Some(resolved);
-        } else {
-            diags.push(src.error(cfg.span(), format!("ssh_config file `{}` not found", resolved.display())));
+        match std::fs::metadata(&resolved) {
+            Ok(m) if m.is_file() => fleet.ssh_config = Some(resolved),
+            Ok(_) => diags.push(src.error(
+                cfg.span(),
+                format!("ssh_config `{}` is not a regular file: give the path of the file itself", resolved.display()),
+            )),
+            Err(_) => diags.push(src.error(cfg.span(), format!("ssh_config file `{}` not found", resolved.display()))),
         }
     }
     let inline = raw.hosts.take();
@@ -109,11 +112,10 @@ fn fleet(src: &SourceFile, base_dir: &Path, raw: &mut RawRunbook, diags: &mut Di
             ));
             None
         }
-        (None, Some(items)) => {
-            let before = diags.len();
-            let (inv, named) = toml_file::hosts(src, items, diags);
-            let complete = raw.hosts_all_read && named;
-            usable(inv, diags.len() > before, complete, &mut fleet.partial)
+        (None, Some(inline)) => {
+            let had_problems = !inline.problems.is_empty();
+            diags.0.extend(inline.problems.0);
+            usable(inline.inventory, had_problems, inline.names_complete, &mut fleet.partial)
         }
         (Some(f), None) => {
             inventory_file(src, base_dir.join(f.get_ref()), f.span(), &mut fleet.sources, &mut fleet.partial, diags)

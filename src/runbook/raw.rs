@@ -14,9 +14,9 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::DeValue;
 
-use crate::diag::toml::{array_len, array_of_tables, deserialize_all, parse_toml, quoted_list};
+use crate::diag::toml::{array_of_tables, deserialize_all, parse_toml, quoted_list};
 use crate::diag::{Diagnostics, SourceFile};
-use crate::inventory::toml_file::RawHost;
+use crate::inventory::toml_file;
 
 pub type Text = Option<Spanned<String>>;
 
@@ -27,11 +27,9 @@ pub struct RawRunbook {
     pub span: Range<usize>,
     pub window: Option<Spanned<RawWindow>>,
     pub inventory: Option<Spanned<RawInventory>>,
-    /// Inline `[[host]]` tables; `None` when the runbook has none.
-    pub hosts: Option<Vec<Spanned<RawHost>>>,
-    /// Every inline `[[host]]` table was read (none dropped as unreadable, see
-    /// [`crate::diag::toml::array_len`]).
-    pub hosts_all_read: bool,
+    /// The hosts of inline `[[host]]` tables, with their problems; `None` when the runbook has
+    /// none.
+    pub hosts: Option<toml_file::Partial>,
     pub baseline: Option<Spanned<RawBaseline>>,
     pub policy: Option<Spanned<RawPolicy>>,
     pub fingerprints: Vec<Spanned<RawFingerprint>>,
@@ -141,12 +139,7 @@ pub fn parse(src: &SourceFile, diags: &mut Diagnostics) -> Option<RawRunbook> {
             "inventory" => raw.inventory = table(src, key.get_ref(), value, diags),
             "baseline" => raw.baseline = table(src, key.get_ref(), value, diags),
             "policy" => raw.policy = table(src, key.get_ref(), value, diags),
-            "host" => {
-                let declared = array_len(&value);
-                let hosts = array_of_tables(src, key.get_ref(), value, diags);
-                raw.hosts_all_read = declared == Some(hosts.len());
-                raw.hosts = Some(hosts);
-            }
+            "host" => raw.hosts = Some(toml_file::from_toml_value(src, value)),
             "fingerprint" => raw.fingerprints = array_of_tables(src, key.get_ref(), value, diags),
             "wave" => {
                 raw.waves_span = Some(key.span());

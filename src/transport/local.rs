@@ -218,40 +218,32 @@ mod tests {
         assert_eq!(first_line("\x1b[2J"), "\\u{1b}[2J");
     }
 
-    /// A tracing writer into a shared buffer, to read what `--log` would get.
-    #[derive(Clone, Default)]
-    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    /// Set in the child process of the test below.
+    const LOG_CHILD: &str = "PATCHDECK_LOCAL_LOG_CHILD";
 
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
+    /// Runs in a child process of its own: tracing caches per callsite whether anyone
+    /// listens, so a subscriber set in one test thread may miss events that other test
+    /// threads' commands already decided nobody wanted.
     #[test]
     fn every_command_is_logged_with_host_purpose_status_and_duration() {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .finish();
-        let host = Host::named("web1");
-        tracing::subscriber::with_default(subscriber, || {
+        if std::env::var_os(LOG_CHILD).is_some() {
+            tracing_subscriber::fmt().with_writer(std::io::stdout).with_ansi(false).init();
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async {
-                let t = LocalTransport::new();
+                let (t, host) = (LocalTransport::new(), Host::named("web1"));
                 let _ = t.exec(&host, &Command::shell("echo hi; exit 3", Duration::from_secs(10))).await;
                 let _ = t.exec(&host, &Command::shell("sleep 5", Duration::from_millis(100))).await;
             });
-        });
-        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        let lines: Vec<&str> = log.lines().collect();
+            return;
+        }
+        let this = "transport::local::tests::every_command_is_logged_with_host_purpose_status_and_duration";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([this, "--exact", "--nocapture", "--test-threads=1"])
+            .env(LOG_CHILD, "1")
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains("patchdeck::transport::local")).collect();
         assert_eq!(lines.len(), 4, "{log}");
         for (line, words) in lines.iter().zip([
             &["command started", "transport=\"local\"", "host=web1", "runbook command", "command=echo hi; exit 3"][..],

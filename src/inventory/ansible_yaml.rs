@@ -26,7 +26,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::Inventory;
 use super::ansible_ini::{ALL, Model, Var, check_var, declare_hosts, is_mapped};
-use crate::diag::{Diagnostic, Diagnostics, SourceFile};
+use crate::diag::{Diagnostics, SourceFile};
 
 /// Parses an Ansible YAML inventory; all problems of the file are reported together.
 pub fn parse(src: &SourceFile) -> Result<Inventory, Diagnostics> {
@@ -76,11 +76,10 @@ fn yaml_error(src: &SourceFile, e: &serde_saphyr::Error) -> Diagnostics {
         let byte = loc.span().byte_offset().and_then(|b| usize::try_from(b).ok());
         byte.or_else(|| offset_of(&src.text, loc.line(), loc.column()))
     });
-    match at {
-        Some(at) => src.error(at..at + 1, format!("invalid YAML: {msg}")),
-        None => Diagnostic::whole_file(&src.path, format!("invalid YAML: {msg}")),
-    }
-    .into()
+    // No position: the parser ran out of text (an unclosed quote or bracket), so the problem
+    // shows where the file ends.
+    let at = at.unwrap_or(src.text.trim_end().len());
+    src.error(at..at + 1, format!("invalid YAML: {msg}")).into()
 }
 
 /// The byte offset of 1-based `line` and `column` (in characters) in `text`.

@@ -319,20 +319,24 @@ fn the_journal_reader_never_panics_and_names_the_file_in_every_error() {
 #[test]
 fn every_saved_crash_stays_fixed() {
     let dir = root().join("tests/fixtures/fuzz");
-    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    let entries = std::fs::read_dir(&dir).unwrap();
     let mut seen = 0;
     for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
         let text = std::fs::read_to_string(&path).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let src = SourceFile::new(PathBuf::from(&name), text.as_str());
-        match name.split('-').next() {
-            Some("runbook") => drop(patchdeck::runbook::load_str(&path, &text)),
-            Some("toml") => drop(toml_file::parse(&src)),
-            Some("ini") => drop(ansible_ini::parse(&src)),
-            Some("yaml") => drop(ansible_yaml::parse(&src)),
+        let result = match name.split('-').next() {
+            Some("runbook") => patchdeck::runbook::load_str(&path, &text).map(drop),
+            Some("toml") => toml_file::parse(&src).map(drop),
+            Some("ini") => ansible_ini::parse(&src).map(drop),
+            Some("yaml") => ansible_yaml::parse(&src).map(drop),
             _ => continue,
+        };
+        if let Err(e) = result {
+            positioned(&text, &e);
         }
         seen += 1;
     }
+    assert!(seen > 0, "tests/fixtures/fuzz/ holds the crashes found so far");
     println!("{seen} saved crashes replayed");
 }

@@ -2,6 +2,9 @@
 //!
 //! A tired operator must see *where* a file is wrong: `file:line:col`, the line itself and a
 //! caret under the offending text. All problems of a file are collected and shown at once.
+//!
+//! Every input file is read through [`SourceFile::read_limited`] (regular files only, under a
+//! size cap), and TOML inputs are parsed through [`toml`], which keeps every value's span.
 
 pub mod toml;
 

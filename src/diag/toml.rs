@@ -1,5 +1,5 @@
 //! Positioned TOML: parsing with every value's byte span ([`toml::Spanned`]) and collecting
-//! **every** structural problem (syntax, unknown keys, wrong types) as a [`Diagnostic`], so a
+//! **every** structural problem (syntax, unknown keys, wrong types) as a [`super::Diagnostic`], so a
 //! file is fixed in one pass. Shared by the runbook, TOML hosts files and other TOML inputs.
 
 use std::ops::Range;

@@ -7,7 +7,7 @@
 //!
 //! Parsing: `serde-saphyr`, a maintained YAML parser built for untrusted input: it does not
 //! panic, and its budget bounds nesting, nodes and alias expansion (a "billion laughs" file is
-//! refused, see [`limits`]). Duplicate keys are an error, as a host listed twice in one
+//! refused, see `limits`). Duplicate keys are an error, as a host listed twice in one
 //! mapping would silently lose its first variables.
 //!
 //! Positions: the parser reports line/column for syntax errors; the tree read here keeps no

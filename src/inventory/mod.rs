@@ -2,7 +2,7 @@
 //!
 //! Sources: inline `[[host]]` tables in the runbook, a TOML hosts file, or an Ansible
 //! inventory (INI or YAML). `ssh -G` resolution (OpenSSH's own view of ssh_config) is in
-//! [`ssh_config`].
+//! [`ssh_config`]; what a name may be, in every format, is in [`names`].
 
 pub mod ansible_ini;
 pub mod ansible_yaml;

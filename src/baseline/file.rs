@@ -6,24 +6,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{Baseline, Source, TestedFingerprint, TestedUpdate};
-use crate::diag::{Diagnostic, Diagnostics, SourceFile};
+use crate::diag::toml as spanned;
+use crate::diag::{Diagnostics, Limit, SourceFile};
 use crate::pkg::OsRelease;
 use crate::probe::FpValue;
 use crate::runbook::Fingerprint;
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBaseline {
-    host: String,
-    captured_at: jiff::Timestamp,
-    source: Source,
-    #[serde(default)]
-    os: OsRelease,
-    #[serde(default, rename = "update")]
-    updates: Vec<toml::Spanned<TestedUpdate>>,
-    #[serde(default, rename = "fingerprint")]
-    fingerprints: Vec<toml::Spanned<RawFingerprint>>,
-}
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,18 +25,96 @@ struct RawFingerprint {
     missing: bool,
 }
 
+/// A baseline as written; a key that is absent or unreadable (already reported) is `None`.
+#[derive(Default)]
+struct RawBaseline {
+    host: Option<toml::Spanned<String>>,
+    captured_at: Option<jiff::Timestamp>,
+    source: Option<Source>,
+    os: Option<OsRelease>,
+    updates: Vec<toml::Spanned<RawUpdate>>,
+    fingerprints: Vec<toml::Spanned<RawFingerprint>>,
+}
+
+/// A [`TestedUpdate`] as written: an unknown key (a typo) is an error, not ignored.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpdate {
+    name: crate::pkg::PkgName,
+    #[serde(default)]
+    from: Option<crate::pkg::Version>,
+    to: crate::pkg::Version,
+    #[serde(default)]
+    origin: String,
+}
+
+impl From<RawUpdate> for TestedUpdate {
+    fn from(u: RawUpdate) -> Self {
+        TestedUpdate { name: u.name, from: u.from, to: u.to, origin: u.origin }
+    }
+}
+
+/// The keys of a baseline file.
+const KEYS: [&str; 6] = ["host", "captured_at", "source", "os", "update", "fingerprint"];
+
+/// One value; a problem with it is reported at it.
+fn one<T: serde::de::DeserializeOwned>(
+    src: &SourceFile,
+    value: toml::Spanned<toml::de::DeValue<'_>>,
+    problems: &mut Diagnostics,
+) -> Option<T> {
+    let span = value.span();
+    T::deserialize(toml::de::ValueDeserializer::from(value))
+        .map_err(|e| problems.push(src.error(e.span().unwrap_or(span), format!("invalid baseline: {}", e.message()))))
+        .ok()
+}
+
 /// Loads a baseline file; all problems come back with file:line:col.
 pub fn load(path: &Path) -> Result<Baseline, Diagnostics> {
-    let src = SourceFile::read(path).map_err(|e| Diagnostic::whole_file(path, format!("{e:#}")))?;
+    let src = SourceFile::read_limited(path, Limit::BASELINE)?;
     load_str(&src)
 }
 
+/// Parses a baseline; every problem of the file (syntax, unknown keys, wrong or hostile
+/// values, duplicates) comes back at once, each at file:line:col.
 pub fn load_str(src: &SourceFile) -> Result<Baseline, Diagnostics> {
-    let raw: RawBaseline = toml::from_str(&src.text).map_err(|e| {
-        let span = e.span().unwrap_or(0..0);
-        src.error(span, format!("invalid baseline: {}", e.message()))
-    })?;
     let mut problems = Diagnostics::default();
+    let Some(root) = spanned::parse_toml(src, &src.text, &mut problems) else {
+        return problems.into_result(()).and(Err(Diagnostics::default()));
+    };
+    let doc = root.span().start..root.span().start;
+    let mut raw = RawBaseline::default();
+    let mut written: Vec<String> = Vec::new();
+    for (key, value) in root.into_inner() {
+        written.push(key.get_ref().to_string());
+        match key.get_ref().as_ref() {
+            "host" => raw.host = one(src, value, &mut problems),
+            "captured_at" => raw.captured_at = one(src, value, &mut problems),
+            "source" => raw.source = one(src, value, &mut problems),
+            "os" => raw.os = spanned::deserialize_all(src, value, &mut problems).map(toml::Spanned::into_inner),
+            "update" => raw.updates = spanned::array_of_tables(src, "update", value, &mut problems),
+            "fingerprint" => raw.fingerprints = spanned::array_of_tables(src, "fingerprint", value, &mut problems),
+            other => problems.push(src.error(
+                key.span(),
+                format!("unknown key `{other}` in a baseline: expected one of {}", spanned::quoted_list(&KEYS)),
+            )),
+        }
+    }
+    for (missing, key, example) in [
+        (raw.host.is_none(), "host", "\"staging\""),
+        (raw.captured_at.is_none(), "captured_at", "\"2026-11-20T14:02:00Z\""),
+        (raw.source.is_none(), "source", "\"pending\""),
+    ] {
+        // A key written with a bad value is already reported where it is.
+        if missing && !written.iter().any(|w| w == key) {
+            problems.push(src.error(doc.clone(), format!("the baseline is missing `{key}`: add `{key} = {example}`")));
+        }
+    }
+    if let Some(host) = &raw.host
+        && let Err(problem) = crate::inventory::names::host_name("baseline host", host.get_ref())
+    {
+        problems.push(src.error(host.span(), problem));
+    }
     let mut seen = BTreeSet::new();
     for u in &raw.updates {
         if !seen.insert(u.get_ref().name.clone()) {
@@ -82,12 +147,15 @@ pub fn load_str(src: &SourceFile) -> Result<Baseline, Diagnostics> {
         };
         fingerprints.push(TestedFingerprint { fingerprint, value });
     }
+    let (Some(host), Some(captured_at), Some(source)) = (raw.host, raw.captured_at, raw.source) else {
+        return problems.into_result(()).and(Err(Diagnostics::default()));
+    };
     let baseline = Baseline {
-        host: raw.host,
-        captured_at: raw.captured_at,
-        source: raw.source,
-        os: raw.os,
-        updates: raw.updates.into_iter().map(toml::Spanned::into_inner).collect::<Vec<TestedUpdate>>(),
+        host: host.into_inner(),
+        captured_at,
+        source,
+        os: raw.os.unwrap_or_default(),
+        updates: raw.updates.into_iter().map(|u| u.into_inner().into()).collect::<Vec<TestedUpdate>>(),
         fingerprints,
     };
     problems.into_result(baseline)
@@ -193,6 +261,23 @@ missing = true
         let d = &err.0[0];
         assert_eq!((d.line, d.file.to_str().unwrap()), (20, "tested.toml"), "{err}");
         assert!(d.message.contains("hostile or corrupt version"), "{}", d.message);
+    }
+
+    #[test]
+    fn every_problem_of_the_file_is_reported_in_one_run() {
+        let text = GOOD
+            .replace("source = \"pending\"", "source = \"pendnig\"\ncolour = 1")
+            .replace("to = \"1.0-1\"", "to = \"1.0;rm -rf /\"")
+            .replace("missing = true", "missing = true\nmissnig = true");
+        let err = load_str(&SourceFile::new("tested.toml", text)).unwrap_err();
+        let got: Vec<(usize, &str)> = err.iter().map(|d| (d.line, d.message.as_str())).collect();
+        assert_eq!(got.len(), 4, "{err}");
+        assert!(got[0].0 == 4 && got[0].1.contains("pendnig"), "{err}");
+        assert!(got[1].0 == 5 && got[1].1.contains("unknown key `colour`"), "{err}");
+        assert!(got[2].1.contains("hostile or corrupt version"), "{err}");
+        assert!(got[3].1.contains("unknown key `missnig`"), "{err}");
+        let err = load_str(&SourceFile::new("tested.toml", "[os]\nid = \"debian\"\n")).unwrap_err();
+        assert_eq!(err.len(), 4, "host, captured_at, source missing, os incomplete: {err}");
     }
 
     #[test]

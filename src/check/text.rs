@@ -16,6 +16,11 @@ const OK: Style = AnsiColor::Green.on_default().bold();
 const DIM: Style = Style::new().dimmed();
 const BOLD: Style = Style::new().bold();
 
+/// Text from the operator's files or from a host, made safe to print (see [`crate::safe_text`]).
+fn safe(text: &str) -> String {
+    crate::safe_text::for_terminal(text)
+}
+
 fn paint(style: Style, text: &str) -> String {
     format!("{style}{text}{style:#}")
 }
@@ -24,12 +29,12 @@ fn paint(style: Style, text: &str) -> String {
 /// stripped where they must be.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{} {}", paint(BOLD, "patchdeck check"), report.window);
+    let _ = writeln!(out, "{} {}", paint(BOLD, "patchdeck check"), safe(&report.window));
     let _ = writeln!(
         out,
         "baseline: {} tested updates from {}, captured {}",
         report.tested_updates,
-        report.baseline_host,
+        safe(&report.baseline_host),
         report.baseline_captured_at.strftime("%Y-%m-%d %H:%MZ"),
     );
     let r = &report.risk;
@@ -42,10 +47,10 @@ pub fn render(report: &Report) -> String {
     );
     let _ = writeln!(out, "{}", if r.over { paint(STOP, &risk_line) } else { risk_line });
     if let Some(s) = &r.suggestion {
-        note(&mut out, paint(STOP, "!"), s);
+        note(&mut out, paint(STOP, "!"), &safe(s));
     }
     if let Some(w) = &report.order_warning {
-        note(&mut out, paint(WARN, "!"), &format!("wave order: {w}"));
+        note(&mut out, paint(WARN, "!"), &format!("wave order: {}", safe(w)));
     }
     out.push('\n');
 
@@ -53,9 +58,14 @@ pub fn render(report: &Report) -> String {
         host_block(&mut out, h, &report.baseline_host);
     }
 
-    let stops: Vec<&str> = report.hosts.iter().filter(|h| h.diff.stops().next().is_some()).map(|h| h.host()).collect();
-    let warns: Vec<&str> =
-        report.hosts.iter().filter(|h| h.diff.stops().next().is_none() && !h.is_clean()).map(|h| h.host()).collect();
+    let stops: Vec<String> =
+        report.hosts.iter().filter(|h| h.diff.stops().next().is_some()).map(|h| safe(h.host())).collect();
+    let warns: Vec<String> = report
+        .hosts
+        .iter()
+        .filter(|h| h.diff.stops().next().is_none() && !h.is_clean())
+        .map(|h| safe(h.host()))
+        .collect();
     let clean = report.hosts.iter().filter(|h| h.is_clean()).count();
     out.push('\n');
     let _ = write!(out, "{} of {} hosts clean", clean, report.hosts.len());
@@ -118,13 +128,14 @@ fn host_block(out: &mut String, h: &HostReport, baseline_host: &str) {
     if d.reboot_required {
         summary.push("reboot required already".into());
     }
-    let _ = writeln!(out, "{} {:<12} {}", paint(style, &format!("{word:<4}")), d.host, summary.join(", "));
+    let _ = writeln!(out, "{} {:<12} {}", paint(style, &format!("{word:<4}")), safe(&d.host), summary.join(", "));
     for f in d.divergences() {
         finding_line(out, f, baseline_host);
     }
     for c in h.failing_checks() {
-        let head = format!("{INDENT}{} health {:?} fails before any change", paint(STOP, "!"), c.check);
-        fit(out, (&head, INDENT.len() + 34 + c.check.len()), &c.detail);
+        let name = safe(&c.check);
+        let head = format!("{INDENT}{} health \"{name}\" fails before any change", paint(STOP, "!"));
+        fit(out, (&head, INDENT.len() + 34 + name.chars().count()), &safe(&c.detail));
     }
 }
 
@@ -189,15 +200,16 @@ fn finding_line(out: &mut String, f: &Finding, baseline_host: &str) {
     let label = f.class.label();
     let head = format!("{INDENT}{} {subject}  {}", paint(style, &f.class.symbol().to_string()), paint(style, label));
     let head_width = INDENT.len() + 2 + subject.chars().count() + 2 + label.len();
-    let here = f.here.as_deref().unwrap_or("-");
-    let tested = f.tested.as_deref().unwrap_or("-");
+    let here = safe(f.here.as_deref().unwrap_or("-"));
+    let tested = safe(f.tested.as_deref().unwrap_or("-"));
+    let (here, tested, baseline_host) = (here.as_str(), tested.as_str(), safe(baseline_host));
     let tail = match f.class {
         Class::UntestedPackage => here.to_string(),
         Class::VersionMismatch => format!("here -> {}, tested -> {}", target(here), target(tested)),
         Class::DifferentStart => format!("from {} here, from {} on {baseline_host}", start(here), start(tested)),
         Class::NotPending | Class::Held => format!("here {here}, tested {tested}"),
         Class::ConfigDrift => format!("{baseline_host}: {tested}, here: {here}"),
-        _ => f.detail.clone(),
+        _ => safe(&f.detail),
     };
     fit(out, (&head, head_width), &tail);
 }

@@ -17,9 +17,7 @@ use crate::transport::pool::Progress;
 
 /// Loads the runbook and its baseline; all problems of both are reported together.
 pub fn load_inputs(path: &Path) -> eyre::Result<(Runbook, crate::baseline::Baseline)> {
-    let runbook = crate::runbook::load(path)?;
-    let baseline = crate::baseline::load(&runbook.baseline.file)?;
-    Ok((runbook, baseline))
+    Ok(crate::runbook::load_with(path, crate::baseline::load)?)
 }
 
 /// Progress on stderr: one updating line on a terminal, nothing otherwise (scripts read stdout).

@@ -11,6 +11,7 @@ mod output;
 mod rollback;
 mod run;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -21,7 +22,11 @@ use args::{BaselineCommand, Command};
 /// Entry point of the `patchdeck` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = color_eyre::install() {
+    let colour = use_colour(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR"));
+    // The hooks only format panics (real bugs: their backtrace helps, when RUST_BACKTRACE asks
+    // for it); errors are printed below as sentences, never with a backtrace.
+    let theme = if colour { color_eyre::config::Theme::dark() } else { color_eyre::config::Theme::new() };
+    if let Err(e) = color_eyre::config::HookBuilder::default().theme(theme).display_env_section(false).install() {
         eprintln!("patchdeck: cannot install the error reporter: {e}");
     }
     if let Some(path) = &cli.global.log {
@@ -44,7 +49,8 @@ pub fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            if let Some(d) = e.downcast_ref::<crate::diag::Diagnostics>() {
+            tracing::error!(error = %format!("{e:#}"), "patchdeck stopped with an error");
+            if let Some(d) = input_problems(&e) {
                 eprintln!("{d}");
                 return ExitCode::from(exit::INVALID_INPUT);
             }
@@ -52,10 +58,38 @@ pub fn main() -> ExitCode {
                 eprintln!("patchdeck: {refused}");
                 return ExitCode::from(exit::INVALID_INPUT);
             }
-            eprintln!("patchdeck: error: {e:?}");
+            eprint!("{}", error_text(&e, colour));
             ExitCode::from(exit::OTHER_FAILURE)
         }
     }
+}
+
+/// Colour on stderr only for a person at a terminal, and never with `NO_COLOR` set
+/// (to anything non-empty, as no-color.org says).
+fn use_colour(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// The problems of an input file behind `e`, however it was wrapped on its way up.
+fn input_problems(e: &eyre::Report) -> Option<&crate::diag::Diagnostics> {
+    e.chain().find_map(|cause| {
+        cause
+            .downcast_ref::<crate::diag::Diagnostics>()
+            .or_else(|| cause.downcast_ref::<std::io::Error>()?.get_ref()?.downcast_ref::<crate::diag::Diagnostics>())
+    })
+}
+
+/// An error as sentences: the message, then each cause on its own line. No backtrace and no
+/// debug formatting, whatever `RUST_BACKTRACE` says: a user error is not a bug.
+fn error_text(e: &eyre::Report, colour: bool) -> String {
+    use crate::safe_text::for_terminal as safe;
+    let label = anstyle::AnsiColor::Red.on_default().bold();
+    let label = if colour { format!("{label}error:{label:#}") } else { "error:".to_string() };
+    let mut out = format!("patchdeck: {label} {}\n", safe(&e.to_string()));
+    for cause in e.chain().skip(1) {
+        out.push_str(&format!("  because: {}\n", safe(&cause.to_string())));
+    }
+    out
 }
 
 async fn dispatch(cli: Cli) -> eyre::Result<u8> {
@@ -100,4 +134,35 @@ fn start_log(path: &std::path::Path) -> std::io::Result<()> {
     tracing_subscriber::fmt().with_writer(std::sync::Mutex::new(file)).with_ansi(false).with_env_filter(filter).init();
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "patchdeck started");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_and_never_with_no_color() {
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some("".into())));
+        assert!(!use_colour(true, Some("1".into())));
+        assert!(!use_colour(false, None));
+    }
+
+    #[test]
+    fn an_error_is_sentences_with_its_causes_and_colour_only_when_asked() {
+        use eyre::WrapErr;
+        let e = Err::<(), _>(std::io::Error::other("disk full\x1b[2J")).wrap_err("cannot write x").unwrap_err();
+        assert_eq!(error_text(&e, false), "patchdeck: error: cannot write x\n  because: disk full\\u{1b}[2J\n");
+        assert!(
+            error_text(&e, true).contains("\x1b[1m\x1b[31merror:\x1b[0m") || error_text(&e, true).contains("\x1b[")
+        );
+        let wrapped = Err::<(), _>(crate::diag::Diagnostics::from(crate::diag::Diagnostic::whole_file("f", "bad")))
+            .wrap_err("loading")
+            .unwrap_err();
+        assert_eq!(input_problems(&wrapped).map(|d| d.len()), Some(1));
+        let inside_io = eyre::Report::new(std::io::Error::other(crate::diag::Diagnostics::from(
+            crate::diag::Diagnostic::whole_file("f", "bad"),
+        )));
+        assert_eq!(input_problems(&inside_io).map(|d| d.len()), Some(1));
+    }
 }

@@ -315,11 +315,11 @@ pub fn all_bundled() -> Vec<Scenario> {
 /// `--scenario FILE|NAME`: a file if one exists at that path, else a bundled name.
 pub fn load(file_or_name: &str) -> eyre::Result<Scenario> {
     let path = std::path::Path::new(file_or_name);
-    if path.is_file() {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| eyre::eyre!("cannot read drill scenario {}: {e}", path.display()))?;
+    // Any existing path is read as a file, so a FIFO or a directory is refused, not looked up.
+    if path.exists() {
+        let src = crate::diag::SourceFile::read(path)?;
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
-        return Scenario::parse(&text, stem);
+        return Scenario::parse(&src.text, stem);
     }
     bundled(file_or_name).ok_or_else(|| {
         let names: Vec<&str> = BUNDLED.iter().map(|(n, _)| *n).collect();

@@ -131,8 +131,8 @@ fn parse_section_header(src: &SourceFile, line: &str, start: usize, model: &mut 
         None => (inner, None),
     };
     let name_span = start + 1..start + 1 + name.len();
-    if name.is_empty() || name.contains(char::is_whitespace) {
-        return Err(src.error(name_span, format!("invalid group name {name:?}: it must be one word")));
+    if let Err(problem) = super::names::identifier("group name", name) {
+        return Err(src.error(name_span, problem));
     }
     let g = model.group(name);
     match kind {
@@ -470,6 +470,10 @@ fn canonical_key(key: &str) -> &str {
         "ansible_ssh_host" => "ansible_host",
         "ansible_ssh_user" => "ansible_user",
         "ansible_ssh_port" => "ansible_port",
+        "ansible_private_key_file" => "ansible_ssh_private_key_file",
+        "ansible_ssh_pass" => "ansible_password",
+        "ansible_become_pass" | "ansible_sudo_pass" | "ansible_sudo_password" => "ansible_become_password",
+        "ansible_ssh_host_key_checking" => "ansible_host_key_checking",
         k => k,
     }
 }
@@ -490,15 +494,33 @@ pub(crate) fn check_var(src: &SourceFile, key: &str, var: &Var) -> Option<Diagno
         .map(|msg| src.error(var.span.clone(), msg))
 }
 
+/// The connection variables patchdeck reads: each is honoured or refused, never dropped
+/// (so each must be a single value). Every other variable is Ansible's business.
+const CONNECTION_VARS: [&str; 15] = [
+    "ansible_host",
+    "ansible_user",
+    "ansible_port",
+    "ansible_become",
+    "ansible_become_method",
+    "ansible_become_user",
+    "ansible_become_password",
+    "ansible_connection",
+    "ansible_password",
+    "ansible_ssh_private_key_file",
+    "ansible_ssh_common_args",
+    "ansible_ssh_extra_args",
+    "ansible_ssh_executable",
+    "ansible_host_key_checking",
+    "patchdeck_weight",
+];
+
 /// Whether patchdeck reads this variable (so it must be a single, valid value).
 pub(crate) fn is_mapped(key: &str) -> bool {
-    matches!(
-        canonical_key(key),
-        "ansible_host" | "ansible_user" | "ansible_port" | "ansible_become" | "patchdeck_weight"
-    )
+    CONNECTION_VARS.contains(&canonical_key(key))
 }
 
-/// Maps the variables patchdeck understands; all others are Ansible's business and ignored.
+/// Maps the connection variables onto the host (honoured) or says why one cannot be
+/// (refused); all others are Ansible's business and ignored. See docs/runbook.md.
 fn apply_var(host: &mut Host, key: &str, value: &str) -> Result<(), String> {
     match key {
         "ansible_host" => {
@@ -506,13 +528,56 @@ fn apply_var(host: &mut Host, key: &str, value: &str) -> Result<(), String> {
             host.address = value.to_string();
         }
         "ansible_user" => {
-            check_argv_word(value).map_err(|r| format!("ansible_user {value:?} is not a safe user name: {r}"))?;
+            super::names::identifier("ansible_user", value)?;
             host.user = Some(value.to_string());
         }
         "ansible_port" => host.port = Some(parse_port(value).map_err(|m| format!("ansible_port: {m}"))?),
         "ansible_become" => {
             host.sudo = parse_bool(value)
                 .ok_or_else(|| format!("ansible_become must be true or false (yes/no, 1/0), got {value:?}"))?
+        }
+        "ansible_become_method" if value == "sudo" => {}
+        "ansible_become_method" => {
+            return Err(format!(
+                "ansible_become_method {value:?} is not supported: patchdeck becomes root only through `sudo -n`"
+            ));
+        }
+        "ansible_become_user" if value == "root" => {}
+        "ansible_become_user" => {
+            return Err(format!("ansible_become_user {value:?} is not supported: patchdeck becomes root or no one"));
+        }
+        "ansible_connection" if matches!(value, "ssh" | "smart" | "paramiko") => {}
+        "ansible_connection" => {
+            return Err(format!(
+                "ansible_connection {value:?} is not supported: patchdeck reaches every host over ssh"
+            ));
+        }
+        "ansible_password" | "ansible_become_password" => {
+            return Err(format!(
+                "{key} is not supported: patchdeck never types passwords; use ssh keys (or an agent) and passwordless sudo"
+            ));
+        }
+        "ansible_ssh_private_key_file" => {
+            if value.is_empty() || value.starts_with('-') || value.chars().any(crate::safe_text::is_hidden) {
+                return Err(format!("ansible_ssh_private_key_file {value:?} is not a usable path"));
+            }
+            host.identity_file = Some(value.into());
+        }
+        "ansible_ssh_common_args" | "ansible_ssh_extra_args" => {
+            if let Some(jump) = ssh_args(key, value)? {
+                host.jump_hosts = jump;
+            }
+        }
+        "ansible_ssh_executable" => {
+            return Err(format!(
+                "ansible_ssh_executable is not supported: patchdeck runs the `ssh` on PATH, got {value:?}"
+            ));
+        }
+        "ansible_host_key_checking" if parse_bool(value) == Some(true) => {}
+        "ansible_host_key_checking" => {
+            return Err(format!(
+                "ansible_host_key_checking {value:?}: patchdeck always checks host keys; add the keys to known_hosts instead"
+            ));
         }
         "patchdeck_weight" => {
             host.weight = value
@@ -522,6 +587,43 @@ fn apply_var(host: &mut Host, key: &str, value: &str) -> Result<(), String> {
         _ => {}
     }
     Ok(())
+}
+
+/// The jump hosts in `ansible_ssh_common_args` / `ansible_ssh_extra_args`: the only ssh
+/// options patchdeck passes on from an inventory, as separate, checked arguments
+/// (`-J HOST[,HOST]`, `-o ProxyJump=HOST`). Any other option is refused rather than
+/// dropped: it belongs in ssh_config, which patchdeck's ssh reads.
+fn ssh_args(key: &str, value: &str) -> Result<Option<Vec<String>>, String> {
+    let refuse = |what: &str| {
+        format!(
+            "{key}: {what}; patchdeck passes on only `-J HOST` or `-o ProxyJump=HOST` from an inventory \
+             (set other ssh options in ssh_config: the runbook's `[inventory] ssh_config` or --ssh-config)"
+        )
+    };
+    let words = shlex::split(value).ok_or_else(|| refuse("unbalanced quotes"))?;
+    let mut jump = None;
+    let mut words = words.iter();
+    while let Some(word) = words.next() {
+        let hosts = if let Some(rest) = word.strip_prefix("-J") {
+            if rest.is_empty() { words.next().cloned() } else { Some(rest.to_string()) }
+        } else if let Some(rest) = word.strip_prefix("-o") {
+            let option = if rest.is_empty() { words.next().cloned().unwrap_or_default() } else { rest.to_string() };
+            let (name, arg) = option.split_once(['=', ' ']).unwrap_or((option.as_str(), ""));
+            if !name.eq_ignore_ascii_case("proxyjump") {
+                return Err(refuse(&format!("the option `-o {option}` is not passed on")));
+            }
+            Some(arg.trim().to_string())
+        } else {
+            return Err(refuse(&format!("`{word}` is not passed on")));
+        };
+        let hosts = hosts.filter(|h| !h.is_empty()).ok_or_else(|| refuse("a jump host is missing"))?;
+        let list: Vec<String> = hosts.split(',').map(str::to_string).collect();
+        for h in &list {
+            check_argv_word(h).map_err(|r| refuse(&format!("jump host {h:?} is unsafe: {r}")))?;
+        }
+        jump = Some(list);
+    }
+    Ok(jump)
 }
 
 pub(crate) fn parse_port(value: &str) -> Result<u16, String> {
@@ -563,8 +665,8 @@ pub(crate) fn declare_hosts(
     };
     let names = expand_ranges(names_part).map_err(|(msg, r)| src.error(at(r), msg))?;
     let name_span = if verbatim { span.start..span.start + names_part.len() } else { span.clone() };
-    if let Some((name, reason)) = names.iter().find_map(|n| check_argv_word(n).err().map(|r| (n, r))) {
-        return Err(src.error(name_span, format!("host name {name:?} is unsafe: {reason}")));
+    if let Some(problem) = names.iter().find_map(|n| super::names::host_name("host name", n).err()) {
+        return Err(src.error(name_span, problem));
     }
     let mut out = Vec::with_capacity(names.len());
     for name in names {

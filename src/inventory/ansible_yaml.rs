@@ -5,8 +5,13 @@
 //! Groups, variable precedence, host ranges and the `ansible_*` mapping are shared with the
 //! INI parser ([`super::ansible_ini`]), so both formats give identical hosts.
 //!
-//! Positions: serde_yaml reports line/column for syntax errors but keeps no positions in a
-//! parsed `Value`. For hosts and variables of a valid file we therefore *search the text*:
+//! Parsing: `serde-saphyr`, a maintained YAML parser built for untrusted input: it does not
+//! panic, and its budget bounds nesting, nodes and alias expansion (a "billion laughs" file is
+//! refused, see `limits`). Duplicate keys are an error, as a host listed twice in one
+//! mapping would silently lose its first variables.
+//!
+//! Positions: the parser reports line/column for syntax errors; the tree read here keeps no
+//! positions. For hosts and variables of a valid file we therefore *search the text*:
 //! the first line, after the enclosing key's line, whose first word is `name:` (also
 //! `"name":` / `'name':`). That is exact for block-style YAML, which is what inventories
 //! are written in; for flow style (`{web1: {...}}`) it falls back to the first occurrence of
@@ -17,15 +22,15 @@
 
 use std::ops::Range;
 
-use serde_yaml::Value;
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::Inventory;
 use super::ansible_ini::{ALL, Model, Var, check_var, declare_hosts, is_mapped};
-use crate::diag::{Diagnostic, Diagnostics, SourceFile};
+use crate::diag::{Diagnostics, SourceFile};
 
 /// Parses an Ansible YAML inventory; all problems of the file are reported together.
 pub fn parse(src: &SourceFile) -> Result<Inventory, Diagnostics> {
-    let value: Value = serde_yaml::from_str(&src.text).map_err(|e| yaml_error(src, &e))?;
+    let value: Value = serde_saphyr::from_str_with_options(&src.text, limits()).map_err(|e| yaml_error(src, &e))?;
     let mut p = Parser { src, model: Model::new(), diags: Diagnostics::default() };
     match &value {
         Value::Null => {}
@@ -42,15 +47,127 @@ pub fn parse(src: &SourceFile) -> Result<Inventory, Diagnostics> {
     p.diags.into_result(Inventory { hosts })
 }
 
-fn yaml_error(src: &SourceFile, e: &serde_yaml::Error) -> Diagnostics {
-    // serde_yaml appends " at line L column C"; the diagnostic shows the position itself.
-    let text = e.to_string();
-    let msg = text.split(" at line ").next().unwrap_or(&text);
-    match e.location() {
-        Some(loc) => src.error(loc.index()..loc.index() + 1, format!("invalid YAML: {msg}")),
-        None => Diagnostic::whole_file(&src.path, format!("invalid YAML: {msg}")),
+/// The parser's limits for an inventory: generous for any real one (thousands of hosts),
+/// tight enough that alias bombs, deep nesting and node floods end in an error, not in
+/// memory exhaustion.
+fn limits() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_depth: 64,
+            max_nodes: 1_000_000,
+            max_aliases: 10_000,
+            max_anchors: 10_000,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: 100_000,
+            max_replay_stack_depth: 16,
+            max_alias_expansions_per_anchor: 1_000,
+        },
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        with_snippet: false,
     }
-    .into()
+}
+
+fn yaml_error(src: &SourceFile, e: &serde_saphyr::Error) -> Diagnostics {
+    let text = e.to_string();
+    // The parser may append " at line L column C"; the diagnostic shows the position itself.
+    let msg = text.split(" at line ").next().unwrap_or(&text).trim();
+    let at = e.location().and_then(|loc| {
+        let byte = loc.span().byte_offset().and_then(|b| usize::try_from(b).ok());
+        byte.or_else(|| offset_of(&src.text, loc.line(), loc.column()))
+    });
+    // No position: the parser ran out of text (an unclosed quote or bracket), so the problem
+    // shows where the file ends.
+    let at = at.unwrap_or(src.text.trim_end().len());
+    src.error(at..at + 1, format!("invalid YAML: {msg}")).into()
+}
+
+/// The byte offset of 1-based `line` and `column` (in characters) in `text`.
+fn offset_of(text: &str, line: u64, column: u64) -> Option<usize> {
+    let line_start = if line <= 1 {
+        0
+    } else {
+        text.match_indices('\n').nth(usize::try_from(line - 2).ok()?).map(|(i, _)| i + 1)?
+    };
+    let rest = &text[line_start..];
+    let col = usize::try_from(column.saturating_sub(1)).ok()?;
+    Some(line_start + rest.char_indices().nth(col).map_or(rest.len(), |(i, _)| i))
+}
+
+/// A YAML node as this parser needs it: mappings keep their order.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Null,
+    /// A scalar as Ansible would template it (`true`, `2222`, `web1`).
+    Scalar(String),
+    Sequence(Vec<Value>),
+    Mapping(Vec<(Value, Value)>),
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Scalar(v.to_string()))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Scalar(v.to_string()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Scalar(v.to_string()))
+    }
+    fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
+        Ok(Value::Scalar(v.to_string()))
+    }
+    fn visit_u128<E>(self, v: u128) -> Result<Value, E> {
+        Ok(Value::Scalar(v.to_string()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Scalar(v.to_string()))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::Scalar(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::Scalar(v))
+    }
+    fn visit_bytes<E>(self, v: &[u8]) -> Result<Value, E> {
+        Ok(Value::Scalar(String::from_utf8_lossy(v).into_owned()))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Value::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Sequence(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut entries = Vec::new();
+        while let Some((k, v)) = map.next_entry()? {
+            entries.push((k, v));
+        }
+        Ok(Value::Mapping(entries))
+    }
 }
 
 struct Parser<'a> {
@@ -72,8 +189,8 @@ impl Parser<'_> {
     }
 
     fn group(&mut self, name: &str, value: &Value, span: Range<usize>, parent: Option<usize>) {
-        if name.is_empty() || name.contains(char::is_whitespace) {
-            self.diags.push(self.src.error(span, format!("invalid group name {name:?}: it must be one word")));
+        if let Err(problem) = super::names::identifier("group name", name) {
+            self.diags.push(self.src.error(span, problem));
             return;
         }
         let g = if name == "all" { ALL } else { self.model.group(name) };
@@ -201,11 +318,8 @@ impl Parser<'_> {
 /// The text of a YAML scalar, as Ansible would template it (`true`, `2222`, `web1`).
 fn scalar(v: &Value) -> Option<String> {
     match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::Scalar(s) => Some(s.clone()),
         Value::Null => Some(String::new()),
-        Value::Tagged(t) => scalar(&t.value),
         Value::Sequence(_) | Value::Mapping(_) => None,
     }
 }

@@ -2,10 +2,11 @@
 //!
 //! Sources: inline `[[host]]` tables in the runbook, a TOML hosts file, or an Ansible
 //! inventory (INI or YAML). `ssh -G` resolution (OpenSSH's own view of ssh_config) is in
-//! [`ssh_config`].
+//! [`ssh_config`]; what a name may be, in every format, is in [`names`].
 
 pub mod ansible_ini;
 pub mod ansible_yaml;
+pub mod names;
 pub mod ssh_config;
 pub mod toml_file;
 
@@ -27,13 +28,31 @@ pub struct Host {
     pub tags: Vec<String>,
     /// Customer impact: higher means more customers hurt if this host breaks.
     pub weight: u32,
+    /// Private key offered for this host (`ssh -i`), e.g. an inventory's
+    /// `ansible_ssh_private_key_file`; `None`: `--identity`, else ssh_config and the agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_file: Option<std::path::PathBuf>,
+    /// Jump hosts (`ssh -J`), e.g. from an inventory's `ansible_ssh_common_args`; empty:
+    /// ssh_config decides.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jump_hosts: Vec<String>,
 }
 
 impl Host {
     /// A host reached by its own name, with defaults everywhere else.
     pub fn named(name: impl Into<String>) -> Self {
         let name = name.into();
-        Self { address: name.clone(), name, user: None, port: None, sudo: false, tags: Vec::new(), weight: 1 }
+        Self {
+            address: name.clone(),
+            name,
+            user: None,
+            port: None,
+            sudo: false,
+            tags: Vec::new(),
+            weight: 1,
+            identity_file: None,
+            jump_hosts: Vec::new(),
+        }
     }
 }
 
@@ -58,7 +77,7 @@ pub struct Inventory {
 /// A `.toml` hosts file is the runbook loader's business (it shares the runbook's syntax and
 /// error reporting); it is rejected here so a mix-up is explained instead of misparsed.
 pub fn load_file(path: &std::path::Path) -> Result<Inventory, crate::diag::Diagnostics> {
-    use crate::diag::{Diagnostic, SourceFile};
+    use crate::diag::{Diagnostic, Limit, SourceFile};
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     if ext.as_deref() == Some("toml") {
         return Err(Diagnostic::whole_file(
@@ -68,10 +87,7 @@ pub fn load_file(path: &std::path::Path) -> Result<Inventory, crate::diag::Diagn
         .with_help("reference it from the runbook, or use an Ansible INI/YAML inventory here")
         .into());
     }
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostic::whole_file(path, format!("cannot read inventory: {e}")).with_help("check the path and permissions")
-    })?;
-    let src = SourceFile::new(path, text);
+    let src = SourceFile::read_limited(path, Limit::HOSTS)?;
     match ext.as_deref() {
         Some("yaml" | "yml" | "json") => ansible_yaml::parse(&src),
         _ => ansible_ini::parse(&src),

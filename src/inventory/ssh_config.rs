@@ -166,6 +166,15 @@ pub async fn resolve(host: &Host, ssh_config: Option<&Path>) -> Result<Resolved,
         unsafe_word("user", user)?;
         cmd.arg("-l").arg(user);
     }
+    if let Some(key) = &host.identity_file {
+        cmd.arg("-i").arg(key);
+    }
+    if !host.jump_hosts.is_empty() {
+        for jump in &host.jump_hosts {
+            unsafe_word("jump host", jump)?;
+        }
+        cmd.arg("-J").arg(host.jump_hosts.join(","));
+    }
     // `--` as a second line of defence: nothing after it is parsed as an option.
     cmd.arg("--").arg(&host.address);
     cmd.env("LC_ALL", "C").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);

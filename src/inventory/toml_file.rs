@@ -1,20 +1,22 @@
 //! Hosts written as TOML `[[host]]` tables: inline in a runbook or in a separate hosts file.
 //!
-//! Both share [`RawHost`] and [`hosts`], so a host means the same thing wherever it is written.
+//! Both go through [`from_toml_value`], so a host means the same thing wherever it is written;
+//! the runbook loader hands it the `host` value of its document and sees only the result.
 
 use std::collections::HashMap;
 
 use serde::Deserialize;
 use toml::Spanned;
+use toml::de::DeValue;
 
+use crate::diag::toml as spanned;
 use crate::diag::{Diagnostics, SourceFile};
-use crate::inventory::{Host, HostOrigin, Inventory};
-use crate::runbook::raw;
+use crate::inventory::{Host, HostOrigin, Inventory, names};
 
 /// One `[[host]]` table as written; [`hosts`] applies defaults and checks values.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawHost {
+struct RawHost {
     pub name: Option<Spanned<String>>,
     pub address: Option<Spanned<String>>,
     pub user: Option<Spanned<String>>,
@@ -46,16 +48,14 @@ pub struct Partial {
 /// Like [`parse`], but keeps what loaded when the file has problems.
 pub fn parse_partial(src: &SourceFile) -> Partial {
     let mut diags = Diagnostics::default();
-    let Some(root) = raw::parse_toml(src, &src.text, &mut diags) else {
+    let Some(root) = spanned::parse_toml(src, &src.text, &mut diags) else {
         return Partial { problems: diags, ..Partial::default() };
     };
     let doc_span = root.span();
     let mut found = None;
     for (key, value) in root.into_inner() {
         if key.get_ref() == "host" {
-            let declared = raw::array_len(&value);
-            let items = raw::array_of_tables(src, "host", value, &mut diags);
-            found = Some((declared == Some(items.len()), items));
+            found = Some(from_toml_value(src, value));
         } else {
             diags.push(src.error(
                 key.span(),
@@ -64,9 +64,9 @@ pub fn parse_partial(src: &SourceFile) -> Partial {
         }
     }
     let (inventory, names_complete) = match found {
-        Some((all_read, items)) => {
-            let (inventory, named) = hosts(src, items, &mut diags);
-            (inventory, all_read && named)
+        Some(p) => {
+            diags.0.extend(p.problems.0);
+            (p.inventory, p.names_complete)
         }
         None => {
             diags.push(
@@ -80,10 +80,21 @@ pub fn parse_partial(src: &SourceFile) -> Partial {
     Partial { inventory, problems: diags, names_complete }
 }
 
+/// The hosts of the `host` value of a TOML document (an array of `[[host]]` tables): a hosts
+/// file's or a runbook's inline ones. `src` is the document, for positions.
+pub fn from_toml_value(src: &SourceFile, value: Spanned<DeValue<'_>>) -> Partial {
+    let mut problems = Diagnostics::default();
+    let declared = spanned::array_len(&value);
+    let items = spanned::array_of_tables(src, "host", value, &mut problems);
+    let all_read = declared == Some(items.len());
+    let (inventory, named) = hosts(src, items, &mut problems);
+    Partial { inventory, problems, names_complete: all_read && named }
+}
+
 /// Turns raw host tables into hosts, applying defaults (address = name, weight = 1) and
 /// reporting every bad value and every duplicate name. The flag says whether every table had
 /// a valid name (a duplicate is still known by its first declaration).
-pub fn hosts(src: &SourceFile, items: Vec<Spanned<RawHost>>, diags: &mut Diagnostics) -> (Inventory, bool) {
+fn hosts(src: &SourceFile, items: Vec<Spanned<RawHost>>, diags: &mut Diagnostics) -> (Inventory, bool) {
     let mut inventory = Inventory::default();
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut named = true;
@@ -97,8 +108,8 @@ pub fn hosts(src: &SourceFile, items: Vec<Spanned<RawHost>>, diags: &mut Diagnos
         };
         let name_span = name.span();
         let name = name.into_inner();
-        if let Some(problem) = bad_name(&name) {
-            diags.push(src.error(name_span.clone(), format!("host name {problem}")));
+        if let Err(problem) = names::host_name("host name", &name) {
+            diags.push(src.error(name_span.clone(), problem));
             named = false;
             continue;
         }
@@ -113,15 +124,15 @@ pub fn hosts(src: &SourceFile, items: Vec<Spanned<RawHost>>, diags: &mut Diagnos
         seen.insert(name.clone(), name_span.start);
         let mut host = Host::named(name);
         if let Some(a) = h.address {
-            match bad_name(a.get_ref()) {
-                Some(problem) => diags.push(src.error(a.span(), format!("address {problem}"))),
-                None => host.address = a.into_inner(),
+            match names::address("address", a.get_ref()) {
+                Err(problem) => diags.push(src.error(a.span(), problem)),
+                Ok(()) => host.address = a.into_inner(),
             }
         }
         if let Some(u) = h.user {
-            match bad_name(u.get_ref()) {
-                Some(problem) => diags.push(src.error(u.span(), format!("user {problem}"))),
-                None => host.user = Some(u.into_inner()),
+            match names::identifier("user", u.get_ref()) {
+                Err(problem) => diags.push(src.error(u.span(), problem)),
+                Ok(()) => host.user = Some(u.into_inner()),
             }
         }
         if let Some(p) = h.port {
@@ -135,9 +146,9 @@ pub fn hosts(src: &SourceFile, items: Vec<Spanned<RawHost>>, diags: &mut Diagnos
         }
         if let Some(tags) = h.tags {
             for t in tags.into_inner() {
-                match bad_name(t.get_ref()) {
-                    Some(problem) => diags.push(src.error(t.span(), format!("tag {problem}"))),
-                    None => host.tags.push(t.into_inner()),
+                match names::identifier("tag", t.get_ref()) {
+                    Err(problem) => diags.push(src.error(t.span(), problem)),
+                    Ok(()) => host.tags.push(t.into_inner()),
                 }
             }
         }
@@ -153,18 +164,6 @@ pub fn hosts(src: &SourceFile, items: Vec<Spanned<RawHost>>, diags: &mut Diagnos
         inventory.hosts.push((host, HostOrigin { file: src.path.clone(), span: name_span }));
     }
     (inventory, named)
-}
-
-/// Names, addresses, users and tags end up in ssh arguments, journal lines and screens:
-/// they must be non-empty and free of whitespace and control characters.
-fn bad_name(s: &str) -> Option<&'static str> {
-    if s.is_empty() {
-        Some("is empty")
-    } else if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        Some("must not contain spaces or control characters")
-    } else {
-        None
-    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use crate::diag::{Diagnostic, Diagnostics, SourceFile};
+use crate::diag::{Diagnostic, Diagnostics, Limit, SourceFile};
 use crate::inventory::{Inventory, load_file, toml_file};
 use crate::runbook::Runbook;
 use crate::runbook::raw::{self, RawRunbook};
@@ -16,27 +16,58 @@ use crate::runbook::validate::{self, Fleet};
 
 /// Loads and validates the runbook at `path`; relative paths in it resolve against its directory.
 pub fn load(path: &Path) -> Result<Runbook, Diagnostics> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostic::whole_file(path, format!("cannot read the runbook: {e}; check the path and permissions"))
-    })?;
-    load_str(path, &text)
+    let src = SourceFile::read_limited(path, Limit::RUNBOOK)?;
+    load_str(path, &src.text)
+}
+
+/// Loads the runbook at `path` and the baseline it names, read by `load_baseline`: every
+/// problem of the runbook, its hosts file and the baseline comes back in one report. The
+/// baseline is read even when the runbook has problems, as long as its `[baseline] file`
+/// could be read from it.
+pub fn load_with<B>(
+    path: &Path,
+    load_baseline: impl FnOnce(&Path) -> Result<B, Diagnostics>,
+) -> Result<(Runbook, B), Diagnostics> {
+    let src = SourceFile::read_limited(path, Limit::RUNBOOK)?;
+    let (runbook, baseline_file) = load_parts(path, &src.text);
+    let baseline = baseline_file.map(|file| load_baseline(&file));
+    match (runbook, baseline) {
+        (Ok(runbook), Some(Ok(baseline))) => Ok((runbook, baseline)),
+        (runbook, baseline) => {
+            let mut all = runbook.err().unwrap_or_default();
+            all.0.extend(baseline.and_then(Result::err).unwrap_or_default().0);
+            Err(rejected(&src, all))
+        }
+    }
 }
 
 /// Validates runbook `text` as if read from `path`: `path` names the file in messages and its
 /// directory is where relative paths (inventory, baseline, ssh_config) are resolved.
 pub fn load_str(path: &Path, text: &str) -> Result<Runbook, Diagnostics> {
+    load_parts(path, text).0
+}
+
+/// [`load_str`], and where the baseline file is (when the runbook says so readably, valid or not).
+fn load_parts(path: &Path, text: &str) -> (Result<Runbook, Diagnostics>, Option<PathBuf>) {
     let src = SourceFile::new(path, text);
     let mut diags = Diagnostics::default();
     let Some(mut raw) = raw::parse(&src, &mut diags) else {
-        return Err(rejected(&src, diags));
+        return (Err(rejected(&src, diags)), None);
     };
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let baseline_file = raw
+        .baseline
+        .as_ref()
+        .and_then(|b| b.get_ref().file.as_ref())
+        .filter(|f| !f.get_ref().trim().is_empty())
+        .map(|f| base_dir.join(f.get_ref()));
     let fleet = fleet(&src, &base_dir, &mut raw, &mut diags);
     let runbook = validate::validate(&src, &base_dir, raw, fleet, &mut diags);
-    match runbook {
+    let runbook = match runbook {
         Some(r) => diags.into_result(r),
         None => Err(rejected(&src, diags)),
-    }
+    };
+    (runbook, baseline_file)
 }
 
 /// The sorted problems of a rejected runbook (never empty, even if a check forgot to say why).
@@ -57,10 +88,13 @@ fn fleet(src: &SourceFile, base_dir: &Path, raw: &mut RawRunbook, diags: &mut Di
     };
     if let Some(cfg) = ssh_config {
         let resolved = base_dir.join(cfg.get_ref());
-        if resolved.is_file() {
-            fleet.ssh_config = Some(resolved);
-        } else {
-            diags.push(src.error(cfg.span(), format!("ssh_config file `{}` not found", resolved.display())));
+        match std::fs::metadata(&resolved) {
+            Ok(m) if m.is_file() => fleet.ssh_config = Some(resolved),
+            Ok(_) => diags.push(src.error(
+                cfg.span(),
+                format!("ssh_config `{}` is not a regular file: give the path of the file itself", resolved.display()),
+            )),
+            Err(_) => diags.push(src.error(cfg.span(), format!("ssh_config file `{}` not found", resolved.display()))),
         }
     }
     let inline = raw.hosts.take();
@@ -78,11 +112,10 @@ fn fleet(src: &SourceFile, base_dir: &Path, raw: &mut RawRunbook, diags: &mut Di
             ));
             None
         }
-        (None, Some(items)) => {
-            let before = diags.len();
-            let (inv, named) = toml_file::hosts(src, items, diags);
-            let complete = raw.hosts_all_read && named;
-            usable(inv, diags.len() > before, complete, &mut fleet.partial)
+        (None, Some(inline)) => {
+            let had_problems = !inline.problems.is_empty();
+            diags.0.extend(inline.problems.0);
+            usable(inline.inventory, had_problems, inline.names_complete, &mut fleet.partial)
         }
         (Some(f), None) => {
             inventory_file(src, base_dir.join(f.get_ref()), f.span(), &mut fleet.sources, &mut fleet.partial, diags)
@@ -115,14 +148,15 @@ fn inventory_file(
 ) -> Option<Inventory> {
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let ansible = ext.as_deref() != Some("toml");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) => {
-            diags.push(src.error(span, format!("cannot read inventory file `{}`: {e}", path.display())));
+    let file = match SourceFile::read_limited(&path, Limit::HOSTS) {
+        Ok(file) => file,
+        Err(problems) => {
+            for d in problems.iter() {
+                diags.push(src.error(span.clone(), format!("inventory file `{}`: {}", path.display(), d.message)));
+            }
             return None;
         }
     };
-    let file = SourceFile::new(&path, text);
     if !ansible {
         let loaded = toml_file::parse_partial(&file);
         sources.push(file);

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::inventory::Host;
 
-pub use load::{load, load_str};
+pub use load::{load, load_str, load_with};
 
 /// A validated runbook. Every reference in it resolves; every step can be undone or says it cannot.
 #[derive(Debug, Clone)]

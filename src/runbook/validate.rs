@@ -12,7 +12,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use crate::diag::{Diagnostic, Diagnostics, SourceFile};
-use crate::inventory::{Host, HostOrigin, Inventory};
+use crate::inventory::{Host, HostOrigin, Inventory, names};
 use crate::runbook::raw::{self, RawCheck, RawRunbook, RawStep, RawWave, Text};
 use crate::runbook::{
     BaselineRef, Check, CheckKind, Fingerprint, OnDivergence, Policy, Runbook, Step, StepAction, Wave, Window,
@@ -44,6 +44,9 @@ struct FleetRef<'a> {
     partial: bool,
     sources: &'a [SourceFile],
 }
+
+/// A rule for one kind of name: [`names::identifier`] or [`names::label`].
+type NameRule = fn(&str, &str) -> Result<(), String>;
 
 /// Default step timeouts: installing packages takes longer than a command.
 pub const PACKAGES_TIMEOUT: Duration = Duration::from_secs(10 * 60);
@@ -144,11 +147,15 @@ impl Validator<'_> {
         }
     }
 
-    /// Reports template problems at the placeholder itself, inside the TOML string.
-    fn template(&mut self, value: &Spanned<String>, in_step: bool) {
+    /// Reports template problems at the placeholder itself, inside the TOML string. A `shell`
+    /// template (a command) also has its placeholders' quoting contexts checked.
+    fn template(&mut self, value: &Spanned<String>, in_step: bool, shell: bool) {
         let span = value.span();
         let literal = &self.src.text[span.clone()];
         let mut problems = placeholder::check(value.get_ref(), in_step);
+        if shell {
+            problems.extend(placeholder::check_shell_context(value.get_ref()));
+        }
         for (name, range) in placeholder::used(value.get_ref()) {
             let lacking = match name {
                 "host.user" => self.no_user.as_ref().map(|h| (h, "user")),
@@ -162,8 +169,8 @@ impl Validator<'_> {
             }
         }
         for e in problems {
-            let start = raw::source_offset(literal, e.range.start);
-            let end = raw::source_offset(literal, e.range.end - 1);
+            let start = crate::diag::toml::source_offset(literal, e.range.start);
+            let end = crate::diag::toml::source_offset(literal, e.range.end - 1);
             let at = match (start, end) {
                 (Some(s), Some(e)) => span.start + s..span.start + e + 1,
                 _ => span.clone(),
@@ -183,7 +190,7 @@ impl Validator<'_> {
         let table = raw.span();
         let w = raw.into_inner();
         let name = self.required(&w.name, &table, "[window]", "name", "\"...\"");
-        let name = name.and_then(|n| self.non_empty(n, "window name"));
+        let name = name.and_then(|n| self.name(n, "window name", names::identifier));
         let starts = self.required(&w.starts, &table, "[window]", "starts", "\"2026-11-22T22:00:00Z\"");
         let starts = starts.and_then(|s| self.timestamp(s));
         let ends = self.required(&w.ends, &table, "[window]", "ends", "\"2026-11-22T23:30:00Z\"");
@@ -229,6 +236,17 @@ impl Validator<'_> {
         }
     }
 
+    /// A name that must follow `rule` (see [`crate::inventory::names`]).
+    fn name(&mut self, value: &Spanned<String>, what: &str, rule: NameRule) -> Option<String> {
+        match rule(what, value.get_ref()) {
+            Ok(()) => Some(value.get_ref().clone()),
+            Err(problem) => {
+                self.error(value.span(), problem);
+                None
+            }
+        }
+    }
+
     fn timestamp(&mut self, value: &Spanned<String>) -> Option<jiff::Timestamp> {
         match value.get_ref().parse::<jiff::Timestamp>() {
             Ok(t) => Some(t),
@@ -263,7 +281,7 @@ impl Validator<'_> {
         let file = self.required(&b.file, &table, "[baseline]", "file", "\"tested.toml\"");
         let file = file.and_then(|f| self.non_empty(f, "baseline file"));
         let host = self.required(&b.host, &table, "[baseline]", "host", "\"staging\"");
-        let host = host.and_then(|h| self.non_empty(h, "baseline host"));
+        let host = host.and_then(|h| self.name(h, "baseline host", names::identifier));
         Some(BaselineRef { file: base_dir.join(file?), host: host? })
     }
 
@@ -404,7 +422,16 @@ impl Validator<'_> {
             let table = item.span();
             let w = item.into_inner();
             let Some(name) = self.required(&w.name, &table, "[[wave]]", "name", "\"...\"") else { continue };
-            let Some(wave_name) = self.unique_name(name, &mut names, "wave") else { continue };
+            // A wave whose name breaks the rule still places its hosts: "host in no wave"
+            // would be a second, invented problem. A duplicate wave is skipped whole.
+            let named = names::identifier("wave name", name.get_ref()).is_ok();
+            let wave_name = if named {
+                let Some(n) = self.unique_name(name, &mut names, "wave", names::identifier) else { continue };
+                n
+            } else {
+                self.name(name, "wave name", names::identifier);
+                name.get_ref().clone()
+            };
             let mut members: Vec<String> = Vec::new();
             let explicit = w.hosts.as_ref().map(|l| l.get_ref().as_slice()).unwrap_or_default();
             let tags = w.tags.as_ref().map(|l| l.get_ref().as_slice()).unwrap_or_default();
@@ -444,14 +471,16 @@ impl Validator<'_> {
             let parallel = self.count(&w.parallel, 1, 1, "parallel", "hosts worked on at once");
             let max_failures = self.count(&w.max_failures, 0, 0, "max_failures", "failed hosts tolerated");
             let gate = w.gate.as_ref().map(|g| *g.get_ref());
-            out.push(Wave {
-                name: wave_name,
-                hosts: members,
-                parallel,
-                max_failures,
-                gate: gate.unwrap_or(false),
-                gate_set: gate.is_some(),
-            });
+            if named {
+                out.push(Wave {
+                    name: wave_name,
+                    hosts: members,
+                    parallel,
+                    max_failures,
+                    gate: gate.unwrap_or(false),
+                    gate_set: gate.is_some(),
+                });
+            }
         }
         // Likewise a host may be missing from a wave only for a tag it lost.
         if let Some(hosts) = hosts.filter(|_| !partial) {
@@ -516,8 +545,14 @@ impl Validator<'_> {
     }
 
     /// A name that must be unique among its kind; duplicates are reported at the second.
-    fn unique_name(&mut self, name: &Spanned<String>, seen: &mut HashMap<String, usize>, kind: &str) -> Option<String> {
-        let n = self.non_empty(name, &format!("{kind} name"))?;
+    fn unique_name(
+        &mut self,
+        name: &Spanned<String>,
+        seen: &mut HashMap<String, usize>,
+        kind: &str,
+        rule: NameRule,
+    ) -> Option<String> {
+        let n = self.name(name, &format!("{kind} name"), rule)?;
         if let Some(first) = seen.get(&n) {
             let line = self.src.line_col(*first).0;
             self.error(name.span(), format!("duplicate {kind} name `{n}` (first used on line {line}): rename one"));
@@ -547,7 +582,7 @@ impl Validator<'_> {
             let s = item.into_inner();
             let name = self
                 .required(&s.name, &table, "[[step]]", "name", "\"...\"")
-                .and_then(|n| self.unique_name(n, &mut names, "step"));
+                .and_then(|n| self.unique_name(n, &mut names, "step", names::label));
             if let Some(step) = self.step(s, name, table.clone()) {
                 out.push((step, table));
             }
@@ -566,7 +601,7 @@ impl Validator<'_> {
         }
         for (key, value) in [("run", &s.run), ("local", &s.local)] {
             if let Some(v) = value {
-                self.template(v, true);
+                self.template(v, true, true);
                 let action = if key == "run" {
                     StepAction::Run(v.get_ref().clone())
                 } else {
@@ -603,7 +638,7 @@ impl Validator<'_> {
         };
         let irreversible = s.irreversible.as_ref().is_some_and(|i| *i.get_ref());
         if let Some(r) = &s.rollback {
-            self.template(r, true);
+            self.template(r, true, true);
         }
         match (&action, &s.rollback) {
             (Some(StepAction::Packages), Some(r)) => self.error(
@@ -642,7 +677,7 @@ impl Validator<'_> {
             let c = item.into_inner();
             let name = self
                 .required(&c.name, &table, "[[check]]", "name", "\"...\"")
-                .and_then(|n| self.unique_name(n, &mut names, "check"));
+                .and_then(|n| self.unique_name(n, &mut names, "check", names::label));
             if let Some(check) = self.check(c, name, table.clone()) {
                 out.push((check, table));
             }
@@ -656,11 +691,11 @@ impl Validator<'_> {
             .into_iter()
             .filter_map(|(k, v)| Some((k, v.as_ref()?)))
             .collect();
-        for (_, v) in &present {
-            self.template(v, false);
+        for (kind, v) in &present {
+            self.template(v, false, *kind == "run");
         }
         if let Some(text) = &c.contains {
-            self.template(text, false);
+            self.template(text, false, false);
         }
         let kind = match present.as_slice() {
             [] => {

@@ -44,8 +44,7 @@ pub struct Inputs {
 impl Inputs {
     /// Loads the runbook and its baseline; all problems of both are reported together.
     pub fn load(path: &Path) -> eyre::Result<Self> {
-        let runbook = crate::runbook::load(path)?;
-        let baseline = crate::baseline::load(&runbook.baseline.file)?;
+        let (runbook, baseline) = crate::runbook::load_with(path, crate::baseline::load)?;
         let bytes = std::fs::read(path).wrap_err_with(|| format!("cannot read the runbook {}", path.display()))?;
         Ok(Self { path: path.to_path_buf(), runbook, baseline, sha256: Header::sha256_hex(&bytes) })
     }

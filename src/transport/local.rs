@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::stream::{Discard, Sink, Stream, pump};
-use super::{Command, Output, Transport, TransportError};
+use super::{Command, Output, Purpose, Transport, TransportError};
 use crate::inventory::Host;
 
 /// What `sudo -n` prints when it would need a password. Shared with the ssh transport.
@@ -70,6 +70,17 @@ impl Transport for LocalTransport {
     }
 
     async fn exec_streaming(&self, host: &Host, cmd: &Command, sink: &dyn Sink) -> Result<Output, TransportError> {
+        let started = log_start(self.kind(), host, cmd);
+        let result = self.run(host, cmd, sink).await;
+        log_end(self.kind(), host, cmd, started, &result);
+        result
+    }
+
+    async fn close(&self) {}
+}
+
+impl LocalTransport {
+    async fn run(&self, host: &Host, cmd: &Command, sink: &dyn Sink) -> Result<Output, TransportError> {
         let (mut process, used_sudo) = self.process(host, cmd);
         let mut child = process
             .spawn()
@@ -107,8 +118,59 @@ impl Transport for LocalTransport {
         }
         Ok(output)
     }
+}
 
-    async fn close(&self) {}
+/// What a command is for, in the log's words.
+pub(crate) fn purpose_label(purpose: &Purpose) -> &'static str {
+    match purpose {
+        Purpose::Shell => "runbook command",
+        Purpose::Probe { .. } => "probe",
+        Purpose::Install { .. } => "install",
+        Purpose::Restore { .. } => "restore",
+        Purpose::Reboot => "reboot",
+    }
+}
+
+/// Logs a command as it starts (`--log`): which transport, host, purpose and command. The
+/// whole script goes to the `trace` level. Shared with the ssh transport.
+pub(crate) fn log_start(transport: &str, host: &Host, cmd: &Command) -> std::time::Instant {
+    tracing::info!(
+        transport,
+        host = %host.name,
+        address = %host.address,
+        purpose = purpose_label(&cmd.purpose),
+        command = %first_line(&cmd.script),
+        as_root = cmd.needs_root && host.sudo,
+        timeout_secs = cmd.timeout.as_secs(),
+        "command started"
+    );
+    tracing::trace!(transport, host = %host.name, script = %crate::safe_text::for_terminal(&cmd.script), "command script");
+    std::time::Instant::now()
+}
+
+/// Logs how a command ended: its exit status and output sizes, or the error, with its duration.
+pub(crate) fn log_end(
+    transport: &str,
+    host: &Host,
+    cmd: &Command,
+    started: std::time::Instant,
+    result: &Result<Output, TransportError>,
+) {
+    let millis = started.elapsed().as_millis() as u64;
+    let purpose = purpose_label(&cmd.purpose);
+    match result {
+        Ok(out) => tracing::info!(
+            transport,
+            host = %host.name,
+            purpose,
+            millis,
+            status = ?out.status,
+            stdout_bytes = out.stdout.len(),
+            stderr_bytes = out.stderr.len(),
+            "command finished"
+        ),
+        Err(e) => tracing::warn!(transport, host = %host.name, purpose, millis, error = %e, "command failed"),
+    }
 }
 
 /// SIGKILLs a whole process group. std has no killpg and the crate does not depend on libc,
@@ -154,6 +216,45 @@ mod tests {
         assert_eq!(first_line("sleep 30"), "sleep 30");
         assert_eq!(first_line("a\nb"), "a ...");
         assert_eq!(first_line("\x1b[2J"), "\\u{1b}[2J");
+    }
+
+    /// Set in the child process of the test below.
+    const LOG_CHILD: &str = "PATCHDECK_LOCAL_LOG_CHILD";
+
+    /// Runs in a child process of its own: tracing caches per callsite whether anyone
+    /// listens, so a subscriber set in one test thread may miss events that other test
+    /// threads' commands already decided nobody wanted.
+    #[test]
+    fn every_command_is_logged_with_host_purpose_status_and_duration() {
+        if std::env::var_os(LOG_CHILD).is_some() {
+            tracing_subscriber::fmt().with_writer(std::io::stdout).with_ansi(false).init();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let (t, host) = (LocalTransport::new(), Host::named("web1"));
+                let _ = t.exec(&host, &Command::shell("echo hi; exit 3", Duration::from_secs(10))).await;
+                let _ = t.exec(&host, &Command::shell("sleep 5", Duration::from_millis(100))).await;
+            });
+            return;
+        }
+        let this = "transport::local::tests::every_command_is_logged_with_host_purpose_status_and_duration";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([this, "--exact", "--nocapture", "--test-threads=1"])
+            .env(LOG_CHILD, "1")
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains("patchdeck::transport::local")).collect();
+        assert_eq!(lines.len(), 4, "{log}");
+        for (line, words) in lines.iter().zip([
+            &["command started", "transport=\"local\"", "host=web1", "runbook command", "command=echo hi; exit 3"][..],
+            &["command finished", "host=web1", "millis=", "status=Some(3)", "stdout_bytes=3"][..],
+            &["command started", "command=sleep 5"][..],
+            &["WARN", "command failed", "host=web1", "millis=", "no answer within 100ms"][..],
+        ]) {
+            for w in words {
+                assert!(line.contains(w), "{w:?} missing from {line}");
+            }
+        }
     }
 
     #[test]

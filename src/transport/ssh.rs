@@ -53,7 +53,7 @@ use async_trait::async_trait;
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
 use tokio::sync::Semaphore;
 
-use super::local::{SUDO_NEEDS_PASSWORD, first_line};
+use super::local::{SUDO_NEEDS_PASSWORD, first_line, log_end, log_start};
 use super::stream::{Discard, Sink, Stream, pump};
 use super::{Command, Output, Transport, TransportError};
 use crate::inventory::Host;
@@ -112,8 +112,9 @@ pub struct SshTransport {
     control_dir: ControlDir,
 }
 
-/// Two inventory entries with the same address, user and port share one connection.
-type ConnKey = (String, Option<String>, Option<u16>);
+/// Two inventory entries with the same address, user, port, key and jump hosts share one
+/// connection.
+type ConnKey = (String, Option<String>, Option<u16>, Option<PathBuf>, Vec<String>);
 
 struct HostConn {
     sessions: Semaphore,
@@ -123,8 +124,12 @@ struct HostConn {
 }
 
 impl SshTransport {
-    /// Creates the control directory; connects to nothing until the first command.
+    /// Creates the control directory; connects to nothing until the first command. A file
+    /// named in the options (ssh_config, identity, known_hosts) that is not a regular file is
+    /// an error carrying [`crate::diag::Diagnostics`]: a `--known-hosts` path with a typo
+    /// would otherwise be an empty list of trusted keys.
     pub fn new(options: SshOptions) -> std::io::Result<Self> {
+        check_given_files(&options).map_err(std::io::Error::other)?;
         let control_dir = ControlDir::create(&options.control_parent)?;
         Ok(Self { options, hosts: Mutex::new(HashMap::new()), control_dir })
     }
@@ -136,7 +141,8 @@ impl SshTransport {
     }
 
     fn conn(&self, host: &Host) -> Arc<HostConn> {
-        let key = (host.address.clone(), host.user.clone(), host.port);
+        let key =
+            (host.address.clone(), host.user.clone(), host.port, host.identity_file.clone(), host.jump_hosts.clone());
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         hosts
             .entry(key)
@@ -163,8 +169,12 @@ impl SshTransport {
         if let Some(f) = &o.config_file {
             b.config_file(f);
         }
-        if let Some(k) = &o.identity_file {
+        // The host's own key (its inventory entry) beats the one for every host.
+        if let Some(k) = host.identity_file.as_ref().or(o.identity_file.as_ref()) {
             b.keyfile(k);
+        }
+        if !host.jump_hosts.is_empty() {
+            b.jump_hosts(&host.jump_hosts);
         }
         if let Some(f) = &o.user_known_hosts_file {
             b.user_known_hosts_file(f);
@@ -196,6 +206,8 @@ impl SshTransport {
         // ssh's ConnectTimeout bounds TCP connect and the handshake; this backstop bounds
         // everything else (a stuck agent, a server that stalls during authentication).
         let backstop = whole_secs(self.options.connect_timeout) + Duration::from_secs(2);
+        tracing::info!(host = %host.name, address = %host.address, "opening the ssh connection");
+        let opening = Instant::now();
         let session = match tokio::time::timeout(backstop, builder.connect(&host.address)).await {
             Ok(Ok(session)) => Arc::new(session),
             Ok(Err(e)) => return Err(connect_error(&host.name, &error_text(&e))),
@@ -207,6 +219,7 @@ impl SshTransport {
                 });
             }
         };
+        tracing::info!(host = %host.name, millis = opening.elapsed().as_millis() as u64, "ssh connection open");
         *conn.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         *master = Some(session.clone());
         Ok(session)
@@ -293,6 +306,41 @@ impl SshTransport {
         Ok(output)
     }
 
+    /// Runs `cmd`, retrying once on a fresh master when the first never reached one.
+    async fn exec_with_retry(&self, host: &Host, cmd: &Command, sink: &dyn Sink) -> Result<Output, TransportError> {
+        let other = |detail: String| TransportError::Other { host: host.name.clone(), detail };
+        if host.address.starts_with('-') {
+            return Err(other(format!("address {:?} would be read by ssh as an option", host.address)));
+        }
+        if cmd.script.contains('\0') {
+            return Err(other("the script contains a NUL byte, which cannot be passed to a shell".into()));
+        }
+        let conn = self.conn(host);
+        let _permit = conn.sessions.acquire().await.map_err(|_| other("transport is closed".into()))?;
+        // One retry, only when our client provably never reached the master (it expired at
+        // ControlPersist or died between commands): the command did not start, so running it
+        // on a fresh master cannot run it twice.
+        let mut retried = false;
+        loop {
+            let session = self.session(host, &conn).await?;
+            match self.run_once(host, cmd, &conn, &session, sink).await {
+                Ok(output) => return Ok(output),
+                Err(Attempt::Failed(e)) => return Err(e),
+                Err(Attempt::NotStarted(detail)) => {
+                    self.discard(&conn, &session).await;
+                    tracing::info!(host = %host.name, %detail, retried, "the ssh master was gone before the command started");
+                    if retried {
+                        return Err(TransportError::Unreachable {
+                            host: host.name.clone(),
+                            detail: format!("the ssh connection went away before the command started ({detail})"),
+                        });
+                    }
+                    retried = true;
+                }
+            }
+        }
+    }
+
     /// Forgets `session` if it is still the host's master, so the next command reconnects.
     async fn discard(&self, conn: &HostConn, session: &Arc<Session>) {
         let mut master = conn.master.lock().await;
@@ -315,36 +363,10 @@ impl Transport for SshTransport {
     }
 
     async fn exec_streaming(&self, host: &Host, cmd: &Command, sink: &dyn Sink) -> Result<Output, TransportError> {
-        let other = |detail: String| TransportError::Other { host: host.name.clone(), detail };
-        if host.address.starts_with('-') {
-            return Err(other(format!("address {:?} would be read by ssh as an option", host.address)));
-        }
-        if cmd.script.contains('\0') {
-            return Err(other("the script contains a NUL byte, which cannot be passed to a shell".into()));
-        }
-        let conn = self.conn(host);
-        let _permit = conn.sessions.acquire().await.map_err(|_| other("transport is closed".into()))?;
-        // One retry, only when our client provably never reached the master (it expired at
-        // ControlPersist or died between commands): the command did not start, so running it
-        // on a fresh master cannot run it twice.
-        let mut retried = false;
-        loop {
-            let session = self.session(host, &conn).await?;
-            match self.run_once(host, cmd, &conn, &session, sink).await {
-                Ok(output) => return Ok(output),
-                Err(Attempt::Failed(e)) => return Err(e),
-                Err(Attempt::NotStarted(detail)) => {
-                    self.discard(&conn, &session).await;
-                    if retried {
-                        return Err(TransportError::Unreachable {
-                            host: host.name.clone(),
-                            detail: format!("the ssh connection went away before the command started ({detail})"),
-                        });
-                    }
-                    retried = true;
-                }
-            }
-        }
+        let started = log_start(self.kind(), host, cmd);
+        let result = self.exec_with_retry(host, cmd, sink).await;
+        log_end(self.kind(), host, cmd, started, &result);
+        result
     }
 
     async fn close(&self) {
@@ -357,6 +379,28 @@ impl Transport for SshTransport {
         });
         futures::future::join_all(closing).await;
     }
+}
+
+/// Every file the operator named for ssh must be a regular file (or a symlink to one).
+fn check_given_files(o: &SshOptions) -> Result<(), crate::diag::Diagnostics> {
+    let mut problems = crate::diag::Diagnostics::default();
+    for (path, flag, what) in [
+        (&o.config_file, "--ssh-config", "ssh_config file"),
+        (&o.identity_file, "--identity", "private key"),
+        (&o.user_known_hosts_file, "--known-hosts", "known_hosts file"),
+    ] {
+        let Some(path) = path else { continue };
+        let problem = match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => continue,
+            Ok(_) => format!("the {what} given with {flag} is not a regular file"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                format!("the {what} given with {flag} does not exist: check the path")
+            }
+            Err(e) => format!("cannot read the {what} given with {flag}: {e}"),
+        };
+        problems.push(crate::diag::Diagnostic::whole_file(path, problem));
+    }
+    problems.into_result(())
 }
 
 /// Closes a master explicitly. `Session`'s own `Drop` would do it with a blocking wait.

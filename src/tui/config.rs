@@ -103,9 +103,21 @@ pub fn location(
 }
 
 /// The theme to use: `--theme` if given, else the config file's, else the default; see
-/// [`super::theme::Theme::load`] for user theme files and `NO_COLOR`. A name from the config
-/// file that is not a theme is reported at its position in the file.
+/// [`super::theme::Theme::load`] for user theme files and `NO_COLOR`. Its colours are
+/// brought down to what the terminal shows (`TERM`, `COLORTERM`: see
+/// [`super::theme::ColorDepth`]). A name from the config file that is not a theme is
+/// reported at its position in the file.
 pub fn theme(
+    flag: Option<&str>,
+    config: &Config,
+    user_dir: Option<&Path>,
+    no_color: bool,
+) -> eyre::Result<super::theme::Theme> {
+    let depth = super::theme::ColorDepth::from_env();
+    chosen_theme(flag, config, user_dir, no_color).map(|t| t.for_depth(depth))
+}
+
+fn chosen_theme(
     flag: Option<&str>,
     config: &Config,
     user_dir: Option<&Path>,

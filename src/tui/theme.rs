@@ -217,9 +217,17 @@ impl Theme {
         Ok(if no_color { theme.without_colour() } else { theme })
     }
 
-    /// The same theme with every colour removed.
-    pub fn without_colour(mut self) -> Theme {
-        for st in [
+    /// The same theme with every colour brought down to what `depth` can show.
+    pub fn for_depth(mut self, depth: ColorDepth) -> Theme {
+        for st in self.styles_mut() {
+            st.fg = st.fg.map(|c| depth.fit(c));
+            st.bg = st.bg.map(|c| depth.fit(c));
+        }
+        self
+    }
+
+    fn styles_mut(&mut self) -> [&mut Style; 14] {
+        [
             &mut self.text,
             &mut self.muted,
             &mut self.title,
@@ -234,7 +242,12 @@ impl Theme {
             &mut self.key,
             &mut self.modal_border,
             &mut self.input,
-        ] {
+        ]
+    }
+
+    /// The same theme with every colour removed.
+    pub fn without_colour(mut self) -> Theme {
+        for st in self.styles_mut() {
             st.fg = None;
             st.bg = None;
         }
@@ -244,6 +257,105 @@ impl Theme {
         self.danger = self.danger.add_modifier(Modifier::BOLD);
         self
     }
+}
+
+/// How many colours the terminal shows. A theme's 256-colour indexes and `#rrggbb` colours
+/// are brought down to what it can show, so `TERM=xterm` gets only the 16 ANSI colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ColorDepth {
+    /// The 16 ANSI colours (`TERM=xterm`, `screen`, `linux`, unknown terminals).
+    Ansi16,
+    /// The 256-colour palette (`TERM=*-256color`).
+    Indexed256,
+    /// 24-bit colour (`COLORTERM=truecolor` or `24bit`, `TERM=*-direct`).
+    TrueColor,
+}
+
+impl ColorDepth {
+    /// From the values of `TERM` and `COLORTERM`.
+    pub fn detect(term: Option<&str>, colorterm: Option<&str>) -> ColorDepth {
+        let colorterm = colorterm.unwrap_or_default().to_ascii_lowercase();
+        let term = term.unwrap_or_default().to_ascii_lowercase();
+        if colorterm == "truecolor" || colorterm == "24bit" || term.ends_with("-direct") {
+            ColorDepth::TrueColor
+        } else if term.contains("256color") {
+            ColorDepth::Indexed256
+        } else {
+            ColorDepth::Ansi16
+        }
+    }
+
+    /// This process's terminal, from the environment.
+    pub fn from_env() -> ColorDepth {
+        let var = |name: &str| std::env::var(name).ok();
+        ColorDepth::detect(var("TERM").as_deref(), var("COLORTERM").as_deref())
+    }
+
+    /// `c` as this depth can show it: the nearest colour it has.
+    pub fn fit(self, c: Color) -> Color {
+        match (self, c) {
+            (ColorDepth::TrueColor, c) => c,
+            (ColorDepth::Indexed256, Color::Rgb(r, g, b)) => Color::Indexed(nearest_256(r, g, b)),
+            (ColorDepth::Indexed256, c) => c,
+            (ColorDepth::Ansi16, Color::Rgb(r, g, b)) => nearest_ansi(r, g, b),
+            (ColorDepth::Ansi16, Color::Indexed(i)) if i < 16 => ANSI[usize::from(i)].0,
+            (ColorDepth::Ansi16, Color::Indexed(i)) => {
+                let (r, g, b) = rgb_of_256(i);
+                nearest_ansi(r, g, b)
+            }
+            (ColorDepth::Ansi16, c) => c,
+        }
+    }
+}
+
+/// The 16 ANSI colours with xterm's default values.
+const ANSI: [(Color, (u8, u8, u8)); 16] = [
+    (Color::Black, (0, 0, 0)),
+    (Color::Red, (205, 0, 0)),
+    (Color::Green, (0, 205, 0)),
+    (Color::Yellow, (205, 205, 0)),
+    (Color::Blue, (0, 0, 238)),
+    (Color::Magenta, (205, 0, 205)),
+    (Color::Cyan, (0, 205, 205)),
+    (Color::Gray, (229, 229, 229)),
+    (Color::DarkGray, (127, 127, 127)),
+    (Color::LightRed, (255, 0, 0)),
+    (Color::LightGreen, (0, 255, 0)),
+    (Color::LightYellow, (255, 255, 0)),
+    (Color::LightBlue, (92, 92, 255)),
+    (Color::LightMagenta, (255, 0, 255)),
+    (Color::LightCyan, (0, 255, 255)),
+    (Color::White, (255, 255, 255)),
+];
+
+/// The levels of xterm's 6x6x6 colour cube (indexes 16 to 231).
+const CUBE: [u8; 6] = [0, 95, 135, 175, 215, 255];
+
+fn distance((r1, g1, b1): (u8, u8, u8), (r2, g2, b2): (u8, u8, u8)) -> u32 {
+    let d = |a: u8, b: u8| (i32::from(a) - i32::from(b)).unsigned_abs().pow(2);
+    d(r1, r2) + d(g1, g2) + d(b1, b2)
+}
+
+fn nearest_ansi(r: u8, g: u8, b: u8) -> Color {
+    ANSI.iter().min_by_key(|(_, rgb)| distance(*rgb, (r, g, b))).map_or(Color::Reset, |(c, _)| *c)
+}
+
+fn rgb_of_256(i: u8) -> (u8, u8, u8) {
+    match i {
+        0..=15 => ANSI[usize::from(i)].1,
+        16..=231 => {
+            let n = usize::from(i - 16);
+            (CUBE[n / 36], CUBE[(n / 6) % 6], CUBE[n % 6])
+        }
+        _ => {
+            let v = 8 + 10 * (i - 232);
+            (v, v, v)
+        }
+    }
+}
+
+fn nearest_256(r: u8, g: u8, b: u8) -> u8 {
+    (16..=255u8).min_by_key(|&i| distance(rgb_of_256(i), (r, g, b))).unwrap_or(16)
 }
 
 /// `$XDG_CONFIG_HOME/patchdeck/themes`, else `~/.config/patchdeck/themes`.
@@ -295,6 +407,43 @@ mod tests {
         assert_eq!(t.name, "my dark");
         let err = Theme::load(Some("nope"), Some(dir.path()), false).unwrap_err().to_string();
         assert!(err.contains("high-contrast") && err.contains("monochrome"), "{err}");
+    }
+
+    #[test]
+    fn colour_depth_follows_term_and_colorterm() {
+        assert_eq!(ColorDepth::detect(Some("xterm"), None), ColorDepth::Ansi16);
+        assert_eq!(ColorDepth::detect(Some("screen"), None), ColorDepth::Ansi16);
+        assert_eq!(ColorDepth::detect(None, None), ColorDepth::Ansi16);
+        assert_eq!(ColorDepth::detect(Some("xterm-256color"), None), ColorDepth::Indexed256);
+        assert_eq!(ColorDepth::detect(Some("tmux-256color"), Some("")), ColorDepth::Indexed256);
+        assert_eq!(ColorDepth::detect(Some("xterm"), Some("truecolor")), ColorDepth::TrueColor);
+        assert_eq!(ColorDepth::detect(Some("xterm-256color"), Some("24bit")), ColorDepth::TrueColor);
+        assert_eq!(ColorDepth::detect(Some("xterm-direct"), None), ColorDepth::TrueColor);
+    }
+
+    #[test]
+    fn a_16_colour_terminal_gets_only_ansi_colours_and_a_256_colour_one_no_rgb() {
+        let mut all = vec![];
+        for (name, _) in BUILTIN {
+            all.push(Theme::builtin(name).unwrap());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mine.toml"), "[styles]\nok = { fg = \"#ff8700\", bg = \"236\" }\n").unwrap();
+        all.push(Theme::load(Some("mine"), Some(dir.path()), false).unwrap());
+        let colours = |t: &mut Theme| t.styles_mut().iter().flat_map(|s| [s.fg, s.bg]).flatten().collect::<Vec<_>>();
+        for theme in all {
+            let mut sixteen = theme.clone().for_depth(ColorDepth::Ansi16);
+            for c in colours(&mut sixteen) {
+                assert!(!matches!(c, Color::Indexed(_) | Color::Rgb(..)), "{}: {c:?} on TERM=xterm", theme.name);
+            }
+            let mut indexed = theme.clone().for_depth(ColorDepth::Indexed256);
+            assert!(colours(&mut indexed).iter().all(|c| !matches!(c, Color::Rgb(..))), "{}", theme.name);
+            assert_eq!(theme.clone().for_depth(ColorDepth::TrueColor), theme);
+        }
+        assert_eq!(ColorDepth::Ansi16.fit(Color::Indexed(245)), Color::DarkGray);
+        assert_eq!(ColorDepth::Ansi16.fit(Color::Indexed(196)), Color::LightRed);
+        assert_eq!(ColorDepth::Ansi16.fit(Color::Indexed(9)), Color::LightRed);
+        assert_eq!(ColorDepth::Indexed256.fit(Color::Rgb(255, 135, 0)), Color::Indexed(208));
     }
 
     #[test]

@@ -248,3 +248,32 @@ fn check_suggests_a_split_when_the_risk_is_over_the_maximum() {
     assert_eq!(json["risk"]["suggestion"], suggestion);
     assert!(json.get("order_warning").is_none(), "{json}");
 }
+
+#[tokio::test]
+async fn text_from_files_cannot_forge_lines_or_drive_the_terminal_in_the_text_report() {
+    let mut r = demo_report().await;
+    r.window = "w\n[ok] every host patched\x1b[2J".into();
+    r.baseline_host = "stag\u{200b}ing".into();
+    r.hosts[0].diff.host = "canary1\u{202e}1yranac".into();
+    let check = &mut r.hosts[1].checks[0];
+    check.ok = false;
+    check.check = "site\nOK all good".into();
+    check.detail = "refused\x07\x1b]0;owned\x07".into();
+    let text = check::render(&r);
+    let plain = strip_ansi(&text);
+    assert!(!text.contains("\x1b[2J") && !text.contains('\x07') && !text.contains("\x1b]0"), "{text:?}");
+    for hidden in ['\u{200b}', '\u{202e}'] {
+        assert!(!plain.contains(hidden), "{hidden:?} printed raw:\n{plain}");
+    }
+    for forged in ["[ok] every host patched", "OK all good"] {
+        assert!(!plain.lines().any(|l| l.trim_start().starts_with(forged)), "{forged:?} forged a line:\n{plain}");
+    }
+    for shown in [
+        "w\\u{a}[ok] every host patched\\u{1b}[2J",
+        "stag\\u{200b}ing",
+        "canary1\\u{202e}1yranac",
+        "site\\u{a}OK all good",
+    ] {
+        assert!(plain.contains(shown), "{shown:?} missing:\n{plain}");
+    }
+}

@@ -70,3 +70,158 @@ fn log_goes_to_the_file_not_the_screen() {
     assert!(logged.contains("patchdeck started"), "{logged}");
     assert!(!text(&out.stderr).contains("patchdeck started"));
 }
+
+/// Runs patchdeck with `env`, failing the test if it has not exited within `secs`: a hang is
+/// a failure here, never a stuck test run. Output goes to files so no pipe can fill.
+fn patchdeck_within(secs: u64, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (dir.path().join("out"), dir.path().join("err"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchdeck"));
+    cmd.args(args)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("patchdeck {args:?} still running after {secs}s: {}", std::fs::read_to_string(&err_path).unwrap());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap(),
+        stderr: std::fs::read(&err_path).unwrap(),
+    }
+}
+
+/// The bundled demo's files copied into `dir`; returns the runbook's path.
+fn demo_copy(dir: &std::path::Path) -> String {
+    let demo = std::path::Path::new(crate::support::demo::DEMO);
+    for f in ["runbook.toml", "hosts.toml", "tested.toml", "fleet.toml"] {
+        std::fs::copy(demo.join(f), dir.join(f)).unwrap();
+    }
+    dir.join("runbook.toml").to_str().unwrap().to_string()
+}
+
+fn mkfifo(path: &std::path::Path) {
+    let _ = std::fs::remove_file(path);
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+}
+
+#[test]
+fn a_fifo_a_directory_or_a_device_as_any_input_is_exit_2_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.toml");
+    mkfifo(&fifo);
+    let fifo = fifo.to_str().unwrap();
+    let dir_arg = dir.path().to_str().unwrap();
+    for (runbook, why) in [(fifo, "is a FIFO"), ("/dev/zero", "is a device"), (dir_arg, "is a directory")] {
+        let out = patchdeck_within(30, &["check", runbook], &[]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "check {runbook}: {err}");
+        assert!(err.contains(why) && err.contains(runbook), "check {runbook}: {err}");
+    }
+    // The hosts file, the baseline and the simulated fleet a runbook leads to.
+    for file in ["hosts.toml", "tested.toml", "fleet.toml"] {
+        let case = tempfile::tempdir().unwrap();
+        let runbook = demo_copy(case.path());
+        mkfifo(&case.path().join(file));
+        let fleet = case.path().join("fleet.toml");
+        let out = patchdeck_within(30, &["check", &runbook, "--simulate", fleet.to_str().unwrap()], &[]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file} as a FIFO: {err}");
+        assert!(err.contains("FIFO") && err.contains(file), "{file} as a FIFO: {err}");
+    }
+}
+
+#[test]
+fn a_config_file_that_is_a_fifo_is_exit_2_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = demo_copy(dir.path());
+    let config = dir.path().join("config.toml");
+    mkfifo(&config);
+    let out = patchdeck_within(30, &["run", &runbook], &[("PATCHDECK_CONFIG", config.to_str().unwrap())]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("FIFO"), "{err}");
+}
+
+#[test]
+fn problems_of_the_runbook_its_hosts_file_and_its_baseline_come_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = demo_copy(dir.path());
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = dir.path().join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} lacks {from:?}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    };
+    edit("runbook.toml", "max_failures = 0", "max_failures = -1");
+    edit("hosts.toml", "weight = ", "weight = 0\nwieght = ");
+    edit("tested.toml", "source = \"pending\"", "source = \"pendnig\"");
+    edit("tested.toml", "[[update]]\n", "[[update]]\ncolour = \"x\"\n");
+    let out = patchdeck_within(30, &["check", &runbook], &[]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for needle in [
+        "runbook.toml:",
+        "`max_failures` is -1",
+        "hosts.toml:",
+        "unknown key `wieght`",
+        "tested.toml:",
+        "unknown variant `pendnig`",
+        "unknown key `colour`",
+    ] {
+        assert!(err.contains(needle), "{needle:?} missing:\n{err}");
+    }
+    assert!(err.contains("5 problems found"), "{err}");
+}
+
+#[test]
+fn a_user_error_is_a_sentence_without_backtrace_or_colour_whatever_rust_backtrace_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = demo_copy(dir.path());
+    for backtrace in ["1", "full"] {
+        let env = [("RUST_BACKTRACE", backtrace), ("RUST_LIB_BACKTRACE", backtrace), ("NO_COLOR", "")];
+        // Not a terminal: no colour even without NO_COLOR.
+        let out = patchdeck_within(30, &["run", &runbook, "--no-tui"], &env);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.starts_with("patchdeck: error: --no-tui proceeds without a person"), "{err}");
+        for noise in ["\x1b[", "Location:", "acktrace", "BACKTRACE", "Error {", "Failed {"] {
+            assert!(!err.contains(noise), "{noise:?} in a user error:\n{err}");
+        }
+        // Input problems too.
+        let out = patchdeck_within(30, &["check", "/nonexistent/runbook.toml"], &env);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(!err.contains("acktrace") && !err.contains("\x1b["), "{err}");
+    }
+}
+
+#[test]
+fn a_known_hosts_file_that_does_not_exist_is_an_error_not_an_empty_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = demo_copy(dir.path());
+    let missing = dir.path().join("known_hosts.typo");
+    let out = patchdeck_within(30, &["--known-hosts", missing.to_str().unwrap(), "check", &runbook], &[]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("known_hosts.typo: error: the known_hosts file given with --known-hosts does not exist"),
+        "{err}"
+    );
+    let out = patchdeck_within(30, &["--known-hosts", dir.path().to_str().unwrap(), "check", &runbook], &[]);
+    assert!(text(&out.stderr).contains("is not a regular file"), "{}", text(&out.stderr));
+}

@@ -40,6 +40,7 @@ fn host_at(address: &str, user: Option<&str>, port: Option<u16>, sudo: bool, tag
         sudo,
         tags: tags.iter().map(|t| t.to_string()).collect(),
         weight,
+        ..Host::named("")
     }
 }
 
@@ -143,13 +144,13 @@ fn ini_errors_are_all_reported_with_positions() {
              ssh would read it as an option",
             "4:4: zero-padded host range [01:3] needs both ends of the same width",
             "5:5: expected key=value after the host name, got \"03\"",
-            "6:1: host name \"db;rm -rf /\" is unsafe: it contains a shell metacharacter (';')",
+            "6:1: host name `db;rm -rf /` contains ';': a name is letters, digits, '.', '_' and '-' (docs/runbook.md, \"Names\")",
             "7:1: unclosed '[' in section header: expected `[group]`",
             "8:20: ansible_become must be true or false (yes/no, 1/0), got \"perhaps\"",
             "11:1: [frontend:children] includes undefined group `webz`",
             "12:1: [dbs:vars] is for group `dbs`, which no section defines",
             "14:6: section [api:bogus] has unknown type `bogus`: expected `vars` or `children`",
-            "16:14: ansible_user \"deploy # the deploy user\" is not a safe user name: it contains whitespace (' ')",
+            "16:14: ansible_user `deploy # the deploy user` contains a space: a name is letters, digits, '.', '_' and '-' (docs/runbook.md, \"Names\")",
         ]
     );
     // Rendered for the operator: file:line:col, the line and a caret under the bad value.
@@ -213,8 +214,8 @@ fn ini_injection_through_a_name_or_user_is_refused() {
     assert_eq!(
         positions(&err),
         [
-            "1:1: host name \"-oProxyCommand=id\" is unsafe: it starts with '-', so ssh would read it as an option",
-            "2:17: ansible_user \"-froot\" is not a safe user name: it starts with '-', so ssh would read it as an option",
+            "1:1: host name `-oProxyCommand=id` starts with '-', which reads as an option: a name is letters, digits, '.', '_' and '-' (docs/runbook.md, \"Names\")",
+            "2:17: ansible_user `-froot` starts with '-', which reads as an option: a name is letters, digits, '.', '_' and '-' (docs/runbook.md, \"Names\")",
         ]
     );
 }
@@ -238,7 +239,7 @@ fn yaml_errors_are_all_reported_with_positions() {
             "6:7: unexpected key `host` in group `web`",
             "10:27: ansible_become must be true or false (yes/no, 1/0), got \"maybe\"",
             "11:12: host range [3:1] starts after it ends",
-            "12:9: host name \"-oProxyCommand=id\" is unsafe: it starts with '-', so ssh would read it as an option",
+            "12:9: host name `-oProxyCommand=id` starts with '-', which reads as an option: a name is letters, digits, '.', '_' and '-' (docs/runbook.md, \"Names\")",
             "14:7: `hosts` must be a mapping of host names, not a list",
             "20:11: `ansible_user` must be a single value",
         ]
@@ -246,13 +247,42 @@ fn yaml_errors_are_all_reported_with_positions() {
 }
 
 #[test]
-fn yaml_syntax_error_has_serde_yaml_position() {
+fn yaml_syntax_error_has_the_parsers_position() {
     let err = load_file(&fixture("syntax.yml")).unwrap_err();
     let d = err.iter().next().unwrap();
     assert_eq!(err.len(), 1);
     assert!(d.message.starts_with("invalid YAML: "), "{}", d.message);
     assert!(!d.message.contains(" at line "), "position is shown once, by the diagnostic: {}", d.message);
-    assert_eq!((d.line, d.col), (6, 19), "{d}");
+    // `web02` lacks its `:`.
+    assert_eq!((d.line, d.col), (5, 5), "{d}");
+}
+
+#[test]
+fn a_yaml_alias_bomb_is_refused_quickly_with_a_position() {
+    let started = std::time::Instant::now();
+    let err = load_file(&fixture("billion-laughs.yml")).unwrap_err();
+    let d = err.iter().next().unwrap();
+    assert!(d.message.starts_with("invalid YAML: "), "{d}");
+    assert!(d.line > 0, "positioned: {d}");
+    // A bound, not a benchmark: expanding the bomb would take minutes and gigabytes.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
+}
+
+#[test]
+fn yaml_tags_like_ansible_vault_do_not_break_the_inventory() {
+    let inv = yaml(
+        "all:\n  hosts:\n    web1:\n      secret: !vault |\n        $ANSIBLE_VAULT;1.1;AES256\n        6162\n      ansible_port: !!int 2222\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(host(&inv, "web1").port, Some(2222));
+}
+
+#[test]
+fn a_host_listed_twice_in_one_yaml_mapping_is_an_error_not_a_silent_merge() {
+    let err =
+        yaml("all:\n  hosts:\n    web1:\n      ansible_port: 22\n    web1:\n      ansible_user: ops\n").unwrap_err();
+    let d = err.iter().next().unwrap();
+    assert!(d.message.starts_with("invalid YAML: ") && d.line == 5, "{d}");
 }
 
 #[test]
@@ -296,7 +326,7 @@ fn load_file_dispatches_by_extension() {
 
     let missing = load_file(&dir.path().join("nope.yml")).unwrap_err();
     let d = missing.iter().next().unwrap();
-    assert!(d.message.starts_with("cannot read inventory: "), "{}", d.message);
+    assert!(d.message.starts_with("cannot read the inventory: "), "{}", d.message);
     assert_eq!(d.line, 0);
 }
 
@@ -375,4 +405,83 @@ async fn missing_ssh_config_file_is_a_clear_failure() {
     let ResolveError::Failed { code, stderr, .. } = &err else { panic!("{err:?}") };
     assert_eq!(code, "255");
     assert!(stderr.contains("/nonexistent/ssh_config"), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Connection variables are honoured or refused, never dropped (issue 15).
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn ssh_connection_variables_are_honoured() {
+    let inv = ini(
+        "[web]\n\
+         web1 ansible_host=10.0.0.5 ansible_ssh_private_key_file=keys/deploy ansible_ssh_common_args='-J bastion.example.com'\n\
+         web2 ansible_ssh_extra_args=\"-o ProxyJump=ops@b1:2222,b2\" ansible_connection=ssh\n\
+         [web:vars]\n\
+         ansible_become=yes\n\
+         ansible_become_method=sudo\n\
+         ansible_become_user=root\n\
+         ansible_host_key_checking=true\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let web1 = host(&inv, "web1");
+    assert_eq!(web1.address, "10.0.0.5");
+    assert_eq!(web1.identity_file.as_deref(), Some(Path::new("keys/deploy")));
+    assert_eq!(web1.jump_hosts, ["bastion.example.com"]);
+    assert!(web1.sudo);
+    assert_eq!(host(&inv, "web2").jump_hosts, ["ops@b1:2222", "b2"]);
+    let yaml_inv = yaml(
+        "all:\n  hosts:\n    web1:\n      ansible_private_key_file: /k/id\n      ansible_ssh_common_args: -oProxyJump=jump1\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let web1 = host(&yaml_inv, "web1");
+    assert_eq!(
+        (web1.identity_file.as_deref(), web1.jump_hosts.as_slice()),
+        (Some(Path::new("/k/id")), &["jump1".to_string()][..])
+    );
+}
+
+#[test]
+fn ssh_connection_variables_that_cannot_be_honoured_are_refused_where_written() {
+    let err = ini("[web]\n\
+         web1 ansible_ssh_common_args='-o StrictHostKeyChecking=no'\n\
+         web2 ansible_ssh_common_args='-o ProxyCommand=\"ssh -W %h:%p bastion\"'\n\
+         web3 ansible_ssh_extra_args='-F /tmp/cfg'\n\
+         web4 ansible_ssh_common_args='-J -oProxyCommand=touch${IFS}pwned'\n\
+         web5 ansible_password=hunter2 ansible_connection=local\n\
+         [web:vars]\n\
+         ansible_become_method=su\n\
+         ansible_host_key_checking=false\n\
+         ansible_ssh_pass=x\n")
+    .unwrap_err();
+    let got = positions(&err);
+    let expect = [
+        ("2:30", "ansible_ssh_common_args: the option `-o StrictHostKeyChecking=no` is not passed on"),
+        ("3:30", "ansible_ssh_common_args: the option `-o ProxyCommand=ssh -W %h:%p bastion` is not passed on"),
+        ("4:29", "ansible_ssh_extra_args: `-F` is not passed on"),
+        ("5:30", "ansible_ssh_common_args: jump host \"-oProxyCommand=touch${IFS}pwned\" is unsafe"),
+        ("6:23", "ansible_password is not supported: patchdeck never types passwords"),
+        ("6:50", "ansible_connection \"local\" is not supported"),
+        ("8:23", "ansible_become_method \"su\" is not supported"),
+        ("9:27", "ansible_host_key_checking \"false\": patchdeck always checks host keys"),
+        ("10:18", "ansible_password is not supported"),
+    ];
+    assert_eq!(got.len(), expect.len(), "{got:#?}");
+    for (line, (at, start)) in got.iter().zip(expect) {
+        assert!(line.starts_with(&format!("{at}: {start}")), "expected {at}: {start}...\n got {line}");
+    }
+    assert!(got[0].contains("set other ssh options in ssh_config"), "{}", got[0]);
+}
+
+#[tokio::test]
+async fn ssh_g_sees_the_inventory_jump_host_and_key() {
+    let cfg = ssh_config_file();
+    let mut host = Host::named("myalias");
+    host.jump_hosts = vec!["bastion.example.com".into()];
+    // ssh ignores a key file that does not exist.
+    let key = tempfile::NamedTempFile::new().unwrap();
+    host.identity_file = Some(key.path().to_path_buf());
+    let r = ssh_config::resolve(&host, Some(cfg.path())).await.unwrap();
+    assert_eq!(r.proxy_jump.as_deref(), Some("bastion.example.com"));
+    assert!(r.identity_files.iter().any(|f| Path::new(f) == key.path()), "{:?}", r.identity_files);
 }

@@ -9,6 +9,7 @@ mod control;
 mod drill;
 mod engine;
 mod fleet;
+mod fuzz;
 mod inventory;
 mod journal;
 mod report;

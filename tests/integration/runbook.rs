@@ -484,7 +484,7 @@ fn bad_host_value_and_unknown_host_in_a_wave_are_reported_together() {
 fn a_host_without_a_valid_name_leaves_wave_names_unchecked() {
     // `b c` is refused, so `b` cannot be known: saying "unknown host `b`" would be a guess.
     let text = replaced("name = \"b\"", "name = \"b c\"");
-    assert_eq!(rejected(&text), [(16, 8, "host name must not contain spaces or control characters".to_string())]);
+    assert_eq!(rejected(&text), [(16, 8, "host name `b c` contains a space: a name is letters, digits, '.', '_' and '-' (docs/runbook.md, \"Names\")".to_string())]);
 }
 
 #[test]
@@ -499,8 +499,18 @@ fn a_lost_tag_or_user_invents_no_further_problem() {
     assert_eq!(
         rejected(&text),
         [
-            (19, 9, "tag must not contain spaces or control characters".to_string()),
-            (22, 8, "user must not contain spaces or control characters".to_string()),
+            (
+                19,
+                9,
+                "tag `x y` contains a space: a name is letters, digits, '.', '_' and '-' (docs/runbook.md, \"Names\")"
+                    .to_string()
+            ),
+            (
+                22,
+                8,
+                "user `o p` contains a space: a name is letters, digits, '.', '_' and '-' (docs/runbook.md, \"Names\")"
+                    .to_string()
+            ),
         ]
     );
     // The same runbook with both values valid is accepted: the checks skipped above are real.
@@ -514,7 +524,7 @@ fn missing_ansible_inventory_is_reported_at_its_file_key() {
     let err = runbook::load(&fixture("invalid/ansible-hosts.toml")).unwrap_err();
     let got = problems(&err);
     assert_eq!((got[0].0, got[0].1), (8, 8), "{got:#?}");
-    assert!(got[0].2.starts_with("cannot read inventory file"), "{}", got[0].2);
+    assert!(got[0].2.starts_with("inventory file `") && got[0].2.contains("cannot read the inventory"), "{}", got[0].2);
 }
 
 /// The hosts every `valid/ansible/hosts.*` inventory gives, whichever its format.
@@ -527,6 +537,7 @@ fn ansible_hosts() -> Vec<Host> {
         sudo,
         tags: tags.iter().map(|t| t.to_string()).collect(),
         weight,
+        ..Host::named(name)
     };
     vec![
         // `all:vars` give user and become; ansible_host is the address.
@@ -597,4 +608,232 @@ fn reboot_step_needs_no_rollback_and_refuses_one() {
         12,
         "a reboot cannot be rolled back: remove `rollback`",
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Names are identifiers (issue 15): the same rule wherever a name is written.
+// ---------------------------------------------------------------------------------------
+
+const NAME_RULE: &str = "a name is letters, digits, '.', '_' and '-' (docs/runbook.md, \"Names\")";
+const LABEL_RULE: &str = "a step or check name is letters, digits, '.', '_', '-' and single spaces between words (docs/runbook.md, \"Names\")";
+
+#[test]
+fn a_host_name_that_would_inject_shell_syntax_is_refused_in_every_inventory_format() {
+    let hostile = "h1$(touch${IFS}pwned)";
+    let message = format!("host name `{hostile}` contains '$': {NAME_RULE}");
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = |file: &str| {
+        replaced("[[host]]\nname = \"staging\"\n[[host]]\nname = \"a\"\n[[host]]\nname = \"b\"\n", "")
+            .replace("[baseline]", &format!("[inventory]\nfile = \"{file}\"\n\n[baseline]"))
+    };
+    let cases = [
+        (
+            "hosts.toml",
+            format!("[[host]]\nname = \"staging\"\n[[host]]\nname = \"a\"\n[[host]]\nname = \"{hostile}\"\n"),
+            (6, 8),
+        ),
+        ("hosts.ini", format!("staging\na\n{hostile}\n"), (3, 1)),
+        ("hosts.yml", format!("all:\n  hosts:\n    staging:\n    a:\n    \"{hostile}\":\n"), (5, 6)),
+        (
+            "hosts.json",
+            format!("{{\"all\": {{\"hosts\": {{\"staging\": null, \"a\": null,\n \"{hostile}\": null}}}}}}\n"),
+            (2, 3),
+        ),
+    ];
+    for (file, text, at) in cases {
+        std::fs::write(dir.path().join(file), text).unwrap();
+        let path = dir.path().join("rb.toml");
+        std::fs::write(&path, runbook(file)).unwrap();
+        let err = runbook::load(&path).unwrap_err();
+        let d = err.iter().find(|d| d.file.ends_with(file)).unwrap_or_else(|| panic!("{file}: {err}"));
+        assert_eq!((d.line, d.col, d.message.as_str()), (at.0, at.1, message.as_str()), "{file}: {err}");
+    }
+}
+
+#[test]
+fn invisible_bidi_and_newline_characters_in_names_are_refused_at_their_position() {
+    let text = replaced("name = \"w\"", "name = \"w\\nINJECTED\"");
+    assert_one(
+        &text,
+        2,
+        8,
+        &format!("window name `w\\u{{a}}INJECTED` contains the invisible character U+000A: {NAME_RULE}"),
+    );
+    let text = replaced("name = \"a\"\n[[host]]", "name = \"a\u{200b}\"\n[[host]]");
+    let got = rejected(&text);
+    assert_eq!(got[0].0, 14, "{got:#?}");
+    assert!(got[0].2.contains("U+200B"), "{got:#?}");
+    let text = replaced("name = \"one\"", "name = \"o\u{202e}ne\"");
+    assert_one(
+        &text,
+        19,
+        8,
+        &format!("wave name `o\\u{{202e}}ne` contains the invisible character U+202E: {NAME_RULE}"),
+    );
+    let text = replaced("name = \"update\"", "name = \"update\\n[ok] all hosts done\"");
+    assert_one(
+        &text,
+        23,
+        8,
+        &format!("step name `update\\u{{a}}[ok] all hosts done` contains the invisible character U+000A: {LABEL_RULE}"),
+    );
+    let text = with("\n[[check]]\nname = \"say \\\"hi\\\"\"\nrun = \"true\"\n");
+    assert_one(&text, 27, 8, &format!("check name `say \"hi\"` contains '\"': {LABEL_RULE}"));
+}
+
+#[test]
+fn step_and_check_names_are_labels_with_single_spaces() {
+    let text = replaced("name = \"update\"", "name = \"apply tested updates\"");
+    assert_eq!(load_text(&text).unwrap_or_else(|e| panic!("{e}")).steps[0].name, "apply tested updates");
+    let text = replaced("name = \"update\"", "name = \"apply  tested\"");
+    assert_one(&text, 23, 8, &format!("step name `apply  tested` has a space at an end or two in a row: {LABEL_RULE}"));
+    // Waves and windows are identifiers: no spaces.
+    let text = replaced("name = \"one\"", "name = \"wave one\"");
+    assert_one(&text, 19, 8, &format!("wave name `wave one` contains a space: {NAME_RULE}"));
+}
+
+#[test]
+fn an_address_starting_with_a_dash_is_refused_at_load_in_a_toml_inventory() {
+    let text = replaced("name = \"b\"\n", "name = \"b\"\naddress = \"-oProxyCommand=touch${IFS}pwned\"\n");
+    let got = rejected(&text);
+    assert_eq!((got[0].0, got[0].1), (17, 11), "{got:#?}");
+    assert!(
+        got[0].2.starts_with(
+            "address `-oProxyCommand=touch${IFS}pwned` is not a hostname, IP address or ssh alias: it starts with '-'"
+        ),
+        "{got:#?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Placeholders cannot be unquoted by the template (issue 15).
+// ---------------------------------------------------------------------------------------
+
+/// Values no inventory accepts any more, as if one slipped through: each tries to run
+/// `touch pwned` in the working directory.
+const HOSTILE: &[&str] = &[
+    "h1$(touch${IFS}pwned)",
+    "h1$(touch pwned)",
+    "`touch pwned`",
+    "a'b$(touch pwned)'c",
+    "a\"$(touch pwned)\"b",
+    "x;touch pwned",
+    "x\ntouch pwned",
+    "x\\$(touch pwned)",
+    "x' ; touch pwned ; '",
+    "$(touch pwned) #",
+];
+
+/// Runs `script` with `sh -c` in a fresh directory; whether `pwned` appeared there.
+fn runs_marker(script: &str) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let _ = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    dir.path().join("pwned").exists()
+}
+
+fn hostile_host(value: &str) -> Host {
+    Host { address: value.to_string(), user: Some(value.to_string()), ..Host::named(value) }
+}
+
+/// Every quoting context a placeholder can be put in, for each key that runs a command.
+const QUOTED: &[(&str, &str)] = &[
+    ("echo \"on {host.name}\"", "inside double quotes"),
+    ("echo 'on {host.name}'", "inside single quotes"),
+    ("echo `echo {host.name}`", "inside backquotes"),
+    ("echo $(echo {host.name})", "inside `$(...)`"),
+    ("echo ${{X:-{host.name}}}", "inside `${...}`"),
+    ("echo $(( {host.port} + 1 ))", "inside `$((...))`"),
+    ("echo \\{host.name}", "right after a `\\`, which would unquote its value"),
+    ("cat <<EOF\n{host.name}\nEOF", "in a here-document"),
+];
+
+#[test]
+fn a_placeholder_inside_quotes_is_refused_in_run_local_rollback_and_check_run() {
+    let base = replaced("name = \"b\"\n", "name = \"b\"\nport = 22\n")
+        .replace("name = \"a\"\n", "name = \"a\"\nport = 22\n")
+        .replace("name = \"staging\"\n", "name = \"staging\"\nport = 22\n");
+    for (template, context) in QUOTED {
+        let literal = format!("'''{template}'''");
+        for (extra, line) in [
+            (format!("\n[[step]]\nname = \"s\"\nrun = {literal}\nirreversible = true\n"), 28),
+            (format!("\n[[step]]\nname = \"s\"\nlocal = {literal}\nirreversible = true\n"), 28),
+            (format!("\n[[step]]\nname = \"s\"\nrun = \"true\"\nrollback = {literal}\n"), 29),
+            (format!("\n[[check]]\nname = \"c\"\nrun = {literal}\n"), 28),
+        ] {
+            let got = rejected(&format!("{base}{extra}"));
+            let placeholder = if template.contains("host.port") { "{host.port}" } else { "{host.name}" };
+            let want = format!(
+                "`{placeholder}` is {context}: drop the quotes around it, values are already quoted for the shell (docs/runbook.md, \"Placeholders\")"
+            );
+            assert_eq!(got.len(), 1, "{template}: {got:#?}");
+            assert_eq!(got[0].2, want, "{template}");
+            // The caret is on the placeholder itself, inside the string.
+            let text = format!("{base}{extra}");
+            let source_line = text.lines().nth(got[0].0 - 1).unwrap();
+            let col = got[0].1 - 1;
+            assert!(got[0].0 >= line, "{template}: {got:#?}");
+            assert!(source_line.chars().skip(col).collect::<String>().starts_with(placeholder), "{template}: {got:#?}");
+        }
+    }
+}
+
+#[test]
+fn refused_contexts_are_the_ones_where_a_hostile_value_runs() {
+    // Why the rule exists: a value quoted for the shell and then put inside "...", `...`,
+    // $(...) or after a backslash is code again.
+    let window = load_text(BASE).unwrap().window;
+    for template in ["echo \"on {host.name}\"", "echo \\{host.name}", "echo $(echo \"{host.name}\")"] {
+        let ran = HOSTILE
+            .iter()
+            .any(|v| runs_marker(&runbook::placeholder::expand(template, &hostile_host(v), &window, None)));
+        assert!(ran, "{template}: no hostile value ran, so the test proves nothing");
+    }
+}
+
+#[test]
+fn accepted_templates_run_nothing_a_hostile_value_holds() {
+    let rb = load_text(&with(
+        "\n[[step]]\nname = \"s\"\nlocal = '''echo {host.name} {host.address} {host.user}; printf '%s\\n' {window.name} {step.name} > out; test -n {host.name} && echo ok'''\nirreversible = true\n\n[[step]]\nname = \"t\"\nrun = '''cat <<EOF > f\nbody\nEOF\necho {host.name}>{host.name}.txt # done'''\nrollback = \"rm -f f\"\n",
+    ))
+    .map(|_| ())
+    .unwrap_err();
+    // `{host.user}` needs a user on every host; the templates themselves are fine.
+    assert!(problems(&rb).iter().all(|p| p.2.contains("has no `user`")), "{rb}");
+    let mut base = BASE.to_string();
+    for h in ["staging", "a", "b"] {
+        base = base.replace(&format!("name = \"{h}\"\n"), &format!("name = \"{h}\"\nuser = \"ops\"\n"));
+    }
+    let rb = load_text(&format!(
+        "{base}\n[[step]]\nname = \"s\"\nlocal = '''echo {{host.name}} {{host.address}} {{host.user}}; printf '%s\\n' {{window.name}} {{step.name}} > out; test -n {{host.name}} && echo ok'''\nirreversible = true\n\n[[step]]\nname = \"t\"\nrun = '''cat <<EOF > f\nbody\nEOF\necho {{host.name}}>{{host.name}}.txt # done'''\nrollback = \"rm -f f\"\n\n[[check]]\nname = \"c\"\nrun = \"test {{host.name}} != x\"\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut templates: Vec<(&str, Option<&str>)> = Vec::new();
+    for step in &rb.steps {
+        match &step.action {
+            StepAction::Run(t) | StepAction::Local(t) => templates.push((t, Some(&step.name))),
+            _ => {}
+        }
+    }
+    for check in &rb.checks {
+        if let CheckKind::Run(t) = &check.kind {
+            templates.push((t, None));
+        }
+    }
+    assert_eq!(templates.len(), 3);
+    for (template, step) in templates {
+        for value in HOSTILE {
+            let mut window = rb.window.clone();
+            window.name = value.to_string();
+            let script = runbook::placeholder::expand(template, &hostile_host(value), &window, step.map(|_| *value));
+            assert!(!runs_marker(&script), "{value:?} ran through {template:?}:\n{script}");
+        }
+    }
 }

@@ -13,7 +13,11 @@
 //! - [`health`]: health checks (HTTP and TCP from the operator's machine, commands on the host).
 //! - [`journal`]: the write-ahead journal of a window (fsynced JSON lines, lock, replay, follow, appender).
 //! - [`check`]: `patchdeck check`: probe the fleet, diff, health checks, report.
-//! - [`engine`]: runs a window: waves, steps, hard stops, rollback; events out, journaled first.
+//! - [`engine`]: runs a window: waves, steps, hard stops, rollback; events out, journaled first;
+//!   its [`engine::control`] is the one typed list of stop kinds, choices, targets and deciders.
+//! - [`session`]: a window put together from its parts (inputs, journal, reach), UI-free:
+//!   `run`, `drill` and `rollback` build their windows here.
+//! - [`narrate`]: events and choices in words, one description for every audience.
 //! - [`report`]: the Markdown change record of a window, folded from its journal.
 //! - [`sim`]: an in-memory fleet for the demo, tests and drills.
 //! - [`drill`]: rehearsals with injected faults, scored, and the drill history.

@@ -35,6 +35,9 @@ pub struct Scripted {
     pub cancel_auto_rollback: bool,
     /// Who the record says decided.
     pub actor: Actor,
+    /// Go/no-go gates open by themselves (`Go`), not taking a scripted decision: most
+    /// scripts are about faults, not the plan's questions. `false`: the script answers them.
+    pub open_gates: bool,
 }
 
 impl Scripted {
@@ -48,6 +51,7 @@ impl Scripted {
             seen: std::sync::Mutex::new(Vec::new()),
             cancel_auto_rollback: false,
             actor: Actor::Scenario { name: "scripted".into() },
+            open_gates: true,
         }
     }
 
@@ -68,6 +72,12 @@ impl Scripted {
 impl Decider for Scripted {
     async fn decide(&self, stop: &OpenStop) -> Verdict {
         self.seen.lock().unwrap_or_else(|p| p.into_inner()).push(stop.clone());
+        if self.open_gates && stop.stop.code() == super::control::StopCode::Gate {
+            return Verdict {
+                decision: Decision::new(Choice::Go, super::control::Target::Window),
+                by: self.actor.clone(),
+            };
+        }
         Verdict { decision: self.next_for(stop).unwrap_or_else(Decision::abort), by: self.actor.clone() }
     }
 

@@ -544,7 +544,8 @@ async fn a_gate_holds_its_wave_until_someone_says_go() {
     let rb = runbook(dir.path(), waves, |t| t);
     // No go: the wave never starts.
     let w = Window::new(rb.clone(), &fleet(0.0, |_| {}));
-    let decider = Scripted::new([Choice::Abort]);
+    let mut decider = Scripted::new([Choice::Abort]);
+    decider.open_gates = false;
     let summary = w.engine(&decider, Until::Finished).run().await.unwrap();
     assert!(matches!(&decider.seen()[0].stop, StopKind::Gate { wave } if wave == "web"));
     assert_eq!(summary.results["canary1"], Some(HostResult::Done));
@@ -554,6 +555,7 @@ async fn a_gate_holds_its_wave_until_someone_says_go() {
     let w = Window::new(rb, &fleet(0.0, |_| {}));
     let mut decider = Scripted::new([Choice::Go, Choice::Abort]);
     decider.actor = Actor::operator("alice");
+    decider.open_gates = false;
     let summary = w.engine(&decider, Until::Finished).run().await.unwrap();
     assert!(w.events().iter().any(|e| matches!(e, Event::Decided(d)
         if d.decision.choice == Choice::Go && d.operators == ["alice"] && d.by == Some(Actor::operator("alice")))));

@@ -83,6 +83,7 @@ pub fn standing(s: Standing) -> String {
         Standing::Stopped { done } => format!("stopped with {done} step(s) done, not undone"),
         Standing::RolledBack(RollbackCheck::Verified) => "rolled back, verified".into(),
         Standing::RolledBack(RollbackCheck::Unverified) => "rolled back, UNVERIFIED".into(),
+        Standing::RolledBack(RollbackCheck::Unchecked) => "rolled back, health NOT CHECKED".into(),
         Standing::RolledBack(RollbackCheck::StillUnhealthy) => "rolled back, STILL UNHEALTHY".into(),
     }
 }

@@ -106,6 +106,20 @@ impl Engine<'_> {
             }
         }
 
+        // Resumed after a crash that came between a step's end and what follows it: its
+        // failure is raised as the stop it was going to be; its health checks run now.
+        if let Some((i, outcome)) = self.with_state(|s| s.host(name).and_then(|h| h.unsettled_failure.clone())) {
+            if let Some(stop) = super::steps::stop_of(outcome, &self.p.runbook.steps[i].name)
+                && let Next::End(end) = self.stop_and_settle(host, stop, Some(i)).await?
+            {
+                return Ok(end);
+            }
+        } else if let Some(i) = self.with_state(|s| s.host(name).and_then(|h| h.checks_due))
+            && let Some(end) = self.after_step_checks(host, i).await?
+        {
+            return Ok(end);
+        }
+
         // Resumed after a crash with a step in flight: never repeat it blindly.
         if let Some(step) = self.with_state(|s| s.host(name).and_then(|h| h.in_flight)) {
             let stop = StopKind::UnknownOutcome { step: self.p.runbook.steps[step].name.clone() };

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::control::{Choice, Decision, StopCode};
 use super::event::{Event, HostResult, Outcome, StopKind};
 use super::run::{Engine, MAX_ROLLBACK_ATTEMPTS};
-use super::state::OpenStop;
+use super::state::{OpenStop, RollbackCheck};
 use super::steps::{changes_between, outcome_of};
 use crate::health::CheckResult;
 use crate::inventory::Host;
@@ -16,6 +16,23 @@ use crate::pkg::{PkgName, Version, verify};
 use crate::runbook::{Step, StepAction};
 
 impl Engine<'_> {
+    /// A rollback people asked for, of a host no runner holds: a stop left open on it (a
+    /// crash, a pause) is asked first; a rollback stop's answer says how to go on, a
+    /// forward stop's does not hold back the rollback asked for. `None`: paused.
+    pub(super) async fn requested_rollback(&self, host: &Host) -> eyre::Result<Option<HostResult>> {
+        let open: Vec<OpenStop> = self.with_state(|s| {
+            s.open_stops.iter().filter(|o| o.host.as_deref() == Some(host.name.as_str())).cloned().collect()
+        });
+        let mut asked: Option<(OpenStop, Decision)> = None;
+        for stop in open {
+            let Some(d) = self.decide_again(&stop).await? else { return Ok(None) };
+            if stop.rollback {
+                asked = Some((stop, d));
+            }
+        }
+        self.roll_back(host, asked.as_ref().map(|(s, d)| (s, d.clone()))).await
+    }
+
     /// Rolls `host` back as far as it goes. `None`: paused before it ended (the journal
     /// knows where it was). A host with nothing to undo ends "not started", unless it was
     /// rolled back already. `asked`: a stop of this rollback that a crash left open, and
@@ -44,9 +61,14 @@ impl Engine<'_> {
             interrupted_decided = true;
         }
         let (changed, rolled) =
-            self.with_state(|s| s.host(name).map_or((false, false), |h| (h.has_changes(), h.rollback.is_some())));
+            self.with_state(|s| s.host(name).map_or((false, None), |h| (h.has_changes(), h.rollback)));
         if !changed {
-            return Ok(Some(if rolled { HostResult::RolledBack } else { HostResult::NotStarted }));
+            return match rolled {
+                // Undone, but a crash came before its health was checked: check it now.
+                Some(RollbackCheck::Unchecked) => self.health_after_rollback(host).await,
+                Some(_) => Ok(Some(HostResult::RolledBack)),
+                None => Ok(Some(HostResult::NotStarted)),
+            };
         }
         let Some(result) = self.undo_steps(host, interrupted_decided).await? else { return Ok(None) };
         if result != HostResult::RolledBack {

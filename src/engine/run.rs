@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use tokio::sync::{Mutex, watch};
 
 use super::clock::Clock;
@@ -245,6 +245,7 @@ impl<'a> Engine<'a> {
     /// Serves the rollbacks asked for so far, and nothing else: the window itself is not
     /// resumed (`patchdeck rollback`).
     pub async fn rollbacks_only(&self) -> eyre::Result<Summary> {
+        self.take_up_for_rollbacks().await?;
         self.window_over.send_replace(true);
         self.serve_rollbacks().await?;
         Ok(self.summary())
@@ -268,7 +269,7 @@ impl<'a> Engine<'a> {
         let state = self.p.recorder.state();
         // A finished window changes nothing unless a rollback is asked for (served beside).
         if state.finished {
-            return Ok(());
+            return self.take_up_for_rollbacks().await;
         }
         let hosts = crate::check::window_hosts(self.p.runbook);
         if !state.started {
@@ -317,17 +318,25 @@ impl<'a> Engine<'a> {
                 }
             }
             if !started {
-                self.record(Event::WaveStarted { wave: wave.name.clone() }).await?;
+                // Journaled only while nothing forbids it: an abort or a pause that came while
+                // the gate was answered wins.
+                let name = wave.name.clone();
+                let begun = self.p.recorder.record_with(|s| {
+                    if s.aborted || s.paused { Err(()) } else { Ok(Event::WaveStarted { wave: name }) }
+                });
+                if begun.await.map_err(journal_err)?.is_err() {
+                    break;
+                }
             }
             let wave_hosts: Vec<&Host> = wave.hosts.iter().filter_map(|n| self.p.runbook.host(n)).collect();
-            let results: Vec<eyre::Result<Option<HostResult>>> = futures::stream::iter(wave_hosts)
+            // The first error (the journal cannot be written) ends the wave at once: the
+            // other runners are dropped, never left waiting for a decision that cannot be
+            // journaled.
+            let _: Vec<Option<HostResult>> = futures::stream::iter(wave_hosts)
                 .map(|h| self.run_host(h))
                 .buffer_unordered(wave.parallel.max(1))
-                .collect()
-                .await;
-            for r in results {
-                r?;
-            }
+                .try_collect()
+                .await?;
             if self.with_state(|s| s.paused) {
                 return Ok(());
             }
@@ -344,6 +353,20 @@ impl<'a> Engine<'a> {
             return Ok(());
         }
         self.finish_window().await
+    }
+
+    /// A window left paused (the operators quit after it ended) is taken up again, and the
+    /// resume journaled, when rollbacks are due: leaving did not give up on them.
+    async fn take_up_for_rollbacks(&self) -> eyre::Result<()> {
+        if self.with_state(|s| s.paused && !s.rollbacks_due().is_empty()) {
+            self.record(Event::Resumed {
+                operators: self.p.operators.clone(),
+                pid: std::process::id(),
+                machine: machine_name(),
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     async fn finish_window(&self) -> eyre::Result<()> {
@@ -410,7 +433,11 @@ impl<'a> Engine<'a> {
         let mut closed = self.closed.subscribe();
         loop {
             let mut changed = self.p.recorder.watch();
-            let due = self.with_state(|s| s.rollbacks_due());
+            // Leaving (paused): the rollback under way ends, none starts.
+            if self.with_state(|s| s.paused) && *over.borrow() {
+                return Ok(());
+            }
+            let due = if self.with_state(|s| s.paused) { Vec::new() } else { self.with_state(|s| s.rollbacks_due()) };
             let mut did = false;
             for name in due {
                 let Some(host) = self.p.runbook.host(&name) else { continue };
@@ -420,7 +447,7 @@ impl<'a> Engine<'a> {
                 if !self.with_state(|s| s.host(&name).is_some_and(|h| h.rollback_pending && h.has_changes())) {
                     continue;
                 }
-                if let Some(result) = self.roll_back(host, None).await? {
+                if let Some(result) = self.requested_rollback(host).await? {
                     self.record(Event::HostFinished { host: name.clone(), result }).await?;
                 }
                 did = true;

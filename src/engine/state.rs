@@ -19,6 +19,9 @@ pub enum RollbackCheck {
     Verified,
     /// Some step's undoing could not be checked, or was accepted by an override.
     Unverified,
+    /// Its steps are undone; the health checks that follow have not run yet (a crash came
+    /// between): not verified.
+    Unchecked,
     /// Undone, but a health check that passed before the window still fails.
     StillUnhealthy,
 }
@@ -61,6 +64,12 @@ pub struct HostState {
     /// The health checks that failed when they last ran after a step (for a stop raised
     /// again after a crash).
     pub failing_checks: Vec<crate::health::CheckResult>,
+    /// A step ended badly and nothing was journaled about it since (a crash came before its
+    /// stop): a resume raises that stop, never runs the step again unasked.
+    pub unsettled_failure: Option<(usize, Outcome)>,
+    /// A step ended well and its health checks were not journaled yet (a crash came
+    /// between): a resume runs them before anything else.
+    pub checks_due: Option<usize>,
 }
 
 impl HostState {
@@ -334,9 +343,12 @@ impl WindowState {
                     (false, Some(RollbackCheck::Unverified)) => RollbackCheck::Unverified,
                     (false, _) => RollbackCheck::Verified,
                 });
+                // (Unchecked, Verified, StillUnhealthy: the checks just settled it.)
             }
             Event::Checks { host, results, .. } => {
-                self.host_mut(host).failing_checks = results.iter().filter(|r| !r.ok).cloned().collect();
+                let h = self.host_mut(host);
+                h.failing_checks = results.iter().filter(|r| !r.ok).cloned().collect();
+                h.checks_due = None;
             }
             Event::AutoRollbackArmed { host, .. } => {
                 let h = self.host_mut(host);
@@ -355,6 +367,8 @@ impl WindowState {
                 }
                 if let Some(h) = host {
                     let hs = self.host_mut(h);
+                    hs.unsettled_failure = None;
+                    hs.checks_due = None;
                     if stop.code().is_failure() {
                         hs.failed = true;
                     }
@@ -399,6 +413,8 @@ impl WindowState {
             Event::StepStarted { host, step, .. } => {
                 let h = self.host_mut(host);
                 h.in_flight = Some(*step);
+                h.unsettled_failure = None;
+                h.checks_due = None;
                 // The packages step may change packages from here on.
                 if h.snapshot_step == Some(*step) {
                     h.partial = Some(*step);
@@ -414,14 +430,17 @@ impl WindowState {
                     if h.partial == Some(*step) {
                         h.partial = None;
                     }
+                    h.checks_due = Some(*step);
                 } else {
                     h.failed_step = Some(*step);
                     h.failed = true;
+                    h.unsettled_failure = Some((*step, outcome.clone()));
                 }
             }
             Event::StepAccepted { host, step, .. } => {
                 let h = self.host_mut(host);
                 h.in_flight = None;
+                h.unsettled_failure = None;
                 if !h.done.contains(step) {
                     h.done.push(*step);
                 }
@@ -430,14 +449,22 @@ impl WindowState {
                 }
                 h.overridden = true;
             }
-            Event::RollbackStarted { host, step, .. } => self.host_mut(host).rolling_back = Some(*step),
+            Event::RollbackStarted { host, step, .. } => {
+                let h = self.host_mut(host);
+                h.rolling_back = Some(*step);
+                h.unsettled_failure = None;
+                h.checks_due = None;
+            }
             Event::RollbackFinished { host, step, outcome, verified, .. } => {
                 let h = self.host_mut(host);
                 h.rolling_back = None;
                 if *outcome == Outcome::Ok && *verified != Some(false) {
                     h.undone(*step);
-                    // Verified or not is settled by the health checks that follow.
-                    h.rollback.get_or_insert(RollbackCheck::Verified);
+                    // Verified or not is settled by the health checks that follow; until
+                    // they ran, it is not verified.
+                    if h.rollback != Some(RollbackCheck::Unverified) {
+                        h.rollback = Some(RollbackCheck::Unchecked);
+                    }
                 } else {
                     h.rollback = Some(RollbackCheck::Unverified);
                 }
@@ -452,6 +479,8 @@ impl WindowState {
                 let h = self.host_mut(host);
                 h.result = Some(*result);
                 h.rollback_pending = false;
+                h.unsettled_failure = None;
+                h.checks_due = None;
             }
             Event::WaveFinished { wave, .. } => self.waves_finished.push(wave.clone()),
             Event::WindowFinished { aborted } => {

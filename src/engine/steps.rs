@@ -73,14 +73,7 @@ impl Engine<'_> {
         {
             return Ok(StepRun::Ran(Some(StopKind::RebootRequired { packages })));
         }
-        Ok(StepRun::Ran(match outcome {
-            Outcome::Ok => None,
-            Outcome::Failed { status, output_tail } => {
-                Some(StopKind::StepFailed { step: step.name.clone(), status, output_tail })
-            }
-            Outcome::Timeout { after_secs } => Some(StopKind::StepTimeout { step: step.name.clone(), after_secs }),
-            Outcome::Unreachable { detail } => Some(StopKind::Unreachable { detail }),
-        }))
+        Ok(StepRun::Ran(stop_of(outcome, &step.name)))
     }
 
     /// A `run`/`local` step's command (or its rollback), placeholders expanded and quoted.
@@ -215,6 +208,18 @@ impl Engine<'_> {
             .reboot_required
             .then(|| after.pkg.reboot_required_by.iter().map(ToString::to_string).collect::<Vec<_>>());
         Ok(Ok(Ok(Applied { changes, reboot })))
+    }
+}
+
+/// The stop a step's outcome raises (`None`: it went well).
+pub(super) fn stop_of(outcome: Outcome, step: &str) -> Option<StopKind> {
+    match outcome {
+        Outcome::Ok => None,
+        Outcome::Failed { status, output_tail } => {
+            Some(StopKind::StepFailed { step: step.into(), status, output_tail })
+        }
+        Outcome::Timeout { after_secs } => Some(StopKind::StepTimeout { step: step.into(), after_secs }),
+        Outcome::Unreachable { detail } => Some(StopKind::Unreachable { detail }),
     }
 }
 

@@ -12,6 +12,7 @@ mod fleet;
 mod fuzz;
 mod inventory;
 mod journal;
+mod model;
 mod report;
 mod run_cli;
 mod runbook;

@@ -79,6 +79,7 @@ pub fn describe(status: &HostStatus, steps: usize, theme: &Theme) -> (char, Stri
             ('<', "rolled back".into(), theme.warn)
         }
         HostStatus::RolledBack(RollbackCheck::Unverified) => ('<', "RB UNVERIFIED".into(), theme.danger),
+        HostStatus::RolledBack(RollbackCheck::Unchecked) => ('<', "RB UNCHECKED".into(), theme.danger),
         HostStatus::RolledBack(RollbackCheck::StillUnhealthy) => ('<', "RB UNHEALTHY".into(), theme.danger),
         HostStatus::Finished(HostResult::Skipped) => ('-', "skipped".into(), theme.muted),
         HostStatus::Finished(HostResult::Failed) => ('x', "FAILED".into(), theme.danger),

@@ -27,8 +27,8 @@ use crate::engine::event::Request;
 use crate::engine::live::{Live, LiveReceiver};
 use crate::session::signals::Signals;
 
-/// The screen: drawn while attached; after SIGHUP/SIGTERM it is given back and nothing is
-/// drawn any more.
+/// The screen: drawn while attached; after SIGHUP/SIGTERM, or once the terminal is gone,
+/// it is given back and nothing is drawn any more.
 pub struct Screen {
     guard: Option<Guard>,
     pub theme: Theme,
@@ -39,11 +39,11 @@ impl Screen {
         Ok(Self { guard: Some(terminal::setup()?), theme })
     }
 
-    pub fn draw(&mut self, app: &App) -> eyre::Result<()> {
-        if let Some(g) = &mut self.guard {
-            g.terminal.draw(|f| view::draw(f, app, &self.theme))?;
-        }
-        Ok(())
+    /// Draws `app`; its size as drawn (`None`: detached, nothing drawn).
+    pub fn draw(&mut self, app: &App) -> eyre::Result<Option<(u16, u16)>> {
+        let Some(g) = &mut self.guard else { return Ok(None) };
+        let frame = g.terminal.draw(|f| view::draw(f, app, &self.theme))?;
+        Ok(Some((frame.area.width, frame.area.height)))
     }
 
     /// Gives the terminal back now (signals, and before printing anything).
@@ -61,12 +61,18 @@ pub fn key_action(app: &App, ev: &TermEvent) -> Option<super::action::Action> {
     }
 }
 
+/// Says something on stderr, which may be a terminal that is gone: never panics.
+pub fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// Nobody can answer any more (signal, or the terminal is gone): give the terminal back,
 /// leave the window paused (running steps finish; nothing new starts; nothing is killed;
 /// an open stop stays open for `--resume`).
 async fn detach(screen: &mut Screen, controls: &dyn Controls, app: &App, why: &str) {
     screen.detach();
-    if app.mode == super::app::Mode::Live && !app.state.paused {
+    if app.mode == super::app::Mode::Live && !app.state.paused && !app.state.finished {
         let pause = Request::Pause { reason: why.to_string() };
         if let Err(e) = controls.request(pause, app.state.operators.clone()).await {
             tracing::error!("cannot leave the window paused: {e:?}");
@@ -102,10 +108,12 @@ pub async fn drive<T>(
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let opened = Instant::now();
 
     tokio::pin!(window);
     let mut summary: Option<eyre::Result<T>> = None;
-    let mut decision: Option<oneshot::Sender<Verdict>> = None;
+    // The stop the engine asks about now, and where its answer goes.
+    let mut decision: Option<(u64, oneshot::Sender<Verdict>)> = None;
     let mut countdowns: BTreeMap<String, oneshot::Sender<Option<Actor>>> = BTreeMap::new();
     let mut detached = false;
     // The operators asked to leave (quit confirmed, or `q` once the window is over).
@@ -114,10 +122,23 @@ pub async fn drive<T>(
 
     loop {
         app.now = clock.now();
+        app.uptime = opened.elapsed();
         let t = Instant::now();
         if !detached && pace.due(t) {
-            screen.draw(&app)?;
-            pace.drawn(t);
+            match screen.draw(&app) {
+                Ok(size) => {
+                    if let Some(size) = size {
+                        app.size = size;
+                    }
+                    pace.drawn(t);
+                }
+                Err(e) => {
+                    // The terminal is gone (closed without SIGHUP): behave as on SIGHUP.
+                    tracing::warn!("cannot draw, detaching: {e}");
+                    detach(&mut screen, controls, &app, "the terminal went away").await;
+                    detached = true;
+                }
+            }
         }
         if summary.is_some() && (leaving || detached) {
             break;
@@ -128,6 +149,9 @@ pub async fn drive<T>(
         // When output waiting for its frame is due; the branch is off when none waits.
         let frame = if detached { None } else { pace.deadline() };
         let frame_at = tokio::time::Instant::from_std(frame.unwrap_or(t));
+        // When keys held by a modal that just opened are let go: its note goes then.
+        let held = app.hold_ends().filter(|_| !detached).map(|d| opened + d);
+        let held_at = tokio::time::Instant::from_std(held.unwrap_or(t));
         tokio::select! {
             r = &mut window, if summary.is_none() => {
                 if let Err(e) = &r {
@@ -139,21 +163,25 @@ pub async fn drive<T>(
                 app.on_engine_done();
             }
             batch = live.next_batch() => {
+                app.uptime = opened.elapsed();
                 urgent = apply(&mut app, batch);
                 // A question the journal answered meanwhile (a decision, the start time)
                 // is no longer asked.
-                if app.open_stop().is_none() {
+                if decision.as_ref().is_some_and(|(id, _)| !app.state.open_stops.iter().any(|s| s.id == *id)) {
                     decision = None;
                 }
             }
             () = sleep_until(frame_at), if frame.is_some() => urgent = false,
+            () = sleep_until(held_at), if held.is_some() => {}
             Some(ask) = asks.recv() => {
+                app.now = clock.now();
+                app.uptime = opened.elapsed();
                 // Events journaled before the question (the HardStop) come first.
                 apply(&mut app, live.try_batch());
                 match ask {
                     Ask::Decide { stop, reply } => {
+                        decision = Some((stop.id, reply));
                         app.on_stop(stop);
-                        decision = Some(reply);
                     }
                     Ask::Countdown { host, seconds, reply } => {
                         app.on_countdown(&host, seconds);
@@ -162,7 +190,10 @@ pub async fn drive<T>(
                 }
             }
             Some(ev) = keys.next(), if !detached => {
+                app.now = clock.now();
+                app.uptime = opened.elapsed();
                 match ev {
+                    Ok(TermEvent::Resize(w, h)) => app.size = (w, h),
                     Ok(ev) => {
                         if let Some(a) = key_action(&app, &ev) {
                             effects = update(&mut app, a);
@@ -178,13 +209,14 @@ pub async fn drive<T>(
             }
             _ = tick.tick() => {
                 app.now = clock.now();
+                app.uptime = opened.elapsed();
                 effects = update(&mut app, super::action::Action::Tick);
             }
             name = signals.recv() => {
                 tracing::warn!("{name}: giving the terminal back, leaving the window paused");
                 detach(&mut screen, controls, &app, &format!("{name} received")).await;
                 detached = true;
-                eprintln!("patchdeck: {name}: {}", strings::SIGNAL_RECEIVED);
+                say(&format!("patchdeck: {name}: {}", strings::SIGNAL_RECEIVED));
             }
         }
         if urgent {
@@ -194,20 +226,23 @@ pub async fn drive<T>(
         }
         for effect in effects {
             match effect {
-                Effect::Decide(d) => {
-                    if let Some(reply) = decision.take() {
-                        let by = Actor::operator(app.state.operators.join("+"));
-                        let _ = reply.send(Verdict { decision: d, by });
+                Effect::Decide { stop, verdict } => match decision.take() {
+                    // Only the stop the operators saw is answered by it.
+                    Some((id, reply)) if id == stop => {
+                        let _ = reply.send(verdict);
                     }
-                }
-                Effect::AutoRollback { host, roll_back } => {
+                    other => {
+                        decision = other;
+                        app.status = Some(strings::STOP_GONE.into());
+                    }
+                },
+                Effect::AutoRollback { host, cancelled_by } => {
                     if let Some(reply) = countdowns.remove(&host) {
-                        let who = (!roll_back).then(|| Actor::operator(app.state.operators.join("+")));
-                        let _ = reply.send(who);
+                        let _ = reply.send(cancelled_by);
                     }
                 }
-                Effect::Request(r) => {
-                    if let Err(e) = controls.request(r, app.state.operators.clone()).await {
+                Effect::Request { request, by } => {
+                    if let Err(e) = controls.request(request, by).await {
                         app.status = Some(format!("{e:#}"));
                     }
                 }

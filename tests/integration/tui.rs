@@ -4,10 +4,11 @@
 //! Clock and event times are injected, so the snapshots are stable.
 
 use std::path::Path;
+use std::time::Duration;
 
 use patchdeck::diag::SourceFile;
-use patchdeck::engine::control::{Choice, Decision, Target};
-use patchdeck::engine::decide::Scripted;
+use patchdeck::engine::control::{Actor, Choice, Decision, Target};
+use patchdeck::engine::decide::{Scripted, Verdict};
 use patchdeck::engine::event::{Event, Request, StopKind};
 use patchdeck::engine::live::{self, Live, RunId};
 use patchdeck::engine::recorder::MemoryLog;
@@ -86,12 +87,15 @@ fn at(secs: i64) -> jiff::Timestamp {
 }
 
 /// An App fed with `events` up to and including the first for which `until` holds (all of
-/// them if none does), one second apart; the clock 7 s after the last one.
+/// them if none does), one second apart; the clock (and the monotonic one the key guards
+/// use) 7 s after the last one.
 fn app_until(info: &WindowInfo, events: &[Event], mode: Mode, until: impl Fn(&Event) -> bool) -> App {
     let mut app = App::new(mode, info.clone(), at(0));
     for (i, e) in events.iter().enumerate() {
+        app.uptime = Duration::from_secs(i as u64);
         app.on_event(at(i as i64), e.clone());
         app.now = at(i as i64 + 7);
+        app.uptime = Duration::from_secs(i as u64 + 7);
         if until(e) {
             break;
         }
@@ -99,11 +103,33 @@ fn app_until(info: &WindowInfo, events: &[Event], mode: Mode, until: impl Fn(&Ev
     app
 }
 
-/// The open stop of the last HardStop fed, as the decider would hand it to the UI.
+/// Time passes on the monotonic clock: what just opened has been seen.
+fn later(app: &mut App, ms: u64) {
+    app.uptime += Duration::from_millis(ms);
+}
+
+/// The open stop of the last HardStop fed, as the decider would hand it to the UI, and
+/// read by the operators (its keys no longer held).
 fn raise_last_stop(app: &mut App) -> OpenStop {
     let stop = app.state.open_stops.last().cloned().expect("an open stop");
     app.on_stop(stop.clone());
+    later(app, 1000);
     stop
+}
+
+/// Who the record names for a person's decision.
+fn by(name: &str) -> Actor {
+    Actor::operator(name)
+}
+
+/// The loop's answer to `stop`.
+fn decide(stop: &OpenStop, decision: Decision, who: &str) -> Effect {
+    Effect::Decide { stop: stop.id, verdict: Verdict { decision, by: by(who) } }
+}
+
+/// A request journaled by `who`.
+fn request(r: Request, who: &str) -> Effect {
+    Effect::Request { request: r, by: vec![who.to_string()] }
 }
 
 fn screen(app: &App, w: u16, h: u16) -> String {
@@ -169,19 +195,23 @@ async fn hard_stop_divergence_then_rollback_with_one_confirmation() {
     assert_eq!(app.context(), Context::Stop);
     snap("stop_divergence", &app);
 
-    // The modal takes all input: main-screen keys do nothing, Ctrl-C says decide first.
+    // The modal takes all input: main-screen keys do nothing; q asks how to leave, over it.
     assert!(update(&mut app, Action::SelectNext).is_empty());
+    assert_eq!(app.selected_host().as_deref(), Some("web3"));
     assert!(update(&mut app, Action::Quit).is_empty());
-    assert!(app.status.as_deref().unwrap().contains("decide first"));
-    // Retry is not a choice for a divergence.
+    assert_eq!(app.context(), Context::Leave);
+    update(&mut app, Action::Deny);
+    assert_eq!(app.context(), Context::Stop, "back at the stop");
+    // Retry is not a choice for a divergence: its key says so and does nothing.
     assert!(update(&mut app, Action::Choose(Choice::Retry)).is_empty());
     assert_eq!(app.context(), Context::Stop);
+    assert!(app.status.as_deref().unwrap().starts_with("e (retry) is not a choice at this stop"));
 
-    // Rollback: one key, one confirmation.
+    // Rollback: one key, one confirmation, recorded as the operator who answered.
     assert!(update(&mut app, Action::Choose(Choice::RollbackHost)).is_empty());
     assert_eq!(app.context(), Context::Confirm);
     snap("stop_rollback_confirm", &app);
-    assert_eq!(update(&mut app, Action::Confirm), vec![Effect::Decide(on(Choice::RollbackHost, "web3"))]);
+    assert_eq!(update(&mut app, Action::Confirm), vec![decide(&stop, on(Choice::RollbackHost, "web3"), "alice")]);
     assert_eq!(app.context(), Context::Main);
 }
 
@@ -189,7 +219,7 @@ async fn hard_stop_divergence_then_rollback_with_one_confirmation() {
 async fn override_needs_a_reason_and_the_host_name_typed_out() {
     let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
     let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "web3"));
-    raise_last_stop(&mut app);
+    let stop = raise_last_stop(&mut app);
     update(&mut app, Action::Choose(Choice::Override));
     assert_eq!(app.context(), Context::Text);
     // An empty reason is refused.
@@ -202,14 +232,10 @@ async fn override_needs_a_reason_and_the_host_name_typed_out() {
     assert!(update(&mut app, Action::Submit).is_empty());
     assert!(app.status.as_deref().unwrap().contains("\"web3\""));
     typed(&mut app, "3");
-    assert_eq!(
-        update(&mut app, Action::Submit),
-        vec![Effect::Decide(Decision::with_reason(
-            Choice::Override,
-            Target::Host("web3".into()),
-            "deb12u3 only rebuilds docs"
-        ))]
-    );
+    // Bob decides this one: Tab, since digits are text in a prompt.
+    update(&mut app, Action::NextOperator);
+    let d = Decision::with_reason(Choice::Override, Target::Host("web3".into()), "deb12u3 only rebuilds docs");
+    assert_eq!(update(&mut app, Action::Submit), vec![decide(&stop, d, "bob")]);
 }
 
 #[tokio::test]
@@ -235,16 +261,19 @@ async fn auto_rollback_countdown_is_visible_and_cancellable() {
     let start = app.now;
     app.on_countdown("shop1", 15);
     app.now = start.checked_add(jiff::SignedDuration::from_secs(4)).unwrap();
+    later(&mut app, 4000);
     assert!(update(&mut app, Action::Tick).is_empty(), "not expired yet");
     snap("countdown", &app);
+    // Cancelled by the operator who pressed it (bob, chosen with 2): never "alice+bob".
+    update(&mut app, Action::Operator(1));
     assert_eq!(
         update(&mut app, Action::CancelAutoRollback),
-        vec![Effect::AutoRollback { host: "shop1".into(), roll_back: false }]
+        vec![Effect::AutoRollback { host: "shop1".into(), cancelled_by: Some(by("bob")) }]
     );
     // Left alone, it rolls back when it reaches zero.
     app.on_countdown("shop1", 15);
     app.now = app.now.checked_add(jiff::SignedDuration::from_secs(15)).unwrap();
-    assert_eq!(update(&mut app, Action::Tick), vec![Effect::AutoRollback { host: "shop1".into(), roll_back: true }]);
+    assert_eq!(update(&mut app, Action::Tick), vec![Effect::AutoRollback { host: "shop1".into(), cancelled_by: None }]);
 }
 
 #[tokio::test]
@@ -262,6 +291,7 @@ async fn deadline_prompt() {
     let late = "2026-11-22T23:14:00Z";
     let (info, ev) = events(|t| t, |_| {}, vec![Choice::Abort], late).await;
     let mut app = App::new(Mode::Live, info, late.parse().unwrap());
+    app.uptime = Duration::from_secs(60);
     for e in &ev {
         app.on_event(late.parse().unwrap(), e.clone());
         if matches!(e, Event::HardStop { .. }) {
@@ -279,7 +309,8 @@ async fn deadline_prompt() {
     update(&mut app, Action::Submit);
     typed(&mut app, "override");
     assert!(matches!(update(&mut app, Action::Submit).as_slice(),
-        [Effect::Decide(d)] if d.choice == Choice::Override && d.target == Target::Window));
+        [Effect::Decide { verdict: Verdict { decision: d, by: Actor::Operator { name } }, .. }]
+            if d.choice == Choice::Override && d.target == Target::Window && name == "alice"));
 }
 
 #[tokio::test]
@@ -363,14 +394,18 @@ async fn help_journal_diff_filter_and_requests() {
     // The rollback key asks once, then requests.
     update(&mut app, Action::RollbackHost);
     assert_eq!(app.context(), Context::Confirm);
-    assert_eq!(update(&mut app, Action::Confirm), vec![Effect::Request(Request::RollbackHost { host: "web2".into() })]);
+    assert_eq!(
+        update(&mut app, Action::Confirm),
+        vec![request(Request::RollbackHost { host: "web2".into() }, "alice")]
+    );
 
-    // `q` while the window runs asks first; yes leaves the window paused (never kills a
-    // command, never aborts): `--resume` carries on.
+    // `q` while the window runs asks which way to leave: PAUSED (never kills a command,
+    // never aborts: `--resume` carries on), or ABORT, or back.
     update(&mut app, Action::Quit);
-    assert_eq!(app.context(), Context::Confirm);
-    let pause = Request::Pause { reason: "the operators quit the cockpit".into() };
-    assert_eq!(update(&mut app, Action::Confirm), vec![Effect::Request(pause), Effect::Quit]);
+    assert_eq!(app.context(), Context::Leave);
+    snap("leave", &app);
+    let pause = Request::Pause { reason: "the operators left the cockpit".into() };
+    assert_eq!(update(&mut app, Action::LeavePaused), vec![request(pause, "alice"), Effect::Quit]);
     assert!(app.quitting);
 }
 
@@ -407,7 +442,7 @@ async fn the_rollback_key_is_shown_and_works_in_every_view_prompt_and_question()
         assert_eq!(app.popups, std::slice::from_ref(&asks_web1), "{open:?}");
         assert_eq!(
             update(&mut app, Action::Confirm),
-            vec![Effect::Request(Request::RollbackHost { host: "web1".into() })]
+            vec![request(Request::RollbackHost { host: "web1".into() }, "alice")]
         );
     }
 
@@ -423,11 +458,11 @@ async fn the_rollback_key_is_shown_and_works_in_every_view_prompt_and_question()
     press_r(&mut app);
     assert_eq!(app.popups, std::slice::from_ref(&asks_web1));
 
-    // Asked about something else (abort, quit): R asks about the rollback instead.
+    // Asked about something else (abort, leaving): R asks about the rollback instead.
     for ask in [Action::AbortWindow, Action::Quit] {
         let mut app = running.clone();
         update(&mut app, ask.clone());
-        assert_eq!(app.context(), Context::Confirm);
+        assert!(matches!(app.context(), Context::Confirm | Context::Leave), "{ask:?}");
         let text = screen(&app, 80, 24);
         assert!(text.contains("R ROLLBACK web1 instead"), "{ask:?}:\n{text}");
         press_r(&mut app);
@@ -465,6 +500,7 @@ async fn at_a_hard_stop_r_from_a_view_or_another_question_chooses_its_rollback()
     let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "web3"));
     let stop = raise_last_stop(&mut app);
     let confirming = |d: Decision| Popup::Stop { stop: stop.clone(), stage: StopStage::Confirm(d) };
+    let alice_rolls_back = decide(&stop, on(Choice::RollbackHost, "web3"), "alice");
 
     // The full diff over the stop: R closes it and asks about the stop's rollback.
     update(&mut app, Action::FullDiff);
@@ -492,7 +528,7 @@ async fn at_a_hard_stop_r_from_a_view_or_another_question_chooses_its_rollback()
     update(&mut app, Action::Back);
     press_r(&mut app);
     assert_eq!(app.popups, [confirming(on(Choice::RollbackHost, "web3"))]);
-    assert_eq!(update(&mut app, Action::Confirm), vec![Effect::Decide(on(Choice::RollbackHost, "web3"))]);
+    assert_eq!(update(&mut app, Action::Confirm), vec![alice_rolls_back]);
 }
 
 #[tokio::test]
@@ -512,13 +548,16 @@ async fn watch_is_read_only() {
     let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
     let mut app = app_until(&info, &ev, Mode::ReadOnly, |e| is_stop_on(e, "web2"));
     assert_eq!(app.context(), Context::ReadOnly, "no modal: watch cannot decide");
-    let key = |c| crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c));
-    assert_eq!(keymap::lookup(app.context(), key('R')), None);
     snap("watch_stop", &app);
     let text = screen(&app, 80, 24);
     assert!(text.contains("READ-ONLY") && !text.contains("ROLLBACK web2"), "{text}");
     assert!(text.contains("HARD STOP web2"), "the stop is shown, as waiting for the operators:\n{text}");
-    assert!(update(&mut app, Action::RollbackHost).is_empty());
+    // R is refused, and says so.
+    let key = |c| crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c));
+    let r = keymap::lookup(app.context(), key('R')).expect("R is matched, to be refused");
+    assert!(update(&mut app, r).is_empty());
+    assert_eq!(app.popups, [], "nothing is asked");
+    assert!(screen(&app, 80, 24).contains("READ-ONLY: watching the journal; this screen cannot send commands"));
     assert_eq!(update(&mut app, Action::Quit), vec![Effect::Quit]);
 }
 
@@ -619,8 +658,10 @@ async fn a_drill_is_marked_on_every_screen() {
         let mut rows = small.lines();
         assert_eq!(rows.next(), Some(" DRILL"), "{mode:?}:\n{small}");
         assert_eq!(rows.next(), Some("The terminal is too small for the cockpit."), "{mode:?}:\n{small}");
+        // What waits for the operators is said, so nobody types blind at it.
+        let name = if mode == Mode::Live { "drill_too_small_60x20" } else { "drill_watch_too_small_60x20" };
         insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
-            insta::assert_snapshot!("drill_too_small_60x20", small);
+            insta::assert_snapshot!(name, small);
         });
     }
 }
@@ -631,6 +672,7 @@ async fn a_drill_auto_rollback_countdown_is_marked() {
     let mut app =
         app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::AutoRollbackArmed { host, .. } if host == "web1"));
     app.on_countdown("web1", 15);
+    later(&mut app, 1000);
     snap_drill("countdown", &app);
     // Not a drill: no marker (the same screens as ever).
     let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;

@@ -16,7 +16,7 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let text = app.status_line();
     let st = if app.typing_filter() {
         theme.input
-    } else if text.contains(strings::HARD_STOP) || text.contains("ABORTED") {
+    } else if text.contains(strings::HARD_STOP) || text.contains("ABORTED") || text.contains(strings::COUNTDOWN_TITLE) {
         theme.danger
     } else {
         theme.warn
@@ -40,6 +40,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         items.push(("Esc", esc.into(), true));
         if let Some(k) = app.rollback_key() {
             items.push(("R", strings::rollback_key(&k, false), true));
+        }
+        if !app.typing_filter() && app.operators().len() > 1 {
+            items.push(("Tab", strings::TAB_NEXT_SHORT.into(), false));
         }
     } else {
         for b in bindings(ctx).filter(|b| !b.short.is_empty()) {

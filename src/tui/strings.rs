@@ -32,8 +32,11 @@ pub const HELP_TYPING: &str = "Typing (filter, override)";
 pub const HELP_TYPING_WATCH: &str = "Typing (filter)";
 pub const HELP_VIEWS: &str = "Views (help, journal, diff)";
 pub const HELP_LEAVING: &str = "Leaving (q or Ctrl-C)";
-pub const HELP_ANYWHERE: &str =
-    "Anywhere: q or Ctrl-C leaves (asks: PAUSED or ABORT), ? help, t journal. No key uses Ctrl-b or the mouse.";
+/// The help screen's last lines.
+pub const HELP_ANYWHERE: [&str; 2] = [
+    "Anywhere: q or Ctrl-C leaves (asks: PAUSED or ABORT), ? help, t journal.",
+    "No key uses Ctrl-b (tmux's prefix) or the mouse.",
+];
 pub const TIMELINE_TITLE: &str = "Timeline: the journal (Esc closes)";
 pub const FILTER_PROMPT: &str = "filter: ";
 pub const HARD_STOP: &str = "HARD STOP";
@@ -51,12 +54,14 @@ pub const LEFT_PAUSED_REASON: &str = "the operators left the cockpit";
 pub fn window_ended(aborted: bool, can_roll_back: bool) -> String {
     let what = if aborted { "window ABORTED" } else { "window finished" };
     if can_roll_back {
-        format!("{what}: rollback stays possible (R this host, W its wave, X all); q leaves")
+        format!("{what}; rollback stays possible: R host, W wave, X all; q leaves")
     } else {
         what.to_string()
     }
 }
-pub const NO_REQUESTS_AFTER_END: &str = "the window has ended: nothing more can be requested";
+pub const ALREADY_ENDED: &str = "the window has ended: there is nothing to abort (R, W, X still roll back)";
+pub const NO_REQUESTS_AFTER_END: &str =
+    "this cockpit no longer serves the window (leaving): roll back with `patchdeck rollback JOURNAL`";
 /// The drill marker: in a drill's header, on every screen, in place of [`APP`].
 pub const DRILL: &str = "DRILL";
 

@@ -34,6 +34,7 @@ pub(super) fn main_input(app: &mut App, action: Action) -> Vec<Effect> {
             Some(host) => ask(app, Request::RollbackHost { host }),
             None => app.status = Some(strings::NO_HOST.into()),
         },
+        Action::AbortWindow if app.state.finished => app.status = Some(strings::ALREADY_ENDED.into()),
         Action::AbortWindow => ask(app, Request::Abort),
         Action::RollbackWave => {
             if let Some((_, (wave, hosts))) = app.shown_wave() {

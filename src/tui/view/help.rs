@@ -41,7 +41,9 @@ fn listed(app: &App, ctx: Context) -> impl Iterator<Item = &'static Binding> {
 /// Rows the help screen has.
 pub fn len(app: &App) -> usize {
     let read_only = usize::from(app.mode == Mode::ReadOnly);
-    read_only + sections(app).iter().map(|(_, ctx)| 1 + listed(app, *ctx).count()).sum::<usize>() + 1
+    read_only
+        + sections(app).iter().map(|(_, ctx)| 1 + listed(app, *ctx).count()).sum::<usize>()
+        + strings::HELP_ANYWHERE.len()
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
@@ -56,7 +58,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             lines.push(Line::from(vec![Span::styled(format!("  {:<7}", b.label), theme.key), Span::raw(b.help)]));
         }
     }
-    lines.push(Line::styled(strings::HELP_ANYWHERE, theme.muted));
+    lines.extend(strings::HELP_ANYWHERE.iter().map(|l| Line::styled(*l, theme.muted)));
     frame.render_widget(
         Paragraph::new(lines)
             .block(pane(format!(" {} ", strings::HELP_TITLE), true, theme))

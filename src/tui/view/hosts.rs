@@ -144,3 +144,49 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     frame.render_widget(Paragraph::new(lines).block(block).scroll((top as u16, 0)), area);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_label_fits_the_narrow_pane_and_no_two_states_share_words() {
+        let theme = Theme::builtin("dark").expect("the dark theme is built in");
+        let checks = [RollbackCheck::Verified, RollbackCheck::Unverified, RollbackCheck::StillUnhealthy];
+        let mut all = vec![
+            HostStatus::Running(3),
+            HostStatus::RollingBack(3),
+            HostStatus::Countdown,
+            HostStatus::HardStop,
+            HostStatus::OutcomeUnknown(3),
+        ];
+        all.extend(
+            [
+                Standing::NotStarted,
+                Standing::Underway { done: 2 },
+                Standing::Done,
+                Standing::DoneOverride,
+                Standing::Failed,
+                Standing::Skipped,
+                Standing::Stopped { done: 2 },
+            ]
+            .into_iter()
+            .chain(checks.map(Standing::RolledBack))
+            .map(HostStatus::Standing),
+        );
+        // 80 columns: 28 inside the pane, less the mark, symbol and a 12-column name.
+        let narrow: Vec<String> = all.iter().map(|s| describe(s, 4, 13, &theme).1).collect();
+        for (s, words) in all.iter().zip(&narrow) {
+            assert!(words.chars().count() <= 13, "{s:?}: {words}");
+        }
+        let wide: Vec<String> = all.iter().map(|s| describe(s, 4, usize::MAX, &theme).1).collect();
+        for words in [&narrow, &wide] {
+            let mut unique = words.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), all.len(), "two states read the same: {words:?}");
+        }
+        assert_eq!(wide[all.len() - 3], "rolled back, verified");
+        assert_eq!(narrow[all.len() - 3], "RB verified");
+    }
+}

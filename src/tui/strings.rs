@@ -130,6 +130,11 @@ pub fn list_keys(hosts: bool) -> String {
     format!("PgUp/PgDn/Home/End move {which} (Tab switches)")
 }
 
+/// `R` on a host with nothing to undo.
+pub fn nothing_to_undo(host: &str) -> String {
+    format!("{host} has no changes to undo (nothing ran on it, or it is rolled back already)")
+}
+
 /// `W` or `X` with nothing to undo.
 pub fn nothing_to_roll_back(wave: Option<&str>) -> String {
     match wave {

@@ -391,12 +391,20 @@ async fn help_journal_diff_filter_and_requests() {
     assert!(update(&mut app, Action::Deny).is_empty());
     assert_eq!(app.context(), Context::Main);
 
-    // The rollback key asks once, then requests.
+    // The rollback key asks once, then requests; about a host with nothing to undo it
+    // says so instead.
+    update(&mut app, Action::RollbackHost);
+    assert!(app.popups.is_empty());
+    assert_eq!(
+        app.status.as_deref(),
+        Some("web2 has no changes to undo (nothing ran on it, or it is rolled back already)")
+    );
+    update(&mut app, Action::SelectPrev);
     update(&mut app, Action::RollbackHost);
     assert_eq!(app.context(), Context::Confirm);
     assert_eq!(
         update(&mut app, Action::Confirm),
-        vec![request(Request::RollbackHost { host: "web2".into() }, "alice")]
+        vec![request(Request::RollbackHost { host: "web1".into() }, "alice")]
     );
 
     // `q` while the window runs asks which way to leave: PAUSED (never kills a command,
@@ -925,13 +933,10 @@ async fn r_right_after_the_selection_moved_by_itself_does_nothing_and_says_so() 
     // A move the operator made is theirs: R right after it acts on it.
     update(&mut app, Action::Back);
     let mut app2 = app_until(&info, &before, Mode::Live, |_| false);
-    arrives(&mut app2, Event::WaveStarted { wave: "web".into() });
-    app2.follow = false;
-    update(&mut app2, Action::SelectNext);
-    assert!(app2.popups.is_empty());
+    update(&mut app2, Action::PrevWave);
+    assert_eq!(app2.visible_hosts(), ["canary1"]);
     press_r(&mut app2);
-    let host = app2.selected_host().unwrap();
-    assert_eq!(app2.popups, [Popup::Confirm(Pending::Request(Request::RollbackHost { host }))]);
+    assert_eq!(app2.popups, [Popup::Confirm(Pending::Request(Request::RollbackHost { host: "canary1".into() }))]);
 }
 
 #[tokio::test]
@@ -960,7 +965,10 @@ async fn a_question_waits_behind_a_stop_and_comes_back_with_its_keys_held() {
     // A request's confirmation waits behind a stop the same way.
     let mut app = app_until(&info, &before, Mode::Live, |_| false);
     later(&mut app, 1000);
+    press(&mut app, 'k');
+    press(&mut app, 'k');
     press_r(&mut app);
+    assert_eq!(app.popups, [Popup::Confirm(Pending::Request(Request::RollbackHost { host: "web1".into() }))]);
     let asked = app.popups.clone();
     arrives(&mut app, ev.iter().find(|e| is_stop_on(e, "web3")).cloned().unwrap());
     assert_eq!(app.popups[..1], asked[..], "still there, under the stop");

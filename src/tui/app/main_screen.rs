@@ -8,6 +8,12 @@ use crate::tui::action::Action;
 use crate::tui::strings;
 
 pub(super) fn main_input(app: &mut App, action: Action) -> Vec<Effect> {
+    let request =
+        matches!(action, Action::RollbackHost | Action::RollbackWave | Action::RollbackAll | Action::AbortWindow);
+    if request && app.mode == Mode::ReadOnly {
+        app.status = Some(strings::READ_ONLY.into());
+        return Vec::new();
+    }
     match action {
         Action::SelectPrev => move_selection(app, -1),
         Action::SelectNext => move_selection(app, 1),
@@ -31,6 +37,10 @@ pub(super) fn main_input(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Filter => app.popups.push(Popup::Filter),
         Action::Back => app.filter.clear(),
         Action::RollbackHost => match app.selected_host() {
+            // Nothing ran on it, or it is rolled back already: there is nothing to ask.
+            Some(host) if app.state.host(&host).is_some_and(|h| !h.has_changes()) => {
+                app.status = Some(strings::nothing_to_undo(&host));
+            }
             Some(host) => ask(app, Request::RollbackHost { host }),
             None => app.status = Some(strings::NO_HOST.into()),
         },

@@ -328,7 +328,13 @@ impl App {
             return None;
         }
         match self.popups[..n].last() {
-            None => self.can_request().then(|| self.selected_host()).flatten().map(RollbackKey::Request),
+            // A host with nothing to undo has no rollback to offer.
+            None => self
+                .can_request()
+                .then(|| self.selected_host())
+                .flatten()
+                .filter(|h| self.state.host(h).is_some_and(|s| s.has_changes()))
+                .map(RollbackKey::Request),
             // A view closes, then `R` does what it does beneath.
             Some(Popup::Help | Popup::Timeline | Popup::FullDiff) => self.rollback_key_under(n - 1),
             Some(Popup::Stop { stop, stage }) => {

@@ -566,6 +566,9 @@ async fn watch_is_read_only() {
     assert!(update(&mut app, r).is_empty());
     assert_eq!(app.popups, [], "nothing is asked");
     assert!(screen(&app, 80, 24).contains("READ-ONLY: watching the journal; this screen cannot send commands"));
+    // Said for a while; then the status line is the window's again (the stop's banner).
+    later(&mut app, 5000);
+    assert!(app.status_line().starts_with("HARD STOP web2, operators deciding"), "{}", app.status_line());
     assert_eq!(update(&mut app, Action::Quit), vec![Effect::Quit]);
 }
 

@@ -39,13 +39,20 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         return countdown::tick(app);
     }
     app.status = None;
-    if let Some(why) = guard::refuse(app, &action) {
-        app.status = Some(why);
-        return Vec::new();
-    }
-    let depth = app.popups.len();
-    let effects = route(app, action);
-    app.after_key(depth);
+    let effects = match guard::refuse(app, &action) {
+        Some(why) => {
+            app.status = Some(why);
+            Vec::new()
+        }
+        None => {
+            let depth = app.popups.len();
+            let effects = route(app, action);
+            app.after_key(depth);
+            effects
+        }
+    };
+    // What the key did is said for a while, then the window's own state again.
+    app.status_until = app.uptime + model::STATUS_SHOWN;
     effects
 }
 

@@ -184,6 +184,9 @@ pub enum Effect {
     Quit,
 }
 
+/// How long the status line says what a key did.
+pub const STATUS_SHOWN: Duration = Duration::from_secs(5);
+
 /// How long keys wait after a modal opens (or the selection moves) by itself: a key
 /// pressed at the screen before must not land on what replaced it.
 pub const GRACE: Duration = Duration::from_millis(600);
@@ -225,6 +228,8 @@ pub struct App {
     /// Scroll of full-screen views, lines from the top.
     pub view_scroll: u16,
     pub status: Option<String>,
+    /// The status line says `status` until then (what a key did, or why it did nothing).
+    pub(super) status_until: Duration,
     /// Who answers the question open now (an index into the operators; the first by
     /// default, again for each new question).
     pub by: usize,
@@ -277,6 +282,7 @@ impl App {
             scroll: 0,
             view_scroll: 0,
             status: None,
+            status_until: Duration::ZERO,
             by: 0,
             armed: BTreeMap::new(),
             shown: None,
@@ -537,7 +543,9 @@ impl App {
         if self.typing_filter() {
             return strings::filter_prompt(&self.filter);
         }
-        if let Some(s) = &self.status {
+        if let Some(s) = &self.status
+            && self.uptime < self.status_until
+        {
             return s.clone();
         }
         if self.quitting {

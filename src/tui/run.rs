@@ -51,6 +51,14 @@ impl Screen {
         self.guard = None;
         terminal::restore();
     }
+
+    /// The terminal is gone: stops drawing without writing to it again (see
+    /// [`Guard::abandon`]).
+    pub fn abandon(&mut self) {
+        if let Some(g) = self.guard.take() {
+            g.abandon();
+        }
+    }
 }
 
 /// The key's action in the app's context, through the keymap.
@@ -67,11 +75,15 @@ pub fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-/// Nobody can answer any more (signal, or the terminal is gone): give the terminal back,
-/// leave the window paused (running steps finish; nothing new starts; nothing is killed;
-/// an open stop stays open for `--resume`).
-async fn detach(screen: &mut Screen, controls: &dyn Controls, app: &App, why: &str) {
-    screen.detach();
+/// Nobody can answer any more (signal, or the terminal is gone): give the terminal back
+/// (`gone`: it cannot be written to), leave the window paused (running steps finish;
+/// nothing new starts; nothing is killed; an open stop stays open for `--resume`).
+async fn detach(screen: &mut Screen, controls: &dyn Controls, app: &App, why: &str, gone: bool) {
+    if gone {
+        screen.abandon();
+    } else {
+        screen.detach();
+    }
     if app.mode == super::app::Mode::Live && !app.state.paused && !app.state.finished {
         let pause = Request::Pause { reason: why.to_string() };
         if let Err(e) = controls.request(pause, app.state.operators.clone()).await {
@@ -135,7 +147,7 @@ pub async fn drive<T>(
                 Err(e) => {
                     // The terminal is gone (closed without SIGHUP): behave as on SIGHUP.
                     tracing::warn!("cannot draw, detaching: {e}");
-                    detach(&mut screen, controls, &app, "the terminal went away").await;
+                    detach(&mut screen, controls, &app, "the terminal went away", true).await;
                     detached = true;
                 }
             }
@@ -202,7 +214,7 @@ pub async fn drive<T>(
                     Err(e) => {
                         // The terminal is gone (closed without SIGHUP): behave as on SIGHUP.
                         tracing::warn!("terminal input failed, detaching: {e}");
-                        detach(&mut screen, controls, &app, "the terminal went away").await;
+                        detach(&mut screen, controls, &app, "the terminal went away", true).await;
                         detached = true;
                     }
                 }
@@ -214,7 +226,9 @@ pub async fn drive<T>(
             }
             name = signals.recv() => {
                 tracing::warn!("{name}: giving the terminal back, leaving the window paused");
-                detach(&mut screen, controls, &app, &format!("{name} received")).await;
+                // A hangup took the terminal with it.
+                let gone = name == "SIGHUP";
+                detach(&mut screen, controls, &app, &format!("{name} received"), gone).await;
                 detached = true;
                 say(&format!("patchdeck: {name}: {}", strings::SIGNAL_RECEIVED));
             }

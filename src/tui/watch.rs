@@ -62,7 +62,10 @@ pub async fn watch(journal: &Path, theme: Theme) -> eyre::Result<u8> {
         match screen.draw(&app) {
             Ok(Some(size)) => app.size = size,
             Ok(None) => {}
-            Err(_) => break,
+            Err(_) => {
+                screen.abandon();
+                break;
+            }
         }
         tokio::select! {
             batch = follower.next_batch() => {
@@ -81,11 +84,20 @@ pub async fn watch(journal: &Path, theme: Theme) -> eyre::Result<u8> {
                             break;
                         }
                     }
-                    Err(_) => break, // the terminal is gone
+                    Err(_) => {
+                        // The terminal is gone.
+                        screen.abandon();
+                        break;
+                    }
                 }
             }
             _ = tick.tick() => {}
-            _ = signals.recv() => break,
+            name = signals.recv() => {
+                if name == "SIGHUP" {
+                    screen.abandon();
+                }
+                break;
+            }
         }
     }
     screen.detach();

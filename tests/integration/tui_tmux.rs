@@ -560,6 +560,61 @@ fn ctrl_c_asks_and_sigterm_leaves_the_window_paused_and_the_terminal_restored() 
     assert!(!ev.iter().any(|e| matches!(e, Event::WindowFinished { .. })), "left paused, not finished");
 }
 
+/// The terminal closes under the cockpit (the tmux pane is killed: SIGHUP, and every write
+/// to it fails from then on): the window is left paused, the running step finishes, and
+/// patchdeck exits as paused (4), not with a panic (101) on the dead terminal.
+#[test]
+fn closing_the_terminal_leaves_the_window_paused_without_a_panic() {
+    if !require::tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let short = |rb: String| {
+        rb.replacen("run = \"systemctl restart nginx\"\n", "run = \"systemctl restart nginx\"\ntimeout = \"5s\"\n", 1)
+    };
+    setup_with(dir.path(), crate::support::demo::CLEAN_WAVES, short, HANG_RESTART);
+    let t = Tmux::new("hangup");
+    // sh outlives the pane (a trap, so patchdeck still gets the signal) to say how
+    // patchdeck exited, in a file: the pane that would show it is gone.
+    let code = dir.path().join("exit-code");
+    let cmd = format!("trap 'true' HUP; {}; echo $? > '{}'", run_cmd(), code.display());
+    t.start(dir.path(), &cmd);
+    t.wait_for("w", "step 3 restart nginx: running", 60);
+    let pid = patchdeck_pid(&t, "w");
+    t.tmux(&["kill-pane", "-t", "w"]);
+    wait_gone(pid, 30);
+    let until = Instant::now() + Duration::from_secs(10);
+    while !code.exists() {
+        assert!(Instant::now() < until, "sh did not say how patchdeck exited");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        let text = std::fs::read_to_string(&code).unwrap();
+        if text.ends_with('\n') {
+            break text.trim().to_string();
+        }
+        assert!(Instant::now() < until, "the exit code was not written whole: {text:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(exit, "4", "left paused, not a panic on the closed terminal");
+    let ev = events(dir.path());
+    // Whichever patchdeck met first: the hangup, or the terminal failing under a write or
+    // a read. Either way it is journaled once, as a pause.
+    let pauses: Vec<&str> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Requested { request: Request::Pause { reason }, .. } => Some(reason.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(matches!(pauses[..], ["SIGHUP received" | "the terminal went away"]), "{pauses:?}");
+    let pause = position(&ev, |e| matches!(e, Event::Requested { request: Request::Pause { .. }, .. }));
+    let ended = position(&ev, |e| matches!(e, Event::StepFinished { host, step: 2, .. } if host == "canary1"));
+    assert!(pause < ended, "the running step finished after the terminal closed");
+    assert!(!ev[pause..].iter().any(|e| matches!(e, Event::StepStarted { .. })), "nothing new started");
+}
+
 /// With two operators, each decision names the one who chose it: bob rolls canary1 back
 /// (2, then R, y), alice (the first, again by default at the next stop) aborts.
 #[test]

@@ -1142,6 +1142,15 @@ async fn leaving_works_everywhere_and_a_stop_stays_open_when_left_paused() {
     assert!(press(&mut app, 'q').is_empty(), "leaving already");
     assert!(app.status_line().starts_with("leaving: nothing new starts"));
 
+    // R there is the stop's rollback, as its footer says.
+    let mut app = at_stop.clone();
+    press(&mut app, 'q');
+    assert!(footer(&app).ends_with("R ROLLBACK web3"), "{}", footer(&app));
+    press_r(&mut app);
+    assert!(
+        matches!(&app.popups[..], [Popup::Stop { stage: StopStage::Confirm(d), .. }] if *d == on(Choice::RollbackHost, "web3"))
+    );
+
     // a: abort answers the stop itself (so nothing starts), then leaves.
     let mut app = at_stop.clone();
     press(&mut app, 'q');

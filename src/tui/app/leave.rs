@@ -3,7 +3,7 @@
 //! stop stays open, `--resume` carries on exactly there) or ABORT it (nothing new starts,
 //! ever; rollback stays possible), or back. Once the window has ended, leaving is at once.
 
-use super::model::{App, Effect, Mode, Pending, Popup, RollbackKey};
+use super::model::{App, Effect, Mode, Pending, Popup};
 use crate::engine::control::Decision;
 use crate::engine::decide::Verdict;
 use crate::engine::event::Request;
@@ -52,13 +52,11 @@ pub(super) fn leave_input(app: &mut App, action: Action) -> Vec<Effect> {
             app.popups.pop();
             Vec::new()
         }
-        // `R` asks about rolling back the selected host instead.
-        Action::RollbackHost => {
-            if let Some(RollbackKey::Request(host)) = app.rollback_key() {
-                app.popups.pop();
-                app.popups.push(Popup::Confirm(Pending::Request(Request::RollbackHost { host })));
-            }
-            Vec::new()
+        // `R` does instead what it does beneath: asks about the selected host, or the
+        // stop's rollback, or rolls the countdown's host back now.
+        Action::RollbackHost if app.rollback_key().is_some() => {
+            app.popups.pop();
+            super::route(app, Action::RollbackHost)
         }
         _ => Vec::new(),
     }

@@ -29,6 +29,16 @@ fn setup_with(dir: &Path, waves: &[(&str, &[&str])], edit: impl Fn(String) -> St
     );
 }
 
+/// [`setup`] where canary1's restart hangs until its timeout of `secs` (a step that runs,
+/// then ends, on its own).
+fn hanging_restart(dir: &Path, secs: u64) {
+    let short = |rb: String| {
+        let timed = format!("run = \"systemctl restart nginx\"\ntimeout = \"{secs}s\"\n");
+        rb.replacen("run = \"systemctl restart nginx\"\n", &timed, 1)
+    };
+    setup_with(dir, crate::support::demo::CLEAN_WAVES, short, HANG_RESTART);
+}
+
 const FAIL_RESTART: &str = "[[host.canary1.faults]]\non = \"systemctl restart nginx\"\neffect = { exit = 1 }\n";
 const HANG_RESTART: &str = "[[host.canary1.faults]]\non = \"systemctl restart nginx\"\neffect = \"hang\"\n";
 /// Shown in a modal while it holds the keys, just after it opened by itself.
@@ -108,6 +118,20 @@ impl Tmux {
     /// Polls the pane until `text` is on it.
     fn wait_for(&self, target: &str, text: &str, secs: u64) -> String {
         self.wait_until(target, &format!("{text:?}"), secs, |s| s.contains(text))
+    }
+
+    /// At a stop: `a` (abort the window), then `y`.
+    fn abort(&self, target: &str) {
+        self.send(target, &["a"]);
+        self.wait_for(target, "Abort the window?", 10);
+        self.send(target, &["y"]);
+    }
+
+    /// At `host`'s stop: `R`, then `y`.
+    fn roll_back(&self, target: &str, host: &str) {
+        self.send(target, &["R"]);
+        self.wait_for(target, &format!("Roll back {host} now?"), 10);
+        self.send(target, &["y"]);
     }
 
     /// Polls the pane until `text` is on it and the keys are no longer held: what the
@@ -258,14 +282,10 @@ fn hard_stop_answered_with_rollback() {
         "q and Esc asked for nothing"
     );
     // Rollback takes one key and one confirmation.
-    t.send("w", &["R"]);
-    t.wait_for("w", "Roll back canary1 now?", 10);
-    t.send("w", &["y"]);
+    t.roll_back("w", "canary1");
     // canary1 failed, so its wave's budget is spent: a window-wide stop follows. Abort it.
     t.ready("w", "HARD STOP window", 60);
-    t.send("w", &["a"]);
-    t.wait_for("w", "Abort the window?", 10);
-    t.send("w", &["y"]);
+    t.abort("w");
     let end = t.wait_for("w", "window ABORTED", 60);
     assert!(end.contains("< canary1 RB verified"), "rolled back, and verified on the host:\n{end}");
     t.send("w", &["q"]);
@@ -307,9 +327,7 @@ fn a_key_pressed_as_the_stop_opens_is_swallowed() {
     assert!(!after.contains("Abort the window?"), "{after}");
     assert!(!events(dir.path()).iter().any(|e| matches!(e, Event::Decided(_))));
     // The same key now, seen, works.
-    t.send("w", &["a"]);
-    t.wait_for("w", "Abort the window?", 10);
-    t.send("w", &["y"]);
+    t.abort("w");
     t.wait_for("w", "window ABORTED", 60);
     t.send("w", &["q"]);
     t.wait_for("w", "EXITED 3", 10);
@@ -334,9 +352,7 @@ fn abort_at_a_hard_stop_starts_nothing_afterwards() {
     let t = Tmux::new("abort");
     t.start(dir.path(), &run_cmd());
     t.ready("w", "R roll back canary1", 60);
-    t.send("w", &["a"]);
-    t.wait_for("w", "Abort the window?", 10);
-    t.send("w", &["y"]);
+    t.abort("w");
     t.wait_for("w", "window ABORTED", 60);
     t.send("w", &["q"]);
     t.wait_for("w", "EXITED 3", 10);
@@ -514,10 +530,7 @@ fn ctrl_c_asks_and_sigterm_leaves_the_window_paused_and_the_terminal_restored() 
     }
     let dir = tempfile::tempdir().unwrap();
     // canary1's restart hangs until its (short) timeout: a step runs throughout.
-    let short = |rb: String| {
-        rb.replacen("run = \"systemctl restart nginx\"\n", "run = \"systemctl restart nginx\"\ntimeout = \"10s\"\n", 1)
-    };
-    setup_with(dir.path(), crate::support::demo::CLEAN_WAVES, short, HANG_RESTART);
+    hanging_restart(dir.path(), 10);
     let t = Tmux::new("quit");
     t.start(dir.path(), &run_cmd());
     t.wait_for("w", "step 3 restart nginx: running", 60);
@@ -569,10 +582,7 @@ fn closing_the_terminal_leaves_the_window_paused_without_a_panic() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let short = |rb: String| {
-        rb.replacen("run = \"systemctl restart nginx\"\n", "run = \"systemctl restart nginx\"\ntimeout = \"5s\"\n", 1)
-    };
-    setup_with(dir.path(), crate::support::demo::CLEAN_WAVES, short, HANG_RESTART);
+    hanging_restart(dir.path(), 5);
     let t = Tmux::new("hangup");
     // sh outlives the pane (a trap, so patchdeck still gets the signal) to say how
     // patchdeck exited, in a file: the pane that would show it is gone.
@@ -630,14 +640,10 @@ fn the_decision_records_the_one_operator_who_chose() {
     assert!(stop.contains("by 1 [alice]  2 bob"), "{stop}");
     t.send("w", &["2"]);
     t.wait_for("w", "by 1 alice  2 [bob]", 10);
-    t.send("w", &["R"]);
-    t.wait_for("w", "Roll back canary1 now?", 10);
-    t.send("w", &["y"]);
+    t.roll_back("w", "canary1");
     let next = t.ready("w", "HARD STOP window", 60);
     assert!(next.contains("by 1 [alice]  2 bob"), "a new stop: the first operator by default\n{next}");
-    t.send("w", &["a"]);
-    t.wait_for("w", "Abort the window?", 10);
-    t.send("w", &["y"]);
+    t.abort("w");
     t.wait_for("w", "window ABORTED", 60);
     t.send("w", &["q"]);
     t.wait_for("w", "EXITED 3", 10);
@@ -677,9 +683,7 @@ fn resize_mid_window_redraws_and_too_small_decides_nothing() {
     assert!(!events(dir.path()).iter().any(|e| matches!(e, Event::Decided(_))), "nothing decided while too small");
     t.tmux(&["resize-window", "-t", "w", "-x", "80", "-y", "24"]);
     t.ready("w", "R roll back canary1", 10);
-    t.send("w", &["a"]);
-    t.wait_for("w", "Abort the window?", 10);
-    t.send("w", &["y"]);
+    t.abort("w");
     t.wait_for("w", "window ABORTED", 60);
     t.send("w", &["q"]);
     t.wait_for("w", "EXITED 3", 10);
@@ -716,14 +720,10 @@ fn watch_follows_a_run_in_a_second_pane_read_only() {
     assert!(!events(dir.path()).iter().any(|e| matches!(e, Event::Requested { .. } | Event::Decided(_))));
     // Decide in the cockpit; watch follows.
     t.ready("w.0", "R roll back canary1", 10);
-    t.send("w.0", &["R"]);
-    t.wait_for("w.0", "Roll back canary1 now?", 10);
-    t.send("w.0", &["y"]);
+    t.roll_back("w.0", "canary1");
     t.wait_for("w.1", "canary1 RB verified", 20);
     t.ready("w.0", "HARD STOP window", 60);
-    t.send("w.0", &["a"]);
-    t.wait_for("w.0", "Abort the window?", 10);
-    t.send("w.0", &["y"]);
+    t.abort("w.0");
     t.wait_for("w.1", "window ABORTED", 20);
     t.send("w.1", &["q"]);
     t.wait_for("w.1", "EXITED 0", 10);
@@ -926,9 +926,7 @@ fn resume_after_kill_9_in_the_cockpit_asks_about_the_in_flight_step() {
     let behind =
         t.wait_until("w", "the stop again", 10, |s| s.contains("outcome unknown") && !s.contains("(Esc closes)"));
     assert!(!behind.contains("restart nginx: running"), "nothing claims the step still runs: {behind}");
-    t.send("w", &["R"]);
-    t.wait_for("w", "Roll back canary1 now?", 10);
-    t.send("w", &["y"]);
+    t.roll_back("w", "canary1");
     // An unknown outcome is no failure: canary1 is rolled back and the window goes on.
     t.wait_for("w", "window finished", 60);
     t.send("w", &["q"]);
@@ -977,9 +975,7 @@ fn the_demo_opens_the_cockpit_and_stops_at_the_planted_divergence() {
     assert!(screen.contains("HARD STOP web2"), "{screen}");
     assert!(screen.contains("openssl-security-2026-11") && screen.contains("alice+bob"), "{screen}");
     assert!(screen.contains("UNTESTED") && screen.contains("libxml2"), "{screen}");
-    t.send("w", &["a"]);
-    t.wait_for("w", "Abort the window?", 10);
-    t.send("w", &["y"]);
+    t.abort("w");
     t.wait_for("w", "window ABORTED", 60);
     t.send("w", &["q"]);
     t.wait_for("w", "EXITED 3", 30);
@@ -1043,14 +1039,10 @@ fn a_drill_in_the_cockpit_is_marked_decided_by_the_operators_and_scored() {
     t.ready("w.0", "R roll back canary1", 10);
     t.send("w.0", &["2"]);
     t.wait_for("w.0", "2 [bob]", 10);
-    t.send("w.0", &["R"]);
-    t.wait_for("w.0", "Roll back canary1 now?", 10);
-    t.send("w.0", &["y"]);
+    t.roll_back("w.0", "canary1");
     let stop = t.ready("w.0", "HARD STOP window", 60);
     assert!(stop.starts_with(" DRILL "), "{stop}");
-    t.send("w.0", &["a"]);
-    t.wait_for("w.0", "Abort the window?", 10);
-    t.send("w.0", &["y"]);
+    t.abort("w.0");
     let end = t.wait_for("w.0", "DRILL over: scorecard PASSED", 60);
     assert!(end.contains("canary1 RB verified"), "{end}");
     t.send("w.0", &["q"]);

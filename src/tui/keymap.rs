@@ -215,6 +215,8 @@ pub static BINDINGS: &[Binding] = &[
     ),
     b(Leave, "1-9", KeyCode::Null, Action::Operator(0), "", WHO_HELP),
     b(Leave, "Tab", KeyCode::Tab, Action::NextOperator, "", TAB_WHO),
+    b(Leave, "t", Char('t'), Action::Timeline, "", JOURNAL),
+    b(Leave, "?", Char('?'), Action::Help, "", HELP),
     b(Text, "Enter", KeyCode::Enter, Action::Submit, "accept", "accept what was typed (the filter stays)"),
     b(
         Text,
@@ -354,6 +356,8 @@ mod tests {
         let key = |c| KeyEvent::from(Char(c));
         for c in [Main, ReadOnly, Stop, Confirm, Countdown] {
             assert_eq!(lookup(c, key('q')), Some(Action::Quit), "{c:?}");
+        }
+        for c in [Main, ReadOnly, Stop, Confirm, Leave, Countdown] {
             assert_eq!(lookup(c, key('?')), Some(Action::Help), "{c:?}");
             assert_eq!(lookup(c, key('t')), Some(Action::Timeline), "{c:?}");
         }

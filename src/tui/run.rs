@@ -75,22 +75,30 @@ pub fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-/// Nobody can answer any more (signal, or the terminal is gone): give the terminal back
-/// (`gone`: it cannot be written to), leave the window paused (running steps finish;
-/// nothing new starts; nothing is killed; an open stop stays open for `--resume`).
-async fn detach(screen: &mut Screen, controls: &dyn Controls, app: &App, why: &str, gone: bool) {
-    if gone {
-        screen.abandon();
-    } else {
-        screen.detach();
-    }
-    if app.mode == super::app::Mode::Live && !app.state.paused && !app.state.finished {
-        let pause = Request::Pause { reason: why.to_string() };
-        if let Err(e) = controls.request(pause, app.state.operators.clone()).await {
-            tracing::error!("cannot leave the window paused: {e:?}");
+/// Why nobody can answer any more, and whether the terminal went with it.
+struct Gone {
+    why: String,
+    /// The terminal cannot be written to (hung up, or a draw or a read failed).
+    terminal: bool,
+    /// What to say on stderr once the terminal is given back.
+    say: Option<String>,
+}
+
+/// Awaits `work` (journaling through the engine's recorder) while still polling the window:
+/// the window may hold the journal's writer, waiting for its own write to be synced, and it
+/// goes on only when polled. Awaiting `work` alone could wait for it for ever.
+async fn beside<T, R>(
+    window: &mut std::pin::Pin<&mut impl Future<Output = eyre::Result<T>>>,
+    summary: &mut Option<eyre::Result<T>>,
+    work: impl Future<Output = R>,
+) -> R {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            r = &mut work => return r,
+            w = window.as_mut(), if summary.is_none() => *summary = Some(w),
         }
     }
-    controls.close();
 }
 
 /// Applies what the feed brought. `true` when it held an event (shown at once; output
@@ -117,7 +125,8 @@ pub async fn drive<T>(
     let clock = controls.clock();
     let mut screen = Screen::open(theme)?;
     let mut signals = Signals::new()?;
-    let mut keys = EventStream::new();
+    // Dropped once nobody is at the terminal: its reader thread stops with it.
+    let mut keys = Some(EventStream::new());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let opened = Instant::now();
@@ -136,6 +145,8 @@ pub async fn drive<T>(
         app.now = clock.now();
         app.uptime = opened.elapsed();
         let t = Instant::now();
+        // Nobody can answer any more (signal, or the terminal is gone).
+        let mut gone: Option<Gone> = None;
         if !detached && pace.due(t) {
             match screen.draw(&app) {
                 Ok(size) => {
@@ -145,10 +156,8 @@ pub async fn drive<T>(
                     pace.drawn(t);
                 }
                 Err(e) => {
-                    // The terminal is gone (closed without SIGHUP): behave as on SIGHUP.
                     tracing::warn!("cannot draw, detaching: {e}");
-                    detach(&mut screen, controls, &app, "the terminal went away", true).await;
-                    detached = true;
+                    gone = Some(Gone { why: "the terminal went away".into(), terminal: true, say: None });
                 }
             }
         }
@@ -164,74 +173,102 @@ pub async fn drive<T>(
         // When keys held by a modal that just opened are let go: its note goes then.
         let held = app.hold_ends().filter(|_| !detached).map(|d| opened + d);
         let held_at = tokio::time::Instant::from_std(held.unwrap_or(t));
-        tokio::select! {
-            r = &mut window, if summary.is_none() => {
-                if let Err(e) = &r {
-                    tracing::error!("window engine stopped: {e:?}");
-                }
-                summary = Some(r);
-                // Events recorded last may still be queued.
-                apply(&mut app, live.try_batch());
-                app.on_engine_done();
+        let key = async {
+            match keys.as_mut() {
+                Some(k) => k.next().await,
+                None => std::future::pending().await,
             }
-            batch = live.next_batch() => {
-                app.uptime = opened.elapsed();
-                urgent = apply(&mut app, batch);
-                // A question the journal answered meanwhile (a decision, the start time)
-                // is no longer asked.
-                if decision.as_ref().is_some_and(|(id, _)| !app.state.open_stops.iter().any(|s| s.id == *id)) {
-                    decision = None;
-                }
-            }
-            () = sleep_until(frame_at), if frame.is_some() => urgent = false,
-            () = sleep_until(held_at), if held.is_some() => {}
-            Some(ask) = asks.recv() => {
-                app.now = clock.now();
-                app.uptime = opened.elapsed();
-                // Events journaled before the question (the HardStop) come first.
-                apply(&mut app, live.try_batch());
-                match ask {
-                    Ask::Decide { stop, reply } => {
-                        decision = Some((stop.id, reply));
-                        app.on_stop(stop);
+        };
+        if gone.is_none() {
+            tokio::select! {
+                r = &mut window, if summary.is_none() => {
+                    if let Err(e) = &r {
+                        tracing::error!("window engine stopped: {e:?}");
                     }
-                    Ask::Countdown { host, seconds, reply } => {
-                        app.on_countdown(&host, seconds);
-                        countdowns.insert(host, reply);
+                    summary = Some(r);
+                }
+                batch = live.next_batch() => {
+                    app.uptime = opened.elapsed();
+                    urgent = apply(&mut app, batch);
+                    // A question the journal answered meanwhile (a decision, the start time)
+                    // is no longer asked.
+                    if decision.as_ref().is_some_and(|(id, _)| !app.state.open_stops.iter().any(|s| s.id == *id)) {
+                        decision = None;
                     }
                 }
-            }
-            Some(ev) = keys.next(), if !detached => {
-                app.now = clock.now();
-                app.uptime = opened.elapsed();
-                match ev {
-                    Ok(TermEvent::Resize(w, h)) => app.size = (w, h),
-                    Ok(ev) => {
-                        if let Some(a) = key_action(&app, &ev) {
-                            effects = update(&mut app, a);
+                () = sleep_until(frame_at), if frame.is_some() => urgent = false,
+                () = sleep_until(held_at), if held.is_some() => {}
+                Some(ask) = asks.recv() => {
+                    app.now = clock.now();
+                    app.uptime = opened.elapsed();
+                    // Events journaled before the question (the HardStop) come first.
+                    apply(&mut app, live.try_batch());
+                    match ask {
+                        Ask::Decide { stop, reply } => {
+                            decision = Some((stop.id, reply));
+                            app.on_stop(stop);
+                        }
+                        Ask::Countdown { host, seconds, reply } => {
+                            app.on_countdown(&host, seconds);
+                            countdowns.insert(host, reply);
                         }
                     }
-                    Err(e) => {
-                        // The terminal is gone (closed without SIGHUP): behave as on SIGHUP.
-                        tracing::warn!("terminal input failed, detaching: {e}");
-                        detach(&mut screen, controls, &app, "the terminal went away", true).await;
-                        detached = true;
+                }
+                ev = key, if !detached => {
+                    app.now = clock.now();
+                    app.uptime = opened.elapsed();
+                    match ev {
+                        Some(Ok(TermEvent::Resize(w, h))) => app.size = (w, h),
+                        Some(Ok(ev)) => {
+                            if let Some(a) = key_action(&app, &ev) {
+                                effects = update(&mut app, a);
+                            }
+                        }
+                        // The terminal is gone (closed without SIGHUP): as on SIGHUP.
+                        Some(Err(e)) => {
+                            tracing::warn!("terminal input failed, detaching: {e}");
+                            gone = Some(Gone { why: "the terminal went away".into(), terminal: true, say: None });
+                        }
+                        None => {
+                            tracing::warn!("terminal input ended, detaching");
+                            gone = Some(Gone { why: "the terminal went away".into(), terminal: true, say: None });
+                        }
                     }
                 }
+                _ = tick.tick() => {
+                    app.now = clock.now();
+                    app.uptime = opened.elapsed();
+                    effects = update(&mut app, super::action::Action::Tick);
+                }
+                name = signals.recv() => {
+                    tracing::warn!("{name}: giving the terminal back, leaving the window paused");
+                    // A hangup took the terminal with it.
+                    let say = Some(format!("patchdeck: {name}: {}", strings::SIGNAL_RECEIVED));
+                    gone = Some(Gone { why: format!("{name} received"), terminal: name == "SIGHUP", say });
+                }
             }
-            _ = tick.tick() => {
-                app.now = clock.now();
-                app.uptime = opened.elapsed();
-                effects = update(&mut app, super::action::Action::Tick);
+        }
+        if let Some(g) = gone.take().filter(|_| !detached) {
+            // Give the terminal back, leave the window paused (running steps finish; nothing
+            // new starts; nothing is killed; an open stop stays open for `--resume`).
+            detached = true;
+            keys = None;
+            if g.terminal {
+                screen.abandon();
+            } else {
+                screen.detach();
             }
-            name = signals.recv() => {
-                tracing::warn!("{name}: giving the terminal back, leaving the window paused");
-                // A hangup took the terminal with it.
-                let gone = name == "SIGHUP";
-                detach(&mut screen, controls, &app, &format!("{name} received"), gone).await;
-                detached = true;
-                say(&format!("patchdeck: {name}: {}", strings::SIGNAL_RECEIVED));
+            if let Some(line) = &g.say {
+                say(line);
             }
+            if app.mode == super::app::Mode::Live && !app.state.paused && !app.state.finished {
+                let pause = Request::Pause { reason: g.why };
+                let by = app.state.operators.clone();
+                if let Err(e) = beside(&mut window, &mut summary, controls.request(pause, by)).await {
+                    tracing::error!("cannot leave the window paused: {e:?}");
+                }
+            }
+            controls.close();
         }
         if urgent {
             pace.now();
@@ -256,7 +293,7 @@ pub async fn drive<T>(
                     }
                 }
                 Effect::Request { request, by } => {
-                    if let Err(e) = controls.request(request, by).await {
+                    if let Err(e) = beside(&mut window, &mut summary, controls.request(request, by)).await {
                         app.status = Some(format!("{e:#}"));
                     }
                 }
@@ -266,7 +303,42 @@ pub async fn drive<T>(
                 }
             }
         }
+        // The window returned (here or beside a request): what it recorded last may still
+        // be queued.
+        if summary.is_some() && !app.engine_done {
+            apply(&mut app, live.try_batch());
+            app.on_engine_done();
+        }
     }
     screen.detach();
     summary.unwrap_or_else(|| Err(eyre::eyre!("the window did not finish")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The window holds the journal's writer while it waits for its write to be synced, and
+    /// only goes on when polled: a request awaited beside it still gets the writer.
+    #[tokio::test]
+    async fn a_request_waits_beside_the_window_not_instead_of_it() {
+        let writer = tokio::sync::Mutex::new(());
+        let (synced, wait_sync) = oneshot::channel::<()>();
+        let window = async {
+            let _held = writer.lock().await;
+            let _ = wait_sync.await;
+            Ok::<_, eyre::Report>("window over")
+        };
+        tokio::pin!(window);
+        assert!(futures::poll!(window.as_mut()).is_pending(), "the window holds the writer");
+        synced.send(()).unwrap();
+        let mut summary = None;
+        let request = async {
+            let _w = writer.lock().await;
+            "journaled"
+        };
+        let done = tokio::time::timeout(Duration::from_secs(10), beside(&mut window, &mut summary, request)).await;
+        assert_eq!(done.expect("no deadlock: the window was polled meanwhile"), "journaled");
+        assert_eq!(summary.map(|r| r.unwrap()), Some("window over"));
+    }
 }

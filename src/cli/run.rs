@@ -155,10 +155,23 @@ pub async fn demo_cockpit(global: &Global, runbook: &Path, fleet: &Path, theme: 
     run(&global, args).await
 }
 
+/// How long a modal that opens by itself holds the keys: `PATCHDECK_KEY_GRACE_MS`, else
+/// [`crate::tui::app::GRACE`]. Longer suits a pair whose view lags (tmux over a slow link).
+fn key_grace() -> eyre::Result<std::time::Duration> {
+    match std::env::var("PATCHDECK_KEY_GRACE_MS") {
+        Err(_) => Ok(crate::tui::app::GRACE),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(ms) if ms <= 10_000 => Ok(std::time::Duration::from_millis(ms)),
+            _ => bail!("PATCHDECK_KEY_GRACE_MS={v}: give milliseconds, 0 to 10000 (the default is 600)"),
+        },
+    }
+}
+
 /// The window under the cockpit; rollbacks stay possible after it ends, until the
 /// operators leave.
 async fn cockpit(session: &Session, theme: crate::tui::theme::Theme) -> eyre::Result<u8> {
     use crate::tui::app::{App, Mode, WindowInfo};
+    let grace = key_grace()?;
     let (decider, asks) = crate::tui::decider::TuiDecider::new();
     // Events and output lines reach the cockpit in order through one feed.
     let (feed, live) = crate::engine::live::feed(crate::engine::live::CAPACITY);
@@ -166,24 +179,31 @@ async fn cockpit(session: &Session, theme: crate::tui::theme::Theme) -> eyre::Re
     let engine = session.engine(&decider, Some(feed), Until::Closed);
     let runbook = &session.inputs.runbook;
     let mut app = App::new(Mode::Live, WindowInfo::from_runbook(runbook), jiff::Timestamp::now());
+    app.grace = grace;
     for (at, e) in session.replayed.iter().cloned() {
         app.on_event(at, e);
     }
     app.mark_interrupted();
     app.state.operators = session.operators.clone();
     let summary = crate::tui::run::drive(engine.run(), &engine, live, asks, app, theme).await?;
+    // The terminal may be gone (SIGHUP): what cannot be printed is in the journal.
+    let mut out = std::io::stdout().lock();
     let verdict = if summary.paused {
-        "left PAUSED (resume with --resume)"
+        format!(
+            "left PAUSED: resume with `patchdeck run {} --resume --journal {}`",
+            session.inputs.path.display(),
+            session.journal.display()
+        )
     } else if summary.aborted {
-        "ABORTED"
+        "ABORTED".into()
     } else if summary.finished {
-        "finished"
+        "finished".into()
     } else {
-        "not finished"
+        "not finished".into()
     };
-    println!("{}: {verdict} (journal: {})", runbook.window.name, session.journal.display());
+    let _ = writeln!(out, "{}: {verdict} (journal: {})", runbook.window.name, session.journal.display());
     for (host, r) in &summary.results {
-        println!("  {host}: {}", r.map_or("not started", crate::narrate::host_result));
+        let _ = writeln!(out, "  {host}: {}", r.map_or("not started", crate::narrate::host_result));
     }
     Ok(exit::of_window(&summary))
 }

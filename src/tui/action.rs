@@ -9,10 +9,18 @@ pub enum Action {
     // Moving around.
     SelectPrev,
     SelectNext,
+    /// A page up in the list that has the keys (the output, the hosts, a view).
     ScrollUp,
     ScrollDown,
-    /// Back to the newest output, following it again.
-    FollowOutput,
+    /// The top of the list (the oldest output, the first host, a view's start).
+    ScrollTop,
+    /// The end of the list: the newest output, following it again; the last host.
+    ScrollBottom,
+    /// Which list of the main screen PgUp/PgDn/Home/End move: the output or the hosts.
+    SwitchList,
+    /// Show the previous / next wave's hosts (every wave stays reachable after it ends).
+    PrevWave,
+    NextWave,
     // Views.
     Help,
     Timeline,
@@ -20,7 +28,7 @@ pub enum Action {
     Filter,
     /// Close the topmost popup / cancel the current prompt.
     Back,
-    // Requests at any time (one confirmation each).
+    // Requests at any time (a confirmation each; window- and wave-wide ones typed).
     RollbackHost,
     RollbackWave,
     RollbackAll,
@@ -31,14 +39,24 @@ pub enum Action {
     // Auto-rollback countdown.
     CancelAutoRollback,
     RollbackNow,
-    // Prompts.
+    // Questions.
     Confirm,
     Deny,
+    /// With two operators or more: who is answering, by their number in the list (0-based).
+    Operator(usize),
+    /// The next operator in the list (Tab in a question).
+    NextOperator,
+    // Prompts.
     Input(char),
     Backspace,
     Submit,
     // Leaving.
+    /// Leave: asks whether to leave the window paused or abort it (at once once it ended).
     Quit,
+    /// In the leave question: leave the window paused (`--resume` carries on).
+    LeavePaused,
+    /// In the leave question: abort the window, then leave.
+    LeaveAborted,
     /// The clock ticked (the loop sets `App::now` first).
     Tick,
 }

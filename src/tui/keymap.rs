@@ -18,7 +18,9 @@ pub enum Context {
     Stop,
     /// A yes/no question.
     Confirm,
-    /// Typing text (override reason, host name, filter).
+    /// Leaving: the window paused, or aborted, or back.
+    Leave,
+    /// Typing text (override reason, host count, host name, filter).
     Text,
     /// The auto-rollback countdown.
     Countdown,
@@ -26,6 +28,13 @@ pub enum Context {
     View,
     /// A full-screen view in `watch`: read-only, so no rollback key.
     ReadOnlyView,
+}
+
+impl Context {
+    /// Contexts where somebody answers a question, so who answers is chosen (1-9, Tab).
+    pub fn asks(self) -> bool {
+        matches!(self, Context::Stop | Context::Confirm | Context::Leave | Context::Countdown | Context::Text)
+    }
 }
 
 /// One binding: the key as shown, the key matched, the action, and what it does.
@@ -59,14 +68,14 @@ pub const fn choice_key(c: Choice) -> (&'static str, char, &'static str, &'stati
         Choice::Skip => ("s", 's', "skip", "skip this host, leave it untouched (only before its first change)"),
         Choice::Abort => ("a", 'a', "abort", "abort the window: nothing new starts; rollback stays possible"),
         Choice::RollbackAll => {
-            ("X", 'X', "roll back all", "abort and roll back every host with changes (asks, with how many)")
+            ("X", 'X', "roll back all", "abort and roll back every host with changes (type how many hosts)")
         }
         Choice::Retry => ("e", 'e', "retry", "retry the step"),
         Choice::Repair => ("p", 'p', "repair", "repair the package database (dpkg --configure -a), then check again"),
         Choice::Override => ("o", 'o', "override", "override: type a reason, then the host name"),
         Choice::Go => ("g", 'g', "GO", "go: start the next wave"),
         Choice::StartEarly => ("S", 'S', "start early", "start before the window's start time: type a reason"),
-        Choice::RollbackWave => ("W", 'W', "roll back wave", "roll back every host of this wave"),
+        Choice::RollbackWave => ("W", 'W', "roll back wave", "roll back every host of this wave (type how many)"),
     }
 }
 
@@ -87,11 +96,19 @@ const fn choose(c: Choice) -> Binding {
 use Context::*;
 use KeyCode::Char;
 
+/// Help-only rows (the key is matched in [`lookup`]): who answers.
+const WHO_HELP: &str = "who answers, with two operators or more (the record names them; the first by default)";
+const TAB_WHO: &str = "the next operator answers";
+/// The keys every context but typing has: the journal, help, leaving.
+const JOURNAL: &str = "the journal (a timeline), over what is open";
+const HELP: &str = "every key";
+const LEAVE: &str = "leave: the window PAUSED or ABORTED, or back (a stop stays open for --resume)";
+
 /// Every binding. Order is the order shown in the footer and in help.
 pub static BINDINGS: &[Binding] = &[
     b(Main, "R", Char('R'), Action::RollbackHost, "ROLLBACK", "roll back the selected host (asks once)"),
-    b(Main, "W", Char('W'), Action::RollbackWave, "", "roll back every host of the current wave (asks once)"),
-    b(Main, "X", Char('X'), Action::RollbackAll, "", "stop and roll back everything done so far (asks once)"),
+    b(Main, "W", Char('W'), Action::RollbackWave, "", "roll back every host of the wave shown (type how many)"),
+    b(Main, "X", Char('X'), Action::RollbackAll, "", "stop and roll back every host with changes (type how many)"),
     b(
         Main,
         "A",
@@ -102,24 +119,34 @@ pub static BINDINGS: &[Binding] = &[
     ),
     b(Main, "↑/k", Char('k'), Action::SelectPrev, "", "select the previous host"),
     b(Main, "↓/j", Char('j'), Action::SelectNext, "host", "select the next host"),
-    b(Main, "PgUp", KeyCode::PageUp, Action::ScrollUp, "", "scroll the output up"),
-    b(Main, "PgDn", KeyCode::PageDown, Action::ScrollDown, "", "scroll the output down"),
-    b(Main, "End", KeyCode::End, Action::FollowOutput, "", "back to the newest output, following it"),
+    b(Main, "[", Char('['), Action::PrevWave, "", "show the previous wave's hosts"),
+    b(Main, "]", Char(']'), Action::NextWave, "", "show the next wave's hosts"),
+    b(Main, "Tab", KeyCode::Tab, Action::SwitchList, "", "PgUp/PgDn/Home/End move the output, or the hosts"),
+    b(Main, "PgUp", KeyCode::PageUp, Action::ScrollUp, "", "scroll up (the output, or the hosts: Tab)"),
+    b(Main, "PgDn", KeyCode::PageDown, Action::ScrollDown, "", "scroll down"),
+    b(Main, "Home", KeyCode::Home, Action::ScrollTop, "", "the oldest output, or the first host"),
+    b(Main, "End", KeyCode::End, Action::ScrollBottom, "", "the newest output, following it; or the last host"),
     b(Main, "d", Char('d'), Action::FullDiff, "diff", "full-screen diff of the selected host"),
     b(Main, "t", Char('t'), Action::Timeline, "journal", "timeline of the journal"),
     b(Main, "/", Char('/'), Action::Filter, "filter", "filter hosts and diff lines (Esc clears)"),
-    b(Main, "?", Char('?'), Action::Help, "help", "every key"),
-    b(Main, "q", Char('q'), Action::Quit, "quit", "quit (asks first while the window runs)"),
+    b(Main, "?", Char('?'), Action::Help, "help", HELP),
+    b(Main, "q", Char('q'), Action::Quit, "quit", "leave: asks whether to leave the window PAUSED or ABORT it"),
     b(ReadOnly, "↑/k", Char('k'), Action::SelectPrev, "", "select the previous host"),
     b(ReadOnly, "↓/j", Char('j'), Action::SelectNext, "host", "select the next host"),
-    b(ReadOnly, "PgUp", KeyCode::PageUp, Action::ScrollUp, "", "scroll the output up"),
-    b(ReadOnly, "PgDn", KeyCode::PageDown, Action::ScrollDown, "", "scroll the output down"),
-    b(ReadOnly, "End", KeyCode::End, Action::FollowOutput, "", "back to the newest output, following it"),
+    b(ReadOnly, "[", Char('['), Action::PrevWave, "", "show the previous wave's hosts"),
+    b(ReadOnly, "]", Char(']'), Action::NextWave, "", "show the next wave's hosts"),
+    b(ReadOnly, "Tab", KeyCode::Tab, Action::SwitchList, "", "PgUp/PgDn/Home/End move the output, or the hosts"),
+    b(ReadOnly, "PgUp", KeyCode::PageUp, Action::ScrollUp, "", "scroll up (the output, or the hosts: Tab)"),
+    b(ReadOnly, "PgDn", KeyCode::PageDown, Action::ScrollDown, "", "scroll down"),
+    b(ReadOnly, "Home", KeyCode::Home, Action::ScrollTop, "", "the oldest output, or the first host"),
+    b(ReadOnly, "End", KeyCode::End, Action::ScrollBottom, "", "the newest output, following it; or the last host"),
     b(ReadOnly, "d", Char('d'), Action::FullDiff, "diff", "full-screen diff of the selected host"),
     b(ReadOnly, "t", Char('t'), Action::Timeline, "journal", "timeline of the journal"),
     b(ReadOnly, "/", Char('/'), Action::Filter, "filter", "filter hosts and diff lines (Esc clears)"),
-    b(ReadOnly, "?", Char('?'), Action::Help, "help", "every key"),
+    b(ReadOnly, "?", Char('?'), Action::Help, "help", HELP),
     b(ReadOnly, "q", Char('q'), Action::Quit, "quit", "quit watching (the window is not affected)"),
+    // Matched so that watch can say it is read-only; shown nowhere.
+    b(ReadOnly, "R", Char('R'), Action::RollbackHost, "", ""),
     choose(Choice::RollbackHost),
     b(Stop, "r", Char('r'), Action::Choose(Choice::RollbackHost), "", "same as R"),
     choose(Choice::Skip),
@@ -132,8 +159,18 @@ pub static BINDINGS: &[Binding] = &[
     choose(Choice::StartEarly),
     choose(Choice::RollbackWave),
     b(Stop, "d", Char('d'), Action::FullDiff, "", "full-screen diff of this host"),
+    b(Stop, "1-9", KeyCode::Null, Action::Operator(0), "", WHO_HELP),
+    b(Stop, "Tab", KeyCode::Tab, Action::NextOperator, "", TAB_WHO),
+    b(Stop, "t", Char('t'), Action::Timeline, "", JOURNAL),
+    b(Stop, "?", Char('?'), Action::Help, "help", HELP),
+    b(Stop, "q", Char('q'), Action::Quit, "quit", LEAVE),
     b(Countdown, "c", Char('c'), Action::CancelAutoRollback, "cancel", "cancel the auto-rollback (then decide)"),
     b(Countdown, "R", Char('R'), Action::RollbackNow, "roll back now", "roll back now"),
+    b(Countdown, "1-9", KeyCode::Null, Action::Operator(0), "", WHO_HELP),
+    b(Countdown, "Tab", KeyCode::Tab, Action::NextOperator, "", TAB_WHO),
+    b(Countdown, "t", Char('t'), Action::Timeline, "", JOURNAL),
+    b(Countdown, "?", Char('?'), Action::Help, "help", HELP),
+    b(Countdown, "q", Char('q'), Action::Quit, "quit", LEAVE),
     b(Confirm, "y", Char('y'), Action::Confirm, "yes", "yes"),
     b(Confirm, "n", Char('n'), Action::Deny, "no", "no"),
     b(Confirm, "Esc", KeyCode::Esc, Action::Deny, "", "no"),
@@ -143,8 +180,43 @@ pub static BINDINGS: &[Binding] = &[
         Char('R'),
         Action::RollbackHost,
         "ROLLBACK",
-        "ask about rolling back instead: the selected host, or at a hard stop its rollback",
+        "ask about rolling back instead: the selected host, or at a hard stop its host",
     ),
+    b(Confirm, "1-9", KeyCode::Null, Action::Operator(0), "", WHO_HELP),
+    b(Confirm, "Tab", KeyCode::Tab, Action::NextOperator, "", TAB_WHO),
+    b(Confirm, "t", Char('t'), Action::Timeline, "", JOURNAL),
+    b(Confirm, "?", Char('?'), Action::Help, "help", HELP),
+    b(Confirm, "q", Char('q'), Action::Quit, "", LEAVE),
+    b(
+        Leave,
+        "p",
+        Char('p'),
+        Action::LeavePaused,
+        "leave PAUSED",
+        "leave the window PAUSED: running steps finish, nothing new starts; --resume carries on",
+    ),
+    b(
+        Leave,
+        "a",
+        Char('a'),
+        Action::LeaveAborted,
+        "ABORT and leave",
+        "abort the window, then leave: nothing new starts, ever; rollback stays possible",
+    ),
+    b(Leave, "n", Char('n'), Action::Deny, "back", "back to the window (Esc too)"),
+    b(Leave, "Esc", KeyCode::Esc, Action::Deny, "", "back to the window"),
+    b(
+        Leave,
+        "R",
+        Char('R'),
+        Action::RollbackHost,
+        "ROLLBACK",
+        "ask about rolling back instead: the selected host, or at a hard stop its host",
+    ),
+    b(Leave, "1-9", KeyCode::Null, Action::Operator(0), "", WHO_HELP),
+    b(Leave, "Tab", KeyCode::Tab, Action::NextOperator, "", TAB_WHO),
+    b(Leave, "t", Char('t'), Action::Timeline, "", JOURNAL),
+    b(Leave, "?", Char('?'), Action::Help, "", HELP),
     b(Text, "Enter", KeyCode::Enter, Action::Submit, "accept", "accept what was typed (the filter stays)"),
     b(
         Text,
@@ -154,6 +226,16 @@ pub static BINDINGS: &[Binding] = &[
         "close",
         "close the prompt: the filter is cleared, an override goes back a step",
     ),
+    b(Text, "Tab", KeyCode::Tab, Action::NextOperator, "", TAB_WHO),
+    Binding {
+        context: Text,
+        label: "Ctrl-C",
+        key: Char('c'),
+        ctrl: true,
+        action: Action::Quit,
+        help: "leave (every other key is text here)",
+        short: "",
+    },
     // Not a key of its own: in a prompt every letter is text. Help says how to roll back.
     b(Text, "R", Char('R'), Action::Input('R'), "", "types R: close the prompt (Enter or Esc), then R rolls back"),
     b(
@@ -164,14 +246,24 @@ pub static BINDINGS: &[Binding] = &[
         "ROLLBACK",
         "close the view and roll back the selected host, or at a hard stop choose its rollback (asks once)",
     ),
-    b(View, "↑/k", Char('k'), Action::ScrollUp, "up", "scroll up"),
-    b(View, "↓/j", Char('j'), Action::ScrollDown, "down", "scroll down"),
+    b(View, "↑/k", Char('k'), Action::SelectPrev, "up", "scroll up a line"),
+    b(View, "↓/j", Char('j'), Action::SelectNext, "down", "scroll down a line"),
+    b(View, "PgUp", KeyCode::PageUp, Action::ScrollUp, "", "a page up"),
+    b(View, "PgDn", KeyCode::PageDown, Action::ScrollDown, "", "a page down"),
+    b(View, "Home", KeyCode::Home, Action::ScrollTop, "", "the top"),
+    b(View, "End", KeyCode::End, Action::ScrollBottom, "", "the end"),
     b(View, "Esc/q", KeyCode::Esc, Action::Back, "close", "close"),
-    b(View, "?", Char('?'), Action::Back, "", "close (help)"),
-    b(ReadOnlyView, "↑/k", Char('k'), Action::ScrollUp, "up", "scroll up"),
-    b(ReadOnlyView, "↓/j", Char('j'), Action::ScrollDown, "down", "scroll down"),
+    b(View, "t", Char('t'), Action::Timeline, "", "the journal (closes this view)"),
+    b(View, "?", Char('?'), Action::Help, "", "help (closes this view; ? again closes help)"),
+    b(ReadOnlyView, "↑/k", Char('k'), Action::SelectPrev, "up", "scroll up a line"),
+    b(ReadOnlyView, "↓/j", Char('j'), Action::SelectNext, "down", "scroll down a line"),
+    b(ReadOnlyView, "PgUp", KeyCode::PageUp, Action::ScrollUp, "", "a page up"),
+    b(ReadOnlyView, "PgDn", KeyCode::PageDown, Action::ScrollDown, "", "a page down"),
+    b(ReadOnlyView, "Home", KeyCode::Home, Action::ScrollTop, "", "the top"),
+    b(ReadOnlyView, "End", KeyCode::End, Action::ScrollBottom, "", "the end"),
     b(ReadOnlyView, "Esc/q", KeyCode::Esc, Action::Back, "close", "close"),
-    b(ReadOnlyView, "?", Char('?'), Action::Back, "", "close (help)"),
+    b(ReadOnlyView, "t", Char('t'), Action::Timeline, "", "the journal (closes this view)"),
+    b(ReadOnlyView, "?", Char('?'), Action::Help, "", "help (closes this view; ? again closes help)"),
 ];
 
 /// The action for a key in a context, if any.
@@ -180,7 +272,7 @@ pub fn lookup(context: Context, key: KeyEvent) -> Option<Action> {
         return None;
     }
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-    // Ctrl-C always means "I want out": the app asks first, or refuses during a decision.
+    // Ctrl-C always means "I want out": the app asks whether to leave paused or abort.
     if ctrl && key.code == Char('c') {
         return Some(Action::Quit);
     }
@@ -192,22 +284,31 @@ pub fn lookup(context: Context, key: KeyEvent) -> Option<Action> {
             KeyCode::Enter => Some(Action::Submit),
             KeyCode::Esc => Some(Action::Back),
             KeyCode::Backspace => Some(Action::Backspace),
+            KeyCode::Tab => Some(Action::NextOperator),
             Char(c) if !c.is_control() => Some(Action::Input(c)),
             _ => None,
         };
+    }
+    // Who answers, by number.
+    if let Char(d @ '1'..='9') = key.code
+        && context.asks()
+    {
+        return Some(Action::Operator(d as usize - '1' as usize));
     }
     // Arrow aliases, and `q` closing views.
     let code = match (context, key.code) {
         (_, KeyCode::Up) => Char('k'),
         (_, KeyCode::Down) => Char('j'),
         (View | ReadOnlyView, Char('q')) => KeyCode::Esc,
-        (Main | ReadOnly | Stop | Countdown, KeyCode::Esc) => KeyCode::Esc,
         (_, c) => c,
     };
-    if code == KeyCode::Esc && matches!(context, Main | ReadOnly) {
+    if code == KeyCode::Esc && matches!(context, Main | ReadOnly | Stop | Countdown) {
         return Some(Action::Back);
     }
-    BINDINGS.iter().find(|b| b.context == context && b.key == code && !b.ctrl).map(|b| b.action.clone())
+    BINDINGS
+        .iter()
+        .find(|b| b.context == context && b.key == code && b.key != KeyCode::Null && !b.ctrl)
+        .map(|b| b.action.clone())
 }
 
 /// The bindings of a context, in order.
@@ -219,26 +320,85 @@ pub fn bindings(context: Context) -> impl Iterator<Item = &'static Binding> {
 mod tests {
     use super::*;
 
+    const ALL: [Context; 9] = [Main, ReadOnly, Stop, Confirm, Leave, Text, Countdown, View, ReadOnlyView];
+
     #[test]
     fn no_binding_uses_ctrl_b_and_rollback_is_always_bound() {
         assert!(BINDINGS.iter().all(|b| !(b.ctrl && b.key == Char('b'))));
         let ctrl_b = KeyEvent::new(Char('b'), KeyModifiers::CONTROL);
-        for c in [Main, ReadOnly, Stop, Confirm, Text, Countdown, View, ReadOnlyView] {
+        for c in ALL {
             assert_eq!(lookup(c, ctrl_b), None);
         }
         let r = KeyEvent::from(Char('R'));
         assert_eq!(lookup(Main, r), Some(Action::RollbackHost));
         assert_eq!(lookup(View, r), Some(Action::RollbackHost));
         assert_eq!(lookup(Confirm, r), Some(Action::RollbackHost));
+        assert_eq!(lookup(Leave, r), Some(Action::RollbackHost));
         assert_eq!(lookup(Stop, r), Some(Action::Choose(Choice::RollbackHost)));
         assert_eq!(lookup(Countdown, r), Some(Action::RollbackNow));
         assert_eq!(lookup(Text, r), Some(Action::Input('R')), "in a prompt R is a letter");
-        assert_eq!(lookup(ReadOnly, r), None, "watch cannot send commands");
+        // Watch matches R only to say it is read-only (the app refuses it); no view has it.
+        assert_eq!(lookup(ReadOnly, r), Some(Action::RollbackHost));
         assert_eq!(lookup(ReadOnlyView, r), None, "watch cannot send commands");
-        assert!(bindings(ReadOnly).chain(bindings(ReadOnlyView)).all(|b| !matches!(
-            b.action,
-            Action::RollbackHost | Action::RollbackWave | Action::RollbackAll | Action::AbortWindow
-        )));
+        assert!(bindings(ReadOnly).chain(bindings(ReadOnlyView)).all(|b| b.short.is_empty()
+            || !matches!(
+                b.action,
+                Action::RollbackHost | Action::RollbackWave | Action::RollbackAll | Action::AbortWindow
+            )));
+    }
+
+    #[test]
+    fn leaving_help_and_the_journal_work_in_every_context() {
+        let ctrl_c = KeyEvent::new(Char('c'), KeyModifiers::CONTROL);
+        for c in ALL {
+            assert_eq!(lookup(c, ctrl_c), Some(Action::Quit), "{c:?}");
+        }
+        let key = |c| KeyEvent::from(Char(c));
+        for c in [Main, ReadOnly, Stop, Confirm, Countdown] {
+            assert_eq!(lookup(c, key('q')), Some(Action::Quit), "{c:?}");
+        }
+        for c in [Main, ReadOnly, Stop, Confirm, Leave, Countdown] {
+            assert_eq!(lookup(c, key('?')), Some(Action::Help), "{c:?}");
+            assert_eq!(lookup(c, key('t')), Some(Action::Timeline), "{c:?}");
+        }
+        for c in [View, ReadOnlyView] {
+            assert_eq!(lookup(c, key('q')), Some(Action::Back), "q closes a view");
+            assert_eq!(lookup(c, key('?')), Some(Action::Help), "{c:?}");
+            assert_eq!(lookup(c, key('t')), Some(Action::Timeline), "{c:?}");
+        }
+        // Leaving is one key each way, plus back.
+        assert_eq!(lookup(Leave, key('p')), Some(Action::LeavePaused));
+        assert_eq!(lookup(Leave, key('a')), Some(Action::LeaveAborted));
+        assert_eq!(lookup(Leave, KeyEvent::from(KeyCode::Esc)), Some(Action::Deny));
+        assert_eq!(lookup(Leave, key('y')), None, "no yes: which way to leave is the answer");
+    }
+
+    #[test]
+    fn who_answers_is_a_digit_or_tab_in_a_question_only() {
+        let key = |c| KeyEvent::from(Char(c));
+        for c in [Stop, Confirm, Leave, Countdown] {
+            assert_eq!(lookup(c, key('1')), Some(Action::Operator(0)), "{c:?}");
+            assert_eq!(lookup(c, key('2')), Some(Action::Operator(1)), "{c:?}");
+            assert_eq!(lookup(c, KeyEvent::from(KeyCode::Tab)), Some(Action::NextOperator), "{c:?}");
+        }
+        assert_eq!(lookup(Text, key('2')), Some(Action::Input('2')), "a digit is text in a prompt");
+        assert_eq!(lookup(Text, KeyEvent::from(KeyCode::Tab)), Some(Action::NextOperator));
+        assert_eq!(lookup(Main, key('1')), None);
+        assert_eq!(lookup(Main, KeyEvent::from(KeyCode::Tab)), Some(Action::SwitchList));
+    }
+
+    #[test]
+    fn every_list_pages() {
+        for c in [Main, ReadOnly, View, ReadOnlyView] {
+            for (k, a) in [
+                (KeyCode::PageUp, Action::ScrollUp),
+                (KeyCode::PageDown, Action::ScrollDown),
+                (KeyCode::Home, Action::ScrollTop),
+                (KeyCode::End, Action::ScrollBottom),
+            ] {
+                assert_eq!(lookup(c, KeyEvent::from(k)), Some(a), "{c:?} {k:?}");
+            }
+        }
     }
 
     #[test]
@@ -251,6 +411,9 @@ mod tests {
         keys.sort_unstable();
         keys.dedup();
         assert_eq!(keys.len(), Choice::ALL.len(), "two choices share a key");
+        for other in ['t', '?', 'q', 'd'] {
+            assert!(!keys.contains(&other), "{other} is a choice's key and a view's");
+        }
     }
 
     #[test]

@@ -27,8 +27,8 @@ use crate::engine::event::Request;
 use crate::engine::live::{Live, LiveReceiver};
 use crate::session::signals::Signals;
 
-/// The screen: drawn while attached; after SIGHUP/SIGTERM it is given back and nothing is
-/// drawn any more.
+/// The screen: drawn while attached; after SIGHUP/SIGTERM, or once the terminal is gone,
+/// it is given back and nothing is drawn any more.
 pub struct Screen {
     guard: Option<Guard>,
     pub theme: Theme,
@@ -39,17 +39,25 @@ impl Screen {
         Ok(Self { guard: Some(terminal::setup()?), theme })
     }
 
-    pub fn draw(&mut self, app: &App) -> eyre::Result<()> {
-        if let Some(g) = &mut self.guard {
-            g.terminal.draw(|f| view::draw(f, app, &self.theme))?;
-        }
-        Ok(())
+    /// Draws `app`; its size as drawn (`None`: detached, nothing drawn).
+    pub fn draw(&mut self, app: &App) -> eyre::Result<Option<(u16, u16)>> {
+        let Some(g) = &mut self.guard else { return Ok(None) };
+        let frame = g.terminal.draw(|f| view::draw(f, app, &self.theme))?;
+        Ok(Some((frame.area.width, frame.area.height)))
     }
 
     /// Gives the terminal back now (signals, and before printing anything).
     pub fn detach(&mut self) {
         self.guard = None;
         terminal::restore();
+    }
+
+    /// The terminal is gone: stops drawing without writing to it again (see
+    /// [`Guard::abandon`]).
+    pub fn abandon(&mut self) {
+        if let Some(g) = self.guard.take() {
+            g.abandon();
+        }
     }
 }
 
@@ -61,18 +69,36 @@ pub fn key_action(app: &App, ev: &TermEvent) -> Option<super::action::Action> {
     }
 }
 
-/// Nobody can answer any more (signal, or the terminal is gone): give the terminal back,
-/// leave the window paused (running steps finish; nothing new starts; nothing is killed;
-/// an open stop stays open for `--resume`).
-async fn detach(screen: &mut Screen, controls: &dyn Controls, app: &App, why: &str) {
-    screen.detach();
-    if app.mode == super::app::Mode::Live && !app.state.paused {
-        let pause = Request::Pause { reason: why.to_string() };
-        if let Err(e) = controls.request(pause, app.state.operators.clone()).await {
-            tracing::error!("cannot leave the window paused: {e:?}");
+/// Says something on stderr, which may be a terminal that is gone: never panics.
+pub fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Why nobody can answer any more, and whether the terminal went with it.
+struct Gone {
+    why: String,
+    /// The terminal cannot be written to (hung up, or a draw or a read failed).
+    terminal: bool,
+    /// What to say on stderr once the terminal is given back.
+    say: Option<String>,
+}
+
+/// Awaits `work` (journaling through the engine's recorder) while still polling the window:
+/// the window may hold the journal's writer, waiting for its own write to be synced, and it
+/// goes on only when polled. Awaiting `work` alone could wait for it for ever.
+async fn beside<T, R>(
+    window: &mut std::pin::Pin<&mut impl Future<Output = eyre::Result<T>>>,
+    summary: &mut Option<eyre::Result<T>>,
+    work: impl Future<Output = R>,
+) -> R {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            r = &mut work => return r,
+            w = window.as_mut(), if summary.is_none() => *summary = Some(w),
         }
     }
-    controls.close();
 }
 
 /// Applies what the feed brought. `true` when it held an event (shown at once; output
@@ -99,13 +125,16 @@ pub async fn drive<T>(
     let clock = controls.clock();
     let mut screen = Screen::open(theme)?;
     let mut signals = Signals::new()?;
-    let mut keys = EventStream::new();
+    // Dropped once nobody is at the terminal: its reader thread stops with it.
+    let mut keys = Some(EventStream::new());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let opened = Instant::now();
 
     tokio::pin!(window);
     let mut summary: Option<eyre::Result<T>> = None;
-    let mut decision: Option<oneshot::Sender<Verdict>> = None;
+    // The stop the engine asks about now, and where its answer goes.
+    let mut decision: Option<(u64, oneshot::Sender<Verdict>)> = None;
     let mut countdowns: BTreeMap<String, oneshot::Sender<Option<Actor>>> = BTreeMap::new();
     let mut detached = false;
     // The operators asked to leave (quit confirmed, or `q` once the window is over).
@@ -114,10 +143,23 @@ pub async fn drive<T>(
 
     loop {
         app.now = clock.now();
+        app.uptime = opened.elapsed();
         let t = Instant::now();
+        // Nobody can answer any more (signal, or the terminal is gone).
+        let mut gone: Option<Gone> = None;
         if !detached && pace.due(t) {
-            screen.draw(&app)?;
-            pace.drawn(t);
+            match screen.draw(&app) {
+                Ok(size) => {
+                    if let Some(size) = size {
+                        app.size = size;
+                    }
+                    pace.drawn(t);
+                }
+                Err(e) => {
+                    tracing::warn!("cannot draw, detaching: {e}");
+                    gone = Some(Gone { why: "the terminal went away".into(), terminal: true, say: None });
+                }
+            }
         }
         if summary.is_some() && (leaving || detached) {
             break;
@@ -128,64 +170,105 @@ pub async fn drive<T>(
         // When output waiting for its frame is due; the branch is off when none waits.
         let frame = if detached { None } else { pace.deadline() };
         let frame_at = tokio::time::Instant::from_std(frame.unwrap_or(t));
-        tokio::select! {
-            r = &mut window, if summary.is_none() => {
-                if let Err(e) = &r {
-                    tracing::error!("window engine stopped: {e:?}");
-                }
-                summary = Some(r);
-                // Events recorded last may still be queued.
-                apply(&mut app, live.try_batch());
-                app.on_engine_done();
+        // When keys held by a modal that just opened are let go: its note goes then.
+        let held = app.hold_ends().filter(|_| !detached).map(|d| opened + d);
+        let held_at = tokio::time::Instant::from_std(held.unwrap_or(t));
+        let key = async {
+            match keys.as_mut() {
+                Some(k) => k.next().await,
+                None => std::future::pending().await,
             }
-            batch = live.next_batch() => {
-                urgent = apply(&mut app, batch);
-                // A question the journal answered meanwhile (a decision, the start time)
-                // is no longer asked.
-                if app.open_stop().is_none() {
-                    decision = None;
-                }
-            }
-            () = sleep_until(frame_at), if frame.is_some() => urgent = false,
-            Some(ask) = asks.recv() => {
-                // Events journaled before the question (the HardStop) come first.
-                apply(&mut app, live.try_batch());
-                match ask {
-                    Ask::Decide { stop, reply } => {
-                        app.on_stop(stop);
-                        decision = Some(reply);
+        };
+        if gone.is_none() {
+            tokio::select! {
+                r = &mut window, if summary.is_none() => {
+                    if let Err(e) = &r {
+                        tracing::error!("window engine stopped: {e:?}");
                     }
-                    Ask::Countdown { host, seconds, reply } => {
-                        app.on_countdown(&host, seconds);
-                        countdowns.insert(host, reply);
+                    summary = Some(r);
+                }
+                batch = live.next_batch() => {
+                    app.uptime = opened.elapsed();
+                    urgent = apply(&mut app, batch);
+                    // A question the journal answered meanwhile (a decision, the start time)
+                    // is no longer asked.
+                    if decision.as_ref().is_some_and(|(id, _)| !app.state.open_stops.iter().any(|s| s.id == *id)) {
+                        decision = None;
                     }
                 }
-            }
-            Some(ev) = keys.next(), if !detached => {
-                match ev {
-                    Ok(ev) => {
-                        if let Some(a) = key_action(&app, &ev) {
-                            effects = update(&mut app, a);
+                () = sleep_until(frame_at), if frame.is_some() => urgent = false,
+                () = sleep_until(held_at), if held.is_some() => {}
+                Some(ask) = asks.recv() => {
+                    app.now = clock.now();
+                    app.uptime = opened.elapsed();
+                    // Events journaled before the question (the HardStop) come first.
+                    apply(&mut app, live.try_batch());
+                    match ask {
+                        Ask::Decide { stop, reply } => {
+                            decision = Some((stop.id, reply));
+                            app.on_stop(stop);
+                        }
+                        Ask::Countdown { host, seconds, reply } => {
+                            app.on_countdown(&host, seconds);
+                            countdowns.insert(host, reply);
                         }
                     }
-                    Err(e) => {
-                        // The terminal is gone (closed without SIGHUP): behave as on SIGHUP.
-                        tracing::warn!("terminal input failed, detaching: {e}");
-                        detach(&mut screen, controls, &app, "the terminal went away").await;
-                        detached = true;
+                }
+                ev = key, if !detached => {
+                    app.now = clock.now();
+                    app.uptime = opened.elapsed();
+                    match ev {
+                        Some(Ok(TermEvent::Resize(w, h))) => app.size = (w, h),
+                        Some(Ok(ev)) => {
+                            if let Some(a) = key_action(&app, &ev) {
+                                effects = update(&mut app, a);
+                            }
+                        }
+                        // The terminal is gone (closed without SIGHUP): as on SIGHUP.
+                        Some(Err(e)) => {
+                            tracing::warn!("terminal input failed, detaching: {e}");
+                            gone = Some(Gone { why: "the terminal went away".into(), terminal: true, say: None });
+                        }
+                        None => {
+                            tracing::warn!("terminal input ended, detaching");
+                            gone = Some(Gone { why: "the terminal went away".into(), terminal: true, say: None });
+                        }
                     }
                 }
+                _ = tick.tick() => {
+                    app.now = clock.now();
+                    app.uptime = opened.elapsed();
+                    effects = update(&mut app, super::action::Action::Tick);
+                }
+                name = signals.recv() => {
+                    tracing::warn!("{name}: giving the terminal back, leaving the window paused");
+                    // A hangup took the terminal with it.
+                    let say = Some(format!("patchdeck: {name}: {}", strings::SIGNAL_RECEIVED));
+                    gone = Some(Gone { why: format!("{name} received"), terminal: name == "SIGHUP", say });
+                }
             }
-            _ = tick.tick() => {
-                app.now = clock.now();
-                effects = update(&mut app, super::action::Action::Tick);
+        }
+        if let Some(g) = gone.take().filter(|_| !detached) {
+            // Give the terminal back, leave the window paused (running steps finish; nothing
+            // new starts; nothing is killed; an open stop stays open for `--resume`).
+            detached = true;
+            keys = None;
+            if g.terminal {
+                screen.abandon();
+            } else {
+                screen.detach();
             }
-            name = signals.recv() => {
-                tracing::warn!("{name}: giving the terminal back, leaving the window paused");
-                detach(&mut screen, controls, &app, &format!("{name} received")).await;
-                detached = true;
-                eprintln!("patchdeck: {name}: {}", strings::SIGNAL_RECEIVED);
+            if let Some(line) = &g.say {
+                say(line);
             }
+            if app.mode == super::app::Mode::Live && !app.state.paused && !app.state.finished {
+                let pause = Request::Pause { reason: g.why };
+                let by = app.state.operators.clone();
+                if let Err(e) = beside(&mut window, &mut summary, controls.request(pause, by)).await {
+                    tracing::error!("cannot leave the window paused: {e:?}");
+                }
+            }
+            controls.close();
         }
         if urgent {
             pace.now();
@@ -194,20 +277,23 @@ pub async fn drive<T>(
         }
         for effect in effects {
             match effect {
-                Effect::Decide(d) => {
-                    if let Some(reply) = decision.take() {
-                        let by = Actor::operator(app.state.operators.join("+"));
-                        let _ = reply.send(Verdict { decision: d, by });
+                Effect::Decide { stop, verdict } => match decision.take() {
+                    // Only the stop the operators saw is answered by it.
+                    Some((id, reply)) if id == stop => {
+                        let _ = reply.send(verdict);
                     }
-                }
-                Effect::AutoRollback { host, roll_back } => {
+                    other => {
+                        decision = other;
+                        app.status = Some(strings::STOP_GONE.into());
+                    }
+                },
+                Effect::AutoRollback { host, cancelled_by } => {
                     if let Some(reply) = countdowns.remove(&host) {
-                        let who = (!roll_back).then(|| Actor::operator(app.state.operators.join("+")));
-                        let _ = reply.send(who);
+                        let _ = reply.send(cancelled_by);
                     }
                 }
-                Effect::Request(r) => {
-                    if let Err(e) = controls.request(r, app.state.operators.clone()).await {
+                Effect::Request { request, by } => {
+                    if let Err(e) = beside(&mut window, &mut summary, controls.request(request, by)).await {
                         app.status = Some(format!("{e:#}"));
                     }
                 }
@@ -217,7 +303,42 @@ pub async fn drive<T>(
                 }
             }
         }
+        // The window returned (here or beside a request): what it recorded last may still
+        // be queued.
+        if summary.is_some() && !app.engine_done {
+            apply(&mut app, live.try_batch());
+            app.on_engine_done();
+        }
     }
     screen.detach();
     summary.unwrap_or_else(|| Err(eyre::eyre!("the window did not finish")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The window holds the journal's writer while it waits for its write to be synced, and
+    /// only goes on when polled: a request awaited beside it still gets the writer.
+    #[tokio::test]
+    async fn a_request_waits_beside_the_window_not_instead_of_it() {
+        let writer = tokio::sync::Mutex::new(());
+        let (synced, wait_sync) = oneshot::channel::<()>();
+        let window = async {
+            let _held = writer.lock().await;
+            let _ = wait_sync.await;
+            Ok::<_, eyre::Report>("window over")
+        };
+        tokio::pin!(window);
+        assert!(futures::poll!(window.as_mut()).is_pending(), "the window holds the writer");
+        synced.send(()).unwrap();
+        let mut summary = None;
+        let request = async {
+            let _w = writer.lock().await;
+            "journaled"
+        };
+        let done = tokio::time::timeout(Duration::from_secs(10), beside(&mut window, &mut summary, request)).await;
+        assert_eq!(done.expect("no deadlock: the window was polled meanwhile"), "journaled");
+        assert_eq!(summary.map(|r| r.unwrap()), Some("window over"));
+    }
 }

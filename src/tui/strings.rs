@@ -2,7 +2,7 @@
 //! one file to review (or translate). Text that came from a host goes through
 //! [`crate::safe_text::for_terminal`] before it reaches any of these.
 
-use super::app::model::RollbackKey;
+use super::app::model::{Held, RollbackKey};
 use crate::engine::control::{Choice, Decision};
 use crate::engine::event::{Event, HostResult, Outcome, Request, StopKind};
 use crate::safe_text::for_terminal;
@@ -31,20 +31,37 @@ pub const HELP_QUESTIONS: &str = "Questions";
 pub const HELP_TYPING: &str = "Typing (filter, override)";
 pub const HELP_TYPING_WATCH: &str = "Typing (filter)";
 pub const HELP_VIEWS: &str = "Views (help, journal, diff)";
-pub const HELP_ANYWHERE: &str = "Anywhere: Ctrl-C = q (asks first). No key uses Ctrl-b or the mouse.";
+pub const HELP_LEAVING: &str = "Leaving (q or Ctrl-C)";
+/// The help screen's last lines.
+pub const HELP_ANYWHERE: [&str; 2] = [
+    "Anywhere: q or Ctrl-C leaves (asks: PAUSED or ABORT), ? help, t journal.",
+    "No key uses Ctrl-b (tmux's prefix) or the mouse.",
+];
 pub const TIMELINE_TITLE: &str = "Timeline: the journal (Esc closes)";
 pub const FILTER_PROMPT: &str = "filter: ";
 pub const HARD_STOP: &str = "HARD STOP";
 pub const STOP_WAITING: &str = "nothing new starts until this is decided";
-pub const STOP_DECIDE_FIRST: &str = "decide first: the window waits for this hard stop (a = abort window)";
 pub const OVERRIDE_REASON: &str = "Override: why is carrying on safe? (recorded in the journal)";
 pub const OVERRIDE_EMPTY: &str = "a reason is required to override";
-pub const WINDOW_FINISHED: &str = "window finished";
-pub const WINDOW_ABORTED: &str = "window ABORTED";
-pub const WINDOW_RUNNING: &str = "window running";
+pub const WINDOW_PAUSED: &str = "window PAUSED: nothing new starts (--resume carries on)";
 pub const QUIT_WAITING: &str =
-    "leaving: the window is paused; waiting for running steps to finish (no remote command is killed)";
-pub const NO_REQUESTS_AFTER_END: &str = "the window has ended: nothing more can be requested";
+    "leaving: nothing new starts; waiting for running steps to finish (no remote command is killed)";
+/// Why the journal says the window was paused when the operators left.
+pub const LEFT_PAUSED_REASON: &str = "the operators left the cockpit";
+
+/// The status line once the window has ended: finished or aborted, and whether rollback is
+/// still at hand here (it is until the operators leave).
+pub fn window_ended(aborted: bool, can_roll_back: bool) -> String {
+    let what = if aborted { "window ABORTED" } else { "window finished" };
+    if can_roll_back {
+        format!("{what}; rollback stays possible: R host, W wave, X all; q leaves")
+    } else {
+        what.to_string()
+    }
+}
+pub const ALREADY_ENDED: &str = "the window has ended: there is nothing to abort (R, W, X still roll back)";
+pub const NO_REQUESTS_AFTER_END: &str =
+    "this cockpit no longer serves the window (leaving): roll back with `patchdeck rollback JOURNAL`";
 /// The drill marker: in a drill's header, on every screen, in place of [`APP`].
 pub const DRILL: &str = "DRILL";
 
@@ -57,6 +74,153 @@ pub fn drill_over(passed: bool, live: bool) -> String {
     )
 }
 
+/// The too-small screen, and the status of a key pressed meanwhile.
+pub const TOO_SMALL_KEYS: &str = "keys do nothing while the terminal is too small: make it bigger first";
+pub const QUESTION_WAITING: &str = "A question is waiting for you: make the terminal bigger to see it.";
+
+/// The too-small screen when a hard stop waits.
+pub fn decision_waiting(host: Option<&str>, stop: &StopKind) -> String {
+    format!(
+        "A decision is waiting: {HARD_STOP} {}: {}. Keys do nothing until the terminal is bigger.",
+        host.unwrap_or("window"),
+        stop.headline()
+    )
+}
+
+/// The too-small screen when an auto-rollback counts down.
+pub fn countdown_waiting(host: &str) -> String {
+    format!("{COUNTDOWN_TITLE} {host} is counting down: it rolls back when it ends unless cancelled.")
+}
+
+/// The status line when a key was swallowed because something just opened.
+pub fn key_held(what: Held) -> String {
+    let what = match what {
+        Held::Stop => "the stop just opened",
+        Held::Countdown => "the countdown just opened",
+        Held::Question => "the question just opened",
+    };
+    format!("key ignored: {what}; read it, then press again")
+}
+
+/// In a modal whose keys are held.
+pub const HELD_NOTE: &str = "(just opened: keys wait a moment)";
+
+/// The status line when `R` or `W` came right after the selection moved by itself.
+pub fn selection_moved(now: Option<&str>) -> String {
+    match now {
+        Some(h) => format!("key ignored: the selection just moved to {h}; look, then press again"),
+        None => "key ignored: the selection just moved; look, then press again".into(),
+    }
+}
+
+/// `1`..`9` past the last operator.
+pub fn no_such_operator(n: usize, ops: &[String]) -> String {
+    let list: Vec<String> = ops.iter().enumerate().map(|(i, o)| format!("{} {o}", i + 1)).collect();
+    format!("no operator {n}: {}", list.join("  "))
+}
+
+/// Before the operators, in a question with two or more.
+pub const BY: &str = "by";
+pub const TAB_NEXT: &str = "(Tab: next)";
+pub const TAB_NEXT_SHORT: &str = "next operator";
+
+/// Tab on the main screen: which list PgUp/PgDn/Home/End move now.
+pub fn list_keys(hosts: bool) -> String {
+    let which = if hosts { "the hosts" } else { "the output" };
+    format!("PgUp/PgDn/Home/End move {which} (Tab switches)")
+}
+
+/// `R` on a host with nothing to undo.
+pub fn nothing_to_undo(host: &str) -> String {
+    format!("{host} has no changes to undo (nothing ran on it, or it is rolled back already)")
+}
+
+/// `W` or `X` with nothing to undo.
+pub fn nothing_to_roll_back(wave: Option<&str>) -> String {
+    match wave {
+        Some(w) => format!("no host of wave {w} has changes to undo"),
+        None => "no host has changes to undo: A aborts the window".into(),
+    }
+}
+
+/// What to type to confirm a wave's or the window's rollback.
+pub fn count_prompt(r: &Request, hosts: usize) -> String {
+    let what = match r {
+        Request::RollbackWave { wave, .. } => format!("wave {wave}'s"),
+        _ => "the window's".into(),
+    };
+    format!("This rolls back {hosts} host(s) with changes ({what}). Type {hosts} (or \"all {hosts}\") and press Enter")
+}
+
+pub fn count_mismatch(hosts: usize) -> String {
+    format!("type {hosts} (or \"all {hosts}\") to confirm, or Esc to go back")
+}
+
+/// `R` at a stop about the whole window: it does nothing; which key does what.
+pub fn r_at_window_stop(hosts_with_changes: usize) -> String {
+    format!(
+        "R rolls back one host; this stop is about the window: X rolls back all {hosts_with_changes} host(s) with changes, a aborts"
+    )
+}
+
+/// A choice's key at a stop that does not offer it.
+pub fn not_a_choice(c: Choice) -> String {
+    let (key, _, short, _) = super::keymap::choice_key(c);
+    format!("{key} ({short}) is not a choice at this stop: the keys it offers are in the box")
+}
+
+/// Titles of the hosts pane's wave: where it stands.
+pub const WAVE_DONE: &str = "done";
+pub const WAVE_NOW: &str = "now";
+pub const WAVE_LATER: &str = "later";
+pub const NO_HOST_MATCHES: &str = "no host matches the filter";
+
+/// On the hosts pane while a filter is on.
+pub fn filter_badge(f: &str) -> String {
+    format!("filter: {f}")
+}
+
+/// The modal titles of the go/no-go and of the wait for the start.
+pub const GATE_TITLE: &str = "GO/NO-GO: wave";
+pub const BEFORE_START_TITLE: &str = "WAITING FOR THE WINDOW'S START";
+
+/// At a go/no-go, above the hosts of the wave that finished.
+pub fn gate_previous(wave: &str) -> String {
+    format!("wave {wave}, just finished:")
+}
+
+pub const LEAVE_TITLE: &str = "Leave the cockpit?";
+pub const LEAVE_PAUSED: &str = "PAUSED: nothing new starts; --resume carries on from here";
+pub const LEAVE_ABORTED: &str = "ABORT: nothing new starts, ever; rollback stays possible";
+
+/// The leave question.
+pub fn leave_question(running: &[String]) -> String {
+    if running.is_empty() {
+        "Leave the window PAUSED (resumable), or ABORT it? Nothing runs now.".into()
+    } else {
+        format!(
+            "Leave the window PAUSED (resumable), or ABORT it? Running now: {}; it finishes either way (no remote command is killed).",
+            running.join(", ")
+        )
+    }
+}
+
+/// The leave question while a hard stop is open.
+pub fn leave_stop_stays(host: Option<&str>) -> String {
+    format!(
+        "Left paused, the {HARD_STOP} {} stays open: `patchdeck run RUNBOOK --resume` asks it again.",
+        host.unwrap_or("window")
+    )
+}
+
+/// `watch`'s status line while an auto-rollback counts down.
+pub fn countdown_banner(host: &str, left: i64) -> String {
+    format!("{COUNTDOWN_TITLE} {host}: rolls back in {}s unless the operators cancel", left.max(0))
+}
+
+/// An answer for a stop that is no longer asked (decided meanwhile, or the start time came).
+pub const STOP_GONE: &str = "that stop is no longer open: nothing was decided by this key";
+
 pub const SIGNAL_RECEIVED: &str =
     "signal received: the window is left paused; running steps finish, nothing new starts (--resume carries on)";
 
@@ -66,6 +230,19 @@ pub fn hm(secs: i64) -> String {
     let s = secs.unsigned_abs();
     let (h, m) = (s / 3600, (s % 3600) / 60);
     if h > 0 { format!("{sign}{h}h{m:02}m") } else { format!("{sign}{m}m") }
+}
+
+/// A countdown in seconds: "1h05m09s", "4m09s", "9s".
+pub fn hms(secs: i64) -> String {
+    let s = secs.max(0);
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    if h > 0 {
+        format!("{h}h{m:02}m{sec:02}s")
+    } else if m > 0 {
+        format!("{m}m{sec:02}s")
+    } else {
+        format!("{sec}s")
+    }
 }
 
 /// Seconds as "12s" or "3m04s".
@@ -189,18 +366,6 @@ pub fn reason_prompt(c: Choice) -> &'static str {
     }
 }
 
-pub fn confirm_quit(running: &[String]) -> String {
-    if running.is_empty() {
-        "Quit? The window is left PAUSED: nothing new starts; `patchdeck run RUNBOOK --resume` carries on where it is."
-            .into()
-    } else {
-        format!(
-            "Quit? Running now: {}. The window is left PAUSED: these finish (no remote command is killed), nothing new starts; --resume carries on.",
-            running.join(", ")
-        )
-    }
-}
-
 pub fn override_host_prompt(expected: &str) -> String {
     format!("To confirm the override, type \"{expected}\" and press Enter")
 }
@@ -209,14 +374,10 @@ pub fn override_mismatch(expected: &str) -> String {
     format!("type exactly \"{expected}\" to override, or Esc to go back")
 }
 
-pub const CONFIRM_KEYS: &str = "y yes   n no";
-
 /// The rollback key's words (after "R"), in the footer and beside a question ("instead").
 pub fn rollback_key(k: &RollbackKey, instead: bool) -> String {
     let what = match k {
-        RollbackKey::Request(h) => format!("ROLLBACK {h}"),
-        RollbackKey::Stop { host: Some(h) } => format!("ROLLBACK {h}"),
-        RollbackKey::Stop { host: None } => "ROLLBACK everything".into(),
+        RollbackKey::Request(h) | RollbackKey::Stop(h) => format!("ROLLBACK {h}"),
         RollbackKey::Now(_) => "roll back now".into(),
         // In a prompt R is a letter: say how to get to the key.
         RollbackKey::AfterPrompt => return "ROLLBACK once closed".into(),
@@ -251,7 +412,6 @@ pub fn countdown(host: &str, left: i64) -> String {
     format!("{host}: health check failed after a change. Rolling back in {left}s.")
 }
 pub const COUNTDOWN_TITLE: &str = "AUTO-ROLLBACK";
-pub const COUNTDOWN_HINT: &str = "c cancels (then you decide at a hard stop)   R rolls back now";
 
 pub fn host_result(r: HostResult) -> &'static str {
     crate::narrate::host_result(r)
@@ -305,10 +465,16 @@ pub fn stop_body(stop: &StopKind, ends: Option<jiff::Timestamp>, now: jiff::Time
             v.extend(failing.iter().map(|c| format!("x {}: {}", for_terminal(&c.check), for_terminal(&c.detail))));
             v
         }
-        StopKind::Gate { .. } => vec!["look at the last wave's hosts; go starts the next wave.".into()],
+        StopKind::Gate { wave } => vec![format!(
+            "look at the hosts of the wave before: g starts wave {}, a aborts, X rolls back every host with changes.",
+            for_terminal(wave)
+        )],
         StopKind::BeforeStart { starts } => {
-            let left = starts.as_second() - now.as_second();
-            vec![format!("it is {}; the window starts at {} (in {}).", hhmm(now), hhmm(*starts), hm(left))]
+            let left = (starts.as_second() - now.as_second()).max(0);
+            vec![
+                format!("it is {}; the window starts at {}: in {}.", hhmm(now), hhmm(*starts), hms(left)),
+                "it starts by itself then; S starts it now (type why: it is journaled), a aborts.".into(),
+            ]
         }
     }
 }

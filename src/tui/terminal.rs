@@ -40,6 +40,16 @@ pub struct Guard {
     pub terminal: Term,
 }
 
+impl Guard {
+    /// The terminal is gone (hung up, or writes to it fail): restores what can be restored,
+    /// and never drops the ratatui terminal, whose drop would write to it and, failing, print
+    /// to a stderr that is gone too, which panics. Its buffers go with the process.
+    pub fn abandon(self) {
+        restore();
+        std::mem::forget(self);
+    }
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
         restore();

@@ -54,9 +54,19 @@ pub async fn watch(journal: &Path, theme: Theme) -> eyre::Result<u8> {
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let opened = Instant::now();
     loop {
         app.now = jiff::Timestamp::now();
-        screen.draw(&app)?;
+        app.uptime = opened.elapsed();
+        // A terminal that is gone ends watching; nothing else depends on it.
+        match screen.draw(&app) {
+            Ok(Some(size)) => app.size = size,
+            Ok(None) => {}
+            Err(_) => {
+                screen.abandon();
+                break;
+            }
+        }
         tokio::select! {
             batch = follower.next_batch() => {
                 for r in batch? {
@@ -64,15 +74,30 @@ pub async fn watch(journal: &Path, theme: Theme) -> eyre::Result<u8> {
                 }
             }
             Some(ev) = keys.next() => {
-                let Ok(ev) = ev else { break }; // the terminal is gone
-                if let Some(a) = key_action(&app, &ev)
-                    && update(&mut app, a).contains(&Effect::Quit)
-                {
-                    break;
+                app.uptime = opened.elapsed();
+                match ev {
+                    Ok(crossterm::event::Event::Resize(w, h)) => app.size = (w, h),
+                    Ok(ev) => {
+                        if let Some(a) = key_action(&app, &ev)
+                            && update(&mut app, a).contains(&Effect::Quit)
+                        {
+                            break;
+                        }
+                    }
+                    Err(_) => {
+                        // The terminal is gone.
+                        screen.abandon();
+                        break;
+                    }
                 }
             }
             _ = tick.tick() => {}
-            _ = signals.recv() => break,
+            name = signals.recv() => {
+                if name == "SIGHUP" {
+                    screen.abandon();
+                }
+                break;
+            }
         }
     }
     screen.detach();

@@ -4,10 +4,11 @@
 //! Clock and event times are injected, so the snapshots are stable.
 
 use std::path::Path;
+use std::time::Duration;
 
 use patchdeck::diag::SourceFile;
-use patchdeck::engine::control::{Choice, Decision, Target};
-use patchdeck::engine::decide::Scripted;
+use patchdeck::engine::control::{Actor, Choice, Decision, Target};
+use patchdeck::engine::decide::{Scripted, Verdict};
 use patchdeck::engine::event::{Event, Request, StopKind};
 use patchdeck::engine::live::{self, Live, RunId};
 use patchdeck::engine::recorder::MemoryLog;
@@ -86,12 +87,15 @@ fn at(secs: i64) -> jiff::Timestamp {
 }
 
 /// An App fed with `events` up to and including the first for which `until` holds (all of
-/// them if none does), one second apart; the clock 7 s after the last one.
+/// them if none does), one second apart; the clock (and the monotonic one the key guards
+/// use) 7 s after the last one.
 fn app_until(info: &WindowInfo, events: &[Event], mode: Mode, until: impl Fn(&Event) -> bool) -> App {
     let mut app = App::new(mode, info.clone(), at(0));
     for (i, e) in events.iter().enumerate() {
+        app.uptime = Duration::from_secs(i as u64);
         app.on_event(at(i as i64), e.clone());
         app.now = at(i as i64 + 7);
+        app.uptime = Duration::from_secs(i as u64 + 7);
         if until(e) {
             break;
         }
@@ -99,11 +103,33 @@ fn app_until(info: &WindowInfo, events: &[Event], mode: Mode, until: impl Fn(&Ev
     app
 }
 
-/// The open stop of the last HardStop fed, as the decider would hand it to the UI.
+/// Time passes on the monotonic clock: what just opened has been seen.
+fn later(app: &mut App, ms: u64) {
+    app.uptime += Duration::from_millis(ms);
+}
+
+/// The open stop of the last HardStop fed, as the decider would hand it to the UI, and
+/// read by the operators (its keys no longer held).
 fn raise_last_stop(app: &mut App) -> OpenStop {
     let stop = app.state.open_stops.last().cloned().expect("an open stop");
     app.on_stop(stop.clone());
+    later(app, 1000);
     stop
+}
+
+/// Who the record names for a person's decision.
+fn by(name: &str) -> Actor {
+    Actor::operator(name)
+}
+
+/// The loop's answer to `stop`.
+fn decide(stop: &OpenStop, decision: Decision, who: &str) -> Effect {
+    Effect::Decide { stop: stop.id, verdict: Verdict { decision, by: by(who) } }
+}
+
+/// A request journaled by `who`.
+fn request(r: Request, who: &str) -> Effect {
+    Effect::Request { request: r, by: vec![who.to_string()] }
 }
 
 fn screen(app: &App, w: u16, h: u16) -> String {
@@ -169,19 +195,23 @@ async fn hard_stop_divergence_then_rollback_with_one_confirmation() {
     assert_eq!(app.context(), Context::Stop);
     snap("stop_divergence", &app);
 
-    // The modal takes all input: main-screen keys do nothing, Ctrl-C says decide first.
+    // The modal takes all input: main-screen keys do nothing; q asks how to leave, over it.
     assert!(update(&mut app, Action::SelectNext).is_empty());
+    assert_eq!(app.selected_host().as_deref(), Some("web3"));
     assert!(update(&mut app, Action::Quit).is_empty());
-    assert!(app.status.as_deref().unwrap().contains("decide first"));
-    // Retry is not a choice for a divergence.
+    assert_eq!(app.context(), Context::Leave);
+    update(&mut app, Action::Deny);
+    assert_eq!(app.context(), Context::Stop, "back at the stop");
+    // Retry is not a choice for a divergence: its key says so and does nothing.
     assert!(update(&mut app, Action::Choose(Choice::Retry)).is_empty());
     assert_eq!(app.context(), Context::Stop);
+    assert!(app.status.as_deref().unwrap().starts_with("e (retry) is not a choice at this stop"));
 
-    // Rollback: one key, one confirmation.
+    // Rollback: one key, one confirmation, recorded as the operator who answered.
     assert!(update(&mut app, Action::Choose(Choice::RollbackHost)).is_empty());
     assert_eq!(app.context(), Context::Confirm);
     snap("stop_rollback_confirm", &app);
-    assert_eq!(update(&mut app, Action::Confirm), vec![Effect::Decide(on(Choice::RollbackHost, "web3"))]);
+    assert_eq!(update(&mut app, Action::Confirm), vec![decide(&stop, on(Choice::RollbackHost, "web3"), "alice")]);
     assert_eq!(app.context(), Context::Main);
 }
 
@@ -189,7 +219,7 @@ async fn hard_stop_divergence_then_rollback_with_one_confirmation() {
 async fn override_needs_a_reason_and_the_host_name_typed_out() {
     let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
     let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "web3"));
-    raise_last_stop(&mut app);
+    let stop = raise_last_stop(&mut app);
     update(&mut app, Action::Choose(Choice::Override));
     assert_eq!(app.context(), Context::Text);
     // An empty reason is refused.
@@ -202,14 +232,10 @@ async fn override_needs_a_reason_and_the_host_name_typed_out() {
     assert!(update(&mut app, Action::Submit).is_empty());
     assert!(app.status.as_deref().unwrap().contains("\"web3\""));
     typed(&mut app, "3");
-    assert_eq!(
-        update(&mut app, Action::Submit),
-        vec![Effect::Decide(Decision::with_reason(
-            Choice::Override,
-            Target::Host("web3".into()),
-            "deb12u3 only rebuilds docs"
-        ))]
-    );
+    // Bob decides this one: Tab, since digits are text in a prompt.
+    update(&mut app, Action::NextOperator);
+    let d = Decision::with_reason(Choice::Override, Target::Host("web3".into()), "deb12u3 only rebuilds docs");
+    assert_eq!(update(&mut app, Action::Submit), vec![decide(&stop, d, "bob")]);
 }
 
 #[tokio::test]
@@ -235,16 +261,19 @@ async fn auto_rollback_countdown_is_visible_and_cancellable() {
     let start = app.now;
     app.on_countdown("shop1", 15);
     app.now = start.checked_add(jiff::SignedDuration::from_secs(4)).unwrap();
+    later(&mut app, 4000);
     assert!(update(&mut app, Action::Tick).is_empty(), "not expired yet");
     snap("countdown", &app);
+    // Cancelled by the operator who pressed it (bob, chosen with 2): never "alice+bob".
+    update(&mut app, Action::Operator(1));
     assert_eq!(
         update(&mut app, Action::CancelAutoRollback),
-        vec![Effect::AutoRollback { host: "shop1".into(), roll_back: false }]
+        vec![Effect::AutoRollback { host: "shop1".into(), cancelled_by: Some(by("bob")) }]
     );
     // Left alone, it rolls back when it reaches zero.
     app.on_countdown("shop1", 15);
     app.now = app.now.checked_add(jiff::SignedDuration::from_secs(15)).unwrap();
-    assert_eq!(update(&mut app, Action::Tick), vec![Effect::AutoRollback { host: "shop1".into(), roll_back: true }]);
+    assert_eq!(update(&mut app, Action::Tick), vec![Effect::AutoRollback { host: "shop1".into(), cancelled_by: None }]);
 }
 
 #[tokio::test]
@@ -262,6 +291,7 @@ async fn deadline_prompt() {
     let late = "2026-11-22T23:14:00Z";
     let (info, ev) = events(|t| t, |_| {}, vec![Choice::Abort], late).await;
     let mut app = App::new(Mode::Live, info, late.parse().unwrap());
+    app.uptime = Duration::from_secs(60);
     for e in &ev {
         app.on_event(late.parse().unwrap(), e.clone());
         if matches!(e, Event::HardStop { .. }) {
@@ -279,7 +309,8 @@ async fn deadline_prompt() {
     update(&mut app, Action::Submit);
     typed(&mut app, "override");
     assert!(matches!(update(&mut app, Action::Submit).as_slice(),
-        [Effect::Decide(d)] if d.choice == Choice::Override && d.target == Target::Window));
+        [Effect::Decide { verdict: Verdict { decision: d, by: Actor::Operator { name } }, .. }]
+            if d.choice == Choice::Override && d.target == Target::Window && name == "alice"));
 }
 
 #[tokio::test]
@@ -360,17 +391,29 @@ async fn help_journal_diff_filter_and_requests() {
     assert!(update(&mut app, Action::Deny).is_empty());
     assert_eq!(app.context(), Context::Main);
 
-    // The rollback key asks once, then requests.
+    // The rollback key asks once, then requests; about a host with nothing to undo it
+    // says so instead.
+    update(&mut app, Action::RollbackHost);
+    assert!(app.popups.is_empty());
+    assert_eq!(
+        app.status.as_deref(),
+        Some("web2 has no changes to undo (nothing ran on it, or it is rolled back already)")
+    );
+    update(&mut app, Action::SelectPrev);
     update(&mut app, Action::RollbackHost);
     assert_eq!(app.context(), Context::Confirm);
-    assert_eq!(update(&mut app, Action::Confirm), vec![Effect::Request(Request::RollbackHost { host: "web2".into() })]);
+    assert_eq!(
+        update(&mut app, Action::Confirm),
+        vec![request(Request::RollbackHost { host: "web1".into() }, "alice")]
+    );
 
-    // `q` while the window runs asks first; yes leaves the window paused (never kills a
-    // command, never aborts): `--resume` carries on.
+    // `q` while the window runs asks which way to leave: PAUSED (never kills a command,
+    // never aborts: `--resume` carries on), or ABORT, or back.
     update(&mut app, Action::Quit);
-    assert_eq!(app.context(), Context::Confirm);
-    let pause = Request::Pause { reason: "the operators quit the cockpit".into() };
-    assert_eq!(update(&mut app, Action::Confirm), vec![Effect::Request(pause), Effect::Quit]);
+    assert_eq!(app.context(), Context::Leave);
+    snap("leave", &app);
+    let pause = Request::Pause { reason: "the operators left the cockpit".into() };
+    assert_eq!(update(&mut app, Action::LeavePaused), vec![request(pause, "alice"), Effect::Quit]);
     assert!(app.quitting);
 }
 
@@ -407,7 +450,7 @@ async fn the_rollback_key_is_shown_and_works_in_every_view_prompt_and_question()
         assert_eq!(app.popups, std::slice::from_ref(&asks_web1), "{open:?}");
         assert_eq!(
             update(&mut app, Action::Confirm),
-            vec![Effect::Request(Request::RollbackHost { host: "web1".into() })]
+            vec![request(Request::RollbackHost { host: "web1".into() }, "alice")]
         );
     }
 
@@ -423,11 +466,11 @@ async fn the_rollback_key_is_shown_and_works_in_every_view_prompt_and_question()
     press_r(&mut app);
     assert_eq!(app.popups, std::slice::from_ref(&asks_web1));
 
-    // Asked about something else (abort, quit): R asks about the rollback instead.
+    // Asked about something else (abort, leaving): R asks about the rollback instead.
     for ask in [Action::AbortWindow, Action::Quit] {
         let mut app = running.clone();
         update(&mut app, ask.clone());
-        assert_eq!(app.context(), Context::Confirm);
+        assert!(matches!(app.context(), Context::Confirm | Context::Leave), "{ask:?}");
         let text = screen(&app, 80, 24);
         assert!(text.contains("R ROLLBACK web1 instead"), "{ask:?}:\n{text}");
         press_r(&mut app);
@@ -465,6 +508,7 @@ async fn at_a_hard_stop_r_from_a_view_or_another_question_chooses_its_rollback()
     let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "web3"));
     let stop = raise_last_stop(&mut app);
     let confirming = |d: Decision| Popup::Stop { stop: stop.clone(), stage: StopStage::Confirm(d) };
+    let alice_rolls_back = decide(&stop, on(Choice::RollbackHost, "web3"), "alice");
 
     // The full diff over the stop: R closes it and asks about the stop's rollback.
     update(&mut app, Action::FullDiff);
@@ -492,7 +536,7 @@ async fn at_a_hard_stop_r_from_a_view_or_another_question_chooses_its_rollback()
     update(&mut app, Action::Back);
     press_r(&mut app);
     assert_eq!(app.popups, [confirming(on(Choice::RollbackHost, "web3"))]);
-    assert_eq!(update(&mut app, Action::Confirm), vec![Effect::Decide(on(Choice::RollbackHost, "web3"))]);
+    assert_eq!(update(&mut app, Action::Confirm), vec![alice_rolls_back]);
 }
 
 #[tokio::test]
@@ -512,13 +556,19 @@ async fn watch_is_read_only() {
     let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
     let mut app = app_until(&info, &ev, Mode::ReadOnly, |e| is_stop_on(e, "web2"));
     assert_eq!(app.context(), Context::ReadOnly, "no modal: watch cannot decide");
-    let key = |c| crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c));
-    assert_eq!(keymap::lookup(app.context(), key('R')), None);
     snap("watch_stop", &app);
     let text = screen(&app, 80, 24);
     assert!(text.contains("READ-ONLY") && !text.contains("ROLLBACK web2"), "{text}");
     assert!(text.contains("HARD STOP web2"), "the stop is shown, as waiting for the operators:\n{text}");
-    assert!(update(&mut app, Action::RollbackHost).is_empty());
+    // R is refused, and says so.
+    let key = |c| crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c));
+    let r = keymap::lookup(app.context(), key('R')).expect("R is matched, to be refused");
+    assert!(update(&mut app, r).is_empty());
+    assert_eq!(app.popups, [], "nothing is asked");
+    assert!(screen(&app, 80, 24).contains("READ-ONLY: watching the journal; this screen cannot send commands"));
+    // Said for a while; then the status line is the window's again (the stop's banner).
+    later(&mut app, 5000);
+    assert!(app.status_line().starts_with("HARD STOP web2, operators deciding"), "{}", app.status_line());
     assert_eq!(update(&mut app, Action::Quit), vec![Effect::Quit]);
 }
 
@@ -619,8 +669,10 @@ async fn a_drill_is_marked_on_every_screen() {
         let mut rows = small.lines();
         assert_eq!(rows.next(), Some(" DRILL"), "{mode:?}:\n{small}");
         assert_eq!(rows.next(), Some("The terminal is too small for the cockpit."), "{mode:?}:\n{small}");
+        // What waits for the operators is said, so nobody types blind at it.
+        let name = if mode == Mode::Live { "drill_too_small_60x20" } else { "drill_watch_too_small_60x20" };
         insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
-            insta::assert_snapshot!("drill_too_small_60x20", small);
+            insta::assert_snapshot!(name, small);
         });
     }
 }
@@ -631,6 +683,7 @@ async fn a_drill_auto_rollback_countdown_is_marked() {
     let mut app =
         app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::AutoRollbackArmed { host, .. } if host == "web1"));
     app.on_countdown("web1", 15);
+    later(&mut app, 1000);
     snap_drill("countdown", &app);
     // Not a drill: no marker (the same screens as ever).
     let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
@@ -795,4 +848,481 @@ async fn a_flood_from_fifty_hosts_stays_bounded_and_keys_still_work() {
         update(&mut app, Action::ScrollUp);
     }
     assert!(pane(&app)[0].contains("earlier lines not kept"), "{:#?}", pane(&app));
+}
+
+// ---- keys under pressure: a key acts on what was on screen when it was pressed ----
+
+/// Presses `c` as the loop would: looked up in the app's context, then `update`.
+fn press(app: &mut App, c: char) -> Vec<Effect> {
+    match keymap::lookup(app.context(), key(c)) {
+        Some(a) => update(app, a),
+        None => Vec::new(),
+    }
+}
+
+/// The events up to, not including, the first for which `at` holds; and that one.
+fn split_at(ev: &[Event], at: impl Fn(&Event) -> bool) -> (Vec<Event>, Event) {
+    let i = ev.iter().position(at).expect("the event is there");
+    (ev[..i].to_vec(), ev[i].clone())
+}
+
+/// Feeds one more event a second after the last, as the loop would, then raises its stop
+/// (if it is one) as the decider would ask it; the monotonic clock does not move.
+fn arrives(app: &mut App, e: Event) {
+    app.on_event(app.now, e.clone());
+    if let Event::HardStop { .. } = e {
+        let stop = app.state.open_stops.last().cloned().unwrap();
+        app.on_stop(stop);
+    }
+}
+
+#[tokio::test]
+async fn a_key_pressed_as_a_stop_opens_is_swallowed_and_never_lands_on_its_host() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let (before, stop_event) = split_at(&ev, |e| is_stop_on(e, "api1"));
+    let mut app = app_until(&info, &before, Mode::Live, |_| false);
+    // The operator is looking at web1, in the wave before: R would roll web1 back.
+    update(&mut app, Action::PrevWave);
+    press(&mut app, 'k');
+    press(&mut app, 'k');
+    assert_eq!(app.selected_host().as_deref(), Some("web1"));
+    assert!(footer(&app).starts_with(" R ROLLBACK web1 "), "{}", footer(&app));
+
+    // api1's stop opens, and R (meant for web1) arrives at once: nothing happens.
+    arrives(&mut app, stop_event);
+    let opened = app.popups.clone();
+    assert!(
+        matches!(&opened[..], [Popup::Stop { stop, stage: StopStage::Choose }] if stop.host.as_deref() == Some("api1"))
+    );
+    assert!(press_r(&mut app).is_empty());
+    assert_eq!(app.popups, opened, "R did not become \"roll back api1\"");
+    assert_eq!(app.status.as_deref(), Some("key ignored: the stop just opened; read it, then press again"));
+    snap("stop_held", &app);
+    // Every key is held, for the whole grace period, on the monotonic clock.
+    for c in ['a', 's', 'X', 'o', 'q', '?', 't', '2'] {
+        later(&mut app, 50);
+        assert!(press(&mut app, c).is_empty(), "{c}");
+        assert_eq!(app.popups, opened, "{c}");
+    }
+    assert_eq!(app.by, 0, "2 did not choose bob either");
+    app.uptime = app.hold_ends().unwrap() - Duration::from_millis(1);
+    assert!(press_r(&mut app).is_empty() && app.popups == opened, "still held a millisecond before its end");
+    // Once seen, R is this stop's rollback: of api1, the host it is about.
+    later(&mut app, 1);
+    assert!(app.holding().is_none());
+    press_r(&mut app);
+    assert!(
+        matches!(&app.popups[..], [Popup::Stop { stage: StopStage::Confirm(d), .. }] if *d == on(Choice::RollbackHost, "api1"))
+    );
+    assert!(!screen(&app, 80, 24).contains("just opened"), "the note goes with the hold");
+}
+
+#[tokio::test]
+async fn r_right_after_the_selection_moved_by_itself_does_nothing_and_says_so() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    // web1 runs its first step; the selection follows it.
+    let (before, started) = split_at(&ev, |e| matches!(e, Event::StepStarted { host, step: 0, .. } if host == "web1"));
+    let mut app = app_until(&info, &before, Mode::Live, |_| false);
+    assert_eq!(app.selected_host().as_deref(), Some("canary1"));
+    arrives(&mut app, started);
+    assert_eq!(app.selected_host().as_deref(), Some("web1"), "followed the activity");
+    // R meant for canary1, pressed as the screen moved to web1: nothing is asked.
+    assert!(press_r(&mut app).is_empty());
+    assert!(app.popups.is_empty());
+    assert_eq!(app.status.as_deref(), Some("key ignored: the selection just moved to web1; look, then press again"));
+    later(&mut app, 700);
+    press_r(&mut app);
+    assert_eq!(app.popups, [Popup::Confirm(Pending::Request(Request::RollbackHost { host: "web1".into() }))]);
+    // A move the operator made is theirs: R right after it acts on it.
+    update(&mut app, Action::Back);
+    let mut app2 = app_until(&info, &before, Mode::Live, |_| false);
+    update(&mut app2, Action::PrevWave);
+    assert_eq!(app2.visible_hosts(), ["canary1"]);
+    press_r(&mut app2);
+    assert_eq!(app2.popups, [Popup::Confirm(Pending::Request(Request::RollbackHost { host: "canary1".into() }))]);
+}
+
+#[tokio::test]
+async fn a_question_waits_behind_a_stop_and_comes_back_with_its_keys_held() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let (before, stop_event) = split_at(&ev, |e| is_stop_on(e, "web3"));
+    let mut app = app_until(&info, &before, Mode::Live, |_| false);
+    // Asked to leave, the operators think about it; web3's stop opens meanwhile.
+    press(&mut app, 'q');
+    assert_eq!(app.context(), Context::Leave);
+    arrives(&mut app, stop_event);
+    let stop = app.open_stop().cloned().unwrap();
+    assert_eq!(app.context(), Context::Stop, "the stop comes first");
+    assert_eq!(app.popups.len(), 2, "the question waits behind it, not dropped");
+    later(&mut app, 1000);
+    press_r(&mut app);
+    // A y typed twice: the second must not answer the question that comes back.
+    assert_eq!(press(&mut app, 'y'), vec![decide(&stop, on(Choice::RollbackHost, "web3"), "alice")]);
+    assert_eq!(app.context(), Context::Leave, "the question is back");
+    assert!(press(&mut app, 'p').is_empty(), "held: it came back by itself");
+    assert_eq!(app.status.as_deref(), Some("key ignored: the question just opened; read it, then press again"));
+    later(&mut app, 700);
+    let pause = Request::Pause { reason: "the operators left the cockpit".into() };
+    assert_eq!(press(&mut app, 'p'), vec![request(pause, "alice"), Effect::Quit]);
+
+    // A request's confirmation waits behind a stop the same way.
+    let mut app = app_until(&info, &before, Mode::Live, |_| false);
+    later(&mut app, 1000);
+    press(&mut app, 'k');
+    press(&mut app, 'k');
+    press_r(&mut app);
+    assert_eq!(app.popups, [Popup::Confirm(Pending::Request(Request::RollbackHost { host: "web1".into() }))]);
+    let asked = app.popups.clone();
+    arrives(&mut app, ev.iter().find(|e| is_stop_on(e, "web3")).cloned().unwrap());
+    assert_eq!(app.popups[..1], asked[..], "still there, under the stop");
+}
+
+#[tokio::test]
+async fn while_the_terminal_is_too_small_no_key_decides_anything() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "web2"));
+    raise_last_stop(&mut app);
+    let asked = app.popups.clone();
+    app.size = (70, 20);
+    for c in ['s', 'y', 'R', 'a', 'X', 'q', '1'] {
+        assert!(press(&mut app, c).is_empty(), "{c}");
+        assert_eq!(app.popups, asked, "{c} typed blind did nothing");
+        assert_eq!(
+            app.status.as_deref(),
+            Some("keys do nothing while the terminal is too small: make it bigger first")
+        );
+    }
+    let small = screen(&app, 70, 20);
+    assert!(small.contains("A decision is waiting: HARD STOP web2"), "{small}");
+    insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("too_small_stop_70x20", small);
+    });
+    // Bigger again: the keys work.
+    app.size = (80, 24);
+    press(&mut app, 's');
+    assert!(
+        matches!(&app.popups[..], [Popup::Stop { stage: StopStage::Confirm(d), .. }] if *d == on(Choice::Skip, "web2"))
+    );
+}
+
+#[tokio::test]
+async fn rolling_back_a_wave_or_everything_is_typed_with_the_number_of_hosts() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    // After web1 finished: canary1 and web1 have changes.
+    let mut app =
+        app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::HostFinished { host, .. } if host == "web1"));
+    assert_eq!(app.hosts_with_changes(None), ["canary1", "web1"]);
+    press(&mut app, 'X');
+    assert_eq!(app.context(), Context::Text);
+    snap("rollback_all_typed", &app);
+    // y is a letter here, Enter with the wrong number is refused.
+    for c in "y3".chars() {
+        update(&mut app, Action::Input(c));
+    }
+    assert!(update(&mut app, Action::Submit).is_empty());
+    assert_eq!(app.status.as_deref(), Some("type 2 (or \"all 2\") to confirm, or Esc to go back"));
+    for _ in 0..2 {
+        update(&mut app, Action::Backspace);
+    }
+    // Bob confirms it (Tab), by typing "all 2".
+    update(&mut app, Action::NextOperator);
+    typed(&mut app, "all 2");
+    assert_eq!(update(&mut app, Action::Submit), vec![request(Request::RollbackAll, "bob")]);
+    assert!(app.popups.is_empty());
+
+    // The wave shown (web): its own count; the number alone is enough.
+    press(&mut app, 'W');
+    assert!(screen(&app, 80, 24).contains("This rolls back 1 host(s) with changes (wave web's)"));
+    typed(&mut app, "1");
+    let web = Request::RollbackWave { wave: "web".into(), hosts: vec!["web1".into(), "web2".into(), "web3".into()] };
+    assert_eq!(update(&mut app, Action::Submit), vec![request(web, "alice")]);
+    // A wave with nothing to undo: nothing is asked.
+    update(&mut app, Action::NextWave);
+    press(&mut app, 'W');
+    assert!(app.popups.is_empty());
+    assert_eq!(app.status.as_deref(), Some("no host of wave core has changes to undo"));
+
+    // At a hard stop, X is typed the same way and decides the stop.
+    let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "web2"));
+    let stop = raise_last_stop(&mut app);
+    press(&mut app, 'X');
+    snap("stop_rollback_all_typed", &app);
+    typed(&mut app, "2");
+    let all = Decision::new(Choice::RollbackAll, Target::Window);
+    assert_eq!(update(&mut app, Action::Submit), vec![decide(&stop, all, "alice")]);
+}
+
+#[tokio::test]
+async fn r_is_one_host_only_and_at_a_window_wide_stop_it_says_which_key_does_what() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let mut app = app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::HardStop { host: None, .. }));
+    let stop = raise_last_stop(&mut app);
+    assert!(matches!(stop.stop, StopKind::TooManyFailures { .. }));
+    assert!(!footer(&app).contains("ROLLBACK"), "{}", footer(&app));
+    assert!(press_r(&mut app).is_empty());
+    assert_eq!(app.popups.len(), 1);
+    assert!(matches!(&app.popups[..], [Popup::Stop { stage: StopStage::Choose, .. }]));
+    let expected = format!(
+        "R rolls back one host; this stop is about the window: X rolls back all {} host(s) with changes, a aborts",
+        app.hosts_with_changes(None).len()
+    );
+    assert_eq!(app.status.as_deref(), Some(expected.as_str()));
+}
+
+#[tokio::test]
+async fn with_two_operators_each_answer_names_the_one_who_gave_it() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "web3"));
+    let stop = raise_last_stop(&mut app);
+    assert!(screen(&app, 80, 24).contains("by 1 [alice]  2 bob  (Tab: next)"));
+    // 2: bob answers; the choice stays through the stop's stages.
+    press(&mut app, '2');
+    assert!(screen(&app, 80, 24).contains("by 1 alice  2 [bob]  (Tab: next)"));
+    press(&mut app, 's');
+    assert_eq!(press(&mut app, 'y'), vec![decide(&stop, on(Choice::Skip, "web3"), "bob")]);
+    // Past the last operator: nothing chosen, and the list is said.
+    let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "web3"));
+    raise_last_stop(&mut app);
+    press(&mut app, '9');
+    assert_eq!(app.status.as_deref(), Some("no operator 9: 1 alice  2 bob"));
+    // Tab goes round.
+    let tab = keymap::lookup(app.context(), crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Tab)).unwrap();
+    for who in ["bob", "alice", "bob"] {
+        update(&mut app, tab.clone());
+        assert_eq!(app.answerer(), who);
+    }
+
+    // A new question starts with the first operator again; requests name who confirmed.
+    let mut app =
+        app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::StepStarted { host, step: 1, .. } if host == "web1"));
+    press(&mut app, 'A');
+    update(&mut app, Action::Operator(1));
+    assert_eq!(press(&mut app, 'y'), vec![request(Request::Abort, "bob")]);
+    press(&mut app, 'q');
+    assert_eq!(app.answerer(), "alice", "a new question: the first operator by default");
+    update(&mut app, Action::Operator(1));
+    let pause = Request::Pause { reason: "the operators left the cockpit".into() };
+    assert_eq!(press(&mut app, 'p'), vec![request(pause, "bob"), Effect::Quit]);
+
+    // One operator: no choice shown, and that one is recorded.
+    let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "web3"));
+    app.state.operators = vec!["carol".into()];
+    let stop = raise_last_stop(&mut app);
+    assert!(!screen(&app, 80, 24).contains("by 1"));
+    press(&mut app, 's');
+    assert_eq!(press(&mut app, 'y'), vec![decide(&stop, on(Choice::Skip, "web3"), "carol")]);
+}
+
+#[tokio::test]
+async fn leaving_works_everywhere_and_a_stop_stays_open_when_left_paused() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let mut at_stop = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "web3"));
+    let stop = raise_last_stop(&mut at_stop);
+
+    // ? and t open over the stop; Esc comes back to it.
+    for (c, view) in [('?', Popup::Help), ('t', Popup::Timeline)] {
+        let mut app = at_stop.clone();
+        press(&mut app, c);
+        assert_eq!(app.popups.last(), Some(&view), "{c}");
+        update(&mut app, Action::Back);
+        assert_eq!(app.context(), Context::Stop, "{c}");
+    }
+
+    // q: leave PAUSED keeps the stop open (for --resume), and journals who left.
+    let mut app = at_stop.clone();
+    press(&mut app, 'q');
+    assert_eq!(app.context(), Context::Leave);
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("Left paused, the HARD STOP web3 stays open"), "{text}");
+    snap("leave_at_stop", &app);
+    let pause = Request::Pause { reason: "the operators left the cockpit".into() };
+    assert_eq!(press(&mut app, 'p'), vec![request(pause, "alice"), Effect::Quit]);
+    assert!(matches!(&app.popups[..], [Popup::Stop { .. }]), "the stop is not answered");
+    assert!(app.quitting);
+    assert!(press(&mut app, 'q').is_empty(), "leaving already");
+    assert!(app.status_line().starts_with("leaving: nothing new starts"));
+
+    // R there is the stop's rollback, as its footer says.
+    let mut app = at_stop.clone();
+    press(&mut app, 'q');
+    assert!(footer(&app).ends_with("R ROLLBACK web3"), "{}", footer(&app));
+    press_r(&mut app);
+    assert!(
+        matches!(&app.popups[..], [Popup::Stop { stage: StopStage::Confirm(d), .. }] if *d == on(Choice::RollbackHost, "web3"))
+    );
+
+    // a: abort answers the stop itself (so nothing starts), then leaves.
+    let mut app = at_stop.clone();
+    press(&mut app, 'q');
+    assert_eq!(press(&mut app, 'a'), vec![decide(&stop, Decision::abort(), "alice"), Effect::Quit]);
+    // Ctrl-C, from a prompt where q is a letter.
+    let mut app = at_stop.clone();
+    press(&mut app, 'o');
+    let ctrl_c =
+        crossterm::event::KeyEvent::new(crossterm::event::KeyCode::Char('c'), crossterm::event::KeyModifiers::CONTROL);
+    let quit = keymap::lookup(app.context(), ctrl_c).unwrap();
+    update(&mut app, quit);
+    assert_eq!(app.context(), Context::Leave);
+    update(&mut app, Action::Deny);
+    assert!(matches!(&app.popups[..], [Popup::Stop { stage: StopStage::Reason { .. }, .. }]), "back where it was");
+
+    // At a countdown: leave paused (the engine turns the countdown into a stop on resume).
+    let mut app = app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::AutoRollbackArmed { .. }));
+    app.on_countdown("shop1", 15);
+    later(&mut app, 1000);
+    press(&mut app, 'q');
+    assert_eq!(app.context(), Context::Leave);
+    let pause = Request::Pause { reason: "the operators left the cockpit".into() };
+    assert_eq!(press(&mut app, 'p'), vec![request(pause, "alice"), Effect::Quit]);
+
+    // Without a stop, abort is a request.
+    let mut app =
+        app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::StepStarted { host, step: 1, .. } if host == "web1"));
+    press(&mut app, 'q');
+    assert_eq!(press(&mut app, 'a'), vec![request(Request::Abort, "alice"), Effect::Quit]);
+}
+
+#[tokio::test]
+async fn after_the_window_ended_rollback_stays_possible_on_every_wave() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let mut app = app_until(&info, &ev, Mode::Live, |_| false);
+    assert!(app.state.finished && app.can_request());
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("window ABORTED; rollback stays possible: R host, W wave, X all; q leaves"), "{text}");
+    assert!(!footer(&app).contains("abort"), "nothing to abort: {}", footer(&app));
+    snap("ended", &app);
+    // Every wave is reachable: canary1 is in the first, finished long ago.
+    update(&mut app, Action::PrevWave);
+    update(&mut app, Action::PrevWave);
+    assert_eq!(app.visible_hosts(), ["canary1"]);
+    assert_eq!(app.selected_host().as_deref(), Some("canary1"));
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("Wave 1/3 \"canary\" done [ ]") && text.contains("canary1 done"), "{text}");
+    snap("ended_first_wave", &app);
+    press_r(&mut app);
+    assert_eq!(press(&mut app, 'y'), vec![request(Request::RollbackHost { host: "canary1".into() }, "alice")]);
+    // The last wave again, and no further.
+    for _ in 0..5 {
+        update(&mut app, Action::NextWave);
+    }
+    assert_eq!(app.visible_hosts(), ["api1", "shop1"]);
+    // Leaving once it ended is at once: nothing is left that leaving would leave behind.
+    assert_eq!(press(&mut app, 'q'), vec![Effect::Quit]);
+}
+
+#[tokio::test]
+async fn go_no_go_shows_the_finished_wave_and_waits_for_a_go() {
+    let gate = |t: String| t.replacen("name = \"web\"\n", "name = \"web\"\ngate = true\n", 1);
+    let (info, ev) =
+        events(gate, |_| {}, vec![Choice::Go, Choice::Skip, Choice::Skip, Choice::Skip, Choice::Abort], T0).await;
+    let mut app =
+        app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::HardStop { stop: StopKind::Gate { .. }, .. }));
+    let stop = raise_last_stop(&mut app);
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("GO/NO-GO: wave web") && text.contains("wave canary, just finished:"), "{text}");
+    assert!(text.contains("canary1") && text.contains("done"), "{text}");
+    assert_eq!(app.visible_hosts(), ["canary1"], "the hosts pane shows the finished wave");
+    assert_eq!(app.stop_choices(&stop), [Choice::Go, Choice::Abort, Choice::RollbackAll]);
+    snap("gate", &app);
+    press(&mut app, 'g');
+    update(&mut app, Action::Operator(1));
+    assert_eq!(press(&mut app, 'y'), vec![decide(&stop, Decision::new(Choice::Go, Target::Window), "bob")]);
+}
+
+#[tokio::test]
+async fn before_the_start_a_countdown_with_a_typed_early_start() {
+    let early = "2026-11-22T21:00:00Z";
+    let (info, ev) = events(|t| t, |_| {}, vec![Choice::StartEarly, Choice::Abort], early).await;
+    let mut app = App::new(Mode::Live, info, early.parse().unwrap());
+    for e in &ev {
+        app.on_event(early.parse().unwrap(), e.clone());
+        if matches!(e, Event::HardStop { .. }) {
+            break;
+        }
+    }
+    app.now = "2026-11-22T21:00:07Z".parse().unwrap();
+    let stop = raise_last_stop(&mut app);
+    assert!(matches!(stop.stop, StopKind::BeforeStart { .. }), "{stop:?}");
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("WAITING FOR THE WINDOW'S START") && text.contains("in 59m53s"), "{text}");
+    snap("before_start", &app);
+    assert!(press(&mut app, 'g').is_empty(), "no go here: the start time or an early start");
+    press(&mut app, 'S');
+    assert_eq!(app.context(), Context::Text);
+    assert!(update(&mut app, Action::Submit).is_empty(), "a reason is needed");
+    typed(&mut app, "customer asked");
+    update(&mut app, Action::Submit);
+    let d = Decision::with_reason(Choice::StartEarly, Target::Window, "customer asked");
+    assert_eq!(press(&mut app, 'y'), vec![decide(&stop, d, "alice")]);
+}
+
+#[tokio::test]
+async fn watch_shows_a_countdown_from_the_journal_and_its_hosts_by_standing() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let app = app_until(
+        &info,
+        &ev,
+        Mode::ReadOnly,
+        |e| matches!(e, Event::AutoRollbackArmed { host, .. } if host == "shop1"),
+    );
+    let text = screen(&app, 80, 24);
+    // Armed at its event's time, 15 s; the clock is 7 s later.
+    assert!(text.contains("AUTO-ROLLBACK shop1: rolls back in 8s unless the operators cancel"), "{text}");
+    assert!(text.contains("shop1 AUTO-ROLLBACK"), "{text}");
+    snap("watch_countdown", &app);
+    // Once the journal has the rollback's decision, the banner goes.
+    let app =
+        app_until(&info, &ev, Mode::ReadOnly, |e| matches!(e, Event::HostFinished { host, .. } if host == "shop1"));
+    let text = screen(&app, 160, 48);
+    assert!(!text.contains("rolls back in") && text.contains("shop1 rolled back, verified"), "{text}");
+}
+
+#[tokio::test]
+async fn every_list_pages_and_jumps_to_its_ends() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let mut app =
+        app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::StepStarted { host, step: 1, .. } if host == "web1"));
+    let page = |k| keymap::lookup(Context::View, crossterm::event::KeyEvent::from(k)).unwrap();
+    use crossterm::event::KeyCode::{End, Home, PageDown, PageUp};
+    // Help: a page down, the end, the top.
+    press(&mut app, '?');
+    let max = app.view_max();
+    assert!(max > app.view_page(), "help is longer than a page at 80x24");
+    update(&mut app, page(PageDown));
+    assert_eq!(app.view_scroll, app.view_page());
+    update(&mut app, page(End));
+    assert_eq!(app.view_scroll, max);
+    let end = screen(&app, 80, 24);
+    assert!(end.contains("No key uses Ctrl-b (tmux's prefix) or the mouse."), "the last line is on screen:\n{end}");
+    update(&mut app, page(PageDown));
+    assert_eq!(app.view_scroll, max, "not past the end");
+    update(&mut app, page(PageUp));
+    assert_eq!(app.view_scroll, max - app.view_page());
+    update(&mut app, page(Home));
+    assert_eq!(app.view_scroll, 0);
+    // The journal opens at its end; Home goes to its first line.
+    update(&mut app, Action::Back);
+    press(&mut app, 't');
+    assert_eq!(app.view_scroll, app.view_max());
+    update(&mut app, page(Home));
+    assert!(screen(&app, 80, 24).contains("window openssl-security-2026-11 started by alice+bob"));
+    update(&mut app, Action::Back);
+    // The hosts: Tab gives them the keys; End is the last, Home the first.
+    let main = |k| keymap::lookup(Context::Main, crossterm::event::KeyEvent::from(k)).unwrap();
+    update(&mut app, main(crossterm::event::KeyCode::Tab));
+    assert_eq!(app.list, patchdeck::tui::app::List::Hosts);
+    update(&mut app, main(End));
+    assert_eq!(app.selected_host().as_deref(), Some("web3"));
+    update(&mut app, main(Home));
+    assert_eq!(app.selected_host().as_deref(), Some("web1"));
+    update(&mut app, main(PageDown));
+    assert_eq!(app.selected_host().as_deref(), Some("web3"), "a page is more than the three hosts");
+    snap("hosts_list_keys", &app);
+    update(&mut app, main(Home));
+    // Back to the output (web1's): Home shows its oldest line.
+    update(&mut app, main(crossterm::event::KeyCode::Tab));
+    update(&mut app, main(Home));
+    assert!(app.scroll > 0);
+    update(&mut app, main(End));
+    assert_eq!(app.scroll, 0, "following again");
 }

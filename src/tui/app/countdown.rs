@@ -3,17 +3,20 @@
 
 use super::model::{App, Effect, Popup};
 use crate::tui::action::Action;
-use crate::tui::strings;
 
 pub(super) fn tick(app: &mut App) -> Vec<Effect> {
     let mut effects = Vec::new();
     app.popups.retain(|p| match p {
         Popup::Countdown { host, deadline } if app.now >= *deadline => {
-            effects.push(Effect::AutoRollback { host: host.clone(), roll_back: true });
+            effects.push(Effect::AutoRollback { host: host.clone(), cancelled_by: None });
             false
         }
         _ => true,
     });
+    if !effects.is_empty() {
+        // Whatever it revealed opened by itself: keys wait a moment.
+        app.opened_by_itself();
+    }
     effects
 }
 
@@ -22,15 +25,11 @@ pub(super) fn countdown_input(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
         Action::CancelAutoRollback => {
             app.popups.pop();
-            vec![Effect::AutoRollback { host, roll_back: false }]
+            vec![Effect::AutoRollback { host, cancelled_by: Some(app.actor()) }]
         }
         Action::RollbackNow | Action::RollbackHost => {
             app.popups.pop();
-            vec![Effect::AutoRollback { host, roll_back: true }]
-        }
-        Action::Quit => {
-            app.status = Some(strings::COUNTDOWN_HINT.into());
-            Vec::new()
+            vec![Effect::AutoRollback { host, cancelled_by: None }]
         }
         _ => Vec::new(),
     }

@@ -17,10 +17,6 @@ pub(super) fn filter_input(app: &mut App, action: Action) -> Vec<Effect> {
             app.filter.clear();
             app.popups.pop();
         }
-        Action::Quit => {
-            app.popups.pop();
-            return super::update(app, Action::Quit);
-        }
         _ => {}
     }
     Vec::new()

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 
 use super::model::{App, CommandRun, Mode, Popup, StopStage};
 use crate::diff::{Class, Finding};
-use crate::engine::event::{Event, Outcome};
+use crate::engine::event::{Event, Outcome, StopKind};
 use crate::engine::live::{Live, RunId};
 use crate::engine::state::OpenStop;
 use crate::safe_text::for_terminal;
@@ -88,11 +88,27 @@ impl App {
             ) => Some((host.clone(), self.pane_len(host))),
             _ => None,
         };
+        let target = self.target_shown();
         self.on_pane_event(at, e);
         if let Some((host, before)) = before {
             let added = self.pane_len(&host).saturating_sub(before);
             self.keep_view(&host, added);
         }
+        self.after_engine(target);
+    }
+
+    /// What the selection keys act on now: the host `R` names, and the wave `W` names.
+    fn target_shown(&self) -> (Option<String>, Option<usize>) {
+        (self.selected_host(), self.shown_wave().map(|(i, _)| i))
+    }
+
+    /// After the engine changed something: what moved by itself, and what opened by itself,
+    /// holds the keys acting on it for a moment.
+    fn after_engine(&mut self, target: (Option<String>, Option<usize>)) {
+        if self.target_shown() != target {
+            self.moved_by_itself();
+        }
+        self.opened_by_itself();
     }
 
     fn on_pane_event(&mut self, at: Timestamp, e: Event) {
@@ -102,6 +118,9 @@ impl App {
             Event::Recheck { host, findings } if !findings.is_empty() => self.set_findings(host, true, findings),
             Event::StepStarted { host, step, name, command } | Event::RollbackStarted { host, step, name, command } => {
                 let rollback = matches!(e, Event::RollbackStarted { .. });
+                if rollback {
+                    self.armed.remove(host);
+                }
                 self.runs.entry(host.clone()).or_default().push(CommandRun {
                     rollback,
                     step: *step,
@@ -149,12 +168,26 @@ impl App {
                 // A stop is where the eyes must go, whatever the operator selected.
                 self.selected = Some(h.clone());
                 self.scroll = 0;
+                let h = h.clone();
+                self.show_wave_of(&h);
+                self.armed.remove(&h);
+            }
+            // A go/no-go shows the wave that just finished: what the go is about.
+            Event::HardStop { host: None, stop: StopKind::Gate { wave }, .. } => {
+                if let Some(i) = self.info.waves.iter().position(|(w, _)| w == wave) {
+                    self.show_wave(i.saturating_sub(1));
+                }
             }
             Event::Decided(d) => {
                 self.popups.retain(|p| !matches!(p, Popup::Stop { stop, .. } if stop.id == d.id));
             }
+            Event::AutoRollbackArmed { host, seconds } => {
+                let deadline = at.checked_add(jiff::SignedDuration::from_secs(*seconds as i64)).unwrap_or(at);
+                self.armed.insert(host.clone(), deadline);
+            }
             Event::AutoRollbackCancelled { host, .. } | Event::HostFinished { host, .. } => {
                 self.popups.retain(|p| !matches!(p, Popup::Countdown { host: h, .. } if h == host));
+                self.armed.remove(host);
             }
             Event::WindowFinished { .. } if self.mode == Mode::ReadOnly => self.engine_done = true,
             Event::WindowStarted { drill: true, .. } => self.drill = true,
@@ -183,27 +216,37 @@ impl App {
         }
     }
 
-    /// The engine asks for a decision: the modal takes all input until it is answered.
+    /// The engine asks for a decision: the modal takes the keys until it is answered. A
+    /// question open before (leaving, a request) waits behind it, and comes back after.
     pub fn on_stop(&mut self, stop: OpenStop) {
+        let target = self.target_shown();
         if let Some(h) = &stop.host {
             self.selected = Some(h.clone());
+            self.show_wave_of(&h.clone());
         }
-        self.popups.retain(|p| !matches!(p, Popup::Filter | Popup::Confirm(_)));
+        self.popups.retain(|p| !matches!(p, Popup::Stop { stop: s, .. } if s.id == stop.id));
         self.popups.push(Popup::Stop { stop, stage: StopStage::Choose });
+        self.after_engine(target);
     }
 
     /// The engine armed an auto-rollback: a visible, cancellable countdown.
     pub fn on_countdown(&mut self, host: &str, seconds: u64) {
+        let target = self.target_shown();
         let deadline = self.now.checked_add(jiff::SignedDuration::from_secs(seconds as i64)).unwrap_or(self.now);
         self.selected = Some(host.to_string());
-        self.popups.retain(|p| !matches!(p, Popup::Filter | Popup::Confirm(_)));
+        self.show_wave_of(host);
+        self.popups.retain(|p| !matches!(p, Popup::Countdown { host: h, .. } if h == host));
         self.popups.push(Popup::Countdown { host: host.to_string(), deadline });
+        self.after_engine(target);
     }
 
-    /// The engine returned.
+    /// The engine returned: nothing is asked any more, nothing more can be requested.
     pub fn on_engine_done(&mut self) {
         self.engine_done = true;
-        self.popups.retain(|p| !matches!(p, Popup::Stop { .. } | Popup::Countdown { .. } | Popup::Confirm(_)));
+        self.popups.retain(|p| {
+            !matches!(p, Popup::Stop { .. } | Popup::Countdown { .. } | Popup::Confirm(_) | Popup::Count { .. })
+        });
+        self.opened_by_itself();
     }
 }
 

@@ -4,11 +4,13 @@
 //! Changing it is left to the event fold (`fold`) and the input handlers (`update`).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use jiff::Timestamp;
 
 use crate::diff::Finding;
-use crate::engine::control::{Choice, Decision, allowed};
+use crate::engine::control::{Actor, Choice, Decision, allowed};
+use crate::engine::decide::Verdict;
 use crate::engine::event::{Event, Outcome, Request};
 use crate::engine::state::{OpenStop, WindowState};
 use crate::runbook::Runbook;
@@ -81,58 +83,126 @@ pub enum StopStage {
         reason: String,
         typed: String,
     },
+    /// Rolling back every host with changes: typing how many hosts that is.
+    Count {
+        choice: Choice,
+        hosts: usize,
+        typed: String,
+    },
 }
 
+/// A question waiting for its answer, with what the answer acts on (the target as shown).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Pending {
+    /// A request, yes or no.
     Request(Request),
+    /// Leaving: the window paused, or aborted, or back.
     Quit,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Popup {
-    Stop { stop: OpenStop, stage: StopStage },
-    Countdown { host: String, deadline: Timestamp },
+    Stop {
+        stop: OpenStop,
+        stage: StopStage,
+    },
+    Countdown {
+        host: String,
+        deadline: Timestamp,
+    },
     Confirm(Pending),
+    /// A wave's or the window's rollback: confirmed by typing how many hosts it rolls back.
+    Count {
+        request: Request,
+        hosts: usize,
+        typed: String,
+    },
     Help,
     Timeline,
     FullDiff,
     Filter,
 }
 
+impl Popup {
+    /// A full-screen view (help, the journal, the full diff).
+    pub fn is_view(&self) -> bool {
+        matches!(self, Popup::Help | Popup::Timeline | Popup::FullDiff)
+    }
+}
+
+/// Which modal has the keys: its identity, whatever stage it is at or text typed in it.
+/// When this changes without the operator's key, keys wait a moment (see `guard`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Modal {
+    Stop(u64),
+    Countdown(String),
+    Question(Pending),
+    Count(Request),
+}
+
 /// What the rollback key (`R`) does now. The footer shows it from this and
-/// [`update`](super::update) does it from this, so the two cannot disagree.
+/// [`update`](super::update) does it from this, so the two cannot disagree. `R` is always
+/// about one host: window-wide rollback has its own key (`X`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum RollbackKey {
     /// Ask to roll back this host (one confirmation).
     Request(String),
-    /// At a hard stop: its rollback choice (one confirmation), of the host, or of
-    /// everything at a window-wide stop.
-    Stop { host: Option<String> },
+    /// At a hard stop about this host: its rollback choice (one confirmation).
+    Stop(String),
     /// The auto-rollback countdown: roll this host back now.
     Now(String),
     /// A prompt is open and `R` is a letter in it: `R` works once the prompt is closed.
     AfterPrompt,
 }
 
+/// Which list of the main screen PgUp/PgDn/Home/End move (Tab switches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum List {
+    #[default]
+    Output,
+    Hosts,
+}
+
 /// What the loop must do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    Decide(Decision),
-    /// Answer to a host's auto-rollback countdown: `true` rolls back.
+    /// Answer stop `stop` (the one the operators saw), saying who decided.
+    Decide {
+        stop: u64,
+        verdict: Verdict,
+    },
+    /// Answer to a host's auto-rollback countdown: `None` rolls back; `Some(who)` cancelled.
     AutoRollback {
         host: String,
-        roll_back: bool,
+        cancelled_by: Option<Actor>,
     },
-    Request(Request),
+    /// Journal a request, by the operators named.
+    Request {
+        request: Request,
+        by: Vec<String>,
+    },
     Quit,
 }
+
+/// How long the status line says what a key did.
+pub const STATUS_SHOWN: Duration = Duration::from_secs(5);
+
+/// How long keys wait after a modal opens (or the selection moves) by itself: a key
+/// pressed at the screen before must not land on what replaced it.
+pub const GRACE: Duration = Duration::from_millis(600);
 
 #[derive(Debug, Clone)]
 pub struct App {
     pub mode: Mode,
     pub info: WindowInfo,
     pub now: Timestamp,
+    /// Monotonic time since the cockpit opened, set by the loop. Key guards count on it, not
+    /// on `now`: a drill's simulated clock may stand still or jump while people decide.
+    pub uptime: Duration,
+    /// How long keys wait after something opened by itself ([`GRACE`] unless configured).
+    pub grace: Duration,
+    /// The terminal's size when last drawn: below 80x24 no key decides anything.
+    pub size: (u16, u16),
     pub state: WindowState,
     /// Every event with the time it arrived (or was journaled).
     pub events: Vec<(Timestamp, Event)>,
@@ -147,6 +217,10 @@ pub struct App {
     pub selected: Option<String>,
     /// Selection follows activity until the operator moves it.
     pub follow: bool,
+    /// The wave whose hosts are shown (its index); `None` follows the window's.
+    pub wave_shown: Option<usize>,
+    /// Which list PgUp/PgDn/Home/End move.
+    pub list: List,
     pub popups: Vec<Popup>,
     pub filter: String,
     /// Output scroll, lines up from the bottom; 0 follows the newest output.
@@ -154,6 +228,20 @@ pub struct App {
     /// Scroll of full-screen views, lines from the top.
     pub view_scroll: u16,
     pub status: Option<String>,
+    /// The status line says `status` until then (what a key did, or why it did nothing).
+    pub(super) status_until: Duration,
+    /// Who answers the question open now (an index into the operators; the first by
+    /// default, again for each new question).
+    pub by: usize,
+    /// Auto-rollbacks counting down, per host: when each rolls back (from the journal, so
+    /// `watch` shows them too).
+    pub armed: BTreeMap<String, Timestamp>,
+    /// The modal that had the keys when last looked at.
+    pub(super) shown: Option<Modal>,
+    /// Keys are swallowed until then, and why (see `guard`).
+    pub(super) held: Option<(Duration, Held)>,
+    /// When the selection or the wave shown last moved by itself.
+    pub(super) moved_at: Option<Duration>,
     /// Quit was confirmed: exit once the engine has wound down.
     pub quitting: bool,
     /// The engine returned (live) or the journal says the window finished.
@@ -162,12 +250,23 @@ pub struct App {
     pub drill: bool,
 }
 
+/// What just opened by itself, holding the keys for a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    Stop,
+    Countdown,
+    Question,
+}
+
 impl App {
     pub fn new(mode: Mode, info: WindowInfo, now: Timestamp) -> Self {
         Self {
             mode,
             info,
             now,
+            uptime: Duration::ZERO,
+            grace: GRACE,
+            size: (crate::tui::view::MIN_WIDTH, crate::tui::view::MIN_HEIGHT),
             state: WindowState::default(),
             events: Vec::new(),
             findings: BTreeMap::new(),
@@ -176,11 +275,19 @@ impl App {
             output: BTreeMap::new(),
             selected: None,
             follow: true,
+            wave_shown: None,
+            list: List::Output,
             popups: Vec::new(),
             filter: String::new(),
             scroll: 0,
             view_scroll: 0,
             status: None,
+            status_until: Duration::ZERO,
+            by: 0,
+            armed: BTreeMap::new(),
+            shown: None,
+            held: None,
+            moved_at: None,
             quitting: false,
             engine_done: false,
             drill: false,
@@ -191,19 +298,32 @@ impl App {
     pub fn context(&self) -> Context {
         match self.popups.last() {
             Some(Popup::Stop { stage: StopStage::Choose, .. }) => Context::Stop,
-            Some(Popup::Stop { stage: StopStage::Confirm(_), .. }) | Some(Popup::Confirm(_)) => Context::Confirm,
-            Some(Popup::Stop { .. }) | Some(Popup::Filter) => Context::Text,
-            Some(Popup::Countdown { .. }) => Context::Countdown,
-            Some(Popup::Help | Popup::Timeline | Popup::FullDiff) if self.mode == Mode::ReadOnly => {
-                Context::ReadOnlyView
+            Some(Popup::Stop { stage: StopStage::Confirm(_), .. }) | Some(Popup::Confirm(Pending::Request(_))) => {
+                Context::Confirm
             }
-            Some(Popup::Help | Popup::Timeline | Popup::FullDiff) => Context::View,
+            Some(Popup::Confirm(Pending::Quit)) => Context::Leave,
+            Some(Popup::Stop { .. } | Popup::Filter | Popup::Count { .. }) => Context::Text,
+            Some(Popup::Countdown { .. }) => Context::Countdown,
+            Some(p) if p.is_view() && self.mode == Mode::ReadOnly => Context::ReadOnlyView,
+            Some(_) => Context::View,
             None if self.mode == Mode::ReadOnly => Context::ReadOnly,
             None => Context::Main,
         }
     }
 
-    /// What `R` does now, or `None` when it does nothing (watch; the window has ended).
+    /// The modal that has the keys, if one is open (views over it do not change it).
+    pub fn top_modal(&self) -> Option<Modal> {
+        self.popups.iter().rev().find_map(|p| match p {
+            Popup::Stop { stop, .. } => Some(Modal::Stop(stop.id)),
+            Popup::Countdown { host, .. } => Some(Modal::Countdown(host.clone())),
+            Popup::Confirm(pending) => Some(Modal::Question(pending.clone())),
+            Popup::Count { request, .. } => Some(Modal::Count(request.clone())),
+            Popup::Help | Popup::Timeline | Popup::FullDiff | Popup::Filter => None,
+        })
+    }
+
+    /// What `R` does now, or `None` when it does nothing (watch; the window has ended; a
+    /// stop about the whole window).
     pub fn rollback_key(&self) -> Option<RollbackKey> {
         self.rollback_key_under(self.popups.len())
     }
@@ -214,17 +334,26 @@ impl App {
             return None;
         }
         match self.popups[..n].last() {
-            None => self.can_request().then(|| self.selected_host()).flatten().map(RollbackKey::Request),
+            // A host with nothing to undo has no rollback to offer.
+            None => self
+                .can_request()
+                .then(|| self.selected_host())
+                .flatten()
+                .filter(|h| self.state.host(h).is_some_and(|s| s.has_changes()))
+                .map(RollbackKey::Request),
             // A view closes, then `R` does what it does beneath.
             Some(Popup::Help | Popup::Timeline | Popup::FullDiff) => self.rollback_key_under(n - 1),
             Some(Popup::Stop { stop, stage }) => {
                 let d = choice(Choice::RollbackHost, stop, self.stop_changed(stop))?;
+                let host = stop.host.clone()?;
                 match stage {
-                    StopStage::Choose => Some(RollbackKey::Stop { host: stop.host.clone() }),
+                    StopStage::Choose => Some(RollbackKey::Stop(host)),
                     // Already asking about it: y answers.
                     StopStage::Confirm(asked) if *asked == d => None,
-                    StopStage::Confirm(_) => Some(RollbackKey::Stop { host: stop.host.clone() }),
-                    StopStage::Reason { .. } | StopStage::Typed { .. } => Some(RollbackKey::AfterPrompt),
+                    StopStage::Confirm(_) => Some(RollbackKey::Stop(host)),
+                    StopStage::Reason { .. } | StopStage::Typed { .. } | StopStage::Count { .. } => {
+                        Some(RollbackKey::AfterPrompt)
+                    }
                 }
             }
             Some(Popup::Countdown { host, .. }) => Some(RollbackKey::Now(host.clone())),
@@ -237,13 +366,13 @@ impl App {
             // Esc clears the filter, which may bring the selected host back: whether a
             // host is selected is known once the prompt is closed.
             Some(Popup::Filter) => self.can_request().then_some(RollbackKey::AfterPrompt),
+            Some(Popup::Count { .. }) => self.rollback_key_under(n - 1).map(|_| RollbackKey::AfterPrompt),
         }
     }
 
-    /// Requests still make sense: a live window that has not ended.
+    /// Requests still make sense: a live window whose engine still serves. After the window
+    /// ends (finished or aborted) rollbacks stay possible until the operators leave.
     pub fn can_request(&self) -> bool {
-        // After the window ends (finished or aborted) rollbacks stay possible: the engine
-        // serves them until the operators leave.
         self.mode == Mode::Live && !self.engine_done && !self.quitting
     }
 
@@ -256,10 +385,30 @@ impl App {
         }
     }
 
-    /// The hosts shown: the current wave's (every host when the plan is unknown), filtered:
+    /// The wave whose hosts are shown: the one chosen with `[` / `]`, else the current one.
+    pub fn shown_wave(&self) -> Option<(usize, &(String, Vec<String>))> {
+        match self.wave_shown {
+            Some(i) if i < self.info.waves.len() => Some((i, &self.info.waves[i])),
+            _ => self.current_wave(),
+        }
+    }
+
+    /// Shows the wave of `host` (following the window again when that is the current wave).
+    pub(super) fn show_wave_of(&mut self, host: &str) {
+        let Some(i) = self.info.waves.iter().position(|(_, hosts)| hosts.iter().any(|h| h == host)) else { return };
+        self.show_wave(i);
+    }
+
+    /// Shows wave `i`; the current wave is followed again.
+    pub(super) fn show_wave(&mut self, i: usize) {
+        let current = self.current_wave().map(|(c, _)| c);
+        self.wave_shown = if Some(i) == current { None } else { Some(i) };
+    }
+
+    /// The hosts shown: the shown wave's (every host when the plan is unknown), filtered:
     /// a host stays when its name matches the filter or a line of its diff does.
     pub fn visible_hosts(&self) -> Vec<String> {
-        let all: Vec<String> = match self.current_wave() {
+        let all: Vec<String> = match self.shown_wave() {
             Some((_, (_, hosts))) => hosts.clone(),
             None => self.state.hosts.keys().cloned().collect(),
         };
@@ -283,6 +432,32 @@ impl App {
             Some(s) if self.filter.is_empty() && self.state.hosts.contains_key(s) => Some(s.clone()),
             _ => visible.first().cloned(),
         }
+    }
+
+    /// Hosts with changes not undone: of `wave`, or of the whole window. What a wave's or
+    /// the window's rollback acts on, and the number typed to confirm it.
+    pub fn hosts_with_changes(&self, wave: Option<&str>) -> Vec<String> {
+        let in_wave = |h: &str| match wave {
+            None => true,
+            Some(w) => self.info.waves.iter().any(|(name, hosts)| name == w && hosts.iter().any(|x| x == h)),
+        };
+        self.state.hosts.iter().filter(|(n, s)| s.has_changes() && in_wave(n)).map(|(n, _)| n.clone()).collect()
+    }
+
+    /// The operators who may answer (the record names one of them).
+    pub fn operators(&self) -> Vec<String> {
+        if self.state.operators.is_empty() { vec!["operator".into()] } else { self.state.operators.clone() }
+    }
+
+    /// Who answers the question open now.
+    pub fn answerer(&self) -> String {
+        let ops = self.operators();
+        ops.get(self.by).unwrap_or(&ops[0]).clone()
+    }
+
+    /// [`App::answerer`] as the engine records a person.
+    pub fn actor(&self) -> Actor {
+        Actor::operator(self.answerer())
     }
 
     /// A host's findings, divergences first, filtered: all of them when the host's name
@@ -341,12 +516,36 @@ impl App {
         matches!(self.popups.last(), Some(Popup::Filter))
     }
 
+    /// Rows a page of the hosts list moves (the hosts pane's height).
+    pub fn hosts_page(&self) -> usize {
+        crate::tui::view::hosts_rows(self.size, self.info.steps.len()).max(1)
+    }
+
+    /// Rows a page of a full-screen view moves (its height inside the borders).
+    pub fn view_page(&self) -> u16 {
+        crate::tui::view::view_rows(self.size).max(1)
+    }
+
+    /// How far the view on top scrolls before its last row is at the bottom.
+    pub fn view_max(&self) -> u16 {
+        let rows = match self.popups.last() {
+            Some(Popup::Help) => crate::tui::view::help_len(self),
+            Some(Popup::Timeline) => crate::tui::view::timeline_len(self),
+            // Each finding takes two rows (more when wrapped).
+            Some(Popup::FullDiff) => 2 * self.selected_host().map_or(0, |h| self.diff_lines(&h).len()),
+            _ => 0,
+        };
+        rows.saturating_sub(usize::from(self.view_page())).min(usize::from(u16::MAX)) as u16
+    }
+
     /// The text the footer's "status" line shows.
     pub fn status_line(&self) -> String {
         if self.typing_filter() {
             return strings::filter_prompt(&self.filter);
         }
-        if let Some(s) = &self.status {
+        if let Some(s) = &self.status
+            && self.uptime < self.status_until
+        {
             return s.clone();
         }
         if self.quitting {
@@ -357,11 +556,19 @@ impl App {
         {
             return strings::stop_banner(s.host.as_deref(), &s.stop);
         }
+        if self.mode == Mode::ReadOnly
+            && let Some((host, at)) = self.armed.iter().next()
+        {
+            return strings::countdown_banner(host, at.as_second() - self.now.as_second());
+        }
         if let Some(passed) = self.drill_result() {
             return strings::drill_over(passed, self.mode == Mode::Live);
         }
         if self.state.finished || self.engine_done {
-            return (if self.state.aborted { strings::WINDOW_ABORTED } else { strings::WINDOW_FINISHED }).into();
+            return strings::window_ended(self.state.aborted, self.can_request());
+        }
+        if self.state.paused {
+            return strings::WINDOW_PAUSED.into();
         }
         if !self.filter.is_empty() {
             return strings::filter_active(&self.filter);

@@ -16,7 +16,7 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let text = app.status_line();
     let st = if app.typing_filter() {
         theme.input
-    } else if text.contains(strings::HARD_STOP) || text.contains("ABORTED") {
+    } else if text.contains(strings::HARD_STOP) || text.contains("ABORTED") || text.contains(strings::COUNTDOWN_TITLE) {
         theme.danger
     } else {
         theme.warn
@@ -41,10 +41,25 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         if let Some(k) = app.rollback_key() {
             items.push(("R", strings::rollback_key(&k, false), true));
         }
+        if !app.typing_filter() && app.operators().len() > 1 {
+            items.push(("Tab", strings::TAB_NEXT_SHORT.into(), false));
+        }
     } else {
-        for b in bindings(ctx).filter(|b| !b.short.is_empty()) {
+        let mut shown: Vec<&crate::tui::keymap::Binding> = bindings(ctx).filter(|b| !b.short.is_empty()).collect();
+        // At a hard stop, its choices in the order it offers them (the modal's order).
+        if ctx == Context::Stop
+            && let Some(stop) = app.open_stop()
+        {
+            let order = app.stop_choices(stop);
+            let rank = |b: &crate::tui::keymap::Binding| match b.action {
+                Action::Choose(c) => order.iter().position(|x| *x == c).unwrap_or(usize::MAX),
+                _ => usize::MAX,
+            };
+            shown.sort_by_key(|b| rank(b));
+        }
+        for b in shown {
             let requests = matches!(b.action, Action::RollbackWave | Action::RollbackAll | Action::AbortWindow);
-            if requests && !app.can_request() {
+            if requests && !app.can_request() || b.action == Action::AbortWindow && app.state.finished {
                 continue;
             }
             // At a hard stop, only the choices this stop allows.

@@ -1,5 +1,8 @@
 //! Modals: the hard stop (what diverged, on which host, against what was tested; the
-//! choices, rollback first), the auto-rollback countdown, and yes/no confirmations.
+//! choices, rollback first), the go/no-go between waves, the wait for the window's start,
+//! the auto-rollback countdown, questions (a request's yes/no, leaving, a typed count).
+//! With two operators or more each question shows who answers; a modal that just opened
+//! says its keys wait a moment.
 
 use jiff::Timestamp;
 use ratatui::Frame;
@@ -12,8 +15,9 @@ use super::super::keymap::choice_key;
 use super::super::strings;
 use super::super::theme::Theme;
 use super::diff::finding_line;
+use super::hosts::{describe, host_status};
 use super::{centered, key};
-use crate::engine::event::StopKind;
+use crate::engine::event::{Request, StopKind};
 use crate::engine::state::OpenStop;
 
 /// Rows the lines take when wrapped at `width` (word wrapping may need one more per line).
@@ -33,14 +37,55 @@ fn boxed<'a>(title: String, theme: &Theme) -> Block<'a> {
     Block::bordered().border_style(theme.modal_border).title(Span::styled(title, theme.danger))
 }
 
+/// Draws `lines` in a box `w` wide at most, centred, as tall as they need.
+fn show(frame: &mut Frame, area: Rect, w: u16, title: String, lines: Vec<Line>, theme: &Theme) {
+    let w = w.min(area.width);
+    let h = (rows(&lines, w.saturating_sub(2)) + 2).min(area.height.saturating_sub(2));
+    let r = centered(area, w, h);
+    frame.render_widget(Clear, r);
+    frame.render_widget(Paragraph::new(lines).block(boxed(title, theme)).wrap(Wrap { trim: false }), r);
+}
+
+/// The last rows of every question: who answers (two operators or more), and whether its
+/// keys are held because it just opened.
+fn answering<'a>(app: &App, lines: &mut Vec<Line<'a>>, theme: &Theme) {
+    let ops = app.operators();
+    if ops.len() > 1 {
+        let mut row = vec![Span::styled(format!("{} ", strings::BY), theme.muted)];
+        for (i, name) in ops.iter().enumerate() {
+            let label = (i + 1).to_string();
+            let shown = if i == app.by { format!("[{name}]") } else { name.clone() };
+            let st = if i == app.by { theme.selected } else { theme.text };
+            row.push(Span::styled(label, theme.key));
+            row.push(Span::raw(" "));
+            row.push(Span::styled(shown, st));
+            row.push(Span::raw("  "));
+        }
+        row.push(Span::styled(strings::TAB_NEXT, theme.muted));
+        lines.push(Line::from(row));
+    }
+    if app.holding().is_some() {
+        lines.push(Line::styled(strings::HELD_NOTE, theme.muted));
+    }
+}
+
+/// The modal's title for a stop: what kind of halt it is, and about what.
+fn stop_title(stop: &OpenStop) -> String {
+    match &stop.stop {
+        StopKind::Gate { wave } => format!(" {} {wave} ", strings::GATE_TITLE),
+        StopKind::BeforeStart { .. } => format!(" {} ", strings::BEFORE_START_TITLE),
+        _ => format!(" {} {} ", strings::HARD_STOP, stop.host.as_deref().unwrap_or("window")),
+    }
+}
+
 pub fn draw_stop(frame: &mut Frame, area: Rect, app: &App, stop: &OpenStop, stage: &StopStage, theme: &Theme) {
     let host = stop.host.as_deref();
     let w = area.width.saturating_sub(4).min(96);
-    let mut lines: Vec<Line> = vec![
-        Line::styled(stop.stop.headline(), theme.danger),
-        Line::styled(strings::STOP_WAITING, theme.muted),
-        Line::raw(""),
-    ];
+    let mut lines: Vec<Line> = vec![Line::styled(stop.stop.headline(), theme.danger)];
+    if !matches!(stop.stop, StopKind::BeforeStart { .. }) {
+        lines.push(Line::styled(strings::STOP_WAITING, theme.muted));
+    }
+    lines.push(Line::raw(""));
     for l in strings::stop_body(&stop.stop, app.info.ends, app.now) {
         lines.push(Line::styled(l, theme.text));
     }
@@ -51,6 +96,9 @@ pub fn draw_stop(frame: &mut Frame, area: Rect, app: &App, stop: &OpenStop, stag
         if findings.len() > 8 {
             lines.push(Line::styled(format!("... {} more: d for the full diff", findings.len() - 8), theme.muted));
         }
+    }
+    if let StopKind::Gate { wave } = &stop.stop {
+        gate_hosts(app, wave, &mut lines, theme);
     }
     lines.push(Line::raw(""));
     let word = override_word(stop);
@@ -88,12 +136,28 @@ pub fn draw_stop(frame: &mut Frame, area: Rect, app: &App, stop: &OpenStop, stag
             lines.push(Line::styled(strings::override_host_prompt(&word), theme.warn));
             lines.push(Line::from(vec![Span::raw("> "), Span::styled(format!("{typed}_"), theme.input)]));
         }
+        StopStage::Count { hosts, typed, .. } => {
+            lines.push(Line::styled(strings::count_prompt(&Request::RollbackAll, *hosts), theme.warn));
+            lines.push(Line::from(vec![Span::raw("> "), Span::styled(format!("{typed}_"), theme.input)]));
+        }
     }
-    let title = format!(" {} {} ", strings::HARD_STOP, host.unwrap_or("window"));
-    let h = (rows(&lines, w.saturating_sub(2)) + 2).min(area.height.saturating_sub(2));
-    let r = centered(area, w, h);
-    frame.render_widget(Clear, r);
-    frame.render_widget(Paragraph::new(lines).block(boxed(title, theme)).wrap(Wrap { trim: false }), r);
+    answering(app, &mut lines, theme);
+    show(frame, area, w, stop_title(stop), lines, theme);
+}
+
+/// At a go/no-go: the hosts of the wave that just finished, each where it stands.
+fn gate_hosts(app: &App, wave: &str, lines: &mut Vec<Line>, theme: &Theme) {
+    let Some(i) = app.info.waves.iter().position(|(w, _)| w == wave) else { return };
+    let Some((prev, hosts)) = i.checked_sub(1).and_then(|p| app.info.waves.get(p)) else { return };
+    lines.push(Line::styled(strings::gate_previous(prev), theme.text));
+    for h in hosts {
+        let (sym, words, st) = describe(&host_status(app, h), app.info.steps.len(), usize::MAX, theme);
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {sym} "), st),
+            Span::styled(format!("{h:<12} "), theme.text),
+            Span::styled(words, st),
+        ]));
+    }
 }
 
 pub fn draw_countdown(frame: &mut Frame, area: Rect, app: &App, host: &str, deadline: Timestamp, theme: &Theme) {
@@ -128,29 +192,61 @@ pub fn draw_countdown(frame: &mut Frame, area: Rect, app: &App, host: &str, dead
     lines.push(Line::from(
         key("c", "cancel (then decide)", theme).into_iter().chain(key("R", "roll back now", theme)).collect::<Vec<_>>(),
     ));
+    answering(app, &mut lines, theme);
     let w = area.width.saturating_sub(4).min(80);
-    let r = centered(area, w, rows(&lines, w.saturating_sub(2)) + 2);
-    frame.render_widget(Clear, r);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(boxed(format!(" {} {host} ", strings::COUNTDOWN_TITLE), theme))
-            .wrap(Wrap { trim: false }),
-        r,
-    );
+    show(frame, area, w, format!(" {} {host} ", strings::COUNTDOWN_TITLE), lines, theme);
 }
 
 pub fn draw_confirm(frame: &mut Frame, area: Rect, app: &App, pending: &Pending, theme: &Theme) {
-    let (title, q) = match pending {
-        Pending::Request(r) => (strings::request_label(r), strings::confirm_request(r)),
-        Pending::Quit => ("quit".to_string(), strings::confirm_quit(&app.running())),
+    let (title, mut lines) = match pending {
+        Pending::Request(r) => {
+            let mut row: Vec<Span> = key("y", "yes", theme).into_iter().chain(key("n", "no", theme)).collect();
+            if let Some(k) = app.rollback_key() {
+                row.extend(key("R", strings::rollback_key(&k, true), theme));
+            }
+            let lines = vec![Line::styled(strings::confirm_request(r), theme.warn), Line::raw(""), Line::from(row)];
+            (format!(" {}? ", strings::request_label(r)), lines)
+        }
+        Pending::Quit => (format!(" {} ", strings::LEAVE_TITLE), leave_lines(app, theme)),
     };
-    let mut row: Vec<Span> = key("y", "yes", theme).into_iter().chain(key("n", "no", theme)).collect();
+    answering(app, &mut lines, theme);
+    show(frame, area, area.width.saturating_sub(8).min(76), title, lines, theme);
+}
+
+/// The leave question: what is running, whether a stop stays open, and one key each way.
+fn leave_lines<'a>(app: &App, theme: &Theme) -> Vec<Line<'a>> {
+    let mut lines = vec![Line::styled(strings::leave_question(&app.running()), theme.warn)];
+    if let Some(stop) = app.open_stop() {
+        lines.push(Line::styled(strings::leave_stop_stays(stop.host.as_deref()), theme.text));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::from(key("p", strings::LEAVE_PAUSED, theme)));
+    lines.push(Line::from(key("a", strings::LEAVE_ABORTED, theme)));
+    let mut row = key("n", "back", theme);
     if let Some(k) = app.rollback_key() {
         row.extend(key("R", strings::rollback_key(&k, true), theme));
     }
-    let lines = vec![Line::styled(q, theme.warn), Line::raw(""), Line::from(row)];
-    let w = area.width.saturating_sub(8).min(70);
-    let r = centered(area, w, rows(&lines, w.saturating_sub(2)) + 2);
-    frame.render_widget(Clear, r);
-    frame.render_widget(Paragraph::new(lines).block(boxed(format!(" {title}? "), theme)).wrap(Wrap { trim: false }), r);
+    lines.push(Line::from(row));
+    lines
+}
+
+/// A wave's or the window's rollback: type how many hosts it rolls back.
+pub fn draw_count(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    request: &Request,
+    hosts: usize,
+    typed: &str,
+    theme: &Theme,
+) {
+    let mut lines = vec![
+        Line::styled(strings::confirm_request(request), theme.warn),
+        Line::raw(""),
+        Line::styled(strings::count_prompt(request, hosts), theme.warn),
+        Line::from(vec![Span::raw("> "), Span::styled(format!("{typed}_"), theme.input)]),
+    ];
+    answering(app, &mut lines, theme);
+    let title = format!(" {}? ", strings::request_label(request));
+    show(frame, area, area.width.saturating_sub(8).min(76), title, lines, theme);
 }

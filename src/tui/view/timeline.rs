@@ -11,14 +11,23 @@ use super::super::theme::Theme;
 use super::pane;
 use crate::engine::event::Event;
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    frame.render_widget(Clear, area);
+/// The journal's lines, filtered as the hosts are.
+fn shown(app: &App) -> impl Iterator<Item = (&jiff::Timestamp, &Event, String)> {
     let f = app.filter.to_lowercase();
-    let lines: Vec<Line> = app
-        .events
+    app.events
         .iter()
         .map(|(at, e)| (at, e, strings::event_line(e)))
-        .filter(|(_, _, text)| f.is_empty() || text.to_lowercase().contains(&f))
+        .filter(move |(_, _, text)| f.is_empty() || text.to_lowercase().contains(&f))
+}
+
+/// Rows the timeline has.
+pub fn len(app: &App) -> usize {
+    shown(app).count()
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    frame.render_widget(Clear, area);
+    let lines: Vec<Line> = shown(app)
         .map(|(at, e, text)| {
             let st = match e {
                 Event::HardStop { .. } => theme.danger,
@@ -31,7 +40,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         })
         .collect();
     let inner = area.height.saturating_sub(2) as usize;
-    // Opens at the newest line (the app sets the scroll past the end).
+    // Opens at the newest line (the app scrolls it there).
     let bottom = lines.len().saturating_sub(inner);
     let top = (app.view_scroll as usize).min(bottom);
     frame.render_widget(

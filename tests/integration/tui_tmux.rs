@@ -76,7 +76,9 @@ impl Tmux {
     }
 
     fn start_with(&self, dir: &Path, cmd: &str, env: &[&str]) {
-        let script = format!("cd '{}' && {cmd}; echo EXITED $?; sleep 600", dir.display());
+        // A fresh line first: the program may leave the cursor at the end of one, and the
+        // marker must never wrap.
+        let script = format!("cd '{}' && {cmd}; rc=$?; printf '\\r\\nEXITED %s\\n' \"$rc\"; sleep 600", dir.display());
         let xdg = dir.join("config");
         let mut args = vec!["new-session"];
         for e in env {

@@ -14,7 +14,7 @@ use crate::engine::recorder::Listener;
 use crate::engine::{Decider, Engine, Summary, Until};
 use crate::session::headless::Headless;
 use crate::session::signals::Signals;
-use crate::session::{Inputs, Open, Reach, Session};
+use crate::session::{Inputs, Open, Reach, Session, beside};
 
 /// Prints `line(event)` for every journaled event, `prefix` first (drills: `[DRILL] `).
 pub(super) struct Printer {
@@ -121,18 +121,24 @@ pub(super) async fn headless(session: &Session, decider: &dyn Decider, prefix: &
     Ok(exit::of_window(&summary))
 }
 
-/// Runs the engine; SIGTERM, SIGINT or SIGHUP leave the window paused, journaled.
+/// Runs the engine; SIGTERM, SIGINT or SIGHUP leave the window paused, journaled. The pause
+/// is journaled beside the running window, never instead of polling it: the window may hold
+/// the journal's writer while its own write is synced.
 async fn run_minding_signals(engine: &Engine<'_>, operators: &[String]) -> eyre::Result<Summary> {
     let mut signals = Signals::new()?;
     let run = engine.run();
     tokio::pin!(run);
+    let mut ended: Option<eyre::Result<Summary>> = None;
     loop {
         tokio::select! {
-            r = &mut run => return r,
+            r = &mut run, if ended.is_none() => return r,
             name = signals.recv() => {
                 eprintln!("patchdeck: {name}: leaving the window paused; running steps finish first, nothing new starts");
                 let pause = Request::Pause { reason: format!("{name} received") };
-                engine.request(pause, operators.to_vec()).await?;
+                beside(&mut run, &mut ended, engine.request(pause, operators.to_vec())).await?;
+                if let Some(r) = ended.take() {
+                    return r;
+                }
             }
         }
     }

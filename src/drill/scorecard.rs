@@ -40,6 +40,8 @@ pub fn compute(i: Inputs<'_>) -> Scorecard {
     let mut decisions = Vec::new();
     for (k, (at, e)) in ev.iter().enumerate() {
         match e {
+            // The plan's own questions (a gate, the start time) are not what a drill scores.
+            Event::HardStop { stop, .. } if stop.code().is_question() => {}
             Event::HardStop { id, host, stop, .. } => stops.push((
                 k,
                 StopScore {

@@ -220,3 +220,20 @@ impl Session {
         self.recorder.with_state(|s| s.finished)
     }
 }
+
+/// Awaits `work` (journaling through the engine's recorder) while still polling the window:
+/// the window may hold the journal's writer, waiting for its own write to be synced, and it
+/// goes on only when polled. Awaiting `work` alone could wait for it for ever.
+pub async fn beside<T, R>(
+    window: &mut std::pin::Pin<&mut impl Future<Output = eyre::Result<T>>>,
+    summary: &mut Option<eyre::Result<T>>,
+    work: impl Future<Output = R>,
+) -> R {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            r = &mut work => return r,
+            w = window.as_mut(), if summary.is_none() => *summary = Some(w),
+        }
+    }
+}

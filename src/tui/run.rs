@@ -25,6 +25,7 @@ use crate::engine::control::Actor;
 use crate::engine::decide::Verdict;
 use crate::engine::event::Request;
 use crate::engine::live::{Live, LiveReceiver};
+use crate::session::beside;
 use crate::session::signals::Signals;
 
 /// The screen: drawn while attached; after SIGHUP/SIGTERM, or once the terminal is gone,
@@ -82,23 +83,6 @@ struct Gone {
     terminal: bool,
     /// What to say on stderr once the terminal is given back.
     say: Option<String>,
-}
-
-/// Awaits `work` (journaling through the engine's recorder) while still polling the window:
-/// the window may hold the journal's writer, waiting for its own write to be synced, and it
-/// goes on only when polled. Awaiting `work` alone could wait for it for ever.
-async fn beside<T, R>(
-    window: &mut std::pin::Pin<&mut impl Future<Output = eyre::Result<T>>>,
-    summary: &mut Option<eyre::Result<T>>,
-    work: impl Future<Output = R>,
-) -> R {
-    tokio::pin!(work);
-    loop {
-        tokio::select! {
-            r = &mut work => return r,
-            w = window.as_mut(), if summary.is_none() => *summary = Some(w),
-        }
-    }
 }
 
 /// Applies what the feed brought. `true` when it held an event (shown at once; output

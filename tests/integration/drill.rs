@@ -261,8 +261,10 @@ fn injected_during(events: &[Event], host: &str) -> (String, bool) {
     (step.1, finished)
 }
 
+/// Equal on the drill clock up to a millisecond (decisions count their real time on it,
+/// microseconds for a scripted one).
 fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() < 1e-6
+    (a - b).abs() < 1e-3
 }
 
 /// Time triggers (`at = "T"`): a fault fires at the first command on or after T on the drill

@@ -381,9 +381,10 @@ fn abort_at_a_hard_stop_starts_nothing_afterwards() {
     );
     assert!(matches!(ev.last(), Some(Event::WindowFinished { aborted: true })), "{:?}", ev.last());
 }
-/// Answers whatever the resumed demo asks until it finishes: the planted divergences are
-/// skipped, shop1's auto-rollback rolls back now, and the core wave's spent budget is
-/// overridden with a reason. Every key waits until the modal's keys are let go.
+/// Answers whatever the resumed demo asks until it finishes: go at the web wave's
+/// go/no-go, the planted divergences are skipped, shop1's auto-rollback rolls back now, and
+/// the core wave's spent budget is overridden with a reason. Every key waits until the
+/// modal's keys are let go.
 fn answer_the_demo(t: &Tmux) {
     let until = Instant::now() + Duration::from_secs(180);
     loop {
@@ -396,7 +397,14 @@ fn answer_the_demo(t: &Tmux) {
             std::thread::sleep(Duration::from_millis(50));
             continue;
         }
-        if let Some(host) = ["web2", "web3", "api1"].into_iter().find(|h| screen.contains(&format!("s skip {h}"))) {
+        if screen.contains("GO/NO-GO: wave web") && screen.contains("g go") {
+            t.send("w", &["g"]);
+            t.wait_for("w", "Go: start the next wave?", 10);
+            t.send("w", &["y"]);
+            t.wait_until("w", "the go to be taken", 20, |s| !s.contains("GO/NO-GO"));
+        } else if let Some(host) =
+            ["web2", "web3", "api1"].into_iter().find(|h| screen.contains(&format!("s skip {h}")))
+        {
             t.send("w", &["s"]);
             t.wait_for("w", &format!("Skip {host} and leave it untouched?"), 10);
             t.send("w", &["y"]);
@@ -987,6 +995,12 @@ fn the_demo_opens_the_cockpit_and_stops_at_the_planted_divergence() {
     let demo_dir = dir.path().join("demo");
     let cmd = format!("{} demo --dir '{}'", env!("CARGO_BIN_EXE_patchdeck"), demo_dir.display());
     t.start_with(dir.path(), &cmd, &["PATCHDECK_OPERATORS=alice,bob"]);
+    // The canary first, then the demo's go/no-go before the customers' hosts.
+    let gate = t.ready("w", "GO/NO-GO: wave web", 90);
+    assert!(gate.contains("canary1") && gate.contains("done"), "{gate}");
+    t.send("w", &["g"]);
+    t.wait_for("w", "Go: start the next wave?", 10);
+    t.send("w", &["y"]);
     let screen = t.ready("w", "R roll back web2", 90);
     assert!(screen.contains("HARD STOP web2"), "{screen}");
     assert!(screen.contains("openssl-security-2026-11") && screen.contains("alice+bob"), "{screen}");

@@ -158,6 +158,19 @@ const CASES: &[Case] = &[
     ),
 ];
 
+/// The first journaled stop of `kind`: its id, its host, and the decision taken at it.
+fn journaled_stop(events: &[Event], kind: StopCode) -> Option<(u64, Option<String>, Option<Choice>)> {
+    let (id, host) = events.iter().find_map(|e| match e {
+        Event::HardStop { id, host, stop, .. } if stop.code() == kind => Some((*id, host.clone())),
+        _ => None,
+    })?;
+    let decided = events.iter().find_map(|e| match e {
+        Event::Decided(d) if d.id == id => Some(d.decision.choice),
+        _ => None,
+    });
+    Some((id, host, decided))
+}
+
 #[test]
 fn every_stop_kind_has_a_bundled_scenario_and_every_scenario_a_case() {
     let kinds: std::collections::BTreeSet<StopCode> = CASES.iter().map(|c| c.1).collect();
@@ -181,21 +194,9 @@ async fn every_bundled_scenario_proves_its_stop_decision_and_rollback() {
         let text = card.render().join("\n");
         assert!(card.passed, "{name}:\n{text}");
         // The stop, as journaled, and the decision taken at it.
-        let stop = r
-            .outcome
-            .events
-            .iter()
-            .find_map(|e| match e {
-                Event::HardStop { id, host, stop, .. } if stop.code() == kind => Some((*id, host.clone())),
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("{name}: no {kind:?} stop:\n{text}"));
-        assert_eq!(stop.1.as_deref(), stop_host, "{name}");
-        let decided = r.outcome.events.iter().find_map(|e| match e {
-            Event::Decided(d) if d.id == stop.0 => Some(d.decision.choice),
-            _ => None,
-        });
-        assert_eq!(decided, Some(decision), "{name}");
+        let stop =
+            journaled_stop(&r.outcome.events, kind).unwrap_or_else(|| panic!("{name}: no {kind:?} stop:\n{text}"));
+        assert_eq!((stop.1.as_deref(), stop.2), (stop_host, Some(decision)), "{name}");
         // The scorecard: the stop is attributed (to its fault, or as a condition), with times.
         let scored = card
             .faults
@@ -525,19 +526,8 @@ fn binary_runs_every_bundled_scenario_headless() {
         // Not the scorecard's word alone: the journal has the stop, the decision taken at it,
         // and the host ending as the case says; a rolled-back host's rollback verified.
         let &(_, kind, stop_host, decision, host, result, _) = CASES.iter().find(|c| c.0 == *name).unwrap();
-        let stop = events
-            .iter()
-            .find_map(|e| match e {
-                Event::HardStop { id, host, stop, .. } if stop.code() == kind => Some((*id, host.clone())),
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("{name}: no {kind:?} stop in the journal"));
-        assert_eq!(stop.1.as_deref(), stop_host, "{name}");
-        let decided = events.iter().find_map(|e| match e {
-            Event::Decided(d) if d.id == stop.0 => Some(d.decision.choice),
-            _ => None,
-        });
-        assert_eq!(decided, Some(decision), "{name}");
+        let stop = journaled_stop(&events, kind).unwrap_or_else(|| panic!("{name}: no {kind:?} stop in the journal"));
+        assert_eq!((stop.1.as_deref(), stop.2), (stop_host, Some(decision)), "{name}");
         let state = patchdeck::engine::state::WindowState::fold(&events);
         assert_eq!(state.hosts.get(host).and_then(|h| h.result), result, "{name}");
         if result == Some(HostResult::RolledBack) {

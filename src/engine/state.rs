@@ -542,7 +542,10 @@ mod tests {
         assert_eq!(s.hosts["a"].failed_step, Some(1));
         assert_eq!(s.hosts["a"].in_flight, None);
         assert!(s.hosts["a"].failed, "a failed step counts against the budget, rolled back or not");
-        assert_eq!(s.hosts["a"].rollback, Some(RollbackCheck::Verified));
+        assert_eq!(s.hosts["a"].rollback, Some(RollbackCheck::Unchecked), "not verified before health is checked");
+        events.push(Event::Checks { host: "a".into(), after_step: None, results: vec![], after_rollback: true });
+        let s = WindowState::fold(&events);
+        assert_eq!(s.hosts["a"].rollback, Some(RollbackCheck::Verified), "verified once the checks after it pass");
         assert!(s.budget_spent(&s.waves[0].clone()));
     }
 

@@ -88,16 +88,51 @@ fn strip_ansi(s: &str) -> String {
     out
 }
 
-#[test]
-fn demo_binary_json_is_stable_and_exit_code_is_3() {
+/// `demo --json` into a fresh directory: its exit code and its JSON.
+fn demo_json() -> (Option<i32>, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_patchdeck"))
         .args(["demo", "--json", "--dir"])
         .arg(dir.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), v)
+}
+
+/// The keys of a JSON object, sorted.
+fn keys(v: &serde_json::Value) -> Vec<&str> {
+    let mut k: Vec<&str> =
+        v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().map(String::as_str).collect();
+    k.sort();
+    k
+}
+
+/// Sets every duration (`millis`, `probe_millis`) to 0: the only values that may differ
+/// between two runs.
+fn without_times(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if k == "millis" || k == "probe_millis" {
+                    *x = 0.into();
+                } else {
+                    without_times(x);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(without_times),
+        _ => {}
+    }
+}
+
+/// Stable: the shape is exactly the documented one (docs/check-json.md: every field there,
+/// nothing else), and two runs print the same JSON but for durations.
+#[test]
+fn demo_binary_json_is_stable_and_exit_code_is_3() {
+    let (code, v) = demo_json();
+    assert_eq!(code, Some(3));
     assert_eq!(v["schema"], "patchdeck.check/1");
     assert_eq!(v["exit_code"], 3);
     assert_eq!(v["window"], "openssl-security-2026-11");
@@ -107,6 +142,47 @@ fn demo_binary_json_is_stable_and_exit_code_is_3() {
     assert_eq!(untested.len(), 1);
     assert_eq!(untested[0]["subject"], "libxml2");
     assert_eq!(untested[0]["verdict"], "stop");
+
+    // The documented shape, field by field (optional fields where the demo has them).
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/check-json.md")).unwrap();
+    let documented = |fields: &[&str]| {
+        for f in fields {
+            let named = doc.contains(&format!("`{f}`")) || doc.contains(&format!("`{f}[]`"));
+            assert!(named, "{f} is not in docs/check-json.md");
+        }
+    };
+    let top =
+        ["baseline_captured_at", "baseline_host", "exit_code", "hosts", "risk", "schema", "tested_updates", "window"];
+    documented(&top);
+    assert_eq!(keys(&v), top);
+    let risk = ["changes", "max", "over", "p", "risk"];
+    documented(&risk);
+    assert_eq!(keys(&v["risk"]), risk);
+    let hosts = v["hosts"].as_array().unwrap();
+    let names: Vec<&str> = hosts.iter().map(|h| h["diff"]["host"].as_str().unwrap()).collect();
+    assert_eq!(names, ["canary1", "web1", "web2", "web3", "api1", "shop1"], "in wave order");
+    for h in hosts {
+        assert_eq!(keys(h), ["checks", "diff", "probe_millis", "resolver"], "{h}");
+        documented(&["checks", "probe_millis", "resolver"]);
+        let diff = ["changes", "findings", "host", "reboot_required", "restart_services"];
+        documented(&diff.map(|d| format!("diff.{d}")).each_ref().map(String::as_str));
+        assert_eq!(keys(&h["diff"]), diff);
+        for c in h["checks"].as_array().unwrap() {
+            assert_eq!(keys(c), ["check", "detail", "host", "millis", "ok"], "{c}");
+        }
+        for f in h["diff"]["findings"].as_array().unwrap() {
+            let k = keys(f);
+            assert!(["class", "detail", "subject"].iter().all(|r| k.contains(r)), "{f}");
+            assert!(k.iter().all(|x| ["class", "detail", "here", "subject", "tested", "verdict"].contains(x)), "{f}");
+            documented(&k);
+        }
+    }
+    // Two runs, the same JSON but for how long things took.
+    let (_, mut again) = demo_json();
+    let mut first = v.clone();
+    without_times(&mut first);
+    without_times(&mut again);
+    assert_eq!(first, again, "two runs of the demo differ");
 }
 
 #[test]

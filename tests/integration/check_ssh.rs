@@ -86,14 +86,64 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Updates this machine has pending, straight from apt (the ground truth to compare with).
-fn pending_here() -> usize {
+/// Updates this machine has pending under `apt_config`, straight from apt (the ground truth
+/// to compare with).
+fn pending_here(apt_config: &Path) -> Vec<String> {
     let out = Command::new("apt-get")
         .args(["-s", "-o", "Debug::NoLocking=1", "dist-upgrade"])
         .env("LC_ALL", "C")
+        .env("APT_CONFIG", apt_config)
         .output()
         .unwrap();
-    text(&out.stdout).lines().filter(|l| l.starts_with("Inst ")).count()
+    text(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("Inst "))
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect()
+}
+
+/// This machine's real apt and dpkg, looking at a repository of its own (a flat `file:`
+/// repository in `dir`, through `APT_CONFIG`: the machine's sources, lists and caches are
+/// left alone) that offers one pending update: `hostname`, as installed with `+pd1`
+/// appended to its version. So the staging host has exactly one pending update, whatever
+/// the machine's own mirror says. Returns the `APT_CONFIG` file.
+fn one_pending_update(dir: &Path) -> PathBuf {
+    for d in ["repo", "lists/partial", "cache/archives/partial", "sources.list.d", "preferences.d"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    let status = Command::new("dpkg-query").args(["-s", "hostname"]).output().unwrap();
+    assert!(status.status.success(), "hostname is Essential on Debian: {}", text(&status.stderr));
+    let mut stanza = String::new();
+    let mut in_conffiles = false;
+    for line in text(&status.stdout).lines() {
+        in_conffiles = line.starts_with("Conffiles:") || (in_conffiles && line.starts_with(' '));
+        if in_conffiles || line.starts_with("Status:") {
+            continue;
+        }
+        match line.strip_prefix("Version: ") {
+            Some(v) => stanza.push_str(&format!("Version: {v}+pd1\n")),
+            None => stanza.push_str(&format!("{line}\n")),
+        }
+    }
+    stanza.push_str("Filename: ./hostname.deb\nSize: 1\n\n");
+    std::fs::write(dir.join("repo/Packages"), stanza).unwrap();
+    std::fs::write(dir.join("sources.list"), format!("deb [trusted=yes] file:{} ./\n", dir.join("repo").display()))
+        .unwrap();
+    let d = dir.display();
+    let conf = dir.join("apt.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "Dir::Etc::sourcelist \"{d}/sources.list\";\nDir::Etc::sourceparts \"{d}/sources.list.d\";\n\
+             Dir::Etc::preferences \"{d}/preferences\";\nDir::Etc::preferencesparts \"{d}/preferences.d\";\n\
+             Dir::State::lists \"{d}/lists/\";\nDir::Cache \"{d}/cache/\";\nAPT::Sandbox::User \"root\";\n"
+        ),
+    )
+    .unwrap();
+    let update =
+        Command::new("apt-get").args(["update", "-q"]).env("APT_CONFIG", &conf).env("LC_ALL", "C").output().unwrap();
+    assert_eq!(pending_here(&conf), ["hostname"], "apt-get update: {}{}", text(&update.stdout), text(&update.stderr));
+    conf
 }
 
 fn sha256_file(path: &Path) -> String {
@@ -113,45 +163,39 @@ fn prod_findings(json: &serde_json::Value) -> Vec<(String, String)> {
 
 #[test]
 fn capture_then_check_over_real_ssh_finds_config_drift() {
-    if !require::sshd() {
+    if !require::sshd() || !require::debian() {
         return;
     }
-    let sshd = Sshd::start();
     let dir = tempfile::tempdir().unwrap();
+    let apt = tempfile::tempdir().unwrap();
+    let apt_config = one_pending_update(apt.path());
+    // Every session on this host sees the repository with the one pending update.
+    let sshd = Sshd::start_with(&format!("SetEnv APT_CONFIG={}\n", apt_config.display()));
     let interfaces = dir.path().join("interfaces");
     std::fs::write(&interfaces, "auto lo\niface lo inet loopback\n").unwrap();
     let runbook = write_runbook(dir.path(), &sshd, &interfaces, sshd.host().port.unwrap());
     let baseline = dir.path().join("tested.toml");
 
     let out = patchdeck(&sshd, &["baseline", "capture", runbook.to_str().unwrap(), "-o", baseline.to_str().unwrap()]);
-    let pending = pending_here();
-    if pending > 0 {
-        assert_eq!(out.status.code(), Some(0), "capture failed: {}", text(&out.stderr));
-        let b = patchdeck::baseline::load(&baseline).expect("captured baseline loads");
-        assert_eq!(b.host, "staging");
-        assert_eq!(b.updates.len(), pending, "every pending update is recorded");
-        assert_eq!(b.os.id, "debian");
-        assert_eq!(b.fingerprints[0].value, patchdeck::probe::FpValue::Sha256(sha256_file(&interfaces)));
-    } else {
-        // A fully upgraded machine: capture refuses, saying what to do; the check below
-        // then runs against a baseline holding only the fingerprint.
-        assert_eq!(out.status.code(), Some(1));
-        assert!(text(&out.stderr).contains("no pending updates"), "{}", text(&out.stderr));
-        std::fs::write(
-            &baseline,
-            format!(
-                "host = \"staging\"\ncaptured_at = \"2026-11-22T00:00:00Z\"\nsource = \"pending\"\n\
-                 [[fingerprint]]\npath = \"{}\"\nsha256 = \"{}\"\n",
-                interfaces.display(),
-                sha256_file(&interfaces)
-            ),
-        )
-        .unwrap();
-    }
+    assert_eq!(out.status.code(), Some(0), "capture failed: {}", text(&out.stderr));
+    let b = patchdeck::baseline::load(&baseline).expect("captured baseline loads");
+    assert_eq!(b.host, "staging");
+    let installed = Command::new("dpkg-query").args(["-W", "-f=${Version}", "hostname"]).output().unwrap();
+    let installed = text(&installed.stdout);
+    let updates: Vec<(String, Option<String>, String)> = b
+        .updates
+        .iter()
+        .map(|u| (u.name.to_string(), u.from.as_ref().map(ToString::to_string), u.to.to_string()))
+        .collect();
+    let want = ("hostname".to_string(), Some(installed.clone()), format!("{installed}+pd1"));
+    assert_eq!(updates, [want], "the pending update, exactly");
+    assert_eq!(b.os.id, "debian");
+    assert_eq!(b.fingerprints[0].value, patchdeck::probe::FpValue::Sha256(sha256_file(&interfaces)));
+    let pending = pending_here(&apt_config).len();
 
     // Same machine, same moment: nothing is untested, mismatched or drifted. (Whether the
     // installed versions can be reinstalled depends on the mirror, so that class may appear.)
-    let out = patchdeck(&sshd, &["check", runbook.to_str().unwrap(), "--json"]);
+    let out = patchdeck(&sshd, &["check", runbook.to_str().unwrap(), "--json", "--fresh"]);
     let json: serde_json::Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
     let findings = prod_findings(&json);

@@ -18,6 +18,15 @@ const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo");
 struct Ran {
     outcome: patchdeck::drill::Outcome,
     fleet: Fleet,
+    /// Every host's installed packages before the drill, read from the simulated fleet.
+    before: Maps,
+}
+
+type Maps = std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
+
+/// Every host's whole installed map, straight from the simulated fleet (not through a probe).
+fn installed_maps(fleet: &Fleet) -> Maps {
+    fleet.host_names().into_iter().map(|h| (h.clone(), fleet.with_host(&h, |s| s.installed.clone()).unwrap())).collect()
 }
 
 async fn drill(s: &Scenario) -> Ran {
@@ -44,15 +53,10 @@ async fn drill(s: &Scenario) -> Ran {
         operators: vec!["alice".into()],
         live: None,
     };
+    let before = installed_maps(&fleet);
     let outcome = d.run(Box::new(MemoryLog(Default::default())), None).await.unwrap();
-    Ran { outcome, fleet }
+    Ran { outcome, fleet, before }
 }
-
-fn installed(fleet: &Fleet, host: &str, pkg: &str) -> Option<String> {
-    fleet.with_host(host, |h| h.installed.get(pkg).cloned()).flatten()
-}
-
-const OLD_SSL: &str = "3.0.15-1~deb12u1";
 
 /// (scenario, stop kind, host of the stop (None: the window's), decision, the host whose end
 /// is checked, how it ends, its packages as before the window?)
@@ -154,6 +158,19 @@ const CASES: &[Case] = &[
     ),
 ];
 
+/// The first journaled stop of `kind`: its id, its host, and the decision taken at it.
+fn journaled_stop(events: &[Event], kind: StopCode) -> Option<(u64, Option<String>, Option<Choice>)> {
+    let (id, host) = events.iter().find_map(|e| match e {
+        Event::HardStop { id, host, stop, .. } if stop.code() == kind => Some((*id, host.clone())),
+        _ => None,
+    })?;
+    let decided = events.iter().find_map(|e| match e {
+        Event::Decided(d) if d.id == id => Some(d.decision.choice),
+        _ => None,
+    });
+    Some((id, host, decided))
+}
+
 #[test]
 fn every_stop_kind_has_a_bundled_scenario_and_every_scenario_a_case() {
     let kinds: std::collections::BTreeSet<StopCode> = CASES.iter().map(|c| c.1).collect();
@@ -177,21 +194,9 @@ async fn every_bundled_scenario_proves_its_stop_decision_and_rollback() {
         let text = card.render().join("\n");
         assert!(card.passed, "{name}:\n{text}");
         // The stop, as journaled, and the decision taken at it.
-        let stop = r
-            .outcome
-            .events
-            .iter()
-            .find_map(|e| match e {
-                Event::HardStop { id, host, stop, .. } if stop.code() == kind => Some((*id, host.clone())),
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("{name}: no {kind:?} stop:\n{text}"));
-        assert_eq!(stop.1.as_deref(), stop_host, "{name}");
-        let decided = r.outcome.events.iter().find_map(|e| match e {
-            Event::Decided(d) if d.id == stop.0 => Some(d.decision.choice),
-            _ => None,
-        });
-        assert_eq!(decided, Some(decision), "{name}");
+        let stop =
+            journaled_stop(&r.outcome.events, kind).unwrap_or_else(|| panic!("{name}: no {kind:?} stop:\n{text}"));
+        assert_eq!((stop.1.as_deref(), stop.2), (stop_host, Some(decision)), "{name}");
         // The scorecard: the stop is attributed (to its fault, or as a condition), with times.
         let scored = card
             .faults
@@ -207,14 +212,28 @@ async fn every_bundled_scenario_proves_its_stop_decision_and_rollback() {
             assert!(f.injected_s.is_some(), "{name}: {} never fired", f.fault);
             assert!(f.stop.is_some(), "{name}: {} not detected", f.fault);
         }
-        // How the host ended, checked against the simulated fleet itself.
-        let end = card.hosts.iter().find(|h| h.host == host).unwrap();
-        assert_eq!(end.result, result, "{name}:\n{text}");
-        assert_eq!(end.as_before, as_before, "{name}:\n{text}");
+        // How the host ended, from the journal and the simulated fleet themselves, not from
+        // the scorecard: the journal's fold says how each host ended; the fleet's packages,
+        // compared whole with the ones before the drill, say whether it is as before.
+        let state = patchdeck::engine::state::WindowState::fold(&r.outcome.events);
+        assert_eq!(state.hosts.get(host).and_then(|h| h.result), result, "{name}: the journal's fold");
+        let after = installed_maps(&r.fleet);
+        if let Some(same) = as_before {
+            assert_eq!(after[host] == r.before[host], same, "{name}: {host}'s packages as before the drill?");
+        }
         if result == Some(HostResult::RolledBack) {
+            assert_eq!(after[host], r.before[host], "{name}: {host} rolled back to exactly what it had");
             assert!(scored.recover_s.is_some(), "{name}: recovery time:\n{text}");
             assert!(scored.recover_s.unwrap() >= scored.decide_s.unwrap(), "{name}");
-            assert_eq!(installed(&r.fleet, host, "libssl3").as_deref(), Some(OLD_SSL), "{name}");
+        }
+        // The scorecard agrees with both, for every host it lists.
+        let end = card.hosts.iter().find(|h| h.host == host).unwrap();
+        assert_eq!((end.result, end.as_before), (result, as_before), "{name}:\n{text}");
+        for end in &card.hosts {
+            assert_eq!(end.result, state.hosts.get(&end.host).and_then(|h| h.result), "{name}: {}", end.host);
+            if let Some(same) = end.as_before {
+                assert_eq!(after[&end.host] == r.before[&end.host], same, "{name}: scorecard on {}:\n{text}", end.host);
+            }
         }
         // The journal says it was a drill, and ends with the scorecard.
         assert!(matches!(r.outcome.events.first(), Some(Event::WindowStarted { drill: true, .. })), "{name}");
@@ -236,9 +255,10 @@ async fn scorecard_times_come_from_the_drill_clock() {
     let f = &r.outcome.scorecard.faults[0];
     assert_eq!(f.injected_s, Some(71.0 * 60.0), "{f:?}");
     assert!(f.stop.as_ref().unwrap().detect_s < 60.0);
-    // Both canary1 and web1 were rolled back by "rollback everything".
+    // Both canary1 and web1 were rolled back by "rollback everything", to exactly what they had.
+    let after = installed_maps(&r.fleet);
     for h in ["canary1", "web1"] {
-        assert_eq!(installed(&r.fleet, h, "libssl3").as_deref(), Some(OLD_SSL), "{h}");
+        assert_eq!(after[h], r.before[h], "{h}");
     }
 }
 
@@ -304,7 +324,7 @@ async fn a_fault_at_a_time_fires_then_and_its_stop_is_scored_from_then() {
     assert!(ev.iter().any(|e| matches!(e,
         Event::Decided(d) if d.host.as_deref() == Some("web1")
             && d.by == Some(patchdeck::engine::control::Actor::AutoRollback))));
-    assert_eq!(installed(&r.fleet, "web1", "libssl3").as_deref(), Some(OLD_SSL));
+    assert_eq!(installed_maps(&r.fleet)["web1"], r.before["web1"], "web1 rolled back to exactly what it had");
 
     // web1 drops off the network at 9s: the same moment, so the probe after its install finds
     // it gone. The packages step ends unreachable: web1 may have changed, so it can no
@@ -505,6 +525,24 @@ fn binary_runs_every_bundled_scenario_headless() {
             patchdeck::journal::replay::<Event>(&journal).unwrap().records.into_iter().map(|r| r.event).collect();
         let Some(Event::DrillScorecard { scorecard }) = events.last() else { panic!("{name}: no scorecard last") };
         assert!(scorecard.passed, "{name}: {scorecard:?}");
+        // Not the scorecard's word alone: the journal has the stop, the decision taken at it,
+        // and the host ending as the case says; a rolled-back host's rollback verified.
+        let &(_, kind, stop_host, decision, host, result, _) = CASES.iter().find(|c| c.0 == *name).unwrap();
+        let stop = journaled_stop(&events, kind).unwrap_or_else(|| panic!("{name}: no {kind:?} stop in the journal"));
+        assert_eq!((stop.1.as_deref(), stop.2), (stop_host, Some(decision)), "{name}");
+        let state = patchdeck::engine::state::WindowState::fold(&events);
+        assert_eq!(state.hosts.get(host).and_then(|h| h.result), result, "{name}");
+        if result == Some(HostResult::RolledBack) {
+            let verified: Vec<Option<bool>> = events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::RollbackFinished { host: h, verified, .. } if h == host => Some(*verified),
+                    _ => None,
+                })
+                .collect();
+            assert!(!verified.is_empty() && verified.iter().all(|v| *v != Some(false)), "{name}: {verified:?}");
+            assert!(verified.contains(&Some(true)), "{name}: the package rollback was verified: {verified:?}");
+        }
     }
 }
 

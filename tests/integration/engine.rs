@@ -100,23 +100,56 @@ fn only_hosts(hosts: &[&str]) -> impl Fn(String) -> String {
 
 /// The demo's hosts not in `hosts` must be in some wave: keep them out of the inventory
 /// check by listing the rest in a second, untouched wave.
+/// Every host's whole installed map: package -> version.
+fn installed_maps(fleet: &Fleet) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> {
+    fleet.host_names().into_iter().map(|h| (h.clone(), fleet.with_host(&h, |s| s.installed.clone()).unwrap())).collect()
+}
+
+/// `before` with every tested update of a package it has set to the tested version: what a
+/// host that installed exactly the tested versions holds afterwards.
+fn with_tested(
+    before: &std::collections::BTreeMap<String, String>,
+    rb: &patchdeck::runbook::Runbook,
+) -> std::collections::BTreeMap<String, String> {
+    let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
+    let mut after = before.clone();
+    for u in &baseline.updates {
+        if let Some(v) = after.get_mut(&u.name.to_string()) {
+            *v = u.to.to_string();
+        }
+    }
+    assert_ne!(&after, before, "the baseline changes something");
+    after
+}
+
 #[tokio::test]
 async fn clean_run_installs_exactly_the_tested_versions() {
     let dir = tempfile::tempdir().unwrap();
     let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
+    let f = fleet(|_| {});
+    let before = installed_maps(&f);
     // Only the clean hosts are reached: make the others' stops skips.
-    let r = run(&rb, fleet(|_| {}), vec![Choice::Skip; 3], BEFORE_DEADLINE).await;
+    let r = run(&rb, f, vec![Choice::Skip; 3], BEFORE_DEADLINE).await;
     assert_eq!(r.summary.results["canary1"], Some(HostResult::Done));
     assert_eq!(r.summary.results["web1"], Some(HostResult::Done));
-    assert_eq!(installed(&r.fleet, "canary1", "libssl3").as_deref(), Some("3.0.17-1~deb12u2"));
-    assert_eq!(installed(&r.fleet, "web1", "tzdata").as_deref(), Some("2025b-0+deb12u1"));
+    // Every host's whole package list: the clean hosts hold exactly what they held plus the
+    // tested versions (nothing fewer, nothing more, nothing else); every other host (the
+    // skipped ones, shop1 rolled back, staging) exactly what it held.
+    let mut expected = before.clone();
+    for h in ["canary1", "web1"] {
+        expected.insert(h.to_string(), with_tested(&before[h], &rb));
+    }
+    let after = installed_maps(&r.fleet);
+    for (host, want) in &expected {
+        assert_eq!(&after[host], want, "{host}'s installed packages");
+    }
+    assert_eq!(after.len(), expected.len());
     // Each stop was a divergence, on the planted hosts, and they were left untouched.
     let stopped: Vec<_> = r.seen.iter().map(|s| s.host.clone().unwrap()).collect();
     assert_eq!(stopped.len(), 3, "{stopped:?}");
     for h in ["web2", "web3", "api1"] {
         assert!(stopped.contains(&h.to_string()), "{h} did not stop: {stopped:?}");
         assert_eq!(r.summary.results[h], Some(HostResult::Skipped));
-        assert_eq!(installed(&r.fleet, h, "libssl3").as_deref(), Some("3.0.15-1~deb12u1"), "{h} was touched");
     }
     assert!(r.seen.iter().all(|s| matches!(s.stop, StopKind::Divergence { .. })));
     // Write-ahead order for each step: StepStarted precedes its StepFinished; snapshot first.
@@ -421,7 +454,9 @@ async fn rollback_requested_mid_window_is_honoured_between_steps() {
     ));
     let ask = async {
         // As soon as canary1's packages step has finished, ask for its rollback.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
+            assert!(std::time::Instant::now() < deadline, "the packages step never finished");
             if recorder.with_state(|s| s.host("canary1").is_some_and(|h| h.done.contains(&1))) {
                 let r = patchdeck::engine::event::Request::RollbackHost { host: "canary1".into() };
                 engine.request(r, vec!["carol".into()]).await.unwrap();
@@ -706,7 +741,9 @@ async fn rollback_of_the_wave_requested_mid_window_undoes_every_host_of_it() {
     let live = Harness::new(rb, &f, Scripted::new(vec![Choice::Abort]));
     let engine = live.engine();
     let ask = async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
+            assert!(std::time::Instant::now() < deadline, "the packages step never finished");
             if live.recorder.with_state(|s| s.host("web1").is_some_and(|h| h.done.contains(&1))) {
                 let hosts = vec!["canary1".to_string(), "web1".to_string()];
                 let r = patchdeck::engine::event::Request::RollbackWave { wave: "pair".into(), hosts };
@@ -845,29 +882,55 @@ async fn rollback_removes_a_package_the_step_newly_installed() {
 }
 
 /// `parallel = 2`: two hosts of a wave are worked on at the same time, not one after another.
+/// The most hosts of `wave` at work at once, read from the journal's order: a host is at
+/// work from its first event after the wave started to its `HostFinished`.
+fn peak_hosts_at_work(events: &[Event], wave: &str) -> usize {
+    let start = events.iter().position(|e| matches!(e, Event::WaveStarted { wave: w } if w == wave)).unwrap();
+    let (mut at_work, mut seen, mut peak) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new(), 0);
+    for e in &events[start..] {
+        if let Event::HostFinished { host, .. } = e {
+            assert!(at_work.remove(host), "{host} finished without starting");
+        } else if let Some(host) = serde_json::to_value(e).unwrap()["host"].as_str()
+            && seen.insert(host.to_string())
+        {
+            at_work.insert(host.to_string());
+        }
+        peak = peak.max(at_work.len());
+        if matches!(e, Event::WaveFinished { wave: w, .. } if w == wave) {
+            break;
+        }
+    }
+    assert!(at_work.is_empty(), "{at_work:?} never finished");
+    peak
+}
+
 #[tokio::test]
 async fn hosts_of_a_wave_run_in_parallel_up_to_its_limit() {
     let dir = tempfile::tempdir().unwrap();
+    let hosts = ["canary1", "web1", "web2", "web3", "api1", "shop1"];
     let rb = runbook(dir.path(), |text: String| {
         crate::support::demo::with_waves(
             &text,
-            "[[wave]]\nname = \"pair\"\nhosts = [\"canary1\", \"web1\"]\nparallel = 2\n\n\
-             [[wave]]\nname = \"rest\"\nhosts = [\"web2\", \"web3\", \"api1\", \"shop1\"]\n\n",
+            "[[wave]]\nname = \"all\"\nhosts = [\"canary1\", \"web1\", \"web2\", \"web3\", \"api1\", \"shop1\"]\nparallel = 2\n\n",
         )
     });
-    let f = fleet(|_| {}).with_speed(0.02);
-    let h = Harness::new(rb, &f, Scripted::new(vec![Choice::Abort]));
-    h.engine().run().await.unwrap();
+    // Six hosts as clean as canary1 (the planted divergences removed), each step taking a
+    // little real time so that hosts overlap when the engine lets them.
+    let f = fleet(|f| {
+        let clean = f.with_host("canary1", |h| h.clone()).unwrap();
+        for h in hosts {
+            f.with_host(h, |s| *s = patchdeck::sim::HostState { name: h.to_string(), ..clean.clone() });
+        }
+    })
+    .with_speed(0.02);
+    let before = installed_maps(&f);
+    let h = Harness::new(rb, &f, Scripted::new(vec![]));
+    let summary = h.engine().run().await.unwrap();
     let events = h.events();
-    let pos = |want: &dyn Fn(&Event) -> bool| events.iter().position(want).unwrap();
-    let started =
-        |host: &'static str| move |e: &Event| matches!(e, Event::StepStarted { host: h, step: 0, .. } if h == host);
-    let finished = |host: &'static str| move |e: &Event| matches!(e, Event::HostFinished { host: h, .. } if h == host);
-    let (a, b) = (pos(&started("canary1")), pos(&started("web1")));
-    assert!(
-        a < pos(&finished("web1")) && b < pos(&finished("canary1")),
-        "each host started before the other finished: {events:#?}"
-    );
-    assert_eq!(installed(&f, "web1", "libssl3").as_deref(), Some("3.0.17-1~deb12u2"));
-    assert_eq!(installed(&f, "canary1", "libssl3").as_deref(), Some("3.0.17-1~deb12u2"));
+    for host in hosts {
+        assert_eq!(summary.results[host], Some(HostResult::Done), "{host}: {events:#?}");
+        assert_eq!(installed_maps(&f)[host], with_tested(&before[host], &h.rb), "{host}");
+    }
+    // Exactly two at once at the busiest moment: the limit is used, and never exceeded.
+    assert_eq!(peak_hosts_at_work(&events, "all"), 2, "hosts of the wave at work at once");
 }

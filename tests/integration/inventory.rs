@@ -382,6 +382,55 @@ async fn insecure_ssh_config_is_reported() {
     assert_eq!(r.strict_host_key_checking, Some(StrictHostKeyChecking::No));
     let warnings = ssh_config::host_key_warnings("insecure", &r);
     assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].starts_with("ssh_config sets `StrictHostKeyChecking no` for insecure:"), "{warnings:?}");
+    assert!(warnings[1].starts_with("ssh_config sets `UserKnownHostsFile /dev/null` for insecure:"), "{warnings:?}");
+}
+
+/// What the operator sees: `patchdeck check` with an ssh_config that turns host-key checking
+/// off for one window host warns about that host, each setting on its own line, and says
+/// nothing about the host whose entry is sound. (Neither host answers: the warnings come
+/// before anything is reached.)
+#[test]
+fn check_reports_an_insecure_ssh_config_to_the_operator() {
+    if !crate::support::require::ssh_client() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ssh_config");
+    // Port 1 on loopback addresses: nothing answers, so nothing is reached.
+    std::fs::write(&cfg, MYALIAS_CONFIG.replace("Port 2222", "Port 1") + "    Port 1\n").unwrap();
+    std::fs::write(
+        dir.path().join("tested.toml"),
+        "host = \"staging\"\ncaptured_at = \"2026-11-22T00:00:00Z\"\nsource = \"pending\"\n",
+    )
+    .unwrap();
+    let runbook = dir.path().join("runbook.toml");
+    std::fs::write(
+        &runbook,
+        "[window]\nname = \"w\"\nstarts = \"2026-11-22T22:00:00Z\"\nends = \"2026-11-22T23:30:00Z\"\n\
+         rollback_reserve = \"20m\"\n[baseline]\nfile = \"tested.toml\"\nhost = \"staging\"\n\
+         [[host]]\nname = \"staging\"\naddress = \"myalias\"\n\
+         [[host]]\nname = \"prod1\"\naddress = \"insecure\"\n\
+         [[host]]\nname = \"prod2\"\naddress = \"myalias\"\n\
+         [[wave]]\nname = \"all\"\nhosts = [\"prod1\", \"prod2\"]\n\
+         [[step]]\nname = \"apply tested updates\"\npackages = \"tested\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_patchdeck"))
+        .arg("--ssh-config")
+        .arg(&cfg)
+        .args(["--connect-timeout", "2", "check"])
+        .arg(&runbook)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ssh_config sets")).collect();
+    assert_eq!(warnings.len(), 2, "{err}");
+    assert!(warnings[0].starts_with("warning: ssh_config sets `StrictHostKeyChecking no` for prod1:"), "{err}");
+    assert!(warnings[1].starts_with("warning: ssh_config sets `UserKnownHostsFile /dev/null` for prod1:"), "{err}");
+    assert!(!err.contains("for prod2"), "{err}");
+    assert_ne!(out.status.code(), Some(0), "no host was reached: {err}");
 }
 
 #[tokio::test]

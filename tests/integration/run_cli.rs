@@ -92,6 +92,65 @@ fn decide_rollback_restores_the_host() {
     assert!(stdout.contains("canary1: health checks pass after rollback"), "{stdout}");
     assert!(stdout.contains("canary1: rolled back"), "{stdout}");
 
+    // Not the binary's word: the journal, read here. The rollback put back exactly what the
+    // packages step changed, each to its version in the snapshot taken before the step, and
+    // nothing else; verified on the host, healthy after.
+    let ev = events(dir.path());
+    let snapshot: std::collections::BTreeMap<String, Option<String>> = ev
+        .iter()
+        .find_map(|e| match e {
+            Event::Snapshot { host, step: 1, packages } if host == "canary1" => {
+                Some(packages.iter().map(|p| (p.name.clone(), p.version.clone())).collect())
+            }
+            _ => None,
+        })
+        .expect("a snapshot before the packages step");
+    let changed: Vec<(String, Option<String>)> = ev
+        .iter()
+        .find_map(|e| match e {
+            Event::StepFinished { host, step: 1, changes, .. } if host == "canary1" => {
+                Some(changes.iter().map(|c| (c.name.clone(), c.from.clone())).collect())
+            }
+            _ => None,
+        })
+        .expect("the packages step finished");
+    assert!(changed.len() >= 5, "{changed:?}");
+    for (name, from) in &changed {
+        assert_eq!(snapshot.get(name).cloned().flatten(), from.clone(), "{name} changed from its snapshot version");
+    }
+    let restore = ev
+        .iter()
+        .find_map(|e| match e {
+            Event::RollbackStarted { host, step: 1, command, .. } if host == "canary1" => Some(command.clone()),
+            _ => None,
+        })
+        .expect("the packages step was rolled back");
+    let restored: Vec<(String, Option<String>)> = restore
+        .strip_prefix("apt restore ")
+        .unwrap_or_else(|| panic!("{restore}"))
+        .split_whitespace()
+        .map(|w| {
+            w.split_once('=').map_or((w.trim_end_matches('-').to_string(), None), |(n, v)| (n.into(), Some(v.into())))
+        })
+        .collect();
+    assert_eq!(restored, changed, "restored: every change back to the snapshot, nothing else");
+    assert!(ev.iter().any(|e| matches!(e,
+        Event::RollbackFinished { host, step: 1, outcome: patchdeck::engine::event::Outcome::Ok, verified: Some(true), mismatches, .. }
+            if host == "canary1" && mismatches.is_empty())));
+    let after: Vec<bool> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Checks { host, after_rollback: true, results, .. } if host == "canary1" => {
+                Some(results.iter().all(|r| r.ok))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(after, [true], "health checked once after the rollback, passing");
+    let state = patchdeck::engine::state::WindowState::fold(&ev);
+    assert_eq!(state.hosts["canary1"].result, Some(patchdeck::engine::event::HostResult::RolledBack));
+    assert!(!ev.iter().any(|e| matches!(e, Event::StepStarted { host, .. } if host == "web1")), "nothing more started");
+
     // The change record, from the real journal, through the real binary.
     let md = dir.path().join("record.md");
     let out = Command::new(env!("CARGO_BIN_EXE_patchdeck"))

@@ -80,17 +80,42 @@ async fn ssh_quoting_survives_exactly() {
     .await;
 }
 
+/// A `sudo` first on the remote PATH that records each call (its arguments, one line) in
+/// `log`, then runs the command as the real one would for root.
+fn sudo_shim(bin: &std::path::Path, log: &std::path::Path) {
+    let shim = bin.join("sudo");
+    let script =
+        format!("#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\n[ \"$1\" = -n ] && shift\nexec \"$@\"\n", log.display());
+    std::fs::write(&shim, script).unwrap();
+    std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
 #[tokio::test]
 async fn ssh_needs_root_as_root_skips_sudo() {
-    with_ssh(|t, mut host| async move {
-        host.sudo = true;
-        let mut c = cmd("id -u");
-        c.needs_root = true;
-        // We log in as root: the wrapper must not call sudo (not even installed here).
-        let out = t.exec(&host, &c).await.unwrap();
-        assert_eq!((out.status, out.stdout_lossy()), (Some(0), "0\n".to_string()), "{}", out.stderr_lossy());
-    })
-    .await;
+    if !require::sshd() {
+        return;
+    }
+    let bin = tempfile::tempdir().unwrap();
+    let calls = bin.path().join("sudo-calls");
+    sudo_shim(bin.path(), &calls);
+    let sshd = Sshd::start_with(&format!("SetEnv PATH={}:/usr/sbin:/usr/bin:/sbin:/bin\n", bin.path().display()));
+    let t = SshTransport::new(sshd.options()).unwrap();
+    let mut host = sshd.host();
+    host.sudo = true;
+    // The shim is what a remote `sudo` finds: called on purpose, it records the call.
+    let out = within(20, t.exec(&host, &cmd("sudo -n true"))).await.unwrap();
+    assert!(out.success(), "{}", out.stderr_lossy());
+    assert_eq!(std::fs::read_to_string(&calls).unwrap(), "-n true\n", "the shim is first on the remote PATH");
+    std::fs::remove_file(&calls).unwrap();
+
+    // We log in as root: a command that needs root runs as it is, without sudo.
+    let mut c = cmd("id -u");
+    c.needs_root = true;
+    let out = within(20, t.exec(&host, &c)).await.unwrap();
+    assert_eq!((out.status, out.stdout_lossy()), (Some(0), "0\n".to_string()), "{}", out.stderr_lossy());
+    let called = std::fs::read_to_string(&calls).unwrap_or_default();
+    assert_eq!(called, "", "sudo was called for a root login");
+    within(10, t.close()).await;
 }
 
 #[tokio::test]
@@ -232,16 +257,28 @@ async fn ssh_killed_server_is_connection_lost_not_an_exit_code() {
     let host = sshd.host();
     let t = Arc::new(SshTransport::new(sshd.options()).unwrap());
     within(20, t.exec(&host, &cmd("true"))).await.unwrap();
+    // A distinctive argument, to see the command running on the host before the host dies.
+    let marker = "23.4561";
     let running = {
         let (t, host) = (t.clone(), host.clone());
-        tokio::spawn(async move { t.exec(&host, &Command::shell("sleep 20", Duration::from_secs(30))).await })
+        tokio::spawn(
+            async move { t.exec(&host, &Command::shell(format!("sleep {marker}"), Duration::from_secs(30))).await },
+        )
     };
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while processes_running(&["sleep", marker]).is_empty() {
+        assert!(!running.is_finished(), "the command ended before it was seen running: {:?}", running.await);
+        assert!(Instant::now() < deadline, "the remote command never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     sshd.kill();
     let started = Instant::now();
     let err = within(15, running).await.unwrap().unwrap_err();
-    assert!(matches!(err, TransportError::ConnectionLost { .. } | TransportError::Unreachable { .. }), "got {err:?}");
-    assert!(started.elapsed() < Duration::from_secs(10));
+    // The command had started: its connection was lost under it, which is not "unreachable"
+    // (that says nothing ran) and not an exit code.
+    assert!(matches!(err, TransportError::ConnectionLost { .. }), "got {err:?}");
+    assert_eq!(err.host(), host.name);
+    assert!(started.elapsed() < Duration::from_secs(10), "noticed after {:?}", started.elapsed());
     // The next command tries a new connection and says the host is unreachable.
     let err = within(15, t.exec(&host, &cmd("true"))).await.unwrap_err();
     assert!(matches!(err, TransportError::Unreachable { .. }), "got {err:?}");
@@ -361,6 +398,7 @@ async fn local_timeout_kills_the_whole_process_group() {
 
 #[tokio::test]
 async fn pool_runs_commands_in_host_order_within_the_limit() {
+    const LIMIT: usize = 3;
     let t = LocalTransport::new();
     let hosts: Vec<Host> = (0..12).map(|i| Host::named(format!("h{i:02}"))).collect();
     let now = AtomicUsize::new(0);
@@ -370,13 +408,26 @@ async fn pool_runs_commands_in_host_order_within_the_limit() {
         30,
         pool::for_each_host_with_progress(
             &hosts,
-            3,
+            LIMIT,
             |host| {
                 let (t, now, peak) = (&t, &now, &peak);
                 async move {
                     peak.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                    let n: usize = host.name[1..].parse().unwrap();
+                    // The first LIMIT hosts wait for each other: the pool must run that many
+                    // at once (a pool running fewer leaves them waiting, and fails here).
+                    if n < LIMIT {
+                        let deadline = Instant::now() + Duration::from_secs(10);
+                        while now.load(Ordering::SeqCst) < LIMIT {
+                            assert!(
+                                Instant::now() < deadline,
+                                "{}: fewer than {LIMIT} hosts ever ran at once",
+                                host.name
+                            );
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                    }
                     // Earlier hosts take longer, so they finish out of order.
-                    let n: u32 = host.name[1..].parse().unwrap();
                     let script = format!("sleep 0.{}; echo {}", 12 - n, host.name);
                     let out = t.exec(&host, &cmd(&script)).await;
                     now.fetch_sub(1, Ordering::SeqCst);
@@ -394,10 +445,16 @@ async fn pool_runs_commands_in_host_order_within_the_limit() {
     for (host, out) in &results {
         assert_eq!(out.as_ref().unwrap().stdout_lossy(), format!("{}\n", host.name));
     }
-    let peak = peak.load(Ordering::SeqCst);
-    assert!((1..=3).contains(&peak), "peak concurrency {peak}");
+    // Exactly the limit at the busiest moment: never more, and the limit really used.
+    assert_eq!(peak.load(Ordering::SeqCst), LIMIT, "peak concurrency");
     assert_eq!(progress.len(), 12);
-    assert_eq!(progress.last().map(|p| (p.0, p.1)), Some((12, 12)));
+    assert_eq!(progress.iter().map(|p| p.0).collect::<Vec<_>>(), (1..=12).collect::<Vec<_>>());
+    assert!(progress.iter().all(|p| p.1 == 12));
+    // Finishing order is not host order (h00 takes longest), yet results came back in host order.
+    assert_ne!(
+        progress.iter().map(|p| p.2.clone()).collect::<Vec<_>>(),
+        results.iter().map(|(h, _)| h.name.clone()).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
@@ -475,10 +532,21 @@ async fn ssh_master_gone_between_commands_reconnects_without_error() {
     within(20, t.exec(&host, &cmd("true"))).await.unwrap();
     // Kill our master behind the transport's back (as an OOM killer or `ssh -O exit` would):
     // the next command finds no master, never starts, and is retried on a new connection.
-    let masters = processes_matching(&format!("{}/", t.control_dir().display()));
+    let dir = format!("{}/", t.control_dir().display());
+    let masters = processes_matching(&dir);
     assert_eq!(masters.len(), 1, "{masters:?}");
-    let _ = std::process::Command::new("kill").arg("-KILL").arg(masters[0].to_string()).status();
+    let killed = masters[0];
+    let status = std::process::Command::new("kill").arg("-KILL").arg(killed.to_string()).status().unwrap();
+    assert!(status.success(), "kill -KILL {killed}: {status}");
+    // Gone for real (a zombie has no command line, so it no longer matches) before going on.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while processes_matching(&dir).contains(&killed) {
+        assert!(Instant::now() < deadline, "the master {killed} survived kill -KILL");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let out = within(20, t.exec(&host, &cmd("echo fresh"))).await.unwrap();
     assert_eq!(out.stdout_lossy(), "fresh\n");
+    let now = processes_matching(&dir);
+    assert!(now.len() == 1 && now[0] != killed, "a new master, not the killed one: {now:?}");
     within(10, t.close()).await;
 }

@@ -350,7 +350,9 @@ async fn help_journal_diff_filter_and_requests() {
     let subjects: Vec<&str> = app.diff_lines("web2").iter().map(|f| f.subject.as_str()).collect();
     assert_eq!(subjects, ["libxml2"]);
     let text = screen(&app, 80, 24);
-    assert!(text.contains("libxml2      UNTESTED"), "{text}");
+    // At 80 columns the name column narrows and the starting version gives way (marked):
+    // the candidate is shown whole.
+    assert!(text.contains("+ libxml2  UNTESTED … -> 2.9.14+dfsg-1.3~deb12u2│"), "{text}");
     assert!(!text.contains("no host selected") && !text.contains("web1 ") && !text.contains("curl"), "{text}");
     snap("filtered", &app);
     update(&mut app, Action::FullDiff);
@@ -1330,4 +1332,91 @@ async fn every_list_pages_and_jumps_to_its_ends() {
     assert!(app.scroll > 0);
     update(&mut app, main(End));
     assert_eq!(app.scroll, 0, "following again");
+}
+
+/// A finding as the diff makes it: `here` and `tested` (none for an untested package) as
+/// "FROM -> TO".
+fn finding(
+    class: patchdeck::diff::Class,
+    name: &str,
+    here: (&str, &str),
+    tested: Option<&str>,
+) -> patchdeck::diff::Finding {
+    use patchdeck::runbook::OnDivergence;
+    let divergence = !matches!(class, patchdeck::diff::Class::Tested);
+    patchdeck::diff::Finding {
+        class,
+        subject: name.into(),
+        tested: tested.map(|t| format!("{} -> {t}", here.0)),
+        here: Some(format!("{} -> {}", here.0, here.1)),
+        verdict: divergence.then_some(OnDivergence::Stop),
+        detail: format!("{name} detail"),
+    }
+}
+
+/// The diff pane at 80x24, and the full diff, with long names and long versions: every
+/// target version (what the host would get, and what was tested) is on the screen whole, on
+/// one row; where a name had to be shortened, the mark says so.
+#[tokio::test]
+async fn no_version_is_ever_cut_at_80_columns() {
+    use patchdeck::diff::Class;
+    let findings = vec![
+        finding(Class::VersionMismatch, "libssl3", ("3.0.15-1~deb12u1", "3.0.17-1~deb12u3"), Some("3.0.17-1~deb12u2")),
+        finding(
+            Class::UntestedPackage,
+            "python3-cryptography-vectors",
+            ("3.4.8-2~deb12u1", "3.4.8-2~deb12u2+b1"),
+            None,
+        ),
+        finding(
+            Class::Tested,
+            "libnginx-mod-http-geoip",
+            ("1.22.1-9", "1:1.22.1-9+deb12u2~bpo12+1"),
+            Some("1:1.22.1-9+deb12u2~bpo12+1"),
+        ),
+        finding(
+            Class::Tested,
+            "linux-image-6.1.0-28-amd64-unsigned",
+            ("6.1.119-1", "6.1.123-1+deb12u1"),
+            Some("6.1.123-1+deb12u1"),
+        ),
+        finding(Class::Tested, "curl", ("7.88.1-10+deb12u8", "7.88.1-10+deb12u12"), Some("7.88.1-10+deb12u12")),
+    ];
+    let (info, mut ev) = events(|t| t, |_| {}, skips(), T0).await;
+    for e in &mut ev {
+        if let Event::Preflight { findings: f, .. } | Event::Recheck { findings: f, .. } = e {
+            *f = findings.clone();
+        }
+    }
+    let app = app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::StepStarted { step: 1, .. }));
+    let host = app.selected_host().expect("a host is selected");
+    let main = screen(&app, 80, 24);
+    let mut full_app = app_until(&info, &ev, Mode::Live, |e| matches!(e, Event::StepStarted { step: 1, .. }));
+    update(&mut full_app, Action::FullDiff);
+    let full = screen(&full_app, 80, 24);
+    let targets = [
+        "3.0.17-1~deb12u3",
+        "3.0.17-1~deb12u2",
+        "3.4.8-2~deb12u2+b1",
+        "1:1.22.1-9+deb12u2~bpo12+1",
+        "6.1.123-1+deb12u1",
+        "7.88.1-10+deb12u12",
+    ];
+    for (what, text) in [("diff pane", &main), ("full diff", &full)] {
+        assert!(text.contains(&format!("{host}: pending vs tested")), "{what} shows {host}:\n{text}");
+        for v in targets {
+            // Whole, and followed by the end of its words (a space, a comma, the border):
+            // "3.0.17-1~deb1" followed by the border would not count.
+            let whole = text.lines().any(|l| {
+                l.match_indices(v)
+                    .any(|(i, _)| l[i + v.len()..].chars().next().is_none_or(|c| matches!(c, ' ' | ',' | '│')))
+            });
+            assert!(whole, "{what}: {v} is not shown whole:\n{text}");
+        }
+    }
+    // Names give way instead, and say so.
+    for shortened in ["python3-cryp…", "linux-image-6.1…"] {
+        assert!(main.contains(shortened), "{shortened}:\n{main}");
+    }
+    assert!(main.lines().all(|l| l.chars().count() <= 80));
 }

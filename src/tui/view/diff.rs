@@ -41,31 +41,131 @@ pub fn versions(f: &Finding) -> String {
 /// One line: symbol, subject, class label, then the versions. The label comes before the
 /// versions so a narrow pane never cuts it off.
 pub fn finding_line<'a>(f: &Finding, theme: &Theme) -> Line<'a> {
-    finding_line_within(f, theme, usize::MAX)
-}
-
-/// [`finding_line`] for a pane `width` columns wide: when the versions would be cut off,
-/// the starting version goes and the target stays ("-> 3.0.17-1~deb12u2"), since what the
-/// host will get is what the operator must see at 80 columns.
-pub fn finding_line_within<'a>(f: &Finding, theme: &Theme, width: usize) -> Line<'a> {
     let st = style(f, theme);
-    let head = format!("{} {:<12} {} ", f.class.symbol(), for_terminal(&f.subject), f.class.label());
-    let full = versions(f);
-    let shown = if head.chars().count() + full.chars().count() > width { target_first(&full) } else { full };
     Line::from(vec![
         Span::styled(format!("{} ", f.class.symbol()), st),
-        Span::styled(format!("{:<12} ", for_terminal(&f.subject)), theme.text),
+        Span::styled(format!("{:<SUBJECT_COLUMN$} ", for_terminal(&f.subject)), theme.text),
         Span::styled(format!("{} ", f.class.label()), st),
-        Span::styled(shown, theme.muted),
+        Span::styled(versions(f), theme.muted),
     ])
 }
 
-/// "FROM -> TO, tested T" as "-> TO, tested T"; text without an arrow is kept.
-fn target_first(versions: &str) -> String {
+/// The subject column's width; longer names push the rest right, or are shortened.
+const SUBJECT_COLUMN: usize = 12;
+/// A name is never shortened below this (mark included): "libnginx-m…" still says which.
+const SHORTEST_NAME: usize = 8;
+/// Where a shortened name or a dropped version was.
+const CUT: char = '…';
+/// The indent of a finding's continuation rows.
+const INDENT: &str = "    ";
+
+/// [`finding_line`] for a pane `width` columns wide, as rows that never cut a version (what
+/// the host will get, and what was tested, are what the operator must see at 80 columns).
+/// When the whole line does not fit, in this order: the starting version goes ("… -> TO"),
+/// then the name is shortened ("libnginx-mod-h…"), then the versions move to rows of their
+/// own below the name, broken only between versions (or inside a version longer than a
+/// whole row, wrapped, never cut).
+pub fn finding_rows<'a>(f: &Finding, theme: &Theme, width: usize) -> Vec<Line<'a>> {
+    let st = style(f, theme);
+    let symbol = format!("{} ", f.class.symbol());
+    let subject = for_terminal(&f.subject);
+    let label = format!("{} ", f.class.label());
+    let one = |name: String, column: usize, versions: String| {
+        Line::from(vec![
+            Span::styled(symbol.clone(), st),
+            Span::styled(format!("{name:<column$} "), theme.text),
+            Span::styled(label.clone(), st),
+            Span::styled(versions, theme.muted),
+        ])
+    };
+    let fixed = symbol.chars().count() + label.chars().count() + 1;
+    let name_len = subject.chars().count();
+    let full = versions(f);
+    let short = without_start(&full);
+    // The whole name if it fits beside the versions, the starting version dropped next.
+    for shown in [&full, &short] {
+        let room = width.saturating_sub(fixed + shown.chars().count());
+        if name_len.max(SUBJECT_COLUMN) <= room {
+            return vec![one(subject, SUBJECT_COLUMN, shown.clone())];
+        }
+    }
+    // Then a shortened name rather than a cut version.
+    let room = width.saturating_sub(fixed + short.chars().count());
+    if room >= SHORTEST_NAME {
+        let column = room.min(SUBJECT_COLUMN.max(name_len));
+        let name = if name_len > column { shorten(&subject, column) } else { subject };
+        return vec![one(name, column, short)];
+    }
+    // The versions on rows of their own, whole.
+    let room = width.saturating_sub(fixed).max(SHORTEST_NAME);
+    let name = if subject.chars().count() > room { shorten(&subject, room) } else { subject };
+    let head = Line::from(vec![
+        Span::styled(symbol.clone(), st),
+        Span::styled(format!("{name:<column$} ", column = SUBJECT_COLUMN.min(room)), theme.text),
+        Span::styled(label.trim_end().to_string(), st),
+    ]);
+    let mut rows = vec![head];
+    let row_width = width.saturating_sub(INDENT.len()).max(1);
+    rows.extend(
+        wrap_between_versions(&full, row_width).into_iter().map(|r| Line::styled(format!("{INDENT}{r}"), theme.muted)),
+    );
+    rows
+}
+
+/// "FROM -> TO, tested T" as "… -> TO, tested T": the starting version dropped, and marked;
+/// text without an arrow is kept.
+fn without_start(versions: &str) -> String {
     match versions.split_once(" -> ") {
-        Some((_, rest)) => format!("-> {rest}"),
+        Some((_, rest)) => format!("{CUT} -> {rest}"),
         None => versions.to_string(),
     }
+}
+
+/// `name` in `room` columns, its end replaced by the mark.
+fn shorten(name: &str, room: usize) -> String {
+    let kept: String = name.chars().take(room.saturating_sub(1)).collect();
+    format!("{kept}{CUT}")
+}
+
+/// `versions` in rows of at most `width` columns, broken at ", " and " -> " (the arrow
+/// starts the next row), so that each version stays whole on one row when it fits in one.
+fn wrap_between_versions(versions: &str, width: usize) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    let parts: Vec<&str> = versions.split(", ").collect();
+    for (i, part) in parts.iter().enumerate() {
+        let part = if i + 1 < parts.len() { format!("{part},") } else { part.to_string() };
+        let mut pieces = part.split(" -> ");
+        if let Some(first) = pieces.next() {
+            words.push(first.to_string());
+        }
+        words.extend(pieces.map(|p| format!("-> {p}")));
+    }
+    let mut rows: Vec<String> = Vec::new();
+    let mut row = String::new();
+    for word in words {
+        let joined = if row.is_empty() { word.clone() } else { format!("{row} {word}") };
+        if joined.chars().count() <= width {
+            row = joined;
+            continue;
+        }
+        if !row.is_empty() {
+            rows.push(std::mem::take(&mut row));
+        }
+        // A word longer than a whole row is wrapped over rows, never cut.
+        let chars: Vec<char> = word.chars().collect();
+        let mut chunks = chars.chunks(width).map(|c| c.iter().collect::<String>()).peekable();
+        while let Some(chunk) = chunks.next() {
+            if chunks.peek().is_some() {
+                rows.push(chunk);
+            } else {
+                row = chunk;
+            }
+        }
+    }
+    if !row.is_empty() {
+        rows.push(row);
+    }
+    rows
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
@@ -79,8 +179,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let inner = usize::from(area.width.saturating_sub(2));
     // Only what fits: a host may have thousands of findings, and the pane does not scroll.
     let rows = usize::from(area.height.saturating_sub(2));
-    let lines: Vec<Line> =
-        app.diff_lines(&host).into_iter().take(rows).map(|f| finding_line_within(f, theme, inner)).collect();
+    // Whole findings only: a finding's last row may hold the version that decides.
+    let mut lines: Vec<Line> = Vec::new();
+    for f in app.diff_lines(&host) {
+        let finding = finding_rows(f, theme, inner);
+        if lines.len() + finding.len() > rows {
+            break;
+        }
+        lines.extend(finding);
+    }
     let lines = if lines.is_empty() { vec![Line::styled(strings::NO_DIFF, theme.muted)] } else { lines };
     frame.render_widget(Paragraph::new(lines).block(pane(title, false, theme)), area);
 }
@@ -126,15 +233,51 @@ mod tests {
         l.spans.iter().map(|s| s.content.as_ref()).collect()
     }
 
-    #[test]
-    fn a_narrow_pane_keeps_the_target_version_and_drops_the_starting_one() {
+    fn mismatch(name: &str, from: &str, to: &str, tested: &str) -> Finding {
+        Finding {
+            class: Class::VersionMismatch,
+            subject: name.into(),
+            tested: Some(format!("{from} -> {tested}")),
+            here: Some(format!("{from} -> {to}")),
+            verdict: Some(OnDivergence::Stop),
+            detail: String::new(),
+        }
+    }
+
+    fn rows(f: &Finding, width: usize) -> Vec<String> {
         let theme = Theme::builtin("dark").expect("the dark theme is built in");
+        finding_rows(f, &theme, width).iter().map(text).collect()
+    }
+
+    #[test]
+    fn a_narrow_pane_drops_the_starting_version_first_and_marks_it() {
         let f = tested("curl", "7.88.1-10+deb12u8", "7.88.1-10+deb12u12");
-        let wide = text(&finding_line_within(&f, &theme, 100));
-        assert!(wide.ends_with("7.88.1-10+deb12u8 -> 7.88.1-10+deb12u12"), "{wide}");
-        let narrow = text(&finding_line_within(&f, &theme, 46));
-        assert!(narrow.ends_with("tested -> 7.88.1-10+deb12u12"), "{narrow}");
-        assert!(narrow.chars().count() <= 46, "{narrow}");
-        assert_eq!(target_first("no arrow here"), "no arrow here");
+        assert_eq!(rows(&f, 100), ["  curl         tested 7.88.1-10+deb12u8 -> 7.88.1-10+deb12u12"]);
+        assert_eq!(rows(&f, 46), ["  curl         tested … -> 7.88.1-10+deb12u12"]);
+        assert_eq!(without_start("no arrow here"), "no arrow here");
+    }
+
+    #[test]
+    fn a_long_name_is_shortened_with_a_mark_before_a_version_is() {
+        let f = tested("libnginx-mod-http-geoip", "1.22.1-9", "1.22.1-9+deb12u2");
+        assert_eq!(rows(&f, 48), ["  libnginx-mod-htt… tested … -> 1.22.1-9+deb12u2"]);
+    }
+
+    #[test]
+    fn versions_that_cannot_share_the_name_row_get_rows_of_their_own() {
+        let f = mismatch("libssl3", "3.0.15-1~deb12u1", "3.0.17-1~deb12u3", "3.0.17-1~deb12u2");
+        assert_eq!(
+            rows(&f, 48),
+            [
+                "~ libssl3      VERSION MISMATCH",
+                "    3.0.15-1~deb12u1 -> 3.0.17-1~deb12u3,",
+                "    tested 3.0.17-1~deb12u2"
+            ]
+        );
+        // Narrower than a version: wrapped over rows, every character still there.
+        let narrow = rows(&f, 14);
+        let shown: String = narrow[1..].iter().map(|r| r.trim_start()).collect::<Vec<_>>().concat();
+        assert!(shown.contains("3.0.17-1~deb12u3") && shown.contains("3.0.17-1~deb12u2"), "{narrow:?}");
+        assert!(narrow[1..].iter().all(|r| r.chars().count() <= 14), "{narrow:?}");
     }
 }

@@ -7,7 +7,7 @@ use eyre::{WrapErr, eyre};
 use super::args::{CaptureArgs, Global};
 use super::fleet::Reach;
 use crate::baseline;
-use crate::pkg::apt::Apt;
+use crate::pkg::Managers;
 
 pub async fn capture(global: &Global, args: CaptureArgs) -> eyre::Result<u8> {
     let runbook = crate::runbook::load(&args.runbook)?;
@@ -18,7 +18,7 @@ pub async fn capture(global: &Global, args: CaptureArgs) -> eyre::Result<u8> {
     let reach = Reach::for_runbook(global, &runbook)?;
     let result = baseline::capture::capture(
         reach.transport.as_ref(),
-        &Apt,
+        Managers::standard(),
         &host,
         &runbook.fingerprints,
         args.from.into(),

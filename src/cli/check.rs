@@ -10,7 +10,7 @@ use eyre::WrapErr;
 use super::args::{CheckArgs, DemoArgs, Fresh, Global};
 use super::fleet::Reach;
 use crate::check::{self, Options};
-use crate::pkg::apt::Apt;
+use crate::pkg::Managers;
 use crate::probe::ProbeCache;
 use crate::runbook::Runbook;
 use crate::transport::pool::Progress;
@@ -44,9 +44,8 @@ async fn check_with(
     opts: &Options,
     json: bool,
 ) -> u8 {
-    let report =
-        check::run(runbook, baseline, reach.transport.as_ref(), reach.prober.as_ref(), &Apt, opts, progress_printer())
-            .await;
+    let (transport, prober) = (reach.transport.as_ref(), reach.prober.as_ref());
+    let report = check::run(runbook, baseline, transport, prober, Managers::standard(), opts, progress_printer()).await;
     reach.transport.close().await;
     if json {
         println!("{}", check::to_json(&report));

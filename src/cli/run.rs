@@ -16,7 +16,7 @@ use crate::engine::recorder::{Recorder, WriteAhead};
 use crate::engine::state::{OpenStop, WindowState};
 use crate::engine::{Engine, event};
 use crate::journal::{Header, Journal};
-use crate::pkg::apt::Apt;
+use crate::pkg::Managers;
 
 /// `--no-tui`: proceeds while clean; at a hard stop takes the `--decide` decision, or
 /// aborts (never overrides) and the run exits 3.
@@ -210,7 +210,7 @@ pub async fn run(global: &Global, args: RunArgs) -> eyre::Result<u8> {
         reach.transport.as_ref(),
         reach.local.as_ref(),
         reach.prober.as_ref(),
-        &Apt,
+        Managers::standard(),
         &SystemClock,
         &decider,
         &recorder,
@@ -271,7 +271,7 @@ async fn cockpit(
         reach.transport.as_ref(),
         reach.local.as_ref(),
         reach.prober.as_ref(),
-        &Apt,
+        Managers::standard(),
         &SystemClock,
         &decider,
         recorder,

@@ -340,7 +340,7 @@ impl Injector {
     fn take_armed(&self, host: &str, cmd: &Command) -> Option<Armed> {
         let mut st = self.lock();
         let i = st.armed.iter().position(|(h, a)| {
-            h == host && (!matches!(a, Armed::KeepVersion(_)) || matches!(cmd.purpose, Purpose::Restore { .. }))
+            h == host && (!matches!(a, Armed::KeepVersion(_)) || matches!(cmd.purpose, Purpose::Restore))
         })?;
         Some(st.armed.remove(i).1)
     }
@@ -354,7 +354,7 @@ fn sim(fleet: &Fleet, host: &str, f: impl FnOnce(&mut crate::sim::HostState)) ->
 fn nominal(purpose: &Purpose) -> Duration {
     match purpose {
         Purpose::Probe { .. } => Duration::from_millis(350),
-        Purpose::Install { .. } | Purpose::Restore { .. } => Duration::from_secs(3),
+        Purpose::Install | Purpose::Restore => Duration::from_secs(3),
         Purpose::Reboot => Duration::from_secs(5),
         Purpose::Shell => Duration::from_millis(300),
     }

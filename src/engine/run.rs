@@ -18,7 +18,7 @@ use crate::baseline::Baseline;
 use crate::diff::diff_host;
 use crate::health::{CheckResult, Prober, run_check};
 use crate::inventory::Host;
-use crate::pkg::{PackageManager, PkgName, Version, verify};
+use crate::pkg::{Managers, PkgName, Version, verify};
 use crate::probe::{HostFacts, Mode, ProbeCache, ProbeError, probe_host_with};
 use crate::runbook::{Runbook, Step, StepAction, placeholder};
 use crate::transport::{Command, Output, Purpose, Transport, TransportError};
@@ -27,7 +27,7 @@ use crate::transport::{Command, Output, Purpose, Transport, TransportError};
 pub const MAX_ROLLBACK_ATTEMPTS: u32 = 3;
 
 /// The name under which `local` steps run (on the operator's machine).
-pub const OPERATOR_HOST: &str = "(operator)";
+pub use crate::transport::OPERATOR_HOST;
 
 /// Everything the engine works with. Borrowed: the caller owns transports and files.
 pub struct Engine<'a> {
@@ -38,7 +38,8 @@ pub struct Engine<'a> {
     /// Runs `local` steps on the operator's machine.
     pub local: &'a dyn Transport,
     pub prober: &'a dyn Prober,
-    pub pm: &'a dyn PackageManager,
+    /// The package managers; each host's own (learned by its probe) changes it.
+    pub managers: &'a Managers,
     pub clock: &'a dyn Clock,
     pub decider: &'a dyn Decider,
     pub recorder: &'a Recorder,
@@ -93,7 +94,7 @@ impl<'a> Engine<'a> {
         transport: &'a dyn Transport,
         local: &'a dyn Transport,
         prober: &'a dyn Prober,
-        pm: &'a dyn PackageManager,
+        managers: &'a Managers,
         clock: &'a dyn Clock,
         decider: &'a dyn Decider,
         recorder: &'a Recorder,
@@ -105,7 +106,7 @@ impl<'a> Engine<'a> {
             transport,
             local,
             prober,
-            pm,
+            managers,
             clock,
             decider,
             recorder,
@@ -192,7 +193,7 @@ impl<'a> Engine<'a> {
             self.baseline,
             self.transport,
             self.prober,
-            self.pm,
+            self.managers,
             &crate::check::Options { probe_cache: Some(self.probe_cache.clone()), ..Default::default() },
             |_| {},
         )
@@ -317,7 +318,8 @@ impl<'a> Engine<'a> {
         let untouched = self.recorder.with_state(|s| s.host(name).is_none_or(|h| h.done.is_empty() && !h.rechecked));
         if untouched {
             let (fps, cache) = (&self.runbook.fingerprints, Some(self.probe_cache.as_ref()));
-            match probe_host_with(self.transport, self.pm, host, fps, Duration::from_secs(120), Mode::Full, cache).await
+            match probe_host_with(self.transport, self.managers, host, fps, Duration::from_secs(120), Mode::Full, cache)
+                .await
             {
                 Ok((facts, _)) => {
                     let d = diff_host(name, &facts, self.baseline, &self.runbook.fingerprints, &self.runbook.policy);
@@ -603,7 +605,7 @@ impl<'a> Engine<'a> {
     /// Installed versions before and after a change: the resolver is not needed for that.
     async fn probe(&self, host: &Host) -> Result<HostFacts, ProbeError> {
         let probed =
-            probe_host_with(self.transport, self.pm, host, &[], Duration::from_secs(120), Mode::Installed, None);
+            probe_host_with(self.transport, self.managers, host, &[], Duration::from_secs(120), Mode::Installed, None);
         Ok(probed.await?.0)
     }
 
@@ -633,13 +635,18 @@ impl<'a> Engine<'a> {
             .map(|(n, v)| SnapshotEntry { name: n.to_string(), version: Some(v.to_string()) })
             .collect();
         self.record(Event::Snapshot { host: host.name.clone(), step: i, packages: snapshot })?;
-        let cmd = self.pm.install_exact(&targets, step.timeout);
+        // The host's own manager, as its probe named it.
+        let pm = match self.managers.named(&before.manager) {
+            Ok(pm) => pm,
+            Err(e) => return Ok(Err(Outcome::Failed { status: None, output_tail: e.to_string() })),
+        };
+        let cmd = pm.install_exact(&targets, step.timeout);
         let summary = targets.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join(" ");
         self.record(Event::StepStarted {
             host: host.name.clone(),
             step: i,
             name: step.name.clone(),
-            command: format!("{} install {summary}", self.pm.name()),
+            command: format!("{} install {summary}", pm.name()),
         })?;
         if targets.is_empty() {
             return Ok(Ok((vec![], None)));
@@ -808,7 +815,16 @@ impl<'a> Engine<'a> {
                 Some((PkgName::parse(&c.name).ok()?, c.from.as_deref().and_then(|v| Version::parse(v).ok())))
             })
             .collect();
-        let cmd = self.pm.restore(&restore, step.timeout);
+        let pm = match self.managers.named(&now.manager) {
+            Ok(pm) => pm,
+            Err(e) => {
+                let command = String::new();
+                self.record(Event::RollbackStarted { host: name.into(), step: i, name: step.name.clone(), command })?;
+                let outcome = Outcome::Failed { status: None, output_tail: e.to_string() };
+                return Ok((outcome, Some(false), vec![]));
+            }
+        };
+        let cmd = pm.restore(&restore, step.timeout);
         let summary = restore
             .iter()
             .map(|(n, v)| v.as_ref().map_or(format!("{n}-"), |v| format!("{n}={v}")))
@@ -818,7 +834,7 @@ impl<'a> Engine<'a> {
             host: name.into(),
             step: i,
             name: step.name.clone(),
-            command: format!("{} restore {summary}", self.pm.name()),
+            command: format!("{} restore {summary}", pm.name()),
         })?;
         if restore.is_empty() {
             return Ok((Outcome::Ok, Some(true), vec![]));

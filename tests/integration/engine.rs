@@ -11,7 +11,7 @@ use patchdeck::engine::event::{Decision, Event, HostResult, Outcome, StopKind};
 use patchdeck::engine::live::{self, Live, LiveFeed, RunId};
 use patchdeck::engine::recorder::Recorder;
 use patchdeck::engine::{Engine, Summary};
-use patchdeck::pkg::apt::Apt;
+use patchdeck::pkg::Managers;
 use patchdeck::sim::{Fault, FaultEffect, Fleet, SimProber};
 use patchdeck::transport::simulated::SimTransport;
 
@@ -65,7 +65,7 @@ async fn run_watched(
         &transport,
         &transport,
         &prober,
-        &Apt,
+        Managers::standard(),
         &clock,
         &decider,
         &recorder,
@@ -417,7 +417,7 @@ async fn rollback_requested_mid_window_is_honoured_between_steps() {
         &transport,
         &transport,
         &prober,
-        &Apt,
+        Managers::standard(),
         &clock,
         &decider,
         &recorder,
@@ -677,7 +677,7 @@ impl Harness {
             &self.transport,
             &self.transport,
             &self.prober,
-            &Apt,
+            Managers::standard(),
             &self.clock,
             &self.decider,
             &self.recorder,

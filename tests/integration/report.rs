@@ -12,7 +12,7 @@ use patchdeck::engine::event::{Decision, Event, HostResult};
 use patchdeck::engine::recorder::Recorder;
 use patchdeck::engine::{Engine, Summary};
 use patchdeck::journal::{Header, Journal, Record};
-use patchdeck::pkg::apt::Apt;
+use patchdeck::pkg::Managers;
 use patchdeck::sim::{Fault, FaultEffect, Fleet, SimProber};
 use patchdeck::transport::simulated::SimTransport;
 
@@ -59,7 +59,7 @@ async fn run(rb: &patchdeck::runbook::Runbook, fleet: Fleet, decisions: Vec<Deci
         &transport,
         &transport,
         &prober,
-        &Apt,
+        Managers::standard(),
         &clock,
         &decider,
         &recorder,

@@ -14,7 +14,7 @@ use patchdeck::engine::event::{Decision, Event, Request, StopKind};
 use patchdeck::engine::live::{self, Live, RunId};
 use patchdeck::engine::recorder::Recorder;
 use patchdeck::engine::state::OpenStop;
-use patchdeck::pkg::apt::Apt;
+use patchdeck::pkg::Managers;
 use patchdeck::sim::{Fault, FaultEffect, Fleet, SimProber};
 use patchdeck::transport::simulated::SimTransport;
 use patchdeck::transport::{OutputLine, Stream};
@@ -82,7 +82,7 @@ async fn window(
         &transport,
         &transport,
         &prober,
-        &Apt,
+        Managers::standard(),
         &clock,
         &decider,
         &recorder,

@@ -85,7 +85,7 @@ pub async fn run(global: &Global, args: CheckArgs) -> eyre::Result<u8> {
         warn_about_ssh_config(global, &runbook, args.concurrency).await;
     }
     // Kept between runs: an unchanged host costs a few milliseconds instead of a resolver run.
-    // --fresh asks apt again (once per distinct package state; --fresh=per-host: every host's
+    // --fresh asks the package manager again (once per distinct package state; --fresh=per-host: every host's
     // own resolver), and keeps the answers for the next check.
     let probe_cache = ProbeCache::default_dir().map(|d| {
         let cache = ProbeCache::persistent(d);

@@ -123,6 +123,27 @@ fn held_package_is_reported() {
 }
 
 #[test]
+fn messages_name_the_hosts_own_package_manager() {
+    let detail = |manager: &str| {
+        let mut f = facts_as_tested();
+        f.manager = manager.into();
+        f.pkg.held.insert(n("openssl"));
+        f.pkg.pending.retain(|p| p.name.as_str() != "tzdata");
+        let d = run(&f);
+        d.findings.iter().filter(|x| x.verdict.is_some()).map(|x| x.detail.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        detail("fake"),
+        [
+            "openssl is held or kept back here; fake would not install it",
+            "tzdata: staging went to 2025b-0, here it is 2024b-0 and fake offers no update"
+        ]
+    );
+    assert!(detail("apt")[0].ends_with("; apt would not install it"));
+    assert!(detail("")[0].ends_with("; the package manager would not install it"));
+}
+
+#[test]
 fn config_drift_missing_and_unrecorded() {
     let mut f = facts_as_tested();
     f.fingerprints.insert("file:/etc/network/interfaces".into(), FpValue::Sha256("b".repeat(64)));

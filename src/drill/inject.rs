@@ -125,8 +125,8 @@ impl Clock for DrillClock {
 pub enum Backend {
     Sim(Fleet),
     /// Real hosts: `hook ACTION HOST` is run for host-side faults (`kill-sshd`, `break-web`,
-    /// `hang-apt` for a hang that hits an apt command, and `restore` after the drill: the
-    /// interface of `tests/fleet/fault.sh`; see [`live`]).
+    /// `hang-apt` for a hang that hits a package-manager command, and `restore` after the
+    /// drill: the interface of `tests/fleet/fault.sh`; see [`live`]).
     Live {
         hook: Option<String>,
     },
@@ -320,7 +320,8 @@ impl Injector {
     }
 
     /// Live drills with a fault command: a hang that hits this command is done by the fault
-    /// command on the host (`hang-apt` for apt's commands) instead of replacing the command.
+    /// command on the host (`hang-apt` for the package manager's commands) instead of
+    /// replacing the command.
     fn live_hang_action(&self, cmd: &Command) -> Option<&'static str> {
         matches!(self.backend, Backend::Live { hook: Some(_) }).then(|| live::hang_action(&cmd.purpose)).flatten()
     }
@@ -388,8 +389,8 @@ impl Transport for DrillTransport<'_> {
                 return self.inner.exec(host, &c).await;
             }
             Some(Armed::Hang) if live => {
-                // apt's own commands hang for real: the fault command holds dpkg's locks on
-                // the host and the command runs, waiting for them until its timeout.
+                // The package manager's commands hang for real: the fault command holds its
+                // locks on the host and the command runs, waiting for them until its timeout.
                 if let Some(action) = inj.live_hang_action(cmd) {
                     match inj.hook(action, &host.name) {
                         Ok(()) => return self.inner.exec_streaming(host, cmd, sink).await,

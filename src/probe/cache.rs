@@ -1,6 +1,6 @@
 //! The package manager's answer, kept per host so an unchanged host is not asked again.
 //!
-//! The costly part of a probe is the resolver (`apt-get -s dist-upgrade`: ~0.7 s of host CPU
+//! The costly part of a probe is the resolver (apt's `apt-get -s dist-upgrade`: ~0.7 s of host CPU
 //! against ~5 ms for everything else). Its answer is a function of files on the host; the
 //! probe prints a digest of those files (the `pkgstate` section) and, when the operator sends
 //! the digest it saw last and it still matches, skips the resolver and says `unchanged`.

@@ -251,4 +251,21 @@ mod tests {
         assert!(seen.iter().all(|(_, v)| v == "2"), "the instant fleet answers first, then streams");
         assert!(out.success());
     }
+
+    #[tokio::test]
+    async fn a_package_script_the_simulator_does_not_understand_is_an_error_not_a_success() {
+        let f = fleet(0.0);
+        let t = SimTransport::new(f.clone());
+        let odd = Command { script: "apt-get dist-upgrade -y\n".into(), ..install() };
+        let err = t.exec(&Host::named("web1"), &odd).await.unwrap_err();
+        assert!(matches!(err, TransportError::Other { .. }), "{err:?}");
+        assert!(err.to_string().contains("cannot run this command: line 1: apt-get dist-upgrade -y"), "{err}");
+        assert_eq!(f.with_host("web1", |h| h.installed["nginx"].clone()).unwrap(), "1", "nothing changed");
+        // A host running a manager the simulator cannot play: no answer is made up.
+        f.with_host("web1", |h| h.manager = "dnf".into());
+        for cmd in [install(), crate::probe::command(crate::pkg::Managers::standard(), &[], Duration::from_secs(5))] {
+            let err = t.exec(&Host::named("web1"), &cmd).await.unwrap_err();
+            assert!(err.to_string().contains("cannot play package manager `dnf`"), "{err}");
+        }
+    }
 }

@@ -28,103 +28,161 @@ const AUTO_RESTORE: &str = "if [ -n \"$pd_auto\" ]; then (set -f; apt-mark auto 
 const EXTRA: &str =
     "pd_extra=$(printf '%s\\n' \"$pd_plan\" | awk '$1 == \"Remv\" || $1 == \"Purg\" { print $2 }' | grep -vxF ";
 
-/// Runs `script` on `h`. See the module doc.
-pub fn run(h: &mut HostState, script: &str, keep: Option<&str>) -> Result<Ran, String> {
-    let mut sh = Shell { h, keep, errexit: false, auto: BTreeSet::new(), plan: String::new(), extra: Vec::new() };
-    let mut out = Ran::default();
-    let mut lines = script.lines().enumerate();
-    while let Some((n, raw)) = lines.next() {
-        let line = raw.trim();
-        let bad = || format!("line {}: {}", n + 1, crate::safe_text::for_terminal(line));
-        let status = if line.is_empty() || line.starts_with('#') {
-            continue;
-        } else if line == "true" || line == "exec </dev/null" {
-            0
+/// One statement of a script, understood.
+#[derive(Debug)]
+enum Stmt {
+    /// Comments, `true`, `export`, `exec </dev/null`.
+    Nothing,
+    /// `set -e`.
+    ErrExit,
+    /// `pd_auto=$(apt-mark showauto -- NAMES ...)`.
+    SaveAuto(Vec<String>),
+    /// `if [ -n "$pd_auto" ]; then (set -f; apt-mark auto $pd_auto ...); fi`.
+    RestoreAuto,
+    /// `pd_plan=$(apt-get ...) || { echo 'MESSAGE' >&2; exit CODE; }`.
+    Plan { call: Call, message: String, code: i32 },
+    /// `pd_extra=$(... the plan's removals ... | grep -vxF -e NAME ...)`.
+    Extra(BTreeSet<String>),
+    /// `if [ -n "$pd_extra" ]; then ... fi`.
+    Guard(Vec<Guarded>),
+    /// `apt-get ...`.
+    AptGet(Call),
+}
+
+/// A statement of the guard's body.
+#[derive(Debug)]
+enum Guarded {
+    Echo(String),
+    PrintExtra,
+    Exit(i32),
+}
+
+/// The statements of `script`, or the first line it does not understand.
+fn parse(script: &str) -> Result<Vec<Stmt>, String> {
+    let mut stmts = Vec::new();
+    let mut lines = script.lines().enumerate().map(|(n, l)| (n + 1, l.trim()));
+    let bad = |n: usize, line: &str| format!("line {n}: {}", crate::safe_text::for_terminal(line));
+    while let Some((n, line)) = lines.next() {
+        let stmt = if line.is_empty() || line.starts_with('#') || line == "true" || line == "exec </dev/null" {
+            Stmt::Nothing
         } else if line == "set -e" {
-            sh.errexit = true;
-            0
+            Stmt::ErrExit
         } else if let Some(vars) = line.strip_prefix("export ") {
-            let words = shlex::split(vars).ok_or_else(bad)?;
+            let words = shlex::split(vars).ok_or_else(|| bad(n, line))?;
             if !words.iter().all(|w| w.split_once('=').is_some_and(|(k, _)| is_var(k))) {
-                return Err(bad());
+                return Err(bad(n, line));
             }
-            0
+            Stmt::Nothing
         } else if let Some(args) = line.strip_prefix(AUTO_SAVED).and_then(|r| r.strip_suffix(AUTO_FILTER)) {
-            let names = shlex::split(args).ok_or_else(bad)?;
-            sh.auto = names.into_iter().filter(|n| sh.h.auto.contains(n)).collect();
-            0
+            Stmt::SaveAuto(shlex::split(args).ok_or_else(|| bad(n, line))?)
         } else if line == AUTO_RESTORE {
-            sh.h.auto.extend(std::mem::take(&mut sh.auto));
-            0
+            Stmt::RestoreAuto
         } else if let Some(call) = line.strip_prefix("pd_plan=$(").and_then(|r| r.strip_suffix(") || {")) {
-            // `pd_plan=$(apt-get ...) || {` then `  echo '...' >&2; exit N; }`
-            let (m, next) = lines.next().ok_or_else(bad)?;
-            let (msg, code) = echo_exit(next.trim()).ok_or_else(|| format!("line {}: {}", m + 1, next.trim()))?;
-            let planned = sh.apt_get(call).ok_or_else(bad)?;
-            if planned.status != 0 {
-                out.stderr.push_str(&planned.stderr);
-                out.stderr.push_str(&msg);
-                out.status = code;
-                return Ok(out);
-            }
-            sh.plan = planned.stdout;
-            0
+            let call = parse_call(call).ok_or_else(|| bad(n, line))?;
+            let (m, next) = lines.next().ok_or_else(|| bad(n, line))?;
+            let (message, code) = echo_exit(next).ok_or_else(|| bad(m, next))?;
+            Stmt::Plan { call, message, code }
         } else if let Some(keep) = line.strip_prefix(EXTRA).and_then(|r| r.strip_suffix(" || true)")) {
-            let words = shlex::split(keep).ok_or_else(bad)?;
             // `-e NAME` pairs: the removals the snapshot asked for.
-            let kept: BTreeSet<&str> = words
-                .chunks(2)
-                .map(|p| if p[0] == "-e" { p.get(1).map(String::as_str) } else { None })
-                .collect::<Option<_>>()
-                .ok_or_else(bad)?;
-            sh.extra = sh
-                .plan
-                .lines()
-                .filter_map(|l| {
-                    let mut w = l.split_whitespace();
-                    matches!(w.next(), Some("Remv" | "Purg")).then(|| w.next()).flatten()
-                })
-                .filter(|n| !kept.contains(n))
-                .map(str::to_string)
-                .collect();
-            0
+            let words = shlex::split(keep).ok_or_else(|| bad(n, line))?;
+            let kept: Option<BTreeSet<String>> =
+                words.chunks(2).map(|p| if p[0] == "-e" { p.get(1).cloned() } else { None }).collect();
+            Stmt::Extra(kept.ok_or_else(|| bad(n, line))?)
         } else if line == "if [ -n \"$pd_extra\" ]; then" {
-            // The guard's body, up to `fi`: only what the restore script puts there.
             let mut body = Vec::new();
             loop {
-                let (m, l) = lines.next().ok_or_else(bad)?;
-                match l.trim() {
-                    "fi" => break,
-                    l => body.push((m, l.to_string())),
-                }
-            }
-            if sh.extra.is_empty() {
-                continue;
-            }
-            for (m, l) in body {
-                if let Some(text) = l.strip_prefix("echo '").and_then(|r| r.strip_suffix("' >&2")) {
-                    out.stderr.push_str(text);
-                    out.stderr.push('\n');
+                let (m, l) = lines.next().ok_or_else(|| bad(n, line))?;
+                body.push(if l == "fi" {
+                    break;
+                } else if let Some(text) = l.strip_prefix("echo '").and_then(|r| r.strip_suffix("' >&2")) {
+                    Guarded::Echo(format!("{text}\n"))
                 } else if l == "printf '%s\\n' \"$pd_extra\" >&2" {
-                    sh.extra.iter().for_each(|e| out.stderr.push_str(&format!("{e}\n")));
+                    Guarded::PrintExtra
                 } else if let Some(code) = l.strip_prefix("exit ").and_then(|c| c.parse().ok()) {
+                    Guarded::Exit(code)
+                } else {
+                    return Err(bad(m, l));
+                });
+            }
+            Stmt::Guard(body)
+        } else if line.starts_with("apt-get ") {
+            Stmt::AptGet(parse_call(line).ok_or_else(|| bad(n, line))?)
+        } else {
+            return Err(bad(n, line));
+        };
+        stmts.push(stmt);
+    }
+    Ok(stmts)
+}
+
+/// Runs `script` on `h`. See the module doc. Nothing runs unless every line is understood.
+pub fn run(h: &mut HostState, script: &str, keep: Option<&str>) -> Result<Ran, String> {
+    let stmts = parse(script)?;
+    let mut sh = Shell { h, keep, auto: BTreeSet::new(), plan: String::new(), extra: Vec::new() };
+    let mut errexit = false;
+    let mut out = Ran::default();
+    for stmt in stmts {
+        let status = match stmt {
+            Stmt::Nothing => 0,
+            Stmt::ErrExit => {
+                errexit = true;
+                0
+            }
+            Stmt::SaveAuto(names) => {
+                sh.auto = names.into_iter().filter(|n| sh.h.auto.contains(n)).collect();
+                0
+            }
+            Stmt::RestoreAuto => {
+                sh.h.auto.extend(std::mem::take(&mut sh.auto));
+                0
+            }
+            Stmt::Plan { call, message, code } => {
+                let planned = sh.apt_get(&call);
+                if planned.status != 0 {
+                    out.stderr.push_str(&planned.stderr);
+                    out.stderr.push_str(&message);
                     out.status = code;
                     return Ok(out);
-                } else {
-                    return Err(format!("line {}: {}", m + 1, crate::safe_text::for_terminal(&l)));
                 }
+                sh.plan = planned.stdout;
+                0
             }
-            0
-        } else if line.starts_with("apt-get ") {
-            let ran = sh.apt_get(line).ok_or_else(bad)?;
-            out.stdout.push_str(&ran.stdout);
-            out.stderr.push_str(&ran.stderr);
-            ran.status
-        } else {
-            return Err(bad());
+            Stmt::Extra(kept) => {
+                sh.extra = sh
+                    .plan
+                    .lines()
+                    .filter_map(|l| {
+                        let mut w = l.split_whitespace();
+                        matches!(w.next(), Some("Remv" | "Purg")).then(|| w.next()).flatten()
+                    })
+                    .filter(|n| !kept.contains(*n))
+                    .map(str::to_string)
+                    .collect();
+                0
+            }
+            Stmt::Guard(body) if !sh.extra.is_empty() => {
+                for g in body {
+                    match g {
+                        Guarded::Echo(text) => out.stderr.push_str(&text),
+                        Guarded::PrintExtra => sh.extra.iter().for_each(|e| out.stderr.push_str(&format!("{e}\n"))),
+                        Guarded::Exit(code) => {
+                            out.status = code;
+                            return Ok(out);
+                        }
+                    }
+                }
+                0
+            }
+            Stmt::Guard(_) => 0,
+            Stmt::AptGet(call) => {
+                let ran = sh.apt_get(&call);
+                out.stdout.push_str(&ran.stdout);
+                out.stderr.push_str(&ran.stderr);
+                ran.status
+            }
         };
         out.status = status;
-        if status != 0 && sh.errexit {
+        if status != 0 && errexit {
             return Ok(out);
         }
     }
@@ -144,8 +202,6 @@ fn echo_exit(line: &str) -> Option<(String, i32)> {
 struct Shell<'h, 'k> {
     h: &'h mut HostState,
     keep: Option<&'k str>,
-    /// `set -e` was run.
-    errexit: bool,
     /// Names whose "automatically installed" mark was saved (`pd_auto`).
     auto: BTreeSet<String>,
     /// What the restore's simulated run printed (`pd_plan`).
@@ -217,13 +273,12 @@ struct Move {
 }
 
 impl Shell<'_, '_> {
-    /// Runs one `apt-get` call on the host; `None` when it is not one the simulation knows.
-    fn apt_get(&mut self, line: &str) -> Option<Ran> {
-        let call = parse_call(line)?;
-        Some(match self.plan(&call) {
+    /// Runs one `apt-get` call on the host.
+    fn apt_get(&mut self, call: &Call) -> Ran {
+        match self.plan(call) {
             Err(ran) => ran,
-            Ok((moves, notes)) => self.transact(&call, moves, notes),
-        })
+            Ok((moves, notes)) => self.transact(call, moves, notes),
+        }
     }
 
     /// The transaction `call` asks for, with apt's notes, or apt's refusal.
@@ -422,5 +477,186 @@ fn dpkg_lines(m: &Move, downgrade: bool) -> String {
             )
         }
         (None, None) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::pkg::apt::{Apt, InstallOptions, install_exact_with};
+    use crate::pkg::{PackageManager, PkgName};
+    use crate::sim::RepoVersion;
+
+    const T: Duration = Duration::from_secs(60);
+
+    fn n(s: &str) -> PkgName {
+        PkgName::parse(s).unwrap()
+    }
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap()
+    }
+
+    /// bc 1.0 and jq 1.6 installed (bc marked automatic); bc 2.0 and jq 1.7 offered; 2.0's
+    /// upgrade of bc needs libnew (not installed yet).
+    fn host() -> HostState {
+        let mut h = HostState { name: "h".into(), reachable: true, healthy: true, ..Default::default() };
+        for (p, ver) in [("bc", "1.0"), ("jq", "1.6")] {
+            h.installed.insert(p.into(), ver.into());
+            h.mirror.insert(p.into(), ver.into());
+        }
+        h.auto.insert("bc".into());
+        for (p, ver, by) in [("bc", "2.0", None), ("jq", "1.7", None), ("libnew", "0.1", Some("bc"))] {
+            h.repo.push(RepoVersion {
+                name: p.into(),
+                version: ver.into(),
+                origin: "o".into(),
+                pulled_in_by: by.map(Into::into),
+            });
+        }
+        h
+    }
+
+    fn installed(h: &HostState) -> Vec<(&str, &str)> {
+        h.installed.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+    }
+
+    #[test]
+    fn an_install_does_exactly_what_its_script_lists() {
+        let mut h = host();
+        let cmd = Apt.install_exact(&[(n("bc"), v("2.0")), (n("jq"), v("1.7"))], T);
+        let ran = run(&mut h, &cmd.script, None).unwrap();
+        assert_eq!(ran.status, 0, "{ran:?}");
+        assert_eq!(installed(&h), [("bc", "2.0"), ("jq", "1.7"), ("libnew", "0.1")], "and the new dependency");
+        assert!(ran.stdout.contains("Unpacking bc (2.0) over (1.0) ...\nSetting up bc (2.0) ..."), "{}", ran.stdout);
+        assert!(ran.stdout.contains("Selecting previously unselected package libnew."));
+        // The auto mark of bc was saved and put back; the dependency apt added is automatic.
+        assert_eq!(h.auto, ["bc", "libnew"].map(String::from).into());
+
+        // A version the repositories do not have: apt's message, and nothing changes.
+        let mut h = host();
+        let cmd = Apt.install_exact(&[(n("jq"), v("1.7")), (n("bc"), v("9.9"))], T);
+        let ran = run(&mut h, &cmd.script, None).unwrap();
+        assert_eq!((ran.status, ran.stderr.as_str()), (100, "E: Version '9.9' for 'bc' was not found\n"));
+        assert_eq!(installed(&h), [("bc", "1.0"), ("jq", "1.6")]);
+        let cmd = Apt.install_exact(&[(n("nosuch"), v("1"))], T);
+        assert_eq!(run(&mut h, &cmd.script, None).unwrap().stderr, "E: Unable to locate package nosuch\n");
+    }
+
+    #[test]
+    fn a_hold_is_kept_unless_the_script_says_otherwise() {
+        let mut h = host();
+        h.held.insert("jq".into());
+        let ran = run(&mut h, &Apt.install_exact(&[(n("jq"), v("1.7"))], T).script, None).unwrap();
+        assert_eq!(ran.status, 100);
+        assert!(ran.stderr.contains("without --allow-change-held-packages"), "{}", ran.stderr);
+        assert_eq!(h.installed["jq"], "1.6");
+        let allowed = install_exact_with(&[(n("jq"), v("1.7"))], T, InstallOptions { allow_change_held: true });
+        assert_eq!(run(&mut h, &allowed.script, None).unwrap().status, 0);
+        assert_eq!(h.installed["jq"], "1.7");
+    }
+
+    /// After the install above, the snapshot to go back to.
+    fn upgraded() -> HostState {
+        let mut h = host();
+        let cmd = Apt.install_exact(&[(n("bc"), v("2.0")), (n("jq"), v("1.7")), (n("libnew"), v("0.1"))], T);
+        assert_eq!(run(&mut h, &cmd.script, None).unwrap().status, 0);
+        h
+    }
+
+    fn restore_all() -> String {
+        Apt.restore(&[(n("bc"), Some(v("1.0"))), (n("jq"), Some(v("1.6"))), (n("libnew"), None)], T).script
+    }
+
+    #[test]
+    fn a_restore_downgrades_and_removes_in_one_guarded_transaction() {
+        let mut h = upgraded();
+        let ran = run(&mut h, &restore_all(), None).unwrap();
+        assert_eq!(ran.status, 0, "{ran:?}");
+        assert_eq!(installed(&h), [("bc", "1.0"), ("jq", "1.6")]);
+        assert!(ran.stdout.contains("dpkg: warning: downgrading bc from 2.0 to 1.0"), "{}", ran.stdout);
+        assert!(ran.stdout.contains("Removing libnew (0.1) ..."));
+
+        // Without a removal: apt's own --no-remove guards it.
+        let mut h = upgraded();
+        let ran = run(&mut h, &Apt.restore(&[(n("jq"), Some(v("1.6")))], T).script, None).unwrap();
+        assert_eq!((ran.status, h.installed["jq"].as_str()), (0, "1.6"));
+
+        // Removing the dependency alone would take the upgraded bc with it: the guard stops
+        // before anything changes.
+        let mut h = upgraded();
+        let ran = run(&mut h, &Apt.restore(&[(n("libnew"), None)], T).script, None).unwrap();
+        assert_eq!(ran.status, 101, "{ran:?}");
+        assert!(
+            ran.stderr.contains("restore would also remove packages not in the snapshot")
+                && ran.stderr.contains("bc\n")
+        );
+        assert_eq!(installed(&h), [("bc", "2.0"), ("jq", "1.7"), ("libnew", "0.1")]);
+
+        // A rollback that lies (a drill fault): jq stays, the rest goes back.
+        let mut h = upgraded();
+        assert_eq!(run(&mut h, &restore_all(), Some("jq")).unwrap().status, 0);
+        assert_eq!(installed(&h), [("bc", "1.0"), ("jq", "1.7")]);
+    }
+
+    /// The generator's bugs fail here as on a host: the restore without
+    /// `--allow-downgrades` leaves every downgrade undone; without `-y` apt asks and gets
+    /// no answer; with `--no-remove` it cannot remove what the step installed; without
+    /// `set -e` the script goes on after a failure and reports success.
+    #[test]
+    fn a_broken_restore_script_leaves_the_host_as_it_was() {
+        let cases = [
+            (
+                "--allow-downgrades",
+                "",
+                100,
+                "E: Packages were downgraded and -y was used without --allow-downgrades.\n",
+            ),
+            ("install -y -q", "install -q", 1, ""),
+            (
+                "install -y -q --allow-downgrades",
+                "install -y -q --no-remove --allow-downgrades",
+                100,
+                "remove is disabled",
+            ),
+        ];
+        for (from, to, status, says) in cases {
+            let mut h = upgraded();
+            let script = restore_all().replace(&format!("{from} "), &format!("{to} "));
+            assert_ne!(script, restore_all(), "{from}");
+            let ran = run(&mut h, &script, None).unwrap();
+            assert_eq!(ran.status, status, "{from}: {ran:?}");
+            assert!(ran.stderr.contains(says) || ran.stdout.contains("Abort."), "{from}: {ran:?}");
+            assert_eq!(installed(&h), [("bc", "2.0"), ("jq", "1.7"), ("libnew", "0.1")], "{from}: nothing changed");
+        }
+        // The plain restore (no removal) without --allow-downgrades, too.
+        let mut h = upgraded();
+        let script = Apt.restore(&[(n("jq"), Some(v("1.6")))], T).script.replace("--allow-downgrades ", "");
+        assert_eq!(run(&mut h, &script, None).unwrap().status, 100);
+        assert_eq!(h.installed["jq"], "1.7", "the downgrade is left undone");
+        // No `set -e`: apt fails, the script carries on to its last line and says 0.
+        let mut h = host();
+        let script = Apt.install_exact(&[(n("bc"), v("9.9"))], T).script.replace("set -e\n", "");
+        assert_eq!(run(&mut h, &script, None).unwrap().status, 0);
+    }
+
+    #[test]
+    fn a_script_it_does_not_know_is_an_error_never_a_success() {
+        let mut h = host();
+        let install = Apt.install_exact(&[(n("bc"), v("2.0"))], T).script;
+        for script in [
+            "apt-get dist-upgrade -y\n".to_string(),
+            "apt-get install -y --force-yes -- bc=2.0\n".into(),
+            "apt-get install -y -o APT::Get::Trivial-Only=1 -- bc=2.0\n".into(),
+            "apt-get install -y -o Dpkg::Options::=--force-confnew -- bc=2.0\n".into(),
+            install.replace("exec </dev/null", "exec </dev/tty"),
+            format!("{install}rm -rf /var/lib/dpkg\n"),
+            "dnf install -y bc-2.0\n".into(),
+        ] {
+            let err = run(&mut h, &script, None).unwrap_err();
+            assert!(err.starts_with("line "), "{err}");
+        }
+        assert_eq!(installed(&h), [("bc", "1.0"), ("jq", "1.6")], "nothing ran");
     }
 }

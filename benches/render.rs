@@ -42,6 +42,7 @@ fn sized_app(n_hosts: usize, findings: usize, selected_findings: usize) -> App {
             operators: vec!["alice".into()],
             hosts: hosts.clone(),
             drill: false,
+            waves: vec![],
         },
     );
     let finding_list = |n: usize| -> Vec<Finding> {
@@ -79,6 +80,8 @@ fn bench(c: &mut Criterion) {
         id: 1,
         host: Some("web1".into()),
         stop: StopKind::StepFailed { step: "apply".into(), status: Some(100), output_tail: "E: broken\n".repeat(20) },
+        step: Some(1),
+        rollback: false,
     });
     for (name, app) in [("main", &main), ("hard_stop", &stop)] {
         for (w, h) in [(80, 24), (160, 48)] {
@@ -103,7 +106,13 @@ fn streaming_app(hosts: &[String]) -> App {
     };
     let mut app = App::new(Mode::Live, info, now);
     let mut events = vec![
-        Event::WindowStarted { window: "flood".into(), operators: vec![], hosts: hosts.to_vec(), drill: false },
+        Event::WindowStarted {
+            window: "flood".into(),
+            operators: vec![],
+            hosts: hosts.to_vec(),
+            drill: false,
+            waves: vec![],
+        },
         Event::WaveStarted { wave: "all".into() },
     ];
     events.extend(hosts.iter().map(|h| Event::StepStarted {

@@ -10,11 +10,14 @@
 //! - [`probe`]: one round trip per host gathering packages + fingerprints.
 //! - [`baseline`]: the tested baseline file and its capture.
 //! - [`diff`]: a host's facts against the baseline, in divergence classes; risk.
-//! - [`journal`]: the write-ahead journal of a window (fsynced JSON lines, lock, replay, follow).
+//! - [`health`]: health checks (HTTP and TCP from the operator's machine, commands on the host).
+//! - [`journal`]: the write-ahead journal of a window (fsynced JSON lines, lock, replay, follow, appender).
 //! - [`check`]: `patchdeck check`: probe the fleet, diff, health checks, report.
 //! - [`engine`]: runs a window: waves, steps, hard stops, rollback; events out, journaled first.
 //! - [`report`]: the Markdown change record of a window, folded from its journal.
 //! - [`sim`]: an in-memory fleet for the demo, tests and drills.
+//! - [`drill`]: rehearsals with injected faults, scored, and the drill history.
+//! - [`safe_text`]: host text made safe to print (control characters and escapes shown, not obeyed).
 //! - [`demo`]: the bundled demo window (embedded assets).
 //! - [`tui`]: the cockpit: `run` without `--no-tui`, and `watch`.
 //! - [`cli`]: argument parsing and command dispatch.
@@ -30,11 +33,13 @@ pub mod engine;
 pub mod health;
 pub mod inventory;
 pub mod journal;
+pub mod narrate;
 pub mod pkg;
 pub mod probe;
 pub mod report;
 pub mod runbook;
 pub mod safe_text;
+pub mod session;
 pub mod sim;
 pub mod transport;
 pub mod tui;

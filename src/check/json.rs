@@ -16,7 +16,8 @@ struct Envelope<'a> {
     report: &'a Report,
 }
 
-pub fn to_json(report: &Report) -> String {
-    let env = Envelope { schema: SCHEMA, exit_code: report.exit_code(), report };
+/// The report as the stable JSON, with the exit code the process ends with.
+pub fn to_json(report: &Report, exit_code: u8) -> String {
+    let env = Envelope { schema: SCHEMA, exit_code, report };
     serde_json::to_string_pretty(&env).expect("report serializes")
 }

@@ -22,16 +22,16 @@ use crate::probe::{Mode, ProbeCache, ProbeError, Probed, Resolver, Sharing, prob
 use crate::runbook::{CheckKind, Runbook};
 use crate::transport::{Transport, pool};
 
-/// Exit codes of `check` (documented in the README, `--help` and docs/check-json.md).
-pub mod exit {
+/// What a check found, overall (the CLI turns it into an exit code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
     /// Every host is as tested, every health check passes, risk and order are fine.
-    pub const CLEAN: u8 = 0;
-    /// No host of the window could be reached (also: any failure outside the check itself).
-    pub const OTHER_FAILURE: u8 = 1;
-    pub const INVALID_INPUT: u8 = 2;
+    Clean,
+    /// No host of the window could be reached.
+    NothingReached,
     /// A finding on a reachable host, a failing health check, risk over the maximum, or the
     /// order warning; unreachable hosts count here too when at least one host was reached.
-    pub const DIVERGENCE: u8 = 3;
+    Findings,
 }
 
 #[derive(Debug, Clone)]
@@ -109,15 +109,14 @@ impl Report {
         !self.hosts.is_empty() && self.hosts.iter().all(HostReport::is_unreachable)
     }
 
-    /// [`exit::OTHER_FAILURE`] when no host could be reached, [`exit::DIVERGENCE`] for any
-    /// finding (including unreachable hosts beside reachable ones, and the order warning),
-    /// else [`exit::CLEAN`].
-    pub fn exit_code(&self) -> u8 {
+    /// Nothing reached, any finding (including unreachable hosts beside reachable ones, and
+    /// the order warning), or clean.
+    pub fn verdict(&self) -> Verdict {
         if self.nothing_reached() {
-            return exit::OTHER_FAILURE;
+            return Verdict::NothingReached;
         }
         let dirty = self.hosts.iter().any(|h| !h.is_clean()) || self.risk.over || self.order_warning.is_some();
-        if dirty { exit::DIVERGENCE } else { exit::CLEAN }
+        if dirty { Verdict::Findings } else { Verdict::Clean }
     }
 }
 
@@ -245,19 +244,19 @@ mod tests {
     }
 
     #[test]
-    fn exit_code_says_clean_divergence_or_nothing_reached() {
-        assert_eq!(report(vec![host("a", true), host("b", true)]).exit_code(), exit::CLEAN);
-        assert_eq!(report(vec![host("a", true), host("b", false)]).exit_code(), exit::DIVERGENCE);
+    fn verdict_says_clean_findings_or_nothing_reached() {
+        assert_eq!(report(vec![host("a", true), host("b", true)]).verdict(), Verdict::Clean);
+        assert_eq!(report(vec![host("a", true), host("b", false)]).verdict(), Verdict::Findings);
         let none = report(vec![host("a", false), host("b", false)]);
         assert!(none.nothing_reached());
-        assert_eq!(none.exit_code(), exit::OTHER_FAILURE);
+        assert_eq!(none.verdict(), Verdict::NothingReached);
         let hostile = HostReport {
             diff: HostDiff::unreachable("c", "refused to use this host's output", Class::Hostile),
             ..host("c", true)
         };
-        assert_eq!(report(vec![host("a", false), hostile]).exit_code(), exit::DIVERGENCE, "a hostile host answered");
+        assert_eq!(report(vec![host("a", false), hostile]).verdict(), Verdict::Findings, "a hostile host answered");
         let mut ordered = report(vec![host("a", true)]);
         ordered.order_warning = Some("first wave holds the heaviest host".into());
-        assert_eq!(ordered.exit_code(), exit::DIVERGENCE, "the order warning is a finding");
+        assert_eq!(ordered.verdict(), Verdict::Findings, "the order warning is a finding");
     }
 }

@@ -84,7 +84,7 @@ pub fn render(report: &Report) -> String {
     }
     if report.nothing_reached() {
         let _ = writeln!(out, "{}", paint(STOP, "No host could be reached: nothing was compared with the baseline."));
-    } else if report.exit_code() == super::exit::CLEAN {
+    } else if report.verdict() == super::Verdict::Clean {
         let _ = writeln!(out, "{}", paint(OK, "Every host is as tested. Ready for the window."));
     } else if !stops.is_empty() {
         let _ = writeln!(out, "Hosts marked STOP differ from what was tested; the window will stop at each.");

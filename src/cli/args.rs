@@ -18,7 +18,8 @@ Exit codes:
   1  other failure: `check` reached no host of the window at all (the report still says
      why for each), a file cannot be written, ...
   2  invalid input (runbook, inventory, baseline, theme or config file; each
-     problem is shown with file:line:col)
+     problem is shown with file:line:col), or an output file that would replace a
+     journal, a locked file or (without --force) any existing file
   3  divergence found: some host differs from what was tested or cannot be reached while
      others can, a health check fails, the window's risk is over its maximum, or the wave
      order warning (a first-wave host weighs more than a host of a later wave)
@@ -38,6 +39,20 @@ pub struct Cli {
     pub global: Global,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Global {
+    /// How to reach hosts, as these options say.
+    pub fn reach(&self) -> crate::session::reach::ReachOptions {
+        crate::session::reach::ReachOptions {
+            simulate: self.simulate.clone(),
+            sim_speed: self.sim_speed,
+            connect_timeout: std::time::Duration::from_secs(self.connect_timeout),
+            ssh_config: self.ssh_config.clone(),
+            known_hosts: self.known_hosts.clone(),
+            identity: self.identity.clone(),
+        }
+    }
 }
 
 /// Options every command understands.
@@ -96,13 +111,19 @@ pub enum Command {
         #[command(subcommand)]
         command: BaselineCommand,
     },
+    /// Roll hosts back from a window's journal: during the window, after it, after a crash.
+    Rollback(RollbackArgs),
     /// Turn a window's journal into a Markdown change record.
     Report {
         /// The journal to report on.
         journal: PathBuf,
-        /// Write the record here (default: standard output).
+        /// Write the record here (default: standard output). Never over the journal, another
+        /// journal or a locked file; over any other existing file only with --force.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Replace FILE if it exists (never a journal or a locked file).
+        #[arg(long, requires = "output")]
+        force: bool,
     },
     /// The bundled demo window in the cockpit, against a simulated fleet (the default with no command).
     Demo(DemoArgs),
@@ -110,8 +131,12 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
     /// Write the man pages (patchdeck.1 and one per command) to a directory, or print the main one.
     Man {
+        /// Write every page here (created if missing); an existing page only with --force.
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
+        /// Replace pages already in DIR.
+        #[arg(long, requires = "out_dir")]
+        force: bool,
     },
 }
 
@@ -160,7 +185,13 @@ pub struct RunArgs {
     /// What --no-tui decides at a hard stop (never override). Without it: abort and exit 3.
     #[arg(long, value_enum)]
     pub decide: Option<DecideArg>,
-    /// Continue a window from its journal after a crash; in-flight steps need a decision.
+    /// With --no-tui: start before the window's start time, for this reason (journaled).
+    /// Without it, --no-tui refuses to start early.
+    #[arg(long, value_name = "REASON")]
+    pub start_early: Option<String>,
+    /// Continue a window from its journal (after a crash, a quit or a signal): open stops
+    /// are asked again, in-flight steps need a decision. A finished window is left as it
+    /// is (roll hosts back with `patchdeck rollback`).
     #[arg(long)]
     pub resume: bool,
     /// The journal file (default: <window>.journal.jsonl beside the runbook).
@@ -183,14 +214,42 @@ pub enum DecideArg {
     Abort,
 }
 
-impl From<DecideArg> for crate::engine::event::Decision {
+impl From<DecideArg> for crate::engine::control::Choice {
     fn from(d: DecideArg) -> Self {
         match d {
-            DecideArg::Rollback => Self::Rollback,
-            DecideArg::Skip => Self::SkipHost,
+            DecideArg::Rollback => Self::RollbackHost,
+            DecideArg::Skip => Self::Skip,
             DecideArg::Abort => Self::Abort,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The window's journal: its snapshots and steps say what to undo.
+    pub journal: PathBuf,
+    /// Roll back this host (repeat for more).
+    #[arg(long, value_name = "HOST")]
+    pub host: Vec<String>,
+    /// Roll back every host of this wave with changes not undone.
+    #[arg(long, value_name = "WAVE")]
+    pub wave: Option<String>,
+    /// Roll back every host of the window with changes not undone.
+    #[arg(long, conflicts_with_all = ["host", "wave"])]
+    pub all: bool,
+    /// The runbook the window ran (default: the one its journal names).
+    #[arg(long, value_name = "FILE")]
+    pub runbook: Option<PathBuf>,
+    /// Confirm rolling back without a person at the keyboard.
+    #[arg(long)]
+    pub yes: bool,
+    /// What to decide at a hard stop during the rollback (e.g. it could not be verified):
+    /// without it, abort (the host is left for people to look at).
+    #[arg(long, value_enum)]
+    pub decide: Option<DecideArg>,
+    /// Who is rolling back (default: $PATCHDECK_OPERATORS or $USER).
+    #[arg(long, value_name = "NAME")]
+    pub operator: Vec<String>,
 }
 
 #[derive(Debug, Args, Default)]
@@ -223,9 +282,13 @@ pub struct CaptureArgs {
     /// The staging host (default: the runbook's `[baseline] host`).
     #[arg(long)]
     pub host: Option<String>,
-    /// Where to write the baseline (default: standard output).
+    /// Where to write the baseline (default: standard output). Over an existing file only
+    /// with --force (never over the runbook, a journal or a locked file).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Replace FILE if it exists.
+    #[arg(long, requires = "output")]
+    pub force: bool,
     /// `pending`: what staging would install now (capture before upgrading it);
     /// `history`: what its last upgrade did (capture after).
     #[arg(long, value_enum, default_value = "pending")]

@@ -8,11 +8,11 @@ use std::time::Duration;
 use eyre::WrapErr;
 
 use super::args::{CheckArgs, DemoArgs, Fresh, Global};
-use super::fleet::Reach;
 use crate::check::{self, Options};
 use crate::pkg::Managers;
 use crate::probe::ProbeCache;
 use crate::runbook::Runbook;
+use crate::session::Reach;
 use crate::transport::pool::Progress;
 
 /// Loads the runbook and its baseline; all problems of both are reported together.
@@ -48,12 +48,12 @@ async fn check_with(
     let report = check::run(runbook, baseline, transport, prober, Managers::standard(), opts, progress_printer()).await;
     reach.transport.close().await;
     if json {
-        println!("{}", check::to_json(&report));
+        println!("{}", check::to_json(&report, super::exit::of_check(&report)));
     } else {
         let mut out = anstream::stdout();
         let _ = write!(out, "{}", check::render(&report));
     }
-    report.exit_code()
+    super::exit::of_check(&report)
 }
 
 /// What OpenSSH itself resolves for each host (`ssh -G`): we never turn host-key checking
@@ -80,7 +80,7 @@ async fn warn_about_ssh_config(global: &Global, runbook: &Runbook, concurrency: 
 
 pub async fn run(global: &Global, args: CheckArgs) -> eyre::Result<u8> {
     let (runbook, baseline) = load_inputs(&args.runbook)?;
-    let reach = Reach::for_runbook(global, &runbook)?;
+    let reach = Reach::for_runbook(&global.reach(), &runbook)?;
     if global.simulate.is_none() {
         warn_about_ssh_config(global, &runbook, args.concurrency).await;
     }

@@ -8,17 +8,15 @@ use clap::Args;
 use eyre::{WrapErr, bail};
 
 use super::args::{DecideArg, Global};
-use super::fleet::Reach;
-use super::run::{journal_write, need_terminal, operators, progress_line, spawn_printer, theme};
-use crate::check::exit;
+use super::exit;
+use super::run::{need_terminal, theme};
 use crate::diag::SourceFile;
 use crate::drill::{Backend, Drill, Handle, Script, history, scenario};
 use crate::engine::clock::Clock;
 use crate::engine::decide::Decider;
 use crate::engine::event::Event;
-use crate::journal::{Header, Journal};
-use crate::sim::{Fleet, SimProber};
-use crate::transport::simulated::SimTransport;
+use crate::session::{Inputs, Open, Reach, open_journal, operators};
+use crate::sim::Fleet;
 
 const PREFIX: &str = "[DRILL] ";
 
@@ -87,14 +85,10 @@ fn say(line: &str) {
     println!("{PREFIX}{line}");
 }
 
-/// Progress lines, plus the drill's own events.
-fn drill_line(e: &Event) -> Option<String> {
-    match e {
-        Event::FaultInjected { fault, host, .. } => {
-            Some(format!("FAULT injected on {}: {fault}", host.as_deref().unwrap_or("the window")))
-        }
-        Event::DrillScorecard { .. } => None,
-        e => progress_line(e),
+/// A `[DRILL]` progress line for an event.
+fn drill_line(e: &Event) {
+    if let Some(line) = crate::narrate::progress_line(e) {
+        say(&format!("{} {line}", jiff::Timestamp::now().strftime("%H:%M:%S")));
     }
 }
 
@@ -179,15 +173,15 @@ pub async fn run(global: &Global, args: DrillArgs) -> eyre::Result<u8> {
         }
     }
     let scenario = scenario::load(scenario_name)?;
-    let original = crate::runbook::load(runbook_path)?;
-    let baseline = crate::baseline::load(&original.baseline.file)?;
-    scenario.check(&original)?;
+    let inputs = Inputs::load(runbook_path)?;
+    scenario.check(&inputs.runbook)?;
     if args.live
         && let Err(problems) = crate::drill::live::check(&scenario, args.fault_cmd.as_deref())
     {
         bail!("scenario `{}` cannot run --live:\n  {}", scenario.name, problems.join("\n  "));
     }
-    let mut runbook = scenario.apply(&original);
+    let mut runbook = scenario.apply(&inputs.runbook);
+    let baseline = &inputs.baseline;
     let decisions = scenario.decisions()?;
     let operators = operators(&args.operator);
 
@@ -208,24 +202,16 @@ pub async fn run(global: &Global, args: DrillArgs) -> eyre::Result<u8> {
                 dropped.join(", ")
             ));
         }
-        Some(crate::drill::fleet::derive(&runbook, &baseline).with_speed(args.speed))
+        Some(crate::drill::fleet::derive(&runbook, baseline).with_speed(args.speed))
     };
 
-    let bytes = std::fs::read(runbook_path).wrap_err("cannot read the runbook")?;
     let journal_path = args.journal.clone().unwrap_or_else(|| {
         let now = jiff::Timestamp::now();
         let stamp = format!("{}{:03}Z", now.strftime("%Y%m%dT%H%M%S."), now.subsec_millisecond());
         let name = format!("{}.drill.{}.{stamp}", runbook.window.name, scenario.name);
         crate::journal::default_path(runbook_path.parent().unwrap_or(Path::new(".")), &name)
     });
-    let header = Header::new(
-        &runbook.window.name,
-        runbook_path.display().to_string(),
-        Header::sha256_hex(&bytes),
-        operators.clone(),
-        true,
-    );
-    let journal = Journal::create(&journal_path, &header)?;
+    let journal = open_journal(&inputs, &journal_path, Open::Create, &operators, true)?;
     say(&format!(
         "drill `{}` of window {} ({}): {}",
         scenario.name,
@@ -239,17 +225,20 @@ pub async fn run(global: &Global, args: DrillArgs) -> eyre::Result<u8> {
     if cockpit_theme.is_some() {
         say("decisions: yours, in the cockpit (the scenario's scripted decisions apply with --no-tui)");
     }
-    let script = Script::new(decisions, args.decide.map(DecideArg::into), speed, Box::new(|l: String| say(&l)));
+    let script = Script::new(
+        &scenario.name,
+        decisions,
+        args.decide.map(DecideArg::into),
+        operators.clone(),
+        speed,
+        Box::new(|l: String| say(&l)),
+    );
     let (in_cockpit, asks) = crate::tui::decider::TuiDecider::new();
     let decider: &dyn Decider = if cockpit_theme.is_some() { &in_cockpit } else { &script };
 
     let reach = match &fleet {
-        Some(f) => Reach {
-            transport: Box::new(SimTransport::new(f.clone())),
-            local: Box::new(SimTransport::new(f.clone())),
-            prober: Box::new(SimProber(f.clone())),
-        },
-        None => Reach::for_runbook(global, &runbook)?,
+        Some(f) => Reach::of_fleet(f.clone()),
+        None => Reach::for_runbook(&global.reach(), &runbook)?,
     };
     let backend = match &fleet {
         Some(f) => Backend::Sim(f.clone()),
@@ -258,7 +247,7 @@ pub async fn run(global: &Global, args: DrillArgs) -> eyre::Result<u8> {
     let handle = Handle::new(runbook.window.starts, args.live);
     let mut drill = Drill {
         runbook: &runbook,
-        baseline: &baseline,
+        baseline,
         scenario: &scenario,
         transport: reach.transport.as_ref(),
         local: reach.local.as_ref(),
@@ -279,16 +268,10 @@ pub async fn run(global: &Global, args: DrillArgs) -> eyre::Result<u8> {
             let mut app = App::new(Mode::Live, WindowInfo::from_runbook(&runbook), handle.now());
             app.drill = true;
             app.state.operators = operators;
-            let window = drill.run(journal_write(journal), None);
-            let request = |r| handle.request(r);
-            crate::tui::run::drive(window, &request, &handle, live, asks, app, theme).await
+            let window = drill.run(Box::new(journal.sink), None);
+            crate::tui::run::drive(window, &handle, live, asks, app, theme).await
         }
-        None => {
-            let (tx, printer) = spawn_printer(PREFIX, drill_line);
-            let outcome = drill.run(journal_write(journal), Some(tx)).await;
-            let _ = printer.await;
-            outcome
-        }
+        None => drill.run(Box::new(journal.sink), Some(crate::drill::Tell(std::sync::Arc::new(drill_line)))).await,
     };
     reach.transport.close().await;
     let outcome = outcome?;
@@ -303,5 +286,5 @@ pub async fn run(global: &Global, args: DrillArgs) -> eyre::Result<u8> {
             Err(e) => eprintln!("patchdeck: cannot append to the drill history {}: {e}", path.display()),
         }
     }
-    Ok(if outcome.scorecard.passed { 0 } else { exit::DIVERGENCE })
+    Ok(if outcome.scorecard.passed { exit::CLEAN } else { exit::NOT_CLEAN })
 }

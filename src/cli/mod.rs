@@ -5,8 +5,10 @@ mod args;
 mod baseline;
 mod check;
 mod drill;
-mod fleet;
+pub mod exit;
 mod generate;
+mod output;
+mod rollback;
 mod run;
 
 use std::process::ExitCode;
@@ -16,19 +18,21 @@ use clap::Parser;
 pub use args::Cli;
 use args::{BaselineCommand, Command};
 
-use crate::check::exit;
-
 /// Entry point of the `patchdeck` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(e) = color_eyre::install() {
         eprintln!("patchdeck: cannot install the error reporter: {e}");
     }
-    if let Some(path) = &cli.global.log
-        && let Err(e) = start_log(path)
-    {
-        eprintln!("patchdeck: cannot write the log {}: {e}", path.display());
-        return ExitCode::from(exit::OTHER_FAILURE);
+    if let Some(path) = &cli.global.log {
+        if let Err(e) = output::check_appendable(path) {
+            eprintln!("patchdeck: --log: {e}");
+            return ExitCode::from(exit::INVALID_INPUT);
+        }
+        if let Err(e) = start_log(path) {
+            eprintln!("patchdeck: cannot write the log {}: {e}", path.display());
+            return ExitCode::from(exit::OTHER_FAILURE);
+        }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -44,6 +48,10 @@ pub fn main() -> ExitCode {
                 eprintln!("{d}");
                 return ExitCode::from(exit::INVALID_INPUT);
             }
+            if let Some(refused) = e.downcast_ref::<output::Refused>() {
+                eprintln!("patchdeck: {refused}");
+                return ExitCode::from(exit::INVALID_INPUT);
+            }
             eprintln!("patchdeck: error: {e:?}");
             ExitCode::from(exit::OTHER_FAILURE)
         }
@@ -56,21 +64,26 @@ async fn dispatch(cli: Cli) -> eyre::Result<u8> {
         Command::Demo(a) => check::demo(&cli.global, a).await,
         Command::Baseline { command: BaselineCommand::Capture(a) } => baseline::capture(&cli.global, a).await,
         Command::Completions { shell } => generate::completions(shell),
-        Command::Man { out_dir } => generate::man(out_dir.as_deref()),
+        Command::Man { out_dir, force } => generate::man(out_dir.as_deref(), force),
         Command::Run(a) => run::run(&cli.global, a).await,
         Command::Watch { journal, theme } => run::watch(&journal, theme.as_deref()).await,
         Command::Drill(a) => drill::run(&cli.global, a).await,
-        Command::Report { journal, output } => report(&journal, output.as_deref()),
+        Command::Rollback(a) => rollback::rollback(&cli.global, a).await,
+        Command::Report { journal, output, force } => report(&journal, output.as_deref(), force),
     }
 }
 
-/// `patchdeck report`: the journal as a Markdown change record.
-fn report(journal: &std::path::Path, output: Option<&std::path::Path>) -> eyre::Result<u8> {
-    use eyre::WrapErr;
+/// `patchdeck report`: the journal as a Markdown change record. The output never replaces
+/// the journal it reads, any journal, or a locked file; an existing file only with --force.
+fn report(journal: &std::path::Path, out: Option<&std::path::Path>, force: bool) -> eyre::Result<u8> {
+    let rules = output::Rules { force, inputs: &[(journal, "the journal being reported on")] };
+    if let Some(path) = out {
+        output::check(path, rules)?;
+    }
     let text = crate::report::from_journal(journal)?;
-    match output {
+    match out {
         Some(path) => {
-            std::fs::write(path, text).wrap_err_with(|| format!("cannot write {}", path.display()))?;
+            output::write(path, text.as_bytes(), rules)?;
             eprintln!("change record written to {}", path.display());
         }
         None => print!("{text}"),

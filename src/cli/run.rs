@@ -1,121 +1,35 @@
 //! `patchdeck run`: the window, journaled, in the cockpit or (`--no-tui`) without one;
-//! `patchdeck watch`: the cockpit over a journal, read-only.
+//! `patchdeck watch`: the cockpit over a journal, read-only. The window itself is put
+//! together by [`crate::session`]; this is argument handling and what goes to the screen.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use async_trait::async_trait;
-use eyre::{WrapErr, bail};
+use eyre::bail;
 
 use super::args::{DecideArg, Global, RunArgs};
-use super::fleet::Reach;
-use crate::engine::clock::SystemClock;
-use crate::engine::decide::Decider;
-use crate::engine::event::{Decision, Event, HostResult};
-use crate::engine::recorder::{Recorder, WriteAhead};
-use crate::engine::state::{OpenStop, WindowState};
-use crate::engine::{Engine, event};
-use crate::journal::{Header, Journal};
-use crate::pkg::Managers;
+use super::exit;
+use crate::engine::event::{Event, Request};
+use crate::engine::recorder::Listener;
+use crate::engine::{Decider, Engine, Summary, Until};
+use crate::session::headless::Headless;
+use crate::session::signals::Signals;
+use crate::session::{Inputs, Open, Reach, Session};
 
-/// `--no-tui`: proceeds while clean; at a hard stop takes the `--decide` decision, or
-/// aborts (never overrides) and the run exits 3.
-struct NoTui {
-    decide: Option<Decision>,
+/// Prints `line(event)` for every journaled event, `prefix` first (drills: `[DRILL] `).
+pub(super) struct Printer {
+    pub prefix: &'static str,
+    pub line: fn(&Event) -> Option<String>,
 }
 
-#[async_trait]
-impl Decider for NoTui {
-    async fn decide(&self, stop: &OpenStop) -> Decision {
-        let host = stop.host.as_deref().unwrap_or("window");
-        println!("HARD STOP {host}: {}", stop.stop.headline());
-        let d = self.decide.clone().unwrap_or(Decision::Abort);
-        println!(
-            "  decision: {} ({})",
-            d.label(),
-            if self.decide.is_some() { "--decide" } else { "no --decide given" }
-        );
-        d
-    }
-
-    async fn auto_rollback_countdown(&self, host: &str, seconds: u64) -> bool {
-        println!("{host}: health check failed; rolling back in {seconds}s (no operator to cancel in --no-tui)");
-        tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+impl Listener for Printer {
+    fn event(&self, e: &Event) -> bool {
+        if let Some(line) = (self.line)(e) {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}{} {line}", self.prefix, jiff::Timestamp::now().strftime("%H:%M:%S"));
+        }
         true
     }
-
-    fn standing_order(&self) -> Option<String> {
-        Some(crate::engine::decide::standing_order_of(self.decide.as_ref()))
-    }
-}
-
-/// Operators: `--operator` flags, else `$PATCHDECK_OPERATORS` (comma-separated), else `$USER`.
-pub(super) fn operators(flags: &[String]) -> Vec<String> {
-    if !flags.is_empty() {
-        return flags.to_vec();
-    }
-    if let Ok(list) = std::env::var("PATCHDECK_OPERATORS") {
-        let ops: Vec<String> = list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
-        if !ops.is_empty() {
-            return ops;
-        }
-    }
-    vec![std::env::var("USER").unwrap_or_else(|_| "operator".into())]
-}
-
-fn journal_path(args: &RunArgs, runbook_path: &Path, window: &str) -> PathBuf {
-    args.journal
-        .clone()
-        .unwrap_or_else(|| crate::journal::default_path(runbook_path.parent().unwrap_or(Path::new(".")), window))
-}
-
-/// One progress line per event that matters to a person watching a log.
-pub(super) fn progress_line(e: &Event) -> Option<String> {
-    Some(match e {
-        Event::WaveStarted { wave } => format!("wave {wave}: started"),
-        Event::StepStarted { host, name, command, .. } => format!("{host}: {name}: {command}"),
-        Event::StepFinished { host, outcome, millis, .. } => match outcome {
-            event::Outcome::Ok => format!("{host}: ok ({:.1}s)", *millis as f64 / 1000.0),
-            o => format!("{host}: FAILED: {o:?}"),
-        },
-        Event::RollbackStarted { host, name, .. } => format!("{host}: rolling back {name}"),
-        Event::RollbackFinished { host, outcome, verified, mismatches, .. } => match (outcome, verified) {
-            (_, Some(false)) => format!("{host}: rollback NOT verified: {}", mismatches.join("; ")),
-            // A rollback that could not run is not "done" (an unreachable host, a failing command).
-            (o, _) if !o.is_ok() => format!("{host}: rollback FAILED: {o:?}"),
-            (_, Some(true)) => format!("{host}: rollback verified"),
-            (_, None) => format!("{host}: rollback step done"),
-        },
-        Event::HostFinished { host, result } => format!("{host}: {result:?}"),
-        Event::WindowFinished { aborted } => format!("window {}", if *aborted { "ABORTED" } else { "finished" }),
-        _ => return None,
-    })
-}
-
-/// The journal as the engine's write-ahead: every event appended and fsynced.
-pub(super) fn journal_write(journal: Journal<Event>) -> WriteAhead {
-    let journal = std::sync::Mutex::new(journal);
-    Box::new(move |e: &Event| {
-        journal.lock().unwrap_or_else(|p| p.into_inner()).append(e).map(|_| ()).map_err(eyre::Report::new)
-    })
-}
-
-/// Prints `line(event)` for every event sent, `prefix` first (drills: `[DRILL] `). Ends
-/// when every sender is dropped.
-pub(super) fn spawn_printer(
-    prefix: &'static str,
-    line: fn(&Event) -> Option<String>,
-) -> (tokio::sync::mpsc::UnboundedSender<Event>, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let printer = tokio::spawn(async move {
-        while let Some(e) = rx.recv().await {
-            if let Some(line) = line(&e) {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{prefix}{} {line}", jiff::Timestamp::now().strftime("%H:%M:%S"));
-            }
-        }
-    });
-    (tx, printer)
 }
 
 /// The cockpit's theme: `--theme`, else the config file's `theme`; user theme dir, `NO_COLOR`.
@@ -153,78 +67,75 @@ pub async fn run(global: &Global, args: RunArgs) -> eyre::Result<u8> {
             "--no-tui proceeds without a person: add --yes to confirm, and --decide rollback|skip|abort for hard stops"
         );
     }
-    let runbook = crate::runbook::load(&args.runbook)?;
-    let baseline = crate::baseline::load(&runbook.baseline.file)?;
-    let bytes = std::fs::read(&args.runbook).wrap_err("cannot read the runbook")?;
-    let sha = Header::sha256_hex(&bytes);
-    let path = journal_path(&args, &args.runbook, &runbook.window.name);
-    let operators = operators(&args.operator);
-
-    let (journal, state, replayed) = if args.resume {
-        let (j, replay) = Journal::<Event>::open_append(&path)?;
-        if replay.header.runbook_sha256 != sha {
-            bail!(
-                "{} changed since this window started (journal {}): resume only with the runbook it started with",
-                args.runbook.display(),
-                path.display()
-            );
+    let inputs = Inputs::load(&args.runbook)?;
+    let starts = inputs.runbook.window.starts;
+    if args.no_tui && !args.resume && args.start_early.is_none() && jiff::Timestamp::now() < starts {
+        bail!(
+            "the window starts at {}: --no-tui does not start early. Run it then, or give --start-early REASON (journaled)",
+            starts.strftime("%Y-%m-%d %H:%MZ")
+        );
+    }
+    let journal = args.journal.clone().unwrap_or_else(|| inputs.default_journal());
+    let operators = crate::session::operators(&args.operator);
+    let reach = Reach::for_runbook(&global.reach(), &inputs.runbook)?;
+    let open = if args.resume { Open::Resume } else { Open::Create };
+    let session = Session::open(inputs, reach, &journal, open, operators)?;
+    if args.resume && session.finished() && cockpit_theme.is_none() {
+        println!(
+            "{} has finished: --resume changes nothing. Roll hosts back with `patchdeck rollback {}`",
+            session.inputs.runbook.window.name,
+            session.journal.display()
+        );
+        return Ok(exit::CLEAN);
+    }
+    let code = match cockpit_theme {
+        Some(theme) => cockpit(&session, theme).await,
+        None => {
+            let decider = Headless {
+                decide: args.decide.map(DecideArg::into),
+                start_early: args.start_early.clone(),
+                operators: session.operators.clone(),
+                say: Box::new(|l| println!("{l}")),
+            };
+            headless(&session, &decider, "").await
         }
-        if let Some(saved) = &replay.torn_saved_to {
-            eprintln!("note: a torn last line from a crash was saved to {}", saved.display());
-        }
-        let state = WindowState::fold(replay.records.iter().map(|r| &r.event));
-        let replayed: Vec<(jiff::Timestamp, Event)> = replay.records.into_iter().map(|r| (r.at, r.event)).collect();
-        (j, state, replayed)
-    } else {
-        if path.exists() {
-            bail!(
-                "{} already exists: this window has run before. Continue it with `patchdeck run {} --resume`, or follow it with `patchdeck watch {}`",
-                path.display(),
-                args.runbook.display(),
-                path.display()
-            );
-        }
-        let header =
-            Header::new(&runbook.window.name, args.runbook.display().to_string(), sha, operators.clone(), false);
-        (Journal::create(&path, &header)?, WindowState::default(), Vec::new())
     };
-    if cockpit_theme.is_none() {
-        println!("journal: {}", path.display());
-    }
+    session.reach.transport.close().await;
+    code
+}
 
-    let recorder = Recorder::new(journal_write(journal), state);
-    if let Some(theme) = cockpit_theme {
-        // Events and output lines reach the cockpit in order through one feed.
-        let (feed, live) = crate::engine::live::feed(crate::engine::live::CAPACITY);
-        recorder.subscribe(feed.clone());
-        return cockpit(global, &runbook, &baseline, &recorder, (feed, live), replayed, operators, theme, &path).await;
+/// A window with nobody at the keys: progress lines, the standing orders, and a signal
+/// leaves it paused (running steps end first; nothing new starts).
+pub(super) async fn headless(session: &Session, decider: &dyn Decider, prefix: &'static str) -> eyre::Result<u8> {
+    println!("{prefix}journal: {}", session.journal.display());
+    session.recorder.subscribe(Printer { prefix, line: crate::narrate::progress_line });
+    let engine = session.engine(decider, None, Until::Finished);
+    let summary = run_minding_signals(&engine, &session.operators).await?;
+    if summary.paused {
+        println!(
+            "{prefix}window left paused: resume with `patchdeck run {} --resume --journal {}`",
+            session.inputs.path.display(),
+            session.journal.display()
+        );
     }
-    let (tx, printer) = spawn_printer("", progress_line);
-    recorder.subscribe(tx);
+    Ok(exit::of_window(&summary))
+}
 
-    let reach = Reach::for_runbook(global, &runbook)?;
-    let decider = NoTui { decide: args.decide.map(DecideArg::into) };
-    let engine = Engine::new(
-        &runbook,
-        &baseline,
-        reach.transport.as_ref(),
-        reach.local.as_ref(),
-        reach.prober.as_ref(),
-        Managers::standard(),
-        &SystemClock,
-        &decider,
-        &recorder,
-        operators,
-    );
-    let summary = engine.run().await;
-    reach.transport.close().await;
-    drop(engine);
-    drop(recorder);
-    let _ = printer.await;
-    let summary = summary?;
-    let clean =
-        !summary.aborted && summary.stops == 0 && summary.results.values().all(|r| *r == Some(HostResult::Done));
-    Ok(if clean { 0 } else { crate::check::exit::DIVERGENCE })
+/// Runs the engine; SIGTERM, SIGINT or SIGHUP leave the window paused, journaled.
+async fn run_minding_signals(engine: &Engine<'_>, operators: &[String]) -> eyre::Result<Summary> {
+    let mut signals = Signals::new()?;
+    let run = engine.run();
+    tokio::pin!(run);
+    loop {
+        tokio::select! {
+            r = &mut run => return r,
+            name = signals.recv() => {
+                eprintln!("patchdeck: {name}: leaving the window paused; running steps finish first, nothing new starts");
+                let pause = Request::Pause { reason: format!("{name} received") };
+                engine.request(pause, operators.to_vec()).await?;
+            }
+        }
+    }
 }
 
 /// The demo window in the cockpit, against its simulated fleet.
@@ -235,6 +146,7 @@ pub async fn demo_cockpit(global: &Global, runbook: &Path, fleet: &Path, theme: 
         no_tui: false,
         yes: false,
         decide: None,
+        start_early: None,
         resume: false,
         journal: None,
         operator: Vec::new(),
@@ -243,54 +155,35 @@ pub async fn demo_cockpit(global: &Global, runbook: &Path, fleet: &Path, theme: 
     run(&global, args).await
 }
 
-/// The window under the cockpit.
-#[allow(clippy::too_many_arguments)]
-async fn cockpit(
-    global: &Global,
-    runbook: &crate::runbook::Runbook,
-    baseline: &crate::baseline::Baseline,
-    recorder: &Recorder,
-    (feed, live): (crate::engine::live::LiveFeed, crate::engine::live::LiveReceiver),
-    replayed: Vec<(jiff::Timestamp, Event)>,
-    operators: Vec<String>,
-    theme: crate::tui::theme::Theme,
-    journal: &Path,
-) -> eyre::Result<u8> {
+/// The window under the cockpit; rollbacks stay possible after it ends, until the
+/// operators leave.
+async fn cockpit(session: &Session, theme: crate::tui::theme::Theme) -> eyre::Result<u8> {
     use crate::tui::app::{App, Mode, WindowInfo};
-    let reach = Reach::for_runbook(global, runbook)?;
     let (decider, asks) = crate::tui::decider::TuiDecider::new();
+    // Events and output lines reach the cockpit in order through one feed.
+    let (feed, live) = crate::engine::live::feed(crate::engine::live::CAPACITY);
+    session.recorder.subscribe(feed.clone());
+    let engine = session.engine(&decider, Some(feed), Until::Closed);
+    let runbook = &session.inputs.runbook;
     let mut app = App::new(Mode::Live, WindowInfo::from_runbook(runbook), jiff::Timestamp::now());
-    for (at, e) in replayed {
+    for (at, e) in session.replayed.iter().cloned() {
         app.on_event(at, e);
     }
     app.mark_interrupted();
-    app.state.operators = operators.clone();
-    let mut engine = Engine::new(
-        runbook,
-        baseline,
-        reach.transport.as_ref(),
-        reach.local.as_ref(),
-        reach.prober.as_ref(),
-        Managers::standard(),
-        &SystemClock,
-        &decider,
-        recorder,
-        operators,
-    );
-    engine.live = Some(feed);
-    let summary = crate::tui::run::run(&engine, live, asks, app, theme).await;
-    reach.transport.close().await;
-    let summary = summary?;
-    let clean =
-        !summary.aborted && summary.stops == 0 && summary.results.values().all(|r| *r == Some(HostResult::Done));
-    println!(
-        "{}: {} (journal: {})",
-        runbook.window.name,
-        if summary.aborted { "ABORTED" } else { "finished" },
-        journal.display()
-    );
+    app.state.operators = session.operators.clone();
+    let summary = crate::tui::run::drive(engine.run(), &engine, live, asks, app, theme).await?;
+    let verdict = if summary.paused {
+        "left PAUSED (resume with --resume)"
+    } else if summary.aborted {
+        "ABORTED"
+    } else if summary.finished {
+        "finished"
+    } else {
+        "not finished"
+    };
+    println!("{}: {verdict} (journal: {})", runbook.window.name, session.journal.display());
     for (host, r) in &summary.results {
-        println!("  {host}: {}", r.map_or("not started", crate::tui::strings::host_result));
+        println!("  {host}: {}", r.map_or("not started", crate::narrate::host_result));
     }
-    Ok(if clean { 0 } else { crate::check::exit::DIVERGENCE })
+    Ok(exit::of_window(&summary))
 }

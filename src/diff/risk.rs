@@ -103,6 +103,8 @@ mod tests {
         a.weight = 50;
         let b = Host::named("b");
         let w = |n: &str, h: &[&str]| Wave {
+            gate: false,
+            gate_set: false,
             name: n.into(),
             hosts: h.iter().map(|s| s.to_string()).collect(),
             parallel: 1,

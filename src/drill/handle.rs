@@ -37,12 +37,13 @@ impl Handle {
     }
 
     /// Journals a request as the engine's own `request` would (acted on between steps).
-    pub fn request(&self, request: Request) -> eyre::Result<()> {
+    pub async fn request(&self, request: Request, by: Vec<String>) -> eyre::Result<()> {
         let current = self.current.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let Some((recorder, operators)) = current else {
             eyre::bail!("the drill is not running: nothing can be requested");
         };
-        recorder.record(Event::Requested { request, operators })
+        let operators = if by.is_empty() { operators } else { by };
+        recorder.record(Event::Requested { request, operators }).await
     }
 
     pub(super) fn attach(&self, recorder: Arc<Recorder>, operators: Vec<String>) {
@@ -59,4 +60,15 @@ impl Clock for Handle {
     fn now(&self) -> jiff::Timestamp {
         self.clock.now()
     }
+}
+
+impl crate::engine::Controls for Handle {
+    fn clock(&self) -> &dyn Clock {
+        self
+    }
+    fn request<'a>(&'a self, r: Request, by: Vec<String>) -> futures::future::BoxFuture<'a, eyre::Result<()>> {
+        Box::pin(Handle::request(self, r, by))
+    }
+    /// A drill ends by itself; leaving the cockpit does not end it early.
+    fn close(&self) {}
 }

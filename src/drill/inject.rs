@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use super::live::{self, Live};
 use super::scenario::{Effect, FaultSpec};
 use crate::engine::clock::Clock;
-use crate::engine::decide::Decider;
-use crate::engine::event::{Decision, Event};
+use crate::engine::control::{Actor, Choice, Decision};
+use crate::engine::decide::{Decider, Verdict};
+use crate::engine::event::Event;
 use crate::engine::recorder::Recorder;
 use crate::engine::state::OpenStop;
 use crate::inventory::Host;
@@ -237,7 +238,7 @@ impl Injector {
     }
 
     /// Applies every fault that is due (time-triggered ones included).
-    fn apply_due(&self) -> Result<(), TransportError> {
+    async fn apply_due(&self) -> Result<(), TransportError> {
         let due: Vec<usize> = {
             let mut st = self.lock();
             let since = self.clock.since_start();
@@ -260,7 +261,7 @@ impl Injector {
             let recorder = self.recorder.lock().unwrap_or_else(|p| p.into_inner()).clone();
             if let Some(r) = recorder {
                 let e = Event::FaultInjected { fault: f.label(), host: f.host.clone(), at };
-                r.record(e).map_err(|e| TransportError::Unreachable {
+                r.record(e).await.map_err(|e| TransportError::Unreachable {
                     host: "(journal)".into(),
                     detail: format!("cannot journal a fault: {e}"),
                 })?;
@@ -379,7 +380,7 @@ impl Transport for DrillTransport<'_> {
     }
 
     async fn exec_streaming(&self, host: &Host, cmd: &Command, sink: &dyn Sink) -> Result<Output, TransportError> {
-        self.injector.apply_due()?;
+        self.injector.apply_due().await?;
         let inj = self.injector;
         let live = matches!(inj.backend, Backend::Live { .. });
         match inj.take_armed(&host.name, cmd) {
@@ -460,69 +461,96 @@ pub struct DrillDecider<'a> {
 
 #[async_trait]
 impl Decider for DrillDecider<'_> {
-    async fn decide(&self, stop: &OpenStop) -> Decision {
+    async fn decide(&self, stop: &OpenStop) -> Verdict {
         self.clock.deciding();
         let d = self.inner.decide(stop).await;
         self.clock.decided();
         d
     }
 
-    async fn auto_rollback_countdown(&self, host: &str, seconds: u64) -> bool {
+    async fn auto_rollback_countdown(&self, host: &str, seconds: u64) -> Option<Actor> {
         let t = Instant::now();
         self.clock.deciding();
-        let go = self.inner.auto_rollback_countdown(host, seconds).await;
+        let cancelled = self.inner.auto_rollback_countdown(host, seconds).await;
         self.clock.decided();
         // A countdown that ran out took its seconds, however fast the drill runs.
         let (full, took) = (Duration::from_secs(seconds), t.elapsed());
-        if go && took < full {
+        if cancelled.is_none() && took < full {
             self.clock.advance(full - took);
         }
-        go
+        cancelled
     }
 }
 
 /// Headless decisions for drills: the scenario's list in order, then the fallback
-/// (`--decide`), then abort. Says what it did through `say` (the `[DRILL]` lines).
+/// (`--decide`), then abort. Each choice acts on the stop's own subject. Says what it did
+/// through `say` (the `[DRILL]` lines); the journal credits the scenario or the flag.
 pub struct Script {
-    decisions: Mutex<VecDeque<Decision>>,
-    fallback: Option<Decision>,
+    scenario: String,
+    decisions: Mutex<VecDeque<(Choice, Option<String>)>>,
+    fallback: Option<Choice>,
+    operators: Vec<String>,
     speed: f64,
     say: Box<dyn Fn(String) + Send + Sync>,
 }
 
 impl Script {
     pub fn new(
-        decisions: Vec<Decision>,
-        fallback: Option<Decision>,
+        scenario: &str,
+        decisions: Vec<(Choice, Option<String>)>,
+        fallback: Option<Choice>,
+        operators: Vec<String>,
         speed: f64,
         say: Box<dyn Fn(String) + Send + Sync>,
     ) -> Self {
-        Self { decisions: Mutex::new(decisions.into()), fallback, speed, say }
+        Self {
+            scenario: scenario.to_string(),
+            decisions: Mutex::new(decisions.into()),
+            fallback,
+            operators,
+            speed,
+            say,
+        }
     }
 }
 
 #[async_trait]
 impl Decider for Script {
-    async fn decide(&self, stop: &OpenStop) -> Decision {
+    async fn decide(&self, stop: &OpenStop) -> Verdict {
         let host = stop.host.as_deref().unwrap_or("window");
-        (self.say)(format!("HARD STOP {host}: {}", stop.stop.headline()));
-        let (d, why) = match self.decisions.lock().unwrap_or_else(|p| p.into_inner()).pop_front() {
-            Some(d) => (d, "scenario"),
-            None => match &self.fallback {
-                Some(d) => (d.clone(), "--decide"),
-                None => (Decision::Abort, "no decision left"),
+        (self.say)(format!("HARD STOP {host}: {}", crate::safe_text::for_terminal(&stop.stop.headline())));
+        let scenario = Actor::Scenario { name: self.scenario.clone() };
+        // Gates open by themselves in a rehearsal: its decisions are about its faults.
+        if stop.stop.code() == crate::engine::control::StopCode::Gate {
+            (self.say)("  decision: go (gates open in drills)".into());
+            return Verdict {
+                decision: Decision::new(Choice::Go, crate::engine::control::Target::Window),
+                by: scenario,
+            };
+        }
+        let next = self.decisions.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+        let (choice, reason, by, why) = match next {
+            Some((c, reason)) => (c, reason, scenario, "scenario"),
+            None => match self.fallback {
+                Some(c) => {
+                    let order = format!("--decide {}", crate::session::headless::flag_word(c));
+                    (c, None, Actor::StandingOrder { order, given_by: self.operators.clone() }, "--decide")
+                }
+                None => (Choice::Abort, None, scenario, "no decision left"),
             },
         };
-        (self.say)(format!("  decision: {} ({why})", d.label()));
-        d
+        let mut decision = Decision::at_stop(choice, stop.host.as_deref(), None);
+        decision.reason = reason;
+        (self.say)(format!("  decision: {} ({why})", crate::narrate::decision(&decision)));
+        Verdict { decision, by }
     }
 
-    async fn auto_rollback_countdown(&self, host: &str, seconds: u64) -> bool {
+    async fn auto_rollback_countdown(&self, host: &str, seconds: u64) -> Option<Actor> {
         (self.say)(format!("{host}: health check failed; auto-rollback in {seconds}s"));
         if self.speed > 0.0 {
             tokio::time::sleep(Duration::from_secs(seconds).mul_f64(self.speed)).await;
         }
-        true
+        None
     }
 }
 

@@ -12,10 +12,10 @@ pub mod scenario;
 pub mod scorecard;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc::UnboundedSender;
+use async_trait::async_trait;
 
 pub use handle::Handle;
 pub use inject::{Backend, DrillClock, Script};
@@ -25,9 +25,9 @@ pub use scorecard::Scorecard;
 use crate::baseline::Baseline;
 use crate::engine::decide::Decider;
 use crate::engine::event::Event;
-use crate::engine::recorder::{Recorder, WriteAhead};
+use crate::engine::recorder::{Listener, Recorder, WriteAhead};
 use crate::engine::state::WindowState;
-use crate::engine::{Engine, Summary};
+use crate::engine::{Engine, Parts, Summary};
 use crate::health::Prober;
 use crate::pkg::Managers;
 use crate::runbook::Runbook;
@@ -74,10 +74,37 @@ async fn installed(transport: &dyn Transport, host: &crate::inventory::Host) -> 
     Some(facts.pkg.installed.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect())
 }
 
+/// The drill's write-ahead: the journal's, and every event shown to the injector (its
+/// triggers, and the drill clock's record of when each event happened).
+struct Observed {
+    inner: Arc<dyn WriteAhead>,
+    injector: Arc<Injector>,
+}
+
+#[async_trait]
+impl WriteAhead for Observed {
+    async fn write(&self, e: &Event) -> eyre::Result<()> {
+        self.inner.write(e).await?;
+        self.injector.observe(e);
+        Ok(())
+    }
+}
+
+/// A listener that is a plain function (the `[DRILL]` printer), told every journaled event.
+#[derive(Clone)]
+pub struct Tell(pub Arc<dyn Fn(&Event) + Send + Sync>);
+
+impl Listener for Tell {
+    fn event(&self, e: &Event) -> bool {
+        (self.0)(e);
+        true
+    }
+}
+
 impl Drill<'_> {
     /// Runs the drill to its end. `write` journals each event durably (the journal, or
     /// memory); `listener` receives every event as it is journaled (the progress printer).
-    pub async fn run(self, write: WriteAhead, listener: Option<UnboundedSender<Event>>) -> eyre::Result<Outcome> {
+    pub async fn run(self, write: Box<dyn WriteAhead>, listener: Option<Tell>) -> eyre::Result<Outcome> {
         let hosts = crate::check::window_hosts(self.runbook);
         let start = self.runbook.window.starts;
         let live = self.handle.is_live();
@@ -120,25 +147,20 @@ impl Drill<'_> {
         let transport = DrillTransport { inner: self.transport, injector: &injector };
         let local = DrillTransport { inner: self.local, injector: &injector };
         let decider = DrillDecider { inner: self.decider, clock: &clock };
-        let sink = Arc::new(Mutex::new(write));
+        let sink: Arc<dyn WriteAhead> = Arc::from(write);
         let mut engine_runs = 0;
         let (summary, recorder) = loop {
             engine_runs += 1;
             // A fresh engine resumes from the journal's state, as `run --resume` would.
             let state = WindowState::fold(injector.timed().iter().map(|(_, e)| e));
-            let (sink, inj) = (sink.clone(), injector.clone());
-            let write: WriteAhead = Box::new(move |e: &Event| {
-                (sink.lock().unwrap_or_else(|p| p.into_inner()))(e)?;
-                inj.observe(e);
-                Ok(())
-            });
-            let recorder = Arc::new(Recorder::new(write, state));
-            if let Some(tx) = &listener {
-                recorder.subscribe(tx.clone());
+            let write = Observed { inner: sink.clone(), injector: injector.clone() };
+            let recorder = Arc::new(Recorder::new(Box::new(write), state));
+            if let Some(l) = &listener {
+                recorder.subscribe(l.clone());
             }
             injector.attach(recorder.clone());
             self.handle.attach(recorder.clone(), self.operators.clone());
-            let mut engine = Engine::new(
+            let mut parts = Parts::new(
                 self.runbook,
                 self.baseline,
                 &transport,
@@ -150,11 +172,12 @@ impl Drill<'_> {
                 &recorder,
                 self.operators.clone(),
             );
-            engine.drill = true;
+            parts.drill = true;
             if let Some(feed) = &self.live {
                 recorder.subscribe(feed.clone());
-                engine.live = Some(feed.clone());
+                parts.live = Some(feed.clone());
             }
+            let engine = Engine::new(parts);
             let ran = tokio::select! {
                 r = engine.run() => Some(r),
                 () = injector.crashed() => None,
@@ -208,7 +231,7 @@ impl Drill<'_> {
             problems,
             undone,
         });
-        recorder.record(Event::DrillScorecard { scorecard: Box::new(scorecard.clone()) })?;
+        recorder.record(Event::DrillScorecard { scorecard: Box::new(scorecard.clone()) }).await?;
         let events = injector.timed().into_iter().map(|(_, e)| e).collect();
         Ok(Outcome { scorecard, summary, events, engine_runs })
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::engine::event::Decision;
+use crate::engine::control::{Choice, StopCode};
 use crate::runbook::Runbook;
 
 /// One scenario, parsed and checked against nothing yet (see [`Scenario::check`]).
@@ -111,15 +111,17 @@ impl Effect {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
-    /// The hard stop's kind, as journaled (`divergence`, `unreachable`, `step_failed`,
-    /// `step_timeout`, `health_failed`, `reboot_required`, `deadline`, `risk_over`,
-    /// `irreversible`, `unknown_outcome`, `rollback_unverified`).
-    pub stop: String,
+    /// The hard stop's kind, as journaled (`divergence`, `step_failed`, ...: every name of
+    /// [`StopCode`]).
+    #[serde(deserialize_with = "stop_code")]
+    pub stop: StopCode,
     /// The stop's host (absent: any host, or the window).
     pub host: Option<String>,
     /// The decision taken at it (`rollback`, `skip`, `abort`, `retry`, `rollback_all`,
-    /// `override`; `auto-rollback` decisions count as `rollback`).
-    pub decision: Option<String>,
+    /// `override`, ...: every name of [`Choice`]; `auto-rollback` decisions count as
+    /// `rollback`).
+    #[serde(default, deserialize_with = "choice")]
+    pub decision: Option<Choice>,
     /// `true`: the host ends rolled back with every package as before the window.
     /// `false`: it does not.
     pub rollback_verified: Option<bool>,
@@ -140,62 +142,42 @@ impl FaultSpec {
     }
 }
 
-/// Parses a decision as written in `decisions = [...]`.
-pub fn parse_decision(text: &str) -> Result<Decision, String> {
+/// A stop kind by its journal name, or a message listing them all.
+fn stop_code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<StopCode, D::Error> {
+    let word = String::deserialize(d)?;
+    StopCode::parse(&word).ok_or_else(|| {
+        let all: Vec<&str> = StopCode::ALL.iter().map(|c| c.name()).collect();
+        serde::de::Error::custom(format!("unknown stop `{word}` (one of {})", all.join(", ")))
+    })
+}
+
+/// A choice by its name (or the short words scenarios use), or a message listing them.
+fn choice<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Choice>, D::Error> {
+    let word = String::deserialize(d)?;
+    Choice::parse(&word).map(Some).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "unknown decision `{word}` (rollback, skip, abort, retry, rollback_all, override, ...)"
+        ))
+    })
+}
+
+/// Parses a decision as written in `decisions = [...]`: a choice, and the reason of an
+/// override (`"override: REASON"`).
+pub fn parse_decision(text: &str) -> Result<(Choice, Option<String>), String> {
     let t = text.trim();
     if let Some(reason) = t.strip_prefix("override") {
         let reason = reason.trim_start_matches(':').trim();
         if reason.is_empty() {
             return Err("an override needs a reason: \"override: REASON\"".into());
         }
-        return Ok(Decision::Override { reason: reason.into() });
+        return Ok((Choice::Override, Some(reason.into())));
     }
-    Ok(match t {
-        "rollback" => Decision::Rollback,
-        "skip" => Decision::SkipHost,
-        "abort" => Decision::Abort,
-        "retry" => Decision::Retry,
-        "rollback_all" | "rollback everything" => Decision::RollbackAll,
-        other => {
-            return Err(format!(
-                "unknown decision `{other}`: use rollback, skip, abort, retry, rollback_all or \"override: REASON\""
-            ));
-        }
-    })
-}
-
-/// The key expectations use for a decision.
-pub fn decision_key(d: &Decision) -> &'static str {
-    match d {
-        Decision::Rollback => "rollback",
-        Decision::SkipHost => "skip",
-        Decision::Abort => "abort",
-        Decision::Retry => "retry",
-        Decision::RollbackAll => "rollback_all",
-        Decision::Override { .. } => "override",
+    match Choice::parse(t) {
+        Some(c) if !c.needs_reason() => Ok((c, None)),
+        _ => Err(format!(
+            "unknown decision `{t}`: use rollback, skip, abort, retry, rollback_all or \"override: REASON\""
+        )),
     }
-}
-
-const STOP_KINDS: &[&str] = &[
-    "divergence",
-    "unreachable",
-    "step_failed",
-    "step_timeout",
-    "health_failed",
-    "reboot_required",
-    "deadline",
-    "risk_over",
-    "irreversible",
-    "unknown_outcome",
-    "rollback_unverified",
-];
-
-/// The journaled tag of a stop kind (`step_failed`, ...).
-pub fn stop_key(stop: &crate::engine::event::StopKind) -> String {
-    serde_json::to_value(stop)
-        .ok()
-        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(String::from))
-        .unwrap_or_default()
 }
 
 impl Scenario {
@@ -210,7 +192,7 @@ impl Scenario {
     }
 
     /// The scripted decisions.
-    pub fn decisions(&self) -> eyre::Result<Vec<Decision>> {
+    pub fn decisions(&self) -> eyre::Result<Vec<(Choice, Option<String>)>> {
         self.decisions
             .iter()
             .map(|d| parse_decision(d).map_err(|e| eyre::eyre!("scenario {}: {e}", self.name)))
@@ -259,21 +241,6 @@ impl Scenario {
             }
             if f.host.is_none() && f.effect != Effect::Deadline {
                 problems.push(format!("{at}: needs `host` (where the effect lands)"));
-            }
-        }
-        for (i, e) in self.expects.iter().enumerate() {
-            if !STOP_KINDS.contains(&e.stop.as_str()) {
-                problems.push(format!(
-                    "expect {}: unknown stop `{}` (one of {})",
-                    i + 1,
-                    e.stop,
-                    STOP_KINDS.join(", ")
-                ));
-            }
-            if let Some(d) = &e.decision
-                && !["rollback", "skip", "abort", "retry", "rollback_all", "override"].contains(&d.as_str())
-            {
-                problems.push(format!("expect {}: unknown decision `{d}`", i + 1));
             }
         }
         if let Err(e) = self.decisions() {

@@ -5,84 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use serde::{Deserialize, Serialize};
-
-use super::scenario::{Scenario, decision_key, stop_key};
-use crate::engine::event::{Event, HostResult};
+use super::scenario::Scenario;
+use crate::engine::control::{Choice, StopCode};
+use crate::engine::event::{Decided, Event, HostResult};
+pub use crate::engine::scorecard::{DecisionTaken, Expectation, FaultScore, HostEnd, Scorecard, StopScore};
 
 /// Seconds on the drill clock between two moments.
 fn secs(from: jiff::Timestamp, to: jiff::Timestamp) -> f64 {
     to.duration_since(from).as_secs_f64()
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Scorecard {
-    pub scenario: String,
-    pub description: String,
-    pub window: String,
-    /// `simulated` or `live`.
-    pub target: String,
-    pub speed: f64,
-    /// When the drill ran (real time).
-    pub ran_at: jiff::Timestamp,
-    pub faults: Vec<FaultScore>,
-    /// Hard stops no injected fault explains (the rehearsal's conditions, or a surprise).
-    pub other_stops: Vec<StopScore>,
-    pub decisions: Vec<DecisionTaken>,
-    pub hosts: Vec<HostEnd>,
-    pub expectations: Vec<Expectation>,
-    pub passed: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FaultScore {
-    pub fault: String,
-    pub host: Option<String>,
-    /// Drill-clock seconds since the window's start; `None`: it never fired.
-    pub injected_s: Option<f64>,
-    /// The hard stop that caught it, and seconds from injection to each milestone.
-    pub stop: Option<StopScore>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StopScore {
-    pub id: u64,
-    pub host: Option<String>,
-    pub kind: String,
-    pub headline: String,
-    /// Seconds from the fault's injection (or the window's start) to the hard stop.
-    pub detect_s: f64,
-    /// ... to the operators' decision.
-    pub decide_s: Option<f64>,
-    pub decision: Option<String>,
-    /// ... to the host's rollback finishing, every step undone and its packages verified.
-    pub recover_s: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DecisionTaken {
-    pub stop: u64,
-    pub host: Option<String>,
-    pub decision: String,
-    pub by: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HostEnd {
-    pub host: String,
-    pub result: Option<HostResult>,
-    /// `Some(true)`: every installed version equals the pre-window snapshot; `None`: could
-    /// not be probed at the end.
-    pub as_before: Option<bool>,
-    /// Differences from the pre-window state (`pkg: before -> now`).
-    pub differences: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Expectation {
-    pub what: String,
-    pub held: bool,
-    pub detail: String,
 }
 
 /// Everything the scorecard is computed from.
@@ -110,12 +40,12 @@ pub fn compute(i: Inputs<'_>) -> Scorecard {
     let mut decisions = Vec::new();
     for (k, (at, e)) in ev.iter().enumerate() {
         match e {
-            Event::HardStop { id, host, stop } => stops.push((
+            Event::HardStop { id, host, stop, .. } => stops.push((
                 k,
                 StopScore {
                     id: *id,
                     host: host.clone(),
-                    kind: stop_key(stop),
+                    kind: stop.code(),
                     headline: stop.headline(),
                     detect_s: secs(i.start, *at),
                     decide_s: None,
@@ -123,12 +53,12 @@ pub fn compute(i: Inputs<'_>) -> Scorecard {
                     recover_s: None,
                 },
             )),
-            Event::Decided { id, host, decision, operators } => {
+            Event::Decided(Decided { id, host, decision, operators, by }) => {
                 decisions.push(DecisionTaken {
                     stop: *id,
                     host: host.clone(),
-                    decision: decision_key(decision).to_string(),
-                    by: operators.clone(),
+                    decision: decision.choice,
+                    by: by.as_ref().map_or_else(|| operators.clone(), |a| vec![a.describe()]),
                 });
             }
             _ => {}
@@ -140,7 +70,7 @@ pub fn compute(i: Inputs<'_>) -> Scorecard {
         s.detect_s = secs(origin, stop_time(k));
         // A failed health check is noticed when auto-rollback is armed; the stop itself is
         // journaled after the countdown.
-        if s.kind == "health_failed"
+        if s.kind == StopCode::HealthFailed
             && let Some((at, _)) = ev[..k]
                 .iter()
                 .rev()
@@ -148,10 +78,10 @@ pub fn compute(i: Inputs<'_>) -> Scorecard {
         {
             s.detect_s = secs(origin, *at);
         }
-        let decided = ev[k..].iter().find(|(_, e)| matches!(e, Event::Decided { id, .. } if *id == s.id));
-        if let Some((at, Event::Decided { decision, .. })) = decided {
+        let decided = ev[k..].iter().find(|(_, e)| matches!(e, Event::Decided(d) if d.id == s.id));
+        if let Some((at, Event::Decided(d))) = decided {
             s.decide_s = Some(secs(origin, *at));
-            s.decision = Some(decision_key(decision).to_string());
+            s.decision = Some(d.decision.choice);
         }
         // The host this stop concerns: its own, or (window-wide stops) the one being driven.
         let host = s.host.clone();
@@ -243,9 +173,9 @@ pub fn compute(i: Inputs<'_>) -> Scorecard {
     for x in &i.scenario.expects {
         let what = format!(
             "{} stop{}{}{}",
-            x.stop,
+            x.stop.name(),
             x.host.as_ref().map(|h| format!(" on {h}")).unwrap_or_default(),
-            x.decision.as_ref().map(|d| format!(", decision {d}")).unwrap_or_default(),
+            x.decision.map(|d| format!(", decision {}", d.name())).unwrap_or_default(),
             match x.rollback_verified {
                 Some(true) => ", rolled back to exactly the pre-window versions",
                 Some(false) => ", not restored",
@@ -265,10 +195,10 @@ pub fn compute(i: Inputs<'_>) -> Scorecard {
             Some(s) => {
                 claimed.insert(s.id);
                 let mut bad = Vec::new();
-                if let Some(d) = &x.decision
-                    && s.decision.as_deref() != Some(d.as_str())
+                if let Some(d) = x.decision
+                    && s.decision != Some(d)
                 {
-                    bad.push(format!("decision was {}", s.decision.as_deref().unwrap_or("none")));
+                    bad.push(format!("decision was {}", s.decision.map_or("none", Choice::name)));
                 }
                 if let Some(want) = x.rollback_verified {
                     let host = x.host.clone().or_else(|| s.host.clone());
@@ -278,9 +208,9 @@ pub fn compute(i: Inputs<'_>) -> Scorecard {
                     if restored != want {
                         bad.push(match end {
                             Some(e) => format!(
-                                "{} ended {:?}, packages {}",
+                                "{} ended {}, packages {}",
                                 e.host,
-                                e.result,
+                                e.result.map_or("untouched", crate::narrate::host_result),
                                 match e.as_before {
                                     Some(true) => "as before".to_string(),
                                     Some(false) => format!("differ ({})", e.differences.join(", ")),
@@ -350,11 +280,11 @@ impl Scorecard {
                     let _ = write!(
                         l,
                         "{:<20.20} {:>7} {:>7} {:>8}  {}",
-                        format!("#{} {}", s.id, s.kind),
+                        format!("#{} {}", s.id, s.kind.name()),
                         show_s(Some(s.detect_s)),
                         show_s(s.decide_s),
                         show_s(s.recover_s),
-                        s.decision.as_deref().unwrap_or("-")
+                        s.decision.map_or("-", Choice::name)
                     );
                 }
                 None => l.push_str("NOT DETECTED"),
@@ -377,7 +307,7 @@ impl Scorecard {
                 Some(false) => format!("packages differ: {}", h.differences.join(", ")),
                 None => "unknown (could not probe)".to_string(),
             };
-            let result = h.result.map_or("untouched".to_string(), |r| format!("{r:?}"));
+            let result = h.result.map_or("untouched", crate::narrate::host_result);
             out.push(format!("  host {:<9} {result:<10} {state}", h.host));
         }
         for d in &self.decisions {
@@ -385,7 +315,7 @@ impl Scorecard {
                 "  decision at stop #{} ({}): {} by {}",
                 d.stop,
                 d.host.as_deref().unwrap_or("window"),
-                d.decision,
+                d.decision.name(),
                 d.by.join(", ")
             ));
         }

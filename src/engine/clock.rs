@@ -32,3 +32,16 @@ impl Clock for ManualClock {
         *self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// Resolves once `clock` says `at` has come. Polls (a clock may be simulated or moved by
+/// hand), at most a second apart.
+pub async fn wait_until(clock: &dyn Clock, at: jiff::Timestamp) {
+    loop {
+        let now = clock.now();
+        if now >= at {
+            return;
+        }
+        let left = at.duration_since(now).unsigned_abs();
+        tokio::time::sleep(left.min(std::time::Duration::from_secs(1))).await;
+    }
+}

@@ -7,6 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::control::DecisionWire;
+pub use super::control::{Actor, Choice, Decision, StopCode, Target};
+pub use super::scorecard::Scorecard;
 use crate::diff::Finding;
 use crate::health::CheckResult;
 
@@ -22,8 +25,14 @@ pub enum StopKind {
     StepFailed { step: String, status: Option<i32>, output_tail: String },
     /// A step ran past its timeout; its remote command was killed.
     StepTimeout { step: String, after_secs: u64 },
-    /// A health check failed after a step.
-    HealthFailed { after_step: String, failing: Vec<CheckResult> },
+    /// A health check failed after a step. `countdown_interrupted`: an auto-rollback was
+    /// counting down when patchdeck stopped (found on `--resume`): nothing was rolled back.
+    HealthFailed {
+        after_step: String,
+        failing: Vec<CheckResult>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        countdown_interrupted: bool,
+    },
     /// The host wants a reboot and the runbook plans none.
     RebootRequired { packages: Vec<String> },
     /// "Decide by" (end minus rollback reserve) has passed.
@@ -36,11 +45,40 @@ pub enum StopKind {
     UnknownOutcome { step: String },
     /// Rolling back did not restore the snapshot.
     RollbackUnverified { mismatches: Vec<String> },
-    /// More hosts of a wave failed or were rolled back than its `max_failures` allows.
+    /// More hosts of a wave failed than its `max_failures` allows.
     TooManyFailures { wave: String, failures: usize, max: usize },
+    /// The host was rolled back, and a health check that passed before the window still
+    /// fails.
+    StillUnhealthy { failing: Vec<CheckResult> },
+    /// Go/no-go before a wave starts: people say go.
+    Gate { wave: String },
+    /// The window's start time has not come: nothing changes before it unless people start
+    /// early, with a reason.
+    BeforeStart { starts: jiff::Timestamp },
 }
 
 impl StopKind {
+    /// The stop's kind, without its details.
+    pub fn code(&self) -> StopCode {
+        match self {
+            StopKind::Divergence { .. } => StopCode::Divergence,
+            StopKind::Unreachable { .. } => StopCode::Unreachable,
+            StopKind::StepFailed { .. } => StopCode::StepFailed,
+            StopKind::StepTimeout { .. } => StopCode::StepTimeout,
+            StopKind::HealthFailed { .. } => StopCode::HealthFailed,
+            StopKind::RebootRequired { .. } => StopCode::RebootRequired,
+            StopKind::Deadline { .. } => StopCode::Deadline,
+            StopKind::RiskOver { .. } => StopCode::RiskOver,
+            StopKind::Irreversible { .. } => StopCode::Irreversible,
+            StopKind::UnknownOutcome { .. } => StopCode::UnknownOutcome,
+            StopKind::RollbackUnverified { .. } => StopCode::RollbackUnverified,
+            StopKind::TooManyFailures { .. } => StopCode::TooManyFailures,
+            StopKind::StillUnhealthy { .. } => StopCode::StillUnhealthy,
+            StopKind::Gate { .. } => StopCode::Gate,
+            StopKind::BeforeStart { .. } => StopCode::BeforeStart,
+        }
+    }
+
     /// One line for the operator: what happened.
     pub fn headline(&self) -> String {
         match self {
@@ -52,9 +90,13 @@ impl StopKind {
                 format!("step \"{step}\" failed (exit {})", status.map_or("signal".into(), |s| s.to_string()))
             }
             StopKind::StepTimeout { step, after_secs } => format!("step \"{step}\" timed out after {after_secs}s"),
-            StopKind::HealthFailed { after_step, failing } => {
+            StopKind::HealthFailed { after_step, failing, countdown_interrupted: false } => {
                 format!("{} health check(s) failing after \"{after_step}\"", failing.len())
             }
+            StopKind::HealthFailed { after_step, failing, countdown_interrupted: true } => format!(
+                "{} health check(s) failing after \"{after_step}\"; its auto-rollback was counting down when patchdeck stopped",
+                failing.len()
+            ),
             StopKind::RebootRequired { .. } => "a reboot is required but the runbook plans none".into(),
             StopKind::Deadline { decide_by } => format!("decide-by time {} has passed", decide_by.strftime("%H:%MZ")),
             StopKind::RiskOver { risk, max, changes } => {
@@ -72,39 +114,15 @@ impl StopKind {
                 format!("rollback did not restore {} package(s)", mismatches.len())
             }
             StopKind::TooManyFailures { wave, failures, max } => {
-                format!("wave {wave}: {failures} host(s) failed or rolled back, it allows {max}")
+                format!("wave {wave}: {failures} host(s) failed, it allows {max}")
             }
-        }
-    }
-}
-
-/// What the operators decided at a hard stop.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "decision", rename_all = "snake_case")]
-pub enum Decision {
-    /// Undo the host's completed steps, newest first.
-    Rollback,
-    /// Leave the host as it is and carry on with the others.
-    SkipHost,
-    /// Stop the window; nothing more is started.
-    Abort,
-    /// Run the step again (after a failure or an unknown outcome).
-    Retry,
-    /// Stop the window and undo everything done so far, newest first.
-    RollbackAll,
-    /// Carry on despite the stop; the reason is required and recorded.
-    Override { reason: String },
-}
-
-impl Decision {
-    pub fn label(&self) -> &'static str {
-        match self {
-            Decision::Rollback => "rollback",
-            Decision::RollbackAll => "rollback everything",
-            Decision::SkipHost => "skip host",
-            Decision::Abort => "abort window",
-            Decision::Retry => "retry step",
-            Decision::Override { .. } => "override",
+            StopKind::StillUnhealthy { failing } => {
+                format!("rolled back, still unhealthy: {} health check(s) failing", failing.len())
+            }
+            StopKind::Gate { wave } => format!("go/no-go: wave {wave} waits for a go"),
+            StopKind::BeforeStart { starts } => {
+                format!("the window starts at {}: nothing changes before then", starts.strftime("%H:%MZ"))
+            }
         }
     }
 }
@@ -122,6 +140,23 @@ pub enum Request {
     RollbackAll,
     /// Stop starting anything; leave hosts as they are.
     Abort,
+    /// Leave the window paused: nothing new starts, running steps end, `--resume` carries
+    /// on where it was (the operator quit, or a signal).
+    Pause { reason: String },
+}
+
+impl Request {
+    /// The choice this request stands for, and its target (`None`: pausing is not a choice
+    /// at a stop).
+    pub fn decision(&self) -> Option<Decision> {
+        Some(match self {
+            Request::RollbackHost { host } => Decision::new(Choice::RollbackHost, Target::Host(host.clone())),
+            Request::RollbackWave { wave, .. } => Decision::new(Choice::RollbackWave, Target::Wave(wave.clone())),
+            Request::RollbackAll => Decision::new(Choice::RollbackAll, Target::Window),
+            Request::Abort => Decision::new(Choice::Abort, Target::Window),
+            Request::Pause { .. } => return None,
+        })
+    }
 }
 
 /// How a step (or a step's rollback) ended.
@@ -163,6 +198,11 @@ pub enum HostResult {
     RolledBack,
     Skipped,
     Failed,
+    /// Nothing ran on it (the window ended before it, or it was never reached).
+    NotStarted,
+    /// The window ended (abort, deadline, failure limit) with some of its steps done and
+    /// not undone: it can still be rolled back.
+    Stopped,
 }
 
 /// One journaled event.
@@ -174,6 +214,10 @@ pub enum Event {
         operators: Vec<String>,
         hosts: Vec<String>,
         drill: bool,
+        /// The plan: waves in order with their hosts and failure budgets (absent in
+        /// journals written before it was recorded).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        waves: Vec<WavePlan>,
     },
     Preflight {
         host: String,
@@ -191,17 +235,18 @@ pub enum Event {
         id: u64,
         host: Option<String>,
         stop: StopKind,
+        /// The step (0-based) the stop is about, when it is about one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<usize>,
+        /// Raised while the host was being rolled back.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        rollback: bool,
     },
     Requested {
         request: Request,
         operators: Vec<String>,
     },
-    Decided {
-        id: u64,
-        host: Option<String>,
-        decision: Decision,
-        operators: Vec<String>,
-    },
+    Decided(Decided),
     Snapshot {
         host: String,
         step: usize,
@@ -224,6 +269,24 @@ pub enum Event {
         host: String,
         after_step: Option<usize>,
         results: Vec<CheckResult>,
+        /// Run after the host was rolled back.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        after_rollback: bool,
+    },
+    /// The operators accepted a step that failed or whose outcome is unknown as done (an
+    /// override): it counts as done, and a rollback undoes it.
+    StepAccepted {
+        host: String,
+        step: usize,
+        stop: u64,
+    },
+    /// The operators accepted a step's rollback that failed or whose outcome is unknown as
+    /// undone (an override at a rollback stop): the rollback moves on, and the host's
+    /// rollback is unverified.
+    RollbackAccepted {
+        host: String,
+        step: usize,
+        stop: u64,
     },
     AutoRollbackArmed {
         host: String,
@@ -268,6 +331,60 @@ pub enum Event {
     },
     /// A drill's scorecard, journaled when the drill ends so `report` includes it.
     DrillScorecard {
-        scorecard: Box<crate::drill::Scorecard>,
+        scorecard: Box<Scorecard>,
     },
+    /// The window was taken up again by `--resume` (or `patchdeck rollback`): who, and which
+    /// process on which machine.
+    Resumed {
+        operators: Vec<String>,
+        pid: u32,
+        machine: String,
+    },
+}
+
+/// One wave of the plan, as journaled when the window starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WavePlan {
+    pub name: String,
+    pub hosts: Vec<String>,
+    pub max_failures: usize,
+}
+
+/// A decision at a hard stop, journaled. `operators` is how the record names whoever
+/// decided (kept for older readers); `by` says what kind of decider it was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "DecidedWire")]
+pub struct Decided {
+    pub id: u64,
+    pub host: Option<String>,
+    pub decision: Decision,
+    pub operators: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Actor>,
+}
+
+#[derive(Deserialize)]
+struct DecidedWire {
+    id: u64,
+    host: Option<String>,
+    decision: DecisionWire,
+    operators: Vec<String>,
+    #[serde(default)]
+    by: Option<Actor>,
+}
+
+impl From<DecidedWire> for Decided {
+    /// Journals written before decisions carried their target: the target follows from the
+    /// choice and the stop's host.
+    fn from(w: DecidedWire) -> Self {
+        let d = w.decision;
+        let target = d.target.unwrap_or_else(|| Decision::at_stop(d.choice, w.host.as_deref(), None).target);
+        Decided {
+            id: w.id,
+            host: w.host,
+            decision: Decision { choice: d.choice, target, reason: d.reason },
+            operators: w.operators,
+            by: w.by,
+        }
+    }
 }

@@ -1,16 +1,32 @@
 //! The window's state as a pure fold over journaled events. The engine, `--resume`, the
-//! cockpit and `watch` all derive what they show from this one function.
+//! cockpit and `watch` all derive what they show from this one function, and the engine's
+//! rules (may a step start now? which hosts are to be rolled back?) read it too, so a
+//! resumed window obeys exactly what was journaled.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{Decision, Event, HostResult, Outcome, Request, SnapshotEntry, StopKind};
+use super::control::{Choice, StopCode, Target};
+use super::event::{Decided, Event, HostResult, Outcome, Request, SnapshotEntry, StopKind, WavePlan};
+
+/// How a host's rollback ended, as far as the host was checked afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RollbackCheck {
+    /// Every undone step was checked on the host (versions, package status) and its health
+    /// checks pass.
+    Verified,
+    /// Some step's undoing could not be checked, or was accepted by an override.
+    Unverified,
+    /// Undone, but a health check that passed before the window still fails.
+    StillUnhealthy,
+}
 
 /// Where one host stands.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct HostState {
-    /// Steps completed successfully and not rolled back, in the order they ran.
+    /// Steps completed successfully (or accepted) and not rolled back, in the order they ran.
     pub done: Vec<usize>,
     /// A step announced but not finished: after a crash its outcome is unknown.
     pub in_flight: Option<usize>,
@@ -18,6 +34,8 @@ pub struct HostState {
     pub rolling_back: Option<usize>,
     /// Full installed set before the packages step, for its rollback.
     pub snapshot: Option<Vec<SnapshotEntry>>,
+    /// The step the snapshot was taken for (it becomes `partial` once that step starts).
+    pub snapshot_step: Option<usize>,
     /// A packages step that may have changed packages without finishing well (it failed,
     /// timed out, or was in flight at a crash): its snapshot must still be restored on
     /// rollback, like a completed step's.
@@ -26,19 +44,92 @@ pub struct HostState {
     /// The last step that failed, if any (for display).
     pub failed_step: Option<usize>,
     pub rechecked: bool,
+    /// A step or a health check failed here: it counts against the wave's failure budget
+    /// whatever was decided afterwards.
+    pub failed: bool,
+    /// An override let this host carry on past a stop.
+    pub overridden: bool,
+    /// An auto-rollback countdown was armed and not yet resolved.
+    pub auto_rollback_armed: bool,
+    /// Irreversible steps (by name) the operators chose to run anyway.
+    pub irreversible_accepted: BTreeSet<String>,
+    /// Asked to be rolled back (by host, wave or everything) and not yet settled: cleared
+    /// when the host's rollback ends (it is journaled as finished).
+    pub rollback_pending: bool,
+    /// How its last rollback ended.
+    pub rollback: Option<RollbackCheck>,
+    /// The health checks that failed when they last ran after a step (for a stop raised
+    /// again after a crash).
+    pub failing_checks: Vec<crate::health::CheckResult>,
 }
 
 impl HostState {
     /// The next step a rollback undoes: a partly applied packages step first (it ran
-    /// last), then the completed steps newest first.
+    /// last), then a step whose outcome is unknown (it may have run: its rollback is meant
+    /// to be safe to run either way), then the completed steps newest first.
     pub fn next_to_undo(&self) -> Option<usize> {
-        self.partial.or_else(|| self.done.last().copied())
+        self.partial.or(self.in_flight).or_else(|| self.done.last().copied())
     }
 
     /// Has anything on this host possibly changed that a rollback would undo?
     pub fn has_changes(&self) -> bool {
-        self.next_to_undo().is_some()
+        self.next_to_undo().is_some() || self.rolling_back.is_some()
     }
+
+    /// Has anything ever been started on this host?
+    pub fn touched(&self) -> bool {
+        self.has_changes() || self.failed_step.is_some() || self.rollback.is_some()
+    }
+
+    /// Step `step` no longer needs undoing.
+    fn undone(&mut self, step: usize) {
+        self.done.retain(|s| *s != step);
+        if self.partial == Some(step) {
+            self.partial = None;
+        }
+        if self.in_flight == Some(step) {
+            self.in_flight = None;
+        }
+    }
+
+    /// Where the host stands, as the screen and the record say it.
+    pub fn standing(&self) -> Standing {
+        let done = self.done.len();
+        match self.result {
+            Some(HostResult::Done) if self.overridden => Standing::DoneOverride,
+            Some(HostResult::Done) => Standing::Done,
+            Some(HostResult::RolledBack) => Standing::RolledBack(self.rollback.unwrap_or(RollbackCheck::Unverified)),
+            Some(HostResult::Skipped) => Standing::Skipped,
+            Some(HostResult::Failed) => Standing::Failed,
+            Some(HostResult::Stopped) => Standing::Stopped { done },
+            Some(HostResult::NotStarted) => Standing::NotStarted,
+            None if self.touched() => Standing::Underway { done },
+            None => Standing::NotStarted,
+        }
+    }
+}
+
+/// Where a host stands, in words everyone uses (see `narrate::standing`): a host is never
+/// shown "skipped" when it was rolled back, nor "done" when an override carried it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Nothing ran on it.
+    NotStarted,
+    /// Some of its steps are done; it has not finished (running, waiting, paused).
+    Underway {
+        done: usize,
+    },
+    Done,
+    /// Done, after an override.
+    DoneOverride,
+    Failed,
+    /// Left untouched by a decision, before any change.
+    Skipped,
+    /// The window ended with `done` of its steps done and not undone.
+    Stopped {
+        done: usize,
+    },
+    RolledBack(RollbackCheck),
 }
 
 /// An unanswered hard stop.
@@ -47,6 +138,19 @@ pub struct OpenStop {
     pub id: u64,
     pub host: Option<String>,
     pub stop: StopKind,
+    /// The step it is about (0-based), if any.
+    #[serde(default)]
+    pub step: Option<usize>,
+    /// Raised while the host was being rolled back.
+    #[serde(default)]
+    pub rollback: bool,
+}
+
+impl OpenStop {
+    /// The stop's subject.
+    pub fn target(&self) -> Target {
+        Target::of(self.host.as_deref())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -54,6 +158,8 @@ pub struct WindowState {
     pub window: String,
     pub operators: Vec<String>,
     pub hosts: BTreeMap<String, HostState>,
+    /// The plan's waves (empty for journals written before it was recorded).
+    pub waves: Vec<WavePlan>,
     pub open_stops: Vec<OpenStop>,
     /// Highest stop id seen, so new stops get fresh ids after a resume.
     pub last_stop_id: u64,
@@ -62,15 +168,23 @@ pub struct WindowState {
     /// The deadline stop was overridden: carrying on past "decide by" was decided once.
     pub past_deadline_accepted: bool,
     pub risk_accepted: bool,
+    /// The operators chose to start before the window's start time.
+    pub started_early: bool,
+    /// Waves whose go/no-go gate was answered "go".
+    pub gates_passed: BTreeSet<String>,
+    /// Per wave, the failure count an override of its budget accepted.
+    pub budget_accepted: BTreeMap<String, usize>,
     /// Health checks already failing in preflight, per host: not blamed on the change.
     pub preflight_failing: BTreeMap<String, Vec<String>>,
-    /// Hosts the operators asked to roll back (by host or by wave).
-    pub rollback_requested: std::collections::BTreeSet<String>,
     /// Everything done so far is to be rolled back.
     pub rollback_all: bool,
     pub started: bool,
     pub finished: bool,
     pub aborted: bool,
+    /// Left paused (quit, signal): nothing new starts until resumed.
+    pub paused: bool,
+    /// Times the window was resumed.
+    pub resumes: usize,
 }
 
 impl WindowState {
@@ -90,61 +204,183 @@ impl WindowState {
         self.hosts.entry(name.to_string()).or_default()
     }
 
+    /// The wave a host belongs to (first listed).
+    pub fn wave_of(&self, host: &str) -> Option<&WavePlan> {
+        self.waves.iter().find(|w| w.hosts.iter().any(|h| h == host))
+    }
+
+    /// How many of these hosts failed.
+    pub fn failures_among(&self, hosts: &[String]) -> usize {
+        hosts.iter().filter(|h| self.host(h).is_some_and(|s| s.failed)).count()
+    }
+
+    /// Hosts of a wave that failed (the budget's count).
+    pub fn wave_failures(&self, wave: &str) -> usize {
+        self.waves.iter().find(|w| w.name == wave).map_or(0, |w| self.failures_among(&w.hosts))
+    }
+
+    /// The wave's failure budget is spent (and no override accepted this many failures).
+    pub fn budget_spent(&self, wave: &WavePlan) -> bool {
+        let failures = self.failures_among(&wave.hosts);
+        let allowed = wave.max_failures.max(self.budget_accepted.get(&wave.name).copied().unwrap_or(0));
+        failures > allowed
+    }
+
+    /// A decision is pending somewhere: a hard stop is open or an auto-rollback counts down.
+    /// Nothing new starts meanwhile, on any host.
+    pub fn deciding(&self) -> bool {
+        !self.open_stops.is_empty() || self.hosts.values().any(|h| h.auto_rollback_armed)
+    }
+
+    /// Hosts asked to be rolled back that still have something to undo.
+    pub fn rollbacks_due(&self) -> Vec<String> {
+        self.hosts.iter().filter(|(_, h)| h.rollback_pending && h.has_changes()).map(|(n, _)| n.clone()).collect()
+    }
+
+    fn request_rollback(&mut self, hosts: impl IntoIterator<Item = String>) {
+        for h in hosts {
+            self.host_mut(&h).rollback_pending = true;
+        }
+    }
+
+    fn rollback_everything(&mut self) {
+        self.aborted = true;
+        self.rollback_all = true;
+        let all: Vec<String> = self.hosts.keys().cloned().collect();
+        self.request_rollback(all);
+    }
+
+    fn wave_hosts(&self, wave: &str) -> Vec<String> {
+        self.waves.iter().find(|w| w.name == wave).map(|w| w.hosts.clone()).unwrap_or_default()
+    }
+
+    fn decided(&mut self, d: &Decided) {
+        let stop = self.open_stops.iter().position(|s| s.id == d.id).map(|pos| self.open_stops.remove(pos));
+        let code = stop.as_ref().map(|s| s.stop.code());
+        let host = d.host.clone();
+        match d.decision.choice {
+            Choice::Override => {
+                match &stop {
+                    Some(OpenStop { stop: StopKind::Deadline { .. }, .. }) => self.past_deadline_accepted = true,
+                    Some(OpenStop { stop: StopKind::RiskOver { .. }, .. }) => self.risk_accepted = true,
+                    Some(OpenStop { stop: StopKind::TooManyFailures { wave, failures, .. }, .. }) => {
+                        self.budget_accepted.insert(wave.clone(), *failures);
+                    }
+                    Some(OpenStop { stop: StopKind::Irreversible { step }, host: Some(h), .. }) => {
+                        self.host_mut(h).irreversible_accepted.insert(step.clone());
+                    }
+                    _ => {}
+                }
+                if let Some(h) = &host {
+                    self.host_mut(h).overridden = true;
+                }
+            }
+            Choice::Abort => self.aborted = true,
+            Choice::RollbackAll => self.rollback_everything(),
+            Choice::RollbackWave => {
+                if let Target::Wave(w) = &d.decision.target {
+                    let hosts = self.wave_hosts(w);
+                    self.request_rollback(hosts);
+                }
+            }
+            Choice::RollbackHost => {
+                if let Target::Host(h) = &d.decision.target {
+                    self.request_rollback([h.clone()]);
+                }
+            }
+            Choice::Go => {
+                if let Some(OpenStop { stop: StopKind::Gate { wave }, .. }) = &stop {
+                    self.gates_passed.insert(wave.clone());
+                }
+            }
+            Choice::StartEarly => self.started_early = true,
+            Choice::Skip | Choice::Retry | Choice::Repair => {}
+        }
+        // A cancelled or answered countdown is no longer armed.
+        if code == Some(StopCode::HealthFailed)
+            && let Some(h) = &host
+        {
+            self.host_mut(h).auto_rollback_armed = false;
+        }
+    }
+
     pub fn apply(&mut self, e: &Event) {
         match e {
-            Event::WindowStarted { window, operators, hosts, .. } => {
+            Event::WindowStarted { window, operators, hosts, waves, .. } => {
                 self.window = window.clone();
                 self.operators = operators.clone();
                 for h in hosts {
                     self.host_mut(h);
                 }
+                self.waves = waves.clone();
                 self.started = true;
             }
             Event::Preflight { host, checks, .. } => {
                 let failing = checks.iter().filter(|c| !c.ok).map(|c| c.check.clone()).collect();
                 self.preflight_failing.insert(host.clone(), failing);
             }
-            Event::Checks { .. } | Event::AutoRollbackArmed { .. } => {}
+            // After a rollback the health checks decide: verified when they pass (unless a
+            // step's undoing was accepted unchecked), still unhealthy when they do not.
+            Event::Checks { host, after_rollback: true, results, .. } => {
+                let already = self.preflight_failing.get(host).cloned().unwrap_or_default();
+                let unhealthy = results.iter().any(|r| !r.ok && !already.contains(&r.check));
+                let h = self.host_mut(host);
+                h.failing_checks = results.iter().filter(|r| !r.ok).cloned().collect();
+                h.rollback = Some(match (unhealthy, h.rollback) {
+                    (true, _) => RollbackCheck::StillUnhealthy,
+                    (false, Some(RollbackCheck::Unverified)) => RollbackCheck::Unverified,
+                    (false, _) => RollbackCheck::Verified,
+                });
+            }
+            Event::Checks { host, results, .. } => {
+                self.host_mut(host).failing_checks = results.iter().filter(|r| !r.ok).cloned().collect();
+            }
+            Event::AutoRollbackArmed { host, .. } => {
+                let h = self.host_mut(host);
+                h.auto_rollback_armed = true;
+                h.failed = true;
+            }
+            Event::AutoRollbackCancelled { host, .. } => self.host_mut(host).auto_rollback_armed = false,
             // Drill bookkeeping: the window's state does not depend on it.
             Event::FaultInjected { .. } | Event::DrillScorecard { .. } => {}
-            Event::AutoRollbackCancelled { .. } => {}
             Event::WaveStarted { wave } => self.waves_started.push(wave.clone()),
             Event::Recheck { host, .. } => self.host_mut(host).rechecked = true,
-            Event::HardStop { id, host, stop } => {
+            Event::HardStop { id, host, stop, step, rollback } => {
                 self.last_stop_id = self.last_stop_id.max(*id);
-                self.open_stops.push(OpenStop { id: *id, host: host.clone(), stop: stop.clone() });
-            }
-            Event::Decided { id, decision, .. } => {
-                if let Some(pos) = self.open_stops.iter().position(|s| s.id == *id) {
-                    let stop = self.open_stops.remove(pos);
-                    if let Decision::Override { .. } = decision {
-                        match stop.stop {
-                            StopKind::Deadline { .. } => self.past_deadline_accepted = true,
-                            StopKind::RiskOver { .. } => self.risk_accepted = true,
-                            _ => {}
-                        }
+                if let Some(h) = host {
+                    let hs = self.host_mut(h);
+                    if stop.code().is_failure() {
+                        hs.failed = true;
+                    }
+                    // The countdown ended in this stop (or was never reached again).
+                    if stop.code() == StopCode::HealthFailed {
+                        hs.auto_rollback_armed = false;
                     }
                 }
-                match decision {
-                    Decision::Abort => self.aborted = true,
-                    Decision::RollbackAll => {
-                        self.aborted = true;
-                        self.rollback_all = true;
-                    }
-                    _ => {}
-                }
+                self.open_stops.push(OpenStop {
+                    id: *id,
+                    host: host.clone(),
+                    stop: stop.clone(),
+                    step: *step,
+                    rollback: *rollback,
+                });
             }
+            Event::Decided(d) => self.decided(d),
             Event::Requested { request, .. } => match request {
-                Request::RollbackHost { host } => {
-                    self.rollback_requested.insert(host.clone());
+                Request::RollbackHost { host } => self.request_rollback([host.clone()]),
+                Request::RollbackWave { wave, hosts } => {
+                    let mut all = self.wave_hosts(wave);
+                    all.extend(hosts.iter().cloned());
+                    self.request_rollback(all);
                 }
-                Request::RollbackWave { hosts, .. } => self.rollback_requested.extend(hosts.iter().cloned()),
-                Request::RollbackAll => {
-                    self.aborted = true;
-                    self.rollback_all = true;
-                }
+                Request::RollbackAll => self.rollback_everything(),
                 Request::Abort => self.aborted = true,
+                Request::Pause { .. } => self.paused = true,
             },
+            Event::Resumed { .. } => {
+                self.paused = false;
+                self.resumes += 1;
+            }
             Event::Snapshot { host, step, packages } => {
                 let h = self.host_mut(host);
                 // Retrying a step that may have half-applied: the state before the window
@@ -152,9 +388,16 @@ impl WindowState {
                 if h.partial != Some(*step) {
                     h.snapshot = Some(packages.clone());
                 }
-                h.partial = Some(*step);
+                h.snapshot_step = Some(*step);
             }
-            Event::StepStarted { host, step, .. } => self.host_mut(host).in_flight = Some(*step),
+            Event::StepStarted { host, step, .. } => {
+                let h = self.host_mut(host);
+                h.in_flight = Some(*step);
+                // The packages step may change packages from here on.
+                if h.snapshot_step == Some(*step) {
+                    h.partial = Some(*step);
+                }
+            }
             Event::StepFinished { host, step, outcome, .. } => {
                 let h = self.host_mut(host);
                 h.in_flight = None;
@@ -167,20 +410,43 @@ impl WindowState {
                     }
                 } else {
                     h.failed_step = Some(*step);
+                    h.failed = true;
                 }
+            }
+            Event::StepAccepted { host, step, .. } => {
+                let h = self.host_mut(host);
+                h.in_flight = None;
+                if !h.done.contains(step) {
+                    h.done.push(*step);
+                }
+                if h.partial == Some(*step) {
+                    h.partial = None;
+                }
+                h.overridden = true;
             }
             Event::RollbackStarted { host, step, .. } => self.host_mut(host).rolling_back = Some(*step),
             Event::RollbackFinished { host, step, outcome, verified, .. } => {
                 let h = self.host_mut(host);
                 h.rolling_back = None;
                 if *outcome == Outcome::Ok && *verified != Some(false) {
-                    h.done.retain(|s| s != step);
-                    if h.partial == Some(*step) {
-                        h.partial = None;
-                    }
+                    h.undone(*step);
+                    // Verified or not is settled by the health checks that follow.
+                    h.rollback.get_or_insert(RollbackCheck::Verified);
+                } else {
+                    h.rollback = Some(RollbackCheck::Unverified);
                 }
             }
-            Event::HostFinished { host, result } => self.host_mut(host).result = Some(*result),
+            Event::RollbackAccepted { host, step, .. } => {
+                let h = self.host_mut(host);
+                h.rolling_back = None;
+                h.undone(*step);
+                h.rollback = Some(RollbackCheck::Unverified);
+            }
+            Event::HostFinished { host, result } => {
+                let h = self.host_mut(host);
+                h.result = Some(*result);
+                h.rollback_pending = false;
+            }
             Event::WaveFinished { wave, .. } => self.waves_finished.push(wave.clone()),
             Event::WindowFinished { aborted } => {
                 self.finished = true;
@@ -193,6 +459,7 @@ impl WindowState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::control::Decision;
 
     fn started(host: &str, step: usize) -> Event {
         Event::StepStarted { host: host.into(), step, name: format!("s{step}"), command: "true".into() }
@@ -200,20 +467,26 @@ mod tests {
     fn finished(host: &str, step: usize, outcome: Outcome) -> Event {
         Event::StepFinished { host: host.into(), step, outcome, changes: vec![], millis: 1 }
     }
+    fn window(hosts: &[&str]) -> Event {
+        Event::WindowStarted {
+            window: "w".into(),
+            operators: vec!["alice".into()],
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            drill: false,
+            waves: vec![WavePlan {
+                name: "all".into(),
+                hosts: hosts.iter().map(|h| h.to_string()).collect(),
+                max_failures: 0,
+            }],
+        }
+    }
+    fn decided(id: u64, host: Option<&str>, decision: Decision) -> Event {
+        Event::Decided(Decided { id, host: host.map(String::from), decision, operators: vec!["bob".into()], by: None })
+    }
 
     #[test]
     fn in_flight_step_survives_in_the_fold_and_rollback_removes_done_steps() {
-        let events = vec![
-            Event::WindowStarted {
-                window: "w".into(),
-                operators: vec!["alice".into()],
-                hosts: vec!["a".into()],
-                drill: false,
-            },
-            started("a", 0),
-            finished("a", 0, Outcome::Ok),
-            started("a", 1),
-        ];
+        let events = vec![window(&["a"]), started("a", 0), finished("a", 0, Outcome::Ok), started("a", 1)];
         let s = WindowState::fold(&events);
         assert_eq!(s.hosts["a"].done, vec![0]);
         assert_eq!(s.hosts["a"].in_flight, Some(1), "a crash here leaves step 1's outcome unknown");
@@ -233,25 +506,41 @@ mod tests {
         assert_eq!(s.hosts["a"].done, Vec::<usize>::new());
         assert_eq!(s.hosts["a"].failed_step, Some(1));
         assert_eq!(s.hosts["a"].in_flight, None);
+        assert!(s.hosts["a"].failed, "a failed step counts against the budget, rolled back or not");
+        assert_eq!(s.hosts["a"].rollback, Some(RollbackCheck::Verified));
+        assert!(s.budget_spent(&s.waves[0].clone()));
     }
 
     #[test]
     fn stops_open_and_close_and_overrides_are_remembered() {
         let deadline = StopKind::Deadline { decide_by: "2026-11-22T23:10:00Z".parse().unwrap() };
         let events = vec![
-            Event::HardStop { id: 1, host: None, stop: deadline },
-            Event::HardStop { id: 2, host: Some("a".into()), stop: StopKind::Irreversible { step: "x".into() } },
-            Event::Decided {
-                id: 1,
-                host: None,
-                decision: Decision::Override { reason: "customer agreed".into() },
-                operators: vec!["bob".into()],
+            Event::HardStop { id: 1, host: None, stop: deadline, step: None, rollback: false },
+            Event::HardStop {
+                id: 2,
+                host: Some("a".into()),
+                stop: StopKind::Irreversible { step: "x".into() },
+                step: Some(0),
+                rollback: false,
             },
+            decided(1, None, Decision::with_reason(Choice::Override, Target::Window, "customer agreed")),
         ];
         let s = WindowState::fold(&events);
         assert!(s.past_deadline_accepted);
+        assert!(s.deciding(), "stop 2 is still open");
         assert_eq!(s.open_stops.len(), 1);
         assert_eq!(s.open_stops[0].id, 2);
         assert_eq!(s.last_stop_id, 2);
+    }
+
+    #[test]
+    fn a_rollback_request_is_due_while_the_host_has_changes_and_settled_when_it_finishes() {
+        let mut events = vec![window(&["a", "b"]), started("a", 0), finished("a", 0, Outcome::Ok)];
+        events.push(Event::Requested { request: Request::RollbackAll, operators: vec!["alice".into()] });
+        let s = WindowState::fold(&events);
+        assert!(s.aborted, "rolling back everything starts nothing new");
+        assert_eq!(s.rollbacks_due(), vec!["a".to_string()], "b has nothing to undo");
+        events.push(Event::HostFinished { host: "a".into(), result: HostResult::RolledBack });
+        assert!(WindowState::fold(&events).rollbacks_due().is_empty());
     }
 }

@@ -78,10 +78,57 @@ pub enum JournalError {
     )]
     Poisoned { path: PathBuf },
 
+    /// The journal file at `path` is no longer the file this writer opened and filled:
+    /// appending to the open file would record to something nobody will read, and appending
+    /// at the path would write into something else. Nothing is written; the journal refuses
+    /// every later append too.
+    #[error(
+        "journal {} {change}: nothing more is written to it and the window stops here, so that no action \
+         goes unrecorded; find out what changed the file and put the journal back before resuming \
+         (`patchdeck run --resume`)",
+        path.display()
+    )]
+    Changed { path: PathBuf, change: FileChange },
+
+    /// The appender's writer thread is gone (it panicked): the append's fate is unknown.
+    #[error("the writer of journal {} stopped unexpectedly; the window must stop", path.display())]
+    WriterGone { path: PathBuf },
+
     /// The followed journal became shorter than what was already read: it was truncated
     /// or replaced by something other than `open_append`'s torn-tail repair.
     #[error("journal {} shrank to {len} bytes after {read} bytes were read: it was truncated or replaced", path.display())]
     Shrank { path: PathBuf, len: u64, read: u64 },
+}
+
+/// How a journal file changed under its writer (checked before every append).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileChange {
+    /// No file is at the journal's path any more (moved away or deleted).
+    Moved,
+    /// The path names another file than the one the writer opened (replaced, or moved away
+    /// and something else put in its place).
+    Replaced,
+    /// The file is shorter than what the writer had written.
+    Truncated { len: u64, expected: u64 },
+    /// The file is longer than what the writer had written: something else wrote to it.
+    Grew { len: u64, expected: u64 },
+}
+
+impl std::fmt::Display for FileChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FileChange::Moved => write!(f, "was moved or deleted (no file is at that path any more)"),
+            FileChange::Replaced => {
+                write!(f, "was replaced (the path now names another file than the one this window was writing)")
+            }
+            FileChange::Truncated { len, expected } => {
+                write!(f, "was truncated to {len} bytes (this window had written {expected})")
+            }
+            FileChange::Grew { len, expected } => {
+                write!(f, "grew to {len} bytes though this window wrote {expected} (something else wrote to it)")
+            }
+        }
+    }
 }
 
 /// Results of journal operations.

@@ -11,22 +11,29 @@
 //! One concern per file:
 //! - `record`: the envelope ([`Header`], [`Record`]) and line encoding.
 //! - `writer`: [`Journal`], the single locked writer (create, resume, append + fsync).
+//! - `sync`: [`SyncPoint`], where a write becomes durable ([`DataSync`]: `fdatasync`).
+//! - `appender`: [`Appender`], the writer on its own thread, for async code: a slow disk
+//!   never blocks the task that awaits an append.
 //! - `replay`: [`replay`], reading it all back, tolerating only a torn last line.
 //! - `follow`: [`Follower`], reading records as another process appends them.
 //! - `error`: [`JournalError`].
 
+mod appender;
 mod error;
 mod follow;
 mod record;
 mod replay;
+mod sync;
 mod writer;
 
 use std::path::{Path, PathBuf};
 
-pub use error::{JournalError, Result};
+pub use appender::Appender;
+pub use error::{FileChange, JournalError, Result};
 pub use follow::{DEFAULT_INTERVAL, Follower};
-pub use record::{FORMAT, Header, Record};
+pub use record::{FORMAT, Header, Record, is_journal_start};
 pub use replay::{Replay, replay};
+pub use sync::{DataSync, SyncPoint};
 pub use writer::Journal;
 
 /// The longest window-name part of a journal file name, in bytes (file names are limited

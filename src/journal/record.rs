@@ -139,6 +139,23 @@ pub(crate) fn decode_record<E: DeserializeOwned>(line: &[u8]) -> Result<Record<E
     decode(line)
 }
 
+/// Whether `head`, the first bytes of a file, begins with a journal's header line (of any
+/// format version): what must never be overwritten by an output file.
+pub fn is_journal_start(head: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct AnyHeader {
+        format: String,
+    }
+    #[derive(Deserialize)]
+    struct AnyHeaderLine {
+        seq: u64,
+        header: AnyHeader,
+    }
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    serde_json::from_slice::<AnyHeaderLine>(line)
+        .is_ok_and(|l| l.seq == 0 && l.header.format.starts_with("patchdeck-journal/"))
+}
+
 /// Checks the header line: seq 0 and a format we read.
 pub(crate) fn check_header(path: &Path, line: HeaderLine) -> Result<(Header, Timestamp)> {
     if line.seq != 0 {

@@ -9,23 +9,35 @@
 //! (`File::try_lock`) for as long as the [`Journal`] lives. The kernel drops it when the
 //! process dies, even on `kill -9`, so a crashed run never blocks its own resume. Readers
 //! (`watch`, `report`, [`replay`](super::replay)) never lock.
+//!
+//! The file must stay what the writer opened: before every append it checks that the path
+//! still names the open file (device and inode) and that the file is exactly as long as what
+//! was written to it. A journal moved, replaced, truncated or written to by something else
+//! fails the append ([`JournalError::Changed`]) rather than record where nobody will look.
+//!
+//! Journal files (and torn tails saved aside) are created mode 0600: they hold the
+//! window's package states and output.
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
 use std::marker::PhantomData;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::error::{JournalError, Result};
+use super::error::{FileChange, JournalError, Result};
 use super::record::{Header, HeaderLineRef, RecordRef, encode_line};
 use super::replay::{Replay, parse};
+use super::sync::{DataSync, SyncPoint};
+
+/// The mode of files the journal creates: the operator's alone.
+const PRIVATE: u32 = 0o600;
 
 /// An open, exclusively locked journal positioned for appending events of type `E`.
-#[derive(Debug)]
 pub struct Journal<E> {
     path: PathBuf,
     file: File,
@@ -33,7 +45,19 @@ pub struct Journal<E> {
     /// Length of the file up to the last acknowledged record.
     len: u64,
     poisoned: bool,
+    sync: Box<dyn SyncPoint>,
     _event: PhantomData<fn(&E)>,
+}
+
+impl<E> std::fmt::Debug for Journal<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("path", &self.path)
+            .field("next_seq", &self.next_seq)
+            .field("len", &self.len)
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<E: Serialize> Journal<E> {
@@ -42,21 +66,24 @@ impl<E: Serialize> Journal<E> {
     /// file is already there (or [`JournalError::Locked`] if a running patchdeck holds it):
     /// a window's history is never overwritten.
     pub fn create(path: &Path, header: &Header) -> Result<Self> {
-        let file = OpenOptions::new().read(true).append(true).create_new(true).open(path).map_err(|e| {
-            if e.kind() == io::ErrorKind::AlreadyExists {
-                existing_journal_error(path)
-            } else {
-                JournalError::io(path, "create", e)
-            }
-        })?;
+        let file =
+            OpenOptions::new().read(true).append(true).create_new(true).mode(PRIVATE).open(path).map_err(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    existing_journal_error(path)
+                } else {
+                    JournalError::io(path, "create", e)
+                }
+            })?;
         lock(&file, path)?;
-        let mut journal =
-            Journal { path: path.to_path_buf(), file, next_seq: 1, len: 0, poisoned: false, _event: PhantomData };
+        let mut journal = Journal::new(path, file, 1, 0);
         let line = encode_line(path, &HeaderLineRef { seq: 0, at: Timestamp::now(), header })?;
         if let Err(e) = journal.write_synced(&line) {
-            // The window never started: leave no half-made journal behind to trip `create`.
+            // The window never started: leave no half-made journal behind to trip `create`
+            // (unless the path names another file by now: that one is not ours to remove).
             drop(journal);
-            let _ = std::fs::remove_file(path);
+            if !matches!(e, JournalError::Changed { .. }) {
+                let _ = std::fs::remove_file(path);
+            }
             return Err(e);
         }
         sync_parent_dir(path)?;
@@ -98,19 +125,30 @@ impl<E: Serialize + DeserializeOwned> Journal<E> {
             file.sync_all().map_err(|e| JournalError::io(path, "fsync", e))?;
             replay.torn_saved_to = Some(saved);
         }
-        let journal = Journal {
-            path: path.to_path_buf(),
-            file,
-            next_seq: replay.next_seq(),
-            len: parsed.valid_len,
-            poisoned: false,
-            _event: PhantomData,
-        };
-        Ok((journal, replay))
+        Ok((Journal::new(path, file, replay.next_seq(), parsed.valid_len), replay))
     }
 }
 
 impl<E> Journal<E> {
+    fn new(path: &Path, file: File, next_seq: u64, len: u64) -> Self {
+        Journal {
+            path: path.to_path_buf(),
+            file,
+            next_seq,
+            len,
+            poisoned: false,
+            sync: Box::new(DataSync),
+            _event: PhantomData,
+        }
+    }
+
+    /// Routes every later sync through `sync` instead of [`DataSync`] (tests count syncs
+    /// or slow them down this way; a wrapper should still call `DataSync`).
+    pub fn with_sync_point(mut self, sync: impl SyncPoint + 'static) -> Self {
+        self.sync = Box::new(sync);
+        self
+    }
+
     /// The journal file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -122,12 +160,17 @@ impl<E> Journal<E> {
     }
 
     fn write_synced(&mut self, line: &[u8]) -> Result<()> {
+        if let Err(e) = self.check_unchanged() {
+            // Not ours any more: never write to it, not even to take anything back.
+            self.poisoned = true;
+            return Err(e);
+        }
         // O_APPEND: the line goes to the end even after a torn tail was cut off.
         let result = self
             .file
             .write_all(line)
             .map_err(|e| JournalError::io(&self.path, "write to", e))
-            .and_then(|()| self.file.sync_data().map_err(|e| JournalError::io(&self.path, "fsync", e)));
+            .and_then(|()| self.sync.sync(&self.file).map_err(|e| JournalError::io(&self.path, "fsync", e)));
         match result {
             Ok(()) => {
                 self.len += line.len() as u64;
@@ -140,6 +183,29 @@ impl<E> Journal<E> {
                 let _ = self.file.set_len(self.len);
                 Err(e)
             }
+        }
+    }
+}
+
+impl<E> Journal<E> {
+    /// Checks that the path still names the open file and that the file ends where the
+    /// last acknowledged write ended.
+    fn check_unchanged(&self) -> Result<()> {
+        let changed = |change| Err(JournalError::Changed { path: self.path.clone(), change });
+        let open = self.file.metadata().map_err(|e| JournalError::io(&self.path, "stat", e))?;
+        let named = match std::fs::metadata(&self.path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return changed(FileChange::Moved),
+            Err(e) => return Err(JournalError::io(&self.path, "stat", e)),
+        };
+        if (named.dev(), named.ino()) != (open.dev(), open.ino()) {
+            return changed(FileChange::Replaced);
+        }
+        let (len, expected) = (open.len(), self.len);
+        match len.cmp(&expected) {
+            std::cmp::Ordering::Less => changed(FileChange::Truncated { len, expected }),
+            std::cmp::Ordering::Greater => changed(FileChange::Grew { len, expected }),
+            std::cmp::Ordering::Equal => Ok(()),
         }
     }
 }
@@ -172,7 +238,7 @@ fn save_aside(path: &Path, seq: u64, bytes: &[u8]) -> Result<PathBuf> {
             name.push(format!(".{attempt}"));
         }
         let aside = PathBuf::from(name);
-        let mut file = match OpenOptions::new().write(true).create_new(true).open(&aside) {
+        let mut file = match OpenOptions::new().write(true).create_new(true).mode(PRIVATE).open(&aside) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(JournalError::io(&aside, "save the torn tail of", e)),

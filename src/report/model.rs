@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 
 use crate::diff::Finding;
-use crate::engine::event::{Decision, Event, HostResult, Request, StopKind};
+use crate::engine::control::{Actor, Decision};
+use crate::engine::event::{Decided, Event, HostResult, Request, StopKind};
+use crate::engine::state::{Standing, WindowState};
 use crate::journal::{Header, Record};
 
 /// A hard stop with the decisions that answered it (normally one).
@@ -21,6 +23,8 @@ pub struct Answer<'a> {
     pub at: Timestamp,
     pub decision: &'a Decision,
     pub operators: &'a [String],
+    /// What kind of decider it was (absent in older journals).
+    pub by: Option<&'a Actor>,
 }
 
 pub struct Model<'a> {
@@ -33,6 +37,8 @@ pub struct Model<'a> {
     /// When the window finished and whether it was aborted.
     pub finished: Option<(Timestamp, bool)>,
     pub results: BTreeMap<String, HostResult>,
+    /// The window's state, folded from the records as the engine and the cockpit fold it.
+    pub state: WindowState,
     /// Step names by index, from the events that announce steps.
     pub step_names: BTreeMap<usize, String>,
     pub stops: Vec<Stop<'a>>,
@@ -41,6 +47,11 @@ pub struct Model<'a> {
 }
 
 impl<'a> Model<'a> {
+    /// Where a host stands, as everyone says it.
+    pub fn standing(&self, host: &str) -> Standing {
+        self.state.host(host).map_or(Standing::NotStarted, |h| h.standing())
+    }
+
     pub fn build(header: &'a Header, created_at: Timestamp, records: &'a [Record<Event>]) -> Self {
         let mut m = Model {
             header,
@@ -50,6 +61,7 @@ impl<'a> Model<'a> {
             started: None,
             finished: None,
             results: BTreeMap::new(),
+            state: WindowState::fold(records.iter().map(|r| &r.event)),
             step_names: BTreeMap::new(),
             stops: Vec::new(),
             unfinished: Vec::new(),
@@ -85,11 +97,11 @@ impl<'a> Model<'a> {
                 Event::RollbackFinished { host, step, .. } => {
                     open.remove(&(host.as_str(), *step, true));
                 }
-                Event::HardStop { id, host, stop } => {
+                Event::HardStop { id, host, stop, .. } => {
                     m.stops.push(Stop { at: r.at, id: *id, host: host.as_deref(), stop, decisions: Vec::new() })
                 }
-                Event::Decided { id, decision, operators, .. } => {
-                    let answer = Answer { at: r.at, decision, operators };
+                Event::Decided(Decided { id, decision, operators, by, .. }) => {
+                    let answer = Answer { at: r.at, decision, operators, by: by.as_ref() };
                     // The latest stop with this id (ids are unique within a window).
                     if let Some(s) = m.stops.iter_mut().rev().find(|s| s.id == *id) {
                         s.decisions.push(answer);
@@ -182,14 +194,16 @@ pub fn host_of(e: &Event) -> Option<&str> {
         | Event::RollbackStarted { host, .. }
         | Event::RollbackFinished { host, .. }
         | Event::HostFinished { host, .. } => Some(host),
-        Event::HardStop { host, .. } | Event::Decided { host, .. } => host.as_deref(),
+        Event::HardStop { host, .. } | Event::Decided(Decided { host, .. }) => host.as_deref(),
+        Event::StepAccepted { host, .. } | Event::RollbackAccepted { host, .. } => Some(host),
+        Event::Resumed { .. } => None,
         Event::WindowStarted { .. } | Event::WaveStarted { .. } | Event::WaveFinished { .. } => None,
         Event::WindowFinished { .. } => None,
         Event::FaultInjected { host, .. } => host.as_deref(),
         Event::DrillScorecard { .. } => None,
         Event::Requested { request, .. } => match request {
             Request::RollbackHost { host } => Some(host),
-            Request::RollbackWave { .. } | Request::RollbackAll | Request::Abort => None,
+            Request::RollbackWave { .. } | Request::RollbackAll | Request::Abort | Request::Pause { .. } => None,
         },
     }
 }

@@ -7,7 +7,9 @@ use jiff::Timestamp;
 use super::model::{Model, Stop, host_of};
 use super::text::{block, code, duration_ms, esc, version};
 use crate::diff::Finding;
-use crate::engine::event::{Decision, Event, HostResult, Outcome, Request, StopKind};
+use crate::engine::control::{Actor, Choice, Decision, StopCode};
+use crate::engine::event::{Decided, Event, HostResult, Outcome, Request, StopKind};
+use crate::engine::state::Standing;
 use crate::health::CheckResult;
 use crate::runbook::OnDivergence;
 
@@ -32,13 +34,7 @@ fn host_label(h: Option<&str>) -> String {
 }
 
 fn result_label(r: Option<HostResult>) -> &'static str {
-    match r {
-        Some(HostResult::Done) => "done",
-        Some(HostResult::RolledBack) => "rolled back",
-        Some(HostResult::Skipped) => "skipped",
-        Some(HostResult::Failed) => "FAILED",
-        None => "unfinished",
-    }
+    r.map_or("unfinished", crate::narrate::host_result)
 }
 
 fn outcome_label(o: &Outcome) -> String {
@@ -62,9 +58,10 @@ fn verified_label(outcome: &Outcome, verified: Option<bool>) -> &'static str {
 }
 
 fn decision_text(d: &Decision) -> String {
-    match d {
-        Decision::Override { reason } => format!("override: \u{201c}{}\u{201d}", esc(reason)),
-        d => d.label().to_string(),
+    let what = esc(&crate::narrate::choice(d.choice, &d.target));
+    match &d.reason {
+        Some(reason) => format!("{what}: \u{201c}{}\u{201d}", esc(reason)),
+        None => what,
     }
 }
 
@@ -84,16 +81,21 @@ pub fn title_and_summary(out: &mut String, m: &Model) {
         let _ =
             writeln!(out, "> **DRILL**: this window ran against simulated hosts. Nothing in production was changed.\n");
     }
+    // A host that failed is a failure whatever was decided after: the outcome says so.
+    let failed = m.state.hosts.values().filter(|h| h.failed).count();
     let outcome = match m.finished {
-        Some((_, false)) => "completed".to_string(),
+        Some((_, false)) if failed == 0 => "completed".to_string(),
+        Some((_, false)) => format!("completed, **{failed} host(s) failed** on the way"),
         Some((_, true)) => "**ABORTED**".to_string(),
+        None if m.state.paused => "**PAUSED**: left by the operators or a signal; `--resume` carries on".to_string(),
         None => format!(
             "**still running or interrupted**: no end recorded (journal ends at seq {})",
             m.records.last().map_or(0, |r| r.seq)
         ),
     };
-    let count = |r: HostResult| m.results.values().filter(|x| **x == r).count();
-    let unfinished = m.hosts.iter().filter(|h| !m.results.contains_key(**h)).count();
+    let standings: Vec<Standing> = m.hosts.iter().map(|h| m.standing(h)).collect();
+    let count = |f: &dyn Fn(&Standing) -> bool| standings.iter().filter(|s| f(s)).count();
+    let unfinished = count(&|s| matches!(s, Standing::Underway { .. }));
     let sha = h.runbook_sha256.get(..12).unwrap_or(&h.runbook_sha256);
     let _ = writeln!(out, "| | |\n|---|---|");
     let _ = writeln!(out, "| Window | {} |", esc(&h.window));
@@ -117,11 +119,19 @@ pub fn title_and_summary(out: &mut String, m: &Model) {
     let _ = writeln!(out, "| Outcome | {outcome} |");
     let mut hosts = format!(
         "{} done, {} rolled back, {} skipped, {} failed",
-        count(HostResult::Done),
-        count(HostResult::RolledBack),
-        count(HostResult::Skipped),
-        count(HostResult::Failed)
+        count(&|s| matches!(s, Standing::Done | Standing::DoneOverride)),
+        count(&|s| matches!(s, Standing::RolledBack(_))),
+        count(&|s| matches!(s, Standing::Skipped)),
+        count(&|s| matches!(s, Standing::Failed)),
     );
+    let stopped = count(&|s| matches!(s, Standing::Stopped { .. }));
+    if stopped > 0 {
+        hosts.push_str(&format!(", {stopped} stopped with changes not undone"));
+    }
+    let not_started = count(&|s| matches!(s, Standing::NotStarted));
+    if m.finished.is_some() && not_started > 0 {
+        hosts.push_str(&format!(", {not_started} not started"));
+    }
     if unfinished > 0 {
         hosts.push_str(&format!(", {unfinished} unfinished"));
     }
@@ -132,7 +142,7 @@ pub fn title_and_summary(out: &mut String, m: &Model) {
     if !m.hosts.is_empty() {
         let _ = writeln!(out, "| Host | Result |\n|---|---|");
         for host in &m.hosts {
-            let _ = writeln!(out, "| {} | {} |", esc(host), result_label(m.results.get(*host).copied()));
+            let _ = writeln!(out, "| {} | {} |", esc(host), esc(&crate::narrate::standing(m.standing(host))));
         }
         out.push('\n');
     }
@@ -166,6 +176,7 @@ fn describe(m: &Model, i: usize, e: &Event) -> Option<String> {
                 Request::RollbackWave { wave, .. } => format!("roll back wave {}", esc(wave)),
                 Request::RollbackAll => "roll back everything".to_string(),
                 Request::Abort => "abort the window".to_string(),
+                Request::Pause { reason } => format!("leave the window paused ({})", esc(reason)),
             };
             format!("**requested**: {what} (by {})", names(operators))
         }
@@ -199,8 +210,18 @@ fn describe(m: &Model, i: usize, e: &Event) -> Option<String> {
             format!("re-check before first change: {div} divergence(s)")
         }
         Event::HardStop { id, stop, .. } => format!("**HARD STOP #{id}**: {}", esc(&stop.headline())),
-        Event::Decided { id, decision, operators, .. } => {
+        Event::Decided(Decided { id, decision, operators, .. }) => {
             format!("decision #{id}: {} (by {})", decision_text(decision), names(operators))
+        }
+        Event::RollbackAccepted { step, stop, .. } => format!(
+            "rollback of \"{}\" accepted as done, **unverified**, by the override at stop #{stop}",
+            esc(&m.step_name(*step))
+        ),
+        Event::StepAccepted { step, stop, .. } => {
+            format!("step \"{}\" accepted as done by the override at stop #{stop}", esc(&m.step_name(*step)))
+        }
+        Event::Resumed { operators, pid, machine } => {
+            format!("window **resumed** by {} (process {pid} on {})", names(operators), esc(machine))
         }
         Event::Snapshot { .. } => return None,
         Event::StepStarted { step, .. } | Event::RollbackStarted { step, .. } => {
@@ -308,7 +329,7 @@ pub fn package_changes(out: &mut String, m: &Model) {
             continue;
         }
         any = true;
-        let _ = writeln!(out, "### {} ({})\n", esc(host), result_label(m.results.get(*host).copied()));
+        let _ = writeln!(out, "### {} ({})\n", esc(host), esc(&crate::narrate::standing(m.standing(host))));
         let _ = writeln!(out, "| Package | From | To | Step | Now |\n|---|---|---|---|---|");
         for row in rows {
             let _ = writeln!(out, "{row}");
@@ -388,17 +409,17 @@ pub fn decisions(out: &mut String, m: &Model) {
             let _ = writeln!(out, "**Decision: none recorded** (the window stopped here unanswered).\n");
         }
         for d in &s.decisions {
-            let auto = d.operators.iter().any(|o| o == "auto-rollback");
+            let auto = matches!(d.by, Some(Actor::AutoRollback));
             let _ = writeln!(
                 out,
                 "**Decision: {}** at {} by {}{}\n",
-                d.decision.label(),
+                esc(&crate::narrate::choice(d.decision.choice, &d.decision.target)),
                 hms(d.at),
                 names(d.operators),
                 if auto { " (automatic, after a failed health check)" } else { "" }
             );
-            if let Decision::Override { reason } = d.decision {
-                let _ = writeln!(out, "Override reason:\n\n> {}\n", esc(reason));
+            if let Some(reason) = &d.decision.reason {
+                let _ = writeln!(out, "Reason:\n\n> {}\n", esc(reason));
             }
         }
     }
@@ -494,7 +515,7 @@ pub fn health(out: &mut String, m: &Model) {
     let mut rows = Vec::new();
     let mut runs = 0;
     for r in m.records {
-        if let Event::Checks { host, after_step, results } = &r.event {
+        if let Event::Checks { host, after_step, results, .. } = &r.event {
             runs += 1;
             for c in results.iter().filter(|c| !c.ok) {
                 let before = failing_before.iter().any(|(h, b)| *h == host && b.check == c.check);
@@ -616,23 +637,25 @@ pub fn post_incident(out: &mut String, m: &Model) {
     let _ = writeln!(out, "### What failed\n");
     let mut failed = Vec::new();
     for s in &m.stops {
-        let is_failure = matches!(
-            s.stop,
-            StopKind::StepFailed { .. }
-                | StopKind::StepTimeout { .. }
-                | StopKind::HealthFailed { .. }
-                | StopKind::Unreachable { .. }
-                | StopKind::UnknownOutcome { .. }
-                | StopKind::RollbackUnverified { .. }
-        );
+        // What went wrong on a host (not a question about the plan), or could not be known.
+        let code = s.stop.code();
+        let is_failure = code.is_failure() || matches!(code, StopCode::Unreachable | StopCode::UnknownOutcome);
         if is_failure {
             let decided = s.decisions.last().map_or("undecided".into(), |d| decision_text(d.decision));
             failed.push(format!("- {} at {}: {} ({decided})", host_label(s.host), hms(s.at), esc(&s.stop.headline())));
         }
     }
     for host in &m.hosts {
-        if m.results.get(*host) == Some(&HostResult::Failed) {
-            failed.push(format!("- {}: host ended **failed**", esc(host)));
+        match m.standing(host) {
+            Standing::Failed => failed.push(format!("- {}: host ended **failed**", esc(host))),
+            Standing::Stopped { done } => failed.push(format!(
+                "- {}: left with {done} step(s) done and **not undone** (`patchdeck rollback` undoes them)",
+                esc(host)
+            )),
+            Standing::RolledBack(crate::engine::state::RollbackCheck::StillUnhealthy) => {
+                failed.push(format!("- {}: rolled back, **still unhealthy**", esc(host)))
+            }
+            _ => {}
         }
     }
     if failed.is_empty() {
@@ -668,8 +691,8 @@ pub fn post_incident(out: &mut String, m: &Model) {
         .stops
         .iter()
         .flat_map(|s| s.decisions.iter().map(move |d| (s, d)))
-        .filter_map(|(s, d)| match d.decision {
-            Decision::Override { reason } => Some(format!(
+        .filter_map(|(s, d)| match (d.decision.choice, &d.decision.reason) {
+            (Choice::Override, Some(reason)) => Some(format!(
                 "- {} (stop #{}: {}): overridden by {}: \u{201c}{}\u{201d}",
                 host_label(s.host),
                 s.id,

@@ -93,6 +93,8 @@ pub struct Policy {
     pub held_package: OnDivergence,
     pub auto_rollback: bool,
     pub auto_rollback_countdown: Duration,
+    /// Every wave after the first waits for a go (unless the wave says `gate = false`).
+    pub gate_between_waves: bool,
 }
 
 impl Default for Policy {
@@ -109,6 +111,7 @@ impl Default for Policy {
             held_package: OnDivergence::Warn,
             auto_rollback: false,
             auto_rollback_countdown: Duration::from_secs(15),
+            gate_between_waves: false,
         }
     }
 }
@@ -139,6 +142,10 @@ pub struct Wave {
     pub parallel: usize,
     /// Failed hosts tolerated before the wave stops.
     pub max_failures: usize,
+    /// Go/no-go: before this wave starts, people say go (journaled with who).
+    pub gate: bool,
+    /// `gate` was written for this wave (else the policy's `gate_between_waves` decides).
+    pub gate_set: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -79,6 +79,7 @@ pub struct RawPolicy {
     pub held_package: Text,
     pub auto_rollback: Option<Spanned<bool>>,
     pub auto_rollback_countdown: Text,
+    pub gate_between_waves: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +99,7 @@ pub struct RawWave {
     pub tags: TextList,
     pub parallel: Option<Spanned<i64>>,
     pub max_failures: Option<Spanned<i64>>,
+    pub gate: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -94,6 +94,13 @@ impl Validator<'_> {
         if self.diags.len() > before || partial {
             return None;
         }
+        // A wave without its own `gate` follows the policy: every wave after the first.
+        let mut waves = waves;
+        for (i, w) in waves.iter_mut().enumerate() {
+            if !w.gate_set {
+                w.gate = i > 0 && policy.gate_between_waves;
+            }
+        }
         Some(Runbook {
             path: self.src.path.clone(),
             window: window?,
@@ -302,6 +309,9 @@ impl Validator<'_> {
             policy.auto_rollback = *a.get_ref();
         }
         policy.auto_rollback_countdown = self.duration(&p.auto_rollback_countdown, policy.auto_rollback_countdown);
+        if let Some(g) = &p.gate_between_waves {
+            policy.gate_between_waves = *g.get_ref();
+        }
         policy
     }
 
@@ -433,7 +443,15 @@ impl Validator<'_> {
             }
             let parallel = self.count(&w.parallel, 1, 1, "parallel", "hosts worked on at once");
             let max_failures = self.count(&w.max_failures, 0, 0, "max_failures", "failed hosts tolerated");
-            out.push(Wave { name: wave_name, hosts: members, parallel, max_failures });
+            let gate = w.gate.as_ref().map(|g| *g.get_ref());
+            out.push(Wave {
+                name: wave_name,
+                hosts: members,
+                parallel,
+                max_failures,
+                gate: gate.unwrap_or(false),
+                gate_set: gate.is_some(),
+            });
         }
         // Likewise a host may be missing from a wave only for a tag it lost.
         if let Some(hosts) = hosts.filter(|_| !partial) {

@@ -66,11 +66,12 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::engine::Engine;
     use crate::engine::clock::ManualClock;
+    use crate::engine::control::Choice;
     use crate::engine::decide::Scripted;
-    use crate::engine::event::{Decision, Event, HostResult};
+    use crate::engine::event::{Event, HostResult};
     use crate::engine::recorder::Recorder;
+    use crate::engine::{Engine, Parts};
     use crate::inventory::Host;
     use crate::pkg::apt::Apt;
     use crate::pkg::testing::Fake;
@@ -173,7 +174,7 @@ mod tests {
     }
 
     /// The demo window on canary1 alone, canary1 answering as the fake manager.
-    async fn fake_window(decisions: Vec<Decision>, fault: Option<&str>) -> (Vec<Event>, Fleet, Option<HostResult>) {
+    async fn fake_window(decisions: Vec<Choice>, fault: Option<&str>) -> (Vec<Event>, Fleet, Option<HostResult>) {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in crate::demo::FILES {
             let text = match *name {
@@ -210,7 +211,7 @@ mod tests {
         let decider = Scripted::new(decisions);
         let (recorder, log) = Recorder::in_memory();
         let managers = both();
-        let engine = Engine::new(
+        let parts = Parts::new(
             &runbook,
             &baseline,
             &t,
@@ -222,7 +223,7 @@ mod tests {
             &recorder,
             vec!["carol".into()],
         );
-        let summary = engine.run().await.unwrap();
+        let summary = Engine::new(parts).run().await.unwrap();
         let events = log.lock().unwrap().clone();
         (events, fleet, summary.results["canary1"])
     }
@@ -243,7 +244,7 @@ mod tests {
 
         // A failed restart, rolled back: the fake manager's restore, verified on the host.
         let (events, fleet, result) =
-            fake_window(vec![Decision::Rollback, Decision::Abort], Some("systemctl restart nginx")).await;
+            fake_window(vec![Choice::RollbackHost, Choice::Abort], Some("systemctl restart nginx")).await;
         assert_eq!(result, Some(HostResult::RolledBack), "{events:#?}");
         let history = fleet.with_host("canary1", |h| h.history.clone()).unwrap();
         assert!(history.iter().any(|s| s.starts_with("fakepm --exact sync ")), "{history:#?}");

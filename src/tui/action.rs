@@ -25,13 +25,9 @@ pub enum Action {
     RollbackWave,
     RollbackAll,
     AbortWindow,
-    // At a hard stop.
-    ChooseRollback,
-    ChooseSkip,
-    ChooseAbort,
-    ChooseRollbackAll,
-    ChooseRetry,
-    ChooseOverride,
+    /// At a hard stop: one of the engine's choices (keys come from the one list, see
+    /// `keymap::choice_key`).
+    Choose(crate::engine::control::Choice),
     // Auto-rollback countdown.
     CancelAutoRollback,
     RollbackNow,

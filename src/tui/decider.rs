@@ -5,15 +5,23 @@
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::engine::decide::Decider;
-use crate::engine::event::Decision;
+use crate::engine::control::{Actor, Decision};
+use crate::engine::decide::{Decider, Verdict};
 use crate::engine::state::OpenStop;
 
 /// A question for the operators.
 #[derive(Debug)]
 pub enum Ask {
-    Decide { stop: OpenStop, reply: oneshot::Sender<Decision> },
-    Countdown { host: String, seconds: u64, reply: oneshot::Sender<bool> },
+    Decide {
+        stop: OpenStop,
+        reply: oneshot::Sender<Verdict>,
+    },
+    /// `Some(who)` cancels the auto-rollback; `None` lets it run.
+    Countdown {
+        host: String,
+        seconds: u64,
+        reply: oneshot::Sender<Option<Actor>>,
+    },
 }
 
 pub struct TuiDecider {
@@ -27,22 +35,26 @@ impl TuiDecider {
     }
 }
 
+/// Nobody is left at the cockpit to answer: abort changes nothing further.
+fn nobody() -> Verdict {
+    Verdict { decision: Decision::abort(), by: Actor::Nobody }
+}
+
 #[async_trait]
 impl Decider for TuiDecider {
-    async fn decide(&self, stop: &OpenStop) -> Decision {
+    async fn decide(&self, stop: &OpenStop) -> Verdict {
         let (reply, answer) = oneshot::channel();
         if self.tx.send(Ask::Decide { stop: stop.clone(), reply }).is_err() {
-            // Nobody left to ask: abort changes nothing further.
-            return Decision::Abort;
+            return nobody();
         }
-        answer.await.unwrap_or(Decision::Abort)
+        answer.await.unwrap_or_else(|_| nobody())
     }
 
-    async fn auto_rollback_countdown(&self, host: &str, seconds: u64) -> bool {
+    async fn auto_rollback_countdown(&self, host: &str, seconds: u64) -> Option<Actor> {
         let (reply, answer) = oneshot::channel();
         if self.tx.send(Ask::Countdown { host: host.to_string(), seconds, reply }).is_err() {
-            return true; // the policy says roll back; nobody can cancel
+            return None; // the policy says roll back; nobody can cancel
         }
-        answer.await.unwrap_or(true)
+        answer.await.unwrap_or(None)
     }
 }

@@ -5,6 +5,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::action::Action;
+use crate::engine::control::Choice;
 
 /// Where the input goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +51,39 @@ const fn b(
     Binding { context, label, key, ctrl: false, action, help, short }
 }
 
+/// The key of each choice at a hard stop, with its footer word and help line. Exhaustive:
+/// a new choice in the engine's list does not compile until it has a key here.
+pub const fn choice_key(c: Choice) -> (&'static str, char, &'static str, &'static str) {
+    match c {
+        Choice::RollbackHost => ("R", 'R', "ROLLBACK", "roll back this host (asks once); never more than this host"),
+        Choice::Skip => ("s", 's', "skip", "skip this host, leave it untouched (only before its first change)"),
+        Choice::Abort => ("a", 'a', "abort", "abort the window: nothing new starts; rollback stays possible"),
+        Choice::RollbackAll => {
+            ("X", 'X', "roll back all", "abort and roll back every host with changes (asks, with how many)")
+        }
+        Choice::Retry => ("e", 'e', "retry", "retry the step"),
+        Choice::Repair => ("p", 'p', "repair", "repair the package database (dpkg --configure -a), then check again"),
+        Choice::Override => ("o", 'o', "override", "override: type a reason, then the host name"),
+        Choice::Go => ("g", 'g', "GO", "go: start the next wave"),
+        Choice::StartEarly => ("S", 'S', "start early", "start before the window's start time: type a reason"),
+        Choice::RollbackWave => ("W", 'W', "roll back wave", "roll back every host of this wave"),
+    }
+}
+
+/// A hard stop's binding for a choice, from [`choice_key`].
+const fn choose(c: Choice) -> Binding {
+    let (label, key, short, help) = choice_key(c);
+    Binding {
+        context: Context::Stop,
+        label,
+        key: KeyCode::Char(key),
+        ctrl: false,
+        action: Action::Choose(c),
+        help,
+        short,
+    }
+}
+
 use Context::*;
 use KeyCode::Char;
 
@@ -86,20 +120,17 @@ pub static BINDINGS: &[Binding] = &[
     b(ReadOnly, "/", Char('/'), Action::Filter, "filter", "filter hosts and diff lines (Esc clears)"),
     b(ReadOnly, "?", Char('?'), Action::Help, "help", "every key"),
     b(ReadOnly, "q", Char('q'), Action::Quit, "quit", "quit watching (the window is not affected)"),
-    b(
-        Stop,
-        "R",
-        Char('R'),
-        Action::ChooseRollback,
-        "ROLLBACK",
-        "roll back this host; at a window-wide stop, everything (asks once)",
-    ),
-    b(Stop, "r", Char('r'), Action::ChooseRollback, "", "same as R"),
-    b(Stop, "s", Char('s'), Action::ChooseSkip, "skip", "skip this host, leave it as it is"),
-    b(Stop, "a", Char('a'), Action::ChooseAbort, "abort", "abort the window"),
-    b(Stop, "X", Char('X'), Action::ChooseRollbackAll, "roll back all", "abort and roll back everything"),
-    b(Stop, "e", Char('e'), Action::ChooseRetry, "retry", "retry the step"),
-    b(Stop, "o", Char('o'), Action::ChooseOverride, "override", "override: type a reason, then the host name"),
+    choose(Choice::RollbackHost),
+    b(Stop, "r", Char('r'), Action::Choose(Choice::RollbackHost), "", "same as R"),
+    choose(Choice::Skip),
+    choose(Choice::Abort),
+    choose(Choice::RollbackAll),
+    choose(Choice::Retry),
+    choose(Choice::Repair),
+    choose(Choice::Override),
+    choose(Choice::Go),
+    choose(Choice::StartEarly),
+    choose(Choice::RollbackWave),
     b(Stop, "d", Char('d'), Action::FullDiff, "", "full-screen diff of this host"),
     b(Countdown, "c", Char('c'), Action::CancelAutoRollback, "cancel", "cancel the auto-rollback (then decide)"),
     b(Countdown, "R", Char('R'), Action::RollbackNow, "roll back now", "roll back now"),
@@ -199,7 +230,7 @@ mod tests {
         assert_eq!(lookup(Main, r), Some(Action::RollbackHost));
         assert_eq!(lookup(View, r), Some(Action::RollbackHost));
         assert_eq!(lookup(Confirm, r), Some(Action::RollbackHost));
-        assert_eq!(lookup(Stop, r), Some(Action::ChooseRollback));
+        assert_eq!(lookup(Stop, r), Some(Action::Choose(Choice::RollbackHost)));
         assert_eq!(lookup(Countdown, r), Some(Action::RollbackNow));
         assert_eq!(lookup(Text, r), Some(Action::Input('R')), "in a prompt R is a letter");
         assert_eq!(lookup(ReadOnly, r), None, "watch cannot send commands");
@@ -211,9 +242,21 @@ mod tests {
     }
 
     #[test]
+    fn every_choice_has_its_own_key_at_a_stop() {
+        let mut keys: Vec<char> = Choice::ALL.iter().map(|c| choice_key(*c).1).collect();
+        for c in Choice::ALL {
+            let key = KeyEvent::from(Char(choice_key(c).1));
+            assert_eq!(lookup(Stop, key), Some(Action::Choose(c)), "{c:?}");
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), Choice::ALL.len(), "two choices share a key");
+    }
+
+    #[test]
     fn actions_are_named_as_data() {
         assert_eq!(serde_json::to_string(&Action::RollbackHost).unwrap(), "\"rollback_host\"");
-        let a: Action = serde_json::from_str("\"choose_override\"").unwrap();
-        assert_eq!(a, Action::ChooseOverride);
+        let a: Action = serde_json::from_str("{\"choose\":\"override\"}").unwrap();
+        assert_eq!(a, Action::Choose(Choice::Override));
     }
 }

@@ -4,7 +4,8 @@
 //! One concern per file:
 //! - `action`: every operator action, as data (serde names).
 //! - `keymap`: keys to actions per context; help and footer come from it. No Ctrl-b.
-//! - `app`: the state and the pure `update(&mut App, Action) -> Vec<Effect>`.
+//! - `app/`: the state (`model`), engine events folded into it (`fold`), and the pure
+//!   `update(&mut App, Action) -> Vec<Effect>` with one input handler file per context.
 //! - `transcript`: each host's output pane, streamed lines bounded.
 //! - `pace`: when to redraw (at once for keys and events, once a frame for output).
 //! - `view/*`: drawing from `&App` only.

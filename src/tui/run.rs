@@ -17,13 +17,15 @@ use super::decider::Ask;
 use super::keymap;
 use super::pace::Pace;
 use super::strings;
-use super::terminal::{self, Guard, Signals};
+use super::terminal::{self, Guard};
 use super::theme::Theme;
 use super::view;
-use crate::engine::clock::Clock;
-use crate::engine::event::{Decision, Request};
+use crate::engine::Controls;
+use crate::engine::control::Actor;
+use crate::engine::decide::Verdict;
+use crate::engine::event::Request;
 use crate::engine::live::{Live, LiveReceiver};
-use crate::engine::{Engine, Summary};
+use crate::session::signals::Signals;
 
 /// The screen: drawn while attached; after SIGHUP/SIGTERM it is given back and nothing is
 /// drawn any more.
@@ -60,31 +62,18 @@ pub fn key_action(app: &App, ev: &TermEvent) -> Option<super::action::Action> {
 }
 
 /// Nobody can answer any more (signal, or the terminal is gone): give the terminal back,
-/// ask the window to abort (running steps finish; nothing is killed), answer a pending
-/// stop with abort and let pending auto-rollbacks proceed as the policy says.
-fn detach(
-    screen: &mut Screen,
-    request: &Requester<'_>,
-    app: &App,
-    decision: &mut Option<oneshot::Sender<Decision>>,
-    countdowns: &mut BTreeMap<String, oneshot::Sender<bool>>,
-) {
+/// leave the window paused (running steps finish; nothing new starts; nothing is killed;
+/// an open stop stays open for `--resume`).
+async fn detach(screen: &mut Screen, controls: &dyn Controls, app: &App, why: &str) {
     screen.detach();
-    if app.can_request()
-        && let Err(e) = request(Request::Abort)
-    {
-        tracing::error!("cannot request abort: {e:?}");
+    if app.mode == super::app::Mode::Live && !app.state.paused {
+        let pause = Request::Pause { reason: why.to_string() };
+        if let Err(e) = controls.request(pause, app.state.operators.clone()).await {
+            tracing::error!("cannot leave the window paused: {e:?}");
+        }
     }
-    if let Some(d) = decision.take() {
-        let _ = d.send(Decision::Abort);
-    }
-    for (_, c) in std::mem::take(countdowns) {
-        let _ = c.send(true);
-    }
+    controls.close();
 }
-
-/// Journals an operator's request (outside a hard stop) for the window being driven.
-pub type Requester<'a> = dyn Fn(Request) -> eyre::Result<()> + Sync + 'a;
 
 /// Applies what the feed brought. `true` when it held an event (shown at once; output
 /// alone waits for the next frame).
@@ -97,30 +86,17 @@ pub fn apply(app: &mut App, batch: Vec<Live>) -> bool {
     events
 }
 
-/// Runs the window under the cockpit until the engine is done and the operators quit.
-/// `live` must be subscribed to the engine's recorder and be the engine's output feed.
-pub async fn run(
-    engine: &Engine<'_>,
-    live: LiveReceiver,
-    asks: mpsc::UnboundedReceiver<Ask>,
-    app: App,
-    theme: Theme,
-) -> eyre::Result<Summary> {
-    drive(engine.run(), &|r| engine.request(r), engine.clock, live, asks, app, theme).await
-}
-
-/// The loop over any window: `window` is the engine's run (or a drill around it), `request`
-/// journals the operators' requests, `clock` is the window's time (a drill's may be
-/// simulated).
+/// The loop over any window: `window` is the engine's run (or a drill around it),
+/// `controls` reach it.
 pub async fn drive<T>(
     window: impl Future<Output = eyre::Result<T>>,
-    request: &Requester<'_>,
-    clock: &dyn Clock,
+    controls: &dyn Controls,
     live: LiveReceiver,
     mut asks: mpsc::UnboundedReceiver<Ask>,
     mut app: App,
     theme: Theme,
 ) -> eyre::Result<T> {
+    let clock = controls.clock();
     let mut screen = Screen::open(theme)?;
     let mut signals = Signals::new()?;
     let mut keys = EventStream::new();
@@ -129,9 +105,11 @@ pub async fn drive<T>(
 
     tokio::pin!(window);
     let mut summary: Option<eyre::Result<T>> = None;
-    let mut decision: Option<oneshot::Sender<Decision>> = None;
-    let mut countdowns: BTreeMap<String, oneshot::Sender<bool>> = BTreeMap::new();
+    let mut decision: Option<oneshot::Sender<Verdict>> = None;
+    let mut countdowns: BTreeMap<String, oneshot::Sender<Option<Actor>>> = BTreeMap::new();
     let mut detached = false;
+    // The operators asked to leave (quit confirmed, or `q` once the window is over).
+    let mut leaving = false;
     let mut pace = Pace::new();
 
     loop {
@@ -141,7 +119,7 @@ pub async fn drive<T>(
             screen.draw(&app)?;
             pace.drawn(t);
         }
-        if summary.is_some() && (app.quitting || detached) {
+        if summary.is_some() && (leaving || detached) {
             break;
         }
         let mut effects = Vec::new();
@@ -154,35 +132,32 @@ pub async fn drive<T>(
             r = &mut window, if summary.is_none() => {
                 if let Err(e) = &r {
                     tracing::error!("window engine stopped: {e:?}");
-                    summary = Some(r);
-                    break;
                 }
                 summary = Some(r);
                 // Events recorded last may still be queued.
                 apply(&mut app, live.try_batch());
                 app.on_engine_done();
             }
-            batch = live.next_batch() => urgent = apply(&mut app, batch),
+            batch = live.next_batch() => {
+                urgent = apply(&mut app, batch);
+                // A question the journal answered meanwhile (a decision, the start time)
+                // is no longer asked.
+                if app.open_stop().is_none() {
+                    decision = None;
+                }
+            }
             () = sleep_until(frame_at), if frame.is_some() => urgent = false,
             Some(ask) = asks.recv() => {
                 // Events journaled before the question (the HardStop) come first.
                 apply(&mut app, live.try_batch());
                 match ask {
                     Ask::Decide { stop, reply } => {
-                        if detached {
-                            let _ = reply.send(Decision::Abort);
-                        } else {
-                            app.on_stop(stop);
-                            decision = Some(reply);
-                        }
+                        app.on_stop(stop);
+                        decision = Some(reply);
                     }
                     Ask::Countdown { host, seconds, reply } => {
-                        if detached {
-                            let _ = reply.send(true);
-                        } else {
-                            app.on_countdown(&host, seconds);
-                            countdowns.insert(host, reply);
-                        }
+                        app.on_countdown(&host, seconds);
+                        countdowns.insert(host, reply);
                     }
                 }
             }
@@ -196,7 +171,7 @@ pub async fn drive<T>(
                     Err(e) => {
                         // The terminal is gone (closed without SIGHUP): behave as on SIGHUP.
                         tracing::warn!("terminal input failed, detaching: {e}");
-                        detach(&mut screen, request, &app, &mut decision, &mut countdowns);
+                        detach(&mut screen, controls, &app, "the terminal went away").await;
                         detached = true;
                     }
                 }
@@ -206,8 +181,8 @@ pub async fn drive<T>(
                 effects = update(&mut app, super::action::Action::Tick);
             }
             name = signals.recv() => {
-                tracing::warn!("{name}: giving the terminal back, asking the window to abort");
-                detach(&mut screen, request, &app, &mut decision, &mut countdowns);
+                tracing::warn!("{name}: giving the terminal back, leaving the window paused");
+                detach(&mut screen, controls, &app, &format!("{name} received")).await;
                 detached = true;
                 eprintln!("patchdeck: {name}: {}", strings::SIGNAL_RECEIVED);
             }
@@ -221,24 +196,24 @@ pub async fn drive<T>(
             match effect {
                 Effect::Decide(d) => {
                     if let Some(reply) = decision.take() {
-                        let _ = reply.send(d);
+                        let by = Actor::operator(app.state.operators.join("+"));
+                        let _ = reply.send(Verdict { decision: d, by });
                     }
                 }
                 Effect::AutoRollback { host, roll_back } => {
                     if let Some(reply) = countdowns.remove(&host) {
-                        let _ = reply.send(roll_back);
+                        let who = (!roll_back).then(|| Actor::operator(app.state.operators.join("+")));
+                        let _ = reply.send(who);
                     }
                 }
                 Effect::Request(r) => {
-                    if let Err(e) = request(r) {
+                    if let Err(e) = controls.request(r, app.state.operators.clone()).await {
                         app.status = Some(format!("{e:#}"));
                     }
                 }
                 Effect::Quit => {
-                    if summary.is_some() {
-                        screen.detach();
-                        return summary.unwrap_or_else(|| Err(eyre::eyre!("no summary")));
-                    }
+                    leaving = true;
+                    controls.close();
                 }
             }
         }

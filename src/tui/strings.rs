@@ -2,8 +2,9 @@
 //! one file to review (or translate). Text that came from a host goes through
 //! [`crate::safe_text::for_terminal`] before it reaches any of these.
 
-use super::app::RollbackKey;
-use crate::engine::event::{Decision, Event, HostResult, Outcome, Request, StopKind};
+use super::app::model::RollbackKey;
+use crate::engine::control::{Choice, Decision};
+use crate::engine::event::{Event, HostResult, Outcome, Request, StopKind};
 use crate::safe_text::for_terminal;
 
 pub const APP: &str = "patchdeck";
@@ -42,7 +43,7 @@ pub const WINDOW_FINISHED: &str = "window finished";
 pub const WINDOW_ABORTED: &str = "window ABORTED";
 pub const WINDOW_RUNNING: &str = "window running";
 pub const QUIT_WAITING: &str =
-    "quitting: abort requested; waiting for running steps to finish (no remote command is killed)";
+    "leaving: the window is paused; waiting for running steps to finish (no remote command is killed)";
 pub const NO_REQUESTS_AFTER_END: &str = "the window has ended: nothing more can be requested";
 /// The drill marker: in a drill's header, on every screen, in place of [`APP`].
 pub const DRILL: &str = "DRILL";
@@ -56,7 +57,8 @@ pub fn drill_over(passed: bool, live: bool) -> String {
     )
 }
 
-pub const SIGNAL_RECEIVED: &str = "signal received: abort requested; waiting for running steps to finish";
+pub const SIGNAL_RECEIVED: &str =
+    "signal received: the window is left paused; running steps finish, nothing new starts (--resume carries on)";
 
 /// Hours and minutes of a duration in seconds, signed: "1h05m", "49m", "-3m".
 pub fn hm(secs: i64) -> String {
@@ -152,28 +154,48 @@ pub fn confirm_request(r: &Request) -> String {
             format!("Roll back wave \"{wave}\" ({})? Each host is undone between steps.", hosts.join(", "))
         }
         Request::RollbackAll => "Stop the window and roll back EVERYTHING done so far, newest first?".into(),
-        Request::Abort => "Abort the window? Nothing new starts; hosts are left as they are.".into(),
+        Request::Abort => {
+            "Abort the window? Nothing new starts; hosts are left as they are (rollback stays possible).".into()
+        }
+        Request::Pause { .. } => {
+            "Leave the window paused? Running steps finish; nothing new starts; --resume carries on.".into()
+        }
     }
 }
 
 pub fn confirm_decision(d: &Decision, host: Option<&str>) -> String {
     let on = host.unwrap_or("the window");
-    match d {
-        Decision::Rollback => format!("Roll back {on} now?"),
-        Decision::RollbackAll => "Abort and roll back EVERYTHING done so far?".into(),
-        Decision::SkipHost => format!("Skip {on} and leave it as it is?"),
-        Decision::Abort => "Abort the window? Hosts are left as they are.".into(),
-        Decision::Retry => format!("Run the step again on {on}?"),
-        Decision::Override { .. } => format!("Override and carry on with {on}?"),
+    match d.choice {
+        Choice::RollbackHost => format!("Roll back {on} now?"),
+        Choice::RollbackWave => format!("Roll back {} now?", crate::narrate::choice(d.choice, &d.target)),
+        Choice::RollbackAll => "Abort and roll back EVERYTHING done so far?".into(),
+        Choice::Skip => format!("Skip {on} and leave it untouched?"),
+        Choice::Abort => {
+            "Abort the window? Nothing new starts; hosts are left as they are (rollback stays possible).".into()
+        }
+        Choice::Retry => format!("Run the step again on {on}?"),
+        Choice::Repair => format!("Repair the package database on {on}, then check it again?"),
+        Choice::Override => format!("Override and carry on with {on}?"),
+        Choice::Go => "Go: start the next wave?".into(),
+        Choice::StartEarly => "Start the window now, before its start time?".into(),
+    }
+}
+
+/// What the reason prompt asks, for a choice that needs one.
+pub fn reason_prompt(c: Choice) -> &'static str {
+    match c {
+        Choice::StartEarly => "Start early: why now, before the window's start? (recorded in the journal)",
+        _ => OVERRIDE_REASON,
     }
 }
 
 pub fn confirm_quit(running: &[String]) -> String {
     if running.is_empty() {
-        "Quit? The window is aborted (nothing new starts); resume later with `patchdeck run RUNBOOK --resume`.".into()
+        "Quit? The window is left PAUSED: nothing new starts; `patchdeck run RUNBOOK --resume` carries on where it is."
+            .into()
     } else {
         format!(
-            "Quit? Running now: {}. patchdeck asks the window to abort, waits for these to finish (it never kills a remote command), then exits. Resume with --resume.",
+            "Quit? Running now: {}. The window is left PAUSED: these finish (no remote command is killed), nothing new starts; --resume carries on.",
             running.join(", ")
         )
     }
@@ -209,16 +231,19 @@ pub const PROMPT_ENTER: &str = "accept";
 pub const PROMPT_ESC: &str = "back";
 
 /// A choice at a hard stop, as shown in the modal.
-pub fn choice(label: &str, host: Option<&str>, override_word: &str) -> String {
+pub fn choice(c: Choice, host: Option<&str>, override_word: &str) -> String {
     let h = host.unwrap_or("window");
-    match label {
-        "rollback" => host.map_or("roll back".into(), |h| format!("roll back {h}")),
-        "skip" => format!("skip {h}"),
-        "abort" => "abort window".into(),
-        "rollback everything" => "roll back everything".into(),
-        "retry" => "retry step".into(),
-        "override" => format!("override (type a reason, then \"{override_word}\")"),
-        other => other.into(),
+    match c {
+        Choice::RollbackHost => format!("roll back {h}"),
+        Choice::RollbackWave => "roll back its wave".into(),
+        Choice::Skip => format!("skip {h}"),
+        Choice::Abort => "abort window".into(),
+        Choice::RollbackAll => "roll back everything".into(),
+        Choice::Retry => "retry step".into(),
+        Choice::Repair => "repair dpkg".into(),
+        Choice::Override => format!("override (type a reason, then \"{override_word}\")"),
+        Choice::Go => "go".into(),
+        Choice::StartEarly => "start early (type a reason)".into(),
     }
 }
 
@@ -229,24 +254,11 @@ pub const COUNTDOWN_TITLE: &str = "AUTO-ROLLBACK";
 pub const COUNTDOWN_HINT: &str = "c cancels (then you decide at a hard stop)   R rolls back now";
 
 pub fn host_result(r: HostResult) -> &'static str {
-    match r {
-        HostResult::Done => "done",
-        HostResult::RolledBack => "rolled back",
-        HostResult::Skipped => "skipped",
-        HostResult::Failed => "FAILED",
-    }
+    crate::narrate::host_result(r)
 }
 
 pub fn outcome(o: &Outcome, millis: u64) -> String {
-    let t = format!("{:.1}s", millis as f64 / 1000.0);
-    match o {
-        Outcome::Ok => format!("ok in {t}"),
-        Outcome::Failed { status, .. } => {
-            format!("FAILED (exit {}) after {t}", status.map_or("signal".into(), |s| s.to_string()))
-        }
-        Outcome::Timeout { after_secs } => format!("TIMED OUT after {after_secs}s (the remote command was killed)"),
-        Outcome::Unreachable { detail } => format!("UNREACHABLE: {}", for_terminal(detail)),
-    }
+    crate::narrate::outcome(o, millis)
 }
 
 /// What the stop is about, beyond its headline: the lines of the modal's body.
@@ -285,9 +297,19 @@ pub fn stop_body(stop: &StopKind, ends: Option<jiff::Timestamp>, now: jiff::Time
         }
         StopKind::RollbackUnverified { mismatches } => mismatches.iter().map(|m| for_terminal(m)).collect(),
         StopKind::TooManyFailures { .. } => vec![
-            "the wave's failure budget (max_failures) is spent.".into(),
-            "roll back everything, abort, or override to start the next wave.".into(),
+            "the wave's failure budget (max_failures) is spent: no host of it starts anything.".into(),
+            "roll back everything, abort, or override to carry on.".into(),
         ],
+        StopKind::StillUnhealthy { failing } => {
+            let mut v = vec!["every step is undone, yet a check that passed before the window fails:".to_string()];
+            v.extend(failing.iter().map(|c| format!("x {}: {}", for_terminal(&c.check), for_terminal(&c.detail))));
+            v
+        }
+        StopKind::Gate { .. } => vec!["look at the last wave's hosts; go starts the next wave.".into()],
+        StopKind::BeforeStart { starts } => {
+            let left = starts.as_second() - now.as_second();
+            vec![format!("it is {}; the window starts at {} (in {}).", hhmm(now), hhmm(*starts), hm(left))]
+        }
     }
 }
 
@@ -297,81 +319,9 @@ pub fn stop_banner(host: Option<&str>, stop: &StopKind) -> String {
 
 /// One line of the timeline for an event.
 pub fn event_line(e: &Event) -> String {
-    match e {
-        Event::WindowStarted { window, operators, hosts, drill } => format!(
-            "window {window} started by {} on {} host(s){}",
-            operators.join("+"),
-            hosts.len(),
-            if *drill { " (DRILL)" } else { "" }
-        ),
-        Event::Preflight { host, findings, checks } => {
-            let stops = findings.iter().filter(|f| f.verdict == Some(crate::runbook::OnDivergence::Stop)).count();
-            let failing = checks.iter().filter(|c| !c.ok).count();
-            format!("{host}: preflight: {stops} stop finding(s), {failing} failing check(s)")
-        }
-        Event::WaveStarted { wave } => format!("wave {wave} started"),
-        Event::Recheck { host, findings } => format!("{host}: rechecked ({} finding(s))", findings.len()),
-        Event::HardStop { id, host, stop } => {
-            format!("HARD STOP #{id} {}: {}", host.as_deref().unwrap_or("window"), stop.headline())
-        }
-        Event::Requested { request, operators } => {
-            format!("{} requested: {}", operators.join("+"), request_label(request))
-        }
-        Event::Decided { id, host, decision, operators } => {
-            let why = match decision {
-                Decision::Override { reason } => format!(": \"{}\"", for_terminal(reason)),
-                _ => String::new(),
-            };
-            format!(
-                "stop #{id} {}: {} decided {}{why}",
-                host.as_deref().unwrap_or("window"),
-                operators.join("+"),
-                decision.label()
-            )
-        }
-        Event::Snapshot { host, packages, .. } => format!("{host}: snapshot of {} package(s)", packages.len()),
-        Event::StepStarted { host, name, .. } => format!("{host}: {name} started"),
-        Event::StepFinished { host, step, outcome: o, millis, .. } => {
-            format!("{host}: step {} {}", step + 1, outcome(o, *millis))
-        }
-        Event::Checks { host, results, .. } => {
-            let bad = results.iter().filter(|r| !r.ok).count();
-            if bad == 0 { format!("{host}: health checks pass") } else { format!("{host}: {bad} health check(s) FAIL") }
-        }
-        Event::AutoRollbackArmed { host, seconds } => format!("{host}: auto-rollback armed ({seconds}s)"),
-        Event::AutoRollbackCancelled { host, operators } => {
-            format!("{host}: auto-rollback cancelled by {}", operators.join("+"))
-        }
-        Event::RollbackStarted { host, name, .. } => format!("{host}: rolling back {name}"),
-        Event::RollbackFinished { host, step, outcome: o, verified, millis, .. } => {
-            let v = match verified {
-                Some(true) => ", verified",
-                Some(false) => ", NOT VERIFIED",
-                None => "",
-            };
-            format!("{host}: rollback of step {} {}{v}", step + 1, outcome(o, *millis))
-        }
-        Event::HostFinished { host, result } => format!("{host}: {}", host_result(*result)),
-        Event::WaveFinished { wave, failures } => format!("wave {wave} finished, {failures} failure(s)"),
-        Event::FaultInjected { fault, host, .. } => {
-            format!(
-                "DRILL fault injected{}: {}",
-                host.as_deref().map(|h| format!(" on {h}")).unwrap_or_default(),
-                for_terminal(fault)
-            )
-        }
-        Event::DrillScorecard { scorecard } => {
-            format!("DRILL scorecard: {}", if scorecard.passed { "passed" } else { "FAILED" })
-        }
-        Event::WindowFinished { aborted } => (if *aborted { WINDOW_ABORTED } else { WINDOW_FINISHED }).into(),
-    }
+    crate::narrate::cockpit_line(e)
 }
 
 pub fn request_label(r: &Request) -> String {
-    match r {
-        Request::RollbackHost { host } => format!("roll back {host}"),
-        Request::RollbackWave { wave, .. } => format!("roll back wave {wave}"),
-        Request::RollbackAll => "roll back everything".into(),
-        Request::Abort => "abort".into(),
-    }
+    crate::narrate::request(r)
 }

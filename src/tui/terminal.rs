@@ -58,24 +58,3 @@ pub fn setup() -> eyre::Result<Guard> {
     let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     Ok(Guard { terminal })
 }
-
-/// SIGTERM and SIGHUP as one stream: the cockpit restores the terminal and winds down.
-pub struct Signals {
-    term: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    pub fn new() -> eyre::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self { term: signal(SignalKind::terminate())?, hup: signal(SignalKind::hangup())? })
-    }
-
-    /// Waits for the next SIGTERM or SIGHUP; returns its name.
-    pub async fn recv(&mut self) -> &'static str {
-        tokio::select! {
-            _ = self.term.recv() => "SIGTERM",
-            _ = self.hup.recv() => "SIGHUP",
-        }
-    }
-}

@@ -9,18 +9,19 @@ use futures::StreamExt;
 
 use super::app::{App, Effect, Mode, WindowInfo, update};
 use super::run::{Screen, key_action};
-use super::terminal::Signals;
 use super::theme::Theme;
 use crate::engine::event::Event;
 use crate::journal::{Follower, JournalError};
+use crate::session::signals::Signals;
 
-/// Opens the journal, waiting a little for a header still being written.
-fn open(path: &Path) -> eyre::Result<Follower<Event>> {
+/// Opens the journal, waiting a little for a header still being written (on tokio's
+/// timer: this runs inside the runtime, where a thread sleep would stall other tasks).
+async fn open(path: &Path) -> eyre::Result<Follower<Event>> {
     let until = Instant::now() + Duration::from_secs(5);
     loop {
         match Follower::<Event>::open(path) {
             Err(JournalError::NoHeader { .. }) if Instant::now() < until => {
-                std::thread::sleep(Duration::from_millis(100))
+                tokio::time::sleep(Duration::from_millis(100)).await
             }
             r => return Ok(r?),
         }
@@ -43,7 +44,7 @@ fn info(journal: &Path, runbook: &str, window: &str) -> WindowInfo {
 }
 
 pub async fn watch(journal: &Path, theme: Theme) -> eyre::Result<u8> {
-    let mut follower = open(journal)?;
+    let mut follower = open(journal).await?;
     let header = follower.header().clone();
     let mut app = App::new(Mode::ReadOnly, info(journal, &header.runbook, &header.window), jiff::Timestamp::now());
     app.state.operators = header.operators.clone();
@@ -76,4 +77,30 @@ pub async fn watch(journal: &Path, theme: Theme) -> eyre::Result<u8> {
     }
     screen.detach();
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{Header, Journal};
+
+    /// While `open` waits for a header, other tasks of its runtime thread keep running: here
+    /// the very task that writes the header, so a blocking wait would never see it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn open_waits_for_the_header_without_blocking_the_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("model.journal.jsonl");
+        drop(Journal::<Event>::create(&model, &Header::new("w", "rb.toml", "00", vec![], false)).unwrap());
+        let path = dir.path().join("w.journal.jsonl");
+        std::fs::write(&path, "").unwrap();
+
+        let waiting = tokio::spawn({
+            let path = path.clone();
+            async move { open(&path).await.map(|f| f.header().window.clone()) }
+        });
+        tokio::task::yield_now().await; // `open` runs, finds no header and waits
+        assert!(!waiting.is_finished(), "open gave up at once");
+        std::fs::write(&path, std::fs::read(&model).unwrap()).unwrap();
+        assert_eq!(waiting.await.unwrap().unwrap(), "w");
+    }
 }

@@ -50,7 +50,7 @@ async fn demo_planted_divergences_are_all_found() {
     }
     assert_eq!(r.risk.changes, 10);
     assert!((r.risk.risk - 0.0956).abs() < 1e-3);
-    assert_eq!(r.exit_code(), check::exit::DIVERGENCE);
+    assert_eq!(r.verdict(), check::Verdict::Findings);
 }
 
 #[tokio::test]

@@ -7,8 +7,9 @@ use std::process::{Command, Output};
 
 use patchdeck::diag::SourceFile;
 use patchdeck::drill::{Backend, Drill, Handle, Scenario, Script, scenario};
+use patchdeck::engine::control::{Choice, StopCode};
 use patchdeck::engine::event::{Event, HostResult, Outcome, StopKind};
-use patchdeck::engine::recorder::WriteAhead;
+use patchdeck::engine::recorder::MemoryLog;
 use patchdeck::sim::{Fleet, SimProber};
 use patchdeck::transport::simulated::SimTransport;
 
@@ -28,7 +29,7 @@ async fn drill(s: &Scenario) -> Ran {
         Fleet::from_toml(&SourceFile::read(&Path::new(DEMO).join("fleet.toml")).unwrap()).unwrap().with_speed(0.0);
     let transport = SimTransport::new(fleet.clone());
     let prober = SimProber(fleet.clone());
-    let decider = Script::new(s.decisions().unwrap(), None, 0.0, Box::new(|_| {}));
+    let decider = Script::new(&s.name, s.decisions().unwrap(), None, vec!["alice".into()], 0.0, Box::new(|_| {}));
     let d = Drill {
         runbook: &rb,
         baseline: &baseline,
@@ -43,8 +44,7 @@ async fn drill(s: &Scenario) -> Ran {
         operators: vec!["alice".into()],
         live: None,
     };
-    let write: WriteAhead = Box::new(|_e: &Event| Ok(()));
-    let outcome = d.run(write, None).await.unwrap();
+    let outcome = d.run(Box::new(MemoryLog(Default::default())), None).await.unwrap();
     Ran { outcome, fleet }
 }
 
@@ -56,51 +56,98 @@ const OLD_SSL: &str = "3.0.15-1~deb12u1";
 
 /// (scenario, stop kind, host of the stop (None: the window's), decision, the host whose end
 /// is checked, how it ends, its packages as before the window?)
-type Case =
-    (&'static str, &'static str, Option<&'static str>, &'static str, &'static str, Option<HostResult>, Option<bool>);
+type Case = (&'static str, StopCode, Option<&'static str>, Choice, &'static str, Option<HostResult>, Option<bool>);
 const CASES: &[Case] = &[
-    ("untested-package", "divergence", Some("web1"), "skip", "web1", Some(HostResult::Skipped), Some(true)),
-    ("version-mismatch", "divergence", Some("web1"), "skip", "web1", Some(HostResult::Skipped), Some(true)),
-    ("config-drift", "divergence", Some("web1"), "skip", "web1", Some(HostResult::Skipped), Some(true)),
-    ("host-unreachable", "unreachable", Some("web1"), "skip", "web1", Some(HostResult::Skipped), None),
-    ("step-failed", "step_failed", Some("canary1"), "rollback", "canary1", Some(HostResult::RolledBack), Some(true)),
-    ("step-timeout", "step_timeout", Some("canary1"), "rollback", "canary1", Some(HostResult::RolledBack), Some(true)),
-    ("health-failed", "health_failed", Some("web1"), "rollback", "web1", Some(HostResult::RolledBack), Some(true)),
+    (
+        "untested-package",
+        StopCode::Divergence,
+        Some("web1"),
+        Choice::Skip,
+        "web1",
+        Some(HostResult::Skipped),
+        Some(true),
+    ),
+    (
+        "version-mismatch",
+        StopCode::Divergence,
+        Some("web1"),
+        Choice::Skip,
+        "web1",
+        Some(HostResult::Skipped),
+        Some(true),
+    ),
+    ("config-drift", StopCode::Divergence, Some("web1"), Choice::Skip, "web1", Some(HostResult::Skipped), Some(true)),
+    ("host-unreachable", StopCode::Unreachable, Some("web1"), Choice::Abort, "web1", Some(HostResult::Stopped), None),
+    (
+        "step-failed",
+        StopCode::StepFailed,
+        Some("canary1"),
+        Choice::RollbackHost,
+        "canary1",
+        Some(HostResult::RolledBack),
+        Some(true),
+    ),
+    (
+        "step-timeout",
+        StopCode::StepTimeout,
+        Some("canary1"),
+        Choice::RollbackHost,
+        "canary1",
+        Some(HostResult::RolledBack),
+        Some(true),
+    ),
+    (
+        "health-failed",
+        StopCode::HealthFailed,
+        Some("web1"),
+        Choice::RollbackHost,
+        "web1",
+        Some(HostResult::RolledBack),
+        Some(true),
+    ),
     (
         "health-fails-at-time",
-        "health_failed",
+        StopCode::HealthFailed,
         Some("web1"),
-        "rollback",
+        Choice::RollbackHost,
         "web1",
         Some(HostResult::RolledBack),
         Some(true),
     ),
     (
         "reboot-required",
-        "reboot_required",
+        StopCode::RebootRequired,
         Some("canary1"),
-        "rollback",
+        Choice::RollbackHost,
         "canary1",
         Some(HostResult::RolledBack),
         Some(true),
     ),
-    ("deadline", "deadline", None, "rollback_all", "web1", Some(HostResult::RolledBack), Some(true)),
-    ("risk-over", "risk_over", None, "abort", "canary1", None, Some(true)),
-    ("irreversible", "irreversible", Some("canary1"), "rollback", "canary1", Some(HostResult::RolledBack), Some(true)),
+    ("deadline", StopCode::Deadline, None, Choice::RollbackAll, "web1", Some(HostResult::RolledBack), Some(true)),
+    ("risk-over", StopCode::RiskOver, None, Choice::Abort, "canary1", None, Some(true)),
+    (
+        "irreversible",
+        StopCode::Irreversible,
+        Some("canary1"),
+        Choice::RollbackHost,
+        "canary1",
+        Some(HostResult::RolledBack),
+        Some(true),
+    ),
     (
         "crash-unknown-outcome",
-        "unknown_outcome",
+        StopCode::UnknownOutcome,
         Some("canary1"),
-        "rollback",
+        Choice::RollbackHost,
         "canary1",
         Some(HostResult::RolledBack),
         Some(true),
     ),
     (
         "rollback-unverified",
-        "rollback_unverified",
+        StopCode::RollbackUnverified,
         Some("canary1"),
-        "abort",
+        Choice::Abort,
         "canary1",
         Some(HostResult::Failed),
         Some(false),
@@ -109,21 +156,13 @@ const CASES: &[Case] = &[
 
 #[test]
 fn every_stop_kind_has_a_bundled_scenario_and_every_scenario_a_case() {
-    let kinds: std::collections::BTreeSet<&str> = CASES.iter().map(|c| c.1).collect();
-    for k in [
-        "divergence",
-        "unreachable",
-        "step_failed",
-        "step_timeout",
-        "health_failed",
-        "reboot_required",
-        "deadline",
-        "risk_over",
-        "irreversible",
-        "unknown_outcome",
-        "rollback_unverified",
-    ] {
-        assert!(kinds.contains(k), "no drill for {k}");
+    let kinds: std::collections::BTreeSet<StopCode> = CASES.iter().map(|c| c.1).collect();
+    // Every kind of stop a fault can cause has a bundled rehearsal (the others are questions
+    // about the plan: a gate, the start time, a rollback still unhealthy needs two faults).
+    for k in StopCode::ALL {
+        let rehearsable =
+            !matches!(k, StopCode::Gate | StopCode::BeforeStart | StopCode::TooManyFailures | StopCode::StillUnhealthy);
+        assert_eq!(kinds.contains(&k), rehearsable, "{k:?}");
     }
     let names: Vec<String> = scenario::all_bundled().into_iter().map(|s| s.name).collect();
     assert_eq!(names, CASES.iter().map(|c| c.0.to_string()).collect::<Vec<_>>());
@@ -143,15 +182,13 @@ async fn every_bundled_scenario_proves_its_stop_decision_and_rollback() {
             .events
             .iter()
             .find_map(|e| match e {
-                Event::HardStop { id, host, stop } if patchdeck::drill::scenario::stop_key(stop) == kind => {
-                    Some((*id, host.clone()))
-                }
+                Event::HardStop { id, host, stop, .. } if stop.code() == kind => Some((*id, host.clone())),
                 _ => None,
             })
-            .unwrap_or_else(|| panic!("{name}: no {kind} stop:\n{text}"));
+            .unwrap_or_else(|| panic!("{name}: no {kind:?} stop:\n{text}"));
         assert_eq!(stop.1.as_deref(), stop_host, "{name}");
         let decided = r.outcome.events.iter().find_map(|e| match e {
-            Event::Decided { id, decision, .. } if *id == stop.0 => Some(scenario::decision_key(decision)),
+            Event::Decided(d) if d.id == stop.0 => Some(d.decision.choice),
             _ => None,
         });
         assert_eq!(decided, Some(decision), "{name}");
@@ -164,7 +201,7 @@ async fn every_bundled_scenario_proves_its_stop_decision_and_rollback() {
             .find(|s| s.id == stop.0)
             .unwrap_or_else(|| panic!("{name}: stop not scored:\n{text}"));
         assert_eq!(scored.kind, kind);
-        assert_eq!(scored.decision.as_deref(), Some(decision));
+        assert_eq!(scored.decision, Some(decision));
         assert!(scored.detect_s >= 0.0 && scored.decide_s.unwrap() >= scored.detect_s, "{name}: {scored:?}");
         for f in &card.faults {
             assert!(f.injected_s.is_some(), "{name}: {} never fired", f.fault);
@@ -247,8 +284,8 @@ async fn a_fault_at_a_time_fires_then_and_its_stop_is_scored_from_then() {
     assert!(f.injected_s.is_some_and(|t| close(t, 11.75)), "{:?}\n{text}", f.injected_s);
     assert_eq!(injected_during(&r.outcome.events, "web1"), ("apply tested updates".to_string(), false));
     let stop = f.stop.as_ref().unwrap_or_else(|| panic!("not detected:\n{text}"));
-    assert_eq!((stop.kind.as_str(), stop.host.as_deref()), ("health_failed", Some("web1")), "{text}");
-    assert_eq!(stop.decision.as_deref(), Some("rollback"), "{text}");
+    assert_eq!((stop.kind, stop.host.as_deref()), (StopCode::HealthFailed, Some("web1")), "{text}");
+    assert_eq!(stop.decision, Some(Choice::RollbackHost), "{text}");
     // Detected when auto-rollback was armed: after the post-install probe (0.35s) and the
     // `nginx -t` check on the host (0.3s); the HTTP check from outside takes no drill time.
     assert!(close(stop.detect_s, 0.65), "{stop:?}");
@@ -259,19 +296,21 @@ async fn a_fault_at_a_time_fires_then_and_its_stop_is_scored_from_then() {
     let ev = &r.outcome.events;
     assert!(
         ev.iter().any(|e| matches!(e,
-        Event::HardStop { host: Some(h), stop: StopKind::HealthFailed { after_step, failing }, .. }
+        Event::HardStop { host: Some(h), stop: StopKind::HealthFailed { after_step, failing, .. }, .. }
             if h == "web1" && after_step == "apply tested updates" && failing[0].check == "site answers from outside"))
     );
     assert!(ev.iter().any(|e| matches!(e,
-        Event::Decided { host: Some(h), operators, .. } if h == "web1" && operators == &["auto-rollback"])));
+        Event::Decided(d) if d.host.as_deref() == Some("web1")
+            && d.by == Some(patchdeck::engine::control::Actor::AutoRollback))));
     assert_eq!(installed(&r.fleet, "web1", "libssl3").as_deref(), Some(OLD_SSL));
 
     // web1 drops off the network at 9s: the same moment, so the probe after its install finds
-    // it gone. The packages step ends unreachable; skip web1.
+    // it gone. The packages step ends unreachable: web1 may have changed, so it can no
+    // longer be skipped; abort leaves it for people (and a rollback later).
     let s = Scenario::parse(
-        "decisions = [\"skip\"]\n[runbook]\nhosts = [\"canary1\", \"web1\"]\n\
+        "decisions = [\"abort\"]\n[runbook]\nhosts = [\"canary1\", \"web1\"]\n\
          [[fault]]\nname = \"web1 drops\"\nhost = \"web1\"\nat = \"9s\"\neffect = \"unreachable\"\n\
-         [[expect]]\nstop = \"unreachable\"\nhost = \"web1\"\ndecision = \"skip\"\n",
+         [[expect]]\nstop = \"unreachable\"\nhost = \"web1\"\ndecision = \"abort\"\n",
         "unreachable-at-9s",
     )
     .unwrap();
@@ -283,15 +322,15 @@ async fn a_fault_at_a_time_fires_then_and_its_stop_is_scored_from_then() {
     assert!(f.injected_s.is_some_and(|t| close(t, 11.75)), "{text}");
     assert_eq!(injected_during(&r.outcome.events, "web1"), ("apply tested updates".to_string(), false));
     let stop = f.stop.as_ref().unwrap_or_else(|| panic!("not detected:\n{text}"));
-    assert_eq!((stop.kind.as_str(), stop.host.as_deref()), ("unreachable", Some("web1")), "{text}");
-    assert_eq!(stop.decision.as_deref(), Some("skip"));
+    assert_eq!((stop.kind, stop.host.as_deref()), (StopCode::Unreachable, Some("web1")), "{text}");
+    assert_eq!(stop.decision, Some(Choice::Abort));
     assert!(close(stop.detect_s, 0.35), "the post-install probe found it gone: {stop:?}");
     assert_eq!(stop.recover_s, None);
     let ev = &r.outcome.events;
     assert!(ev.iter().any(|e| matches!(e,
         Event::StepFinished { host, step: 1, outcome: Outcome::Unreachable { .. }, .. } if host == "web1")));
     let end = card.hosts.iter().find(|h| h.host == "web1").unwrap();
-    assert_eq!((end.result, end.as_before), (Some(HostResult::Skipped), None), "{text}");
+    assert_eq!((end.result, end.as_before), (Some(HostResult::Stopped), None), "{text}");
 
     // A time the window never reaches: the fault never fires, and the drill says so.
     let s = Scenario::parse(
@@ -317,14 +356,19 @@ async fn crash_resumes_from_the_journal_without_repeating_the_step() {
         .filter(|e| matches!(e, Event::StepStarted { host, name, .. } if host == "canary1" && name == "restart nginx"))
         .count();
     assert_eq!(restarts, 1, "the in-flight step was not run again");
+    // The crash came before the command ran; its outcome was unknown, so the rollback that
+    // was decided undid it too (a step's rollback must be safe either way): nginx was
+    // restarted once, by that rollback.
     let history = r.fleet.with_host("canary1", |h| h.history.clone()).unwrap();
-    assert!(!history.iter().any(|c| c.contains("systemctl restart nginx")), "the crash came before the command ran");
+    assert_eq!(history.iter().filter(|c| c.contains("systemctl restart nginx")).count(), 1, "{history:?}");
+    assert!(r.outcome.events.iter().any(|e| matches!(e,
+        Event::RollbackStarted { host, name, .. } if host == "canary1" && name == "restart nginx")));
 }
 
 #[tokio::test]
 async fn a_wrong_expectation_fails_the_drill() {
     let mut s = scenario::bundled("step-failed").unwrap();
-    s.expects[0].decision = Some("skip".into());
+    s.expects[0].decision = Some(Choice::Skip);
     let r = drill(&s).await;
     assert!(!r.outcome.scorecard.passed);
     let e = &r.outcome.scorecard.expectations[0];
@@ -348,15 +392,18 @@ async fn a_wrong_expectation_fails_the_drill() {
 #[test]
 fn scenarios_are_checked_against_the_runbook() {
     let rb = patchdeck::runbook::load(&Path::new(DEMO).join("runbook.toml")).unwrap();
+    // Stop kinds and decisions are the engine's words: anything else does not parse.
+    let err = Scenario::parse("[[expect]]\nstop = \"boom\"\n", "bad").unwrap_err().to_string();
+    assert!(err.contains("unknown stop `boom` (one of divergence, unreachable,"), "{err}");
+    let err = Scenario::parse("[[expect]]\nstop = \"gate\"\ndecision = \"maybe\"\n", "bad").unwrap_err();
+    assert!(err.to_string().contains("unknown decision `maybe`"), "{err}");
     let s = Scenario::parse(
-        "decisions = [\"maybe\"]\n[[fault]]\nhost = \"nosuch\"\nat_step = \"no step\"\nat = \"5s\"\neffect = \"hang\"\n[[expect]]\nstop = \"boom\"\n",
+        "decisions = [\"maybe\"]\n[[fault]]\nhost = \"nosuch\"\nat_step = \"no step\"\nat = \"5s\"\neffect = \"hang\"\n",
         "bad",
     )
     .unwrap();
     let err = s.check(&rb).unwrap_err().to_string();
-    for want in
-        ["not both", "no step is named `no step`", "host `nosuch`", "unknown stop `boom`", "unknown decision `maybe`"]
-    {
+    for want in ["not both", "no step is named `no step`", "host `nosuch`", "unknown decision `maybe`"] {
         assert!(err.contains(want), "{want}: {err}");
     }
     assert!(Scenario::parse("[[fault]]\neffect = \"explode\"\n", "x").is_err());
@@ -400,9 +447,10 @@ fn binary_drill_is_marked_journaled_scored_and_remembered() {
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     assert!(stdout.lines().all(|l| l.starts_with("[DRILL] ")), "{stdout}");
     for want in [
-        "FAULT injected on canary1: nginx restart exits 1",
+        "canary1: DRILL fault injected: nginx restart exits 1",
         "HARD STOP canary1: step \"restart nginx\" failed (exit 1)",
-        "canary1: rollback verified",
+        "canary1: rollback of step 2 ok in",
+        "canary1: rolled back",
         "SCORECARD step-failed",
         "PASSED",
     ] {
@@ -415,7 +463,7 @@ fn binary_drill_is_marked_journaled_scored_and_remembered() {
     assert!(events.iter().any(|e| matches!(e, Event::FaultInjected { host: Some(h), .. } if h == "canary1")));
     let Some(Event::DrillScorecard { scorecard }) = events.last() else { panic!("no scorecard last") };
     assert!(scorecard.passed);
-    assert_eq!(scorecard.decisions[0].by, ["alice", "bob"]);
+    assert_eq!(scorecard.decisions[0].by, ["drill scenario step-failed"], "the scenario decided, not alice or bob");
     // The journal folds like any window's.
     let state = patchdeck::engine::state::WindowState::fold(&events);
     assert_eq!(state.hosts["canary1"].result, Some(HostResult::RolledBack));
@@ -562,6 +610,6 @@ fn binary_derived_fleet_matches_the_baseline_until_a_file_drifts() {
     assert!(stdout.contains("derived from the runbook"), "{stdout}");
     assert!(stdout.contains("command fingerprints cannot be simulated"), "{stdout}");
     // canary1 (no fault) went through: derived hosts look exactly as tested.
-    assert!(stdout.contains("host canary1   Done"), "{stdout}");
+    assert!(stdout.contains("host canary1   done"), "{stdout}");
     assert!(stdout.contains("HARD STOP web1: 1 difference(s) from what was tested"), "{stdout}");
 }

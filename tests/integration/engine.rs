@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex};
 
 use patchdeck::diag::SourceFile;
 use patchdeck::engine::clock::ManualClock;
+use patchdeck::engine::control::Choice;
 use patchdeck::engine::decide::Scripted;
-use patchdeck::engine::event::{Decision, Event, HostResult, Outcome, StopKind};
+use patchdeck::engine::event::{Decided, Event, HostResult, Outcome, StopKind};
 use patchdeck::engine::live::{self, Live, LiveFeed, RunId};
-use patchdeck::engine::recorder::Recorder;
-use patchdeck::engine::{Engine, Summary};
+use patchdeck::engine::recorder::{MemoryLog, Recorder};
+use patchdeck::engine::{Engine, Parts, Summary};
 use patchdeck::pkg::Managers;
 use patchdeck::sim::{Fault, FaultEffect, Fleet, SimProber};
 use patchdeck::transport::simulated::SimTransport;
@@ -41,7 +42,7 @@ struct Run {
     fleet: Fleet,
 }
 
-async fn run(rb: &patchdeck::runbook::Runbook, fleet: Fleet, decisions: Vec<Decision>, now: &str) -> Run {
+async fn run(rb: &patchdeck::runbook::Runbook, fleet: Fleet, decisions: Vec<Choice>, now: &str) -> Run {
     run_watched(rb, fleet, decisions, now, None).await
 }
 
@@ -49,34 +50,21 @@ async fn run(rb: &patchdeck::runbook::Runbook, fleet: Fleet, decisions: Vec<Deci
 async fn run_watched(
     rb: &patchdeck::runbook::Runbook,
     fleet: Fleet,
-    decisions: Vec<Decision>,
+    decisions: Vec<Choice>,
     now: &str,
     live: Option<LiveFeed>,
 ) -> Run {
-    let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
-    let transport = SimTransport::new(fleet.clone());
-    let prober = SimProber(fleet.clone());
-    let clock = ManualClock::new(now.parse().unwrap());
-    let decider = Scripted::new(decisions);
-    let (recorder, log): (Recorder, Arc<Mutex<Vec<Event>>>) = Recorder::in_memory();
-    let mut engine = Engine::new(
-        rb,
-        &baseline,
-        &transport,
-        &transport,
-        &prober,
-        Managers::standard(),
-        &clock,
-        &decider,
-        &recorder,
-        vec!["alice".into(), "bob".into()],
-    );
-    if let Some(feed) = live {
-        recorder.subscribe(feed.clone());
-        engine.live = Some(feed);
-    }
-    let summary = engine.run().await.unwrap();
-    let events = log.lock().unwrap().clone();
+    run_scripted(rb, fleet, Scripted::new(decisions), now, live).await
+}
+
+async fn run_scripted(
+    rb: &patchdeck::runbook::Runbook,
+    fleet: Fleet,
+    decider: Scripted,
+    now: &str,
+    live: Option<LiveFeed>,
+) -> Run {
+    let (summary, events) = crate::support::window::run(rb, &fleet, &decider, now, live).await;
     Run { summary, events, seen: decider.seen(), fleet }
 }
 
@@ -88,10 +76,10 @@ async fn resume(
     rb: &patchdeck::runbook::Runbook,
     fleet: Fleet,
     prior: &[Event],
-    decisions: Vec<Decision>,
+    decisions: Vec<(Choice, Option<String>)>,
     now: &str,
 ) -> Run {
-    let h = Harness::resuming(rb.clone(), &fleet, Scripted::new(decisions), prior, now);
+    let h = Harness::resuming(rb.clone(), &fleet, Scripted::with_reasons(decisions), prior, now);
     let summary = h.engine().run().await.unwrap();
     Run { summary, events: h.events(), seen: h.decider.seen(), fleet }
 }
@@ -117,7 +105,7 @@ async fn clean_run_installs_exactly_the_tested_versions() {
     let dir = tempfile::tempdir().unwrap();
     let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
     // Only the clean hosts are reached: make the others' stops skips.
-    let r = run(&rb, fleet(|_| {}), vec![Decision::SkipHost; 3], BEFORE_DEADLINE).await;
+    let r = run(&rb, fleet(|_| {}), vec![Choice::Skip; 3], BEFORE_DEADLINE).await;
     assert_eq!(r.summary.results["canary1"], Some(HostResult::Done));
     assert_eq!(r.summary.results["web1"], Some(HostResult::Done));
     assert_eq!(installed(&r.fleet, "canary1", "libssl3").as_deref(), Some("3.0.17-1~deb12u2"));
@@ -145,20 +133,24 @@ async fn version_mismatch_override_installs_the_tested_not_the_newer_version() {
     let dir = tempfile::tempdir().unwrap();
     let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
     let reason = "deb12u3 only rebuilds docs; tested deb12u2 is what we install";
-    let decisions = vec![Decision::SkipHost, Decision::Override { reason: reason.into() }, Decision::SkipHost];
-    let r = run(&rb, fleet(|_| {}), decisions, BEFORE_DEADLINE).await;
+    let decisions = vec![(Choice::Skip, None), (Choice::Override, Some(reason.to_string())), (Choice::Skip, None)];
+    let r = run_scripted(&rb, fleet(|_| {}), Scripted::with_reasons(decisions), BEFORE_DEADLINE, None).await;
     let web3_stop = r.seen.iter().find(|s| s.host.as_deref() == Some("web3")).unwrap();
     let StopKind::Divergence { findings } = &web3_stop.stop else { panic!("{web3_stop:?}") };
     assert!(findings.iter().all(|f| f.class == patchdeck::diff::Class::VersionMismatch));
     assert_eq!(r.summary.results["web3"], Some(HostResult::Done));
     assert_eq!(installed(&r.fleet, "web3", "openssl").as_deref(), Some("3.0.17-1~deb12u2"));
     let decided = r.events.iter().find_map(|e| match e {
-        Event::Decided { host: Some(h), decision: Decision::Override { reason }, operators, .. } if h == "web3" => {
-            Some((reason.clone(), operators.clone()))
+        Event::Decided(Decided { host: Some(h), decision, by, .. })
+            if h == "web3" && decision.choice == Choice::Override =>
+        {
+            Some((decision.reason.clone(), decision.target.clone(), by.clone()))
         }
         _ => None,
     });
-    assert_eq!(decided, Some((reason.to_string(), vec!["alice".to_string(), "bob".to_string()])));
+    let target = patchdeck::engine::control::Target::Host("web3".into());
+    let scripted = patchdeck::engine::control::Actor::Scenario { name: "scripted".into() };
+    assert_eq!(decided, Some((Some(reason.to_string()), target, Some(scripted))), "reason, target and who");
 }
 
 #[tokio::test]
@@ -167,7 +159,7 @@ async fn failing_health_check_auto_rolls_back_and_verifies_the_snapshot() {
     let rb = runbook(dir.path(), only_hosts(&["shop1", "canary1", "web1", "web2", "web3", "api1"]));
     let before: Vec<(String, String)> =
         fleet(|_| {}).with_host("shop1", |h| h.installed.clone().into_iter().collect()).unwrap();
-    let r = run(&rb, fleet(|_| {}), vec![Decision::SkipHost; 3], BEFORE_DEADLINE).await;
+    let r = run(&rb, fleet(|_| {}), vec![Choice::Skip; 3], BEFORE_DEADLINE).await;
     assert_eq!(r.summary.results["shop1"], Some(HostResult::RolledBack));
     let after: Vec<(String, String)> =
         r.fleet.with_host("shop1", |h| h.installed.clone().into_iter().collect()).unwrap();
@@ -210,9 +202,7 @@ async fn rollback_verification_catches_a_package_left_at_the_wrong_version() {
         });
     });
     // After the unverified rollback stop: abort.
-    let r =
-        run(&rb, f, vec![Decision::SkipHost, Decision::SkipHost, Decision::SkipHost, Decision::Abort], BEFORE_DEADLINE)
-            .await;
+    let r = run(&rb, f, vec![Choice::Skip, Choice::Skip, Choice::Skip, Choice::Abort], BEFORE_DEADLINE).await;
     let unverified = r
         .seen
         .iter()
@@ -248,9 +238,13 @@ async fn a_packages_step_that_fails_half_way_is_restored_to_its_snapshot() {
     // canary1 alone in the first wave, so its stops come first; the others only skip.
     let rb = runbook(dir.path(), |text: String| {
         let two = only_hosts(&["web1", "web2", "web3", "api1", "shop1"])(text);
-        two.replacen("[[wave]]\n", "[[wave]]\nname = \"canary\"\nhosts = [\"canary1\"]\n\n[[wave]]\n", 1)
+        two.replacen(
+            "[[wave]]\n",
+            "[[wave]]\nname = \"canary\"\nhosts = [\"canary1\"]\nmax_failures = 1\n\n[[wave]]\n",
+            1,
+        )
     });
-    let skips = vec![Decision::SkipHost; 3]; // web2, web3, api1's planted divergences
+    let skips = vec![Choice::Skip; 3]; // web2, web3, api1's planted divergences
     let step_failed = |stop: &patchdeck::engine::state::OpenStop, name: &str| {
         matches!(&stop.stop, StopKind::StepFailed { step, status: Some(1), .. } if step == name)
             && stop.host.as_deref() == Some("canary1")
@@ -265,7 +259,7 @@ async fn a_packages_step_that_fails_half_way_is_restored_to_its_snapshot() {
     // 1. Rolled back at once: the failed step's snapshot is restored, the drain undone.
     let f = half_applied(false);
     let before = f.with_host("canary1", |h| h.installed.clone()).unwrap();
-    let r = run(&rb, f, [vec![Decision::Rollback], skips.clone()].concat(), BEFORE_DEADLINE).await;
+    let r = run(&rb, f, [vec![Choice::RollbackHost], skips.clone()].concat(), BEFORE_DEADLINE).await;
     assert!(step_failed(&r.seen[0], "apply tested updates"), "{:?}", r.seen[0]);
     assert_eq!(r.summary.results["canary1"], Some(HostResult::RolledBack));
     assert_eq!(r.fleet.with_host("canary1", |h| h.installed.clone()).unwrap(), before);
@@ -277,7 +271,7 @@ async fn a_packages_step_that_fails_half_way_is_restored_to_its_snapshot() {
     //    retry's snapshot saw.
     let f = half_applied(true);
     let before = f.with_host("canary1", |h| h.installed.clone()).unwrap();
-    let r = run(&rb, f, [vec![Decision::Retry, Decision::Rollback], skips].concat(), BEFORE_DEADLINE).await;
+    let r = run(&rb, f, [vec![Choice::Retry, Choice::RollbackHost], skips].concat(), BEFORE_DEADLINE).await;
     assert!(step_failed(&r.seen[0], "apply tested updates"), "{:?}", r.seen[0]);
     assert!(step_failed(&r.seen[1], "restart nginx"), "{:?}", r.seen[1]);
     let snapshots = r.events.iter().filter(|e| matches!(e, Event::Snapshot { host, .. } if host == "canary1")).count();
@@ -296,7 +290,7 @@ async fn failed_step_stops_and_rollback_undoes_what_was_done() {
             h.faults.push(Fault { on: "systemctl restart nginx".into(), effect: FaultEffect::Exit(1), sticky: false })
         });
     });
-    let r = run(&rb, f, vec![Decision::Rollback, Decision::Abort], BEFORE_DEADLINE).await;
+    let r = run(&rb, f, vec![Choice::RollbackHost, Choice::Abort], BEFORE_DEADLINE).await;
     let first = &r.seen[0];
     assert_eq!(first.host.as_deref(), Some("canary1"));
     assert!(
@@ -330,7 +324,8 @@ async fn unreachable_mid_window_and_step_timeout_are_hard_stops() {
             })
         });
     });
-    let r = run(&rb, f, vec![Decision::SkipHost, Decision::SkipHost, Decision::Abort], BEFORE_DEADLINE).await;
+    // canary1 changed before it timed out: it can no longer be skipped; roll it back.
+    let r = run(&rb, f, vec![Choice::RollbackHost, Choice::Abort], BEFORE_DEADLINE).await;
     assert!(
         matches!(&r.seen[0].stop, StopKind::StepTimeout { step, after_secs: 1 } if step == "restart nginx"),
         "{:?}",
@@ -350,8 +345,9 @@ async fn deadline_and_irreversible_steps_need_a_decision() {
         )
     });
     // 23:15 is past "decide by" (23:30 - 20m).
-    let decisions = vec![Decision::Override { reason: "customer approved 10 more minutes".into() }, Decision::Abort];
-    let r = run(&rb, fleet(|_| {}), decisions, "2026-11-22T23:15:00Z").await;
+    let decisions =
+        vec![(Choice::Override, Some("customer approved 10 more minutes".to_string())), (Choice::Abort, None)];
+    let r = run_scripted(&rb, fleet(|_| {}), Scripted::with_reasons(decisions), "2026-11-22T23:15:00Z", None).await;
     assert!(matches!(r.seen[0].stop, StopKind::Deadline { .. }), "{:?}", r.seen[0]);
     assert_eq!(r.seen[0].host, None, "the deadline is the window's, not a host's");
     assert!(matches!(&r.seen[1].stop, StopKind::Irreversible { step } if step == "restart nginx"), "{:?}", r.seen[1]);
@@ -363,7 +359,7 @@ async fn deadline_and_irreversible_steps_need_a_decision() {
 async fn rollback_everything_undoes_earlier_hosts_too() {
     let dir = tempfile::tempdir().unwrap();
     let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
-    let r = run(&rb, fleet(|_| {}), vec![Decision::RollbackAll], BEFORE_DEADLINE).await;
+    let r = run(&rb, fleet(|_| {}), vec![Choice::RollbackAll], BEFORE_DEADLINE).await;
     assert_eq!(r.seen[0].host.as_deref(), Some("web2"));
     for h in ["canary1", "web1"] {
         assert_eq!(r.summary.results[h], Some(HostResult::RolledBack), "{h}");
@@ -371,7 +367,7 @@ async fn rollback_everything_undoes_earlier_hosts_too() {
     }
     assert!(r.summary.aborted);
     assert_eq!(installed(&r.fleet, "web3", "libssl3").as_deref(), Some("3.0.15-1~deb12u1"), "never started");
-    assert_eq!(r.summary.results["web2"], Some(HostResult::Skipped), "nothing was done on web2: left untouched");
+    assert_eq!(r.summary.results["web2"], Some(HostResult::NotStarted), "nothing was done on web2: nothing to undo");
 }
 
 #[tokio::test]
@@ -381,7 +377,7 @@ async fn risk_over_maximum_stops_before_anything_changes() {
         only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"])(t)
             .replace("max_risk = 0.25", "max_risk = 0.05")
     });
-    let r = run(&rb, fleet(|_| {}), vec![Decision::Abort], BEFORE_DEADLINE).await;
+    let r = run(&rb, fleet(|_| {}), vec![Choice::Abort], BEFORE_DEADLINE).await;
     assert!(matches!(r.seen[0].stop, StopKind::RiskOver { changes: 10, .. }), "{:?}", r.seen[0]);
     assert!(!r.events.iter().any(|e| matches!(e, Event::StepStarted { .. })), "nothing ran");
 }
@@ -393,7 +389,7 @@ async fn reboot_required_without_a_reboot_step_stops() {
     let f = fleet(|f| {
         f.with_host("canary1", |h| h.reboot_required = true);
     });
-    let r = run(&rb, f, vec![Decision::Rollback, Decision::Abort], BEFORE_DEADLINE).await;
+    let r = run(&rb, f, vec![Choice::RollbackHost, Choice::Abort], BEFORE_DEADLINE).await;
     assert!(matches!(r.seen[0].stop, StopKind::RebootRequired { .. }), "{:?}", r.seen[0]);
     assert_eq!(r.summary.results["canary1"], Some(HostResult::RolledBack));
 }
@@ -409,9 +405,9 @@ async fn rollback_requested_mid_window_is_honoured_between_steps() {
     let transport = SimTransport::new(f.clone());
     let prober = SimProber(f.clone());
     let clock = ManualClock::new(BEFORE_DEADLINE.parse().unwrap());
-    let decider = Scripted::new(vec![Decision::Abort]);
+    let decider = Scripted::new(vec![Choice::Abort]);
     let (recorder, log) = Recorder::in_memory();
-    let engine = Engine::new(
+    let engine = Engine::new(Parts::new(
         &rb,
         &baseline,
         &transport,
@@ -422,12 +418,13 @@ async fn rollback_requested_mid_window_is_honoured_between_steps() {
         &decider,
         &recorder,
         vec!["carol".into()],
-    );
+    ));
     let ask = async {
         // As soon as canary1's packages step has finished, ask for its rollback.
         loop {
             if recorder.with_state(|s| s.host("canary1").is_some_and(|h| h.done.contains(&1))) {
-                engine.request(patchdeck::engine::event::Request::RollbackHost { host: "canary1".into() }).unwrap();
+                let r = patchdeck::engine::event::Request::RollbackHost { host: "canary1".into() };
+                engine.request(r, vec!["carol".into()]).await.unwrap();
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -447,7 +444,7 @@ async fn rollback_requested_mid_window_is_honoured_between_steps() {
 async fn every_host_finishes_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let rb = runbook(dir.path(), only_hosts(&["shop1", "canary1", "web1", "web2", "web3", "api1"]));
-    let r = run(&rb, fleet(|_| {}), vec![Decision::SkipHost; 3], BEFORE_DEADLINE).await;
+    let r = run(&rb, fleet(|_| {}), vec![Choice::Skip; 3], BEFORE_DEADLINE).await;
     for h in ["shop1", "canary1", "web1", "web2", "web3", "api1"] {
         let n = r.events.iter().filter(|e| matches!(e, Event::HostFinished { host, .. } if host == h)).count();
         assert_eq!(n, 1, "{h} finished {n} times");
@@ -465,13 +462,17 @@ async fn a_wave_over_max_failures_stops_the_window() {
             h.faults.push(Fault { on: "systemctl restart nginx".into(), effect: FaultEffect::Exit(1), sticky: false })
         });
     });
-    // web1 fails -> rollback; web2, web3 diverge -> skip; then the wave's stop -> abort.
-    let decisions = vec![Decision::Rollback, Decision::SkipHost, Decision::SkipHost, Decision::Abort];
+    // web1 fails -> rollback; the budget is spent before web2 is even looked at -> abort.
+    let decisions = vec![Choice::RollbackHost, Choice::Abort];
     let r = run(&rb, f, decisions, BEFORE_DEADLINE).await;
     let last = r.seen.last().unwrap();
+    assert_eq!(r.seen.len(), 2, "{:?}", r.seen);
     assert_eq!(last.host, None);
     assert!(matches!(&last.stop, StopKind::TooManyFailures { wave, failures: 1, max: 0 } if wave == "web"), "{last:?}");
     assert!(r.summary.aborted);
+    assert_eq!(r.summary.results["web1"], Some(HostResult::RolledBack));
+    assert_eq!(r.summary.results["web2"], Some(HostResult::NotStarted), "no host of the wave started after it");
+    assert_eq!(r.summary.failures, 1, "rolled back, web1 still counts as a failure");
     assert_eq!(r.summary.results["api1"], None, "the core wave never started");
 }
 
@@ -492,7 +493,7 @@ async fn a_standing_rollback_decision_does_not_loop_on_a_dead_host() {
             })
         });
     });
-    let r = run(&rb, f, vec![Decision::Rollback; 20], BEFORE_DEADLINE).await;
+    let r = run(&rb, f, vec![Choice::RollbackHost; 20], BEFORE_DEADLINE).await;
     let on_canary = r.seen.iter().filter(|s| s.host.as_deref() == Some("canary1")).count();
     assert_eq!(on_canary, 1 + 3, "unreachable mid-step, then three failed rollback attempts");
     assert_eq!(r.summary.results["canary1"], Some(HostResult::Failed));
@@ -507,7 +508,7 @@ async fn output_is_fed_live_between_its_steps_events_and_never_journaled() {
     let dir = tempfile::tempdir().unwrap();
     let rb = runbook(dir.path(), only_hosts(&["shop1", "canary1", "web1", "web2", "web3", "api1"]));
     let (feed, rx) = live::feed(live::CAPACITY);
-    let r = run_watched(&rb, fleet(|_| {}), vec![Decision::SkipHost; 3], BEFORE_DEADLINE, Some(feed)).await;
+    let r = run_watched(&rb, fleet(|_| {}), vec![Choice::Skip; 3], BEFORE_DEADLINE, Some(feed)).await;
     let items = rx.try_batch();
 
     // The feed carries every journaled event, in journal order.
@@ -546,7 +547,7 @@ async fn output_is_fed_live_between_its_steps_events_and_never_journaled() {
 async fn a_watcher_that_never_reads_cannot_hold_the_engine_back() {
     let dir = tempfile::tempdir().unwrap();
     let rb = runbook(dir.path(), only_hosts(&["shop1", "canary1", "web1", "web2", "web3", "api1"]));
-    let decisions = || vec![Decision::SkipHost; 3];
+    let decisions = || vec![Choice::Skip; 3];
     // Everything a watcher with room to spare gets...
     let (feed, rx) = live::feed(live::CAPACITY);
     let all = run_watched(&rb, fleet(|_| {}), decisions(), BEFORE_DEADLINE, Some(feed)).await;
@@ -578,7 +579,7 @@ async fn a_crash_during_a_rollback_resumes_the_rollback_never_the_steps() {
             h.faults.push(Fault { on: "systemctl restart nginx".into(), effect: FaultEffect::Exit(1), sticky: false })
         });
     };
-    let first = run(&rb, fleet(with_fault), vec![Decision::Rollback, Decision::Abort], BEFORE_DEADLINE).await;
+    let first = run(&rb, fleet(with_fault), vec![Choice::RollbackHost, Choice::Abort], BEFORE_DEADLINE).await;
     assert_eq!(first.summary.results["canary1"], Some(HostResult::RolledBack));
     // Cut the journal right after the packages step's rollback was announced.
     let cut = first
@@ -589,9 +590,9 @@ async fn a_crash_during_a_rollback_resumes_the_rollback_never_the_steps() {
     let prior = &first.events[..=cut];
 
     for (decision, expect) in [
-        (Decision::Retry, HostResult::RolledBack),
-        (Decision::Override { reason: "checked by hand: restored".into() }, HostResult::RolledBack),
-        (Decision::SkipHost, HostResult::Failed),
+        ((Choice::Retry, None), HostResult::RolledBack),
+        ((Choice::Override, Some("checked by hand: restored".to_string())), HostResult::RolledBack),
+        ((Choice::Skip, None), HostResult::Failed),
     ] {
         // The fleet as the crash left it: updated, rollback not yet run.
         let f = fleet(with_fault);
@@ -600,7 +601,7 @@ async fn a_crash_during_a_rollback_resumes_the_rollback_never_the_steps() {
                 h.installed.insert(name.into(), version.into());
             }
         });
-        let r = resume(&rb, f, prior, vec![decision.clone(), Decision::Abort], BEFORE_DEADLINE).await;
+        let r = resume(&rb, f, prior, vec![decision.clone(), (Choice::Abort, None)], BEFORE_DEADLINE).await;
         let stop = &r.seen[0];
         assert!(
             matches!(&stop.stop, StopKind::UnknownOutcome { step } if step == "rollback of apply tested updates"),
@@ -619,13 +620,13 @@ async fn a_crash_during_a_rollback_resumes_the_rollback_never_the_steps() {
                 _ => None,
             })
             .collect();
-        match decision {
-            Decision::Retry => {
+        match decision.0 {
+            Choice::Retry => {
                 assert_eq!(undone, ["apply tested updates", "drain from load balancer"]);
                 assert_eq!(installed(&r.fleet, "canary1", "libssl3").as_deref(), Some("3.0.15-1~deb12u1"));
             }
             // The operators said the packages rollback ran: only the steps before it remain.
-            Decision::Override { .. } => assert_eq!(undone, ["drain from load balancer"]),
+            Choice::Override => assert_eq!(undone, ["drain from load balancer"]),
             _ => assert!(undone.is_empty(), "skip: nothing more runs on the host: {undone:?}"),
         }
     }
@@ -653,11 +654,7 @@ impl Harness {
     fn resuming(rb: patchdeck::runbook::Runbook, f: &Fleet, decider: Scripted, prior: &[Event], now: &str) -> Self {
         let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        let write: patchdeck::engine::recorder::WriteAhead = Box::new(move |e| {
-            sink.lock().unwrap().push(e.clone());
-            Ok(())
-        });
+        let write = Box::new(MemoryLog(log.clone()));
         let recorder = Recorder::new(write, patchdeck::engine::state::WindowState::fold(prior));
         Harness {
             rb,
@@ -671,7 +668,7 @@ impl Harness {
         }
     }
     fn engine(&self) -> Engine<'_> {
-        Engine::new(
+        Engine::new(Parts::new(
             &self.rb,
             &self.baseline,
             &self.transport,
@@ -682,7 +679,7 @@ impl Harness {
             &self.decider,
             &self.recorder,
             vec!["carol".into()],
-        )
+        ))
     }
     fn events(&self) -> Vec<Event> {
         self.log.lock().unwrap().clone()
@@ -701,14 +698,16 @@ async fn rollback_of_the_wave_requested_mid_window_undoes_every_host_of_it() {
         )
     });
     let f = fleet(|_| {}).with_speed(0.05);
-    // After the wave's rollback its failure budget is spent: that stop is answered with abort.
-    let live = Harness::new(rb, &f, Scripted::new(vec![Decision::Abort]));
+    // Rolled back on request, nothing failed: the next wave starts; web2's divergence is
+    // answered with abort.
+    let live = Harness::new(rb, &f, Scripted::new(vec![Choice::Abort]));
     let engine = live.engine();
     let ask = async {
         loop {
             if live.recorder.with_state(|s| s.host("web1").is_some_and(|h| h.done.contains(&1))) {
                 let hosts = vec!["canary1".to_string(), "web1".to_string()];
-                engine.request(patchdeck::engine::event::Request::RollbackWave { wave: "pair".into(), hosts }).unwrap();
+                let r = patchdeck::engine::event::Request::RollbackWave { wave: "pair".into(), hosts };
+                engine.request(r, vec!["carol".into()]).await.unwrap();
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -726,13 +725,16 @@ async fn rollback_of_the_wave_requested_mid_window_undoes_every_host_of_it() {
             "{host}: packages rollback verified"
         );
     }
+    let seen = live.decider.seen();
     assert!(
-        live.decider.seen().iter().any(|s| matches!(&s.stop, StopKind::TooManyFailures { wave, .. } if wave == "pair")),
-        "{:?}",
-        live.decider.seen()
+        !seen.iter().any(|s| matches!(&s.stop, StopKind::TooManyFailures { .. })),
+        "a rollback people asked for is not a failure: {seen:?}"
     );
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].host.as_deref(), Some("web2"));
+    assert_eq!(summary.failures, 0);
     assert!(summary.aborted);
-    assert_eq!(installed(&f, "web2", "libssl3").as_deref(), Some("3.0.15-1~deb12u1"), "the next wave never started");
+    assert_eq!(installed(&f, "web2", "libssl3").as_deref(), Some("3.0.15-1~deb12u1"), "web2 was never touched");
 }
 
 /// The operators cancel the countdown: no rollback runs, the failing check becomes a hard
@@ -742,8 +744,9 @@ async fn a_cancelled_auto_rollback_is_a_hard_stop_for_people_to_decide() {
     let dir = tempfile::tempdir().unwrap();
     let rb = runbook(dir.path(), only_hosts(&["shop1", "canary1", "web1", "web2", "web3", "api1"]));
     let f = fleet(|_| {});
-    let mut decider = Scripted::new(vec![Decision::SkipHost, Decision::Abort]);
+    let mut decider = Scripted::new(vec![Choice::Abort]);
     decider.cancel_auto_rollback = true;
+    decider.actor = patchdeck::engine::control::Actor::operator("carol");
     let live = Harness::new(rb, &f, decider);
     let summary = live.engine().run().await.unwrap();
     let events = live.events();
@@ -755,7 +758,7 @@ async fn a_cancelled_auto_rollback_is_a_hard_stop_for_people_to_decide() {
     assert_eq!(first.host.as_deref(), Some("shop1"));
     assert!(matches!(&first.stop, StopKind::HealthFailed { .. }), "{first:?}");
     assert!(!events.iter().any(|e| matches!(e, Event::RollbackStarted { host, .. } if host == "shop1")));
-    assert_eq!(summary.results["shop1"], Some(HostResult::Skipped));
+    assert_eq!(summary.results["shop1"], Some(HostResult::Stopped), "changes not undone: rollback stays possible");
     assert_eq!(installed(&f, "shop1", "libssl3").as_deref(), Some("3.0.17-1~deb12u2"), "left as it is, as decided");
 }
 
@@ -767,7 +770,7 @@ async fn a_check_already_failing_in_preflight_is_not_blamed_on_the_change() {
     let f = fleet(|f| {
         f.with_host("canary1", |h| h.healthy = false);
     });
-    let live = Harness::new(rb, &f, Scripted::new(vec![Decision::Abort]));
+    let live = Harness::new(rb, &f, Scripted::new(vec![Choice::Abort]));
     let summary = live.engine().run().await.unwrap();
     let events = live.events();
     assert!(
@@ -776,7 +779,7 @@ async fn a_check_already_failing_in_preflight_is_not_blamed_on_the_change() {
         "the failure is known before the window"
     );
     assert!(
-        events.iter().any(|e| matches!(e, Event::Checks { host, after_step: Some(_), results }
+        events.iter().any(|e| matches!(e, Event::Checks { host, after_step: Some(_), results, .. }
             if host == "canary1" && results.iter().any(|c| !c.ok))),
         "it still fails after the steps"
     );
@@ -813,7 +816,7 @@ async fn rollback_removes_a_package_the_step_newly_installed() {
             h.faults.push(Fault { on: "systemctl restart nginx".into(), effect: FaultEffect::Exit(1), sticky: false })
         });
     };
-    let r = run(&rb, fleet(new_dep), vec![Decision::Rollback, Decision::Abort], BEFORE_DEADLINE).await;
+    let r = run(&rb, fleet(new_dep), vec![Choice::RollbackHost, Choice::Abort], BEFORE_DEADLINE).await;
     let changed: Vec<&patchdeck::engine::event::Change> = r
         .events
         .iter()
@@ -850,7 +853,7 @@ async fn hosts_of_a_wave_run_in_parallel_up_to_its_limit() {
         )
     });
     let f = fleet(|_| {}).with_speed(0.02);
-    let h = Harness::new(rb, &f, Scripted::new(vec![Decision::Abort]));
+    let h = Harness::new(rb, &f, Scripted::new(vec![Choice::Abort]));
     h.engine().run().await.unwrap();
     let events = h.events();
     let pos = |want: &dyn Fn(&Event) -> bool| events.iter().position(want).unwrap();

@@ -1,25 +1,39 @@
 //! Integration tests: the write-ahead journal, on real files, with real processes.
 //!
 //! Cross-process tests re-execute this test binary running only [`child_process_entry`]
-//! with `PATCHDECK_JOURNAL_CHILD=<role>` and `PATCHDECK_JOURNAL_PATH=<journal>` set: the
-//! child is then a second patchdeck writing (or holding) the same journal. A child is
-//! always killed when its guard drops, so a failing test leaves no process behind.
+//! (an ignored test, run with `--ignored --exact`) with `PATCHDECK_JOURNAL_CHILD=<role>` and
+//! `PATCHDECK_JOURNAL_PATH=<journal>` set: the child is then a second patchdeck writing (or
+//! holding) the same journal. A child is always killed when its guard drops, so a failing
+//! test leaves no process behind.
+//!
+//! Durability is proven by counting: the journal's sync point ([`SyncPoint`]) is wrapped
+//! so that each test knows how many syncs an append waited for and how far the file was
+//! synced when it was acknowledged (the page cache survives `kill -9`, so a journal that
+//! never synced would pass any test that only reads the file back).
 
-use std::fs::{self, OpenOptions};
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use patchdeck::journal::{Follower, Header, Journal, JournalError, Record, default_path, replay};
+use patchdeck::journal::{
+    Appender, DataSync, FileChange, Follower, Header, Journal, JournalError, Record, SyncPoint, default_path, replay,
+};
 use serde::{Deserialize, Serialize};
+
+use crate::support::require;
 
 const ROLE_VAR: &str = "PATCHDECK_JOURNAL_CHILD";
 const PATH_VAR: &str = "PATCHDECK_JOURNAL_PATH";
 const READY: &str = "PATCHDECK-JOURNAL-CHILD-READY";
 
 /// The test event: `n` must equal the record's seq; `pad` makes every fifth line big
-/// (64 KiB: many pages, so that `kill -9` can land in the middle of one `write`).
+/// (1 MiB: hundreds of pages, so that `kill -9` can land in the middle of one `write`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Ev {
     n: u64,
@@ -28,7 +42,7 @@ struct Ev {
 
 impl Ev {
     fn new(n: u64) -> Self {
-        let len = if n.is_multiple_of(5) { 64 << 10 } else { (n % 7) as usize * 10 };
+        let len = if n.is_multiple_of(5) { 1 << 20 } else { (n % 7) as usize * 10 };
         Ev { n, pad: "x".repeat(len) }
     }
 
@@ -55,13 +69,49 @@ fn line_count(path: &Path) -> usize {
     fs::read(path).unwrap().iter().filter(|&&b| b == b'\n').count()
 }
 
+/// Counts the syncs of a journal: wraps the real [`DataSync`], recording after each sync
+/// how many there were and how long the file was when it was synced.
+#[derive(Clone, Default)]
+struct SyncLog {
+    count: Arc<AtomicU64>,
+    synced_len: Arc<AtomicU64>,
+}
+
+impl SyncLog {
+    fn point(&self) -> impl SyncPoint + 'static {
+        let log = self.clone();
+        move |file: &File| {
+            let len = file.metadata()?.len();
+            DataSync.sync(file)?;
+            log.synced_len.store(len, Ordering::SeqCst);
+            log.count.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    fn synced_len(&self) -> u64 {
+        self.synced_len.load(Ordering::SeqCst)
+    }
+}
+
+/// Where each line of `bytes` ends (just past its newline): entry `k` ends record `k`
+/// (entry 0, the header).
+fn line_ends(bytes: &[u8]) -> Vec<u64> {
+    bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i as u64 + 1).collect()
+}
+
 // ---------------------------------------------------------------- child processes
 
-/// Not a test on its own: the body of the child processes the other tests spawn.
-/// Without the environment variable it does nothing.
+/// Not a test: the body of the child processes the other tests spawn (ignored, so it is
+/// never run or counted on its own; without its environment variable it fails).
 #[test]
+#[ignore = "the body of the child processes of the journal tests, run by them with --ignored --exact"]
 fn child_process_entry() {
-    let Ok(role) = std::env::var(ROLE_VAR) else { return };
+    let role = std::env::var(ROLE_VAR).expect("not a test: run by the journal tests, with PATCHDECK_JOURNAL_CHILD set");
     let path = PathBuf::from(std::env::var(PATH_VAR).unwrap());
     let (mut journal, _) = Journal::<Ev>::open_append(&path).unwrap();
     println!("{READY}");
@@ -72,12 +122,33 @@ fn child_process_entry() {
         "hold" => {
             let _ = std::io::stdin().read_line(&mut String::new());
         }
-        // Append as fast as possible until killed.
+        // Append through an Appender, as the engine does, until killed; after each
+        // acknowledgement print `ACK <seq> <syncs so far> <bytes synced>`.
         "append-forever" => {
-            while Instant::now() < deadline {
-                let seq = journal.next_seq();
-                assert_eq!(journal.append(&Ev::new(seq)).unwrap(), seq);
-            }
+            let log = SyncLog::default();
+            let mut seq = journal.next_seq();
+            let appender = Appender::spawn(journal.with_sync_point(log.point())).unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime.block_on(async {
+                while Instant::now() < deadline {
+                    assert_eq!(appender.append(Ev::new(seq)).await.unwrap(), seq);
+                    println!("ACK {seq} {} {}", log.count(), log.synced_len());
+                    seq += 1;
+                }
+            });
+        }
+        // Append `PATCHDECK_JOURNAL_COUNT` records through an Appender with the default
+        // sync point, then exit (run under strace).
+        "append-some" => {
+            let count: u64 = std::env::var("PATCHDECK_JOURNAL_COUNT").unwrap().parse().unwrap();
+            let first = journal.next_seq();
+            let appender = Appender::spawn(journal).unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime.block_on(async {
+                for seq in first..first + count {
+                    assert_eq!(appender.append(Ev::new(seq)).await.unwrap(), seq);
+                }
+            });
         }
         // Append a fixed number of records, pausing a little between them.
         "append-slowly" => {
@@ -120,6 +191,11 @@ impl ChildGuard {
     /// Like [`spawn`](Self::spawn), the child started by `wrapper` (a command that ends
     /// by running its arguments, e.g. `sh -c '...; exec "$@"' sh`).
     fn spawn_via(role: &str, path: &Path, wrapper: &[&str]) -> ChildGuard {
+        Self::spawn_with(role, path, wrapper, &[])
+    }
+
+    /// Like [`spawn_via`](Self::spawn_via), with more environment variables for the child.
+    fn spawn_with(role: &str, path: &Path, wrapper: &[&str], env: &[(&str, &str)]) -> ChildGuard {
         let exe = std::env::current_exe().unwrap();
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
@@ -130,7 +206,8 @@ impl ChildGuard {
             None => Command::new(&exe),
         };
         let mut child = command
-            .args(["--exact", "journal::child_process_entry", "--nocapture", "--test-threads=1"])
+            .args(["--exact", "journal::child_process_entry", "--ignored", "--nocapture", "--test-threads=1"])
+            .envs(env.iter().copied())
             .env(ROLE_VAR, role)
             .env(PATH_VAR, path)
             .stdin(Stdio::piped())
@@ -170,6 +247,12 @@ impl ChildGuard {
         assert!(!status.success(), "the child was expected to die of SIGKILL");
     }
 
+    /// Kills the child (SIGKILL) and returns what it printed after being ready.
+    fn kill9_output(mut self) -> String {
+        self.kill9();
+        self.output.take().unwrap().join().unwrap()
+    }
+
     fn wait_success(&mut self) {
         let status = self.child.wait().unwrap();
         assert!(status.success(), "child failed: {status}");
@@ -189,12 +272,21 @@ impl Drop for ChildGuard {
 #[test]
 fn append_then_replay_round_trips_and_each_append_is_on_disk_when_it_returns() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, mut journal) = new_journal(dir.path());
+    let (path, journal) = new_journal(dir.path());
     assert_eq!(path, dir.path().join("test_window.journal.jsonl"));
     assert_eq!(line_count(&path), 1, "the header is written by create");
+    let log = SyncLog::default();
+    let mut journal = journal.with_sync_point(log.point());
 
     for n in 1..=12 {
         assert_eq!(journal.append(&Ev::new(n)).unwrap(), n);
+        // Synced before it returned: one sync of its own, covering the whole file.
+        assert_eq!(log.count(), n, "append {n} returned after {} syncs", log.count());
+        assert_eq!(
+            log.synced_len(),
+            fs::metadata(&path).unwrap().len(),
+            "append {n} returned before its line was synced"
+        );
         // Read through another handle: the line is complete and in the file already.
         let text = fs::read_to_string(&path).unwrap();
         let last = text.strip_suffix('\n').expect("every line ends with a newline").lines().last().unwrap();
@@ -434,8 +526,7 @@ fn a_writer_in_another_process_locks_us_out_until_it_exits() {
 /// The lock is a plain `flock(2)` lock: util-linux `flock` sees it, and we see its lock.
 #[test]
 fn the_lock_is_an_ordinary_flock_visible_to_other_tools() {
-    if Command::new("flock").arg("--version").output().is_err() {
-        eprintln!("skipping: util-linux flock is not installed");
+    if !require::flock() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -465,6 +556,36 @@ fn the_lock_is_an_ordinary_flock_visible_to_other_tools() {
 
 // ---------------------------------------------------------------- crash safety
 
+/// Spins until the journal ends in a partial line (a `write` in progress) and says whether
+/// it saw one before `deadline`. No sleep: a 1 MiB write lasts well under a millisecond.
+fn wait_for_a_partial_line(path: &Path, deadline: Instant) -> bool {
+    use std::os::unix::fs::FileExt;
+    let file = File::open(path).unwrap();
+    let mut last = [0u8];
+    while Instant::now() < deadline {
+        let len = file.metadata().unwrap().len();
+        if len > 0 && file.read_at(&mut last, len - 1).unwrap() == 1 && last[0] != b'\n' {
+            return true;
+        }
+        std::thread::yield_now();
+    }
+    false
+}
+
+/// The `ACK <seq> <syncs> <bytes synced>` lines of an `append-forever` child (complete lines
+/// only: the last one may have been cut by the kill).
+fn acks(output: &str) -> Vec<(u64, u64, u64)> {
+    let complete = &output[..output.rfind('\n').map_or(0, |i| i + 1)];
+    complete
+        .lines()
+        .filter_map(|l| l.strip_prefix("ACK "))
+        .map(|l| {
+            let v: Vec<u64> = l.split(' ').map(|n| n.parse().unwrap()).collect();
+            (v[0], v[1], v[2])
+        })
+        .collect()
+}
+
 #[test]
 fn kill_9_mid_append_loses_nothing_acknowledged_and_resume_continues() {
     let dir = tempfile::tempdir().unwrap();
@@ -475,22 +596,43 @@ fn kill_9_mid_append_loses_nothing_acknowledged_and_resume_continues() {
     let mut followed = Vec::new();
     let mut expected_min = 0;
     let mut torn_seen = 0;
-    for round in 0..6u64 {
-        let mut child = ChildGuard::spawn("append-forever", &path);
-        // Let it write a while (a varying amount), then SIGKILL it mid-stream.
-        let target = line_count(&path) + 15 + round as usize * 5;
+    // Six rounds; should none of their kills have torn a line, up to six more that kill at a
+    // half-written line, until one does.
+    let mut round = 0u64;
+    while round < 6 || (torn_seen == 0 && round < 12) {
+        let first_seq = line_count(&path) as u64; // header + records: the next seq
+        let child = ChildGuard::spawn("append-forever", &path);
+        // Let it write a while (a varying amount), then SIGKILL it: in even rounds (and the
+        // extra ones) the moment a line is seen half written (the torn tail resume must
+        // repair), in odd rounds wherever it is (mostly waiting for a sync).
+        // Progress is what the follower reads (only the new bytes, never the whole file).
+        let target = followed.len() + 15 + (round % 6) as usize * 5;
         let deadline = Instant::now() + Duration::from_secs(30);
-        while line_count(&path) < target {
+        while followed.len() < target {
             assert!(Instant::now() < deadline, "the child appends too slowly");
             followed.extend(follower.poll().unwrap());
             std::thread::sleep(Duration::from_millis(10));
         }
-        std::thread::sleep(Duration::from_millis(round * 3));
-        child.kill9();
+        if round.is_multiple_of(2) || round >= 6 {
+            assert!(wait_for_a_partial_line(&path, deadline), "never saw a line being written");
+        }
+        let output = child.kill9_output();
 
+        let bytes = fs::read(&path).unwrap();
+        let ends = line_ends(&bytes);
         let replayed = replay::<Ev>(&path).expect("a journal killed mid-write must replay");
-        assert!(replayed.records.len() >= expected_min.max(target - 1), "records were lost");
         replayed.records.iter().for_each(Ev::check);
+        assert!(replayed.records.len() >= expected_min, "records of earlier rounds were lost");
+        // Every acknowledged append is there, and was synced (by a sync of its own) before
+        // it was acknowledged.
+        let acks = acks(&output);
+        assert!(acks.len() >= 10, "the child acknowledged only {} appends:\n{output}", acks.len());
+        for &(seq, syncs, synced) in &acks {
+            assert!(seq <= replayed.records.len() as u64, "acknowledged record {seq} was lost");
+            assert_eq!(syncs, seq - first_seq + 1, "record {seq} was acknowledged after {syncs} syncs");
+            let end = ends[seq as usize];
+            assert!(synced >= end, "record {seq} (ending at byte {end}) was acknowledged with {synced} bytes synced");
+        }
 
         let (mut journal, resumed) = Journal::<Ev>::open_append(&path).expect("resume after kill -9");
         assert_eq!(resumed.records.len(), replayed.records.len());
@@ -498,6 +640,7 @@ fn kill_9_mid_append_loses_nothing_acknowledged_and_resume_continues() {
             torn_seen += 1;
             let saved = fs::read(resumed.torn_saved_to.as_ref().unwrap()).unwrap();
             assert_eq!(String::from_utf8_lossy(&saved), *torn);
+            assert_eq!(bytes.len() as u64, ends[resumed.records.len()] + saved.len() as u64, "saved whole");
         }
         let seq = journal.append(&Ev::new(resumed.next_seq())).unwrap();
         assert_eq!(seq, resumed.records.len() as u64 + 1);
@@ -508,8 +651,32 @@ fn kill_9_mid_append_loses_nothing_acknowledged_and_resume_continues() {
         expected_min = after.records.len();
         followed.extend(follower.poll().unwrap());
         assert_eq!(followed, after.records, "the follower saw exactly the journal's records");
+        round += 1;
     }
-    eprintln!("kill -9: {torn_seen} of 6 rounds left a torn tail");
+    eprintln!("kill -9: {torn_seen} of {round} rounds left a torn tail");
+    assert!(torn_seen >= 1, "no kill left a torn tail: the crash resume repairs was never tested");
+}
+
+/// Each append of the default sync point is a real `fdatasync(2)` of the journal file, as
+/// the kernel sees it (strace): the counting tests wrap that sync point, so this is what
+/// they rely on.
+#[test]
+fn each_append_is_an_fdatasync_of_the_journal_file() {
+    if !require::strace() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (path, journal) = new_journal(dir.path());
+    drop(journal);
+    let trace = dir.path().join("strace.log");
+    let wrapper = ["strace", "-f", "-y", "-e", "trace=fdatasync", "-o", trace.to_str().unwrap()];
+    ChildGuard::spawn_with("append-some", &path, &wrapper, &[("PATCHDECK_JOURNAL_COUNT", "7")]).output();
+    assert_eq!(replay::<Ev>(&path).unwrap().records.len(), 7);
+    let trace = fs::read_to_string(&trace).unwrap();
+    let on_journal = "fdatasync(";
+    let journal_fd = format!("<{}>", fs::canonicalize(&path).unwrap().display());
+    let syncs = trace.lines().filter(|l| l.contains(on_journal) && l.contains(&journal_fd)).count();
+    assert_eq!(syncs, 7, "one fdatasync of the journal per append:\n{trace}");
 }
 
 /// A write that fails (here: the file-size limit, `EFBIG`, partway through a line) is
@@ -658,4 +825,290 @@ fn a_journal_in_a_missing_directory_is_an_io_error_naming_the_path() {
     let err = Journal::<Ev>::create(&path, &header("w")).unwrap_err();
     assert!(matches!(err, JournalError::Io { .. }), "{err:?}");
     assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+}
+
+// ---------------------------------------------------------------- the appender (async code)
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_appender_acknowledges_each_append_once_synced_in_call_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, journal) = new_journal(dir.path());
+    let log = SyncLog::default();
+    let appender = Appender::spawn(journal.with_sync_point(log.point())).unwrap();
+    for n in 1..=5 {
+        assert_eq!(appender.append(Ev::new(n)).await.unwrap(), n);
+        assert_eq!(log.count(), n, "append {n} was acknowledged after {} syncs", log.count());
+        assert_eq!(log.synced_len(), fs::metadata(&path).unwrap().len(), "append {n} acknowledged before its sync");
+    }
+    // Queued together: acknowledged in the order of the calls, each once a sync covered it.
+    let pending: Vec<_> = (6..=30).map(|n| appender.append(Ev::new(n))).collect();
+    for (n, ack) in (6..=30).zip(pending) {
+        assert_eq!(ack.await.unwrap(), n);
+        let end = line_ends(&fs::read(&path).unwrap())[n as usize];
+        assert!(log.count() >= n && log.synced_len() >= end, "append {n} acknowledged before its sync");
+    }
+    // A future dropped unawaited does not take its event back; dropping the appender
+    // writes what was queued, then closes the journal (its lock is free at once).
+    drop(appender.append(Ev::new(31)));
+    drop(appender);
+    let (journal, replayed) = Journal::<Ev>::open_append(&path).expect("the appender released the journal");
+    assert_eq!(replayed.records.iter().map(|r| r.seq).collect::<Vec<_>>(), (1..=31).collect::<Vec<_>>());
+    replayed.records.iter().for_each(Ev::check);
+    assert_eq!(journal.next_seq(), 32);
+}
+
+/// A sync that takes long (a slow disk) must not freeze the other tasks of the runtime
+/// thread the append is awaited on (the cockpit's keys and frames). Here the sync waits
+/// until the other task has run 1,000 times while the append is pending: an append that
+/// synced on the awaiting thread could never be released.
+#[tokio::test(flavor = "current_thread")]
+async fn a_slow_sync_never_stalls_other_tasks_of_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_path, journal) = new_journal(dir.path());
+    let entered = Arc::new(AtomicBool::new(false));
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let slow_sync = {
+        let entered = entered.clone();
+        move |file: &File| {
+            entered.store(true, Ordering::SeqCst);
+            // A deadline only so that a broken appender fails instead of hanging.
+            released
+                .recv_timeout(Duration::from_secs(30))
+                .map_err(|_| std::io::Error::other("nobody released the sync: the other task never ran"))?;
+            DataSync.sync(file)
+        }
+    };
+    let appender = Appender::spawn(journal.with_sync_point(slow_sync)).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let append = tokio::spawn({
+        let pending = appender.append(Ev::new(1));
+        let done = done.clone();
+        async move {
+            let seq = pending.await;
+            done.store(true, Ordering::SeqCst);
+            seq
+        }
+    });
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !entered.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "the writer never reached the sync");
+        tokio::task::yield_now().await;
+    }
+    for i in 0..1000 {
+        assert!(!done.load(Ordering::SeqCst), "the append resolved while its sync was blocked (iteration {i})");
+        tokio::task::yield_now().await;
+    }
+    release.send(()).unwrap();
+    assert_eq!(append.await.unwrap().unwrap(), 1);
+    assert!(done.load(Ordering::SeqCst));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_failed_sync_fails_that_append_and_every_later_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, journal) = new_journal(dir.path());
+    let mut calls = 0;
+    let failing_third = move |file: &File| {
+        calls += 1;
+        if calls == 3 { Err(std::io::Error::other("the disk is gone")) } else { DataSync.sync(file) }
+    };
+    let appender = Appender::spawn(journal.with_sync_point(failing_third)).unwrap();
+    assert_eq!(appender.append(Ev::new(1)).await.unwrap(), 1);
+    assert_eq!(appender.append(Ev::new(2)).await.unwrap(), 2);
+    let (third, fourth, fifth) =
+        (appender.append(Ev::new(3)), appender.append(Ev::new(4)), appender.append(Ev::new(5)));
+    let err = third.await.unwrap_err();
+    assert!(matches!(&err, JournalError::Io { op: "fsync", .. }), "{err:?}");
+    assert!(err.to_string().contains("the disk is gone"), "{err}");
+    for later in [fourth.await.unwrap_err(), fifth.await.unwrap_err()] {
+        assert!(matches!(later, JournalError::Poisoned { .. }), "{later:?}");
+        assert!(later.to_string().contains("window must stop"), "{later}");
+    }
+    drop(appender);
+    let replayed = replay::<Ev>(&path).unwrap();
+    assert_eq!(replayed.records.len(), 2, "the unsynced line was taken back");
+    assert_eq!(replayed.torn_tail, None);
+}
+
+// ---------------------------------------------------------------- the file under the writer
+
+/// What happens to the journal file while its writer runs.
+#[derive(Debug, Clone, Copy)]
+enum Tamper {
+    Replaced,
+    Truncated,
+    Moved,
+    WrittenToByAnother,
+}
+
+/// The journal file is changed under a running appender: the next append fails saying
+/// what happened, nothing is written anywhere (the files are byte for byte as left), and
+/// every later append fails too.
+#[tokio::test(flavor = "current_thread")]
+async fn a_journal_replaced_truncated_moved_or_written_to_stops_its_appender() {
+    for tamper in [Tamper::Replaced, Tamper::Truncated, Tamper::Moved, Tamper::WrittenToByAnother] {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, journal) = new_journal(dir.path());
+        let header_len = fs::metadata(&path).unwrap().len();
+        let appender = Appender::spawn(journal).unwrap();
+        appender.append(Ev::new(1)).await.unwrap();
+        let written = fs::read(&path).unwrap();
+        let len = written.len() as u64;
+        let moved_to = dir.path().join("elsewhere.jsonl");
+        let expected = match tamper {
+            Tamper::Replaced => {
+                let other = dir.path().join("other");
+                fs::write(&other, "someone else's file\n").unwrap();
+                fs::rename(&other, &path).unwrap();
+                FileChange::Replaced
+            }
+            Tamper::Truncated => {
+                OpenOptions::new().write(true).open(&path).unwrap().set_len(header_len).unwrap();
+                FileChange::Truncated { len: header_len, expected: len }
+            }
+            Tamper::Moved => {
+                fs::rename(&path, &moved_to).unwrap();
+                FileChange::Moved
+            }
+            Tamper::WrittenToByAnother => {
+                append_raw(&path, b"{}\n");
+                FileChange::Grew { len: len + 3, expected: len }
+            }
+        };
+        let at_path = fs::read(&path).ok();
+        let at_moved = fs::read(&moved_to).ok();
+
+        let err = appender.append(Ev::new(2)).await.unwrap_err();
+        assert!(matches!(&err, JournalError::Changed { change, .. } if *change == expected), "{tamper:?}: {err:?}");
+        let message = err.to_string();
+        assert!(message.contains(&path.display().to_string()) && message.contains("window stops"), "{message}");
+        let later = appender.append(Ev::new(2)).await.unwrap_err();
+        assert!(matches!(later, JournalError::Poisoned { .. }), "{tamper:?}: {later:?}");
+        drop(appender);
+        assert_eq!(fs::read(&path).ok(), at_path, "{tamper:?}: the file at the path was not written");
+        assert_eq!(fs::read(&moved_to).ok(), at_moved, "{tamper:?}: the moved journal was not written");
+    }
+}
+
+#[test]
+fn journals_and_torn_tails_saved_aside_are_private_to_their_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut journal) = new_journal(dir.path());
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    journal.append(&Ev::new(1)).unwrap();
+    drop(journal);
+    append_raw(&path, b"{\"seq\":2");
+    let (_journal, resumed) = Journal::<Ev>::open_append(&path).unwrap();
+    assert_eq!(mode(resumed.torn_saved_to.as_deref().unwrap()), 0o600);
+}
+
+// ---------------------------------------------------------------- output files never replace the record
+
+fn patchdeck<S: AsRef<OsStr>>(args: &[S]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_patchdeck")).args(args).env("NO_COLOR", "1").output().unwrap()
+}
+
+/// Runs patchdeck expecting exit 2 with a message containing each of `says`.
+fn refused<S: AsRef<OsStr>>(args: &[S], says: &[&str]) {
+    let out = patchdeck(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let args: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    for s in says {
+        assert!(stderr.contains(s), "{args:?} should say {s:?}: {stderr}");
+    }
+}
+
+fn engine_journal(path: &Path) -> Journal<patchdeck::engine::event::Event> {
+    Journal::create(path, &header("w")).unwrap()
+}
+
+#[test]
+fn report_never_writes_over_a_journal_and_over_another_file_only_with_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal_path = dir.path().join("w.journal.jsonl");
+    let journal = engine_journal(&journal_path);
+    let before = fs::read(&journal_path).unwrap();
+    let jp = journal_path.to_str().unwrap();
+    let args = |extra: &[&str]| -> Vec<String> { ["report", jp].iter().chain(extra).map(|s| s.to_string()).collect() };
+
+    // The live, locked journal onto itself: refused, with or without --force.
+    refused(&args(&["-o", jp]), &["refusing to write", jp, "the journal being reported on"]);
+    refused(&args(&["-o", jp, "--force"]), &["the journal being reported on"]);
+    drop(journal);
+    refused(&args(&["-o", jp, "--force"]), &["the journal being reported on"]);
+    assert_eq!(fs::read(&journal_path).unwrap(), before, "the journal is unchanged, byte for byte");
+
+    // Another window's journal, running (locked) or not: refused too.
+    let other = dir.path().join("other.journal.jsonl");
+    let other_journal = engine_journal(&other);
+    let other_before = fs::read(&other).unwrap();
+    refused(&args(&["-o", other.to_str().unwrap(), "--force"]), &["patchdeck journal"]);
+    drop(other_journal);
+    refused(&args(&["-o", other.to_str().unwrap(), "--force"]), &["patchdeck journal"]);
+    assert_eq!(fs::read(&other).unwrap(), other_before);
+
+    // A file someone holds a lock on (not a journal): refused even with --force.
+    let locked = dir.path().join("locked.md");
+    fs::write(&locked, "held").unwrap();
+    let holder = File::open(&locked).unwrap();
+    holder.lock().unwrap();
+    refused(&args(&["-o", locked.to_str().unwrap(), "--force"]), &["holds a lock"]);
+    assert_eq!(fs::read(&locked).unwrap(), b"held");
+    drop(holder);
+
+    // An ordinary existing file: only with --force, and then replaced whole.
+    let md = dir.path().join("record.md");
+    fs::write(&md, "an older record that was much longer than the new one will be, surely\n".repeat(500)).unwrap();
+    refused(&args(&["-o", md.to_str().unwrap()]), &["already exists", "--force"]);
+    assert!(fs::read_to_string(&md).unwrap().starts_with("an older record"));
+    let out = patchdeck(&args(&["-o", md.to_str().unwrap(), "--force"]));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = patchdeck(&args(&[])).stdout;
+    assert_eq!(fs::read(&md).unwrap(), stdout, "the record replaced the old file whole");
+    assert!(String::from_utf8_lossy(&stdout).starts_with("# Change record"));
+
+    // A new file needs no --force.
+    let fresh = dir.path().join("fresh.md");
+    assert_eq!(patchdeck(&args(&["-o", fresh.to_str().unwrap()])).status.code(), Some(0));
+    assert_eq!(fs::read(&fresh).unwrap(), stdout);
+}
+
+#[test]
+fn baseline_capture_man_pages_and_the_log_never_replace_what_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+
+    // Refused before any host is contacted (the runbook need not even load).
+    fs::write(dir.path().join("runbook.toml"), "not even a runbook").unwrap();
+    fs::write(dir.path().join("tested.toml"), "tested").unwrap();
+    refused(&["baseline", "capture", &d("runbook.toml"), "-o", &d("runbook.toml"), "--force"], &["the runbook"]);
+    refused(&["baseline", "capture", &d("runbook.toml"), "-o", &d("tested.toml")], &["already exists", "--force"]);
+    assert_eq!(fs::read(dir.path().join("tested.toml")).unwrap(), b"tested");
+    assert_eq!(fs::read(dir.path().join("runbook.toml")).unwrap(), b"not even a runbook");
+
+    // Man pages: written once; again only with --force; nothing written when one exists.
+    let man = d("man");
+    let out = patchdeck(&["man", "--out-dir", &man]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let page = dir.path().join("man").join("patchdeck-report.1");
+    let rendered = fs::read(&page).unwrap();
+    fs::write(&page, "my edited page").unwrap();
+    fs::remove_file(dir.path().join("man").join("patchdeck.1")).unwrap();
+    refused(&["man", "--out-dir", &man], &["already exists", "--force"]);
+    assert_eq!(fs::read(&page).unwrap(), b"my edited page");
+    assert!(!dir.path().join("man").join("patchdeck.1").exists(), "no page is written unless all may be");
+    let out = patchdeck(&["man", "--out-dir", &man, "--force"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(fs::read(&page).unwrap(), rendered);
+    assert!(dir.path().join("man").join("patchdeck.1").exists());
+
+    // The log is appended to, but never to a journal.
+    let journal_path = dir.path().join("w.journal.jsonl");
+    drop(engine_journal(&journal_path));
+    let before = fs::read(&journal_path).unwrap();
+    refused(&["--log", journal_path.to_str().unwrap(), "completions", "bash"], &["--log", "patchdeck journal"]);
+    assert_eq!(fs::read(&journal_path).unwrap(), before);
 }

@@ -5,6 +5,7 @@ mod apt;
 mod check;
 mod check_ssh;
 mod cli;
+mod control;
 mod drill;
 mod engine;
 mod fleet;

@@ -2,19 +2,15 @@
 //! demo fleet (the engine tests' pattern), and from a real journal on disk.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use patchdeck::diag::SourceFile;
-use patchdeck::engine::clock::ManualClock;
+use patchdeck::engine::Summary;
+use patchdeck::engine::control::Choice;
 use patchdeck::engine::decide::Scripted;
-use patchdeck::engine::event::{Decision, Event, HostResult};
-use patchdeck::engine::recorder::Recorder;
-use patchdeck::engine::{Engine, Summary};
+use patchdeck::engine::event::{Event, HostResult};
 use patchdeck::journal::{Header, Journal, Record};
-use patchdeck::pkg::Managers;
-use patchdeck::sim::{Fault, FaultEffect, Fleet, SimProber};
-use patchdeck::transport::simulated::SimTransport;
+use patchdeck::sim::{Fault, FaultEffect, Fleet};
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo");
 const BEFORE_DEADLINE: &str = "2026-11-22T22:05:00Z";
@@ -46,28 +42,8 @@ fn only_hosts(hosts: &[&str]) -> impl Fn(String) -> String {
     }
 }
 
-async fn run(rb: &patchdeck::runbook::Runbook, fleet: Fleet, decisions: Vec<Decision>) -> (Summary, Vec<Event>) {
-    let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
-    let transport = SimTransport::new(fleet.clone());
-    let prober = SimProber(fleet.clone());
-    let clock = ManualClock::new(BEFORE_DEADLINE.parse().unwrap());
-    let decider = Scripted::new(decisions);
-    let (recorder, log): (Recorder, Arc<Mutex<Vec<Event>>>) = Recorder::in_memory();
-    let engine = Engine::new(
-        rb,
-        &baseline,
-        &transport,
-        &transport,
-        &prober,
-        Managers::standard(),
-        &clock,
-        &decider,
-        &recorder,
-        vec!["alice".into(), "bob".into()],
-    );
-    let summary = engine.run().await.unwrap();
-    let events = log.lock().unwrap().clone();
-    (summary, events)
+async fn run(rb: &patchdeck::runbook::Runbook, fleet: Fleet, decider: Scripted) -> (Summary, Vec<Event>) {
+    crate::support::window::run(rb, &fleet, &decider, BEFORE_DEADLINE, None).await
 }
 
 fn header(drill: bool) -> Header {
@@ -110,7 +86,9 @@ fn section<'a>(md: &'a str, title: &str) -> &'a str {
 async fn demo_window() -> (Summary, Vec<Event>) {
     let dir = tempfile::tempdir().unwrap();
     let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
-    let decisions = vec![Decision::SkipHost, Decision::Override { reason: REASON.into() }, Decision::SkipHost];
+    let mut decisions =
+        Scripted::with_reasons([(Choice::Skip, None), (Choice::Override, Some(REASON.into())), (Choice::Skip, None)]);
+    decisions.actor = patchdeck::engine::control::Actor::operator("alice");
     run(&rb, fleet(|_| {}), decisions).await
 }
 
@@ -134,9 +112,11 @@ async fn change_record_of_a_demo_window_states_what_happened() {
     assert!(md.contains(&format!("| Finished | {end} |")), "{md}");
     let secs = recs.len() - 1;
     assert!(md.contains(&format!("| Duration | {}m {:02}s |", secs / 60, secs % 60)), "{md}");
-    assert!(md.contains("| Outcome | completed |"), "{md}");
+    // shop1's health check failed after its update: a failure, rolled back or not.
+    assert!(md.contains("| Outcome | completed, **1 host(s) failed** on the way |"), "{md}");
     assert!(md.contains("| Hosts | 3 done, 1 rolled back, 2 skipped, 0 failed (of 6) |"), "{md}");
-    assert!(md.contains("| web2 | skipped |") && md.contains("| shop1 | rolled back |"), "{md}");
+    assert!(md.contains("| web2 | skipped |") && md.contains("| shop1 | rolled back, verified |"), "{md}");
+    assert!(md.contains("| web3 | done (override) |"), "{md}");
 
     // Timeline: stops and decisions are there, passing checks are not.
     let timeline = section(&md, "Timeline");
@@ -167,26 +147,26 @@ async fn change_record_of_a_demo_window_states_what_happened() {
     assert!(web3.contains(
             "| VERSION MISMATCH | `openssl` | `3.0.15-1~deb12u1 -> 3.0.17-1~deb12u2` | `3.0.15-1~deb12u1 -> 3.0.17-1~deb12u3` | stop |"
         ), "{web3}");
-    assert!(web3.contains("**Decision: override** at "), "{web3}");
-    assert!(web3.contains(" by alice, bob\n"), "{web3}");
-    assert!(web3.contains("Override reason:\n\n> deb12u3 only rebuilds docs; tested deb12u2 is what we install\n"));
+    assert!(web3.contains("**Decision: override on web3** at "), "{web3}");
+    assert!(web3.contains(" by alice\n"), "the one who decided, not both operators: {web3}");
+    assert!(web3.contains("Reason:\n\n> deb12u3 only rebuilds docs; tested deb12u2 is what we install\n"));
     assert!(decisions.contains("### Stop #1 on web2"), "{decisions}");
-    assert!(decisions.contains("**Decision: skip host**"), "{decisions}");
+    assert!(decisions.contains("**Decision: skip web2**"), "{decisions}");
     let shop1 = &decisions[decisions.find("on shop1: 1 health check(s) failing after").expect(decisions)..];
     assert!(shop1.contains("| site answers from outside | FAILING |"), "{shop1}");
-    assert!(shop1.contains("**Decision: rollback** at"), "{shop1}");
+    assert!(shop1.contains("**Decision: roll back shop1** at"), "{shop1}");
     assert!(shop1.contains("by auto-rollback (automatic, after a failed health check)"), "{shop1}");
 
     // Package changes: web3 keeps the tested versions, shop1's are restored and verified.
     let changes = section(&md, "Package changes per host");
-    assert!(changes.contains("### web3 (done)"), "{changes}");
+    assert!(changes.contains("### web3 (done (override))"), "{changes}");
     assert!(
         changes.contains(
             "| `openssl` | `3.0.15-1~deb12u1` | `3.0.17-1~deb12u2` | apply tested updates | in place: `3.0.17-1~deb12u2` |"
         ),
         "{changes}"
     );
-    assert!(changes.contains("### shop1 (rolled back)"), "{changes}");
+    assert!(changes.contains("### shop1 (rolled back, verified)"), "{changes}");
     assert!(
         changes.contains(
             "| `libssl3` | `3.0.15-1~deb12u1` | `3.0.17-1~deb12u2` | apply tested updates | rolled back, verified: restored to `3.0.15-1~deb12u1` |"
@@ -216,9 +196,9 @@ async fn change_record_of_a_demo_window_states_what_happened() {
     assert!(review.contains("- web3: VERSION MISMATCH `openssl`"), "{review}");
     assert!(review.contains("- web2: "), "{review}");
     assert!(review.contains("- shop1 at "), "{review}");
-    assert!(review.contains("1 health check(s) failing after \"apply tested updates\" (rollback)"), "{review}");
+    assert!(review.contains("1 health check(s) failing after \"apply tested updates\" (roll back shop1)"), "{review}");
     assert!(review.contains("- shop1: \"apply tested updates\" undone, verified"), "{review}");
-    assert!(review.contains(&format!("overridden by alice, bob: \u{201c}{REASON}\u{201d}")), "{review}");
+    assert!(review.contains(&format!("overridden by alice: \u{201c}{REASON}\u{201d}")), "{review}");
     for h in ["### Impact\n\n_To be filled in._", "### Root cause\n", "### Follow-ups\n"] {
         assert!(review.contains(h), "{review}");
     }
@@ -237,7 +217,7 @@ async fn unverified_rollback_and_abort_are_reported_as_such() {
             })
         });
     });
-    let decisions = vec![Decision::SkipHost, Decision::SkipHost, Decision::SkipHost, Decision::Abort];
+    let decisions = Scripted::new([Choice::Skip, Choice::Skip, Choice::Skip, Choice::Abort]);
     let (summary, events) = run(&rb, f, decisions).await;
     assert!(summary.aborted);
     let md = patchdeck::report::markdown(&header(false), t0(), &records(&events));
@@ -252,7 +232,7 @@ async fn unverified_rollback_and_abort_are_reported_as_such() {
     let decisions = section(&md, "Divergences and decisions");
     assert!(decisions.contains("rollback did not restore 1 package(s)"), "{decisions}");
     assert!(decisions.contains(&format!("- {mismatch}\n")), "{decisions}");
-    assert!(decisions.contains("**Decision: abort window**"), "{decisions}");
+    assert!(decisions.contains("**Decision: abort the window**"), "{decisions}");
 }
 
 #[test]
@@ -265,6 +245,7 @@ fn an_unfinished_window_says_so_and_host_text_cannot_break_the_table() {
             operators: vec!["alice".into()],
             hosts: vec![evil.into()],
             drill: false,
+            waves: vec![],
         },
         Event::StepStarted { host: evil.into(), step: 0, name: "patch".into(), command: "apt-get".into() },
         Event::StepFinished {
@@ -278,6 +259,8 @@ fn an_unfinished_window_says_so_and_host_text_cannot_break_the_table() {
             id: 1,
             host: Some(evil.into()),
             stop: StopKind::StepFailed { step: "restart".into(), status: Some(3), output_tail: "```\nboom".into() },
+            step: None,
+            rollback: false,
         },
         Event::StepStarted { host: evil.into(), step: 1, name: "restart".into(), command: "systemctl".into() },
     ];
@@ -314,7 +297,7 @@ async fn from_journal_reads_a_real_journal_and_notes_a_torn_tail() {
     }
     let md = patchdeck::report::from_journal(&path).unwrap();
     assert!(md.starts_with("# Change record: openssl-security-2026-11\n"), "{md}");
-    assert!(md.contains("| Outcome | completed |"), "{md}");
+    assert!(md.contains("| Outcome | completed, **1 host(s) failed** on the way |"), "{md}");
     assert!(md.contains("| Hosts | 3 done, 1 rolled back, 2 skipped, 0 failed (of 6) |"), "{md}");
     assert!(md.contains("> deb12u3 only rebuilds docs; tested deb12u2 is what we install\n"), "{md}");
     assert!(md.contains("restored to `3.0.15-1~deb12u1`"), "{md}");
@@ -358,6 +341,7 @@ fn checks_already_failing_in_preflight_are_not_blamed_on_the_window() {
             operators: vec!["carol".into()],
             hosts: vec!["db1".into()],
             drill: false,
+            waves: vec![],
         },
         Event::Preflight { host: "db1".into(), findings: vec![drift], checks: vec![check(false)] },
         Event::StepStarted { host: "db1".into(), step: 0, name: "patch".into(), command: "x".into() },
@@ -368,7 +352,7 @@ fn checks_already_failing_in_preflight_are_not_blamed_on_the_window() {
             changes: vec![],
             millis: 65_000,
         },
-        Event::Checks { host: "db1".into(), after_step: Some(0), results: vec![check(false)] },
+        Event::Checks { host: "db1".into(), after_step: Some(0), results: vec![check(false)], after_rollback: false },
         Event::HostFinished { host: "db1".into(), result: HostResult::Done },
         Event::WindowFinished { aborted: false },
     ];

@@ -13,6 +13,7 @@ use patchdeck::transport::pool;
 use patchdeck::transport::ssh::{SshOptions, SshTransport};
 use patchdeck::transport::{Command, OutputLine, Stream, Transport, TransportError};
 
+use crate::support::require;
 use crate::support::sshd::{Sshd, free_port, loopback_address, processes_matching, processes_running};
 
 /// Fails the test if `f` takes longer than `secs`.
@@ -35,6 +36,9 @@ where
     F: FnOnce(Arc<SshTransport>, Host) -> Fut,
     Fut: Future<Output = ()>,
 {
+    if !require::sshd() {
+        return;
+    }
     let sshd = Sshd::start();
     let transport = Arc::new(SshTransport::new(sshd.options()).unwrap());
     within(60, f(transport.clone(), sshd.host())).await;
@@ -196,6 +200,9 @@ async fn ssh_timeout_is_enforced_and_kills_the_remote_command() {
 
 #[tokio::test]
 async fn ssh_close_leaves_no_master_behind() {
+    if !require::sshd() {
+        return;
+    }
     let sshd = Sshd::start();
     let t = SshTransport::new(sshd.options()).unwrap();
     let dir = format!("{}/", t.control_dir().display());
@@ -218,6 +225,9 @@ async fn ssh_close_leaves_no_master_behind() {
 
 #[tokio::test]
 async fn ssh_killed_server_is_connection_lost_not_an_exit_code() {
+    if !require::sshd() {
+        return;
+    }
     let mut sshd = Sshd::start();
     let host = sshd.host();
     let t = Arc::new(SshTransport::new(sshd.options()).unwrap());
@@ -250,6 +260,9 @@ async fn connect_failure(options: SshOptions, host: &Host) -> (TransportError, D
 
 #[tokio::test]
 async fn ssh_connect_failures_are_distinct_and_fast() {
+    if !require::sshd() {
+        return;
+    }
     let sshd = Sshd::start();
     let nobody = loopback_address();
     let mut closed = Host::named("closed-port");
@@ -298,6 +311,9 @@ async fn ssh_connect_failures_are_distinct_and_fast() {
 
 #[tokio::test]
 async fn ssh_unresolvable_name_is_unreachable() {
+    if !require::sshd() {
+        return;
+    }
     let sshd = Sshd::start();
     let host = Host::named("no-such-host.invalid");
     let (err, _) = connect_failure(sshd.options(), &host).await;
@@ -316,10 +332,12 @@ async fn local_exec_returns_output_and_exit_code() {
     let out = within(20, t.exec(&host, &cmd("kill -KILL $$"))).await.unwrap();
     assert_eq!(out.status, None);
     // Root already: needs_root runs without sudo.
-    let mut c = cmd("id -u");
-    c.needs_root = true;
-    let out = within(20, t.exec(&Host { sudo: true, ..host.clone() }, &c)).await.unwrap();
-    assert_eq!(out.stdout_lossy(), "0\n");
+    if require::root() {
+        let mut c = cmd("id -u");
+        c.needs_root = true;
+        let out = within(20, t.exec(&Host { sudo: true, ..host.clone() }, &c)).await.unwrap();
+        assert_eq!(out.stdout_lossy(), "0\n");
+    }
     t.close().await;
 }
 
@@ -384,6 +402,9 @@ async fn pool_runs_commands_in_host_order_within_the_limit() {
 
 #[tokio::test]
 async fn ssh_more_sessions_than_the_server_allows_is_an_error_not_exit_255() {
+    if !require::sshd() {
+        return;
+    }
     let sshd = Sshd::start(); // MaxSessions 10
     let t = Arc::new(SshTransport::new(SshOptions { sessions_per_host: 16, ..sshd.options() }).unwrap());
     let host = sshd.host();
@@ -405,6 +426,9 @@ async fn ssh_more_sessions_than_the_server_allows_is_an_error_not_exit_255() {
 
 #[tokio::test]
 async fn ssh_silent_server_fails_within_the_connect_timeout() {
+    if !require::ssh_client() {
+        return;
+    }
     // Accepts TCP but never speaks SSH: only ConnectTimeout (banner exchange) can end this.
     let addr = loopback_address();
     let listener = std::net::TcpListener::bind((addr, 0)).unwrap();
@@ -420,6 +444,9 @@ async fn ssh_silent_server_fails_within_the_connect_timeout() {
 
 #[tokio::test]
 async fn ssh_reconnects_after_the_master_expired() {
+    if !require::sshd() {
+        return;
+    }
     let sshd = Sshd::start();
     let t = SshTransport::new(SshOptions { control_persist: Duration::from_secs(2), ..sshd.options() }).unwrap();
     let host = sshd.host();
@@ -439,6 +466,9 @@ async fn ssh_reconnects_after_the_master_expired() {
 
 #[tokio::test]
 async fn ssh_master_gone_between_commands_reconnects_without_error() {
+    if !require::sshd() {
+        return;
+    }
     let sshd = Sshd::start();
     let t = SshTransport::new(sshd.options()).unwrap();
     let host = sshd.host();

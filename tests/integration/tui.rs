@@ -4,17 +4,14 @@
 //! Clock and event times are injected, so the snapshots are stable.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use patchdeck::diag::SourceFile;
-use patchdeck::engine::Engine;
-use patchdeck::engine::clock::ManualClock;
+use patchdeck::engine::control::{Choice, Decision, Target};
 use patchdeck::engine::decide::Scripted;
-use patchdeck::engine::event::{Decision, Event, Request, StopKind};
+use patchdeck::engine::event::{Event, Request, StopKind};
 use patchdeck::engine::live::{self, Live, RunId};
-use patchdeck::engine::recorder::Recorder;
+use patchdeck::engine::recorder::MemoryLog;
 use patchdeck::engine::state::OpenStop;
-use patchdeck::pkg::Managers;
 use patchdeck::sim::{Fault, FaultEffect, Fleet, SimProber};
 use patchdeck::transport::simulated::SimTransport;
 use patchdeck::transport::{OutputLine, Stream};
@@ -50,7 +47,7 @@ fn fleet(setup: impl FnOnce(&Fleet)) -> Fleet {
 async fn events(
     edit: impl Fn(String) -> String,
     setup: impl FnOnce(&Fleet),
-    decisions: Vec<Decision>,
+    decisions: Vec<Choice>,
     now: &str,
 ) -> (WindowInfo, Vec<Event>) {
     let (info, events, _) = window(edit, setup, decisions, now, false).await;
@@ -62,39 +59,17 @@ async fn events(
 async fn window(
     edit: impl Fn(String) -> String,
     setup: impl FnOnce(&Fleet),
-    decisions: Vec<Decision>,
+    decisions: Vec<Choice>,
     now: &str,
     watched: bool,
 ) -> (WindowInfo, Vec<Event>, Vec<Live>) {
     let dir = tempfile::tempdir().unwrap();
     // One host at a time, so the order of events (and the screens) is always the same.
     let rb = runbook(dir.path(), |t| edit(t).replace("parallel = 2", "parallel = 1"));
-    let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
     let f = fleet(setup);
-    let transport = SimTransport::new(f.clone());
-    let prober = SimProber(f);
-    let clock = ManualClock::new(now.parse().unwrap());
     let decider = Scripted::new(decisions);
-    let (recorder, log): (Recorder, Arc<Mutex<Vec<Event>>>) = Recorder::in_memory();
-    let mut engine = Engine::new(
-        &rb,
-        &baseline,
-        &transport,
-        &transport,
-        &prober,
-        Managers::standard(),
-        &clock,
-        &decider,
-        &recorder,
-        vec!["alice".into(), "bob".into()],
-    );
     let (feed, rx) = live::feed(live::CAPACITY);
-    if watched {
-        recorder.subscribe(feed.clone());
-        engine.live = Some(feed);
-    }
-    engine.run().await.unwrap();
-    let mut events = log.lock().unwrap().clone();
+    let (_, mut events) = crate::support::window::run(&rb, &f, &decider, now, watched.then_some(feed)).await;
     let mut items = rx.try_batch();
     // Durations are real (the simulation is instant, the machine is not): fix them.
     let items_events = items.iter_mut().filter_map(|i| if let Live::Event(e) = i { Some(e) } else { None });
@@ -161,8 +136,13 @@ fn typed(app: &mut App, text: &str) {
     }
 }
 
-fn skips() -> Vec<Decision> {
-    vec![Decision::SkipHost, Decision::SkipHost, Decision::SkipHost, Decision::Abort]
+fn skips() -> Vec<Choice> {
+    vec![Choice::Skip, Choice::Skip, Choice::Skip, Choice::Abort]
+}
+
+/// A host's own decision at its stop.
+fn on(c: Choice, host: &str) -> Decision {
+    Decision::new(c, Target::Host(host.into()))
 }
 
 fn is_stop_on(e: &Event, host: &str) -> bool {
@@ -194,14 +174,14 @@ async fn hard_stop_divergence_then_rollback_with_one_confirmation() {
     assert!(update(&mut app, Action::Quit).is_empty());
     assert!(app.status.as_deref().unwrap().contains("decide first"));
     // Retry is not a choice for a divergence.
-    assert!(update(&mut app, Action::ChooseRetry).is_empty());
+    assert!(update(&mut app, Action::Choose(Choice::Retry)).is_empty());
     assert_eq!(app.context(), Context::Stop);
 
     // Rollback: one key, one confirmation.
-    assert!(update(&mut app, Action::ChooseRollback).is_empty());
+    assert!(update(&mut app, Action::Choose(Choice::RollbackHost)).is_empty());
     assert_eq!(app.context(), Context::Confirm);
     snap("stop_rollback_confirm", &app);
-    assert_eq!(update(&mut app, Action::Confirm), vec![Effect::Decide(Decision::Rollback)]);
+    assert_eq!(update(&mut app, Action::Confirm), vec![Effect::Decide(on(Choice::RollbackHost, "web3"))]);
     assert_eq!(app.context(), Context::Main);
 }
 
@@ -210,7 +190,7 @@ async fn override_needs_a_reason_and_the_host_name_typed_out() {
     let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
     let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "web3"));
     raise_last_stop(&mut app);
-    update(&mut app, Action::ChooseOverride);
+    update(&mut app, Action::Choose(Choice::Override));
     assert_eq!(app.context(), Context::Text);
     // An empty reason is refused.
     assert!(update(&mut app, Action::Submit).is_empty());
@@ -224,7 +204,11 @@ async fn override_needs_a_reason_and_the_host_name_typed_out() {
     typed(&mut app, "3");
     assert_eq!(
         update(&mut app, Action::Submit),
-        vec![Effect::Decide(Decision::Override { reason: "deb12u3 only rebuilds docs".into() })]
+        vec![Effect::Decide(Decision::with_reason(
+            Choice::Override,
+            Target::Host("web3".into()),
+            "deb12u3 only rebuilds docs"
+        ))]
     );
 }
 
@@ -235,7 +219,7 @@ async fn step_failed_stop_shows_the_output_tail_and_offers_retry() {
             h.faults.push(Fault { on: "systemctl restart nginx".into(), effect: FaultEffect::Exit(1), sticky: false })
         });
     };
-    let (info, ev) = events(|t| t, fault, vec![Decision::Abort], T0).await;
+    let (info, ev) = events(|t| t, fault, vec![Choice::Abort], T0).await;
     let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "canary1"));
     let stop = raise_last_stop(&mut app);
     assert!(matches!(stop.stop, StopKind::StepFailed { .. }), "{stop:?}");
@@ -266,7 +250,7 @@ async fn auto_rollback_countdown_is_visible_and_cancellable() {
 #[tokio::test]
 async fn point_of_no_return_prompt() {
     let edit = |t: String| t.replacen("rollback = \"systemctl restart nginx\"", "irreversible = true", 1);
-    let (info, ev) = events(edit, |_| {}, vec![Decision::Abort], T0).await;
+    let (info, ev) = events(edit, |_| {}, vec![Choice::Abort], T0).await;
     let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "canary1"));
     let stop = raise_last_stop(&mut app);
     assert!(matches!(stop.stop, StopKind::Irreversible { .. }), "{stop:?}");
@@ -276,7 +260,7 @@ async fn point_of_no_return_prompt() {
 #[tokio::test]
 async fn deadline_prompt() {
     let late = "2026-11-22T23:14:00Z";
-    let (info, ev) = events(|t| t, |_| {}, vec![Decision::Abort], late).await;
+    let (info, ev) = events(|t| t, |_| {}, vec![Choice::Abort], late).await;
     let mut app = App::new(Mode::Live, info, late.parse().unwrap());
     for e in &ev {
         app.on_event(late.parse().unwrap(), e.clone());
@@ -290,11 +274,12 @@ async fn deadline_prompt() {
     assert!(text.contains("PAST decide by 23:10Z"), "{text}");
     snap("stop_deadline", &app);
     // A window-wide override is confirmed by typing "override".
-    update(&mut app, Action::ChooseOverride);
+    update(&mut app, Action::Choose(Choice::Override));
     typed(&mut app, "customer agreed");
     update(&mut app, Action::Submit);
     typed(&mut app, "override");
-    assert!(matches!(update(&mut app, Action::Submit).as_slice(), [Effect::Decide(Decision::Override { .. })]));
+    assert!(matches!(update(&mut app, Action::Submit).as_slice(),
+        [Effect::Decide(d)] if d.choice == Choice::Override && d.target == Target::Window));
 }
 
 #[tokio::test]
@@ -380,10 +365,12 @@ async fn help_journal_diff_filter_and_requests() {
     assert_eq!(app.context(), Context::Confirm);
     assert_eq!(update(&mut app, Action::Confirm), vec![Effect::Request(Request::RollbackHost { host: "web2".into() })]);
 
-    // `q` while the window runs asks first; yes requests abort (never kills a command).
+    // `q` while the window runs asks first; yes leaves the window paused (never kills a
+    // command, never aborts): `--resume` carries on.
     update(&mut app, Action::Quit);
     assert_eq!(app.context(), Context::Confirm);
-    assert_eq!(update(&mut app, Action::Confirm), vec![Effect::Request(Request::Abort)]);
+    let pause = Request::Pause { reason: "the operators quit the cockpit".into() };
+    assert_eq!(update(&mut app, Action::Confirm), vec![Effect::Request(pause), Effect::Quit]);
     assert!(app.quitting);
 }
 
@@ -484,28 +471,28 @@ async fn at_a_hard_stop_r_from_a_view_or_another_question_chooses_its_rollback()
     assert_eq!(app.context(), Context::View);
     assert!(footer(&app).starts_with(" R ROLLBACK web3  "), "{}", footer(&app));
     assert!(press_r(&mut app).is_empty());
-    assert_eq!(app.popups, [confirming(Decision::Rollback)]);
+    assert_eq!(app.popups, [confirming(on(Choice::RollbackHost, "web3"))]);
     update(&mut app, Action::Deny);
 
     // Confirming skip: R switches to the rollback.
-    update(&mut app, Action::ChooseSkip);
-    assert_eq!(app.popups, [confirming(Decision::SkipHost)]);
+    update(&mut app, Action::Choose(Choice::Skip));
+    assert_eq!(app.popups, [confirming(on(Choice::Skip, "web3"))]);
     let text = screen(&app, 80, 24);
     assert!(text.contains("R ROLLBACK web3 instead"), "{text}");
     press_r(&mut app);
-    assert_eq!(app.popups, [confirming(Decision::Rollback)]);
+    assert_eq!(app.popups, [confirming(on(Choice::RollbackHost, "web3"))]);
     assert!(!screen(&app, 80, 24).contains("instead"), "already asking about it");
     update(&mut app, Action::Deny);
 
     // Typing an override's reason: R is a letter; the footer says how to get to the key.
-    update(&mut app, Action::ChooseOverride);
+    update(&mut app, Action::Choose(Choice::Override));
     press_r(&mut app);
-    assert!(matches!(&app.popups[..], [Popup::Stop { stage: StopStage::Reason(r), .. }] if r == "R"));
+    assert!(matches!(&app.popups[..], [Popup::Stop { stage: StopStage::Reason { text, .. }, .. }] if text == "R"));
     assert!(footer(&app).contains("Esc back  R ROLLBACK once closed"), "{}", footer(&app));
     update(&mut app, Action::Back);
     press_r(&mut app);
-    assert_eq!(app.popups, [confirming(Decision::Rollback)]);
-    assert_eq!(update(&mut app, Action::Confirm), vec![Effect::Decide(Decision::Rollback)]);
+    assert_eq!(app.popups, [confirming(on(Choice::RollbackHost, "web3"))]);
+    assert_eq!(update(&mut app, Action::Confirm), vec![Effect::Decide(on(Choice::RollbackHost, "web3"))]);
 }
 
 #[tokio::test]
@@ -549,7 +536,7 @@ async fn drill_events(name: &str) -> (WindowInfo, Vec<Event>) {
     let f = fleet(|_| {});
     let transport = SimTransport::new(f.clone());
     let prober = SimProber(f.clone());
-    let decider = Script::new(s.decisions().unwrap(), None, 0.0, Box::new(|_| {}));
+    let decider = Script::new(&s.name, s.decisions().unwrap(), None, vec!["alice".into()], 0.0, Box::new(|_| {}));
     let drill = Drill {
         runbook: &rb,
         baseline: &baseline,
@@ -564,7 +551,7 @@ async fn drill_events(name: &str) -> (WindowInfo, Vec<Event>) {
         operators: vec!["alice".into(), "bob".into()],
         live: None,
     };
-    let outcome = drill.run(Box::new(|_e: &Event| Ok(())), None).await.unwrap();
+    let outcome = drill.run(Box::new(MemoryLog(Default::default())), None).await.unwrap();
     assert!(outcome.scorecard.passed, "{:#?}", outcome.scorecard);
     let mut events = outcome.events;
     for e in &mut events {
@@ -598,7 +585,7 @@ async fn a_drill_is_marked_on_every_screen() {
     let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "canary1"));
     raise_last_stop(&mut app);
     snap_drill("stop", &app);
-    update(&mut app, Action::ChooseRollback);
+    update(&mut app, Action::Choose(Choice::RollbackHost));
     snap_drill("stop_confirm", &app);
     update(&mut app, Action::Back);
 
@@ -609,7 +596,7 @@ async fn a_drill_is_marked_on_every_screen() {
     update(&mut app, Action::Back);
     update(&mut app, Action::Timeline);
     let journal = snap_drill("journal", &app);
-    assert!(journal.contains("DRILL fault injected on canary1: nginx restart exits 1"), "{journal}");
+    assert!(journal.contains("canary1: DRILL fault injected: nginx restart exits 1"), "{journal}");
     update(&mut app, Action::Back);
     update(&mut app, Action::FullDiff);
     snap_drill("full_diff", &app);
@@ -749,7 +736,13 @@ async fn a_flood_from_fifty_hosts_stays_bounded_and_keys_still_work() {
     };
     let mut app = App::new(Mode::Live, info, at(0));
     let mut feed_events = vec![
-        Event::WindowStarted { window: "flood".into(), operators: vec![], hosts: hosts.clone(), drill: false },
+        Event::WindowStarted {
+            window: "flood".into(),
+            operators: vec![],
+            hosts: hosts.clone(),
+            drill: false,
+            waves: vec![],
+        },
         Event::WaveStarted { wave: "all".into() },
     ];
     feed_events.extend(hosts.iter().map(|h| Event::StepStarted {

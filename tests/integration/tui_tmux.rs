@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use patchdeck::engine::event::{Decision, Event};
+use patchdeck::engine::control::{Choice, StopCode};
+use patchdeck::engine::event::Event;
 
 use crate::support::demo::DEMO;
+use crate::support::require;
 
 /// The demo window cut down to canary1 then web1 (both clean), plus `fleet_extra` faults.
 fn setup(dir: &Path, fleet_extra: &str) -> PathBuf {
@@ -104,6 +106,9 @@ fn events(dir: &Path) -> Vec<Event> {
 
 #[test]
 fn clean_window_runs_to_the_end_and_restores_the_terminal() {
+    if !require::tmux() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path(), "");
     let t = Tmux::new("clean");
@@ -127,6 +132,9 @@ fn clean_window_runs_to_the_end_and_restores_the_terminal() {
 
 #[test]
 fn hard_stop_answered_with_rollback() {
+    if !require::tmux() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path(), FAIL_RESTART);
     let t = Tmux::new("stop");
@@ -153,8 +161,8 @@ fn hard_stop_answered_with_rollback() {
     assert!(after.contains("canary1: rolled back"), "{after}");
     let ev = events(dir.path());
     assert!(ev.iter().any(|e| matches!(e,
-        Event::Decided { host: Some(h), decision: Decision::Rollback, operators, .. }
-            if h == "canary1" && operators == &["alice", "bob"])));
+        Event::Decided(d) if d.host.as_deref() == Some("canary1")
+            && d.decision.choice == Choice::RollbackHost && d.operators == ["alice"])));
     assert!(
         ev.iter().any(|e| matches!(e, Event::RollbackFinished { host, verified: Some(true), .. } if host == "canary1"))
     );
@@ -163,6 +171,9 @@ fn hard_stop_answered_with_rollback() {
 
 #[test]
 fn resize_mid_window_redraws_and_too_small_says_so() {
+    if !require::tmux() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path(), FAIL_RESTART);
     let t = Tmux::new("resize");
@@ -186,6 +197,9 @@ fn resize_mid_window_redraws_and_too_small_says_so() {
 
 #[test]
 fn watch_follows_a_run_in_a_second_pane_read_only() {
+    if !require::tmux() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path(), FAIL_RESTART);
     let t = Tmux::new("watch");
@@ -219,8 +233,10 @@ fn watch_follows_a_run_in_a_second_pane_read_only() {
     t.send("w.0", &["q"]);
     t.wait_for("w.0", "EXITED 3", 10);
     // Exactly one rollback request came from anyone: the cockpit's.
-    let decided =
-        events(dir.path()).iter().filter(|e| matches!(e, Event::Decided { decision: Decision::Rollback, .. })).count();
+    let decided = events(dir.path())
+        .iter()
+        .filter(|e| matches!(e, Event::Decided(d) if d.decision.choice == Choice::RollbackHost))
+        .count();
     assert_eq!(decided, 1);
 }
 
@@ -233,6 +249,9 @@ fn patchdeck_pid(t: &Tmux, target: &str) -> u32 {
 
 #[test]
 fn ctrl_c_asks_first_and_sigterm_restores_the_terminal_without_killing_the_step() {
+    if !require::tmux() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     // canary1's restart hangs (until its 5-minute timeout): a step is running throughout.
     setup(dir.path(), "[[host.canary1.faults]]\non = \"systemctl restart nginx\"\neffect = \"hang\"\n");
@@ -342,6 +361,9 @@ fn the_config_file_chooses_the_theme_and_theme_beats_it() {
 
 #[test]
 fn no_color_draws_without_colours_and_256_colours_with_them() {
+    if !require::tmux() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path(), "");
     let t = Tmux::new("nocolor");
@@ -373,6 +395,9 @@ fn cpu_ticks(pid: u32) -> u64 {
 
 #[test]
 fn idle_at_a_hard_stop_costs_next_to_no_cpu() {
+    if !require::tmux() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path(), FAIL_RESTART);
     let t = Tmux::new("idle");
@@ -392,6 +417,9 @@ fn idle_at_a_hard_stop_costs_next_to_no_cpu() {
 
 #[test]
 fn resume_after_kill_9_in_the_cockpit_asks_about_the_in_flight_step() {
+    if !require::tmux() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path(), "[[host.canary1.faults]]\non = \"systemctl restart nginx\"\neffect = \"hang\"\n");
     let t = Tmux::new("crash");
@@ -460,6 +488,9 @@ fn the_cockpit_without_a_terminal_says_what_to_do() {
 /// opens the cockpit on the bundled demo and meets its first planted divergence.
 #[test]
 fn the_demo_opens_the_cockpit_and_stops_at_the_planted_divergence() {
+    if !require::tmux() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let t = Tmux::new("demo");
     let demo_dir = dir.path().join("demo");
@@ -494,6 +525,9 @@ fn the_demo_opens_the_cockpit_and_stops_at_the_planted_divergence() {
 /// in the modal, and the scorecard is printed after quitting and journaled last.
 #[test]
 fn a_drill_in_the_cockpit_is_marked_decided_by_the_operators_and_scored() {
+    if !require::tmux() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     for f in ["runbook.toml", "hosts.toml", "tested.toml", "fleet.toml"] {
         std::fs::copy(Path::new(DEMO).join(f), dir.path().join(f)).unwrap();
@@ -547,13 +581,13 @@ fn a_drill_in_the_cockpit_is_marked_decided_by_the_operators_and_scored() {
     assert!(matches!(ev.first(), Some(Event::WindowStarted { drill: true, .. })));
     assert!(ev.iter().any(|e| matches!(e, Event::FaultInjected { host: Some(h), .. } if h == "canary1")));
     assert!(ev.iter().any(|e| matches!(e,
-        Event::Decided { host: Some(h), decision: Decision::Rollback, operators, .. }
-            if h == "canary1" && operators == &["alice", "bob"])));
+        Event::Decided(d) if d.host.as_deref() == Some("canary1")
+            && d.decision.choice == Choice::RollbackHost && d.operators == ["alice"])));
     let Some(Event::DrillScorecard { scorecard }) = ev.last() else { panic!("the scorecard is journaled last") };
     assert!(scorecard.passed, "{scorecard:#?}");
     let fault = &scorecard.faults[0];
     let caught = fault.stop.as_ref().expect("the fault was caught");
-    assert_eq!((caught.kind.as_str(), caught.decision.as_deref()), ("step_failed", Some("rollback")));
+    assert_eq!((caught.kind, caught.decision), (StopCode::StepFailed, Some(Choice::RollbackHost)));
     assert!(caught.recover_s.is_some(), "{caught:?}");
     let canary = scorecard.hosts.iter().find(|h| h.host == "canary1").unwrap();
     assert_eq!(canary.as_before, Some(true), "{canary:?}");

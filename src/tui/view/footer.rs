@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::super::action::Action;
-use super::super::app::{App, Mode, choice};
+use super::super::app::{App, Mode};
 use super::super::keymap::{Context, bindings};
 use super::super::strings;
 use super::super::theme::Theme;
@@ -50,9 +50,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             // At a hard stop, only the choices this stop allows.
             if ctx == Context::Stop
                 && let Some(stop) = app.open_stop()
-                && b.action != Action::ChooseOverride
-                && b.action != Action::FullDiff
-                && choice(&b.action, stop).is_none()
+                && let Action::Choose(c) = b.action
+                && !app.stop_choices(stop).contains(&c)
             {
                 continue;
             }
@@ -64,7 +63,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 },
                 _ => b.short.to_string(),
             };
-            let must = matches!(b.action, Action::RollbackHost | Action::ChooseRollback | Action::Help | Action::Quit);
+            let must = matches!(
+                b.action,
+                Action::RollbackHost
+                    | Action::Choose(crate::engine::control::Choice::RollbackHost)
+                    | Action::Help
+                    | Action::Quit
+            );
             items.push((b.label, what, must));
         }
     }

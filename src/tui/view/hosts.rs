@@ -11,22 +11,38 @@ use super::super::strings;
 use super::super::theme::Theme;
 use super::pane;
 use crate::engine::event::HostResult;
+use crate::engine::state::RollbackCheck;
 
+/// Where a host stands, as the screen says it. Each state has its own words: a host is
+/// never shown "skipped" when it was rolled back, nor "done" when an override carried it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostStatus {
+    /// Nothing ran on it yet.
     Waiting,
     Running(usize),
     RollingBack(usize),
     Countdown,
     HardStop,
     Progress(usize),
+    /// A step was running when patchdeck stopped: whether it ran is unknown.
+    OutcomeUnknown(usize),
     Finished(HostResult),
+    /// Done, after an override.
+    DoneOverride,
+    RolledBack(RollbackCheck),
+    /// The window ended with this many of its steps done and not undone.
+    Stopped(usize),
 }
 
 pub fn host_status(app: &App, host: &str) -> HostStatus {
     let Some(h) = app.state.host(host) else { return HostStatus::Waiting };
     if let Some(r) = h.result {
-        return HostStatus::Finished(r);
+        return match r {
+            HostResult::Done if h.overridden => HostStatus::DoneOverride,
+            HostResult::RolledBack => HostStatus::RolledBack(h.rollback.unwrap_or(RollbackCheck::Unverified)),
+            HostResult::Stopped => HostStatus::Stopped(h.done.len()),
+            r => HostStatus::Finished(r),
+        };
     }
     if app.state.open_stops.iter().any(|s| s.host.as_deref() == Some(host)) {
         return HostStatus::HardStop;
@@ -38,7 +54,7 @@ pub fn host_status(app: &App, host: &str) -> HostStatus {
         return HostStatus::RollingBack(s);
     }
     if let Some(s) = h.in_flight {
-        return HostStatus::Running(s);
+        return if app.step_interrupted(host, s) { HostStatus::OutcomeUnknown(s) } else { HostStatus::Running(s) };
     }
     if !h.done.is_empty() {
         return HostStatus::Progress(h.done.len());
@@ -55,10 +71,22 @@ pub fn describe(status: &HostStatus, steps: usize, theme: &Theme) -> (char, Stri
         HostStatus::Countdown => ('!', "AUTO-ROLLBACK".into(), theme.danger),
         HostStatus::HardStop => ('!', strings::HARD_STOP.into(), theme.danger),
         HostStatus::Progress(n) => ('>', format!("{n}/{steps} done"), theme.running),
+        HostStatus::OutcomeUnknown(s) => ('?', format!("{} UNKNOWN", s + 1), theme.danger),
+        // The pane is narrow: each state's words fit in 13 columns.
         HostStatus::Finished(HostResult::Done) => ('v', "done".into(), theme.ok),
-        HostStatus::Finished(HostResult::RolledBack) => ('<', "rolled back".into(), theme.warn),
+        HostStatus::DoneOverride => ('v', "done override".into(), theme.warn),
+        HostStatus::Finished(HostResult::RolledBack) | HostStatus::RolledBack(RollbackCheck::Verified) => {
+            ('<', "rolled back".into(), theme.warn)
+        }
+        HostStatus::RolledBack(RollbackCheck::Unverified) => ('<', "RB UNVERIFIED".into(), theme.danger),
+        HostStatus::RolledBack(RollbackCheck::StillUnhealthy) => ('<', "RB UNHEALTHY".into(), theme.danger),
         HostStatus::Finished(HostResult::Skipped) => ('-', "skipped".into(), theme.muted),
         HostStatus::Finished(HostResult::Failed) => ('x', "FAILED".into(), theme.danger),
+        HostStatus::Finished(HostResult::NotStarted) => ('.', "not started".into(), theme.muted),
+        HostStatus::Finished(HostResult::Stopped) | HostStatus::Stopped(_) => {
+            let n = if let HostStatus::Stopped(n) = status { *n } else { 0 };
+            ('!', format!("stopped {n}/{steps}"), theme.warn)
+        }
     }
 }
 

@@ -8,11 +8,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::super::app::{App, Pending, StopStage, override_word};
+use super::super::keymap::choice_key;
 use super::super::strings;
 use super::super::theme::Theme;
 use super::diff::finding_line;
 use super::{centered, key};
-use crate::engine::decide::allowed;
 use crate::engine::event::StopKind;
 use crate::engine::state::OpenStop;
 
@@ -31,21 +31,6 @@ fn rows(lines: &[Line], width: u16) -> u16 {
 
 fn boxed<'a>(title: String, theme: &Theme) -> Block<'a> {
     Block::bordered().border_style(theme.modal_border).title(Span::styled(title, theme.danger))
-}
-
-/// The key for a choice label, as bound in the `Stop` context.
-fn choice_key(label: &str, host: Option<&str>) -> &'static str {
-    match label {
-        "rollback" => "R",
-        // At a window-wide stop the rollback key rolls back everything.
-        "rollback everything" if host.is_none() => "R",
-        "skip" => "s",
-        "abort" => "a",
-        "rollback everything" => "X",
-        "retry" => "e",
-        "override" => "o",
-        _ => "?",
-    }
 }
 
 pub fn draw_stop(frame: &mut Frame, area: Rect, app: &App, stop: &OpenStop, stage: &StopStage, theme: &Theme) {
@@ -73,9 +58,9 @@ pub fn draw_stop(frame: &mut Frame, area: Rect, app: &App, stop: &OpenStop, stag
         StopStage::Choose => {
             let mut row: Vec<Span> = Vec::new();
             let mut width = 0;
-            for label in allowed(&stop.stop, host) {
-                let text = strings::choice(label, host, &word);
-                let k = choice_key(label, host);
+            for c in app.stop_choices(stop) {
+                let text = strings::choice(c, host, &word);
+                let k = choice_key(c).0;
                 let cw = k.chars().count() + text.chars().count() + 3;
                 if width + cw > w.saturating_sub(3) as usize && !row.is_empty() {
                     lines.push(Line::from(std::mem::take(&mut row)));
@@ -94,11 +79,11 @@ pub fn draw_stop(frame: &mut Frame, area: Rect, app: &App, stop: &OpenStop, stag
             }
             lines.push(Line::from(row));
         }
-        StopStage::Reason(reason) => {
-            lines.push(Line::styled(strings::OVERRIDE_REASON, theme.warn));
+        StopStage::Reason { choice: c, text: reason } => {
+            lines.push(Line::styled(strings::reason_prompt(*c), theme.warn));
             lines.push(Line::from(vec![Span::raw("> "), Span::styled(format!("{reason}_"), theme.input)]));
         }
-        StopStage::Typed { reason, typed } => {
+        StopStage::Typed { reason, typed, .. } => {
             lines.push(Line::styled(format!("reason: {reason}"), theme.text));
             lines.push(Line::styled(strings::override_host_prompt(&word), theme.warn));
             lines.push(Line::from(vec![Span::raw("> "), Span::styled(format!("{typed}_"), theme.input)]));

@@ -20,7 +20,8 @@
 //! the same instance finds the state file and tears the leftover down first (recorded PIDs,
 //! checked by start time, then the mounts in reverse order).
 //!
-//! Needs root, `debootstrap`, `dpkg-dev` and `openssh-client` (`tests/run` installs them). The
+//! Needs root, `debootstrap`, `dpkg-dev` and `openssh-client` (`tests/run` installs them; a
+//! test asks `support::require::fleet()` before bringing a fleet up). The
 //! first start builds the cached base root (~1-3 min, network to the Debian mirror);
 //! later starts take a few seconds.
 

@@ -2,4 +2,6 @@
 
 pub mod demo;
 pub mod fleet;
+pub mod require;
 pub mod sshd;
+pub mod window;

@@ -6,7 +6,8 @@
 //! `[127.0.0.X]:port`. It listens on that one address only. Dropping it kills exactly its own
 //! sshd (by PID) and the per-connection processes under it.
 //!
-//! Needs `/usr/sbin/sshd` (Debian: openssh-server) and root, like CI.
+//! Needs `/usr/sbin/sshd` (Debian: openssh-server) and root, like CI: a test asks
+//! `support::require::sshd()` before starting one (skipped, or failed under `tests/run`).
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

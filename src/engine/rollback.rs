@@ -1,0 +1,273 @@
+//! Rolling a host back: its steps newest first, each journaled ahead and checked on the
+//! host (the packages step against its snapshot, every version), then its health checks
+//! again: a host is "rolled back" only once it is healthy; still failing is its own stop.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::control::{Choice, Decision, StopCode};
+use super::event::{Event, HostResult, Outcome, StopKind};
+use super::run::{Engine, MAX_ROLLBACK_ATTEMPTS};
+use super::state::OpenStop;
+use super::steps::{changes_between, outcome_of};
+use crate::health::CheckResult;
+use crate::inventory::Host;
+use crate::pkg::{PkgName, Version, verify};
+use crate::runbook::{Step, StepAction};
+
+impl Engine<'_> {
+    /// Rolls `host` back as far as it goes. `None`: paused before it ended (the journal
+    /// knows where it was). A host with nothing to undo ends "not started", unless it was
+    /// rolled back already. `asked`: a stop of this rollback that a crash left open, and
+    /// what was decided at it now.
+    pub(super) async fn roll_back(
+        &self,
+        host: &Host,
+        asked: Option<(&OpenStop, Decision)>,
+    ) -> eyre::Result<Option<HostResult>> {
+        let name = host.name.as_str();
+        let mut interrupted_decided = false;
+        if let Some((stop, d)) = asked {
+            match (d.choice, stop.stop.code()) {
+                (Choice::Retry, StopCode::StillUnhealthy) => return self.health_after_rollback(host).await,
+                (_, StopCode::StillUnhealthy) => return Ok(Some(HostResult::RolledBack)),
+                (Choice::Retry | Choice::RollbackHost | Choice::RollbackAll, _) => {}
+                (Choice::Override, _) => {
+                    if let Some(i) = stop.step
+                        && self.with_state(|s| s.host(name).is_some_and(|h| h.next_to_undo() == Some(i)))
+                    {
+                        self.mark_undone(name, i).await?;
+                    }
+                }
+                _ => return Ok(Some(HostResult::Failed)),
+            }
+            interrupted_decided = true;
+        }
+        let (changed, rolled) =
+            self.with_state(|s| s.host(name).map_or((false, false), |h| (h.has_changes(), h.rollback.is_some())));
+        if !changed {
+            return Ok(Some(if rolled { HostResult::RolledBack } else { HostResult::NotStarted }));
+        }
+        let Some(result) = self.undo_steps(host, interrupted_decided).await? else { return Ok(None) };
+        if result != HostResult::RolledBack {
+            return Ok(Some(result));
+        }
+        self.health_after_rollback(host).await
+    }
+
+    /// Undoes the host's steps, newest first, each journaled ahead. `decided`: what to do
+    /// about a rollback step a crash cut off was decided already.
+    async fn undo_steps(&self, host: &Host, decided: bool) -> eyre::Result<Option<HostResult>> {
+        let name = host.name.as_str();
+        // (step, failed attempts at undoing it): a standing decision such as `--decide
+        // rollback` must not retry forever against a host that stays down.
+        let mut failures: (usize, u32) = (usize::MAX, 0);
+        // A rollback announced in the journal but never finished was cut off by a crash (in
+        // this process nothing is left announced between two turns of this loop): whether it
+        // ran is unknown, so people decide before it runs again.
+        if let (false, Some(i)) = (decided, self.with_state(|s| s.host(name).and_then(|h| h.rolling_back))) {
+            let stop = StopKind::UnknownOutcome { step: format!("rollback of {}", self.p.runbook.steps[i].name) };
+            let Some(d) = Box::pin(self.stop(Some(name), stop, Some(i), true)).await? else { return Ok(None) };
+            match d.choice {
+                // Run that step's rollback again, then the rest.
+                Choice::Retry | Choice::RollbackHost | Choice::RollbackAll => {}
+                // The operators say it ran: that step is undone; the rest still is not.
+                Choice::Override => self.mark_undone(name, i).await?,
+                // Nothing more runs on this host, going back or forward.
+                Choice::Skip
+                | Choice::Abort
+                | Choice::RollbackWave
+                | Choice::Repair
+                | Choice::Go
+                | Choice::StartEarly => {
+                    return Ok(Some(HostResult::Failed));
+                }
+            }
+        }
+        loop {
+            let Some(i) = self.with_state(|s| s.host(name).and_then(|h| h.next_to_undo())) else {
+                return Ok(Some(HostResult::RolledBack));
+            };
+            let step = &self.p.runbook.steps[i];
+            let started = Instant::now();
+            let (outcome, verified, mismatches) = match &step.action {
+                StepAction::Packages => self.rollback_packages(host, i, step).await?,
+                StepAction::Reboot => {
+                    self.announce_rollback(name, i, step, String::new()).await?;
+                    (Outcome::Ok, None, vec![])
+                }
+                StepAction::Run(_) | StepAction::Local(_) => {
+                    let c = self.step_command(host, step, step.rollback.as_deref().unwrap_or("true"));
+                    self.announce_rollback(name, i, step, c.script.clone()).await?;
+                    (outcome_of(self.exec_step_command(host, i, step, &c, true).await, step.timeout), None, vec![])
+                }
+            };
+            let millis = started.elapsed().as_millis() as u64;
+            let ok = outcome.is_ok() && verified != Some(false);
+            tracing::info!(host = name, step = %step.name, outcome = ?outcome, verified = ?verified, "rollback step finished");
+            self.record(Event::RollbackFinished {
+                host: name.into(),
+                step: i,
+                outcome: outcome.clone(),
+                verified,
+                mismatches: mismatches.clone(),
+                millis,
+            })
+            .await?;
+            if !ok {
+                let stop = rollback_stop(&step.name, outcome, mismatches);
+                failures = if failures.0 == i { (i, failures.1 + 1) } else { (i, 1) };
+                let Some(d) = Box::pin(self.stop(Some(name), stop, Some(i), true)).await? else { return Ok(None) };
+                match d.choice {
+                    Choice::Retry | Choice::RollbackHost if failures.1 < MAX_ROLLBACK_ATTEMPTS => continue,
+                    // Tried enough: the host is left failed for people to look at.
+                    Choice::Retry | Choice::RollbackHost => return Ok(Some(HostResult::Failed)),
+                    // Accepted as it is: mark the step undone so rollback moves on.
+                    Choice::Override => self.mark_undone(name, i).await?,
+                    Choice::Skip
+                    | Choice::Abort
+                    | Choice::RollbackAll
+                    | Choice::RollbackWave
+                    | Choice::Repair
+                    | Choice::Go
+                    | Choice::StartEarly => return Ok(Some(HostResult::Failed)),
+                }
+            }
+        }
+    }
+
+    async fn announce_rollback(&self, host: &str, i: usize, step: &Step, command: String) -> eyre::Result<()> {
+        self.record(Event::RollbackStarted { host: host.into(), step: i, name: step.name.clone(), command }).await
+    }
+
+    /// After the steps are undone: the health checks that passed before the window must
+    /// pass again. Still failing is a stop ("rolled back, still unhealthy").
+    async fn health_after_rollback(&self, host: &Host) -> eyre::Result<Option<HostResult>> {
+        loop {
+            let results = self.run_checks(host).await;
+            let already = self.preflight_failing(&host.name);
+            let failing: Vec<CheckResult> =
+                results.iter().filter(|r| !r.ok && !already.contains(&r.check)).cloned().collect();
+            self.record(Event::Checks { host: host.name.clone(), after_step: None, results, after_rollback: true })
+                .await?;
+            if failing.is_empty() {
+                return Ok(Some(HostResult::RolledBack));
+            }
+            let stop = StopKind::StillUnhealthy { failing };
+            let Some(d) = self.stop(Some(&host.name), stop, None, true).await? else { return Ok(None) };
+            if d.choice != Choice::Retry {
+                // Accepted, or left for people to look at: rolled back, and the state says
+                // it is still unhealthy.
+                return Ok(Some(HostResult::RolledBack));
+            }
+        }
+    }
+
+    /// The operators' override at a rollback stop: step `i` counts as undone, unverified,
+    /// so the rollback moves on to the next.
+    async fn mark_undone(&self, host: &str, i: usize) -> eyre::Result<()> {
+        let stop = self.with_state(|s| s.last_stop_id);
+        self.record(Event::RollbackAccepted { host: host.into(), step: i, stop }).await
+    }
+
+    /// Restores the snapshot: reinstall snapshot versions (downgrades allowed), remove what
+    /// the step newly installed, then verify every version equals the snapshot.
+    async fn rollback_packages(
+        &self,
+        host: &Host,
+        i: usize,
+        step: &Step,
+    ) -> eyre::Result<(Outcome, Option<bool>, Vec<String>)> {
+        let name = host.name.as_str();
+        let Some(snapshot) = self.with_state(|s| s.host(name).and_then(|h| h.snapshot.clone())) else {
+            self.announce_rollback(name, i, step, String::new()).await?;
+            let failed = Outcome::Failed { status: None, output_tail: "no snapshot in the journal".into() };
+            return Ok((failed, Some(false), vec![]));
+        };
+        // Every entry must read back: one that does not is never taken for "absent", which
+        // would remove the package.
+        let mut snap: BTreeMap<PkgName, Version> = BTreeMap::new();
+        let mut unreadable = Vec::new();
+        for e in &snapshot {
+            match (PkgName::parse(&e.name), e.version.as_deref().map(Version::parse)) {
+                (Ok(n), Some(Ok(v))) => {
+                    snap.insert(n, v);
+                }
+                (Ok(_), None) => {}
+                _ => unreadable.push(crate::safe_text::for_terminal(&e.name)),
+            }
+        }
+        if !unreadable.is_empty() {
+            self.announce_rollback(name, i, step, String::new()).await?;
+            let detail = format!(
+                "the journal's snapshot has entries that cannot be read ({}): nothing was changed; restore by hand",
+                unreadable.join(", ")
+            );
+            return Ok((Outcome::Failed { status: None, output_tail: detail }, None, vec![]));
+        }
+        let now = match self.probe_installed(host).await {
+            Ok(f) => f,
+            Err(e) => {
+                self.announce_rollback(name, i, step, String::new()).await?;
+                return Ok((Outcome::Unreachable { detail: e.to_string() }, None, vec![]));
+            }
+        };
+        let restore: Vec<(PkgName, Option<Version>)> = changes_between(&snap, &now.pkg.installed)
+            .into_iter()
+            .filter_map(|c| {
+                Some((PkgName::parse(&c.name).ok()?, c.from.as_deref().and_then(|v| Version::parse(v).ok())))
+            })
+            .collect();
+        let pm = match self.p.managers.named(&now.manager) {
+            Ok(pm) => pm,
+            Err(e) => {
+                self.announce_rollback(name, i, step, String::new()).await?;
+                return Ok((Outcome::Failed { status: None, output_tail: e.to_string() }, Some(false), vec![]));
+            }
+        };
+        let cmd = pm.restore(&restore, step.timeout);
+        let summary = restore
+            .iter()
+            .map(|(n, v)| v.as_ref().map_or(format!("{n}-"), |v| format!("{n}={v}")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        self.announce_rollback(name, i, step, format!("{} restore {summary}", pm.name())).await?;
+        if restore.is_empty() {
+            return Ok((Outcome::Ok, Some(true), vec![]));
+        }
+        let outcome = outcome_of(self.exec_watched(self.p.transport, host, &cmd, host, i, true).await, step.timeout);
+        let after = match self.probe_installed(host).await {
+            Ok(f) => f,
+            Err(e) => return Ok((Outcome::Unreachable { detail: e.to_string() }, Some(false), vec![])),
+        };
+        // Verified against the whole snapshot, not only what was restored: a restore that
+        // pulled in or removed anything else has not put the host back either.
+        let expected: Vec<(PkgName, Option<Version>)> = snap
+            .iter()
+            .map(|(n, v)| (n.clone(), Some(v.clone())))
+            .chain(after.pkg.installed.keys().filter(|n| !snap.contains_key(*n)).map(|n| (n.clone(), None)))
+            .collect();
+        let mismatches: Vec<String> = verify(&expected, &after.pkg.installed)
+            .into_iter()
+            .map(|m| {
+                let show = |v: Option<Version>| v.map_or("absent".to_string(), |v| v.to_string());
+                format!("{}: expected {}, found {}", m.name, show(m.expected), show(m.found))
+            })
+            .collect();
+        Ok((outcome, Some(mismatches.is_empty()), mismatches))
+    }
+}
+
+/// The stop raised when a step's rollback failed or did not restore the snapshot.
+fn rollback_stop(step: &str, outcome: Outcome, mismatches: Vec<String>) -> StopKind {
+    let step = format!("rollback of {step}");
+    if !mismatches.is_empty() {
+        return StopKind::RollbackUnverified { mismatches };
+    }
+    match outcome {
+        Outcome::Unreachable { detail } => StopKind::Unreachable { detail },
+        Outcome::Timeout { after_secs } => StopKind::StepTimeout { step, after_secs },
+        Outcome::Failed { status, output_tail } => StopKind::StepFailed { step, status, output_tail },
+        Outcome::Ok => StopKind::RollbackUnverified { mismatches: vec!["verification failed".into()] },
+    }
+}

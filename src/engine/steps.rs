@@ -1,0 +1,262 @@
+//! Running one step on a host: the packages step (snapshot, install exactly the tested
+//! versions, record what changed), `run` and `local` commands, and a reboot. Each step's
+//! start is journaled through [`Engine::start_step`], so it happens only while the rules
+//! allow a change.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::event::{Change, Event, Outcome, SnapshotEntry, StopKind};
+use super::permit::Gate;
+use super::run::{Engine, OPERATOR_HOST};
+use crate::inventory::Host;
+use crate::pkg::{PkgName, Version};
+use crate::probe::{HostFacts, Mode, ProbeError, probe_host_with};
+use crate::runbook::{Step, StepAction, placeholder};
+use crate::transport::{Command, Output, Purpose, Transport, TransportError};
+
+/// How running a step went.
+pub(super) enum StepRun {
+    /// The rules did not allow it to start (nothing ran): ask for a permit again.
+    Refused(Gate),
+    /// It ran; `Some(stop)` when it did not succeed.
+    Ran(Option<StopKind>),
+}
+
+/// What the packages step did.
+struct Applied {
+    changes: Vec<Change>,
+    /// Packages that want a reboot, when the host wants one.
+    reboot: Option<Vec<String>>,
+}
+
+impl Engine<'_> {
+    /// Runs step `i` on `host`, its start journaled ahead (and only if allowed).
+    pub(super) async fn run_step(&self, host: &Host, i: usize, step: &Step) -> eyre::Result<StepRun> {
+        let started = Instant::now();
+        let name = host.name.clone();
+        let timeout = step.timeout;
+        let announce =
+            |command: String| Event::StepStarted { host: name.clone(), step: i, name: step.name.clone(), command };
+        let (outcome, changes, reboot_pkgs) = match &step.action {
+            StepAction::Packages => match self.packages_step(host, i, step).await? {
+                Err(gate) => return Ok(StepRun::Refused(gate)),
+                Ok(Ok(a)) => (Outcome::Ok, a.changes, a.reboot),
+                Ok(Err(outcome)) => (outcome, vec![], None),
+            },
+            StepAction::Run(cmd) | StepAction::Local(cmd) => {
+                let c = self.step_command(host, step, cmd);
+                if let Err(gate) = self.start_step(&name, announce(c.script.clone())).await? {
+                    return Ok(StepRun::Refused(gate));
+                }
+                (outcome_of(self.exec_step_command(host, i, step, &c, false).await, timeout), vec![], None)
+            }
+            StepAction::Reboot => {
+                if let Err(gate) = self.start_step(&name, announce("reboot".into())).await? {
+                    return Ok(StepRun::Refused(gate));
+                }
+                let c =
+                    Command { script: "systemctl reboot".into(), purpose: Purpose::Reboot, needs_root: true, timeout };
+                let out = match self.p.transport.exec(host, &c).await {
+                    // The connection dropping is what a reboot looks like.
+                    Err(TransportError::ConnectionLost { .. }) | Ok(_) => self.wait_until_back(host, timeout).await,
+                    Err(e) => Err(e),
+                };
+                (outcome_of(out, timeout), vec![], None)
+            }
+        };
+        let millis = started.elapsed().as_millis() as u64;
+        tracing::info!(host = %name, step = %step.name, outcome = ?outcome, millis, "step finished");
+        self.record(Event::StepFinished { host: name, step: i, outcome: outcome.clone(), changes, millis }).await?;
+        if let Some(packages) = reboot_pkgs
+            && !self.p.runbook.steps.iter().any(|s| s.action == StepAction::Reboot)
+        {
+            return Ok(StepRun::Ran(Some(StopKind::RebootRequired { packages })));
+        }
+        Ok(StepRun::Ran(match outcome {
+            Outcome::Ok => None,
+            Outcome::Failed { status, output_tail } => {
+                Some(StopKind::StepFailed { step: step.name.clone(), status, output_tail })
+            }
+            Outcome::Timeout { after_secs } => Some(StopKind::StepTimeout { step: step.name.clone(), after_secs }),
+            Outcome::Unreachable { detail } => Some(StopKind::Unreachable { detail }),
+        }))
+    }
+
+    /// A `run`/`local` step's command (or its rollback), placeholders expanded and quoted.
+    pub(super) fn step_command(&self, host: &Host, step: &Step, template: &str) -> Command {
+        let script = placeholder::expand(template, host, &self.p.runbook.window, Some(&step.name));
+        let mut c = Command::shell(script, step.timeout);
+        c.needs_root = !matches!(step.action, StepAction::Local(_));
+        c
+    }
+
+    /// Runs a step's command (or its rollback's) where the step runs: on the host, or on the
+    /// operator's machine. Its output is shown live as `host`'s either way.
+    pub(super) async fn exec_step_command(
+        &self,
+        host: &Host,
+        i: usize,
+        step: &Step,
+        c: &Command,
+        rollback: bool,
+    ) -> Result<Output, TransportError> {
+        match step.action {
+            StepAction::Local(_) => {
+                self.exec_watched(self.p.local, &Host::named(OPERATOR_HOST), c, host, i, rollback).await
+            }
+            _ => self.exec_watched(self.p.transport, host, c, host, i, rollback).await,
+        }
+    }
+
+    /// Runs `c` on `on` through `t`, its output going to the live feed (if anyone watches) as
+    /// the output of `host`'s step `i` or its rollback. The feed never makes this wait.
+    pub(super) async fn exec_watched(
+        &self,
+        t: &dyn Transport,
+        on: &Host,
+        c: &Command,
+        host: &Host,
+        i: usize,
+        rollback: bool,
+    ) -> Result<Output, TransportError> {
+        match &self.p.live {
+            Some(feed) => t.exec_streaming(on, c, &feed.sink(&host.name, i, rollback)).await,
+            None => t.exec(on, c).await,
+        }
+    }
+
+    async fn wait_until_back(&self, host: &Host, limit: Duration) -> Result<Output, TransportError> {
+        let deadline = Instant::now() + limit;
+        tokio::time::sleep(Duration::from_secs(2).min(limit)).await;
+        loop {
+            match self.p.transport.exec(host, &Command::shell("true", Duration::from_secs(10))).await {
+                Ok(o) => return Ok(o),
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_secs(3)).await,
+            }
+        }
+    }
+
+    /// Installed versions before and after a change: the resolver is not needed for that.
+    pub(super) async fn probe_installed(&self, host: &Host) -> Result<HostFacts, ProbeError> {
+        let probed = probe_host_with(
+            self.p.transport,
+            self.p.managers,
+            host,
+            &[],
+            Duration::from_secs(120),
+            Mode::Installed,
+            None,
+        );
+        Ok(probed.await?.0)
+    }
+
+    /// The built-in packages step: snapshot every installed version (journaled before
+    /// anything changes), install exactly the tested versions, record what changed.
+    /// `Err(gate)`: the rules did not allow it to start.
+    async fn packages_step(
+        &self,
+        host: &Host,
+        i: usize,
+        step: &Step,
+    ) -> eyre::Result<Result<Result<Applied, Outcome>, Gate>> {
+        let before = match self.probe_installed(host).await {
+            Ok(f) => f,
+            Err(e) => return Ok(Ok(Err(Outcome::Unreachable { detail: e.to_string() }))),
+        };
+        let targets: Vec<(PkgName, Version)> = self
+            .p
+            .baseline
+            .updates
+            .iter()
+            .filter(|u| before.pkg.installed.get(&u.name) != Some(&u.to))
+            .map(|u| (u.name.clone(), u.to.clone()))
+            .collect();
+        let snapshot: Vec<SnapshotEntry> = before
+            .pkg
+            .installed
+            .iter()
+            .map(|(n, v)| SnapshotEntry { name: n.to_string(), version: Some(v.to_string()) })
+            .collect();
+        self.record(Event::Snapshot { host: host.name.clone(), step: i, packages: snapshot }).await?;
+        // The host's own manager, as its probe named it.
+        let pm = match self.p.managers.named(&before.manager) {
+            Ok(pm) => pm,
+            Err(e) => return Ok(Ok(Err(Outcome::Failed { status: None, output_tail: e.to_string() }))),
+        };
+        let cmd = pm.install_exact(&targets, step.timeout);
+        let summary = targets.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join(" ");
+        let start = Event::StepStarted {
+            host: host.name.clone(),
+            step: i,
+            name: step.name.clone(),
+            command: format!("{} install {summary}", pm.name()),
+        };
+        if let Err(gate) = self.start_step(&host.name, start).await? {
+            return Ok(Err(gate));
+        }
+        if targets.is_empty() {
+            return Ok(Ok(Ok(Applied { changes: vec![], reboot: None })));
+        }
+        let outcome = outcome_of(self.exec_watched(self.p.transport, host, &cmd, host, i, false).await, step.timeout);
+        if !outcome.is_ok() {
+            return Ok(Ok(Err(outcome)));
+        }
+        let after = match self.probe_installed(host).await {
+            Ok(f) => f,
+            Err(e) => return Ok(Ok(Err(Outcome::Unreachable { detail: e.to_string() }))),
+        };
+        let changes = changes_between(&before.pkg.installed, &after.pkg.installed);
+        // Installed exactly what was tested? Anything else is a failure, not a success.
+        let wrong: Vec<String> = targets
+            .iter()
+            .filter(|(n, v)| after.pkg.installed.get(n) != Some(v))
+            .map(|(n, v)| {
+                format!(
+                    "{n}: wanted {v}, found {}",
+                    after.pkg.installed.get(n).map_or("none".into(), |v| v.to_string())
+                )
+            })
+            .collect();
+        if !wrong.is_empty() {
+            return Ok(Ok(Err(Outcome::Failed { status: Some(0), output_tail: wrong.join("; ") })));
+        }
+        let reboot = after
+            .pkg
+            .reboot_required
+            .then(|| after.pkg.reboot_required_by.iter().map(ToString::to_string).collect::<Vec<_>>());
+        Ok(Ok(Ok(Applied { changes, reboot })))
+    }
+}
+
+/// Packages whose version differs between two installed sets (`to: None` = removed).
+pub(super) fn changes_between(before: &BTreeMap<PkgName, Version>, after: &BTreeMap<PkgName, Version>) -> Vec<Change> {
+    let mut names: Vec<&PkgName> = before.keys().chain(after.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|n| before.get(*n) != after.get(*n))
+        .map(|n| Change {
+            name: n.to_string(),
+            from: before.get(n).map(ToString::to_string),
+            to: after.get(n).map(ToString::to_string),
+        })
+        .collect()
+}
+
+/// Maps a transport result to a step outcome; output is kept short and made safe to print.
+pub(super) fn outcome_of(out: Result<Output, TransportError>, timeout: Duration) -> Outcome {
+    match out {
+        Ok(o) if o.success() => Outcome::Ok,
+        Ok(o) => {
+            let text = format!("{}{}", o.stdout_lossy(), o.stderr_lossy());
+            let tail: Vec<&str> = text.lines().rev().take(5).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            Outcome::Failed { status: o.status, output_tail: crate::safe_text::for_terminal(&tail.join(" | ")) }
+        }
+        Err(TransportError::Timeout { .. }) => Outcome::Timeout { after_secs: timeout.as_secs() },
+        Err(e) => Outcome::Unreachable { detail: crate::safe_text::for_terminal(&e.to_string()) },
+    }
+}

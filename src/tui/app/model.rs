@@ -1,0 +1,413 @@
+//! The cockpit's model: the window as the cockpit knows it ([`App`] and its parts), the
+//! popups and what they are waiting for, the [`Effect`]s the loop carries out, and what the
+//! views and strings read of it (visible hosts, risk, status line, what `R` does now).
+//! Changing it is left to the event fold (`fold`) and the input handlers (`update`).
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+use crate::diff::Finding;
+use crate::engine::control::{Choice, Decision, allowed};
+use crate::engine::event::{Event, Outcome, Request};
+use crate::engine::state::{OpenStop, WindowState};
+use crate::runbook::Runbook;
+use crate::tui::keymap::Context;
+use crate::tui::strings;
+use crate::tui::transcript::{self, Transcript};
+
+/// What the cockpit knows of the window's plan (from the runbook when there is one).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WindowInfo {
+    pub name: String,
+    pub ends: Option<Timestamp>,
+    pub decide_by: Option<Timestamp>,
+    pub steps: Vec<String>,
+    /// Waves in order: name and hosts.
+    pub waves: Vec<(String, Vec<String>)>,
+    /// `change_risk` and `max_risk` from the policy.
+    pub risk_policy: Option<(f64, f64)>,
+}
+
+impl WindowInfo {
+    pub fn from_runbook(rb: &Runbook) -> Self {
+        Self {
+            name: rb.window.name.clone(),
+            ends: Some(rb.window.ends),
+            decide_by: Some(rb.window.decide_by()),
+            steps: rb.steps.iter().map(|s| s.name.clone()).collect(),
+            waves: rb.waves.iter().map(|w| (w.name.clone(), w.hosts.clone())).collect(),
+            risk_policy: Some((rb.policy.change_risk, rb.policy.max_risk)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `run`: the cockpit drives the window.
+    Live,
+    /// `watch`: following a journal; no commands.
+    ReadOnly,
+}
+
+/// One command run on a host (a step or a step's rollback). What it printed while running is
+/// in the host's [`Transcript`]; `lines` holds what its outcome added (output tail, changes,
+/// verification), which is all `watch` and a resumed window know of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandRun {
+    pub rollback: bool,
+    pub step: usize,
+    pub name: String,
+    pub command: String,
+    pub started: Timestamp,
+    pub finished: Option<(Outcome, u64)>,
+    pub lines: Vec<String>,
+    /// Still unfinished when the journal was replayed: patchdeck stopped while it ran.
+    pub interrupted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopStage {
+    Choose,
+    Confirm(Decision),
+    /// Typing the reason a choice needs (an override, an early start).
+    Reason {
+        choice: Choice,
+        text: String,
+    },
+    /// An override: typing the target's name to confirm it.
+    Typed {
+        choice: Choice,
+        reason: String,
+        typed: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pending {
+    Request(Request),
+    Quit,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Popup {
+    Stop { stop: OpenStop, stage: StopStage },
+    Countdown { host: String, deadline: Timestamp },
+    Confirm(Pending),
+    Help,
+    Timeline,
+    FullDiff,
+    Filter,
+}
+
+/// What the rollback key (`R`) does now. The footer shows it from this and
+/// [`update`](super::update) does it from this, so the two cannot disagree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RollbackKey {
+    /// Ask to roll back this host (one confirmation).
+    Request(String),
+    /// At a hard stop: its rollback choice (one confirmation), of the host, or of
+    /// everything at a window-wide stop.
+    Stop { host: Option<String> },
+    /// The auto-rollback countdown: roll this host back now.
+    Now(String),
+    /// A prompt is open and `R` is a letter in it: `R` works once the prompt is closed.
+    AfterPrompt,
+}
+
+/// What the loop must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Decide(Decision),
+    /// Answer to a host's auto-rollback countdown: `true` rolls back.
+    AutoRollback {
+        host: String,
+        roll_back: bool,
+    },
+    Request(Request),
+    Quit,
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub mode: Mode,
+    pub info: WindowInfo,
+    pub now: Timestamp,
+    pub state: WindowState,
+    /// Every event with the time it arrived (or was journaled).
+    pub events: Vec<(Timestamp, Event)>,
+    /// Latest diff per host and whether it is the recheck.
+    pub findings: BTreeMap<String, (bool, Vec<Finding>)>,
+    /// Packages some host's findings change, with how many hosts change each: the header's
+    /// risk, kept as findings arrive so a frame does not walk every host's diff.
+    pub(super) changed: BTreeMap<String, usize>,
+    pub runs: BTreeMap<String, Vec<CommandRun>>,
+    /// Each host's streamed output, bounded (live windows only: output is not journaled).
+    pub output: BTreeMap<String, Transcript>,
+    pub selected: Option<String>,
+    /// Selection follows activity until the operator moves it.
+    pub follow: bool,
+    pub popups: Vec<Popup>,
+    pub filter: String,
+    /// Output scroll, lines up from the bottom; 0 follows the newest output.
+    pub scroll: u16,
+    /// Scroll of full-screen views, lines from the top.
+    pub view_scroll: u16,
+    pub status: Option<String>,
+    /// Quit was confirmed: exit once the engine has wound down.
+    pub quitting: bool,
+    /// The engine returned (live) or the journal says the window finished.
+    pub engine_done: bool,
+    /// A drill, not a real window: marked on every screen.
+    pub drill: bool,
+}
+
+impl App {
+    pub fn new(mode: Mode, info: WindowInfo, now: Timestamp) -> Self {
+        Self {
+            mode,
+            info,
+            now,
+            state: WindowState::default(),
+            events: Vec::new(),
+            findings: BTreeMap::new(),
+            changed: BTreeMap::new(),
+            runs: BTreeMap::new(),
+            output: BTreeMap::new(),
+            selected: None,
+            follow: true,
+            popups: Vec::new(),
+            filter: String::new(),
+            scroll: 0,
+            view_scroll: 0,
+            status: None,
+            quitting: false,
+            engine_done: false,
+            drill: false,
+        }
+    }
+
+    /// Where keys go now.
+    pub fn context(&self) -> Context {
+        match self.popups.last() {
+            Some(Popup::Stop { stage: StopStage::Choose, .. }) => Context::Stop,
+            Some(Popup::Stop { stage: StopStage::Confirm(_), .. }) | Some(Popup::Confirm(_)) => Context::Confirm,
+            Some(Popup::Stop { .. }) | Some(Popup::Filter) => Context::Text,
+            Some(Popup::Countdown { .. }) => Context::Countdown,
+            Some(Popup::Help | Popup::Timeline | Popup::FullDiff) if self.mode == Mode::ReadOnly => {
+                Context::ReadOnlyView
+            }
+            Some(Popup::Help | Popup::Timeline | Popup::FullDiff) => Context::View,
+            None if self.mode == Mode::ReadOnly => Context::ReadOnly,
+            None => Context::Main,
+        }
+    }
+
+    /// What `R` does now, or `None` when it does nothing (watch; the window has ended).
+    pub fn rollback_key(&self) -> Option<RollbackKey> {
+        self.rollback_key_under(self.popups.len())
+    }
+
+    /// What `R` does with only the `n` lowest popups open.
+    fn rollback_key_under(&self, n: usize) -> Option<RollbackKey> {
+        if self.mode == Mode::ReadOnly {
+            return None;
+        }
+        match self.popups[..n].last() {
+            None => self.can_request().then(|| self.selected_host()).flatten().map(RollbackKey::Request),
+            // A view closes, then `R` does what it does beneath.
+            Some(Popup::Help | Popup::Timeline | Popup::FullDiff) => self.rollback_key_under(n - 1),
+            Some(Popup::Stop { stop, stage }) => {
+                let d = choice(Choice::RollbackHost, stop, self.stop_changed(stop))?;
+                match stage {
+                    StopStage::Choose => Some(RollbackKey::Stop { host: stop.host.clone() }),
+                    // Already asking about it: y answers.
+                    StopStage::Confirm(asked) if *asked == d => None,
+                    StopStage::Confirm(_) => Some(RollbackKey::Stop { host: stop.host.clone() }),
+                    StopStage::Reason { .. } | StopStage::Typed { .. } => Some(RollbackKey::AfterPrompt),
+                }
+            }
+            Some(Popup::Countdown { host, .. }) => Some(RollbackKey::Now(host.clone())),
+            Some(Popup::Confirm(pending)) => match self.rollback_key_under(n - 1)? {
+                RollbackKey::Request(h) if *pending == Pending::Request(Request::RollbackHost { host: h.clone() }) => {
+                    None
+                }
+                k => Some(k),
+            },
+            // Esc clears the filter, which may bring the selected host back: whether a
+            // host is selected is known once the prompt is closed.
+            Some(Popup::Filter) => self.can_request().then_some(RollbackKey::AfterPrompt),
+        }
+    }
+
+    /// Requests still make sense: a live window that has not ended.
+    pub fn can_request(&self) -> bool {
+        // After the window ends (finished or aborted) rollbacks stay possible: the engine
+        // serves them until the operators leave.
+        self.mode == Mode::Live && !self.engine_done && !self.quitting
+    }
+
+    /// The wave being worked on (the last started), else the first.
+    pub fn current_wave(&self) -> Option<(usize, &(String, Vec<String>))> {
+        let name = self.state.waves_started.last();
+        match name {
+            Some(n) => self.info.waves.iter().enumerate().find(|(_, (w, _))| w == n),
+            None => self.info.waves.first().map(|w| (0, w)),
+        }
+    }
+
+    /// The hosts shown: the current wave's (every host when the plan is unknown), filtered:
+    /// a host stays when its name matches the filter or a line of its diff does.
+    pub fn visible_hosts(&self) -> Vec<String> {
+        let all: Vec<String> = match self.current_wave() {
+            Some((_, (_, hosts))) => hosts.clone(),
+            None => self.state.hosts.keys().cloned().collect(),
+        };
+        let f = self.filter.to_lowercase();
+        if f.is_empty() {
+            return all;
+        }
+        all.into_iter()
+            .filter(|h| {
+                h.to_lowercase().contains(&f)
+                    || self.findings.get(h).is_some_and(|(_, findings)| findings.iter().any(|x| finding_matches(x, &f)))
+            })
+            .collect()
+    }
+
+    /// The selected host, if it is still visible; else the first visible one.
+    pub fn selected_host(&self) -> Option<String> {
+        let visible = self.visible_hosts();
+        match &self.selected {
+            Some(s) if visible.contains(s) => Some(s.clone()),
+            Some(s) if self.filter.is_empty() && self.state.hosts.contains_key(s) => Some(s.clone()),
+            _ => visible.first().cloned(),
+        }
+    }
+
+    /// A host's findings, divergences first, filtered: all of them when the host's name
+    /// matches the filter, else the lines that match it (package or subject, or class).
+    pub fn diff_lines(&self, host: &str) -> Vec<&Finding> {
+        let Some((_, findings)) = self.findings.get(host) else { return Vec::new() };
+        let f = self.filter.to_lowercase();
+        let whole = f.is_empty() || host.to_lowercase().contains(&f);
+        let mut v: Vec<&Finding> = findings.iter().filter(|x| whole || finding_matches(x, &f)).collect();
+        v.sort_by_key(|x| std::cmp::Reverse(x.class));
+        v
+    }
+
+    /// The window's change risk, from the preflight diffs and the runbook's policy.
+    pub fn risk(&self) -> Option<(f64, f64)> {
+        let (p, max) = self.info.risk_policy?;
+        if self.changed.is_empty() {
+            return None;
+        }
+        Some((crate::diff::risk::window_risk(p, self.changed.len()), max))
+    }
+
+    /// Hosts with a command running now, as "host: step".
+    pub fn running(&self) -> Vec<String> {
+        self.runs
+            .iter()
+            .filter_map(|(h, runs)| {
+                runs.last().filter(|r| r.finished.is_none() && !r.interrupted).map(|r| format!("{h}: {}", r.name))
+            })
+            .collect()
+    }
+
+    /// The stop modal's open stop, if one is shown.
+    pub fn open_stop(&self) -> Option<&OpenStop> {
+        self.popups.iter().rev().find_map(|p| match p {
+            Popup::Stop { stop, .. } => Some(stop),
+            _ => None,
+        })
+    }
+
+    /// Rows of `host`'s output pane.
+    pub fn pane_len(&self, host: &str) -> usize {
+        transcript::row_count(self.runs.get(host).map_or(&[], Vec::as_slice), self.output.get(host))
+    }
+
+    /// The step's last run on `host` was cut off by a crash (outcome unknown).
+    pub fn step_interrupted(&self, host: &str, step: usize) -> bool {
+        self.runs
+            .get(host)
+            .and_then(|runs| runs.iter().rev().find(|r| r.step == step && !r.rollback))
+            .is_some_and(|r| r.interrupted)
+    }
+
+    /// The filter prompt is open (its text shows on the status line).
+    pub fn typing_filter(&self) -> bool {
+        matches!(self.popups.last(), Some(Popup::Filter))
+    }
+
+    /// The text the footer's "status" line shows.
+    pub fn status_line(&self) -> String {
+        if self.typing_filter() {
+            return strings::filter_prompt(&self.filter);
+        }
+        if let Some(s) = &self.status {
+            return s.clone();
+        }
+        if self.quitting {
+            return strings::QUIT_WAITING.into();
+        }
+        if self.mode == Mode::ReadOnly
+            && let Some(s) = self.state.open_stops.last()
+        {
+            return strings::stop_banner(s.host.as_deref(), &s.stop);
+        }
+        if let Some(passed) = self.drill_result() {
+            return strings::drill_over(passed, self.mode == Mode::Live);
+        }
+        if self.state.finished || self.engine_done {
+            return (if self.state.aborted { strings::WINDOW_ABORTED } else { strings::WINDOW_FINISHED }).into();
+        }
+        if !self.filter.is_empty() {
+            return strings::filter_active(&self.filter);
+        }
+        String::new()
+    }
+}
+
+impl App {
+    /// The drill's scorecard verdict, once it is journaled.
+    pub fn drill_result(&self) -> Option<bool> {
+        self.events.iter().rev().find_map(|(_, e)| match e {
+            Event::DrillScorecard { scorecard } => Some(scorecard.passed),
+            _ => None,
+        })
+    }
+}
+
+/// A diff line matches a (lowercased, non-empty) filter by its subject (the package, or
+/// the config file) or its class label ("untested", "config drift", ...).
+fn finding_matches(f: &Finding, filter: &str) -> bool {
+    f.subject.to_lowercase().contains(filter) || f.class.label().to_lowercase().contains(filter)
+}
+
+/// The decision a choice stands for at this stop, if the stop allows it. The target is the
+/// stop's own subject: a key at a stop can only act on what the stop is about.
+pub fn choice(c: Choice, stop: &OpenStop, changed: bool) -> Option<Decision> {
+    allowed(&stop.stop, stop.host.as_deref(), changed)
+        .contains(&c)
+        .then(|| Decision::at_stop(c, stop.host.as_deref(), None))
+}
+
+impl App {
+    /// Does the stop's host have changes not undone (it can no longer be skipped)?
+    pub fn stop_changed(&self, stop: &OpenStop) -> bool {
+        stop.host.as_deref().is_some_and(|h| self.state.host(h).is_some_and(|s| s.has_changes()))
+    }
+
+    /// The choices this stop offers, in order.
+    pub fn stop_choices(&self, stop: &OpenStop) -> Vec<Choice> {
+        allowed(&stop.stop, stop.host.as_deref(), self.stop_changed(stop))
+    }
+}
+
+/// What must be typed to confirm an override: the host's name, or "override" for a stop
+/// about the whole window.
+pub fn override_word(stop: &OpenStop) -> String {
+    stop.host.clone().unwrap_or_else(|| "override".into())
+}

@@ -1,0 +1,51 @@
+//! One way for tests to run a window on the simulated fleet: the real engine, a scripted
+//! decider, a clock moved by hand, the journal kept in memory.
+
+use std::sync::{Arc, Mutex};
+
+use patchdeck::engine::clock::ManualClock;
+use patchdeck::engine::decide::Scripted;
+use patchdeck::engine::event::Event;
+use patchdeck::engine::live::LiveFeed;
+use patchdeck::engine::recorder::Recorder;
+use patchdeck::engine::{Engine, Parts, Summary};
+use patchdeck::pkg::Managers;
+use patchdeck::runbook::Runbook;
+use patchdeck::sim::{Fleet, SimProber};
+use patchdeck::transport::simulated::SimTransport;
+
+/// Runs `rb` to its end on `fleet` at `now`, operated by alice and bob, `decider` answering
+/// every stop; with `live`, the cockpit's feed watches. The summary and every journaled
+/// event, in order.
+pub async fn run(
+    rb: &Runbook,
+    fleet: &Fleet,
+    decider: &Scripted,
+    now: &str,
+    live: Option<LiveFeed>,
+) -> (Summary, Vec<Event>) {
+    let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
+    let transport = SimTransport::new(fleet.clone());
+    let prober = SimProber(fleet.clone());
+    let clock = ManualClock::new(now.parse().unwrap());
+    let (recorder, log): (Recorder, Arc<Mutex<Vec<Event>>>) = Recorder::in_memory();
+    let mut parts = Parts::new(
+        rb,
+        &baseline,
+        &transport,
+        &transport,
+        &prober,
+        Managers::standard(),
+        &clock,
+        decider,
+        &recorder,
+        vec!["alice".into(), "bob".into()],
+    );
+    if let Some(feed) = live {
+        recorder.subscribe(feed.clone());
+        parts.live = Some(feed);
+    }
+    let summary = Engine::new(parts).run().await.unwrap();
+    let events = log.lock().unwrap().clone();
+    (summary, events)
+}

@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use patchdeck::check::{self, Options};
 use patchdeck::health::NetProber;
-use patchdeck::pkg::apt::Apt;
+use patchdeck::pkg::Managers;
 use patchdeck::probe::Resolver;
 use patchdeck::transport::Transport;
 use patchdeck::transport::ssh::{SshOptions, SshTransport};
@@ -57,7 +57,9 @@ fn main() -> eyre::Result<()> {
     rt.block_on(async {
         for pass in 1..=passes {
             let started = Instant::now();
-            let report = check::run(&runbook, &baseline, &transport, &NetProber::default(), &Apt, &opts, |_| {}).await;
+            let report =
+                check::run(&runbook, &baseline, &transport, &NetProber::default(), Managers::standard(), &opts, |_| {})
+                    .await;
             let secs = started.elapsed().as_secs_f64();
             let clean = report.hosts.iter().filter(|h| h.is_clean()).count();
             let kind = if pass == 1 { "cold" } else { "warm" };

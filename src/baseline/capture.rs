@@ -7,7 +7,7 @@ use eyre::{WrapErr, bail, eyre};
 
 use super::{Baseline, Source, TestedFingerprint, TestedUpdate};
 use crate::inventory::Host;
-use crate::pkg::PackageManager;
+use crate::pkg::Managers;
 use crate::probe::{FpValue, probe_host};
 use crate::runbook::Fingerprint;
 use crate::transport::{Command, Transport};
@@ -15,15 +15,17 @@ use crate::transport::{Command, Transport};
 /// Captures a baseline from `host`.
 pub async fn capture(
     transport: &dyn Transport,
-    pm: &dyn PackageManager,
+    managers: &Managers,
     host: &Host,
     fingerprints: &[Fingerprint],
     source: Source,
     timeout: Duration,
 ) -> eyre::Result<Baseline> {
-    let facts = probe_host(transport, pm, host, fingerprints, timeout)
+    let facts = probe_host(transport, managers, host, fingerprints, timeout)
         .await
         .wrap_err_with(|| format!("cannot probe staging host {}", host.name))?;
+    // The probe named the manager; its history is read by the same one.
+    let pm = managers.named(&facts.manager).wrap_err_with(|| format!("cannot probe staging host {}", host.name))?;
 
     let updates: Vec<TestedUpdate> = match source {
         Source::Pending => facts

@@ -204,7 +204,7 @@ pub fn to_toml(b: &Baseline) -> String {
         b.host,
         match b.source {
             Source::Pending => "pending updates",
-            Source::History => "last upgrade in apt history",
+            Source::History => "last upgrade in the package manager's history",
         },
         b.captured_at
     )

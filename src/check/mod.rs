@@ -17,7 +17,7 @@ use crate::diff::risk::{self, Risk};
 use crate::diff::{Class, HostDiff, diff_host};
 use crate::health::{CheckResult, Prober, run_check};
 use crate::inventory::Host;
-use crate::pkg::{PackageManager, ParseError};
+use crate::pkg::{Managers, ParseError};
 use crate::probe::{Mode, ProbeCache, ProbeError, Probed, Resolver, Sharing, probe_host_shared, probe_host_with};
 use crate::runbook::{CheckKind, Runbook};
 use crate::transport::{Transport, pool};
@@ -132,7 +132,7 @@ async fn check_host(
     baseline: &Baseline,
     transport: &dyn Transport,
     prober: &dyn Prober,
-    pm: &dyn PackageManager,
+    managers: &Managers,
     host: &Host,
     opts: &Options,
     sharing: Option<&Sharing>,
@@ -141,8 +141,8 @@ async fn check_host(
     let cache = opts.probe_cache.as_deref();
     let (fps, timeout) = (&runbook.fingerprints, opts.probe_timeout);
     let probed = match sharing {
-        Some(sharing) => probe_host_shared(transport, pm, host, fps, timeout, cache, sharing).await,
-        None => probe_host_with(transport, pm, host, fps, timeout, Mode::Full, cache)
+        Some(sharing) => probe_host_shared(transport, managers, host, fps, timeout, cache, sharing).await,
+        None => probe_host_with(transport, managers, host, fps, timeout, Mode::Full, cache)
             .await
             .map(|(facts, resolver)| Probed { facts, resolver, shared_from: None }),
     };
@@ -177,18 +177,20 @@ pub async fn run(
     baseline: &Baseline,
     transport: &dyn Transport,
     prober: &dyn Prober,
-    pm: &dyn PackageManager,
+    managers: &Managers,
     opts: &Options,
     on_progress: impl FnMut(pool::Progress<'_>),
 ) -> Report {
     let hosts = window_hosts(runbook);
     // Sharing bounds the work itself (a host waiting for another's resolver holds no place),
     // so the pool lets every host in; without it, the pool bounds it.
-    let sharing = opts.share_resolver.then(|| Sharing::new(pm, &hosts, opts.probe_cache.as_deref(), opts.concurrency));
+    let sharing =
+        opts.share_resolver.then(|| Sharing::new(managers, &hosts, opts.probe_cache.as_deref(), opts.concurrency));
     let limit = if sharing.is_some() { hosts.len() } else { opts.concurrency };
     let sharing = sharing.as_ref();
-    let check_one =
-        |host: Host| async move { check_host(runbook, baseline, transport, prober, pm, &host, opts, sharing).await };
+    let check_one = |host: Host| async move {
+        check_host(runbook, baseline, transport, prober, managers, &host, opts, sharing).await
+    };
     let hosts: Vec<HostReport> = pool::for_each_host_with_progress(&hosts, limit, check_one, on_progress)
         .await
         .into_iter()

@@ -80,7 +80,7 @@ pub fn render(report: &Report) -> String {
     if reused > 0 {
         let _ = writeln!(
             out,
-            "apt not asked again on {reused} of {} hosts: package state unchanged (--fresh asks)",
+            "package manager not asked again on {reused} of {} hosts: package state unchanged (--fresh asks)",
             report.hosts.len()
         );
     }
@@ -88,7 +88,7 @@ pub fn render(report: &Report) -> String {
     if shared > 0 {
         let _ = writeln!(
             out,
-            "apt answer shared by identical hosts: {shared} of {} (--fresh=per-host asks each)",
+            "package manager's answer shared by identical hosts: {shared} of {} (--fresh=per-host asks each)",
             report.hosts.len()
         );
     }

@@ -153,16 +153,17 @@ pub struct CheckArgs {
     /// Seconds allowed for one host's probe.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub timeout: u64,
-    /// Ask apt anew, once per distinct package state, even where a host's package state
-    /// (dpkg database, apt lists, sources, preferences, config) is unchanged since the last
-    /// check: hosts whose apt inputs are byte-identical share one resolver run (the default,
-    /// `--fresh` alone). `--fresh=per-host` asks every host's own resolver, sharing nothing.
+    /// Ask the package manager anew, once per distinct package state, even where a host's
+    /// package state (for apt: dpkg database, lists, sources, preferences, config) is
+    /// unchanged since the last check: hosts whose inputs are byte-identical share one
+    /// resolver run (the default, `--fresh` alone). `--fresh=per-host` asks every host's own
+    /// resolver, sharing nothing.
     /// The new answers are kept for the next check.
     #[arg(long, value_name = "HOW", num_args = 0..=1, require_equals = true, default_missing_value = "shared")]
     pub fresh: Option<Fresh>,
 }
 
-/// How `check --fresh` asks apt.
+/// How `check --fresh` asks the package manager.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Fresh {
     /// Once per distinct package state: clones share one resolver run.

@@ -7,7 +7,7 @@ use eyre::eyre;
 use super::args::{CaptureArgs, Global};
 use super::output;
 use crate::baseline;
-use crate::pkg::apt::Apt;
+use crate::pkg::Managers;
 use crate::session::Reach;
 
 pub async fn capture(global: &Global, args: CaptureArgs) -> eyre::Result<u8> {
@@ -24,7 +24,7 @@ pub async fn capture(global: &Global, args: CaptureArgs) -> eyre::Result<u8> {
     let reach = Reach::for_runbook(&global.reach(), &runbook)?;
     let result = baseline::capture::capture(
         reach.transport.as_ref(),
-        &Apt,
+        Managers::standard(),
         &host,
         &runbook.fingerprints,
         args.from.into(),

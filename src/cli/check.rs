@@ -9,7 +9,7 @@ use eyre::WrapErr;
 
 use super::args::{CheckArgs, DemoArgs, Fresh, Global};
 use crate::check::{self, Options};
-use crate::pkg::apt::Apt;
+use crate::pkg::Managers;
 use crate::probe::ProbeCache;
 use crate::runbook::Runbook;
 use crate::session::Reach;
@@ -42,9 +42,8 @@ async fn check_with(
     opts: &Options,
     json: bool,
 ) -> u8 {
-    let report =
-        check::run(runbook, baseline, reach.transport.as_ref(), reach.prober.as_ref(), &Apt, opts, progress_printer())
-            .await;
+    let (transport, prober) = (reach.transport.as_ref(), reach.prober.as_ref());
+    let report = check::run(runbook, baseline, transport, prober, Managers::standard(), opts, progress_printer()).await;
     reach.transport.close().await;
     if json {
         println!("{}", check::to_json(&report, super::exit::of_check(&report)));
@@ -84,7 +83,7 @@ pub async fn run(global: &Global, args: CheckArgs) -> eyre::Result<u8> {
         warn_about_ssh_config(global, &runbook, args.concurrency).await;
     }
     // Kept between runs: an unchanged host costs a few milliseconds instead of a resolver run.
-    // --fresh asks apt again (once per distinct package state; --fresh=per-host: every host's
+    // --fresh asks the package manager again (once per distinct package state; --fresh=per-host: every host's
     // own resolver), and keeps the answers for the next check.
     let probe_cache = ProbeCache::default_dir().map(|d| {
         let cache = ProbeCache::persistent(d);

@@ -25,7 +25,8 @@ pub enum Class {
     DifferentStart,
     /// In the baseline but not pending here (and not already at the tested version).
     NotPending,
-    /// Pending here, held (`apt-mark hold`) or kept back: apt would not install it.
+    /// Pending here, held (apt: `apt-mark hold`) or kept back: the package manager would
+    /// not install it.
     Held,
     /// Pending here, never tested.
     UntestedPackage,
@@ -176,6 +177,8 @@ pub fn diff_host(
         });
     };
     let pkg = &facts.pkg;
+    // Messages name the host's own package manager.
+    let manager = if facts.manager.is_empty() { "the package manager" } else { facts.manager.as_str() };
 
     for p in &pkg.pending {
         let name = p.name.as_str();
@@ -198,7 +201,7 @@ pub fn diff_host(
                 name,
                 Some(tested),
                 Some(here),
-                format!("{name} is held or kept back here; apt would not install it"),
+                format!("{name} is held or kept back here; {manager} would not install it"),
             );
         } else if p.to != t.to {
             let detail = format!(
@@ -234,7 +237,7 @@ pub fn diff_host(
             // the package is absent. Installing exactly the tested version may still work.
             changes.push(t.name.clone());
             let detail =
-                format!("{name}: staging went to {}, here it is {} and apt offers no update", t.to, v(installed));
+                format!("{name}: staging went to {}, here it is {} and {manager} offers no update", t.to, v(installed));
             push(Class::NotPending, name, Some(tested), Some(v(installed)), detail);
         }
     }
@@ -243,7 +246,7 @@ pub fn diff_host(
         if !pkg.can_reinstall_current(name) {
             let installed = v(pkg.installed.get(name));
             let detail = format!(
-                "{name} {installed} is installed but no longer installable (not in any repo or the apt cache): rollback could not restore it"
+                "{name} {installed} is installed but no longer installable (not in any repo or the {manager} cache): rollback could not restore it"
             );
             push(Class::RollbackInfeasible, name.as_str(), None, Some(installed), detail);
         }

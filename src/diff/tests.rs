@@ -1,5 +1,3 @@
-use std::collections::BTreeSet;
-
 use super::*;
 use crate::baseline::{Source, TestedFingerprint, TestedUpdate};
 use crate::pkg::{Pending, PkgFacts};
@@ -41,7 +39,7 @@ fn facts_as_tested() -> HostFacts {
     let mut pkg = PkgFacts::default();
     for u in baseline().updates {
         pkg.installed.insert(u.name.clone(), u.from.clone().unwrap());
-        pkg.installable.insert(u.name.clone(), BTreeSet::from([u.from.clone().unwrap(), u.to.clone()]));
+        pkg.installable.insert(u.name.clone(), vec![u.from.clone().unwrap(), u.to.clone()]);
         pkg.pending.push(Pending { name: u.name, from: u.from, to: u.to, origin: u.origin, security: true });
     }
     let mut facts = HostFacts { pkg, ..Default::default() };
@@ -99,7 +97,7 @@ fn different_start_warns() {
     let mut f = facts_as_tested();
     f.pkg.pending[2].from = Some(ver("2024a-0"));
     f.pkg.installed.insert(n("tzdata"), ver("2024a-0"));
-    f.pkg.installable.get_mut(&n("tzdata")).unwrap().insert(ver("2024a-0"));
+    f.pkg.installable.get_mut(&n("tzdata")).unwrap().push(ver("2024a-0"));
     let d = run(&f);
     assert_eq!(classes(&d), vec![(Class::DifferentStart, "tzdata".into())]);
     assert_eq!(d.warnings().count(), 1);
@@ -125,6 +123,27 @@ fn held_package_is_reported() {
 }
 
 #[test]
+fn messages_name_the_hosts_own_package_manager() {
+    let detail = |manager: &str| {
+        let mut f = facts_as_tested();
+        f.manager = manager.into();
+        f.pkg.held.insert(n("openssl"));
+        f.pkg.pending.retain(|p| p.name.as_str() != "tzdata");
+        let d = run(&f);
+        d.findings.iter().filter(|x| x.verdict.is_some()).map(|x| x.detail.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        detail("fake"),
+        [
+            "openssl is held or kept back here; fake would not install it",
+            "tzdata: staging went to 2025b-0, here it is 2024b-0 and fake offers no update"
+        ]
+    );
+    assert!(detail("apt")[0].ends_with("; apt would not install it"));
+    assert!(detail("")[0].ends_with("; the package manager would not install it"));
+}
+
+#[test]
 fn config_drift_missing_and_unrecorded() {
     let mut f = facts_as_tested();
     f.fingerprints.insert("file:/etc/network/interfaces".into(), FpValue::Sha256("b".repeat(64)));
@@ -145,7 +164,7 @@ fn config_drift_missing_and_unrecorded() {
 #[test]
 fn rollback_infeasible_when_installed_version_is_gone() {
     let mut f = facts_as_tested();
-    f.pkg.installable.insert(n("libssl3"), BTreeSet::from([ver("3.0.17-1")]));
+    f.pkg.installable.insert(n("libssl3"), vec![ver("3.0.17-1")]);
     let d = run(&f);
     assert_eq!(classes(&d), vec![(Class::RollbackInfeasible, "libssl3".into())]);
     assert!(d.stops().next().unwrap().detail.contains("rollback could not restore it"));

@@ -126,8 +126,8 @@ impl Clock for DrillClock {
 pub enum Backend {
     Sim(Fleet),
     /// Real hosts: `hook ACTION HOST` is run for host-side faults (`kill-sshd`, `break-web`,
-    /// `hang-apt` for a hang that hits an apt command, and `restore` after the drill: the
-    /// interface of `tests/fleet/fault.sh`; see [`live`]).
+    /// `hang-apt` for a hang that hits a package-manager command, and `restore` after the
+    /// drill: the interface of `tests/fleet/fault.sh`; see [`live`]).
     Live {
         hook: Option<String>,
     },
@@ -321,7 +321,8 @@ impl Injector {
     }
 
     /// Live drills with a fault command: a hang that hits this command is done by the fault
-    /// command on the host (`hang-apt` for apt's commands) instead of replacing the command.
+    /// command on the host (`hang-apt` for the package manager's commands) instead of
+    /// replacing the command.
     fn live_hang_action(&self, cmd: &Command) -> Option<&'static str> {
         matches!(self.backend, Backend::Live { hook: Some(_) }).then(|| live::hang_action(&cmd.purpose)).flatten()
     }
@@ -341,7 +342,7 @@ impl Injector {
     fn take_armed(&self, host: &str, cmd: &Command) -> Option<Armed> {
         let mut st = self.lock();
         let i = st.armed.iter().position(|(h, a)| {
-            h == host && (!matches!(a, Armed::KeepVersion(_)) || matches!(cmd.purpose, Purpose::Restore { .. }))
+            h == host && (!matches!(a, Armed::KeepVersion(_)) || matches!(cmd.purpose, Purpose::Restore))
         })?;
         Some(st.armed.remove(i).1)
     }
@@ -355,7 +356,7 @@ fn sim(fleet: &Fleet, host: &str, f: impl FnOnce(&mut crate::sim::HostState)) ->
 fn nominal(purpose: &Purpose) -> Duration {
     match purpose {
         Purpose::Probe { .. } => Duration::from_millis(350),
-        Purpose::Install { .. } | Purpose::Restore { .. } => Duration::from_secs(3),
+        Purpose::Install | Purpose::Restore => Duration::from_secs(3),
         Purpose::Reboot => Duration::from_secs(5),
         Purpose::Shell => Duration::from_millis(300),
     }
@@ -389,8 +390,8 @@ impl Transport for DrillTransport<'_> {
                 return self.inner.exec(host, &c).await;
             }
             Some(Armed::Hang) if live => {
-                // apt's own commands hang for real: the fault command holds dpkg's locks on
-                // the host and the command runs, waiting for them until its timeout.
+                // The package manager's commands hang for real: the fault command holds its
+                // locks on the host and the command runs, waiting for them until its timeout.
                 if let Some(action) = inj.live_hang_action(cmd) {
                     match inj.hook(action, &host.name) {
                         Ok(()) => return self.inner.exec_streaming(host, cmd, sink).await,

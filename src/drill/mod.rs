@@ -29,7 +29,7 @@ use crate::engine::recorder::{Listener, Recorder, WriteAhead};
 use crate::engine::state::WindowState;
 use crate::engine::{Engine, Parts, Summary};
 use crate::health::Prober;
-use crate::pkg::apt::Apt;
+use crate::pkg::Managers;
 use crate::runbook::Runbook;
 use crate::transport::Transport;
 use inject::{DrillDecider, DrillTransport, Injector};
@@ -69,7 +69,8 @@ type Installed = BTreeMap<String, String>;
 
 async fn installed(transport: &dyn Transport, host: &crate::inventory::Host) -> Option<Installed> {
     let (timeout, mode) = (Duration::from_secs(60), crate::probe::Mode::Installed);
-    let (facts, _) = crate::probe::probe_host_with(transport, &Apt, host, &[], timeout, mode, None).await.ok()?;
+    let (facts, _) =
+        crate::probe::probe_host_with(transport, Managers::standard(), host, &[], timeout, mode, None).await.ok()?;
     Some(facts.pkg.installed.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect())
 }
 
@@ -165,7 +166,7 @@ impl Drill<'_> {
                 &transport,
                 &local,
                 self.prober,
-                &Apt,
+                Managers::standard(),
                 clock.as_ref(),
                 &decider,
                 &recorder,

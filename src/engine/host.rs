@@ -208,7 +208,8 @@ impl Engine<'_> {
         let name = host.name.as_str();
         let (fps, cache) = (&self.p.runbook.fingerprints, Some(self.p.probe_cache.as_ref()));
         let probed =
-            probe_host_with(self.p.transport, self.p.pm, host, fps, Duration::from_secs(120), Mode::Full, cache).await;
+            probe_host_with(self.p.transport, self.p.managers, host, fps, Duration::from_secs(120), Mode::Full, cache)
+                .await;
         Ok(match probed {
             Ok((facts, _)) => {
                 let rb = self.p.runbook;

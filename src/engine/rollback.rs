@@ -240,13 +240,20 @@ impl Engine<'_> {
                 Some((PkgName::parse(&c.name).ok()?, c.from.as_deref().and_then(|v| Version::parse(v).ok())))
             })
             .collect();
-        let cmd = self.p.pm.restore(&restore, step.timeout);
+        let pm = match self.p.managers.named(&now.manager) {
+            Ok(pm) => pm,
+            Err(e) => {
+                self.announce_rollback(name, i, step, String::new()).await?;
+                return Ok((Outcome::Failed { status: None, output_tail: e.to_string() }, Some(false), vec![]));
+            }
+        };
+        let cmd = pm.restore(&restore, step.timeout);
         let summary = restore
             .iter()
             .map(|(n, v)| v.as_ref().map_or(format!("{n}-"), |v| format!("{n}={v}")))
             .collect::<Vec<_>>()
             .join(" ");
-        self.announce_rollback(name, i, step, format!("{} restore {summary}", self.p.pm.name())).await?;
+        self.announce_rollback(name, i, step, format!("{} restore {summary}", pm.name())).await?;
         if restore.is_empty() {
             return Ok((Outcome::Ok, Some(true), vec![]));
         }

@@ -22,7 +22,7 @@ use super::state::WindowState;
 use crate::baseline::Baseline;
 use crate::health::Prober;
 use crate::inventory::Host;
-use crate::pkg::PackageManager;
+use crate::pkg::Managers;
 use crate::probe::ProbeCache;
 use crate::runbook::Runbook;
 use crate::transport::Transport;
@@ -31,7 +31,7 @@ use crate::transport::Transport;
 pub const MAX_ROLLBACK_ATTEMPTS: u32 = 3;
 
 /// The name under which `local` steps run (on the operator's machine).
-pub const OPERATOR_HOST: &str = "(operator)";
+pub use crate::transport::OPERATOR_HOST;
 
 /// How long the engine serves once the window itself has ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,8 @@ pub struct Parts<'a> {
     /// Runs `local` steps on the operator's machine.
     pub local: &'a dyn Transport,
     pub prober: &'a dyn Prober,
-    pub pm: &'a dyn PackageManager,
+    /// The package managers; each host's own (learned by its probe) changes it.
+    pub managers: &'a Managers,
     pub clock: &'a dyn Clock,
     pub decider: &'a dyn Decider,
     pub recorder: &'a Recorder,
@@ -78,7 +79,7 @@ impl<'a> Parts<'a> {
         transport: &'a dyn Transport,
         local: &'a dyn Transport,
         prober: &'a dyn Prober,
-        pm: &'a dyn PackageManager,
+        managers: &'a Managers,
         clock: &'a dyn Clock,
         decider: &'a dyn Decider,
         recorder: &'a Recorder,
@@ -90,7 +91,7 @@ impl<'a> Parts<'a> {
             transport,
             local,
             prober,
-            pm,
+            managers,
             clock,
             decider,
             recorder,
@@ -385,7 +386,7 @@ impl<'a> Engine<'a> {
             self.p.baseline,
             self.p.transport,
             self.p.prober,
-            self.p.pm,
+            self.p.managers,
             &crate::check::Options { probe_cache: Some(self.p.probe_cache.clone()), ..Default::default() },
             |_| {},
         )

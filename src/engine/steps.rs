@@ -133,8 +133,15 @@ impl Engine<'_> {
 
     /// Installed versions before and after a change: the resolver is not needed for that.
     pub(super) async fn probe_installed(&self, host: &Host) -> Result<HostFacts, ProbeError> {
-        let probed =
-            probe_host_with(self.p.transport, self.p.pm, host, &[], Duration::from_secs(120), Mode::Installed, None);
+        let probed = probe_host_with(
+            self.p.transport,
+            self.p.managers,
+            host,
+            &[],
+            Duration::from_secs(120),
+            Mode::Installed,
+            None,
+        );
         Ok(probed.await?.0)
     }
 
@@ -166,13 +173,18 @@ impl Engine<'_> {
             .map(|(n, v)| SnapshotEntry { name: n.to_string(), version: Some(v.to_string()) })
             .collect();
         self.record(Event::Snapshot { host: host.name.clone(), step: i, packages: snapshot }).await?;
-        let cmd = self.p.pm.install_exact(&targets, step.timeout);
+        // The host's own manager, as its probe named it.
+        let pm = match self.p.managers.named(&before.manager) {
+            Ok(pm) => pm,
+            Err(e) => return Ok(Ok(Err(Outcome::Failed { status: None, output_tail: e.to_string() }))),
+        };
+        let cmd = pm.install_exact(&targets, step.timeout);
         let summary = targets.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join(" ");
         let start = Event::StepStarted {
             host: host.name.clone(),
             step: i,
             name: step.name.clone(),
-            command: format!("{} install {summary}", self.p.pm.name()),
+            command: format!("{} install {summary}", pm.name()),
         };
         if let Err(gate) = self.start_step(&host.name, start).await? {
             return Ok(Err(gate));

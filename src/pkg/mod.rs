@@ -1,12 +1,20 @@
 //! Package managers. Nothing outside this module parses package-manager output.
 //!
-//! A [`PackageManager`] writes the shell for its part of the probe, parses what came back
-//! into [`PkgFacts`], and builds install/restore commands. apt is first ([`apt::Apt`]);
-//! dnf can implement the same trait. Every name and version read from a host is untrusted
-//! and is validated into [`PkgName`] / [`Version`] before anything else sees it.
+//! A [`PackageManager`] says how a host shows it runs it ([`Detect`]), writes the shell for
+//! its block of the probe, parses what came back into [`PkgFacts`], builds install/restore
+//! commands, and owns the [`VersionScheme`] its names and versions follow. [`Managers`]
+//! holds the ones patchdeck knows and picks a host's from its probe. apt is the one real
+//! backend ([`apt::Apt`]); a second one implements the same trait (a test-only one does:
+//! `testing::Fake`). Every name and version read from a host is untrusted and is validated
+//! into [`PkgName`] / [`Version`] by its manager's scheme before anything else sees it.
 
 pub mod apt;
+mod managers;
 pub mod names;
+mod os;
+pub mod scheme;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod verify;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,25 +22,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use managers::{Detect, MANAGER_SECTION, Managers, OS_SECTION, looks_for};
 pub use names::{Hostile, PkgName, Version};
+pub use os::OsRelease;
+pub use scheme::{VersionScheme, sort_versions};
 pub use verify::{Mismatch, verify};
 
 use crate::transport::Command;
 
-/// `/etc/os-release` essentials.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OsRelease {
-    /// e.g. "debian"
-    pub id: String,
-    /// e.g. "12"
-    pub version_id: String,
-    /// e.g. "bookworm"
-    pub codename: String,
-    /// e.g. "Debian GNU/Linux 12 (bookworm)"
-    pub pretty_name: String,
-}
-
-/// One update apt would apply now.
+/// One update the package manager would apply now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pending {
     pub name: PkgName,
@@ -55,9 +53,9 @@ pub struct PkgFacts {
     pub pending: Vec<Pending>,
     /// Packages an upgrade would remove.
     pub removals: BTreeSet<PkgName>,
-    /// Packages on hold (`apt-mark showhold`).
+    /// Packages on hold (apt: `apt-mark showhold`).
     pub held: BTreeSet<PkgName>,
-    /// Upgradable packages apt would keep back.
+    /// Upgradable packages the manager would keep back.
     pub kept_back: BTreeSet<PkgName>,
     /// `/var/run/reboot-required` exists.
     pub reboot_required: bool,
@@ -66,12 +64,20 @@ pub struct PkgFacts {
     /// Services needrestart says need a restart (empty when needrestart is not installed).
     pub restart_services: BTreeSet<String>,
     /// For each package that would change: the versions the host can install again
-    /// (from a repository or a cached .deb). Rollback is feasible when the installed
-    /// version is among them.
-    pub installable: BTreeMap<PkgName, BTreeSet<Version>>,
+    /// (from a repository or a cached package file), oldest first by the manager's scheme
+    /// (the probe sorts them: [`PkgFacts::sort_installable`]). Rollback is feasible when
+    /// the installed version is among them.
+    pub installable: BTreeMap<PkgName, Vec<Version>>,
 }
 
 impl PkgFacts {
+    /// Puts every package's installable versions in `scheme`'s order, oldest first, once each.
+    pub fn sort_installable(&mut self, scheme: &dyn VersionScheme) {
+        for versions in self.installable.values_mut() {
+            sort_versions(scheme, versions);
+        }
+    }
+
     /// Is the currently installed version of `name` installable again (so rollback can restore it)?
     pub fn can_reinstall_current(&self, name: &PkgName) -> bool {
         match self.installed.get(name) {
@@ -92,15 +98,25 @@ pub enum ParseError {
     Malformed { command: String, detail: String },
 }
 
-/// A package manager (apt, later dnf).
+/// A package manager (apt; a second one plugs in here).
 pub trait PackageManager: Send + Sync {
+    /// Its name in the probe's `manager` section, messages and the journal: "apt". A plain
+    /// word (`[A-Za-z0-9._-]`), as it is written into the probe script.
     fn name(&self) -> &'static str;
 
-    /// Shell that prints this manager's probe sections (see [`crate::probe`] for framing).
+    /// How its names and versions are spelled, and which version is newer.
+    fn scheme(&self) -> &dyn VersionScheme;
+
+    /// How a host shows it runs this manager (see [`Managers::probe_script`]).
+    fn detect(&self) -> Detect;
+
+    /// Shell that prints this manager's probe sections (see [`crate::probe`] for framing),
+    /// run after the prelude of [`Managers::probe_script`] chose this manager.
     /// Runs with `LC_ALL=C`, reads only, never takes the package lock.
     fn probe_script(&self) -> String;
 
-    /// Parses the sections printed by [`Self::probe_script`] (section name -> body).
+    /// Parses the sections printed by [`Self::probe_script`] (section name -> body; the
+    /// prelude's `os` section is read by the probe, not here).
     fn parse_probe(&self, sections: &BTreeMap<String, String>) -> Result<PkgFacts, ParseError>;
 
     /// The probe sections that only the resolver's run prints: skipped when the host's

@@ -1,10 +1,21 @@
 //! Validated package names and versions. Text from a host becomes one of these or is
 //! rejected as [`Hostile`]; nothing else from a host ever reaches a command line.
+//!
+//! Two layers: a refusal every package manager shares (no shell metacharacter, no
+//! whitespace or control character, no leading `-`, at most 128 characters), and the
+//! rules of the manager that answered ([`VersionScheme`]). Text a host printed goes
+//! through both ([`PkgName::parse_in`], [`Version::parse_in`]); text from a file patchdeck
+//! wrote (a baseline, the journal) goes through the common refusal ([`PkgName::parse`],
+//! [`Version::parse`]), as it carries no manager: on the wire both stay plain strings.
+//!
+//! A [`Version`] has no order of its own: which of two versions is newer is the manager's
+//! business ([`VersionScheme::compare`]), so `a < b` on versions does not compile.
 
-use std::cmp::Ordering;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use super::VersionScheme;
 
 /// Text from a host that cannot be what it claims to be.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,28 +37,31 @@ impl Hostile {
     }
 }
 
-/// A Debian-policy package name (lowercase alphanumerics and `+-.`, at least 2 chars),
-/// optionally with an architecture qualifier (`libc6:amd64`).
+/// The refusal every manager shares: ASCII letters and digits and `.+-~:_` only, starting
+/// with a letter or digit (never read as an option), 1 to 128 characters. What one manager
+/// allows beyond that is its scheme's say.
+fn plain(raw: &str) -> bool {
+    !raw.is_empty()
+        && raw.len() <= 128
+        && raw.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-' | '~' | ':' | '_'))
+}
+
+/// A package name: past the common refusal, and past its manager's rules when it came
+/// from a host (Debian's `libc6:amd64`, rpm's `NetworkManager`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PkgName(String);
 
 impl PkgName {
+    /// Text from a file patchdeck wrote or from code: the common refusal only.
     pub fn parse(raw: &str) -> Result<Self, Hostile> {
-        let (name, arch) = match raw.split_once(':') {
-            Some((n, a)) => (n, Some(a)),
-            None => (raw, None),
-        };
-        let name_ok = name.len() >= 2
-            && name.len() <= 128
-            && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '-' | '.'));
-        let arch_ok = arch.is_none_or(|a| {
-            !a.is_empty()
-                && a.len() <= 32
-                && a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        });
-        if name_ok && arch_ok { Ok(Self(raw.to_string())) } else { Err(Hostile::new("package name", raw)) }
+        if plain(raw) { Ok(Self(raw.to_string())) } else { Err(Hostile::new("package name", raw)) }
+    }
+    /// Text a host printed: the common refusal, then `scheme`'s rules.
+    pub fn parse_in(scheme: &dyn VersionScheme, raw: &str) -> Result<Self, Hostile> {
+        let name = Self::parse(raw)?;
+        if scheme.is_name(raw) { Ok(name) } else { Err(Hostile::new("package name", raw)) }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -71,37 +85,26 @@ impl fmt::Display for PkgName {
     }
 }
 
-/// A Debian version string (`[epoch:]upstream[-revision]`), ordered by Debian rules.
+/// A version string, compared as text for equality; ordered only by a manager's scheme.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Version(String);
 
 impl Version {
+    /// Text from a file patchdeck wrote or from code: the common refusal only.
     pub fn parse(raw: &str) -> Result<Self, Hostile> {
-        let ok = !raw.is_empty()
-            && raw.len() <= 128
-            && raw.starts_with(|c: char| c.is_ascii_digit())
-            && raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-' | '~' | ':'));
-        if ok { Ok(Self(raw.to_string())) } else { Err(Hostile::new("version", raw)) }
+        if plain(raw) { Ok(Self(raw.to_string())) } else { Err(Hostile::new("version", raw)) }
+    }
+    /// Text a host printed: the common refusal, then `scheme`'s rules.
+    pub fn parse_in(scheme: &dyn VersionScheme, raw: &str) -> Result<Self, Hostile> {
+        let version = Self::parse(raw)?;
+        if scheme.is_version(raw) { Ok(version) } else { Err(Hostile::new("version", raw)) }
     }
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
-impl Ord for Version {
-    fn cmp(&self, other: &Self) -> Ordering {
-        match (self.0.parse::<debversion::Version>(), other.0.parse::<debversion::Version>()) {
-            (Ok(a), Ok(b)) => a.cmp(&b).then_with(|| self.0.cmp(&other.0)),
-            _ => self.0.cmp(&other.0),
-        }
-    }
-}
-impl PartialOrd for Version {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
 impl TryFrom<String> for Version {
     type Error = Hostile;
     fn try_from(s: String) -> Result<Self, Hostile> {
@@ -122,34 +125,49 @@ impl fmt::Display for Version {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pkg::apt::Debian;
+    use crate::pkg::testing::RpmLike;
 
     #[test]
     fn real_names_and_versions_pass() {
         for n in ["libssl3", "libc6:amd64", "g++-12", "libstdc++6", "tzdata", "python3.11"] {
-            PkgName::parse(n).unwrap();
+            PkgName::parse_in(&Debian, n).unwrap();
         }
         for v in ["3.0.15-1~deb12u1", "1:2.38.1-5+deb12u3", "2024a-0+deb12u1", "252.33-1~deb12u1"] {
-            Version::parse(v).unwrap();
+            Version::parse_in(&Debian, v).unwrap();
         }
     }
 
     #[test]
-    fn shell_metacharacters_and_escapes_are_hostile() {
-        for n in ["foo;touch /tmp/pwned", "foo bar", "$(id)", "a\x1b[31m", "Foo", "x", "foo`id`"] {
+    fn shell_metacharacters_and_escapes_are_hostile_under_every_scheme() {
+        let schemes: [&dyn VersionScheme; 2] = [&Debian, &RpmLike];
+        for n in ["foo;touch /tmp/pwned", "foo bar", "$(id)", "a\x1b[31m", "foo`id`", "-rf", "", "a'b", "a/b"] {
             assert!(PkgName::parse(n).is_err(), "{n:?} accepted");
+            for s in schemes {
+                assert!(PkgName::parse_in(s, n).is_err(), "{n:?} accepted by {}", s.name());
+            }
         }
-        for v in ["1.0;rm -rf /", "1.0\n", "$(id)", "\x1b[2J1.0", "", "1.0 2"] {
+        for v in ["1.0;rm -rf /", "1.0\n", "$(id)", "\x1b[2J1.0", "", "1.0 2", "-1", "1|2", &"1".repeat(129)] {
             assert!(Version::parse(v).is_err(), "{v:?} accepted");
+            for s in schemes {
+                assert!(Version::parse_in(s, v).is_err(), "{v:?} accepted by {}", s.name());
+            }
         }
         let h = PkgName::parse("a\x1b[2Jb").unwrap_err();
         assert!(!h.shown.contains('\x1b'));
     }
 
     #[test]
-    fn debian_ordering() {
-        let v = |s| Version::parse(s).unwrap();
-        assert!(v("1.0~rc1") < v("1.0"));
-        assert!(v("1:0.9") > v("2.0"));
-        assert!(v("3.0.11-1~deb12u2") < v("3.0.15-1~deb12u1"));
+    fn each_manager_adds_its_own_rules() {
+        // Debian policy: lowercase, at least two characters; versions start with a digit.
+        for n in ["Foo", "x", "a_b"] {
+            assert!(PkgName::parse_in(&Debian, n).is_err(), "{n:?} accepted by debian");
+        }
+        assert!(Version::parse_in(&Debian, "v1.0").is_err());
+        // The same text is a fine rpm name, and a file may carry it (no manager there).
+        for n in ["NetworkManager", "x", "python3-zope_interface"] {
+            PkgName::parse_in(&RpmLike, n).unwrap();
+            PkgName::parse(n).unwrap();
+        }
     }
 }

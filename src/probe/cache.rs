@@ -1,6 +1,6 @@
 //! The package manager's answer, kept per host so an unchanged host is not asked again.
 //!
-//! The costly part of a probe is the resolver (`apt-get -s dist-upgrade`: ~0.7 s of host CPU
+//! The costly part of a probe is the resolver (apt's `apt-get -s dist-upgrade`: ~0.7 s of host CPU
 //! against ~5 ms for everything else). Its answer is a function of files on the host; the
 //! probe prints a digest of those files (the `pkgstate` section) and, when the operator sends
 //! the digest it saw last and it still matches, skips the resolver and says `unchanged`.
@@ -28,7 +28,7 @@ use crate::inventory::Host;
 pub const STATE_SECTION: &str = "pkgstate";
 
 /// Bumped when the entry format changes, so old files are ignored.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// What the host's `pkgstate` section said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +75,8 @@ pub fn is_digest(s: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     format: u32,
+    /// The package manager whose resolver answered: the sections are in its format.
+    pub manager: String,
     pub state: String,
     /// The content digest the answer was given for, when known: then the answer also
     /// stands for any host printing the same content digest (see [`super::share`]).
@@ -84,8 +86,8 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn new(state: String, sections: BTreeMap<String, String>) -> Self {
-        Self { format: FORMAT, state, content: None, sections }
+    pub fn new(manager: &str, state: String, sections: BTreeMap<String, String>) -> Self {
+        Self { format: FORMAT, manager: manager.to_string(), state, content: None, sections }
     }
 
     /// The same entry, for the package state whose content digest is `content` (ignored
@@ -222,7 +224,7 @@ mod tests {
         let mut a = Host::named("prod1");
         a.address = "10.0.0.1".into();
         let sections = BTreeMap::from([("upgrade".to_string(), "Inst less [1] (2 Debian:12 [amd64])\n".to_string())]);
-        let e = Entry::new(D.into(), sections);
+        let e = Entry::new("apt", D.into(), sections);
         ProbeCache::persistent(dir.path().to_path_buf()).put(&a, "script", e.clone());
 
         let fresh = ProbeCache::persistent(dir.path().to_path_buf());
@@ -236,15 +238,15 @@ mod tests {
         // Refreshing: offers nothing, keeps what it is given.
         let refreshing = ProbeCache::persistent(dir.path().to_path_buf()).refreshing();
         assert_eq!(refreshing.get(&a, "script"), None);
-        let newer = Entry::new("b".repeat(64), BTreeMap::new());
+        let newer = Entry::new("apt", "b".repeat(64), BTreeMap::new());
         refreshing.put(&a, "script", newer.clone());
         assert_eq!(ProbeCache::persistent(dir.path().to_path_buf()).get(&a, "script"), Some(newer));
 
         // The content digest an answer was given for is kept with it; a non-digest is not.
-        let with = Entry::new(D.into(), BTreeMap::new()).with_content(Some(C.into()));
+        let with = Entry::new("apt", D.into(), BTreeMap::new()).with_content(Some(C.into()));
         ProbeCache::persistent(dir.path().to_path_buf()).put(&a, "script", with.clone());
         assert_eq!(ProbeCache::persistent(dir.path().to_path_buf()).get(&a, "script"), Some(with));
-        assert_eq!(Entry::new(D.into(), BTreeMap::new()).with_content(Some("x".into())).content, None);
+        assert_eq!(Entry::new("apt", D.into(), BTreeMap::new()).with_content(Some("x".into())).content, None);
     }
 
     #[test]
@@ -252,13 +254,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = Host::named("prod1");
         let cache = ProbeCache::persistent(dir.path().to_path_buf());
-        cache.put(&a, "s", Entry::new(D.into(), BTreeMap::new()));
+        cache.put(&a, "s", Entry::new("apt", D.into(), BTreeMap::new()));
         for f in std::fs::read_dir(dir.path()).unwrap() {
             std::fs::write(f.unwrap().path(), "{ not json").unwrap();
         }
         assert_eq!(ProbeCache::persistent(dir.path().to_path_buf()).get(&a, "s"), None);
         // A file whose content digest is not one (edited by hand, or worse) is ignored whole.
-        cache.put(&a, "s", Entry::new(D.into(), BTreeMap::new()).with_content(Some(C.into())));
+        cache.put(&a, "s", Entry::new("apt", D.into(), BTreeMap::new()).with_content(Some(C.into())));
         for f in std::fs::read_dir(dir.path()).unwrap() {
             let p = f.unwrap().path();
             let text = std::fs::read_to_string(&p).unwrap().replace(C, "; reboot");

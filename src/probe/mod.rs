@@ -2,8 +2,10 @@
 //! facts from the package manager, plus the runbook's config fingerprints).
 //!
 //! Framing: the script prints sections, each starting with a line `@@patchdeck:NAME`.
-//! Package sections belong to the [`PackageManager`]; fingerprint sections are
-//! `fp.N` (N = index into the runbook's fingerprints) and are built here.
+//! The package part comes from the registry ([`Managers::probe_script`]): the `os` and
+//! `manager` sections, then the sections of the host's own [`PackageManager`], chosen on
+//! the host in the same round trip; fingerprint sections are `fp.N` (N = index into the
+//! runbook's fingerprints) and are built here.
 //!
 //! The resolver's sections are the costly part; [`cache`] keeps them per host so a host
 //! whose package state has not changed is not asked again, and [`share`] asks one host per
@@ -23,7 +25,7 @@ pub use fingerprint::{FpValue, normalize_command_output, sha256_hex};
 pub use share::{Probed, Sharing, probe_host_shared};
 
 use crate::inventory::Host;
-use crate::pkg::{PackageManager, ParseError, PkgFacts};
+use crate::pkg::{Managers, OS_SECTION, OsRelease, PackageManager, ParseError, PkgFacts};
 use crate::runbook::Fingerprint;
 use crate::transport::{Command, Purpose, Transport, TransportError};
 
@@ -33,6 +35,10 @@ pub const SECTION_MARK: &str = "@@patchdeck:";
 /// Everything one probe learned about a host.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostFacts {
+    /// The package manager that answered ([`crate::pkg::PackageManager::name`]): its
+    /// commands change this host, its scheme orders this host's versions.
+    #[serde(default)]
+    pub manager: String,
     pub pkg: PkgFacts,
     /// Fingerprint label (see [`Fingerprint::label`]) -> value.
     pub fingerprints: BTreeMap<String, FpValue>,
@@ -80,14 +86,14 @@ pub enum Mode {
 
 /// The probe command for a host: package sections, then fingerprint sections.
 /// Everything runs with the C locale so output is the same on every host.
-pub fn command(pm: &dyn PackageManager, fingerprints: &[Fingerprint], timeout: Duration) -> Command {
-    command_with(pm, fingerprints, timeout, Mode::Full, None)
+pub fn command(managers: &Managers, fingerprints: &[Fingerprint], timeout: Duration) -> Command {
+    command_with(managers, fingerprints, timeout, Mode::Full, None)
 }
 
 /// The probe command, telling the host the package state it had when its resolver sections
 /// were kept (`known_state`, checked to be a digest) so it can skip the resolver.
 pub fn command_with(
-    pm: &dyn PackageManager,
+    managers: &Managers,
     fingerprints: &[Fingerprint],
     timeout: Duration,
     mode: Mode,
@@ -102,7 +108,7 @@ pub fn command_with(
     if let Some(state) = known_state.filter(|s| cache::is_digest(s)) {
         script.push_str(&format!("PD_KNOWN_PKG_STATE={state}\n"));
     }
-    script.push_str(&pm.probe_script());
+    script.push_str(&managers.probe_script());
     script.push('\n');
     for (i, fp) in fingerprints.iter().enumerate() {
         script.push_str(&format!("echo '{SECTION_MARK}fp.{i}'\n"));
@@ -142,16 +148,21 @@ pub fn split_sections(stdout: &str) -> BTreeMap<String, String> {
 }
 
 /// Parses full probe output into facts.
-pub fn parse(pm: &dyn PackageManager, fingerprints: &[Fingerprint], stdout: &str) -> Result<HostFacts, ParseError> {
-    parse_sections(pm, fingerprints, &split_sections(stdout))
+pub fn parse(managers: &Managers, fingerprints: &[Fingerprint], stdout: &str) -> Result<HostFacts, ParseError> {
+    let sections = split_sections(stdout);
+    parse_sections(managers.answering(&sections)?, fingerprints, &sections)
 }
 
+/// The facts of a probe output that `pm` answered: its sections, the prelude's os-release,
+/// the installable versions in its scheme's order, and the fingerprints.
 fn parse_sections(
     pm: &dyn PackageManager,
     fingerprints: &[Fingerprint],
     sections: &BTreeMap<String, String>,
 ) -> Result<HostFacts, ParseError> {
-    let pkg = pm.parse_probe(sections)?;
+    let mut pkg = pm.parse_probe(sections)?;
+    pkg.os = OsRelease::parse(sections.get(OS_SECTION).map_or("", String::as_str));
+    pkg.sort_installable(pm.scheme());
     let fingerprints = fingerprints
         .iter()
         .enumerate()
@@ -160,25 +171,25 @@ fn parse_sections(
             (fp.label(), fingerprint::parse(fp, body))
         })
         .collect();
-    Ok(HostFacts { pkg, fingerprints })
+    Ok(HostFacts { manager: pm.name().to_string(), pkg, fingerprints })
 }
 
 /// Probes one host: one command, one round trip, the resolver included.
 pub async fn probe_host(
     transport: &dyn Transport,
-    pm: &dyn PackageManager,
+    managers: &Managers,
     host: &Host,
     fingerprints: &[Fingerprint],
     timeout: Duration,
 ) -> Result<HostFacts, ProbeError> {
-    Ok(probe_host_with(transport, pm, host, fingerprints, timeout, Mode::Full, None).await?.0)
+    Ok(probe_host_with(transport, managers, host, fingerprints, timeout, Mode::Full, None).await?.0)
 }
 
 /// Probes one host in `mode`; with a cache, the resolver runs only if the host's package
 /// state changed since the kept answer, and a fresh answer is kept for next time.
 pub async fn probe_host_with(
     transport: &dyn Transport,
-    pm: &dyn PackageManager,
+    managers: &Managers,
     host: &Host,
     fingerprints: &[Fingerprint],
     timeout: Duration,
@@ -186,9 +197,9 @@ pub async fn probe_host_with(
     cache: Option<&ProbeCache>,
 ) -> Result<(HostFacts, Resolver), ProbeError> {
     let mode = if mode == Mode::Digests { Mode::Full } else { mode };
-    let kept = cache.filter(|_| mode == Mode::Full).and_then(|c| c.get(host, &pm.probe_script()));
-    let raw = exec_probe(transport, pm, host, fingerprints, timeout, mode, kept.as_ref()).await?;
-    match settle(pm, host, fingerprints, mode, cache, kept, raw)? {
+    let kept = cache.filter(|_| mode == Mode::Full).and_then(|c| c.get(host, &managers.probe_script()));
+    let raw = exec_probe(transport, managers, host, fingerprints, timeout, mode, kept.as_ref()).await?;
+    match settle(managers, host, fingerprints, mode, cache, kept, raw)? {
         Settled::Done { facts, resolver, .. } => Ok((*facts, resolver)),
         Settled::Deferred { .. } => Err(deferred_unasked(host)),
     }
@@ -213,14 +224,14 @@ struct Raw {
 /// Runs the probe once; `kept`'s state goes with it so an unchanged host can say so.
 async fn exec_probe(
     transport: &dyn Transport,
-    pm: &dyn PackageManager,
+    managers: &Managers,
     host: &Host,
     fingerprints: &[Fingerprint],
     timeout: Duration,
     mode: Mode,
     kept: Option<&cache::Entry>,
 ) -> Result<Raw, ProbeError> {
-    let cmd = command_with(pm, fingerprints, timeout, mode, kept.map(|e| e.state.as_str()));
+    let cmd = command_with(managers, fingerprints, timeout, mode, kept.map(|e| e.state.as_str()));
     let out = transport.exec(host, &cmd).await?;
     if !out.success() {
         let stderr = crate::safe_text::for_terminal(out.stderr_lossy().trim());
@@ -236,14 +247,20 @@ enum Settled {
     /// The host's facts. With `resolver == Ran`: the resolver's sections of this very output
     /// (`answer`) and the content digest the host printed with them, if any.
     Done { facts: Box<HostFacts>, resolver: Resolver, content: Option<String>, answer: BTreeMap<String, String> },
-    /// [`Mode::Digests`]: everything but the resolver's sections, and both digests.
-    Deferred { sections: BTreeMap<String, String>, state: Option<String>, content: Option<String> },
+    /// [`Mode::Digests`]: everything but the resolver's sections, both digests, and the
+    /// manager that answered (an answer serves only hosts of the same manager).
+    Deferred {
+        sections: BTreeMap<String, String>,
+        state: Option<String>,
+        content: Option<String>,
+        manager: &'static str,
+    },
 }
 
 /// Turns a probe's output into facts (reusing `kept` where the host says it may, keeping a
 /// fresh answer in `cache`), or, in [`Mode::Digests`], into what the resolver still needs.
 fn settle(
-    pm: &dyn PackageManager,
+    managers: &Managers,
     host: &Host,
     fingerprints: &[Fingerprint],
     mode: Mode,
@@ -253,10 +270,12 @@ fn settle(
 ) -> Result<Settled, ProbeError> {
     let parse_err = |source| ProbeError::Parse { host: host.name.clone(), source };
     let Raw { mut sections, line } = raw;
+    let pm = managers.answering(&sections).map_err(parse_err)?;
     match line {
         cache::StateLine::Unchanged(state) => {
-            // Only the answer kept for exactly this state may stand in for the resolver's.
-            let Some(kept) = kept.filter(|k| k.state == state) else {
+            // Only the answer kept for exactly this state (and manager) may stand in for the
+            // resolver's.
+            let Some(kept) = kept.filter(|k| k.state == state && k.manager == pm.name()) else {
                 return Err(parse_err(ParseError::Malformed {
                     command: "probe".into(),
                     detail: "the host said its package state is unchanged, but not the one we sent".into(),
@@ -286,7 +305,7 @@ fn settle(
             for name in pm.resolver_sections() {
                 sections.remove(*name);
             }
-            Ok(Settled::Deferred { sections, state, content })
+            Ok(Settled::Deferred { sections, state, content, manager: pm.name() })
         }
         cache::StateLine::Deferred { .. } => Err(deferred_unasked(host)),
         cache::StateLine::Fresh { state, content } => {
@@ -294,8 +313,8 @@ fn settle(
             let answer = resolver_sections(pm, &sections);
             // Installed-only output has no resolver's answer to keep.
             if let (Some(c), Some(state), Mode::Full | Mode::Digests) = (cache, state, mode) {
-                let entry = cache::Entry::new(state, answer.clone()).with_content(content.clone());
-                c.put(host, &pm.probe_script(), entry);
+                let entry = cache::Entry::new(pm.name(), state, answer.clone()).with_content(content.clone());
+                c.put(host, &managers.probe_script(), entry);
             }
             Ok(Settled::Done { facts: Box::new(facts), resolver: Resolver::Ran, content, answer })
         }
@@ -348,9 +367,22 @@ mod tests {
         defers: bool,
     }
 
+    impl PlayedHost {
+        /// A registry holding only this played host's manager.
+        fn managers(self) -> Managers {
+            Managers::new(vec![std::sync::Arc::new(self)])
+        }
+    }
+
     impl PackageManager for PlayedHost {
         fn name(&self) -> &'static str {
             "apt"
+        }
+        fn scheme(&self) -> &dyn crate::pkg::VersionScheme {
+            &crate::pkg::apt::Debian
+        }
+        fn detect(&self) -> crate::pkg::Detect {
+            crate::pkg::Detect { families: &[], tools: &["sh"] }
         }
         fn probe_script(&self) -> String {
             let d = self.dir.display();
@@ -400,13 +432,13 @@ mod tests {
             std::fs::write(dir.join("upgrade"), upgrade).unwrap();
         };
         let runs = || std::fs::read_to_string(dir.join("runs")).map_or(0, |r| r.lines().count());
-        let pm = PlayedHost { dir: dir.to_path_buf(), liar: false, defers: false };
+        let pm = PlayedHost { dir: dir.to_path_buf(), liar: false, defers: false }.managers();
         let t = crate::transport::local::LocalTransport::new();
         let host = Host::named("prod1");
         let cache = ProbeCache::persistent(dir.join("cache"));
         async fn probe_with(
             t: &dyn Transport,
-            pm: &dyn PackageManager,
+            pm: &Managers,
             host: &Host,
             cache: Option<&ProbeCache>,
         ) -> (HostFacts, Resolver) {
@@ -444,11 +476,11 @@ mod tests {
         let t = crate::transport::local::LocalTransport::new();
         let host = Host::named("prod1");
         let cache = ProbeCache::in_memory();
-        let honest = PlayedHost { dir: dir.to_path_buf(), liar: false, defers: false };
+        let honest = PlayedHost { dir: dir.to_path_buf(), liar: false, defers: false }.managers();
         probe_host_with(&t, &honest, &host, &[], Duration::from_secs(10), Mode::Full, Some(&cache)).await.unwrap();
         // The host's state moves, but it claims "unchanged" whatever it was sent.
         std::fs::write(dir.join("state"), format!("{:064x}", 8)).unwrap();
-        let liar = PlayedHost { dir: dir.to_path_buf(), liar: true, defers: false };
+        let liar = PlayedHost { dir: dir.to_path_buf(), liar: true, defers: false }.managers();
         for c in [Some(&cache), None] {
             let err = probe_host_with(&t, &liar, &host, &[], Duration::from_secs(10), Mode::Full, c).await.unwrap_err();
             assert!(err.to_string().contains("unchanged, but not the one we sent"), "{err}");
@@ -478,7 +510,7 @@ mod tests {
     struct Fleet {
         _tmp: tempfile::TempDir,
         t: Played,
-        pm: PlayedHost,
+        pm: Managers,
     }
 
     const LESS_3: &str = "Inst less [590-2] (590-3 Debian:12/stable [amd64])\n";
@@ -493,7 +525,7 @@ mod tests {
         fn new() -> Self {
             let tmp = tempfile::tempdir().unwrap();
             let root = tmp.path().to_path_buf();
-            let pm = PlayedHost { dir: root.join("unused"), liar: false, defers: false };
+            let pm = PlayedHost { dir: root.join("unused"), liar: false, defers: false }.managers();
             Self { t: Played { root, local: crate::transport::local::LocalTransport::new() }, _tmp: tmp, pm }
         }
         /// A host with this stat digest, content digest and resolver answer.
@@ -681,7 +713,7 @@ mod tests {
         // host with nothing pending, alone or as the host asking for its clones.
         let f = Fleet::new();
         let a = f.host("a", 1, Some(&digest(101)), LESS_3);
-        let forger = PlayedHost { dir: f.t.root.join("unused"), liar: false, defers: true };
+        let forger = PlayedHost { dir: f.t.root.join("unused"), liar: false, defers: true }.managers();
         let t = Duration::from_secs(10);
         let err = probe_host_with(&f.t, &forger, &a, &[], t, Mode::Full, None).await.unwrap_err();
         assert!(err.to_string().contains("left out its resolver's answer"), "{err}");

@@ -1,12 +1,11 @@
 //! One resolver run per distinct package state, not per host.
 //!
-//! The hosts of a fleet are mostly clones: same image, same updates. apt's answer is a
-//! function of files on the host; when two hosts have byte-identical inputs, apt answers
-//! both the same, so asking one is enough. The probe's `pkgstate` section carries, besides
-//! the stat-based digest [`super::cache`] keys kept answers by, a CONTENT digest of the
-//! same inputs (dpkg's status, `/etc/apt`, apt's lists by their Release files, the
-//! architecture, the uid, and `/etc/machine-id` unless the host is Debian, whose archive
-//! does not phase updates; see `src/pkg/apt/probe.sh` for the exact rules).
+//! The hosts of a fleet are mostly clones: same image, same updates. The package manager's
+//! answer is a function of files on the host; when two hosts have byte-identical inputs,
+//! it answers both the same, so asking one is enough. The probe's `pkgstate` section
+//! carries, besides the stat-based digest [`super::cache`] keys kept answers by, a CONTENT
+//! digest of the same inputs (each manager says which; for apt see `src/pkg/apt/probe.sh`).
+//! An answer only ever serves hosts whose probe named the same manager.
 //!
 //! A check then probes each host in [`Mode::Digests`] (a host whose kept answer stands says
 //! `unchanged` as usual; the others print everything but the resolver's sections, plus both
@@ -40,7 +39,7 @@ use super::{
     probe_host_with, settle,
 };
 use crate::inventory::Host;
-use crate::pkg::PackageManager;
+use crate::pkg::Managers;
 use crate::runbook::Fingerprint;
 use crate::transport::Transport;
 
@@ -60,7 +59,11 @@ struct Answer {
     sections: BTreeMap<String, String>,
 }
 
-/// The answers of one check, by content digest. One per check run, shared by its hosts.
+/// What an answer may serve: hosts of this manager printing this content digest.
+type Key = (String, String);
+
+/// The answers of one check, by manager and content digest. One per check run, shared by
+/// its hosts.
 ///
 /// It also bounds the check's work: at most `limit` hosts probe (or run their health
 /// checks) at once. A host waiting for another's resolver holds no place, so the hosts
@@ -69,23 +72,24 @@ struct Answer {
 pub struct Sharing {
     places: Semaphore,
     /// From the kept answers of this check's hosts that say which content they were for.
-    known: HashMap<String, Answer>,
+    known: HashMap<Key, Answer>,
     /// One cell per content digest asked about in this check: the first host to get there
     /// fills it (its resolver's answer, or `None` when it cannot serve others).
-    asked: Mutex<HashMap<String, Arc<OnceCell<Option<Answer>>>>>,
+    asked: Mutex<HashMap<Key, Arc<OnceCell<Option<Answer>>>>>,
 }
 
 impl Sharing {
     /// For a check of `hosts`, `limit` at a time: what their kept answers (if any) already say.
-    pub fn new(pm: &dyn PackageManager, hosts: &[Host], cache: Option<&ProbeCache>, limit: usize) -> Self {
+    pub fn new(managers: &Managers, hosts: &[Host], cache: Option<&ProbeCache>, limit: usize) -> Self {
         let mut known = HashMap::new();
         if let Some(cache) = cache {
-            let script = pm.probe_script();
+            let script = managers.probe_script();
             for host in hosts {
                 if let Some(e) = cache.get(host, &script)
                     && let Some(content) = e.content
                 {
-                    known.entry(content).or_insert(Answer { from: host.name.clone(), sections: e.sections });
+                    let answer = Answer { from: host.name.clone(), sections: e.sections };
+                    known.entry((e.manager, content)).or_insert(answer);
                 }
             }
         }
@@ -98,13 +102,13 @@ impl Sharing {
     }
 
     /// The cell for a content digest, and whether this caller is the first to ask for it.
-    fn claim(&self, content: &str) -> (Arc<OnceCell<Option<Answer>>>, bool) {
+    fn claim(&self, key: &Key) -> (Arc<OnceCell<Option<Answer>>>, bool) {
         let mut asked = self.asked.lock().unwrap_or_else(|p| p.into_inner());
-        match asked.get(content) {
+        match asked.get(key) {
             Some(cell) => (cell.clone(), false),
             None => {
                 let cell = Arc::new(OnceCell::new());
-                asked.insert(content.to_string(), cell.clone());
+                asked.insert(key.clone(), cell.clone());
                 (cell, true)
             }
         }
@@ -115,7 +119,7 @@ impl Sharing {
 /// doc). With a cache, kept answers stand as in [`probe_host_with`] and every answer is kept.
 pub async fn probe_host_shared(
     transport: &dyn Transport,
-    pm: &dyn PackageManager,
+    managers: &Managers,
     host: &Host,
     fingerprints: &[Fingerprint],
     timeout: Duration,
@@ -123,78 +127,84 @@ pub async fn probe_host_shared(
     sharing: &Sharing,
 ) -> Result<Probed, ProbeError> {
     let own = |(facts, resolver)| Probed { facts, resolver, shared_from: None };
-    let script = pm.probe_script();
+    let script = managers.probe_script();
     let kept = cache.and_then(|c| c.get(host, &script));
     let mut place = sharing.place().await;
-    let raw = exec_probe(transport, pm, host, fingerprints, timeout, Mode::Digests, kept.as_ref()).await?;
-    let (mut sections, state, content) = match settle(pm, host, fingerprints, Mode::Digests, cache, kept.clone(), raw)?
-    {
+    let raw = exec_probe(transport, managers, host, fingerprints, timeout, Mode::Digests, kept.as_ref()).await?;
+    let settled = settle(managers, host, fingerprints, Mode::Digests, cache, kept.clone(), raw)?;
+    let (mut sections, state, content, manager) = match settled {
         Settled::Done { facts, resolver, .. } => return Ok(own((*facts, resolver))),
-        Settled::Deferred { sections, state, content } => (sections, state, content),
+        Settled::Deferred { sections, state, content, manager } => (sections, state, content, manager),
     };
-    // No content digest (apt reads its state from elsewhere, tools missing): on its own.
+    // No content digest (the manager reads its state from elsewhere, tools missing): on its own.
     let Some(content) = content else {
-        return probe_host_with(transport, pm, host, fingerprints, timeout, Mode::Full, cache).await.map(own);
+        return probe_host_with(transport, managers, host, fingerprints, timeout, Mode::Full, cache).await.map(own);
     };
+    let key: Key = (manager.to_string(), content.clone());
+    let pm = managers.named(manager).map_err(|source| ProbeError::Parse { host: host.name.clone(), source })?;
 
-    let (answer, resolver) = if let Some(k) = kept.filter(|k| k.content.as_deref() == Some(content.as_str())) {
-        // Its own answer for this very content (the files were rewritten, not changed).
-        (Answer { from: host.name.clone(), sections: k.sections }, Resolver::Reused)
-    } else if let Some(a) = sharing.known.get(&content) {
-        (a.clone(), Resolver::Shared)
-    } else {
-        let mut mine = None;
-        let (cell, first) = sharing.claim(&content);
-        if !first {
-            // Another host asks apt for this content: wait for it without holding a place.
-            place = None;
-        }
-        // The first to claim a digest also starts filling its cell right away (no await in
-        // between); should it be cancelled, a waiting host's init runs instead: no answer,
-        // each asks its own resolver.
-        let init = async {
+    let (answer, resolver) =
+        if let Some(k) = kept.filter(|k| k.manager == manager && k.content.as_deref() == Some(content.as_str())) {
+            // Its own answer for this very content (the files were rewritten, not changed).
+            (Answer { from: host.name.clone(), sections: k.sections }, Resolver::Reused)
+        } else if let Some(a) = sharing.known.get(&key) {
+            (a.clone(), Resolver::Shared)
+        } else {
+            let mut mine = None;
+            let (cell, first) = sharing.claim(&key);
             if !first {
-                return None;
+                // Another host asks its resolver for this content: wait for it without holding a place.
+                place = None;
             }
-            // This host asks for everyone with this content digest.
-            let asked = exec_probe(transport, pm, host, fingerprints, timeout, Mode::Full, None).await;
-            let settled = asked.and_then(|raw| settle(pm, host, fingerprints, Mode::Full, cache, None, raw));
-            let (result, answer) = match settled {
-                Ok(Settled::Done { facts, resolver: Resolver::Ran, content: again, answer }) => {
-                    // Only if it still printed the content digest its clones printed.
-                    let answer = (again.as_deref() == Some(content.as_str()))
-                        .then(|| Answer { from: host.name.clone(), sections: answer });
-                    (Ok((*facts, Resolver::Ran)), answer)
+            // The first to claim a digest also starts filling its cell right away (no await in
+            // between); should it be cancelled, a waiting host's init runs instead: no answer,
+            // each asks its own resolver.
+            let init = async {
+                if !first {
+                    return None;
                 }
-                Ok(Settled::Done { facts, resolver, .. }) => (Ok((*facts, resolver)), None),
-                Ok(Settled::Deferred { .. }) => (Err(super::deferred_unasked(host)), None),
-                Err(e) => (Err(e), None),
-            };
-            mine = Some(result);
-            answer
-        };
-        let answer = cell.get_or_init(|| init).await.clone();
-        if let Some(result) = mine {
-            return result.map(own);
-        }
-        match answer {
-            Some(a) => (a, Resolver::Shared),
-            // The host that asked could not serve the others: each asks its own resolver.
-            None => {
-                let _place = match place {
-                    Some(p) => Some(p),
-                    None => sharing.place().await,
+                // This host asks for everyone with this content digest.
+                let asked = exec_probe(transport, managers, host, fingerprints, timeout, Mode::Full, None).await;
+                let settled = asked.and_then(|raw| settle(managers, host, fingerprints, Mode::Full, cache, None, raw));
+                let (result, answer) = match settled {
+                    Ok(Settled::Done { facts, resolver: Resolver::Ran, content: again, answer }) => {
+                        // Only if it still printed the content digest (and manager) its clones printed.
+                        let same = again.as_deref() == Some(content.as_str()) && facts.manager == manager;
+                        let answer = same.then(|| Answer { from: host.name.clone(), sections: answer });
+                        (Ok((*facts, Resolver::Ran)), answer)
+                    }
+                    Ok(Settled::Done { facts, resolver, .. }) => (Ok((*facts, resolver)), None),
+                    Ok(Settled::Deferred { .. }) => (Err(super::deferred_unasked(host)), None),
+                    Err(e) => (Err(e), None),
                 };
-                return probe_host_with(transport, pm, host, fingerprints, timeout, Mode::Full, cache).await.map(own);
+                mine = Some(result);
+                answer
+            };
+            let answer = cell.get_or_init(|| init).await.clone();
+            if let Some(result) = mine {
+                return result.map(own);
             }
-        }
-    };
+            match answer {
+                Some(a) => (a, Resolver::Shared),
+                // The host that asked could not serve the others: each asks its own resolver.
+                None => {
+                    let _place = match place {
+                        Some(p) => Some(p),
+                        None => sharing.place().await,
+                    };
+                    return probe_host_with(transport, managers, host, fingerprints, timeout, Mode::Full, cache)
+                        .await
+                        .map(own);
+                }
+            }
+        };
 
     insert_resolver(pm, &mut sections, &answer.sections);
     let facts = parse_sections(pm, fingerprints, &sections)
         .map_err(|source| ProbeError::Parse { host: host.name.clone(), source })?;
     if let (Some(c), Some(state)) = (cache, state) {
-        c.put(host, &script, super::cache::Entry::new(state, answer.sections.clone()).with_content(Some(content)));
+        let entry = super::cache::Entry::new(manager, state, answer.sections.clone()).with_content(Some(content));
+        c.put(host, &script, entry);
     }
     let shared_from = (resolver == Resolver::Shared).then_some(answer.from);
     Ok(Probed { facts, resolver, shared_from })

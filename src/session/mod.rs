@@ -28,7 +28,7 @@ use crate::engine::recorder::{Recorder, WriteAhead};
 use crate::engine::state::WindowState;
 use crate::engine::{Decider, Engine, Parts, Until};
 use crate::journal::{Appender, Header, Journal};
-use crate::pkg::apt::Apt;
+use crate::pkg::Managers;
 use crate::runbook::Runbook;
 pub use reach::Reach;
 
@@ -204,7 +204,7 @@ impl Session {
             self.reach.transport.as_ref(),
             self.reach.local.as_ref(),
             self.reach.prober.as_ref(),
-            &Apt,
+            Managers::standard(),
             self.clock.as_ref(),
             decider,
             &self.recorder,

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::diag::{Diagnostics, SourceFile};
 use crate::health::Prober;
-use crate::pkg::OsRelease;
+use crate::pkg::{OsRelease, Version, VersionScheme};
 
 /// A version a host's repositories offer.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -57,13 +57,20 @@ pub enum FaultEffect {
     ExitAfter(i32),
 }
 
+/// The package manager a simulated host runs unless its fleet says otherwise.
+pub const DEFAULT_MANAGER: &str = "apt";
+
 /// One simulated host. Fields are deliberately plain strings: the simulation may hold
 /// hostile text on purpose, to prove it never reaches a command line.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostState {
     pub name: String,
     pub os: OsRelease,
+    /// The package manager whose tools the host has (see [`crate::sim::SimManager`]).
+    pub manager: String,
     pub installed: BTreeMap<String, String>,
+    /// Installed packages marked as automatically installed (pulled in as a dependency).
+    pub auto: BTreeSet<String>,
     /// Versions the distribution mirror offers: the ones installed when the fleet was
     /// loaded, which stay installable after an upgrade (that is what makes rollback work).
     pub mirror: BTreeMap<String, String>,
@@ -87,6 +94,31 @@ pub struct HostState {
     /// Every command run on this host, in order (for tests and drills).
     pub history: Vec<String>,
     pub faults: Vec<Fault>,
+}
+
+impl Default for HostState {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            os: OsRelease::default(),
+            manager: DEFAULT_MANAGER.into(),
+            installed: BTreeMap::new(),
+            auto: BTreeSet::new(),
+            mirror: BTreeMap::new(),
+            repo: Vec::new(),
+            not_installable: BTreeSet::new(),
+            held: BTreeSet::new(),
+            files: BTreeMap::new(),
+            tested_sha256: BTreeMap::new(),
+            commands: BTreeMap::new(),
+            reachable: false,
+            healthy: false,
+            breaks_after_update: false,
+            reboot_required: false,
+            history: Vec::new(),
+            faults: Vec::new(),
+        }
+    }
 }
 
 impl HostState {
@@ -113,25 +145,36 @@ impl HostState {
     }
 
     /// Packages a pending upgrade would newly install: (name, version, origin).
-    pub fn new_dependencies(&self) -> Vec<(String, String, String)> {
+    pub fn new_dependencies(&self, scheme: &dyn VersionScheme) -> Vec<(String, String, String)> {
         self.repo
             .iter()
             .filter(|r| !self.installed.contains_key(&r.name))
-            .filter(|r| r.pulled_in_by.as_deref().is_some_and(|p| self.candidate(p).is_some()))
+            .filter(|r| r.pulled_in_by.as_deref().is_some_and(|p| self.candidate(p, scheme).is_some()))
             .map(|r| (r.name.clone(), r.version.clone(), r.origin.clone()))
             .collect()
     }
 
-    /// The highest installable version of an installed package, if newer than installed.
-    pub fn candidate(&self, name: &str) -> Option<(String, String)> {
-        let installed = self.installed.get(name)?;
-        let parse = |s: &str| s.parse::<debversion::Version>().ok();
-        let best = self
-            .installable(name)
+    /// The newest installable version of `name` under `scheme`: (version, origin).
+    pub fn newest(&self, name: &str, scheme: &dyn VersionScheme) -> Option<(String, String)> {
+        self.installable(name)
             .into_iter()
-            .filter_map(|(v, o)| Some((parse(&v)?, v, o)))
-            .max_by(|a, b| a.0.cmp(&b.0))?;
-        (parse(installed).is_some_and(|i| best.0 > i)).then_some((best.1, best.2))
+            .filter_map(|(v, o)| Some((Version::parse_in(scheme, &v).ok()?, o)))
+            .max_by(|a, b| scheme.compare(&a.0, &b.0))
+            .map(|(v, o)| (v.to_string(), o))
+    }
+
+    /// The newest installable version of an installed package, if newer than installed.
+    pub fn candidate(&self, name: &str, scheme: &dyn VersionScheme) -> Option<(String, String)> {
+        let installed = Version::parse_in(scheme, self.installed.get(name)?).ok()?;
+        let (best, origin) = self.newest(name, scheme)?;
+        let newer = Version::parse_in(scheme, &best).is_ok_and(|b| scheme.compare(&b, &installed).is_gt());
+        newer.then_some((best, origin))
+    }
+
+    /// Does the installed version of `name` differ from what the mirror had (the host as
+    /// loaded)? A package brought in by an upgrade (`pulled_in_by`) is needed from then on.
+    pub fn moved_from_mirror(&self, name: &str) -> bool {
+        self.installed.get(name).is_some_and(|v| self.mirror.get(name) != Some(v))
     }
 }
 
@@ -148,6 +191,8 @@ struct RawFleet {
 #[serde(deny_unknown_fields)]
 struct RawHost {
     os: Option<OsRelease>,
+    /// The package manager the host runs (default apt).
+    manager: Option<String>,
     #[serde(default)]
     installed: BTreeMap<String, String>,
     #[serde(default)]
@@ -194,7 +239,9 @@ impl Fleet {
                 let state = HostState {
                     name: name.clone(),
                     os: h.os.clone().or_else(|| c.os.clone()).unwrap_or_default(),
+                    manager: h.manager.clone().or_else(|| c.manager.clone()).unwrap_or_else(|| DEFAULT_MANAGER.into()),
                     installed: merge(&c.installed, &h.installed),
+                    auto: BTreeSet::new(),
                     mirror: merge(&c.installed, &h.installed),
                     repo: c.repo.iter().chain(h.repo.iter()).cloned().collect(),
                     not_installable: c.not_installable.iter().chain(h.not_installable.iter()).cloned().collect(),

@@ -20,18 +20,25 @@ use crate::inventory::Host;
 use crate::runbook::Fingerprint;
 pub use stream::{OutputLine, Sink, Stream};
 
-/// What a command is for. Real transports only run `script`; the simulated transport
-/// answers from its in-memory model according to the purpose, so it needs no shell.
+/// The name under which `local` steps run (on the operator's machine): the engine gives
+/// it to them, and the simulated transport answers for it as for the operator's machine.
+pub const OPERATOR_HOST: &str = "(operator)";
+
+/// What a command is for: a label for logs, timings and drills. Real transports only run
+/// `script`, and so does the simulated one for package changes: it runs an install or
+/// restore script through its model of the host's package manager, never from a list
+/// carried here (so a wrong script fails in the simulator as it would on a host). It
+/// answers probes and runbook commands from its in-memory model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Purpose {
     /// An arbitrary runbook command (step, rollback, health check).
     Shell,
     /// The one-round-trip probe: package facts plus these fingerprints.
     Probe { fingerprints: Vec<Fingerprint> },
-    /// Install exactly these versions (name, version).
-    Install { packages: Vec<(String, String)> },
-    /// Put packages back: `Some(version)` reinstalls that version, `None` removes the package.
-    Restore { packages: Vec<(String, Option<String>)> },
+    /// The package manager installs exact versions (the script says which).
+    Install,
+    /// The package manager puts packages back to a snapshot (the script says how).
+    Restore,
     /// Reboot the host.
     Reboot,
 }

@@ -1,25 +1,45 @@
 //! The simulated transport: commands are answered by the in-memory [`Fleet`], with
 //! plausible delays scaled by the fleet's speed. Used by the demo, tests and drills. Output
 //! streams: a command's lines arrive in a few pieces over its simulated duration.
+//!
+//! Install and restore commands run their SCRIPT through the host's package manager as
+//! the simulator plays it ([`SimManager`]): what the backend wrote is what happens, and a
+//! script the simulator does not understand is an error, never a success.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use super::stream::{self, Discard, Sink, replay};
-use super::{Command, Output, Purpose, Transport, TransportError};
+use super::{Command, OPERATOR_HOST, Output, Purpose, Transport, TransportError};
 use crate::inventory::Host;
-use crate::sim::{FaultEffect, Fleet, HostState, apt_output};
+use crate::sim::{FaultEffect, Fleet, HostState, Ran, SimManager};
 
 /// Answers commands from a simulated fleet. Hosts are found by name, then by address.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SimTransport {
     pub fleet: Fleet,
+    /// The package managers it can play (apt by default).
+    managers: Vec<Arc<dyn SimManager>>,
+}
+
+impl std::fmt::Debug for SimTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let managers: Vec<&str> = self.managers.iter().map(|m| m.name()).collect();
+        f.debug_struct("SimTransport").field("fleet", &self.fleet).field("managers", &managers).finish()
+    }
 }
 
 impl SimTransport {
     pub fn new(fleet: Fleet) -> Self {
-        Self { fleet }
+        Self { fleet, managers: crate::sim::standard() }
+    }
+
+    /// Also plays `manager` (hosts whose `manager` names it).
+    pub fn with_manager(mut self, manager: Arc<dyn SimManager>) -> Self {
+        self.managers.push(manager);
+        self
     }
 }
 
@@ -46,7 +66,7 @@ impl Transport for SimTransport {
 
     async fn exec_streaming(&self, host: &Host, cmd: &Command, sink: &dyn Sink) -> Result<Output, TransportError> {
         // `local` steps: the operator's machine is simulated too, and always answers.
-        if host.name == crate::engine::run::OPERATOR_HOST {
+        if host.name == OPERATOR_HOST {
             self.fleet.pause(Duration::from_millis(200)).await;
             return Ok(ok(String::new()));
         }
@@ -98,14 +118,20 @@ impl Transport for SimTransport {
         };
         let base = match &cmd.purpose {
             Purpose::Probe { .. } => Duration::from_millis(350),
-            Purpose::Install { .. } | Purpose::Restore { .. } => Duration::from_secs(3),
+            Purpose::Install | Purpose::Restore => Duration::from_secs(3),
             Purpose::Reboot => Duration::from_secs(5),
             Purpose::Shell => Duration::from_millis(300),
+        };
+        let answer = |h: &mut HostState| {
+            answer(h, cmd, keep.as_deref(), &self.managers).map_err(|detail| TransportError::Other {
+                host: host.name.clone(),
+                detail: format!("the simulated host cannot run this command: {detail}"),
+            })
         };
         if self.fleet.speed > 0.0 && sink.wants_lines() {
             // The host changes only when the command ends, as before; meanwhile its output is
             // shown in pieces, answered from a copy so that nothing changes early.
-            let preview = self.fleet.with_host(&key, |h| answer(&mut h.clone(), cmd, keep.as_deref()));
+            let preview = self.fleet.with_host(&key, |h| answer(&mut h.clone())).transpose()?;
             let lines = preview.as_ref().map(stream::lines).unwrap_or_default();
             let n = lines.len();
             let mut lines = lines.into_iter();
@@ -114,10 +140,10 @@ impl Transport for SimTransport {
                 let upto = (piece + 1) * n / PIECES as usize - piece * n / PIECES as usize;
                 lines.by_ref().take(upto).for_each(|l| sink.line(l));
             }
-            let out = self.fleet.with_host(&key, |h| answer(h, cmd, keep.as_deref())).expect("host checked above");
+            let out = self.fleet.with_host(&key, answer).expect("host checked above")?;
             return Ok(exit_after(out, &fault, sink));
         }
-        let out = self.fleet.with_host(&key, |h| answer(h, cmd, keep.as_deref())).expect("host checked above");
+        let out = self.fleet.with_host(&key, answer).expect("host checked above")?;
         replay(&out, sink);
         Ok(exit_after(out, &fault, sink))
     }
@@ -140,57 +166,32 @@ fn exit_after(mut out: Output, fault: &Option<FaultEffect>, sink: &dyn Sink) -> 
 }
 
 /// What the simulated host answers to `cmd`, changing its state as the command would.
-fn answer(h: &mut HostState, cmd: &Command, keep: Option<&str>) -> Output {
+/// `Err`: the host runs a package manager the simulator cannot play, or the script is not
+/// one its manager understands.
+fn answer(
+    h: &mut HostState,
+    cmd: &Command,
+    keep: Option<&str>,
+    managers: &[Arc<dyn SimManager>],
+) -> Result<Output, String> {
     h.history.push(cmd.script.clone());
     match &cmd.purpose {
-        Purpose::Probe { fingerprints } => ok(apt_output::probe(h, fingerprints)),
-        Purpose::Install { packages } => {
-            let mut log = String::new();
-            for (name, version) in packages {
-                if !h.installable(name).iter().any(|(v, _)| v == version) {
-                    return failed(100, format!("E: Version '{version}' for '{name}' was not found\n"));
-                }
-            }
-            for (name, version) in packages {
-                let from = h.installed.insert(name.clone(), version.clone());
-                log.push_str(&format!(
-                    "Preparing to unpack .../{name}_{version}_amd64.deb ...\nUnpacking {name} ({version}) over ({}) ...\nSetting up {name} ({version}) ...\n",
-                    from.unwrap_or_default()
-                ));
-            }
-            if h.breaks_after_update {
-                h.healthy = false;
-            }
-            ok(log)
-        }
-        Purpose::Restore { packages } => {
-            let mut log = String::new();
-            for (name, version) in packages {
-                match version {
-                    Some(_) if keep == Some(name.as_str()) => {}
-                    Some(v) if h.installable(name).iter().any(|(iv, _)| iv == v) => {
-                        h.installed.insert(name.clone(), v.clone());
-                        log.push_str(&format!("Setting up {name} ({v}) ...\n"));
-                    }
-                    Some(v) => return failed(100, format!("E: Version '{v}' for '{name}' was not found\n")),
-                    None => {
-                        h.installed.remove(name);
-                        log.push_str(&format!("Removing {name} ...\n"));
-                    }
-                }
-            }
-            if h.breaks_after_update {
-                h.healthy = true;
-            }
-            ok(log)
+        Purpose::Probe { fingerprints } => crate::sim::probe::output(h, managers, &cmd.script, fingerprints).map(ok),
+        Purpose::Install | Purpose::Restore => {
+            let manager = managers
+                .iter()
+                .find(|m| m.name() == h.manager)
+                .ok_or_else(|| format!("the simulator cannot play package manager `{}`", h.manager))?;
+            let Ran { status, stdout, stderr } = manager.run(h, &cmd.script, keep)?;
+            Ok(Output { status: Some(status), stdout: stdout.into_bytes(), stderr: stderr.into_bytes() })
         }
         Purpose::Reboot => {
             h.reboot_required = false;
-            ok(String::new())
+            Ok(ok(String::new()))
         }
         Purpose::Shell => match h.commands.get(cmd.script.trim()) {
-            Some(out) => ok(format!("{out}\n")),
-            None => ok(String::new()),
+            Some(out) => Ok(ok(format!("{out}\n"))),
+            None => Ok(ok(String::new())),
         },
     }
 }
@@ -200,6 +201,8 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::pkg::apt::Apt;
+    use crate::pkg::{PackageManager, PkgName, Version};
     use crate::sim::RepoVersion;
     use crate::transport::OutputLine;
 
@@ -213,13 +216,8 @@ mod tests {
     }
 
     fn install() -> Command {
-        let packages = ["curl", "nginx", "openssl"].map(|p| (p.to_string(), "2".to_string())).to_vec();
-        Command {
-            script: "install".into(),
-            purpose: Purpose::Install { packages },
-            needs_root: true,
-            timeout: Duration::from_secs(60),
-        }
+        let packages = ["curl", "nginx", "openssl"].map(|p| (PkgName::parse(p).unwrap(), Version::parse("2").unwrap()));
+        Apt.install_exact(&packages, Duration::from_secs(60))
     }
 
     /// Each line as it arrives, with the host's nginx version at that moment.
@@ -252,5 +250,22 @@ mod tests {
         assert_eq!(seen.len(), 9);
         assert!(seen.iter().all(|(_, v)| v == "2"), "the instant fleet answers first, then streams");
         assert!(out.success());
+    }
+
+    #[tokio::test]
+    async fn a_package_script_the_simulator_does_not_understand_is_an_error_not_a_success() {
+        let f = fleet(0.0);
+        let t = SimTransport::new(f.clone());
+        let odd = Command { script: "apt-get dist-upgrade -y\n".into(), ..install() };
+        let err = t.exec(&Host::named("web1"), &odd).await.unwrap_err();
+        assert!(matches!(err, TransportError::Other { .. }), "{err:?}");
+        assert!(err.to_string().contains("cannot run this command: line 1: apt-get dist-upgrade -y"), "{err}");
+        assert_eq!(f.with_host("web1", |h| h.installed["nginx"].clone()).unwrap(), "1", "nothing changed");
+        // A host running a manager the simulator cannot play: no answer is made up.
+        f.with_host("web1", |h| h.manager = "dnf".into());
+        for cmd in [install(), crate::probe::command(crate::pkg::Managers::standard(), &[], Duration::from_secs(5))] {
+            let err = t.exec(&Host::named("web1"), &cmd).await.unwrap_err();
+            assert!(err.to_string().contains("cannot play package manager `dnf`"), "{err}");
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use patchdeck::pkg::apt::{Apt, parse};
-use patchdeck::pkg::{PackageManager, ParseError, PkgFacts, PkgName, Version};
+use patchdeck::pkg::{Managers, PackageManager, ParseError, PkgFacts, PkgName, Version};
 
 use crate::support::require;
 
@@ -40,8 +40,11 @@ fn v(s: &str) -> Version {
 fn names(items: &[&str]) -> BTreeSet<PkgName> {
     items.iter().map(|s| n(s)).collect()
 }
+/// A fixture parsed as the probe parses a host's output (os-release, versions in Debian's
+/// order); the fixtures predate the `manager` section, so it is put in front.
 fn probe(name: &str) -> Result<PkgFacts, ParseError> {
-    Apt.parse_probe(&sections(&fixture(name)))
+    let out = format!("@@patchdeck:manager\napt\n{}", fixture(name));
+    patchdeck::probe::parse(Managers::standard(), &[], &out).map(|facts| facts.pkg)
 }
 fn pending<'a>(f: &'a PkgFacts, name: &str) -> &'a patchdeck::pkg::Pending {
     f.pending.iter().find(|p| p.name.as_str() == name).unwrap_or_else(|| panic!("{name} not pending"))
@@ -67,7 +70,8 @@ fn plain_bookworm_probe() {
     assert!(!f.reboot_required && f.reboot_required_by.is_empty() && f.restart_services.is_empty());
 
     let ssl = pending(&f, "libssl3");
-    assert_eq!(ssl.to.as_str(), f.installable[&n("libssl3")].iter().max().unwrap().as_str());
+    // Installable versions come oldest first, in dpkg's order: the candidate is the last.
+    assert_eq!(ssl.to.as_str(), f.installable[&n("libssl3")].last().unwrap().as_str());
     assert!(ssl.security);
     let g = pending(&f, "libgcrypt20");
     assert_eq!(g.from, Some(v("1.10.1-3")));
@@ -84,7 +88,7 @@ fn plain_bookworm_probe() {
     assert!(f.can_reinstall_current(&n("apt")));
     assert!(!f.can_reinstall_current(&n("bash")));
     assert!(!f.can_reinstall_current(&n("libgcrypt20")));
-    assert_eq!(f.installable[&n("bash")], [v("5.2.15-2+b13")].into());
+    assert_eq!(f.installable[&n("bash")], [v("5.2.15-2+b13")]);
 }
 
 #[test]
@@ -109,12 +113,12 @@ fn localrepo_new_install_removal_hold_kept_back() {
     assert!(f.pending.iter().all(|p| p.name.as_str() != "jq"));
 
     // jq: installed deb12u1 is gone from the archive (deb12u2 and deb12u3 are not).
-    assert_eq!(f.installable[&n("jq")], [v("1.6-2.1+deb12u2"), v("1.6-2.1+deb12u3")].into());
+    assert_eq!(f.installable[&n("jq")], [v("1.6-2.1+deb12u2"), v("1.6-2.1+deb12u3")]);
     assert!(!f.can_reinstall_current(&n("jq")));
     // ed is removed by the upgrade but 1.19-1 is in bookworm: a rollback can put it back.
     assert!(f.can_reinstall_current(&n("ed")));
     assert!(f.can_reinstall_current(&n("pd-newdep")), "new installs roll back by removal");
-    assert_eq!(f.installable[&n("bc")], [v("1.07.1-3+b1"), v("1.07.1-3+b1+pd1")].into());
+    assert_eq!(f.installable[&n("bc")], [v("1.07.1-3+b1"), v("1.07.1-3+b1+pd1")]);
 }
 
 #[test]
@@ -245,10 +249,12 @@ fn real_apt_probe_on_this_machine() {
     if !require::debian() {
         return;
     }
-    let script = format!("export LC_ALL=C LANG=C LANGUAGE=C\n{}", Apt.probe_script());
+    let script = format!("export LC_ALL=C LANG=C LANGUAGE=C\n{}", Managers::standard().probe_script());
     let out = std::process::Command::new("sh").args(["-c", &script]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let facts = Apt.parse_probe(&sections(&String::from_utf8_lossy(&out.stdout))).unwrap();
+    let host = patchdeck::probe::parse(Managers::standard(), &[], &String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(host.manager, "apt", "a Debian-family machine answers as apt");
+    let facts = host.pkg;
 
     let direct = std::process::Command::new("dpkg-query")
         .args(["-W", "-f=${db:Status-Abbrev}\t${binary:Package}\t${Version}\n"])
@@ -279,7 +285,8 @@ fn real_apt_probe_on_this_machine() {
 
 /// The probe's `pkgstate` on this machine: (stat digest, content digest, keyword).
 fn pkgstate(mode: &str) -> (String, String, String, BTreeMap<String, String>) {
-    let script = format!("export LC_ALL=C LANG=C LANGUAGE=C\nPD_PROBE_MODE={mode}\n{}", Apt.probe_script());
+    let script =
+        format!("export LC_ALL=C LANG=C LANGUAGE=C\nPD_PROBE_MODE={mode}\n{}", Managers::standard().probe_script());
     let out = std::process::Command::new("sh").args(["-c", &script]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let s = sections(&String::from_utf8_lossy(&out.stdout));
@@ -330,7 +337,7 @@ fn current_probe_script_capture() {
     // Captured with the final probe.sh: stderr merged into `upgrade`, `patchdeck-exit: 0`.
     let s = sections(&fixture("probe-bookworm-current.txt"));
     assert!(s["upgrade"].contains("patchdeck-exit: 0"));
-    let f = Apt.parse_probe(&s).unwrap();
+    let f = probe("probe-bookworm-current.txt").unwrap();
     assert_eq!(f.os.codename, "bookworm");
     assert!(f.installed.contains_key(&n("openssh-server")));
     assert!(!f.pending.is_empty());
@@ -348,6 +355,7 @@ fn generated_scripts_are_valid_posix_sh() {
         Apt.restore(&snap[..1], Duration::from_secs(60)).script,
         Apt.restore(&[], Duration::from_secs(60)).script,
         Apt.probe_script(),
+        Managers::standard().probe_script(),
         Apt.history_script(),
     ] {
         let out = std::process::Command::new("sh").args(["-n", "-c", &script]).output().unwrap();

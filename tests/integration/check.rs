@@ -6,7 +6,7 @@ use std::process::Command;
 use patchdeck::check::{self, Options, Report};
 use patchdeck::diag::SourceFile;
 use patchdeck::diff::Class;
-use patchdeck::pkg::apt::Apt;
+use patchdeck::pkg::Managers;
 use patchdeck::sim::{Fleet, SimProber};
 use patchdeck::transport::simulated::SimTransport;
 
@@ -21,7 +21,8 @@ async fn demo_report() -> Report {
     let baseline = patchdeck::baseline::load(&runbook.baseline.file).expect("demo baseline is valid");
     let fleet = Fleet::from_toml(&SourceFile::read(&demo_dir().join("fleet.toml")).unwrap()).unwrap().with_speed(0.0);
     let transport = SimTransport::new(fleet.clone());
-    check::run(&runbook, &baseline, &transport, &SimProber(fleet), &Apt, &Options::default(), |_| {}).await
+    check::run(&runbook, &baseline, &transport, &SimProber(fleet), Managers::standard(), &Options::default(), |_| {})
+        .await
 }
 
 fn findings(report: &Report, host: &str) -> Vec<(Class, String)> {

@@ -17,7 +17,7 @@ use patchdeck::engine::recorder::{MemoryLog, Recorder};
 use patchdeck::engine::state::{OpenStop, RollbackCheck, Standing, WindowState};
 use patchdeck::engine::{Engine, Parts, Until};
 use patchdeck::inventory::Host;
-use patchdeck::pkg::apt::Apt;
+use patchdeck::pkg::Managers;
 use patchdeck::runbook::Runbook;
 use patchdeck::sim::{Fault, FaultEffect, Fleet, SimProber};
 use patchdeck::transport::simulated::SimTransport;
@@ -73,7 +73,7 @@ impl Transport for Hooked {
     async fn exec_streaming(&self, host: &Host, cmd: &Command, sink: &dyn Sink) -> Result<Output, TransportError> {
         if let Some(h) = &self.hook
             && h.host == host.name
-            && matches!(cmd.purpose, patchdeck::transport::Purpose::Install { .. })
+            && matches!(cmd.purpose, patchdeck::transport::Purpose::Install)
         {
             h.running.notify_one();
             h.hold.notified().await;
@@ -121,7 +121,7 @@ impl Window {
             &self.transport,
             &self.transport,
             &self.prober,
-            &Apt,
+            Managers::standard(),
             &self.clock,
             decider,
             &self.recorder,

@@ -12,7 +12,7 @@ use patchdeck::engine::event::{Decided, Event, HostResult, Outcome, StopKind};
 use patchdeck::engine::live::{self, Live, LiveFeed, RunId};
 use patchdeck::engine::recorder::{MemoryLog, Recorder};
 use patchdeck::engine::{Engine, Parts, Summary};
-use patchdeck::pkg::apt::Apt;
+use patchdeck::pkg::Managers;
 use patchdeck::sim::{Fault, FaultEffect, Fleet, SimProber};
 use patchdeck::transport::simulated::SimTransport;
 
@@ -446,7 +446,7 @@ async fn rollback_requested_mid_window_is_honoured_between_steps() {
         &transport,
         &transport,
         &prober,
-        &Apt,
+        Managers::standard(),
         &clock,
         &decider,
         &recorder,
@@ -712,7 +712,7 @@ impl Harness {
             &self.transport,
             &self.transport,
             &self.prober,
-            &Apt,
+            Managers::standard(),
             &self.clock,
             &self.decider,
             &self.recorder,

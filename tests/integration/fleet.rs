@@ -275,7 +275,7 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     let report_text = text(&out.stdout);
     eprintln!("check on the fresh fleet:\n{report_text}");
     assert_eq!(out.status.code(), Some(3), "{report_text}{}", text(&out.stderr));
-    let sharing = "apt answer shared by identical hosts: 2 of 5 (--fresh=per-host asks each)";
+    let sharing = "package manager's answer shared by identical hosts: 2 of 5 (--fresh=per-host asks each)";
     assert!(report_text.contains(sharing), "{report_text}");
     for line in [
         "ok   prod-clean   2 tested, health ok",
@@ -321,7 +321,8 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     assert_shared(&fresh, &clones, &["prod-extra", "prod-newer"]);
     let out = fleet.patchdeck(&["check", &runbook]);
     assert!(
-        text(&out.stdout).contains("apt not asked again on 5 of 5 hosts: package state unchanged (--fresh asks)"),
+        text(&out.stdout)
+            .contains("package manager not asked again on 5 of 5 hosts: package state unchanged (--fresh asks)"),
         "{}",
         text(&out.stdout)
     );

@@ -16,6 +16,7 @@
 
 use crate::pkg::{Hostile, ParseError, Pending, Version};
 
+use super::Debian;
 use super::parse::NativeArch;
 
 /// The line [`super::probe::HISTORY_SCRIPT`] prints before the logs.
@@ -79,8 +80,8 @@ pub fn parse_last_upgrade(out: &str) -> Result<Vec<Pending>, ParseError> {
             })?;
             pending.push(Pending {
                 name: arch.name(name)?,
-                from: Some(Version::parse(old.trim())?),
-                to: Version::parse(new.trim())?,
+                from: Some(Version::parse_in(&Debian, old.trim())?),
+                to: Version::parse_in(&Debian, new.trim())?,
                 origin: "history".into(),
                 security: false,
             });
@@ -93,7 +94,7 @@ pub fn parse_last_upgrade(out: &str) -> Result<Vec<Pending>, ParseError> {
             pending.push(Pending {
                 name: arch.name(name)?,
                 from: None,
-                to: Version::parse(version)?,
+                to: Version::parse_in(&Debian, version)?,
                 origin: "history".into(),
                 security: false,
             });

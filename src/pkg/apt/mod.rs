@@ -5,19 +5,22 @@
 //! - [`probe`]: the shell for the probe sections and the history dump;
 //! - [`parse`]: section parsers and [`parse::parse_probe`];
 //! - [`history`]: `history.log` blocks, for baselines captured from a past upgrade;
-//! - [`commands`]: install exact versions, restore a snapshot, [`commands::verify`].
+//! - [`commands`]: install exact versions, restore a snapshot;
+//! - [`scheme`]: Debian's names and versions, and dpkg's version order.
 
 pub mod commands;
 pub mod history;
 pub mod parse;
 pub mod probe;
+pub mod scheme;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use commands::{InstallOptions, install_exact_with};
+pub use scheme::Debian;
 
-use crate::pkg::{PackageManager, ParseError, Pending, PkgFacts, PkgName, Version};
+use crate::pkg::{Detect, PackageManager, ParseError, Pending, PkgFacts, PkgName, Version, VersionScheme};
 use crate::transport::Command;
 
 /// The apt backend. Stateless: all state lives on the host.
@@ -27,6 +30,15 @@ pub struct Apt;
 impl PackageManager for Apt {
     fn name(&self) -> &'static str {
         "apt"
+    }
+
+    fn scheme(&self) -> &dyn VersionScheme {
+        &Debian
+    }
+
+    /// Debian and its derivatives (Ubuntu says `ID_LIKE=debian`); dpkg's and apt's tools.
+    fn detect(&self) -> Detect {
+        Detect { families: &["debian"], tools: &["dpkg-query", "apt-get"] }
     }
 
     fn probe_script(&self) -> String {

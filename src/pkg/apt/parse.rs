@@ -13,7 +13,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::pkg::{Hostile, OsRelease, ParseError, Pending, PkgFacts, PkgName, Version};
+use super::Debian;
+use crate::pkg::{Hostile, ParseError, Pending, PkgFacts, PkgName, Version, VersionScheme};
 use crate::safe_text::for_terminal;
 
 /// The dpkg architecture of the host, used to make package names comparable.
@@ -33,9 +34,9 @@ impl NativeArch {
     }
     /// Validates `raw` as a package name and drops a native or `all` qualifier.
     pub fn name(&self, raw: &str) -> Result<PkgName, Hostile> {
-        let parsed = PkgName::parse(raw)?;
+        let parsed = PkgName::parse_in(&Debian, raw)?;
         match raw.split_once(':') {
-            Some((base, arch)) if arch == "all" || self.0.as_deref() == Some(arch) => PkgName::parse(base),
+            Some((base, arch)) if arch == "all" || self.0.as_deref() == Some(arch) => PkgName::parse_in(&Debian, base),
             _ => Ok(parsed),
         }
     }
@@ -54,46 +55,6 @@ fn is_noise(line: &str) -> bool {
         || t.starts_with("WARNING: ")
         || t.starts_with("NOTE: ")
         || t.starts_with("@@escaped:")
-}
-
-/// `/etc/os-release`: `KEY=value` with optional shell quoting. Values are display-only,
-/// so they are made terminal-safe rather than rejected.
-pub fn os_release(body: &str) -> OsRelease {
-    let mut os = OsRelease::default();
-    for line in body.lines() {
-        let Some((k, v)) = line.trim().split_once('=') else { continue };
-        let v = unquote(v.trim());
-        let v = for_terminal(&v);
-        match k.trim() {
-            "ID" => os.id = v,
-            "VERSION_ID" => os.version_id = v,
-            "VERSION_CODENAME" => os.codename = v,
-            "PRETTY_NAME" => os.pretty_name = v,
-            _ => {}
-        }
-    }
-    os
-}
-
-fn unquote(v: &str) -> String {
-    let inner =
-        if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) {
-            &v[1..v.len() - 1]
-        } else {
-            v
-        };
-    let mut out = String::with_capacity(inner.len());
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(n) = chars.next() {
-                out.push(n);
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// `dpkg-query -W -f='${db:Status-Abbrev}\t${binary:Package}\t${Version}\n'`.
@@ -126,7 +87,7 @@ pub fn installed(body: &str, arch: &NativeArch) -> Result<BTreeMap<PkgName, Vers
         if !matches!(state, Some('i' | 'W' | 't')) || err != ' ' {
             continue;
         }
-        let version = Version::parse(version.trim())?;
+        let version = Version::parse_in(&Debian, version.trim())?;
         out.insert(name, version);
     }
     Ok(out)
@@ -201,14 +162,14 @@ fn inst_line(rest: &str, arch: &NativeArch, bad: impl Fn() -> ParseError) -> Res
     let mut from = None;
     if let Some(r) = rest.strip_prefix('[') {
         let (old, r) = r.split_once(']').ok_or_else(&bad)?;
-        from = Some(Version::parse(old)?);
+        from = Some(Version::parse_in(&Debian, old)?);
         rest = r.trim_start();
     }
     let inner = rest.strip_prefix('(').ok_or_else(&bad)?;
     let close = inner.find(')').ok_or_else(&bad)?;
     let inner = &inner[..close];
     let (to, origins) = inner.split_once(' ').unwrap_or((inner, ""));
-    let to = Version::parse(to)?;
+    let to = Version::parse_in(&Debian, to)?;
     // Drop the trailing "[amd64]".
     let origins = match origins.rfind(" [") {
         Some(i) if origins.ends_with(']') => &origins[..i],
@@ -292,8 +253,9 @@ pub fn needrestart(body: &str) -> Result<BTreeSet<String>, ParseError> {
 pub struct Policy {
     pub installed: Option<Version>,
     pub candidate: Option<Version>,
-    /// Versions with at least one source other than `/var/lib/dpkg/status`.
-    pub from_repo: BTreeSet<Version>,
+    /// Versions with at least one source other than `/var/lib/dpkg/status`, in the order
+    /// apt printed them.
+    pub from_repo: Vec<Version>,
 }
 
 /// Parses `apt-cache policy NAME...` by layout, not by words (the words are translated):
@@ -337,8 +299,11 @@ pub fn policy(body: &str, arch: &NativeArch) -> Result<BTreeMap<PkgName, Policy>
         if indent == 2 {
             if let Some((_, value)) = t.split_once(':') {
                 let value = value.trim();
-                let parsed =
-                    if value.starts_with('(') || value.is_empty() { None } else { Some(Version::parse(value)?) };
+                let parsed = if value.starts_with('(') || value.is_empty() {
+                    None
+                } else {
+                    Some(Version::parse_in(&Debian, value)?)
+                };
                 match *keys {
                     0 => pol.installed = parsed,
                     1 => pol.candidate = parsed,
@@ -348,12 +313,12 @@ pub fn policy(body: &str, arch: &NativeArch) -> Result<BTreeMap<PkgName, Policy>
             }
         } else if (indent == 1 && t.starts_with("*** ")) || indent == 5 {
             let v = t.trim_start_matches("*** ").split_whitespace().next().unwrap_or("");
-            version = Some(Version::parse(v)?);
+            version = Some(Version::parse_in(&Debian, v)?);
         } else if indent >= 6 {
             let v = version.as_ref().ok_or_else(|| malformed(CMD, format!("source before version: {line}")))?;
             let source = t.split_whitespace().nth(1).unwrap_or("");
-            if source != "/var/lib/dpkg/status" {
-                pol.from_repo.insert(v.clone());
+            if source != "/var/lib/dpkg/status" && !pol.from_repo.contains(v) {
+                pol.from_repo.push(v.clone());
             }
         } else {
             return Err(malformed(CMD, format!("unexpected indentation: {line}")));
@@ -376,7 +341,7 @@ pub fn cache(body: &str, arch: &NativeArch) -> Vec<(PkgName, Version)> {
         let [name, version, deb_arch] = parts[..] else { continue };
         let Some(version) = percent_decode(version) else { continue };
         let qualified = format!("{name}:{deb_arch}");
-        let (Ok(name), Ok(version)) = (arch.name(&qualified), Version::parse(&version)) else { continue };
+        let (Ok(name), Ok(version)) = (arch.name(&qualified), Version::parse_in(&Debian, &version)) else { continue };
         out.push((name, version));
     }
     out
@@ -408,7 +373,8 @@ fn percent_decode(s: &str) -> Option<String> {
 /// with a candidate newer than the installed version that the upgrade does not touch (held
 /// packages are always in the policy list). `installable` holds, for every package that
 /// the upgrade would change or that is held, the versions available from a repository or
-/// a cached .deb.
+/// a cached .deb (in no particular order: the probe sorts them by [`Debian`]'s order).
+/// The `os` section is not read here: it is the probe prelude's, common to every manager.
 pub fn parse_probe(sections: &BTreeMap<String, String>) -> Result<PkgFacts, ParseError> {
     let get = |k: &str| sections.get(k).map(String::as_str).unwrap_or("");
     let arch = NativeArch::new(get("arch"));
@@ -425,7 +391,7 @@ pub fn parse_probe(sections: &BTreeMap<String, String>) -> Result<PkgFacts, Pars
     let mut kept_back = plan.kept_back;
     for (name, p) in &policies {
         if let (Some(i), Some(c)) = (&p.installed, &p.candidate)
-            && i < c
+            && Debian.compare(i, c).is_lt()
             && !plan.pending.contains_key(name)
             && !plan.removals.contains(name)
         {
@@ -433,17 +399,19 @@ pub fn parse_probe(sections: &BTreeMap<String, String>) -> Result<PkgFacts, Pars
         }
     }
 
-    let mut installable: BTreeMap<PkgName, BTreeSet<Version>> =
+    let mut installable: BTreeMap<PkgName, Vec<Version>> =
         policies.into_iter().map(|(n, p)| (n, p.from_repo)).collect();
     let changing: BTreeSet<&PkgName> = plan.pending.keys().chain(&plan.removals).chain(&held).collect();
     for (name, version) in cache(get("cache"), &arch) {
         if changing.contains(&name) {
-            installable.entry(name).or_default().insert(version);
+            let versions = installable.entry(name).or_default();
+            if !versions.contains(&version) {
+                versions.push(version);
+            }
         }
     }
 
     Ok(PkgFacts {
-        os: os_release(get("os")),
         installed,
         pending: plan.pending.into_values().collect(),
         removals: plan.removals,
@@ -453,6 +421,7 @@ pub fn parse_probe(sections: &BTreeMap<String, String>) -> Result<PkgFacts, Pars
         reboot_required_by,
         restart_services,
         installable,
+        ..PkgFacts::default()
     })
 }
 
@@ -482,17 +451,17 @@ mod tests {
                     Conf libssl3 (3.0.15-1~deb12u1 Debian-Security:12/stable-security [amd64])\n\
                     Remv ed [1.19-1]\n";
         let plan = upgrade(body, &a).unwrap();
-        let ssl = &plan.pending[&PkgName::parse("libssl3").unwrap()];
+        let ssl = &plan.pending[&PkgName::parse_in(&Debian, "libssl3").unwrap()];
         assert_eq!(ssl.from.as_ref().unwrap().as_str(), "3.0.11-1~deb12u2");
         assert_eq!(ssl.to.as_str(), "3.0.15-1~deb12u1");
         assert_eq!(ssl.origin, "Debian-Security:12/stable-security");
         assert!(ssl.security);
-        let new = &plan.pending[&PkgName::parse("pd-newdep").unwrap()];
+        let new = &plan.pending[&PkgName::parse_in(&Debian, "pd-newdep").unwrap()];
         assert_eq!((new.from.is_none(), new.origin.as_str(), new.security), (true, "localhost", false));
-        let g = &plan.pending[&PkgName::parse("libgcrypt20").unwrap()];
+        let g = &plan.pending[&PkgName::parse_in(&Debian, "libgcrypt20").unwrap()];
         assert_eq!(g.origin, "Debian:12.15/oldstable, Debian-Security:12/oldstable-security");
         assert!(g.security);
-        assert!(plan.removals.contains(&PkgName::parse("ed").unwrap()));
+        assert!(plan.removals.contains(&PkgName::parse_in(&Debian, "ed").unwrap()));
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //!   holds, filtered by awk to package-name characters, so no host text travels back into
 //!   a command line we build.
 //!
-//! Sections: `os`, `arch`, `installed`, `pkgstate` (digest of apt's inputs by file metadata,
+//! The probe's prelude (see [`crate::pkg::Managers::probe_script`]) prints `os` and chose
+//! apt before this runs. Sections: `arch`, `installed`, `pkgstate` (digest of apt's inputs by file metadata,
 //! see [`crate::probe::cache`], and when apt may have to be asked, `content DIGEST`, by
 //! content, see [`crate::probe::share`]), then the resolver's `upgrade` (ends with
 //! `patchdeck-exit: N`), `held`, `policy` (absent when `pkgstate` says `unchanged`,
@@ -27,8 +28,8 @@ pub const PROBE_SCRIPT: &str = include_str!("probe.sh");
 pub const HISTORY_SCRIPT: &str = include_str!("history.sh");
 
 /// The section names [`PROBE_SCRIPT`] prints, in order.
-pub const SECTIONS: [&str; 10] =
-    ["os", "arch", "installed", "pkgstate", "upgrade", "held", "policy", "reboot", "needrestart", "cache"];
+pub const SECTIONS: [&str; 9] =
+    ["arch", "installed", "pkgstate", "upgrade", "held", "policy", "reboot", "needrestart", "cache"];
 
 /// What only the resolver's run prints, skipped when apt's inputs are unchanged.
 pub const RESOLVER_SECTIONS: [&str; 3] = ["upgrade", "held", "policy"];

@@ -7,10 +7,6 @@ pd_has() { command -v "$1" >/dev/null 2>&1; }
 # A file line beginning with our section marker must not open a section.
 pd_body() { sed 's/^@@patchdeck:/@@escaped:/'; }
 
-echo '@@patchdeck:os'
-if [ -r /etc/os-release ]; then pd_body </etc/os-release
-elif [ -r /usr/lib/os-release ]; then pd_body </usr/lib/os-release; fi
-
 echo '@@patchdeck:arch'
 pd_arch=''
 if pd_has dpkg; then pd_arch=$(dpkg --print-architecture 2>/dev/null) && printf '%s\n' "$pd_arch"; fi

@@ -9,7 +9,7 @@ use patchdeck::engine::event::Event;
 use patchdeck::engine::live::LiveFeed;
 use patchdeck::engine::recorder::Recorder;
 use patchdeck::engine::{Engine, Parts, Summary};
-use patchdeck::pkg::apt::Apt;
+use patchdeck::pkg::Managers;
 use patchdeck::runbook::Runbook;
 use patchdeck::sim::{Fleet, SimProber};
 use patchdeck::transport::simulated::SimTransport;
@@ -35,7 +35,7 @@ pub async fn run(
         &transport,
         &transport,
         &prober,
-        &Apt,
+        Managers::standard(),
         &clock,
         decider,
         &recorder,

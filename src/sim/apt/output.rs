@@ -1,28 +1,18 @@
-//! What real apt and dpkg print, generated from a simulated host's state, so the demo and
-//! tests run the same parser as production. Formats follow Debian bookworm's tools run
-//! with `LC_ALL=C` (see the captured fixtures under `tests/fixtures/apt/`).
+//! What real apt and dpkg print for apt's block of the probe, generated from a simulated
+//! host's state, so the demo and tests run the same parser as production. Formats follow
+//! Debian bookworm's tools run with `LC_ALL=C` (see the captured fixtures under
+//! `tests/fixtures/apt/`).
 
 use std::fmt::Write;
 
-use super::HostState;
-use crate::probe::SECTION_MARK;
-use crate::runbook::Fingerprint;
+use super::super::HostState;
+use super::super::probe::section;
+use crate::pkg::apt::Debian;
+use crate::pkg::{Version, VersionScheme};
 
-fn section(out: &mut String, name: &str) {
-    let _ = writeln!(out, "{SECTION_MARK}{name}");
-}
-
-/// The whole probe output for a host: package sections, then fingerprint sections.
-pub fn probe(h: &HostState, fingerprints: &[Fingerprint]) -> String {
+/// apt's probe sections for a host (the prelude's `os` and `manager` come before them).
+pub fn probe(h: &HostState) -> String {
     let mut out = String::new();
-    section(&mut out, "os");
-    let os = &h.os;
-    let _ = writeln!(
-        out,
-        "PRETTY_NAME=\"{}\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"{}\"\nVERSION_CODENAME={}\nID={}",
-        os.pretty_name, os.version_id, os.codename, os.id
-    );
-
     section(&mut out, "arch");
     out.push_str("amd64\n");
 
@@ -51,32 +41,12 @@ pub fn probe(h: &HostState, fingerprints: &[Fingerprint]) -> String {
     }
 
     section(&mut out, "cache");
-
-    for (i, fp) in fingerprints.iter().enumerate() {
-        section(&mut out, &format!("fp.{i}"));
-        match fp {
-            Fingerprint::Path(p) => match h.files.get(p) {
-                Some(content) => {
-                    let _ = writeln!(out, "{}", crate::probe::sha256_hex(content.as_bytes()));
-                }
-                None => match h.tested_sha256.get(p) {
-                    Some(sha) => {
-                        let _ = writeln!(out, "{sha}");
-                    }
-                    None => out.push_str("@@missing\n"),
-                },
-            },
-            Fingerprint::Command(c) => {
-                let _ = writeln!(out, "{}", h.commands.get(c).map(String::as_str).unwrap_or(""));
-            }
-        }
-    }
     out
 }
 
 /// Installed packages with a newer installable version: (name, from, (to, origin)).
 fn changing(h: &HostState) -> Vec<(String, String, (String, String))> {
-    h.installed.iter().filter_map(|(n, v)| Some((n.clone(), v.clone(), h.candidate(n)?))).collect()
+    h.installed.iter().filter_map(|(n, v)| Some((n.clone(), v.clone(), h.candidate(n, &Debian)?))).collect()
 }
 
 /// `apt-get -s dist-upgrade`, as printed by bookworm's apt.
@@ -102,7 +72,7 @@ pub fn upgrade_simulation(h: &HostState) -> String {
         }
         out.push('\n');
     }
-    let new = h.new_dependencies();
+    let new = h.new_dependencies(&Debian);
     if !new.is_empty() {
         out.push_str("The following NEW packages will be installed:\n ");
         for (n, _, _) in &new {
@@ -132,14 +102,18 @@ pub fn upgrade_simulation(h: &HostState) -> String {
 /// `apt-cache policy NAME`.
 pub fn policy(h: &HostState, name: &str) -> String {
     let installed = h.installed.get(name).cloned().unwrap_or_else(|| "(none)".into());
-    let candidate = h.candidate(name).map_or_else(|| installed.clone(), |(v, _)| v);
+    let candidate = h.candidate(name, &Debian).map_or_else(|| installed.clone(), |(v, _)| v);
     let mut out = format!("{name}:\n  Installed: {installed}\n  Candidate: {candidate}\n  Version table:\n");
     let mut versions = h.installable(name);
     if h.not_installable.contains(name) {
         versions.retain(|(v, _)| *v != installed);
         versions.push((installed.clone(), String::new()));
     }
-    versions.sort_by_key(|v| std::cmp::Reverse(v.0.parse::<debversion::Version>().ok()));
+    // Newest first, as apt prints its version table (text that is no version, last).
+    versions.sort_by(|a, b| match (Version::parse_in(&Debian, &a.0), Version::parse_in(&Debian, &b.0)) {
+        (Ok(x), Ok(y)) => Debian.compare(&y, &x),
+        (x, y) => y.is_ok().cmp(&x.is_ok()),
+    });
     for (v, origin) in versions {
         let star = if v == installed { "***" } else { "   " };
         let _ = writeln!(out, " {star} {v} 500");

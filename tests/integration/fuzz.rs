@@ -270,7 +270,7 @@ fn the_apt_output_parsers_never_panic() {
     seeds.sort();
     let arch = parse::NativeArch::new("amd64");
     fuzz("apt output", &seeds, |text| {
-        let _ = parse::os_release(text);
+        let _ = patchdeck::pkg::OsRelease::parse(text);
         let _ = parse::installed(text, &arch);
         let _ = parse::upgrade(text, &arch);
         let _ = parse::name_list(text, &arch);

@@ -30,7 +30,7 @@ use patchdeck::engine::event::{Event, Request, WavePlan};
 use patchdeck::engine::recorder::{Recorder, WriteAhead};
 use patchdeck::engine::state::{OpenStop, RollbackCheck, Standing, WindowState};
 use patchdeck::engine::{Engine, Parts, Until};
-use patchdeck::pkg::apt::Apt;
+use patchdeck::pkg::Managers;
 use patchdeck::runbook::Runbook;
 use patchdeck::sim::{Fault, FaultEffect, Fleet, SimProber};
 use patchdeck::transport::simulated::SimTransport;
@@ -215,7 +215,7 @@ async fn run_once(
         &transport,
         &transport,
         &prober,
-        &Apt,
+        Managers::standard(),
         &clock,
         &decider,
         &recorder,

@@ -125,8 +125,8 @@ pub(crate) fn purpose_label(purpose: &Purpose) -> &'static str {
     match purpose {
         Purpose::Shell => "runbook command",
         Purpose::Probe { .. } => "probe",
-        Purpose::Install { .. } => "install",
-        Purpose::Restore { .. } => "restore",
+        Purpose::Install => "install",
+        Purpose::Restore => "restore",
         Purpose::Reboot => "reboot",
     }
 }

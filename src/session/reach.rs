@@ -9,9 +9,9 @@ use eyre::WrapErr;
 use crate::diag::SourceFile;
 use crate::health::{NetProber, Prober};
 use crate::runbook::Runbook;
+use crate::sim::SimTransport;
 use crate::sim::{self, SimProber};
 use crate::transport::Transport;
-use crate::transport::simulated::SimTransport;
 
 /// The operator's choices about reaching hosts (the command line's global options).
 #[derive(Debug, Clone, Default)]

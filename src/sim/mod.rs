@@ -1,7 +1,7 @@
 //! A simulated fleet: hosts held in memory, for the demo, tests and drills.
 //!
 //! Each host has installed packages, repository versions, config files and command outputs.
-//! [`crate::transport::simulated::SimTransport`] answers commands from this model: the
+//! [`SimTransport`] answers commands from this model: the
 //! probe as the real script would print it on the host ([`probe`], with the host's package
 //! manager's own sections, so the real parser is exercised), and install and restore
 //! scripts by running them through the host's manager as the simulator plays it
@@ -14,6 +14,8 @@ mod model;
 pub mod probe;
 #[cfg(test)]
 pub(crate) mod testing;
+mod transport;
 
 pub use manager::{Ran, SimManager, standard};
 pub use model::{DEFAULT_MANAGER, Fault, FaultEffect, Fleet, HostState, RepoVersion, SimProber};
+pub use transport::SimTransport;

@@ -77,9 +77,9 @@ mod tests {
     use crate::pkg::testing::Fake;
     use crate::pkg::{Managers, PkgName, Version};
     use crate::probe::{HostFacts, Mode, probe_host_with};
+    use crate::sim::SimTransport;
     use crate::sim::{Fault, FaultEffect, Fleet, RepoVersion, SimProber};
     use crate::transport::Transport;
-    use crate::transport::simulated::SimTransport;
 
     fn both() -> Managers {
         Managers::new(vec![Arc::new(Apt), Arc::new(Fake::default())])

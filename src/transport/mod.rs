@@ -2,13 +2,12 @@
 //!
 //! Implementations: [`ssh::SshTransport`] (the system OpenSSH client through the `openssh`
 //! crate, one multiplexed master per host), [`local::LocalTransport`] (this machine) and
-//! [`simulated::SimTransport`] (an in-memory fleet for the demo, tests and drills).
+//! [`crate::sim::SimTransport`] (an in-memory fleet for the demo, tests and drills).
 //! [`pool`] bounds how many hosts are worked on at once; [`stream`] cuts output into lines
 //! while a command runs.
 
 pub mod local;
 pub mod pool;
-pub mod simulated;
 pub mod ssh;
 pub mod stream;
 

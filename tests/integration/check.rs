@@ -7,8 +7,8 @@ use patchdeck::check::{self, Options, Report};
 use patchdeck::diag::SourceFile;
 use patchdeck::diff::Class;
 use patchdeck::pkg::Managers;
+use patchdeck::sim::SimTransport;
 use patchdeck::sim::{Fleet, SimProber};
-use patchdeck::transport::simulated::SimTransport;
 
 use crate::support::demo::{CLEAN_WAVES, clean_demo};
 

@@ -19,8 +19,8 @@ use patchdeck::engine::{Engine, Parts, Until};
 use patchdeck::inventory::Host;
 use patchdeck::pkg::Managers;
 use patchdeck::runbook::Runbook;
+use patchdeck::sim::SimTransport;
 use patchdeck::sim::{Fault, FaultEffect, Fleet, SimProber};
-use patchdeck::transport::simulated::SimTransport;
 use patchdeck::transport::{Command, Output, Sink, Transport, TransportError};
 
 use crate::support::demo::{DEMO, with_waves};

@@ -10,8 +10,8 @@ use patchdeck::drill::{Backend, Drill, Handle, Scenario, Script, scenario};
 use patchdeck::engine::control::{Choice, StopCode};
 use patchdeck::engine::event::{Event, HostResult, Outcome, StopKind};
 use patchdeck::engine::recorder::MemoryLog;
+use patchdeck::sim::SimTransport;
 use patchdeck::sim::{Fleet, SimProber};
-use patchdeck::transport::simulated::SimTransport;
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo");
 

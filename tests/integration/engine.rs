@@ -13,8 +13,8 @@ use patchdeck::engine::live::{self, Live, LiveFeed, RunId};
 use patchdeck::engine::recorder::{MemoryLog, Recorder};
 use patchdeck::engine::{Engine, Parts, Summary};
 use patchdeck::pkg::Managers;
+use patchdeck::sim::SimTransport;
 use patchdeck::sim::{Fault, FaultEffect, Fleet, SimProber};
-use patchdeck::transport::simulated::SimTransport;
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo");
 

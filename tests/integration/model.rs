@@ -32,8 +32,8 @@ use patchdeck::engine::state::{OpenStop, RollbackCheck, Standing, WindowState};
 use patchdeck::engine::{Engine, Parts, Until};
 use patchdeck::pkg::Managers;
 use patchdeck::runbook::Runbook;
+use patchdeck::sim::SimTransport;
 use patchdeck::sim::{Fault, FaultEffect, Fleet, SimProber};
-use patchdeck::transport::simulated::SimTransport;
 
 use crate::support::demo::{DEMO, with_waves};
 

@@ -11,8 +11,8 @@ use patchdeck::engine::recorder::Recorder;
 use patchdeck::engine::{Engine, Parts, Summary};
 use patchdeck::pkg::Managers;
 use patchdeck::runbook::Runbook;
+use patchdeck::sim::SimTransport;
 use patchdeck::sim::{Fleet, SimProber};
-use patchdeck::transport::simulated::SimTransport;
 
 /// Runs `rb` to its end on `fleet` at `now`, operated by alice and bob, `decider` answering
 /// every stop; with `live`, the cockpit's feed watches. The summary and every journaled

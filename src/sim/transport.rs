@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::stream::{self, Discard, Sink, replay};
-use super::{Command, OPERATOR_HOST, Output, Purpose, Transport, TransportError};
+use super::{FaultEffect, Fleet, HostState, Ran, SimManager};
 use crate::inventory::Host;
-use crate::sim::{FaultEffect, Fleet, HostState, Ran, SimManager};
+use crate::transport::stream::{self, Discard, Sink, replay};
+use crate::transport::{Command, OPERATOR_HOST, Output, Purpose, Transport, TransportError};
 
 /// Answers commands from a simulated fleet. Hosts are found by name, then by address.
 #[derive(Clone)]

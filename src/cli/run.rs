@@ -111,6 +111,16 @@ pub(super) async fn headless(session: &Session, decider: &dyn Decider, prefix: &
     session.recorder.subscribe(Printer { prefix, line: crate::narrate::progress_line });
     let engine = session.engine(decider, None, Until::Finished);
     let summary = run_minding_signals(&engine, &session.operators).await?;
+    // Where every host stands, as the record says: the line an operator reads last.
+    let standings = session.recorder.with_state(|s| {
+        s.hosts
+            .iter()
+            .map(|(name, h)| format!("{prefix}{name}: {}", crate::narrate::standing(h.standing())))
+            .collect::<Vec<_>>()
+    });
+    for line in standings {
+        println!("{line}");
+    }
     if summary.paused {
         println!(
             "{prefix}window left paused: resume with `patchdeck run {} --resume --journal {}`",

@@ -558,7 +558,7 @@ rollback = "true"
     let out = run_window(fleet, &rb, &["--decide", "rollback"]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.contains("prod-clean: rollback verified"), "{stdout}");
+    assert!(stdout.contains("prod-clean: rolled back, verified"), "{stdout}");
     let after = fleet.installed("prod-clean");
     assert_eq!(after, before, "dpkg-query -W after the rollback is byte for byte the one before the window");
 

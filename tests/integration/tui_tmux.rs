@@ -724,7 +724,7 @@ fn watch_follows_a_run_in_a_second_pane_read_only() {
     t.start(dir.path(), &run_cmd());
     t.wait_for("w", "HARD STOP canary1", 60);
     let watch = format!(
-        "cd '{}' && {} watch {}; echo EXITED $?; sleep 600",
+        "cd '{}' && {} watch {}; rc=$?; printf '\\r\\nEXITED %s\\n' \"$rc\"; sleep 600",
         dir.path().display(),
         env!("CARGO_BIN_EXE_patchdeck"),
         journal(dir.path()).display()
@@ -1049,7 +1049,7 @@ fn a_drill_in_the_cockpit_is_marked_decided_by_the_operators_and_scored() {
 
     // `watch` of the drill's journal says DRILL too.
     let watch = format!(
-        "cd '{}' && {} watch drill.jsonl; echo EXITED $?; sleep 600",
+        "cd '{}' && {} watch drill.jsonl; rc=$?; printf '\\r\\nEXITED %s\\n' \"$rc\"; sleep 600",
         dir.path().display(),
         env!("CARGO_BIN_EXE_patchdeck")
     );

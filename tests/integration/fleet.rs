@@ -163,6 +163,10 @@ fn fleet_end_to_end() {
     timed("run: sshd killed mid-step");
     run_killed_then_resumed(&fleet);
     timed("run: kill -9 then --resume");
+    run_paused_mid_step_resumed_then_rolled_back(&fleet, &baseline);
+    timed("run: SIGTERM mid-step, --resume to the end, patchdeck rollback after");
+    run_abort_at_a_stop_starts_nothing_then_rolled_back(&fleet);
+    timed("run: abort at a hard stop, patchdeck rollback --all after");
     drill_live_outside_its_window_touches_nothing(&fleet);
     drill_live_scenarios(&fleet, &baseline);
     timed("drill --live: five scenarios");
@@ -738,6 +742,189 @@ timeout = "2m"
     assert_eq!(host_result(&after, "prod-clean"), [HostResult::RolledBack]);
     assert!(matches!(after.last(), Some(Event::WindowFinished { .. })));
     assert_eq!(fleet.installed("prod-clean"), before, "dpkg-query -W byte for byte as before the window");
+}
+
+/// Sends `signal` to `pid` with kill(1).
+fn kill(pid: u32, signal: &str) {
+    let st = std::process::Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap();
+    assert!(st.success(), "kill -{signal} {pid}");
+}
+
+/// `patchdeck rollback JOURNAL ARGS... --yes --operator fleet-test`
+fn rollback_cmd(fleet: &Fleet, journal: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["rollback", journal.to_str().unwrap()];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--yes", "--operator", "fleet-test"]);
+    let out = fleet.patchdeck(&all);
+    eprintln!("rollback {}:\n{}{}", journal.display(), text(&out.stdout), text(&out.stderr));
+    out
+}
+
+/// The rollbacks `patchdeck rollback` journaled for `host` after event `from`: every
+/// rollback finished ok and verified on the host, and its health checks ran after it.
+fn rolled_back_verified(ev: &[Event], from: usize, host: &str) {
+    let after = &ev[from..];
+    assert!(matches!(&after[0], Event::Resumed { operators, .. } if operators == &["fleet-test"]), "{:#?}", after[0]);
+    let finished: Vec<_> = after
+        .iter()
+        .filter_map(|e| match e {
+            Event::RollbackFinished { host: h, outcome, verified, .. } if h == host => {
+                Some((outcome.clone(), *verified))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(!finished.is_empty(), "{host} rolled back: {after:#?}");
+    assert!(finished.iter().all(|(o, v)| *o == Outcome::Ok && *v != Some(false)), "{host}: {finished:?}");
+    let checks = after.iter().find_map(|e| match e {
+        Event::Checks { host: h, after_rollback: true, results, .. } if h == host => Some(results.clone()),
+        _ => None,
+    });
+    let checks = checks.unwrap_or_else(|| panic!("{host}: health checked after the rollback: {after:#?}"));
+    assert!(!checks.is_empty() && checks.iter().all(|c| c.ok), "{host}: {checks:?}");
+}
+
+/// Issue 13, on the real fleet: SIGTERM while a step runs leaves the window paused (the
+/// running step ends, nothing new starts, exit 4); `--resume` carries on to the end where it
+/// was (no step twice) and installs exactly the tested versions; then, the window finished,
+/// `patchdeck rollback --host` puts the host back byte for byte and re-checks its health.
+fn run_paused_mid_step_resumed_then_rolled_back(fleet: &Fleet, baseline: &Baseline) {
+    let steps = r#"[[step]]
+name = "apply tested updates"
+packages = "tested"
+
+[[step]]
+name = "slow step"
+run = "sleep 4"
+rollback = "true"
+timeout = "1m"
+
+[[step]]
+name = "after the pause"
+run = "true"
+rollback = "true"
+"#;
+    let rb = fleet.window("fleet-pause", "prod-clean", "", Some(steps));
+    let before = fleet.installed("prod-clean");
+    let journal = journal_of(fleet, "fleet-pause");
+    let args = ["run", rb.to_str().unwrap(), "--no-tui", "--yes", "--operator", "fleet-test"];
+    let child = fleet.patchdeck_cmd(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for_step(&journal, "slow step", Duration::from_secs(180));
+    kill(child.id(), "TERM");
+    let out = child.wait_with_output().unwrap();
+    eprintln!("paused run:\n{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(4), "left paused");
+    let paused = events(&journal);
+    let at = paused
+        .iter()
+        .position(|e| matches!(e, Event::Requested { request: patchdeck::engine::event::Request::Pause { .. }, .. }))
+        .expect("the pause is journaled");
+    assert!(!paused[at..].iter().any(|e| matches!(e, Event::StepStarted { .. })), "nothing started after the pause");
+    assert!(
+        paused[at..].iter().any(|e| matches!(e, Event::StepFinished { step: 1, outcome: Outcome::Ok, .. })),
+        "the running step ran to its end and is recorded as it ended: {:#?}",
+        &paused[at..]
+    );
+    assert!(!paused.iter().any(|e| matches!(e, Event::WindowFinished { .. })));
+
+    let out = run_window(fleet, &rb, &["--resume"]);
+    assert_eq!(out.status.code(), Some(0), "resumed to the end");
+    let done = events(&journal);
+    assert_eq!(&done[..paused.len()], &paused[..], "nothing journaled before was changed");
+    assert!(matches!(&done[paused.len()], Event::Resumed { operators, .. } if operators == &["fleet-test"]));
+    for step in ["apply tested updates", "slow step", "after the pause"] {
+        assert_eq!(count(&done, |e| matches!(e, Event::StepStarted { name, .. } if name == step)), 1, "{step} once");
+    }
+    assert!(matches!(done.last(), Some(Event::WindowFinished { aborted: false })));
+    let after = versions(&fleet.installed("prod-clean"));
+    for u in &baseline.updates {
+        assert_eq!(after.get(u.name.as_str()).map(String::as_str), Some(u.to.as_str()), "{} as tested", u.name);
+    }
+
+    // The window is over: rollback is still there.
+    let out = rollback_cmd(fleet, &journal, &["--host", "prod-clean"]);
+    assert_eq!(out.status.code(), Some(0), "rolled back and verified");
+    assert_eq!(fleet.installed("prod-clean"), before, "dpkg-query -W byte for byte as before the window");
+    rolled_back_verified(&events(&journal), done.len(), "prod-clean");
+}
+
+/// Issue 13, on the real fleet: two hosts in parallel; prod-clean's step fails while
+/// prod-drift's runs; `--decide abort` at the hard stop: prod-drift's running step ends and
+/// is recorded as it ended, and no step starts anywhere after the decision. Then, the window
+/// aborted, `patchdeck rollback --all` puts both hosts back byte for byte.
+fn run_abort_at_a_stop_starts_nothing_then_rolled_back(fleet: &Fleet) {
+    let steps = r#"[[step]]
+name = "apply tested updates"
+packages = "tested"
+
+[[step]]
+name = "migrate"
+run = "if [ -e /etc/pd-fail-here ]; then sleep 3; echo failing here on purpose >&2; exit 9; fi; sleep 10"
+rollback = "true"
+timeout = "1m"
+
+[[step]]
+name = "never after an abort"
+run = "true"
+rollback = "true"
+"#;
+    let hosts = ["prod-clean", "prod-drift"];
+    let rb = fleet.window_of("fleet-abort", &hosts, "parallel = 2", "", Some(steps));
+    // prod-drift differs from staging only in /etc/network/interfaces, which only the
+    // fleet runbook's fingerprint compares: without it, the host is as clean as prod-clean.
+    let text_rb = std::fs::read_to_string(&rb).unwrap();
+    let fingerprint = "[[fingerprint]]\npath = \"/etc/network/interfaces\"";
+    assert!(text_rb.contains(fingerprint), "{text_rb}");
+    std::fs::write(&rb, text_rb.replace(fingerprint, "")).unwrap();
+    let before: Vec<String> = hosts.iter().map(|h| fleet.installed(h)).collect();
+    fleet.exec_ok("prod-clean", "touch /etc/pd-fail-here");
+    let journal = journal_of(fleet, "fleet-abort");
+
+    let out = run_window(fleet, &rb, &["--decide", "abort"]);
+    fleet.exec_ok("prod-clean", "rm /etc/pd-fail-here");
+    assert_eq!(out.status.code(), Some(3), "aborted");
+    let ev = events(&journal);
+    let at = ev
+        .iter()
+        .position(|e| {
+            matches!(e, Event::Decided(d) if d.decision.choice == Choice::Abort && d.host.as_deref() == Some("prod-clean"))
+        })
+        .unwrap_or_else(|| panic!("abort decided at prod-clean's stop: {ev:#?}"));
+    assert!(
+        ev[..at].iter().any(|e| matches!(e, Event::HardStop { host: Some(h), stop: StopKind::StepFailed { .. }, .. } if h == "prod-clean")),
+        "{ev:#?}"
+    );
+    assert!(
+        !ev[at..].iter().any(|e| matches!(e, Event::StepStarted { .. })),
+        "nothing started after the abort: {:#?}",
+        &ev[at..]
+    );
+    assert_eq!(count(&ev, |e| matches!(e, Event::StepStarted { name, .. } if name == "never after an abort")), 0);
+    let drift_migrate: Vec<&Outcome> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::StepFinished { host, step: 1, outcome, .. } if host == "prod-drift" => Some(outcome),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        drift_migrate,
+        [&Outcome::Ok],
+        "prod-drift's migrate (started 3s before prod-clean's failed) ran to its end, recorded as it ended"
+    );
+    assert!(matches!(ev.last(), Some(Event::WindowFinished { aborted: true })));
+    for (h, b) in hosts.iter().zip(&before) {
+        assert_ne!(&fleet.installed(h), b, "{h}: the abort left its packages changed");
+    }
+
+    // The window is over (aborted): rollback is still there, for every host with changes.
+    let out = rollback_cmd(fleet, &journal, &["--all"]);
+    assert_eq!(out.status.code(), Some(0), "rolled back and verified");
+    let after = events(&journal);
+    for (h, b) in hosts.iter().zip(&before) {
+        assert_eq!(&fleet.installed(h), b, "{h}: dpkg-query -W byte for byte as before the window");
+        rolled_back_verified(&after, ev.len(), h);
+    }
 }
 
 // ---- `patchdeck drill --live` on the real fleet ----

@@ -377,3 +377,28 @@ fn headless_refuses_to_start_early_unless_told_why() {
         ev.iter().position(|e| matches!(e, Event::Decided(d) if d.decision.choice == Choice::StartEarly)).unwrap();
     assert!(decided < first_step, "decided before anything changed");
 }
+
+/// The journal moved away while the window runs: the next append refuses (its file is no
+/// longer the journal), the window stops there, the message names the journal and what
+/// happened, and nothing is written to the moved file or to a new one at the old path.
+#[test]
+fn a_journal_moved_mid_window_stops_the_window_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), "");
+    let child = run_cmd(dir.path(), &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_journal(dir.path(), "\"name\":\"apply tested updates\"", 30);
+    let moved = dir.path().join("moved.jsonl");
+    std::fs::rename(journal(dir.path()), &moved).unwrap();
+    let at_move = std::fs::read(&moved).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    eprintln!("{}{err}", text(&out.stdout));
+    assert_eq!(out.status.code(), Some(1), "{}{err}", text(&out.stdout));
+    assert!(err.contains("openssl-security-2026-11.journal.jsonl"), "names the journal: {err}");
+    assert!(err.contains("moved") || err.contains("replaced") || err.contains("removed"), "says what happened: {err}");
+    assert_eq!(std::fs::read(&moved).unwrap(), at_move, "nothing appended to the moved file");
+    assert!(!journal(dir.path()).exists(), "no new journal started at the old path");
+    let before: Vec<Event> =
+        patchdeck::journal::replay::<Event>(&moved).unwrap().records.into_iter().map(|r| r.event).collect();
+    assert!(!before.iter().any(|e| matches!(e, Event::WindowFinished { .. })));
+}

@@ -218,14 +218,18 @@ impl Fleet {
     /// `[policy]`, and `steps` (TOML `[[step]]` tables) replacing the runbook's steps when
     /// given. Returns the runbook's path.
     pub fn window(&self, name: &str, host: &str, policy: &str, steps: Option<&str>) -> PathBuf {
+        self.window_of(name, &[host], "", policy, steps)
+    }
+
+    /// As [`Fleet::window`], with the one wave holding `hosts` in this order and `wave`
+    /// (TOML lines, e.g. `parallel = 2`) added to it.
+    pub fn window_of(&self, name: &str, hosts: &[&str], wave: &str, policy: &str, steps: Option<&str>) -> PathBuf {
         let rb = std::fs::read_to_string(&self.runbook).expect("fleet runbook");
-        let hosts = std::fs::read_to_string(self.dir.join("hosts.toml")).expect("fleet hosts.toml");
-        let keep: Vec<&str> = hosts
-            .split("[[host]]")
-            .skip(1)
-            .filter(|b| ["name = \"staging\"".to_string(), format!("name = \"{host}\"")].iter().any(|n| b.contains(n)))
-            .collect();
-        assert_eq!(keep.len(), 2, "staging and {host} in {hosts}");
+        let inventory = std::fs::read_to_string(self.dir.join("hosts.toml")).expect("fleet hosts.toml");
+        let names: Vec<String> = ["staging"].iter().chain(hosts).map(|h| format!("name = \"{h}\"")).collect();
+        let keep: Vec<&str> =
+            inventory.split("[[host]]").skip(1).filter(|b| names.iter().any(|n| b.contains(n.as_str()))).collect();
+        assert_eq!(keep.len(), hosts.len() + 1, "staging and {hosts:?} in {inventory}");
         std::fs::write(self.dir.join(format!("{name}-hosts.toml")), format!("[[host]]{}", keep.join("[[host]]")))
             .unwrap();
 
@@ -238,7 +242,8 @@ impl Fleet {
             .replace("file = \"hosts.toml\"", &format!("file = \"{name}-hosts.toml\""))
             .replace("[policy]\n", &format!("[policy]\n{policy}"));
         assert!(head.contains(&format!("name = \"{name}\"")) && head.contains(&format!("{name}-hosts.toml")), "{head}");
-        let rb = format!("{head}[[wave]]\nname = \"only\"\nhosts = [\"{host}\"]\n\n{steps}{}", &rb[first_check..]);
+        let list = hosts.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(", ");
+        let rb = format!("{head}[[wave]]\nname = \"only\"\nhosts = [{list}]\n{wave}\n{steps}{}", &rb[first_check..]);
         let path = self.dir.join(format!("{name}.toml"));
         std::fs::write(&path, rb).unwrap();
         path

@@ -54,6 +54,12 @@ pub fn main() -> ExitCode {
                 eprintln!("{d}");
                 return ExitCode::from(exit::INVALID_INPUT);
             }
+            if let Some(not_a_file @ crate::journal::JournalError::NotAFile { .. }) =
+                e.chain().find_map(|c| c.downcast_ref::<crate::journal::JournalError>())
+            {
+                eprintln!("patchdeck: {not_a_file}");
+                return ExitCode::from(exit::INVALID_INPUT);
+            }
             if let Some(refused) = e.downcast_ref::<output::Refused>() {
                 eprintln!("patchdeck: {refused}");
                 return ExitCode::from(exit::INVALID_INPUT);

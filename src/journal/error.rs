@@ -11,14 +11,18 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     /// An I/O operation on the journal (or its directory, or a torn-tail file) failed.
-    #[error("cannot {op} journal {}: {source}", path.display())]
+    // The cause is in the message, not the error chain: a chain would print it twice.
+    #[error("cannot {op} journal {}: {cause}", path.display())]
     Io {
         path: PathBuf,
         /// What we were doing ("create", "write to", "fsync", ...), for the message.
         op: &'static str,
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
+
+    /// The path names something that is not a regular file (a FIFO would hang the read).
+    #[error("journal {} is {kind}, not a regular file: give the path of the journal itself", path.display())]
+    NotAFile { path: PathBuf, kind: &'static str },
 
     /// `create` found a journal already there: never overwrite a window's history.
     #[error(
@@ -136,6 +140,6 @@ pub type Result<T, E = JournalError> = std::result::Result<T, E>;
 
 impl JournalError {
     pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
-        Self::Io { path: path.into(), op, source }
+        Self::Io { path: path.into(), op, cause: source }
     }
 }

@@ -49,7 +49,7 @@ impl<E: DeserializeOwned> Follower<E> {
     /// [`next_batch`](Follower::next_batch) returns every record already there.
     /// Fails with [`JournalError::NoHeader`] if the header is not complete yet.
     pub fn open(path: &Path) -> Result<Self> {
-        let mut file = File::open(path).map_err(|e| JournalError::io(path, "open", e))?;
+        let mut file = super::replay::open_regular(path, std::fs::OpenOptions::new().read(true))?;
         // The header is one line; 64 KiB bounds it generously without reading a whole file.
         let mut head = Vec::new();
         (&mut file).take(64 * 1024).read_to_end(&mut head).map_err(|e| JournalError::io(path, "read", e))?;

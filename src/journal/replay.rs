@@ -50,8 +50,47 @@ pub(crate) struct Parsed<E> {
 /// Reads every record of the journal at `path`. Takes no lock: safe while another
 /// process appends (a line being written shows up as a torn tail).
 pub fn replay<E: DeserializeOwned>(path: &Path) -> Result<Replay<E>> {
-    let bytes = std::fs::read(path).map_err(|e| JournalError::io(path, "read", e))?;
+    let bytes = read_regular(path)?;
     Ok(parse(path, &bytes)?.replay)
+}
+
+/// The journal's bytes, refusing anything but a regular file (a FIFO would block the read
+/// for ever, a device never end).
+fn read_regular(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = open_regular(path, std::fs::OpenOptions::new().read(true))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(|e| JournalError::io(path, "read", e))?;
+    Ok(bytes)
+}
+
+/// Opens the journal with `options` only if it is a regular file: checked before opening,
+/// opened non-blocking (a path swapped for a FIFO after the check still cannot hang the
+/// open), and checked again on the opened file.
+pub(crate) fn open_regular(path: &Path, options: &mut std::fs::OpenOptions) -> Result<std::fs::File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let special = |meta: &std::fs::Metadata| -> Result<()> {
+        let t = meta.file_type();
+        let kind = if t.is_file() {
+            return Ok(());
+        } else if t.is_dir() {
+            "a directory"
+        } else if t.is_fifo() {
+            "a FIFO (named pipe)"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            "a device or other special file"
+        };
+        Err(JournalError::NotAFile { path: path.to_path_buf(), kind })
+    };
+    special(&std::fs::metadata(path).map_err(|e| JournalError::io(path, "open", e))?)?;
+    let file = options
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| JournalError::io(path, "open", e))?;
+    special(&file.metadata().map_err(|e| JournalError::io(path, "open", e))?)?;
+    Ok(file)
 }
 
 /// One line of the file: its bytes without the newline, and where it sits.

@@ -112,8 +112,7 @@ impl<E: Serialize + DeserializeOwned> Journal<E> {
     /// `<path>.torn-<seq>` (fsynced) and only then cut off, so nothing is lost silently;
     /// the returned [`Replay`] says what was torn and where it went.
     pub fn open_append(path: &Path) -> Result<(Self, Replay<E>)> {
-        let mut file =
-            OpenOptions::new().read(true).append(true).open(path).map_err(|e| JournalError::io(path, "open", e))?;
+        let mut file = super::replay::open_regular(path, OpenOptions::new().read(true).append(true))?;
         lock(&file, path)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(|e| JournalError::io(path, "read", e))?;

@@ -280,3 +280,28 @@ fn a_known_hosts_file_that_does_not_exist_is_an_error_not_an_empty_list() {
     let out = patchdeck_within(30, &["--known-hosts", dir.path().to_str().unwrap(), "check", &runbook], &[]);
     assert!(text(&out.stderr).contains("is not a regular file"), "{}", text(&out.stderr));
 }
+
+/// A journal path that is a FIFO or a directory: `report`, `rollback`, `watch` and
+/// `run --resume` say so at once (exit 2) instead of waiting for ever on the read.
+#[test]
+fn a_fifo_as_the_journal_is_exit_2_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = demo_copy(dir.path());
+    let fifo = dir.path().join("journal.jsonl");
+    mkfifo(&fifo);
+    let fifo = fifo.to_str().unwrap();
+    let dir_arg = dir.path().to_str().unwrap();
+    for (journal, why) in [(fifo, "is a FIFO"), (dir_arg, "is a directory")] {
+        let cases: [Vec<&str>; 3] = [
+            vec!["report", journal],
+            vec!["rollback", journal, "--all", "--yes"],
+            vec!["run", &runbook, "--resume", "--journal", journal, "--no-tui", "--yes"],
+        ];
+        for args in cases {
+            let out = patchdeck_within(30, &args, &[]);
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert!(err.contains(why) && err.contains(journal), "{args:?}: {err}");
+        }
+    }
+}

@@ -105,6 +105,7 @@ pub async fn rollback(global: &Global, args: RollbackArgs) -> eyre::Result<u8> {
     session.recorder.subscribe(Printer { prefix: "", line: crate::narrate::progress_line });
     let engine = session.engine(&decider, None, Until::Finished);
     let by = session.operators.clone();
+    engine.take_up().await?;
     if args.all {
         engine.request(Request::RollbackAll, by).await?;
     } else if let Some(w) = &args.wave {
@@ -117,6 +118,15 @@ pub async fn rollback(global: &Global, args: RollbackArgs) -> eyre::Result<u8> {
     let result = engine.rollbacks_only().await;
     session.reach.transport.close().await;
     result?;
+    let standings = session.recorder.with_state(|s| {
+        asked
+            .iter()
+            .filter_map(|h| s.host(h).map(|st| format!("{h}: {}", crate::narrate::standing(st.standing()))))
+            .collect::<Vec<_>>()
+    });
+    for line in standings {
+        println!("{line}");
+    }
     let ok = session.recorder.with_state(|s| {
         asked.iter().all(|h| {
             s.host(h).is_some_and(|st| {

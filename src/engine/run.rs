@@ -358,6 +358,17 @@ impl<'a> Engine<'a> {
 
     /// A window left paused (the operators quit after it ended) is taken up again, and the
     /// resume journaled, when rollbacks are due: leaving did not give up on them.
+    /// Journals that this process takes the window up (who, which process, which machine):
+    /// `patchdeck rollback` does so before its first request, whatever the window's state.
+    pub async fn take_up(&self) -> eyre::Result<()> {
+        self.record(Event::Resumed {
+            operators: self.p.operators.clone(),
+            pid: std::process::id(),
+            machine: machine_name(),
+        })
+        .await
+    }
+
     async fn take_up_for_rollbacks(&self) -> eyre::Result<()> {
         if self.with_state(|s| s.paused && !s.rollbacks_due().is_empty()) {
             self.record(Event::Resumed {

@@ -315,8 +315,14 @@ fn rollback_command_undoes_a_host_after_the_window_finished() {
     let after = events(dir.path());
     assert_eq!(&after[..before.len()], &before[..], "appended to the same journal");
     let new = &after[before.len()..];
-    assert!(matches!(&new[0], Event::Requested { request: Request::RollbackHost { host }, operators }
+    assert!(
+        matches!(&new[0], Event::Resumed { operators, pid, .. } if operators == &["bob"] && *pid != std::process::id()),
+        "who took the window up, from which process: {:?}",
+        new[0]
+    );
+    assert!(matches!(&new[1], Event::Requested { request: Request::RollbackHost { host }, operators }
         if host == "web1" && operators == &["bob"]));
+    assert!(stdout.contains("web1: rolled back, verified"), "the host's standing is said last: {stdout}");
     let undone: Vec<usize> = new
         .iter()
         .filter_map(|e| match e {

@@ -5,7 +5,9 @@
 #
 #   benches/idle-cpu.sh [SECS=60]
 #
-# Needs tmux (apt-get install tmux). Not run by tests/run (a test there bounds 3 s of it).
+# Needs tmux (apt-get install tmux). Not run by tests/run: CPU time is a benchmark's figure,
+# never a test's limit (the tests prove the loop has nothing to wake for while idle:
+# src/tui/pace.rs, "nothing changed").
 set -euo pipefail
 SECS=${1:-60}
 REPO=$(cd "$(dirname "$0")/.." && pwd)

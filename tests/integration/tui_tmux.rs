@@ -605,7 +605,9 @@ fn closing_the_terminal_leaves_the_window_paused_without_a_panic() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    hanging_restart(dir.path(), 5);
+    // Long enough that the step is still running when the pane is gone, however loaded
+    // the machine is: the step must end after the pause, not before it.
+    hanging_restart(dir.path(), 15);
     let t = Tmux::new("hangup");
     // sh outlives the pane (a trap, so patchdeck still gets the signal) to say how
     // patchdeck exited, in a file: the pane that would show it is gone.

@@ -131,9 +131,9 @@ impl Class {
             Class::Unreachable => "CANNOT CONNECT",
             Class::DriftNetworking => "NETWORK DRIFT",
             Class::DriftConffile => "MODIFIED CONFFILE",
-            Class::DriftConfig => "config drift",
-            Class::DriftKernel => "kernel drift",
-            Class::DriftServices => "services drift",
+            Class::DriftConfig => "OTHER CONFIG DRIFT",
+            Class::DriftKernel => "KERNEL DRIFT",
+            Class::DriftServices => "SERVICES DRIFT",
             Class::DriftSources => "SOURCES DRIFT",
         }
     }
@@ -332,7 +332,7 @@ pub fn diff_host(
         }
     }
 
-    findings.extend(drift_findings(facts, baseline, &changes, policy));
+    findings.extend(drift_findings(facts, baseline, &changes, fingerprints, policy));
 
     HostDiff {
         host: host.to_string(),
@@ -345,7 +345,14 @@ pub fn diff_host(
 
 /// Discovered drift: the host's configuration map against staging's (nothing when the
 /// baseline has no map: `check` says so once for the fleet).
-fn drift_findings(facts: &HostFacts, baseline: &Baseline, changes: &[PkgName], policy: &Policy) -> Vec<Finding> {
+/// A file the runbook fingerprints is judged by its fingerprint alone, not twice.
+fn drift_findings(
+    facts: &HostFacts,
+    baseline: &Baseline,
+    changes: &[PkgName],
+    fingerprints: &[Fingerprint],
+    policy: &Policy,
+) -> Vec<Finding> {
     let Some(tested) = &baseline.drift else { return Vec::new() };
     let Some(here) = &facts.drift else {
         return vec![Finding {
@@ -358,8 +365,10 @@ fn drift_findings(facts: &HostFacts, baseline: &Baseline, changes: &[PkgName], p
         }];
     };
     let changing = |p: &str| changes.iter().any(|c| c.as_str() == p);
+    let fingerprinted = |key: &str| fingerprints.iter().any(|f| matches!(f, Fingerprint::Path(p) if p == key));
     crate::drift::compare(tested, here, &policy.drift, &changing)
         .into_iter()
+        .filter(|d| !fingerprinted(&d.key))
         .map(|d| {
             let class = Class::of_drift(d.area);
             Finding {

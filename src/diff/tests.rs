@@ -206,16 +206,18 @@ fn discovered_drift_lands_in_its_area_with_the_area_reaction() {
         ("/etc/motd", item(Area::Config, "md5:m", None, false)),
         ("/etc/apt/sources.list.d/extra.list", item(Area::Sources, "md5:s", None, false)),
     ]));
+    facts.fingerprints.insert("file:/etc/network/interfaces".into(), FpValue::Sha256("b".repeat(64)));
     let fps = [Fingerprint::Path("/etc/network/interfaces".into())];
     let d = diff_host("prod1", &facts, &b, &fps, &Policy::default());
     let got: Vec<(Class, &str, Option<OnDivergence>)> =
         d.divergences().map(|f| (f.class, f.subject.as_str(), f.verdict)).collect();
     let (stop, warn) = (Some(OnDivergence::Stop), Some(OnDivergence::Warn));
+    // The network file is also a fingerprint: judged by it (config_drift), not twice.
     assert_eq!(
         got,
         vec![
+            (Class::ConfigDrift, "file:/etc/network/interfaces", stop),
             (Class::DriftSources, "/etc/apt/sources.list.d/extra.list", stop),
-            (Class::DriftNetworking, "/etc/network/interfaces", stop),
             (Class::DriftConffile, "/etc/ssl/openssl.cnf", stop),
             (Class::DriftKernel, "/etc/sysctl.d/60-x.conf", warn),
         ]
@@ -228,12 +230,13 @@ fn discovered_drift_lands_in_its_area_with_the_area_reaction() {
     let mut policy = Policy::default();
     policy.drift.set(Area::Kernel, crate::drift::Reaction::Ignore);
     policy.drift.set(Area::Networking, crate::drift::Reaction::Warn);
-    let d = diff_host("prod1", &facts, &b, &fps, &policy);
+    let d = diff_host("prod1", &facts, &b, &[], &policy);
     assert!(d.findings.iter().all(|f| f.class != Class::DriftKernel));
     assert_eq!(d.findings.iter().find(|f| f.class == Class::DriftNetworking).unwrap().verdict, warn);
 
     // A host whose map did not come back says so; a baseline without a map compares nothing.
     facts.drift = None;
+    facts.fingerprints.insert("file:/etc/network/interfaces".into(), FpValue::Sha256("a".repeat(64)));
     let d = diff_host("prod1", &facts, &b, &fps, &Policy::default());
     assert_eq!(classes(&d), vec![(Class::DriftConfig, crate::diff::MAP_MISSING.to_string())]);
     assert!(run(&facts).is_clean());

@@ -171,6 +171,80 @@ fn fleet_end_to_end() {
     eprintln!("TIMING whole fleet test (up to down): {:.1}s", started.elapsed().as_secs_f64());
 }
 
+/// Drift nobody listed (issue 16): with no `[[fingerprint]]` at all, `check` names every
+/// planted configuration difference under its area (prod-drift's network file, sysctl file
+/// and locally changed conffile; prod-newer's extra apt source; prod-breaks' local pd-web
+/// settings), nothing on prod-clean, and none of what differs per host by nature (name,
+/// hosts file, sshd_config naming the host's own address, ssh host keys).
+#[test]
+fn fleet_drift_nobody_listed() {
+    if !require::fleet() {
+        return;
+    }
+    let fleet = Fleet::up("drift");
+    let listed = std::fs::read_to_string(&fleet.runbook).unwrap();
+    let unlisted = listed.replace("[[fingerprint]]\npath = \"/etc/network/interfaces\"", "");
+    assert!(!unlisted.contains("[[fingerprint]]"), "{unlisted}");
+    let runbook = fleet.dir.join("no-fingerprints.toml");
+    std::fs::write(&runbook, unlisted).unwrap();
+    let runbook = runbook.to_str().unwrap();
+    let out =
+        fleet.patchdeck(&["baseline", "capture", runbook, "--host", "staging", "-o", fleet.baseline.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "capture: {}{}", text(&out.stdout), text(&out.stderr));
+    let baseline = std::fs::read_to_string(&fleet.baseline).unwrap();
+    assert!(baseline.contains("\"/etc/login.defs\" = { area = \"config\""), "{baseline}");
+    assert!(!baseline.contains("ListenAddress") && !baseline.contains("swappiness"), "no file contents");
+
+    let out = fleet.patchdeck(&["check", runbook]);
+    let report_text = text(&out.stdout);
+    eprintln!("check with no fingerprints:\n{report_text}");
+    assert_eq!(out.status.code(), Some(3), "{report_text}{}", text(&out.stderr));
+    let report = json(&fleet.patchdeck(&["check", runbook, "--json"]));
+    let drift: BTreeMap<String, Vec<(String, String)>> = divergences(&report)
+        .into_iter()
+        .map(|(h, f)| (h, f.into_iter().filter(|(c, _)| c.starts_with("drift_")).collect()))
+        .collect();
+    let expected: BTreeMap<String, Vec<(String, String)>> = [
+        ("prod-clean", vec![]),
+        ("prod-extra", vec![]),
+        ("prod-newer", vec![("drift_sources", "/etc/apt/sources.list.d/pdrepo-newer.list")]),
+        (
+            "prod-drift",
+            vec![
+                ("drift_config", "/etc/login.defs"),
+                ("drift_networking", "/etc/network/interfaces"),
+                ("drift_kernel", "/etc/sysctl.d/60-patchdeck.conf"),
+            ],
+        ),
+        ("prod-breaks", vec![("drift_config", "/etc/pd-web/local.conf")]),
+    ]
+    .into_iter()
+    .map(|(h, f)| (h.to_string(), f.into_iter().map(|(c, s)| (c.to_string(), s.to_string())).collect()))
+    .collect();
+    assert_eq!(drift, expected, "{report_text}");
+    let login = host(&report, "prod-drift")["diff"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["subject"] == "/etc/login.defs")
+        .cloned()
+        .unwrap();
+    assert!(login["here"].as_str().unwrap().ends_with("(locally modified)"), "{login}");
+    for line in [
+        "ok   prod-clean   2 tested, health ok",
+        "! /etc/network/interfaces (networking): 1 host differs from staging:",
+        "! /etc/apt/sources.list.d/pdrepo-newer.list (sources): 1 host differs from",
+        "~ /etc/sysctl.d/60-patchdeck.conf (kernel): 1 host differs from staging:",
+    ] {
+        assert!(
+            report_text.lines().any(|l| l.trim_start().starts_with(line.trim_start())),
+            "{line:?} in\n{report_text}"
+        );
+    }
+    assert_eq!(report["drift"].as_array().unwrap().len(), 5, "{}", report["drift"]);
+    fleet.down();
+}
+
 /// Acceptance (teardown): a fleet left running, as by a test killed outright, is torn down by
 /// the next `up.sh` of the same instance before it builds the new one: every process the old
 /// one started is gone (up.sh's, one fault.sh started, and one inside a host root that no

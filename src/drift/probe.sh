@@ -9,7 +9,10 @@ pd_d_has() { command -v "$1" >/dev/null 2>&1; }
 pd_d_tag() { sed "s/^/$1	/"; }
 
 # Who this host is: its names and addresses are replaced by placeholders before comparing.
-pd_d_name=$(uname -n 2>/dev/null)
+# The configured name (/etc/hostname) first: a container or chroot shares the kernel's.
+pd_d_name=''
+if [ -r "$pd_d_etc/hostname" ]; then read -r pd_d_name <"$pd_d_etc/hostname" 2>/dev/null; fi
+[ -n "$pd_d_name" ] || pd_d_name=$(uname -n 2>/dev/null)
 pd_d_short=${pd_d_name%%.*}
 pd_d_ids=''
 pd_d_names=''
@@ -25,6 +28,9 @@ pd_d_id() {
 }
 pd_d_id name "$pd_d_short"
 if [ "$pd_d_name" != "$pd_d_short" ]; then pd_d_id fqdn "$pd_d_name"; fi
+pd_d_kname=$(uname -n 2>/dev/null)
+pd_d_id name "${pd_d_kname%%.*}"
+if [ "$pd_d_kname" != "${pd_d_kname%%.*}" ]; then pd_d_id fqdn "$pd_d_kname"; fi
 if [ -r "$pd_d_etc/hosts" ]; then
   # Lines naming this host: their addresses and fully qualified names are its own.
   pd_d_hosts=$(awk -v s="$pd_d_short" '

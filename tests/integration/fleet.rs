@@ -137,6 +137,9 @@ fn pair(class: &str, subject: &str) -> Vec<(String, String)> {
 }
 
 const WEB_CHECK: &str = "web page names the host";
+/// Planted configuration the map finds (no fingerprint names them).
+const PDREPO_NEWER: &str = "/etc/apt/sources.list.d/pdrepo-newer.list";
+const PD_WEB_LOCAL: &str = "/etc/pd-web/local.conf";
 
 #[test]
 fn fleet_end_to_end() {
@@ -242,6 +245,24 @@ fn fleet_drift_nobody_listed() {
         );
     }
     assert_eq!(report["drift"].as_array().unwrap().len(), 5, "{}", report["drift"]);
+
+    // With the fleet's own runbook, the fingerprinted network file is judged by its
+    // fingerprint alone (what fleet_end_to_end expects of the same fleet).
+    let listed = fleet.runbook.to_str().unwrap();
+    std::fs::remove_file(&fleet.baseline).unwrap();
+    let out =
+        fleet.patchdeck(&["baseline", "capture", listed, "--host", "staging", "-o", fleet.baseline.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "capture: {}{}", text(&out.stdout), text(&out.stderr));
+    let out = fleet.patchdeck(&["check", listed]);
+    let listed_text = text(&out.stdout);
+    for line in [
+        "STOP prod-newer   1 tested, 1 version mismatch, 1 sources drift, health ok",
+        "STOP prod-drift   2 tested, 1 config drift, 1 other config drift, 1 kernel drift, health ok",
+        "WARN prod-breaks  2 tested, 1 other config drift, health ok",
+    ] {
+        assert!(listed_text.lines().any(|l| l == line), "missing {line:?} in\n{listed_text}");
+    }
+    assert!(!listed_text.contains("/etc/network/interfaces (networking)"), "{listed_text}");
     fleet.down();
 }
 
@@ -354,9 +375,11 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     for line in [
         "ok   prod-clean   2 tested, health ok",
         "STOP prod-extra   2 tested, 1 untested, health ok",
-        "STOP prod-newer   1 tested, 1 version mismatch, health ok",
-        "STOP prod-drift   2 tested, 1 config drift, health ok",
-        "ok   prod-breaks  2 tested, health ok",
+        "STOP prod-newer   1 tested, 1 version mismatch, 1 sources drift, health ok",
+        // The network file is a fingerprint here: judged by it alone. The rest is found by
+        // the configuration map (see fleet_drift_nobody_listed).
+        "STOP prod-drift   2 tested, 1 config drift, 1 other config drift, 1 kernel drift, health ok",
+        "WARN prod-breaks  2 tested, 1 other config drift, health ok",
     ] {
         assert!(report_text.lines().any(|l| l == line), "missing {line:?} in\n{report_text}");
     }
@@ -374,9 +397,17 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     let expected: BTreeMap<String, Vec<(String, String)>> = [
         ("prod-clean", vec![]),
         ("prod-extra", pair("untested_package", "tree")),
-        ("prod-newer", pair("version_mismatch", "less")),
-        ("prod-drift", pair("config_drift", "file:/etc/network/interfaces")),
-        ("prod-breaks", vec![]),
+        ("prod-newer", [pair("version_mismatch", "less"), pair("drift_sources", PDREPO_NEWER)].concat()),
+        (
+            "prod-drift",
+            [
+                pair("config_drift", "file:/etc/network/interfaces"),
+                pair("drift_config", "/etc/login.defs"),
+                pair("drift_kernel", "/etc/sysctl.d/60-patchdeck.conf"),
+            ]
+            .concat(),
+        ),
+        ("prod-breaks", pair("drift_config", PD_WEB_LOCAL)),
     ]
     .into_iter()
     .map(|(h, f)| (h.to_string(), f))
@@ -484,7 +515,7 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     }
     let report = json(&fleet.patchdeck(&["check", &runbook, "--json"]));
     assert!(checks(&report, "prod-breaks").iter().all(|(_, ok)| *ok), "{:?}", checks(&report, "prod-breaks"));
-    assert_eq!(divergences(&report)["prod-breaks"], vec![], "back where it started");
+    assert_eq!(divergences(&report)["prod-breaks"], pair("drift_config", PD_WEB_LOCAL), "back where it started");
     assert_eq!(divergences(&report)["prod-clean"], vec![], "back where it started");
     for (h, before) in &pristine {
         assert_eq!(&fleet.installed(h), before, "{h}: dpkg-query -W as the fleet was built");

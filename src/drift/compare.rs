@@ -77,6 +77,12 @@ pub fn compare(
             continue;
         }
         let either = [t, h];
+        // A conffile as its package shipped it on both sides follows the package's version:
+        // the package diff already shows that (a baseline from history, a host behind).
+        let pristine = |i: Option<&Item>| i.is_some_and(|i| i.package.is_some() && !i.modified);
+        if pristine(t) && pristine(h) {
+            continue;
+        }
         let changed_conffile = either.iter().flatten().any(|i| i.package.as_deref().is_some_and(changing));
         let modified = either.iter().flatten().any(|i| i.modified);
         let area =
@@ -234,6 +240,11 @@ mod tests {
         );
         // The package is not changed by this window: its conffile is just configuration.
         assert_eq!(got(&|_| false, &policy)[2].1, Area::Config);
+        // Unmodified on both sides (each as its package shipped it): the package's version
+        // explains it, not drift.
+        let mut shipped = prod.clone();
+        shipped.items.insert("/etc/ssh/sshd_config".into(), conf("md5:c", false));
+        assert!(compare(&staging, &shipped, &policy, &|_| true).iter().all(|d| d.key != "/etc/ssh/sshd_config"));
         let mut quiet = DriftPolicy::default();
         quiet.set(Area::Services, Reaction::Ignore);
         quiet.ignore.push("/etc/network/**".into());

@@ -6,7 +6,6 @@
 # File names with a newline or a backslash are skipped (md5sum escapes them).
 pd_d_etc=/etc
 pd_d_has() { command -v "$1" >/dev/null 2>&1; }
-pd_d_tag() { sed "s/^/$1	/"; }
 
 # Who this host is: its names and addresses are replaced by placeholders before comparing.
 # The configured name (/etc/hostname) first: a container or chroot shares the kernel's.
@@ -48,7 +47,7 @@ if pd_d_has ip; then
     pd_d_id addr "$pd_d_v"
   done
 fi
-if [ -r "$pd_d_etc/machine-id" ]; then pd_d_id machine "$(cat "$pd_d_etc/machine-id" 2>/dev/null)"; fi
+if [ -r "$pd_d_etc/machine-id" ] && read -r pd_d_v <"$pd_d_etc/machine-id" 2>/dev/null; then pd_d_id machine "$pd_d_v"; fi
 
 # Conffiles of installed packages with the package's md5 (obsolete ones left out).
 pd_d_cf=''
@@ -84,28 +83,31 @@ if [ -n "$pd_d_files" ]; then
     printf '%s\n' "$pd_d_files" | tr '\n' '\0' | (set -f; xargs -0 grep -l -w -F $pd_d_grep -- 2>/dev/null) |
       while IFS= read -r pd_d_f; do
         # shellcheck disable=SC2086
-        pd_d_m=$( (set -f; sed $pd_d_sed -- "$pd_d_f") 2>/dev/null | md5sum | cut -c1-32)
-        printf 'norm\t%s\t%s\n' "$pd_d_m" "$pd_d_f"
+        pd_d_m=$( (set -f; sed $pd_d_sed -- "$pd_d_f") 2>/dev/null | md5sum)
+        printf 'norm\t%s\t%s\n' "${pd_d_m%% *}" "$pd_d_f"
       done
   fi
 fi
 
-# The network as the kernel sees it and as it is configured.
-if pd_d_has ip; then
-  ip -o link show 2>/dev/null | pd_d_tag link
-  ip -o addr show 2>/dev/null | pd_d_tag addr
-  ip route show 2>/dev/null | pd_d_tag route
-  ip -6 route show 2>/dev/null | pd_d_tag route6
-  ip rule show 2>/dev/null | pd_d_tag rule
-fi
-if [ -r "$pd_d_etc/resolv.conf" ]; then grep -v '^[[:space:]]*[#;]' "$pd_d_etc/resolv.conf" 2>/dev/null | pd_d_tag resolv; fi
-if [ -d /proc/sys/net ]; then grep -r '' /proc/sys/net 2>/dev/null | pd_d_tag sysctl; fi
-if pd_d_has nft; then nft list ruleset 2>/dev/null | pd_d_tag nft; fi
-if pd_d_has iptables-save; then iptables-save 2>/dev/null | pd_d_tag iptables; fi
+# The network as the kernel sees it and as it is configured: one awk tags every listing
+# (a process per command is the probe's main cost on the host).
+{
+  if pd_d_has ip; then
+    echo '@@pd-drift-kind:link'; ip -o link show
+    echo '@@pd-drift-kind:addr'; ip -o addr show
+    echo '@@pd-drift-kind:route'; ip route show
+    echo '@@pd-drift-kind:route6'; ip -6 route show
+    echo '@@pd-drift-kind:rule'; ip rule show
+  fi
+  if [ -r "$pd_d_etc/resolv.conf" ]; then echo '@@pd-drift-kind:resolv'; grep -v '^[[:space:]]*[#;]' "$pd_d_etc/resolv.conf"; fi
+  if [ -d /proc/sys/net ]; then echo '@@pd-drift-kind:sysctl'; grep -r '' /proc/sys/net; fi
+  if pd_d_has nft; then echo '@@pd-drift-kind:nft'; nft list ruleset; fi
+  if pd_d_has iptables-save; then echo '@@pd-drift-kind:iptables'; iptables-save; fi
+} 2>/dev/null | awk '/^@@pd-drift-kind:[a-z0-9]+$/ { k = substr($0, 17); next } k != "" { print k "\t" $0 }'
 
 # The running kernel, its command line, and the services enabled at boot.
 printf 'kernel\trelease\t%s\n' "$(uname -r 2>/dev/null)"
-if [ -r /proc/cmdline ]; then printf 'kernel\tcmdline\t%s\n' "$(cat /proc/cmdline 2>/dev/null)"; fi
+if [ -r /proc/cmdline ] && read -r pd_d_v </proc/cmdline 2>/dev/null; then printf 'kernel\tcmdline\t%s\n' "$pd_d_v"; fi
 # Enabled: the links `systemctl enable` makes (what list-unit-files --state=enabled reads,
 # without its second of CPU per probe), named with the target that pulls them in.
 for pd_d_f in "$pd_d_etc"/systemd/system/*.wants/* "$pd_d_etc"/systemd/system/*.requires/*; do

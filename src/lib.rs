@@ -35,6 +35,7 @@ pub mod cli;
 pub mod demo;
 pub mod diag;
 pub mod diff;
+pub mod drift;
 pub mod drill;
 pub mod engine;
 pub mod health;

@@ -67,6 +67,12 @@ pub async fn capture(
         );
     }
 
+    if facts.drift.is_none() {
+        bail!(
+            "{}: the probe did not return the configuration map (its answer was cut short): capture again",
+            host.name
+        );
+    }
     let mut tested = Vec::new();
     for fp in fingerprints {
         match facts.fingerprints.get(&fp.label()) {
@@ -83,5 +89,6 @@ pub async fn capture(
         os: facts.pkg.os.clone(),
         updates,
         fingerprints: tested,
+        drift: facts.drift.clone(),
     })
 }

@@ -1,6 +1,6 @@
 //! Reading and writing the baseline TOML, with positioned errors.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -34,6 +34,7 @@ struct RawBaseline {
     os: Option<OsRelease>,
     updates: Vec<toml::Spanned<RawUpdate>>,
     fingerprints: Vec<toml::Spanned<RawFingerprint>>,
+    drift: Option<BTreeMap<String, crate::drift::Item>>,
 }
 
 /// A [`TestedUpdate`] as written: an unknown key (a typo) is an error, not ignored.
@@ -55,7 +56,7 @@ impl From<RawUpdate> for TestedUpdate {
 }
 
 /// The keys of a baseline file.
-const KEYS: [&str; 6] = ["host", "captured_at", "source", "os", "update", "fingerprint"];
+const KEYS: [&str; 7] = ["host", "captured_at", "source", "os", "update", "fingerprint", "drift"];
 
 /// One value; a problem with it is reported at it.
 fn one<T: serde::de::DeserializeOwned>(
@@ -94,6 +95,7 @@ pub fn load_str(src: &SourceFile) -> Result<Baseline, Diagnostics> {
             "os" => raw.os = spanned::deserialize_all(src, value, &mut problems).map(toml::Spanned::into_inner),
             "update" => raw.updates = spanned::array_of_tables(src, "update", value, &mut problems),
             "fingerprint" => raw.fingerprints = spanned::array_of_tables(src, "fingerprint", value, &mut problems),
+            "drift" => raw.drift = drift_map(src, value, &mut problems),
             other => problems.push(src.error(
                 key.span(),
                 format!("unknown key `{other}` in a baseline: expected one of {}", spanned::quoted_list(&KEYS)),
@@ -157,8 +159,52 @@ pub fn load_str(src: &SourceFile) -> Result<Baseline, Diagnostics> {
         os: raw.os.unwrap_or_default(),
         updates: raw.updates.into_iter().map(|u| u.into_inner().into()).collect::<Vec<TestedUpdate>>(),
         fingerprints,
+        drift: raw.drift.map(|items| crate::drift::DriftMap { items }),
     };
     problems.into_result(baseline)
+}
+
+/// The `[drift]` table: item key -> `{ area, value, package?, modified? }`. Keys and values
+/// came from a host once: one with a control character is refused where it is written.
+fn drift_map(
+    src: &SourceFile,
+    value: toml::Spanned<toml::de::DeValue<'_>>,
+    problems: &mut Diagnostics,
+) -> Option<BTreeMap<String, crate::drift::Item>> {
+    let span = value.span();
+    let map: BTreeMap<String, crate::drift::Item> = one(src, value, problems)?;
+    let hidden = |s: &str| s.chars().any(crate::safe_text::is_hidden);
+    let bad = map.iter().find(|(k, i)| {
+        hidden(k) || hidden(&i.value) || i.package.as_deref().is_some_and(|p| crate::pkg::PkgName::parse(p).is_err())
+    });
+    if let Some((k, _)) = bad {
+        let k = crate::safe_text::for_terminal(k);
+        problems.push(src.error(
+            span,
+            format!("invalid baseline: drift item `{k}` holds a control character or a bad package name"),
+        ));
+        return None;
+    }
+    Some(map)
+}
+
+/// `[drift]` written one item a line (`"/etc/hosts" = { area = "networking", value = "md5:..." }`),
+/// sorted, so a reviewer can read and diff it.
+fn drift_toml(map: &crate::drift::DriftMap) -> String {
+    let s = |v: &str| toml::Value::String(v.to_string()).to_string();
+    let mut out =
+        String::from("\n# The configuration map: checksums and normalized values, never file contents.\n[drift]\n");
+    for (key, i) in &map.items {
+        let mut fields = vec![format!("area = {}", s(i.area.name())), format!("value = {}", s(&i.value))];
+        if let Some(p) = &i.package {
+            fields.push(format!("package = {}", s(p)));
+        }
+        if i.modified {
+            fields.push("modified = true".into());
+        }
+        out.push_str(&format!("{} = {{ {} }}\n", s(key), fields.join(", ")));
+    }
+    out
 }
 
 /// Serializes a baseline; the header says where it came from so a reviewer can trust it.
@@ -197,7 +243,10 @@ pub fn to_toml(b: &Baseline) -> String {
         updates: &b.updates,
         fingerprints,
     };
-    let body = toml::to_string_pretty(&out).expect("baseline serializes");
+    let mut body = toml::to_string_pretty(&out).expect("baseline serializes");
+    if let Some(map) = &b.drift {
+        body.push_str(&drift_toml(map));
+    }
     format!(
         "# Tested baseline captured by patchdeck from {} ({}) at {}.\n\
          # Every prod host is compared against this before anything changes.\n\n{body}",
@@ -252,6 +301,41 @@ missing = true
         assert_eq!(b.fingerprints[1].value, FpValue::Missing);
         let again = load_str(&SourceFile::new("again.toml", to_toml(&b))).unwrap();
         assert_eq!(again, b);
+    }
+
+    #[test]
+    fn the_configuration_map_round_trips_and_an_old_baseline_has_none() {
+        let old = load_str(&SourceFile::new("tested.toml", GOOD)).unwrap();
+        assert_eq!(old.drift, None, "a baseline from before the map still loads");
+        let mut b = old.clone();
+        let item = |area, value: &str, package: Option<&str>, modified| crate::drift::Item {
+            area,
+            value: value.into(),
+            package: package.map(Into::into),
+            modified,
+        };
+        use crate::drift::Area;
+        b.drift = Some(crate::drift::DriftMap {
+            items: [
+                ("/etc/ssh/sshd_config".to_string(), item(Area::Config, "md5:0123", Some("openssh-server"), true)),
+                ("net:routes".to_string(), item(Area::Networking, "default via @NET@+1 dev \"eth0\"", None, false)),
+                (
+                    "service:multi-user.target.wants/ssh.service".to_string(),
+                    item(Area::Services, "enabled", None, false),
+                ),
+            ]
+            .into(),
+        });
+        let text = to_toml(&b);
+        assert!(text.contains("\"/etc/ssh/sshd_config\" = { area = \"config\", value = \"md5:0123\", package = \"openssh-server\", modified = true }"), "{text}");
+        assert_eq!(load_str(&SourceFile::new("again.toml", text.clone())).unwrap(), b);
+        // A control character in a value (from a host once) is refused, at the table.
+        let bad = text.replace("enabled", "enabled\\u001b[2J");
+        let err = load_str(&SourceFile::new("bad.toml", bad)).unwrap_err();
+        assert!(err.0[0].message.contains("control character"), "{err}");
+        let bad = text.replace("area = \"config\"", "area = \"confg\"");
+        let err = load_str(&SourceFile::new("bad.toml", bad)).unwrap_err();
+        assert!(err.0[0].message.contains("confg"), "{err}");
     }
 
     #[test]

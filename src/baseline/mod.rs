@@ -52,6 +52,9 @@ pub struct Baseline {
     pub os: OsRelease,
     pub updates: Vec<TestedUpdate>,
     pub fingerprints: Vec<TestedFingerprint>,
+    /// Staging's configuration map ([`crate::drift`]); `None` in a baseline captured before
+    /// patchdeck recorded one: drift is then not compared (and `check` says so).
+    pub drift: Option<crate::drift::DriftMap>,
 }
 
 impl Baseline {

@@ -101,6 +101,12 @@ pub struct Report {
     pub risk: Risk,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order_warning: Option<String>,
+    /// Discovered configuration drift grouped by item across the fleet ([`crate::drift`]).
+    #[serde(default)]
+    pub drift: Vec<crate::drift::DriftGroup>,
+    /// Why drift was not compared (a baseline captured before it had a configuration map).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_note: Option<String>,
 }
 
 impl Report {
@@ -208,8 +214,39 @@ pub async fn run(
         tested_updates: baseline.updates.len(),
         risk: risk::assess(policy.change_risk, policy.max_risk, changed.len()),
         order_warning: risk::order_warning(&runbook.waves, &runbook.hosts),
+        drift: drift_groups(&hosts),
+        drift_note: baseline.drift.is_none().then(|| NO_MAP.to_string()),
         hosts,
     }
+}
+
+/// Said once when the baseline has no configuration map.
+pub const NO_MAP: &str = "the baseline has no configuration map (captured before patchdeck recorded one): \
+     configuration drift was not compared; capture the baseline again to compare it";
+
+/// The fleet's discovered drift, by item: hosts compared are those reached whose map came back.
+fn drift_groups(hosts: &[HostReport]) -> Vec<crate::drift::DriftGroup> {
+    let is_drift = |f: &&crate::diff::Finding| f.class.drift_area().is_some() && f.subject != crate::diff::MAP_MISSING;
+    let compared: Vec<&str> = hosts
+        .iter()
+        .filter(|h| !h.is_unreachable() && !h.diff.findings.iter().any(|f| f.subject == crate::diff::MAP_MISSING))
+        .filter(|h| !h.diff.findings.iter().any(|f| f.class == Class::Hostile))
+        .map(HostReport::host)
+        .collect();
+    let seen: Vec<crate::drift::compare::Seen<'_>> = hosts
+        .iter()
+        .flat_map(|h| h.diff.findings.iter().filter(is_drift).map(move |f| (h.host(), f)))
+        .filter_map(|(host, f)| {
+            Some(crate::drift::compare::Seen {
+                host,
+                subject: &f.subject,
+                area: f.class.drift_area()?,
+                here: f.here.as_deref(),
+                verdict: f.verdict,
+            })
+        })
+        .collect();
+    crate::drift::group(&compared, &seen)
 }
 
 #[cfg(test)]
@@ -240,6 +277,8 @@ mod tests {
             hosts,
             risk: risk::assess(0.01, 0.25, 0),
             order_warning: None,
+            drift: Vec::new(),
+            drift_note: None,
         }
     }
 

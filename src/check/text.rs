@@ -57,6 +57,7 @@ pub fn render(report: &Report) -> String {
     for h in &report.hosts {
         host_block(&mut out, h, &report.baseline_host);
     }
+    drift_block(&mut out, report);
 
     let stops: Vec<String> =
         report.hosts.iter().filter(|h| h.diff.stops().next().is_some()).map(|h| safe(h.host())).collect();
@@ -129,13 +130,36 @@ fn host_block(out: &mut String, h: &HostReport, baseline_host: &str) {
         summary.push("reboot required already".into());
     }
     let _ = writeln!(out, "{} {:<12} {}", paint(style, &format!("{word:<4}")), safe(&d.host), summary.join(", "));
-    for f in d.divergences() {
+    // Discovered drift is listed once for the fleet, by item (see `drift_block`).
+    for f in d.divergences().filter(|f| f.class.drift_area().is_none() || f.subject == crate::diff::MAP_MISSING) {
         finding_line(out, f, baseline_host);
     }
     for c in h.failing_checks() {
         let name = safe(&c.check);
         let head = format!("{INDENT}{} health \"{name}\" fails before any change", paint(STOP, "!"));
         fit(out, (&head, INDENT.len() + 34 + name.chars().count()), &safe(&c.detail));
+    }
+}
+
+/// Configuration drift nobody listed, one line per item across the fleet.
+fn drift_block(out: &mut String, report: &Report) {
+    if let Some(n) = &report.drift_note {
+        out.push('\n');
+        note(out, paint(WARN, "!"), &safe(n));
+        return;
+    }
+    if report.drift.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n{} (not in any [[fingerprint]]; vs {})",
+        paint(BOLD, "configuration drift"),
+        safe(&report.baseline_host)
+    );
+    for g in &report.drift {
+        let symbol = if g.verdict == Some(OnDivergence::Stop) { paint(STOP, "!") } else { paint(WARN, "~") };
+        note(out, symbol, &g.line(&safe(&report.baseline_host)));
     }
 }
 

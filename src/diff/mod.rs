@@ -9,6 +9,7 @@ pub mod risk;
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::Baseline;
+use crate::drift::Area;
 use crate::pkg::{PkgName, Version};
 use crate::probe::{FpValue, HostFacts};
 use crate::runbook::{Fingerprint, OnDivergence, Policy};
@@ -40,6 +41,18 @@ pub enum Class {
     Hostile,
     /// The host could not be probed.
     Unreachable,
+    /// Discovered drift ([`crate::drift`]): the network differs from staging's.
+    DriftNetworking,
+    /// Discovered drift: a locally modified conffile of a package this window changes.
+    DriftConffile,
+    /// Discovered drift: another configuration file under /etc.
+    DriftConfig,
+    /// Discovered drift: the kernel, its command line, sysctl or module files.
+    DriftKernel,
+    /// Discovered drift: services enabled at boot, local unit files.
+    DriftServices,
+    /// Discovered drift: apt sources, pinning or keys.
+    DriftSources,
 }
 
 impl Class {
@@ -56,6 +69,32 @@ impl Class {
             Class::RollbackInfeasible => Some(policy.rollback_infeasible),
             // Nothing can proceed safely on a host we cannot see or do not trust.
             Class::Hostile | Class::Unreachable => Some(OnDivergence::Stop),
+            c => c.drift_area().and_then(|a| policy.drift.reaction(a).verdict()),
+        }
+    }
+
+    /// The drift area of a discovered-drift class.
+    pub fn drift_area(self) -> Option<Area> {
+        Some(match self {
+            Class::DriftNetworking => Area::Networking,
+            Class::DriftConffile => Area::Conffiles,
+            Class::DriftConfig => Area::Config,
+            Class::DriftKernel => Area::Kernel,
+            Class::DriftServices => Area::Services,
+            Class::DriftSources => Area::Sources,
+            _ => return None,
+        })
+    }
+
+    /// The class of drift found in `area`.
+    pub fn of_drift(area: Area) -> Class {
+        match area {
+            Area::Networking => Class::DriftNetworking,
+            Area::Conffiles => Class::DriftConffile,
+            Area::Config => Class::DriftConfig,
+            Area::Kernel => Class::DriftKernel,
+            Area::Services => Class::DriftServices,
+            Area::Sources => Class::DriftSources,
         }
     }
 
@@ -67,6 +106,12 @@ impl Class {
             Class::VersionMismatch | Class::DifferentStart => '~',
             Class::NotPending | Class::Held => '-',
             Class::ConfigDrift | Class::RollbackInfeasible | Class::Hostile | Class::Unreachable => '!',
+            Class::DriftNetworking
+            | Class::DriftConffile
+            | Class::DriftConfig
+            | Class::DriftKernel
+            | Class::DriftServices
+            | Class::DriftSources => '!',
         }
     }
 
@@ -84,6 +129,12 @@ impl Class {
             Class::RollbackInfeasible => "ROLLBACK INFEASIBLE",
             Class::Hostile => "HOSTILE OUTPUT",
             Class::Unreachable => "CANNOT CONNECT",
+            Class::DriftNetworking => "NETWORK DRIFT",
+            Class::DriftConffile => "MODIFIED CONFFILE",
+            Class::DriftConfig => "OTHER CONFIG DRIFT",
+            Class::DriftKernel => "KERNEL DRIFT",
+            Class::DriftServices => "SERVICES DRIFT",
+            Class::DriftSources => "SOURCES DRIFT",
         }
     }
 }
@@ -281,6 +332,8 @@ pub fn diff_host(
         }
     }
 
+    findings.extend(drift_findings(facts, baseline, &changes, fingerprints, policy));
+
     HostDiff {
         host: host.to_string(),
         findings,
@@ -289,6 +342,49 @@ pub fn diff_host(
         restart_services: pkg.restart_services.iter().cloned().collect(),
     }
 }
+
+/// Discovered drift: the host's configuration map against staging's (nothing when the
+/// baseline has no map: `check` says so once for the fleet).
+/// A file the runbook fingerprints is judged by its fingerprint alone, not twice.
+fn drift_findings(
+    facts: &HostFacts,
+    baseline: &Baseline,
+    changes: &[PkgName],
+    fingerprints: &[Fingerprint],
+    policy: &Policy,
+) -> Vec<Finding> {
+    let Some(tested) = &baseline.drift else { return Vec::new() };
+    let Some(here) = &facts.drift else {
+        return vec![Finding {
+            class: Class::DriftConfig,
+            subject: MAP_MISSING.into(),
+            tested: None,
+            here: None,
+            verdict: policy.drift.reaction(Area::Config).verdict().or(Some(OnDivergence::Warn)),
+            detail: "this host's configuration map did not come back whole: its drift was not compared".into(),
+        }];
+    };
+    let changing = |p: &str| changes.iter().any(|c| c.as_str() == p);
+    let fingerprinted = |key: &str| fingerprints.iter().any(|f| matches!(f, Fingerprint::Path(p) if p == key));
+    crate::drift::compare(tested, here, &policy.drift, &changing)
+        .into_iter()
+        .filter(|d| !fingerprinted(&d.key))
+        .map(|d| {
+            let class = Class::of_drift(d.area);
+            Finding {
+                class,
+                subject: crate::safe_text::for_terminal(&d.key),
+                tested: Some(crate::drift::compare::show(d.tested.as_ref())),
+                here: Some(crate::drift::compare::show(d.here.as_ref())),
+                verdict: class.verdict(policy),
+                detail: d.detail(&baseline.host),
+            }
+        })
+        .collect()
+}
+
+/// The subject of the finding for a host whose map is missing.
+pub const MAP_MISSING: &str = "configuration map";
 
 #[cfg(test)]
 mod tests;

@@ -31,6 +31,7 @@ fn baseline() -> Baseline {
             fingerprint: Fingerprint::Path("/etc/network/interfaces".into()),
             value: FpValue::Sha256("a".repeat(64)),
         }],
+        drift: None,
     }
 }
 
@@ -178,4 +179,65 @@ fn warn_policy_turns_a_stop_into_a_warning() {
     let fps = [Fingerprint::Path("/etc/network/interfaces".into())];
     let d = diff_host("prod1", &f, &baseline(), &fps, &policy);
     assert_eq!((d.stops().count(), d.warnings().count()), (0, 1));
+}
+
+#[test]
+fn discovered_drift_lands_in_its_area_with_the_area_reaction() {
+    use crate::drift::{Area, DriftMap, Item};
+    let item = |area, value: &str, package: Option<&str>, modified| Item {
+        area,
+        value: value.into(),
+        package: package.map(Into::into),
+        modified,
+    };
+    let map = |items: Vec<(&str, Item)>| DriftMap { items: items.into_iter().map(|(k, i)| (k.into(), i)).collect() };
+    let mut b = baseline();
+    b.drift = Some(map(vec![
+        ("/etc/network/interfaces", item(Area::Networking, "md5:1", None, false)),
+        ("/etc/ssl/openssl.cnf", item(Area::Config, "md5:pkg", Some("openssl"), false)),
+        ("/etc/sysctl.d/60-x.conf", item(Area::Kernel, "md5:k", None, false)),
+        ("/etc/motd", item(Area::Config, "md5:m", None, false)),
+    ]));
+    let mut facts = facts_as_tested();
+    facts.drift = Some(map(vec![
+        ("/etc/network/interfaces", item(Area::Networking, "md5:2", None, false)),
+        ("/etc/ssl/openssl.cnf", item(Area::Config, "md5:local", Some("openssl"), true)),
+        ("/etc/sysctl.d/60-x.conf", item(Area::Kernel, "md5:k2", None, false)),
+        ("/etc/motd", item(Area::Config, "md5:m", None, false)),
+        ("/etc/apt/sources.list.d/extra.list", item(Area::Sources, "md5:s", None, false)),
+    ]));
+    facts.fingerprints.insert("file:/etc/network/interfaces".into(), FpValue::Sha256("b".repeat(64)));
+    let fps = [Fingerprint::Path("/etc/network/interfaces".into())];
+    let d = diff_host("prod1", &facts, &b, &fps, &Policy::default());
+    let got: Vec<(Class, &str, Option<OnDivergence>)> =
+        d.divergences().map(|f| (f.class, f.subject.as_str(), f.verdict)).collect();
+    let (stop, warn) = (Some(OnDivergence::Stop), Some(OnDivergence::Warn));
+    // The network file is also a fingerprint: judged by it (config_drift), not twice.
+    assert_eq!(
+        got,
+        vec![
+            (Class::ConfigDrift, "file:/etc/network/interfaces", stop),
+            (Class::DriftSources, "/etc/apt/sources.list.d/extra.list", stop),
+            (Class::DriftConffile, "/etc/ssl/openssl.cnf", stop),
+            (Class::DriftKernel, "/etc/sysctl.d/60-x.conf", warn),
+        ]
+    );
+    let conffile = d.findings.iter().find(|f| f.class == Class::DriftConffile).unwrap();
+    assert!(conffile.detail.contains("locally modified conffile of openssl"), "{}", conffile.detail);
+    assert_eq!(conffile.here.as_deref(), Some("md5 local (locally modified)"));
+
+    // The runbook turns the kernel off and networking down to a warning.
+    let mut policy = Policy::default();
+    policy.drift.set(Area::Kernel, crate::drift::Reaction::Ignore);
+    policy.drift.set(Area::Networking, crate::drift::Reaction::Warn);
+    let d = diff_host("prod1", &facts, &b, &[], &policy);
+    assert!(d.findings.iter().all(|f| f.class != Class::DriftKernel));
+    assert_eq!(d.findings.iter().find(|f| f.class == Class::DriftNetworking).unwrap().verdict, warn);
+
+    // A host whose map did not come back says so; a baseline without a map compares nothing.
+    facts.drift = None;
+    facts.fingerprints.insert("file:/etc/network/interfaces".into(), FpValue::Sha256("a".repeat(64)));
+    let d = diff_host("prod1", &facts, &b, &fps, &Policy::default());
+    assert_eq!(classes(&d), vec![(Class::DriftConfig, crate::diff::MAP_MISSING.to_string())]);
+    assert!(run(&facts).is_clean());
 }

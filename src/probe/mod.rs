@@ -5,7 +5,8 @@
 //! The package part comes from the registry ([`Managers::probe_script`]): the `os` and
 //! `manager` sections, then the sections of the host's own [`PackageManager`], chosen on
 //! the host in the same round trip; fingerprint sections are `fp.N` (N = index into the
-//! runbook's fingerprints) and are built here.
+//! runbook's fingerprints) and are built here; the `drift` section (the configuration map,
+//! [`crate::drift`]) comes from its own module.
 //!
 //! The resolver's sections are the costly part; [`cache`] keeps them per host so a host
 //! whose package state has not changed is not asked again, and [`share`] asks one host per
@@ -42,6 +43,10 @@ pub struct HostFacts {
     pub pkg: PkgFacts,
     /// Fingerprint label (see [`Fingerprint::label`]) -> value.
     pub fingerprints: BTreeMap<String, FpValue>,
+    /// The configuration map ([`crate::drift`]); `None` when the probe did not gather it
+    /// ([`Mode::Installed`]) or the host's answer was cut short.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<crate::drift::DriftMap>,
 }
 
 /// Why a host could not be probed.
@@ -110,6 +115,11 @@ pub fn command_with(
     }
     script.push_str(&managers.probe_script());
     script.push('\n');
+    // The configuration map, in a section of its own (not wanted right after a change).
+    if mode != Mode::Installed {
+        script.push_str(&crate::drift::probe_script());
+        script.push('\n');
+    }
     for (i, fp) in fingerprints.iter().enumerate() {
         script.push_str(&format!("echo '{SECTION_MARK}fp.{i}'\n"));
         script.push_str(&fingerprint::script(fp));
@@ -171,7 +181,8 @@ fn parse_sections(
             (fp.label(), fingerprint::parse(fp, body))
         })
         .collect();
-    Ok(HostFacts { manager: pm.name().to_string(), pkg, fingerprints })
+    let drift = crate::drift::map::parse(sections.get(crate::drift::SECTION).map(String::as_str));
+    Ok(HostFacts { manager: pm.name().to_string(), pkg, fingerprints, drift })
 }
 
 /// Probes one host: one command, one round trip, the resolver included.

@@ -7,6 +7,7 @@
 //! post-incident skeleton prefilled with facts. All host-derived and operator-typed text
 //! is made safe and escaped by [`text`].
 
+mod drift;
 mod model;
 mod sections;
 pub mod text;
@@ -28,6 +29,7 @@ pub fn markdown(header: &Header, created_at: Timestamp, records: &[Record<Event>
     sections::title_and_summary(&mut out, &m);
     sections::timeline(&mut out, &m);
     sections::package_changes(&mut out, &m);
+    drift::section(&mut out, &m);
     sections::decisions(&mut out, &m);
     sections::rollbacks(&mut out, &m);
     sections::health(&mut out, &m);

@@ -95,6 +95,8 @@ pub struct Policy {
     pub auto_rollback_countdown: Duration,
     /// Every wave after the first waits for a go (unless the wave says `gate = false`).
     pub gate_between_waves: bool,
+    /// The `[drift]` section: what configuration drift is ignored, and each area's reaction.
+    pub drift: crate::drift::DriftPolicy,
 }
 
 impl Default for Policy {
@@ -112,6 +114,7 @@ impl Default for Policy {
             auto_rollback: false,
             auto_rollback_countdown: Duration::from_secs(15),
             gate_between_waves: false,
+            drift: crate::drift::DriftPolicy::default(),
         }
     }
 }

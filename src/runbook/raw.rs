@@ -40,6 +40,7 @@ pub struct RawRunbook {
     pub steps: Option<Vec<Spanned<RawStep>>>,
     pub steps_span: Option<Range<usize>>,
     pub checks: Vec<Spanned<RawCheck>>,
+    pub drift: Option<Spanned<crate::drift::config::RawDrift>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -128,8 +129,8 @@ pub struct RawCheck {
 }
 
 /// Top-level keys of a runbook.
-const SECTIONS: [&str; 9] =
-    ["window", "inventory", "host", "baseline", "policy", "fingerprint", "wave", "step", "check"];
+const SECTIONS: [&str; 10] =
+    ["window", "inventory", "host", "baseline", "policy", "fingerprint", "wave", "step", "check", "drift"];
 
 /// Splits a runbook document into its raw sections, collecting every structural problem.
 pub fn parse(src: &SourceFile, diags: &mut Diagnostics) -> Option<RawRunbook> {
@@ -152,6 +153,7 @@ pub fn parse(src: &SourceFile, diags: &mut Diagnostics) -> Option<RawRunbook> {
                 raw.steps = Some(array_of_tables(src, key.get_ref(), value, diags));
             }
             "check" => raw.checks = array_of_tables(src, key.get_ref(), value, diags),
+            "drift" => raw.drift = table(src, key.get_ref(), value, diags),
             other => diags.push(
                 src.error(key.span(), format!("unknown section `{other}`: expected one of {}", quoted_list(&SECTIONS))),
             ),

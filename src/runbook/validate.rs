@@ -81,7 +81,8 @@ impl Validator<'_> {
         let doc_start = raw.span.start..raw.span.start;
         let window = self.window(raw.window, &doc_start);
         let baseline = self.baseline(raw.baseline, &doc_start, base_dir);
-        let policy = self.policy(raw.policy);
+        let mut policy = self.policy(raw.policy);
+        policy.drift = crate::drift::config::from_raw(self.src, raw.drift, self.diags);
         let fingerprints = self.fingerprints(raw.fingerprints);
         let partial = fleet.partial;
         let hosts = fleet.inventory.map(|inv| self.unique_hosts(inv, &fleet.sources));

@@ -41,6 +41,9 @@ pub fn output(
     if found {
         out.push_str(&manager.probe(h));
     }
+    if script.contains(&format!("{SECTION_MARK}{}", crate::drift::SECTION)) {
+        drift(&mut out, h);
+    }
     for (i, fp) in fingerprints.iter().enumerate() {
         section(&mut out, &format!("fp.{i}"));
         match fp {
@@ -61,4 +64,15 @@ pub fn output(
         }
     }
     Ok(out)
+}
+
+/// The configuration map's section as the real drift probe prints it for the host's files
+/// under /etc (checksums only; the simulator's files name no host, so nothing to normalize).
+fn drift(out: &mut String, h: &HostState) {
+    section(out, crate::drift::SECTION);
+    for (path, content) in h.files.iter().filter(|(p, _)| p.starts_with("/etc/")) {
+        let sum = &crate::probe::sha256_hex(content.as_bytes())[..32];
+        let _ = writeln!(out, "sum\t{sum}\t{path}");
+    }
+    out.push_str("end\n");
 }

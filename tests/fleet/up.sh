@@ -14,12 +14,17 @@
 #   staging      the tested baseline is captured here (same as prod-clean)
 #   prod-clean   nothing planted: check must find only tested updates
 #   prod-extra   tree installed (tree +pd1 pending: an update staging never saw)
-#   prod-newer   /srv/pdrepo-newer enabled: less +pd2 instead of the tested +pd1
-#   prod-drift   /etc/network/interfaces differs from staging's
+#   prod-newer   /srv/pdrepo-newer enabled (an extra apt source): less +pd2 instead of the
+#                tested +pd1
+#   prod-drift   /etc/network/interfaces differs from staging's; so do, with no fingerprint
+#                naming them, /etc/sysctl.d/60-patchdeck.conf (only here) and /etc/login.defs
+#                (a conffile of login, changed locally)
 #   prod-breaks  /etc/pd-web/local.conf: clean at check time, but pd-web 1.1's postinst
 #                removes its page, so the http health check fails after the update
 # Every host has less +pd1 and pd-web 1.1 pending from /srv/pdrepo, and keeps the Debian
 # mirror in its sources, so the installed versions stay installable (rollback).
+# What differs per host and must not count as drift: the name (/etc/hostname, /etc/hosts),
+# sshd_config naming the host and its own address, the ssh host keys.
 #
 # A previous instance of the same name (left running, or crashed) is torn down first.
 # Warm start (base cached): a few seconds. Cold: add the base build (build-base.sh).
@@ -159,7 +164,11 @@ plant() {
       in_host "$h" apt-get update -qq -o Dir::Etc::sourcelist=sources.list.d/pdrepo-newer.list \
         -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0 </dev/null >/dev/null ;;
     prod-drift)
-      printf '\nauto eth0\niface eth0 inet dhcp\n' >>"$root/etc/network/interfaces" ;;
+      printf '\nauto eth0\niface eth0 inet dhcp\n' >>"$root/etc/network/interfaces"
+      # Drift no [[fingerprint]] names, found by the configuration map: a sysctl file, and a
+      # conffile (login's) changed locally.
+      printf 'vm.swappiness = 10\n' >"$root/etc/sysctl.d/60-patchdeck.conf"
+      printf '\n# changed by hand on prod-drift\nUMASK 027\n' >>"$root/etc/login.defs" ;;
     prod-breaks)
       mkdir -p "$root/etc/pd-web"
       printf '# local pd-web settings (1.0 format)\nPD_WEB_TITLE="shop"\n' >"$root/etc/pd-web/local.conf" ;;

@@ -152,8 +152,19 @@ fn demo_binary_json_is_stable_and_exit_code_is_3() {
             assert!(named, "{f} is not in docs/check-json.md");
         }
     };
-    let top =
-        ["baseline_captured_at", "baseline_host", "exit_code", "hosts", "risk", "schema", "tested_updates", "window"];
+    // The demo's baseline predates the configuration map: `drift_note` says so.
+    let top = [
+        "baseline_captured_at",
+        "baseline_host",
+        "drift",
+        "drift_note",
+        "exit_code",
+        "hosts",
+        "risk",
+        "schema",
+        "tested_updates",
+        "window",
+    ];
     documented(&top);
     assert_eq!(keys(&v), top);
     let risk = ["changes", "max", "over", "p", "risk"];
@@ -353,4 +364,42 @@ async fn text_from_files_cannot_forge_lines_or_drive_the_terminal_in_the_text_re
     ] {
         assert!(plain.contains(shown), "{shown:?} missing:\n{plain}");
     }
+}
+
+/// The demo with a baseline captured from its staging host, so it carries a configuration
+/// map: with no `[[fingerprint]]` at all, api1's network file is still found, under its area,
+/// and grouped once for the fleet; the demo's old baseline (no map) says drift was not compared.
+#[tokio::test]
+async fn drift_nobody_listed_is_found_by_area_and_grouped() {
+    let mut runbook = patchdeck::runbook::load(&demo_dir().join("runbook.toml")).unwrap();
+    runbook.fingerprints.clear();
+    let fleet = Fleet::from_toml(&SourceFile::read(&demo_dir().join("fleet.toml")).unwrap()).unwrap().with_speed(0.0);
+    let transport = SimTransport::new(fleet.clone());
+    let managers = Managers::standard();
+    let staging = patchdeck::inventory::Host::named("staging");
+    let timeout = std::time::Duration::from_secs(10);
+    let source = patchdeck::baseline::Source::Pending;
+    let baseline =
+        patchdeck::baseline::capture::capture(&transport, managers, &staging, &[], source, timeout).await.unwrap();
+    assert!(baseline.drift.as_ref().is_some_and(|m| m.items.contains_key("/etc/network/interfaces")));
+    let prober = SimProber(fleet);
+    let r = check::run(&runbook, &baseline, &transport, &prober, managers, &Options::default(), |_| {}).await;
+    assert_eq!(findings(&r, "api1"), vec![(Class::DriftNetworking, "/etc/network/interfaces".to_string())]);
+    for clean in ["canary1", "web1", "shop1"] {
+        assert_eq!(findings(&r, clean), vec![], "{clean}");
+    }
+    assert_eq!(r.drift.len(), 1, "{:?}", r.drift);
+    let line = r.drift[0].line("staging");
+    assert_eq!(line, "/etc/network/interfaces (networking): 1 host differs from staging: api1; 5 same");
+    let plain = strip_ansi(&check::render(&r));
+    assert!(plain.contains("! /etc/network/interfaces (networking): 1 host differs from staging: api1; 5"), "{plain}");
+    assert!(!plain.contains("MAP"), "{plain}");
+    let json: serde_json::Value = serde_json::from_str(&check::to_json(&r, 1)).unwrap();
+    assert_eq!(json["drift"][0]["differ"], serde_json::json!(["api1"]));
+    assert_eq!(json["drift"][0]["area"], "networking");
+
+    let old = patchdeck::baseline::load(&runbook.baseline.file).unwrap();
+    let r = check::run(&runbook, &old, &transport, &prober, managers, &Options::default(), |_| {}).await;
+    assert!(r.drift.is_empty() && r.drift_note.is_some());
+    assert!(strip_ansi(&check::render(&r)).contains("configuration drift was not compared"));
 }

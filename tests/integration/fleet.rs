@@ -137,6 +137,9 @@ fn pair(class: &str, subject: &str) -> Vec<(String, String)> {
 }
 
 const WEB_CHECK: &str = "web page names the host";
+/// Planted configuration the map finds (no fingerprint names them).
+const PDREPO_NEWER: &str = "/etc/apt/sources.list.d/pdrepo-newer.list";
+const PD_WEB_LOCAL: &str = "/etc/pd-web/local.conf";
 
 #[test]
 fn fleet_end_to_end() {
@@ -173,6 +176,98 @@ fn fleet_end_to_end() {
     fleet.down();
     timed("down");
     eprintln!("TIMING whole fleet test (up to down): {:.1}s", started.elapsed().as_secs_f64());
+}
+
+/// Drift nobody listed (issue 16): with no `[[fingerprint]]` at all, `check` names every
+/// planted configuration difference under its area (prod-drift's network file, sysctl file
+/// and locally changed conffile; prod-newer's extra apt source; prod-breaks' local pd-web
+/// settings), nothing on prod-clean, and none of what differs per host by nature (name,
+/// hosts file, sshd_config naming the host's own address, ssh host keys).
+#[test]
+fn fleet_drift_nobody_listed() {
+    if !require::fleet() {
+        return;
+    }
+    let fleet = Fleet::up("drift");
+    let listed = std::fs::read_to_string(&fleet.runbook).unwrap();
+    let unlisted = listed.replace("[[fingerprint]]\npath = \"/etc/network/interfaces\"", "");
+    assert!(!unlisted.contains("[[fingerprint]]"), "{unlisted}");
+    let runbook = fleet.dir.join("no-fingerprints.toml");
+    std::fs::write(&runbook, unlisted).unwrap();
+    let runbook = runbook.to_str().unwrap();
+    let out =
+        fleet.patchdeck(&["baseline", "capture", runbook, "--host", "staging", "-o", fleet.baseline.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "capture: {}{}", text(&out.stdout), text(&out.stderr));
+    let baseline = std::fs::read_to_string(&fleet.baseline).unwrap();
+    assert!(baseline.contains("\"/etc/login.defs\" = { area = \"config\""), "{baseline}");
+    assert!(!baseline.contains("ListenAddress") && !baseline.contains("swappiness"), "no file contents");
+
+    let out = fleet.patchdeck(&["check", runbook]);
+    let report_text = text(&out.stdout);
+    eprintln!("check with no fingerprints:\n{report_text}");
+    assert_eq!(out.status.code(), Some(3), "{report_text}{}", text(&out.stderr));
+    let report = json(&fleet.patchdeck(&["check", runbook, "--json"]));
+    let drift: BTreeMap<String, Vec<(String, String)>> = divergences(&report)
+        .into_iter()
+        .map(|(h, f)| (h, f.into_iter().filter(|(c, _)| c.starts_with("drift_")).collect()))
+        .collect();
+    let expected: BTreeMap<String, Vec<(String, String)>> = [
+        ("prod-clean", vec![]),
+        ("prod-extra", vec![]),
+        ("prod-newer", vec![("drift_sources", "/etc/apt/sources.list.d/pdrepo-newer.list")]),
+        (
+            "prod-drift",
+            vec![
+                ("drift_config", "/etc/login.defs"),
+                ("drift_networking", "/etc/network/interfaces"),
+                ("drift_kernel", "/etc/sysctl.d/60-patchdeck.conf"),
+            ],
+        ),
+        ("prod-breaks", vec![("drift_config", "/etc/pd-web/local.conf")]),
+    ]
+    .into_iter()
+    .map(|(h, f)| (h.to_string(), f.into_iter().map(|(c, s)| (c.to_string(), s.to_string())).collect()))
+    .collect();
+    assert_eq!(drift, expected, "{report_text}");
+    let login = host(&report, "prod-drift")["diff"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["subject"] == "/etc/login.defs")
+        .cloned()
+        .unwrap();
+    assert!(login["here"].as_str().unwrap().ends_with("(locally modified)"), "{login}");
+    for line in [
+        "ok   prod-clean   2 tested, health ok",
+        "! /etc/network/interfaces (networking): 1 host differs from staging:",
+        "! /etc/apt/sources.list.d/pdrepo-newer.list (sources): 1 host differs from",
+        "~ /etc/sysctl.d/60-patchdeck.conf (kernel): 1 host differs from staging:",
+    ] {
+        assert!(
+            report_text.lines().any(|l| l.trim_start().starts_with(line.trim_start())),
+            "{line:?} in\n{report_text}"
+        );
+    }
+    assert_eq!(report["drift"].as_array().unwrap().len(), 5, "{}", report["drift"]);
+
+    // With the fleet's own runbook, the fingerprinted network file is judged by its
+    // fingerprint alone (what fleet_end_to_end expects of the same fleet).
+    let listed = fleet.runbook.to_str().unwrap();
+    std::fs::remove_file(&fleet.baseline).unwrap();
+    let out =
+        fleet.patchdeck(&["baseline", "capture", listed, "--host", "staging", "-o", fleet.baseline.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "capture: {}{}", text(&out.stdout), text(&out.stderr));
+    let out = fleet.patchdeck(&["check", listed]);
+    let listed_text = text(&out.stdout);
+    for line in [
+        "STOP prod-newer   1 tested, 1 version mismatch, 1 sources drift, health ok",
+        "STOP prod-drift   2 tested, 1 config drift, 1 other config drift, 1 kernel drift, health ok",
+        "WARN prod-breaks  2 tested, 1 other config drift, health ok",
+    ] {
+        assert!(listed_text.lines().any(|l| l == line), "missing {line:?} in\n{listed_text}");
+    }
+    assert!(!listed_text.contains("/etc/network/interfaces (networking)"), "{listed_text}");
+    fleet.down();
 }
 
 /// Acceptance (teardown): a fleet left running, as by a test killed outright, is torn down by
@@ -284,9 +379,11 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     for line in [
         "ok   prod-clean   2 tested, health ok",
         "STOP prod-extra   2 tested, 1 untested, health ok",
-        "STOP prod-newer   1 tested, 1 version mismatch, health ok",
-        "STOP prod-drift   2 tested, 1 config drift, health ok",
-        "ok   prod-breaks  2 tested, health ok",
+        "STOP prod-newer   1 tested, 1 version mismatch, 1 sources drift, health ok",
+        // The network file is a fingerprint here: judged by it alone. The rest is found by
+        // the configuration map (see fleet_drift_nobody_listed).
+        "STOP prod-drift   2 tested, 1 config drift, 1 other config drift, 1 kernel drift, health ok",
+        "WARN prod-breaks  2 tested, 1 other config drift, health ok",
     ] {
         assert!(report_text.lines().any(|l| l == line), "missing {line:?} in\n{report_text}");
     }
@@ -304,9 +401,17 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     let expected: BTreeMap<String, Vec<(String, String)>> = [
         ("prod-clean", vec![]),
         ("prod-extra", pair("untested_package", "tree")),
-        ("prod-newer", pair("version_mismatch", "less")),
-        ("prod-drift", pair("config_drift", "file:/etc/network/interfaces")),
-        ("prod-breaks", vec![]),
+        ("prod-newer", [pair("version_mismatch", "less"), pair("drift_sources", PDREPO_NEWER)].concat()),
+        (
+            "prod-drift",
+            [
+                pair("config_drift", "file:/etc/network/interfaces"),
+                pair("drift_config", "/etc/login.defs"),
+                pair("drift_kernel", "/etc/sysctl.d/60-patchdeck.conf"),
+            ]
+            .concat(),
+        ),
+        ("prod-breaks", pair("drift_config", PD_WEB_LOCAL)),
     ]
     .into_iter()
     .map(|(h, f)| (h.to_string(), f))
@@ -414,7 +519,7 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     }
     let report = json(&fleet.patchdeck(&["check", &runbook, "--json"]));
     assert!(checks(&report, "prod-breaks").iter().all(|(_, ok)| *ok), "{:?}", checks(&report, "prod-breaks"));
-    assert_eq!(divergences(&report)["prod-breaks"], vec![], "back where it started");
+    assert_eq!(divergences(&report)["prod-breaks"], pair("drift_config", PD_WEB_LOCAL), "back where it started");
     assert_eq!(divergences(&report)["prod-clean"], vec![], "back where it started");
     for (h, before) in &pristine {
         assert_eq!(&fleet.installed(h), before, "{h}: dpkg-query -W as the fleet was built");
@@ -870,12 +975,15 @@ rollback = "true"
 "#;
     let hosts = ["prod-clean", "prod-drift"];
     let rb = fleet.window_of("fleet-abort", &hosts, "parallel = 2", "", Some(steps));
-    // prod-drift differs from staging only in /etc/network/interfaces, which only the
-    // fleet runbook's fingerprint compares: without it, the host is as clean as prod-clean.
+    // prod-drift differs from staging in its configuration (its /etc/network/interfaces,
+    // compared by the fleet runbook's fingerprint and by the drift map, and files the drift
+    // map finds): accepted here, this scenario is about control, so the host is as clean as
+    // prod-clean for the window.
     let text_rb = std::fs::read_to_string(&rb).unwrap();
     let fingerprint = "[[fingerprint]]\npath = \"/etc/network/interfaces\"";
     assert!(text_rb.contains(fingerprint), "{text_rb}");
-    std::fs::write(&rb, text_rb.replace(fingerprint, "")).unwrap();
+    let accepted = "[drift]\nnetworking = \"ignore\"\nconfig = \"ignore\"\nkernel = \"ignore\"\n";
+    std::fs::write(&rb, text_rb.replace(fingerprint, accepted)).unwrap();
     let before: Vec<String> = hosts.iter().map(|h| fleet.installed(h)).collect();
     fleet.exec_ok("prod-clean", "touch /etc/pd-fail-here");
     let journal = journal_of(fleet, "fleet-abort");

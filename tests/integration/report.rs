@@ -369,3 +369,47 @@ fn checks_already_failing_in_preflight_are_not_blamed_on_the_window() {
     assert!(section(&md, "Divergences and decisions").contains("No hard stop"), "{md}");
     assert!(section(&md, "Package changes per host").contains("No package was changed on any host."));
 }
+
+#[test]
+fn the_report_lists_discovered_drift_per_host_by_area() {
+    use patchdeck::diff::{Class, Finding};
+    use patchdeck::runbook::OnDivergence;
+    let finding = |class, subject: &str, verdict| Finding {
+        class,
+        subject: subject.into(),
+        tested: Some("md5 aaaa".into()),
+        here: Some("md5 bbbb".into()),
+        verdict: Some(verdict),
+        detail: "differs from staging".into(),
+    };
+    let events = vec![
+        Event::WindowStarted {
+            window: "w".into(),
+            operators: vec!["carol".into()],
+            hosts: vec!["db1".into(), "db2".into()],
+            drill: false,
+            waves: vec![],
+        },
+        Event::Preflight {
+            host: "db1".into(),
+            findings: vec![
+                finding(Class::DriftKernel, "/etc/sysctl.d/60-x.conf", OnDivergence::Warn),
+                finding(Class::DriftNetworking, "net:routes", OnDivergence::Stop),
+                finding(Class::ConfigDrift, "file:/etc/my.cnf", OnDivergence::Warn),
+            ],
+            checks: vec![],
+        },
+        Event::Preflight { host: "db2".into(), findings: vec![], checks: vec![] },
+        Event::WindowFinished { aborted: true },
+    ];
+    let md = patchdeck::report::markdown(&header(false), t0(), &records(&events));
+    let drift = section(&md, "Configuration drift discovered");
+    assert!(drift.contains("### db1"), "{drift}");
+    let net = drift.find("| networking | `net:routes` | `md5 aaaa` | `md5 bbbb` | stop |").expect(drift);
+    let kernel = drift.find("| kernel | `/etc/sysctl.d/60-x.conf` | `md5 aaaa` | `md5 bbbb` | warn |").expect(drift);
+    assert!(net < kernel, "by area: {drift}");
+    assert!(!drift.contains("my.cnf") && !drift.contains("db2"), "fingerprints and clean hosts are elsewhere: {drift}");
+    // No drift, no section.
+    let quiet = vec![events[0].clone(), events[3].clone()];
+    assert!(!patchdeck::report::markdown(&header(false), t0(), &records(&quiet)).contains("Configuration drift"));
+}

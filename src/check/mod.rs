@@ -259,4 +259,17 @@ mod tests {
         ordered.order_warning = Some("first wave holds the heaviest host".into());
         assert_eq!(ordered.verdict(), Verdict::Findings, "the order warning is a finding");
     }
+
+    /// Issue 14.7: a host not reached ran none of its own checks; the report never says its
+    /// health is ok (even when the checks from the operator's side passed).
+    #[test]
+    fn a_host_not_reached_never_shows_health_ok() {
+        let passed = CheckResult { check: "port".into(), host: "b".into(), ok: true, detail: "open".into(), millis: 1 };
+        let mut down = host("b", false);
+        down.checks.push(passed);
+        let text = super::text::render(&report(vec![host("a", true), down]));
+        let line = |h: &str| text.lines().find(|l| l.contains(&format!(" {h} "))).unwrap().to_string();
+        assert!(line("a").contains("health ok"), "{text}");
+        assert!(line("b").contains("health not checked") && !line("b").contains("health ok"), "{text}");
+    }
 }

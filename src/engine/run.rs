@@ -30,6 +30,19 @@ use crate::transport::Transport;
 /// Attempts at undoing one step before a rollback/retry decision gives up on the host.
 pub const MAX_ROLLBACK_ATTEMPTS: u32 = 3;
 
+/// The wait before the first retry of a failed rollback step; each later retry waits
+/// twice as long (see [`retry_wait`]). A host that refuses connections fails at once, so
+/// without it a standing "rollback" decision spent every attempt within a second.
+pub const ROLLBACK_RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The longest wait between two attempts, however many came before.
+const MAX_RETRY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long to wait before attempt `failures + 1`, after `failures` (at least 1) failed.
+pub fn retry_wait(base: std::time::Duration, failures: u32) -> std::time::Duration {
+    base.saturating_mul(1u32 << failures.saturating_sub(1).min(16)).min(MAX_RETRY_WAIT)
+}
+
 /// The name under which `local` steps run (on the operator's machine).
 pub use crate::transport::OPERATOR_HOST;
 
@@ -67,6 +80,8 @@ pub struct Parts<'a> {
     /// `None`: nobody watches, commands run without streaming.
     pub live: Option<LiveFeed>,
     pub until: Until,
+    /// The first wait before a failed rollback step is tried again ([`retry_wait`]).
+    pub retry_backoff: std::time::Duration,
 }
 
 impl<'a> Parts<'a> {
@@ -100,6 +115,7 @@ impl<'a> Parts<'a> {
             probe_cache: Arc::new(ProbeCache::in_memory()),
             live: None,
             until: Until::Finished,
+            retry_backoff: ROLLBACK_RETRY_BACKOFF,
         }
     }
 }

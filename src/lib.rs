@@ -12,6 +12,7 @@
 //! - [`diff`]: a host's facts against the baseline, in divergence classes; risk.
 //! - [`health`]: health checks (HTTP and TCP from the operator's machine, commands on the host).
 //! - [`journal`]: the write-ahead journal of a window (fsynced JSON lines, lock, replay, follow, appender).
+//! - [`lock`]: a window's lock on each host it changes, and one `run` per window on this machine.
 //! - [`check`]: `patchdeck check`: probe the fleet, diff, health checks, report.
 //! - [`engine`]: runs a window: waves, steps, hard stops, rollback; events out, journaled first;
 //!   its [`engine::control`] is the one typed list of stop kinds, choices, targets and deciders.
@@ -37,6 +38,7 @@ pub mod engine;
 pub mod health;
 pub mod inventory;
 pub mod journal;
+pub mod lock;
 pub mod narrate;
 pub mod pkg;
 pub mod probe;

@@ -77,7 +77,9 @@ pub async fn run(global: &Global, args: RunArgs) -> eyre::Result<u8> {
     }
     let journal = args.journal.clone().unwrap_or_else(|| inputs.default_journal());
     let operators = crate::session::operators(&args.operator);
-    let reach = Reach::for_runbook(&global.reach(), &inputs.runbook)?;
+    let mut reach_opts = global.reach();
+    reach_opts.local_output = Some(crate::session::reach::local_output_dir(&journal));
+    let reach = Reach::for_runbook(&reach_opts, &inputs.runbook)?;
     let open = if args.resume { Open::Resume } else { Open::Create };
     let session = Session::open(inputs, reach, &journal, open, operators)?;
     if args.resume && session.finished() && cockpit_theme.is_none() {

@@ -40,6 +40,8 @@ pub enum Class {
     Hostile,
     /// The host could not be probed.
     Unreachable,
+    /// Another window holds the host's lock ([`crate::lock::host`]).
+    HostLocked,
 }
 
 impl Class {
@@ -56,6 +58,8 @@ impl Class {
             Class::RollbackInfeasible => Some(policy.rollback_infeasible),
             // Nothing can proceed safely on a host we cannot see or do not trust.
             Class::Hostile | Class::Unreachable => Some(OnDivergence::Stop),
+            // Two windows never change one host at once.
+            Class::HostLocked => Some(OnDivergence::Stop),
         }
     }
 
@@ -67,6 +71,7 @@ impl Class {
             Class::VersionMismatch | Class::DifferentStart => '~',
             Class::NotPending | Class::Held => '-',
             Class::ConfigDrift | Class::RollbackInfeasible | Class::Hostile | Class::Unreachable => '!',
+            Class::HostLocked => '!',
         }
     }
 
@@ -84,6 +89,7 @@ impl Class {
             Class::RollbackInfeasible => "ROLLBACK INFEASIBLE",
             Class::Hostile => "HOSTILE OUTPUT",
             Class::Unreachable => "CANNOT CONNECT",
+            Class::HostLocked => "LOCKED BY ANOTHER WINDOW",
         }
     }
 }

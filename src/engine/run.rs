@@ -82,6 +82,9 @@ pub struct Parts<'a> {
     pub until: Until,
     /// The first wait before a failed rollback step is tried again ([`retry_wait`]).
     pub retry_backoff: std::time::Duration,
+    /// Hex SHA-256 of the runbook: with the window's name and this machine, what makes a
+    /// host's lock this window's own ([`crate::lock::host`]).
+    pub runbook_digest: String,
 }
 
 impl<'a> Parts<'a> {
@@ -116,6 +119,7 @@ impl<'a> Parts<'a> {
             live: None,
             until: Until::Finished,
             retry_backoff: ROLLBACK_RETRY_BACKOFF,
+            runbook_digest: String::new(),
         }
     }
 }
@@ -131,6 +135,8 @@ pub struct Engine<'a> {
     closed: watch::Sender<bool>,
     /// Set when the window itself has ended (finished, or paused).
     window_over: watch::Sender<bool>,
+    /// Hosts whose lock this process took (released when they are finished).
+    pub(super) locked: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// What an operator's screen can do to the window it drives (the engine, or a drill around
@@ -202,6 +208,7 @@ impl<'a> Engine<'a> {
             hosts_busy: std::sync::Mutex::new(BTreeMap::new()),
             closed: watch::Sender::new(false),
             window_over: watch::Sender::new(false),
+            locked: std::sync::Mutex::default(),
         }
     }
 
@@ -403,7 +410,11 @@ impl<'a> Engine<'a> {
             self.p.transport,
             self.p.prober,
             self.p.managers,
-            &crate::check::Options { probe_cache: Some(self.p.probe_cache.clone()), ..Default::default() },
+            &crate::check::Options {
+                probe_cache: Some(self.p.probe_cache.clone()),
+                own_lock: Some(self.lock_holder()),
+                ..Default::default()
+            },
             |_| {},
         )
         .await;
@@ -466,6 +477,7 @@ impl<'a> Engine<'a> {
                 }
                 if let Some(result) = self.requested_rollback(host).await? {
                     self.record(Event::HostFinished { host: name.clone(), result }).await?;
+                    self.unlock_host(host, result).await;
                 }
                 did = true;
             }
@@ -525,8 +537,13 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// This machine's name for the journal's resume records.
-fn machine_name() -> String {
+/// This machine's name for the journal's resume records and host locks.
+pub(super) fn machine_name() -> String {
+    crate::lock::host::this_machine()
+}
+
+/// This machine's name: the kernel's hostname, else `$HOSTNAME`.
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_string())

@@ -173,6 +173,11 @@ impl Found {
     }
 }
 
+/// This machine's name as locks (and the journal's resume records) give it.
+pub fn this_machine() -> String {
+    crate::engine::run::hostname()
+}
+
 /// Is `pid` a live process on this machine?
 fn process_alive(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else { return false };

@@ -1,6 +1,7 @@
 //! One `run` of a window at a time on the operator's machine, whatever `--journal` says: an
-//! `flock`ed file per window (by name and runbook path, and by name and runbook digest)
-//! under the user's runtime directory. The kernel lets go of it when the process ends, however
+//! `flock`ed file per window (by its name and its runbook's absolute path) under the user's
+//! runtime directory. Not by the runbook's digest: copies of one runbook in two places are
+//! two windows here (their hosts' locks still keep them apart). The kernel lets go of it when the process ends, however
 //! it ends, so a crash never leaves it behind.
 
 use std::io::{Read, Seek, Write};
@@ -30,10 +31,9 @@ pub fn default_dir() -> PathBuf {
 }
 
 impl RunLock {
-    /// Takes the window's locks in `dir`, or says which `run` holds them. `runbook`: its
-    /// path (made absolute) and the hex SHA-256 of its bytes; `journal`: shown to whoever
-    /// is refused.
-    pub fn take(dir: &Path, window: &str, runbook: &Path, digest: &str, journal: &Path) -> eyre::Result<RunLock> {
+    /// Takes the window's lock in `dir`, or says which `run` holds it. `runbook`: its path
+    /// (made absolute); `journal`: shown to whoever is refused.
+    pub fn take(dir: &Path, window: &str, runbook: &Path, journal: &Path) -> eyre::Result<RunLock> {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -41,7 +41,7 @@ impl RunLock {
             .create(dir)
             .wrap_err_with(|| format!("cannot create {} for the window's run lock", dir.display()))?;
         let path = std::path::absolute(runbook).unwrap_or_else(|_| runbook.to_path_buf());
-        let keys = [format!("{window}\0path\0{}", path.display()), format!("{window}\0sha256\0{digest}")];
+        let keys = [format!("{window}\0path\0{}", path.display())];
         let mut files = Vec::new();
         for key in keys {
             let name = format!("run-{}.lock", &hex::encode(Sha256::digest(key.as_bytes()))[..24]);
@@ -82,19 +82,17 @@ mod tests {
     fn a_second_run_of_the_window_is_refused_until_the_first_lets_go() {
         let dir = tempfile::tempdir().unwrap();
         let (rb, j1, j2) = (Path::new("/srv/rb.toml"), Path::new("/a.jsonl"), Path::new("/b.jsonl"));
-        let first = RunLock::take(dir.path(), "w", rb, "d1", j1).unwrap();
+        let first = RunLock::take(dir.path(), "w", rb, j1).unwrap();
         // Another journal changes nothing: the same window and runbook.
-        let err = RunLock::take(dir.path(), "w", rb, "d1", j2).unwrap_err().to_string();
+        let err = RunLock::take(dir.path(), "w", rb, j2).unwrap_err().to_string();
         assert!(err.contains("window w is already being run on this machine"), "{err}");
         assert!(err.contains(&format!("pid {}, journal /a.jsonl", std::process::id())), "{err}");
-        // The same runbook's text elsewhere, or the same path edited, is the same window too.
-        assert!(RunLock::take(dir.path(), "w", Path::new("/copy/rb.toml"), "d1", j2).is_err());
-        assert!(RunLock::take(dir.path(), "w", rb, "edited", j2).is_err());
-        // Another window is not held back.
-        let other = RunLock::take(dir.path(), "other", Path::new("/srv/other.toml"), "d2", j2).unwrap();
+        // Another window, or a copy of the runbook elsewhere, is not held back here.
+        let other = RunLock::take(dir.path(), "other", Path::new("/srv/other.toml"), j2).unwrap();
+        let copy = RunLock::take(dir.path(), "w", Path::new("/copy/rb.toml"), j2).unwrap();
         drop(first);
-        let again = RunLock::take(dir.path(), "w", rb, "d1", j2);
+        let again = RunLock::take(dir.path(), "w", rb, j2);
         assert!(again.is_ok(), "released with its holder: {again:?}");
-        drop(other);
+        drop((other, copy));
     }
 }

@@ -429,9 +429,12 @@ impl Engine<'_> {
         if result != HostResult::Done && changes_left {
             return;
         }
-        let ran = self.with_state(|s| s.host(name).is_some_and(|h| !h.done.is_empty()));
+        // A host this window changed (or undid) was locked by it, perhaps by an earlier
+        // process of it (a crash, `patchdeck rollback` later on).
+        let touched =
+            result == HostResult::RolledBack || self.with_state(|s| s.host(name).is_some_and(|h| !h.done.is_empty()));
         let took = self.locked.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
-        if !took && !ran {
+        if !took && !touched {
             return; // never locked by this window
         }
         match lock::release(self.p.transport, host, &self.lock_holder()).await {

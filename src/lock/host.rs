@@ -204,7 +204,8 @@ fn script(dir: &str, op: &LockOp) -> String {
          mkdir -p \"$d\" && chmod 700 \"$d\" || {{ echo \"cannot create $d\" >&2; exit 4; }}\n"
     );
     match op {
-        LockOp::Read => format!("{head}head -c {MAX_LOCK_BYTES} \"$f\" 2>/dev/null\nexit 0\n"),
+        // Reading creates nothing: `check` leaves a host as it found it.
+        LockOp::Read => format!("head -c {MAX_LOCK_BYTES} {d}/lock 2>/dev/null\nexit 0\n"),
         LockOp::Take { content, replacing } => {
             let mut s = format!("{head}printf '%s' {} > \"$t\" || exit 4\n", sh_quote(content));
             if let Some(seen) = replacing {
@@ -342,6 +343,9 @@ mod tests {
         };
         let (a, b) = (me("first", 1), me("second's \"window\" $(id)", 2));
         let take = |h: &Holder, replacing: Option<String>| LockOp::Take { content: h.render(), replacing };
+        let nothing = run(LockOp::Read).await;
+        assert!(nothing.success() && nothing.stdout.is_empty());
+        assert!(!lock_dir.exists(), "reading a lock creates nothing on the host");
         assert_eq!(run(take(&a, None)).await.status, Some(0));
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&lock_dir).unwrap().permissions().mode() & 0o777, 0o700);
@@ -353,6 +357,7 @@ mod tests {
         assert_eq!(run(take(&b, Some(b.render()))).await.status, Some(HELD));
         assert_eq!(run(take(&b, Some(a.render()))).await.status, Some(0), "the seen lock is broken");
         let read = run(LockOp::Read).await;
+        assert!(read.success());
         assert_eq!(Holder::parse(&read.stdout_lossy()), Some(b.clone()), "quoting kept the window's name");
         // Releasing someone else's lock leaves it; releasing one's own removes it.
         assert_eq!(run(LockOp::Release { content: a.render() }).await.status, Some(0));

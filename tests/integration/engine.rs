@@ -514,15 +514,10 @@ async fn a_wave_over_max_failures_stops_the_window() {
     assert_eq!(r.summary.results["api1"], None, "the core wave never started");
 }
 
-/// A rollback that keeps failing (the host is gone) is not retried forever by a standing
-/// "rollback" decision: after a few attempts the host is left failed.
-#[tokio::test]
-async fn a_standing_rollback_decision_does_not_loop_on_a_dead_host() {
-    let dir = tempfile::tempdir().unwrap();
-    let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
-    let f = fleet(|f| {
-        // The host drops off the network during the restart, after the packages step, and
-        // stays down: every attempt to roll back its packages fails.
+/// The demo fleet where canary1 drops off the network during its restart, after the packages
+/// step, and stays down: every attempt to roll back its packages fails.
+fn canary_gone_after_its_packages() -> Fleet {
+    fleet(|f| {
         f.with_host("canary1", |h| {
             h.faults.push(Fault {
                 on: "systemctl restart nginx".into(),
@@ -530,7 +525,16 @@ async fn a_standing_rollback_decision_does_not_loop_on_a_dead_host() {
                 sticky: false,
             })
         });
-    });
+    })
+}
+
+/// A rollback that keeps failing (the host is gone) is not retried forever by a standing
+/// "rollback" decision: after a few attempts the host is left failed.
+#[tokio::test]
+async fn a_standing_rollback_decision_does_not_loop_on_a_dead_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
+    let f = canary_gone_after_its_packages();
     let r = run(&rb, f, vec![Choice::RollbackHost; 20], BEFORE_DEADLINE).await;
     let on_canary = r.seen.iter().filter(|s| s.host.as_deref() == Some("canary1")).count();
     assert_eq!(on_canary, 1 + 3, "unreachable mid-step, then three failed rollback attempts");
@@ -560,15 +564,7 @@ impl patchdeck::engine::Decider for Timed {
 async fn rollback_retries_of_a_dead_host_back_off() {
     let dir = tempfile::tempdir().unwrap();
     let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
-    let f = fleet(|f| {
-        f.with_host("canary1", |h| {
-            h.faults.push(Fault {
-                on: "systemctl restart nginx".into(),
-                effect: FaultEffect::Unreachable,
-                sticky: false,
-            })
-        });
-    });
+    let f = canary_gone_after_its_packages();
     let decider = Timed { inner: Scripted::new(vec![Choice::RollbackHost; 20]), at: Mutex::new(Vec::new()) };
     let backoff = std::time::Duration::from_millis(300);
     let (summary, _) = crate::support::window::run_backing_off(&rb, &f, &decider, BEFORE_DEADLINE, None, backoff).await;

@@ -225,6 +225,15 @@ fn fleet_crashed_run_is_cleaned_by_the_next() {
 
 /// `baseline capture` and `check` on the fresh fleet, then faults; leaves every host as it
 /// was built. Returns the captured baseline.
+/// `baseline capture` on staging, to the fleet's baseline file; the baseline as loaded.
+fn capture_baseline(fleet: &Fleet) -> Baseline {
+    let runbook = fleet.runbook.to_str().unwrap();
+    let out =
+        fleet.patchdeck(&["baseline", "capture", runbook, "--host", "staging", "-o", fleet.baseline.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "capture: {}{}", text(&out.stdout), text(&out.stderr));
+    patchdeck::baseline::load(&fleet.baseline).expect("captured baseline loads")
+}
+
 fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     let runbook = fleet.runbook.to_str().unwrap().to_string();
     let pristine: BTreeMap<&str, String> = fleet.hosts().into_iter().map(|h| (h, fleet.installed(h))).collect();
@@ -249,17 +258,7 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     );
 
     // 1. Capture the tested baseline on staging.
-    let out = fleet.patchdeck(&[
-        "baseline",
-        "capture",
-        &runbook,
-        "--host",
-        "staging",
-        "-o",
-        fleet.baseline.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "capture: {}{}", text(&out.stdout), text(&out.stderr));
-    let baseline = patchdeck::baseline::load(&fleet.baseline).expect("captured baseline loads");
+    let baseline = capture_baseline(fleet);
     let mut tested: Vec<_> = baseline.updates.iter().map(|u| (u.name.as_str(), u.to.as_str())).collect();
     tested.sort();
     assert_eq!(tested.len(), 2, "{tested:?}");
@@ -993,17 +992,7 @@ fn fleet_a_second_window_is_refused_a_locked_host() {
         return;
     }
     let fleet = Fleet::up("locks");
-    let runbook = fleet.runbook.to_str().unwrap().to_string();
-    let out = fleet.patchdeck(&[
-        "baseline",
-        "capture",
-        &runbook,
-        "--host",
-        "staging",
-        "-o",
-        fleet.baseline.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "capture: {}{}", text(&out.stdout), text(&out.stderr));
+    capture_baseline(&fleet);
     let pristine = fleet.installed("prod-clean");
 
     // Window A: its packages step changes the host, then a step fails: abort, changes left.

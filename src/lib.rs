@@ -13,6 +13,7 @@
 //! - [`diff`]: a host's facts against the baseline, in divergence classes; risk.
 //! - [`health`]: health checks (HTTP and TCP from the operator's machine, commands on the host).
 //! - [`journal`]: the write-ahead journal of a window (fsynced JSON lines, lock, replay, follow, appender).
+//! - [`lock`]: a window's lock on each host it changes, and one `run` per window on this machine.
 //! - [`check`]: the assessment, UI-free: which hosts a window covers, probe, diff and health
 //!   checks per host; used by the engine's preflight, by `drill` and by `patchdeck check`.
 //! - [`engine`]: runs a window: waves, steps, hard stops, rollback; events out, journaled first;
@@ -41,6 +42,7 @@ pub mod engine;
 pub mod health;
 pub mod inventory;
 pub mod journal;
+pub mod lock;
 pub mod narrate;
 pub mod pkg;
 pub mod probe;

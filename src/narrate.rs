@@ -106,6 +106,7 @@ pub fn stop_kind(c: StopCode) -> &'static str {
         StopCode::StillUnhealthy => "rolled back, still unhealthy",
         StopCode::Gate => "go/no-go before a wave",
         StopCode::BeforeStart => "before the window's start",
+        StopCode::HostLocked => "host locked by another window",
     }
 }
 

@@ -46,6 +46,9 @@ pub struct Options {
     /// Hosts whose package state has the same content share one resolver run
     /// ([`crate::probe::share`]); `false` asks each host's own resolver.
     pub share_resolver: bool,
+    /// The window this check is for, as it locks hosts: its own lock is not another
+    /// window's. `None`: every lock found is another window's.
+    pub own_lock: Option<crate::lock::host::Holder>,
 }
 
 impl Default for Options {
@@ -55,6 +58,7 @@ impl Default for Options {
             probe_timeout: Duration::from_secs(60),
             probe_cache: None,
             share_resolver: true,
+            own_lock: None,
         }
     }
 }
@@ -170,11 +174,42 @@ async fn check_host(
         Some(s) => s.place().await,
         None => None,
     };
+    let mut diff = diff;
+    if reachable {
+        diff.findings.extend(lock_finding(transport, host, opts.own_lock.as_ref()).await);
+    }
     let mut checks = Vec::new();
     for check in runbook.checks.iter().filter(|c| reachable || !matches!(c.kind, CheckKind::Run(_))) {
         checks.push(run_check(check, host, &runbook.window, transport, prober).await);
     }
     HostReport { diff, checks, probe_millis, resolver, shared_from }
+}
+
+/// A stop-class finding when another window holds `host`'s lock; a lock that cannot be
+/// read is a warning (the window itself will stop at it).
+async fn lock_finding(
+    transport: &dyn Transport,
+    host: &Host,
+    own: Option<&crate::lock::host::Holder>,
+) -> Option<crate::diff::Finding> {
+    use crate::lock::host::{Found, read};
+    let finding = |verdict, detail: String| crate::diff::Finding {
+        class: Class::HostLocked,
+        subject: "host".into(),
+        tested: None,
+        here: None,
+        verdict: Some(verdict),
+        detail,
+    };
+    match read(transport, host).await {
+        Ok(Found::Free) => None,
+        Ok(Found::Held { holder: Some(h), .. }) if own.is_some_and(|me| me.same_run(&h)) => None,
+        Ok(found) => Some(finding(crate::runbook::OnDivergence::Stop, found.describe(&host.name))),
+        Err(e) => Some(finding(
+            crate::runbook::OnDivergence::Warn,
+            format!("its window lock could not be read: {}", crate::safe_text::for_terminal(&e.to_string())),
+        )),
+    }
 }
 
 /// Runs the whole check. Hosts are probed concurrently (bounded); the report keeps wave order.
@@ -297,5 +332,18 @@ mod tests {
         let mut ordered = report(vec![host("a", true)]);
         ordered.order_warning = Some("first wave holds the heaviest host".into());
         assert_eq!(ordered.verdict(), Verdict::Findings, "the order warning is a finding");
+    }
+
+    /// Issue 14.7: a host not reached ran none of its own checks; the report never says its
+    /// health is ok (even when the checks from the operator's side passed).
+    #[test]
+    fn a_host_not_reached_never_shows_health_ok() {
+        let passed = CheckResult { check: "port".into(), host: "b".into(), ok: true, detail: "open".into(), millis: 1 };
+        let mut down = host("b", false);
+        down.checks.push(passed);
+        let text = super::text::render(&report(vec![host("a", true), down]));
+        let line = |h: &str| text.lines().find(|l| l.contains(&format!(" {h} "))).unwrap().to_string();
+        assert!(line("a").contains("health ok"), "{text}");
+        assert!(line("b").contains("health not checked") && !line("b").contains("health ok"), "{text}");
     }
 }

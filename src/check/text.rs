@@ -125,7 +125,12 @@ fn host_block(out: &mut String, h: &HostReport, baseline_host: &str) {
     }
     summary.extend(counts.iter().map(|(c, n)| format!("{n} {}", c.label().to_lowercase())));
     let failing = h.failing_checks().count();
-    summary.push(if failing == 0 { "health ok".into() } else { format!("{failing} health check failing") });
+    summary.push(match failing {
+        // Not reached: its own checks did not run, so nothing says it is healthy.
+        0 if h.is_unreachable() => "health not checked".into(),
+        0 => "health ok".into(),
+        n => format!("{n} health check failing"),
+    });
     if d.reboot_required {
         summary.push("reboot required already".into());
     }

@@ -51,6 +51,7 @@ impl Global {
             ssh_config: self.ssh_config.clone(),
             known_hosts: self.known_hosts.clone(),
             identity: self.identity.clone(),
+            local_output: None,
         }
     }
 }

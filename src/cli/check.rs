@@ -94,6 +94,7 @@ pub async fn run(global: &Global, args: CheckArgs) -> eyre::Result<u8> {
         probe_timeout: Duration::from_secs(args.timeout),
         probe_cache,
         share_resolver: args.fresh != Some(Fresh::PerHost),
+        own_lock: None,
     };
     Ok(check_with(&runbook, &baseline, &reach, &opts, args.json).await)
 }

@@ -47,7 +47,9 @@ pub async fn rollback(global: &Global, args: RollbackArgs) -> eyre::Result<u8> {
     let inputs = Inputs::load(&runbook)
         .wrap_err_with(|| format!("the window's runbook {} (give it with --runbook if it moved)", runbook.display()))?;
     let operators = crate::session::operators(&args.operator);
-    let reach = Reach::for_runbook(&global.reach(), &inputs.runbook)?;
+    let mut reach_opts = global.reach();
+    reach_opts.local_output = Some(crate::session::reach::local_output_dir(&args.journal));
+    let reach = Reach::for_runbook(&reach_opts, &inputs.runbook)?;
     let session = Session::open(inputs, reach, &args.journal, Open::Resume, operators)?;
     let rb = &session.inputs.runbook;
 

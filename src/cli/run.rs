@@ -76,8 +76,17 @@ pub async fn run(global: &Global, args: RunArgs) -> eyre::Result<u8> {
         );
     }
     let journal = args.journal.clone().unwrap_or_else(|| inputs.default_journal());
+    // Held until this process ends: a second `run` of this window here is refused.
+    let _one_run = crate::lock::run::RunLock::take(
+        &crate::lock::run::default_dir(),
+        &inputs.runbook.window.name,
+        &inputs.path,
+        &journal,
+    )?;
     let operators = crate::session::operators(&args.operator);
-    let reach = Reach::for_runbook(&global.reach(), &inputs.runbook)?;
+    let mut reach_opts = global.reach();
+    reach_opts.local_output = Some(crate::session::reach::local_output_dir(&journal));
+    let reach = Reach::for_runbook(&reach_opts, &inputs.runbook)?;
     let open = if args.resume { Open::Resume } else { Open::Create };
     let session = Session::open(inputs, reach, &journal, open, operators)?;
     if args.resume && session.finished() && cockpit_theme.is_none() {

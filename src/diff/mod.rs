@@ -53,6 +53,8 @@ pub enum Class {
     DriftServices,
     /// Discovered drift: apt sources, pinning or keys.
     DriftSources,
+    /// Another window holds the host's lock ([`crate::lock::host`]).
+    HostLocked,
 }
 
 impl Class {
@@ -69,7 +71,14 @@ impl Class {
             Class::RollbackInfeasible => Some(policy.rollback_infeasible),
             // Nothing can proceed safely on a host we cannot see or do not trust.
             Class::Hostile | Class::Unreachable => Some(OnDivergence::Stop),
-            c => c.drift_area().and_then(|a| policy.drift.reaction(a).verdict()),
+            // Two windows never change one host at once.
+            Class::HostLocked => Some(OnDivergence::Stop),
+            Class::DriftNetworking
+            | Class::DriftConffile
+            | Class::DriftConfig
+            | Class::DriftKernel
+            | Class::DriftServices
+            | Class::DriftSources => self.drift_area().and_then(|a| policy.drift.reaction(a).verdict()),
         }
     }
 
@@ -112,6 +121,7 @@ impl Class {
             | Class::DriftKernel
             | Class::DriftServices
             | Class::DriftSources => '!',
+            Class::HostLocked => '!',
         }
     }
 
@@ -135,6 +145,7 @@ impl Class {
             Class::DriftKernel => "KERNEL DRIFT",
             Class::DriftServices => "SERVICES DRIFT",
             Class::DriftSources => "SOURCES DRIFT",
+            Class::HostLocked => "LOCKED BY ANOTHER WINDOW",
         }
     }
 }

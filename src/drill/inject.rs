@@ -359,6 +359,8 @@ fn nominal(purpose: &Purpose) -> Duration {
         Purpose::Install | Purpose::Restore => Duration::from_secs(3),
         Purpose::Reboot => Duration::from_secs(5),
         Purpose::Shell => Duration::from_millis(300),
+        // A file written on the host: no time worth a drill's clock.
+        Purpose::HostLock(_) => Duration::ZERO,
     }
 }
 
@@ -404,11 +406,11 @@ impl Transport for DrillTransport<'_> {
             }
             Some(Armed::Exit(code)) => {
                 inj.clock.advance(Duration::from_millis(300));
-                let out = Output {
-                    status: Some(code),
-                    stdout: Vec::new(),
-                    stderr: format!("drill: injected failure (exit {code})\n").into_bytes(),
-                };
+                let out = Output::whole(
+                    Some(code),
+                    Vec::new(),
+                    format!("drill: injected failure (exit {code})\n").into_bytes(),
+                );
                 replay(&out, sink);
                 return Ok(out);
             }

@@ -173,6 +173,10 @@ impl Drill<'_> {
                 self.operators.clone(),
             );
             parts.drill = true;
+            // A drill's time runs at its fleet's speed; so do the waits between rollback retries.
+            if !live {
+                parts.retry_backoff = parts.retry_backoff.mul_f64(self.speed);
+            }
             if let Some(feed) = &self.live {
                 recorder.subscribe(feed.clone());
                 parts.live = Some(feed.clone());

@@ -31,11 +31,12 @@ pub enum StopCode {
     StillUnhealthy,
     Gate,
     BeforeStart,
+    HostLocked,
 }
 
 impl StopCode {
     /// Every stop kind, in the order documentation lists them.
-    pub const ALL: [StopCode; 15] = [
+    pub const ALL: [StopCode; 16] = [
         StopCode::Divergence,
         StopCode::Unreachable,
         StopCode::StepFailed,
@@ -51,6 +52,7 @@ impl StopCode {
         StopCode::StillUnhealthy,
         StopCode::Gate,
         StopCode::BeforeStart,
+        StopCode::HostLocked,
     ];
 
     /// The journal's name (`step_failed`).
@@ -71,6 +73,7 @@ impl StopCode {
             StopCode::StillUnhealthy => "still_unhealthy",
             StopCode::Gate => "gate",
             StopCode::BeforeStart => "before_start",
+            StopCode::HostLocked => "host_locked",
         }
     }
 
@@ -103,7 +106,8 @@ impl StopCode {
             | StopCode::UnknownOutcome
             | StopCode::TooManyFailures
             | StopCode::Gate
-            | StopCode::BeforeStart => false,
+            | StopCode::BeforeStart
+            | StopCode::HostLocked => false,
         }
     }
 }
@@ -369,7 +373,8 @@ pub fn allowed(stop: &StopKind, host: Option<&str>, changed: bool) -> Vec<Choice
         | StopCode::Unreachable
         | StopCode::UnknownOutcome
         | StopCode::RollbackUnverified
-        | StopCode::StillUnhealthy => v.push(Choice::Retry),
+        | StopCode::StillUnhealthy
+        | StopCode::HostLocked => v.push(Choice::Retry),
         StopCode::Divergence
         | StopCode::HealthFailed
         | StopCode::RebootRequired
@@ -380,7 +385,10 @@ pub fn allowed(stop: &StopKind, host: Option<&str>, changed: bool) -> Vec<Choice
         | StopCode::Gate
         | StopCode::BeforeStart => {}
     }
-    v.push(Choice::Override);
+    // Breaking another window's lock is for a holder that is gone, never a live one.
+    if !matches!(stop, StopKind::HostLocked { stale: false, .. }) {
+        v.push(Choice::Override);
+    }
     v
 }
 
@@ -423,5 +431,18 @@ mod tests {
         assert_eq!(allowed(&host_stop, Some("a"), false)[0], Choice::RollbackHost, "rollback first");
         assert!(allowed(&host_stop, Some("a"), false).contains(&Choice::Skip));
         assert!(!allowed(&host_stop, Some("a"), true).contains(&Choice::Skip), "skip only before any change");
+    }
+
+    /// Issue 14.5: a live window's lock cannot be overridden; a stale one can, as a typed
+    /// decision (a reason); waiting for it (retry) always can.
+    #[test]
+    fn only_a_stale_host_lock_can_be_broken() {
+        let live = StopKind::HostLocked { holder: "window X".into(), stale: false };
+        let stale = StopKind::HostLocked { holder: "window X".into(), stale: true };
+        assert!(!allowed(&live, Some("a"), false).contains(&Choice::Override));
+        assert!(allowed(&live, Some("a"), false).contains(&Choice::Retry));
+        assert!(allowed(&live, Some("a"), false).contains(&Choice::Skip));
+        assert!(allowed(&stale, Some("a"), false).contains(&Choice::Override));
+        assert!(Choice::Override.needs_reason());
     }
 }

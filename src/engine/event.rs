@@ -55,6 +55,10 @@ pub enum StopKind {
     /// The window's start time has not come: nothing changes before it unless people start
     /// early, with a reason.
     BeforeStart { starts: jiff::Timestamp },
+    /// Another window holds the host's lock ([`crate::lock::host`]): nothing changes on it.
+    /// `holder`: who, as the lock says (escaped). `stale`: its holder is gone (its process
+    /// died on this machine, or its window is over): people may decide to break it.
+    HostLocked { holder: String, stale: bool },
 }
 
 impl StopKind {
@@ -76,6 +80,7 @@ impl StopKind {
             StopKind::StillUnhealthy { .. } => StopCode::StillUnhealthy,
             StopKind::Gate { .. } => StopCode::Gate,
             StopKind::BeforeStart { .. } => StopCode::BeforeStart,
+            StopKind::HostLocked { .. } => StopCode::HostLocked,
         }
     }
 
@@ -122,6 +127,10 @@ impl StopKind {
             StopKind::Gate { wave } => format!("go/no-go: wave {wave} waits for a go"),
             StopKind::BeforeStart { starts } => {
                 format!("the window starts at {}: nothing changes before then", starts.strftime("%H:%MZ"))
+            }
+            StopKind::HostLocked { holder, stale: false } => format!("locked: {holder}"),
+            StopKind::HostLocked { holder, stale: true } => {
+                format!("locked: {holder}; its holder is gone: break the lock only if that window is over")
             }
         }
     }

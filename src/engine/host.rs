@@ -16,6 +16,7 @@ use super::steps::StepRun;
 use crate::diff::diff_host;
 use crate::health::{CheckResult, run_check};
 use crate::inventory::Host;
+use crate::lock::host::{self as lock, Found, Holder, Taken};
 use crate::probe::{Mode, probe_host_with};
 
 /// How a host's runner ended.
@@ -45,14 +46,16 @@ impl Engine<'_> {
         if let Some(done) = self.with_state(|s| s.host(&host.name).and_then(|h| h.result)) {
             return Ok(Some(done));
         }
-        match self.drive_host(host).await? {
-            End::Paused => Ok(None),
-            End::Journaled(result) => Ok(Some(result)),
+        let result = match self.drive_host(host).await? {
+            End::Paused => return Ok(None),
+            End::Journaled(result) => result,
             End::Finished(result) => {
                 self.record(Event::HostFinished { host: host.name.clone(), result }).await?;
-                Ok(Some(result))
+                result
             }
-        }
+        };
+        self.unlock_host(host, result).await;
+        Ok(Some(result))
     }
 
     /// How an aborted window leaves this host: untouched, or stopped with changes that can
@@ -143,6 +146,14 @@ impl Engine<'_> {
                     Next::Carry => break,
                 },
             }
+        }
+
+        // This window's lock on the host, before its first change (and again on resume: its
+        // own lock from before is taken over, another window's is a stop).
+        if self.next_step(name).is_some()
+            && let Some(end) = self.lock_host(host).await?
+        {
+            return Ok(end);
         }
 
         while let Some(i) = self.next_step(name) {
@@ -350,6 +361,86 @@ impl Engine<'_> {
             out.push(run_check(c, host, &self.p.runbook.window, self.p.transport, self.p.prober).await);
         }
         out
+    }
+}
+
+impl Engine<'_> {
+    /// What this window writes in the locks it takes.
+    pub(super) fn lock_holder(&self) -> Holder {
+        Holder {
+            window: self.p.runbook.window.name.clone(),
+            digest: self.p.runbook_digest.clone(),
+            operators: self.p.operators.clone(),
+            machine: super::run::machine_name(),
+            pid: std::process::id(),
+            since: self.p.clock.now(),
+            until: self.p.runbook.window.ends,
+        }
+    }
+
+    /// Takes the host's lock; another window's is a stop (a stale one may be broken by a
+    /// typed override, journaled with the stop). `Some(end)`: the host goes no further.
+    async fn lock_host(&self, host: &Host) -> eyre::Result<Option<End>> {
+        let name = host.name.as_str();
+        // The lock found there that may be replaced: our own, or a stale one people broke.
+        let mut replacing: Option<String> = None;
+        loop {
+            if let Err(halt) = self.permit(name).await? {
+                return Ok(Some(self.halted(host, halt).await?));
+            }
+            let me = self.lock_holder();
+            let mut seen = None;
+            let stop = match lock::take(self.p.transport, host, &me, replacing.as_deref()).await {
+                Ok(Taken::Yes) => {
+                    tracing::info!(host = name, broke = replacing.is_some(), "host lock taken");
+                    self.locked.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string());
+                    return Ok(None);
+                }
+                Ok(Taken::HeldBy(Found::Free)) => continue, // released as we looked
+                Ok(Taken::HeldBy(found @ Found::Held { .. })) => {
+                    let Found::Held { raw, holder } = &found else { unreachable!() };
+                    if holder.as_ref().is_some_and(|h| h.same_run(&me)) && replacing.as_deref() != Some(raw) {
+                        replacing = Some(raw.clone());
+                        continue;
+                    }
+                    seen = Some(raw.clone());
+                    let stale = found.is_stale(&me.machine, self.p.clock.now());
+                    StopKind::HostLocked { holder: found.describe(name), stale }
+                }
+                Err(e) => StopKind::Unreachable {
+                    detail: crate::safe_text::for_terminal(&format!("before taking the host's lock: {e}")),
+                },
+            };
+            let breakable = matches!(stop, StopKind::HostLocked { stale: true, .. });
+            match self.stop_and_settle(host, stop, None).await? {
+                Next::End(end) => return Ok(Some(end)),
+                // Overridden at a stale lock: break exactly the lock seen, nothing newer.
+                Next::Carry if breakable => replacing = seen,
+                Next::Carry | Next::Again => replacing = None,
+            }
+        }
+    }
+
+    /// Releases the host's lock once the host is finished with: done, or with no change
+    /// left to undo. A host left with changes keeps it, so no other window starts on it.
+    pub(super) async fn unlock_host(&self, host: &Host, result: HostResult) {
+        let name = host.name.as_str();
+        let changes_left = self.with_state(|s| s.host(name).is_some_and(|h| h.has_changes()));
+        if result != HostResult::Done && changes_left {
+            return;
+        }
+        // A host this window changed (or undid) was locked by it, perhaps by an earlier
+        // process of it (a crash, `patchdeck rollback` later on).
+        let touched =
+            result == HostResult::RolledBack || self.with_state(|s| s.host(name).is_some_and(|h| !h.done.is_empty()));
+        let took = self.locked.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        if !took && !touched {
+            return; // never locked by this window
+        }
+        match lock::release(self.p.transport, host, &self.lock_holder()).await {
+            Ok(()) => tracing::info!(host = name, "host lock released"),
+            Err(e) => tracing::warn!(host = name, "the host's lock stays: {e}"),
+        }
     }
 }
 

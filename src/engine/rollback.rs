@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::control::{Choice, Decision, StopCode};
 use super::event::{Event, HostResult, Outcome, StopKind};
-use super::run::{Engine, MAX_ROLLBACK_ATTEMPTS};
+use super::run::{Engine, MAX_ROLLBACK_ATTEMPTS, retry_wait};
 use super::state::{OpenStop, RollbackCheck};
 use super::steps::{changes_between, outcome_of};
 use crate::health::CheckResult;
@@ -141,7 +141,12 @@ impl Engine<'_> {
                 failures = if failures.0 == i { (i, failures.1 + 1) } else { (i, 1) };
                 let Some(d) = Box::pin(self.stop(Some(name), stop, Some(i), true)).await? else { return Ok(None) };
                 match d.choice {
-                    Choice::Retry | Choice::RollbackHost if failures.1 < MAX_ROLLBACK_ATTEMPTS => continue,
+                    Choice::Retry | Choice::RollbackHost if failures.1 < MAX_ROLLBACK_ATTEMPTS => {
+                        if !self.back_off(name, failures.1).await {
+                            return Ok(None);
+                        }
+                        continue;
+                    }
                     // Tried enough: the host is left failed for people to look at.
                     Choice::Retry | Choice::RollbackHost => return Ok(Some(HostResult::Failed)),
                     // Accepted as it is: mark the step undone so rollback moves on.
@@ -155,6 +160,18 @@ impl Engine<'_> {
                     | Choice::StartEarly => return Ok(Some(HostResult::Failed)),
                 }
             }
+        }
+    }
+
+    /// Waits before the next attempt at a failed rollback step (longer after each failure),
+    /// so a host that is down is not hammered and has time to come back. `false`: the window
+    /// was paused meanwhile.
+    async fn back_off(&self, host: &str, failures: u32) -> bool {
+        let wait = retry_wait(self.p.retry_backoff, failures);
+        tracing::info!(host, failures, wait_ms = wait.as_millis() as u64, "waiting before the rollback is tried again");
+        tokio::select! {
+            () = tokio::time::sleep(wait) => true,
+            () = self.until_paused() => false,
         }
     }
 

@@ -30,6 +30,19 @@ use crate::transport::Transport;
 /// Attempts at undoing one step before a rollback/retry decision gives up on the host.
 pub const MAX_ROLLBACK_ATTEMPTS: u32 = 3;
 
+/// The wait before the first retry of a failed rollback step; each later retry waits
+/// twice as long (see [`retry_wait`]). A host that refuses connections fails at once, so
+/// without it a standing "rollback" decision spent every attempt within a second.
+pub const ROLLBACK_RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The longest wait between two attempts, however many came before.
+const MAX_RETRY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long to wait before attempt `failures + 1`, after `failures` (at least 1) failed.
+pub fn retry_wait(base: std::time::Duration, failures: u32) -> std::time::Duration {
+    base.saturating_mul(1u32 << failures.saturating_sub(1).min(16)).min(MAX_RETRY_WAIT)
+}
+
 /// The name under which `local` steps run (on the operator's machine).
 pub use crate::transport::OPERATOR_HOST;
 
@@ -67,6 +80,11 @@ pub struct Parts<'a> {
     /// `None`: nobody watches, commands run without streaming.
     pub live: Option<LiveFeed>,
     pub until: Until,
+    /// The first wait before a failed rollback step is tried again ([`retry_wait`]).
+    pub retry_backoff: std::time::Duration,
+    /// Hex SHA-256 of the runbook: with the window's name and this machine, what makes a
+    /// host's lock this window's own ([`crate::lock::host`]).
+    pub runbook_digest: String,
 }
 
 impl<'a> Parts<'a> {
@@ -100,6 +118,8 @@ impl<'a> Parts<'a> {
             probe_cache: Arc::new(ProbeCache::in_memory()),
             live: None,
             until: Until::Finished,
+            retry_backoff: ROLLBACK_RETRY_BACKOFF,
+            runbook_digest: String::new(),
         }
     }
 }
@@ -115,6 +135,8 @@ pub struct Engine<'a> {
     closed: watch::Sender<bool>,
     /// Set when the window itself has ended (finished, or paused).
     window_over: watch::Sender<bool>,
+    /// Hosts whose lock this process took (released when they are finished).
+    pub(super) locked: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// What an operator's screen can do to the window it drives (the engine, or a drill around
@@ -186,6 +208,7 @@ impl<'a> Engine<'a> {
             hosts_busy: std::sync::Mutex::new(BTreeMap::new()),
             closed: watch::Sender::new(false),
             window_over: watch::Sender::new(false),
+            locked: std::sync::Mutex::default(),
         }
     }
 
@@ -398,7 +421,11 @@ impl<'a> Engine<'a> {
             self.p.transport,
             self.p.prober,
             self.p.managers,
-            &crate::check::Options { probe_cache: Some(self.p.probe_cache.clone()), ..Default::default() },
+            &crate::check::Options {
+                probe_cache: Some(self.p.probe_cache.clone()),
+                own_lock: Some(self.lock_holder()),
+                ..Default::default()
+            },
             |_| {},
         )
         .await;
@@ -461,6 +488,7 @@ impl<'a> Engine<'a> {
                 }
                 if let Some(result) = self.requested_rollback(host).await? {
                     self.record(Event::HostFinished { host: name.clone(), result }).await?;
+                    self.unlock_host(host, result).await;
                 }
                 did = true;
             }
@@ -520,8 +548,13 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// This machine's name for the journal's resume records.
-fn machine_name() -> String {
+/// This machine's name for the journal's resume records and host locks.
+pub(super) fn machine_name() -> String {
+    crate::lock::host::this_machine()
+}
+
+/// This machine's name: the kernel's hostname, else `$HOSTNAME`.
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_string())

@@ -259,9 +259,32 @@ pub(super) fn outcome_of(out: Result<Output, TransportError>, timeout: Duration)
             let text = format!("{}{}", o.stdout_lossy(), o.stderr_lossy());
             let tail: Vec<&str> = text.lines().rev().take(5).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
-            Outcome::Failed { status: o.status, output_tail: crate::safe_text::for_terminal(&tail.join(" | ")) }
+            // Only the output's tail was kept: the journal says how much came before it.
+            let shown = match o.cut_note() {
+                Some(note) => format!("{note} | {}", tail.join(" | ")),
+                None => tail.join(" | "),
+            };
+            Outcome::Failed { status: o.status, output_tail: crate::safe_text::for_terminal(&shown) }
         }
         Err(TransportError::Timeout { .. }) => Outcome::Timeout { after_secs: timeout.as_secs() },
         Err(e) => Outcome::Unreachable { detail: crate::safe_text::for_terminal(&e.to_string()) },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 14.6: the journal's tail of a failed step says how much output came before it.
+    #[test]
+    fn a_failed_steps_tail_says_how_much_output_was_not_kept() {
+        let whole = Output::whole(Some(2), b"a\nb\n".to_vec(), b"boom\n".to_vec());
+        let Outcome::Failed { output_tail, .. } = outcome_of(Ok(whole.clone()), Duration::from_secs(1)) else {
+            panic!()
+        };
+        assert_eq!(output_tail, "a | b | boom");
+        let cut = Output { stdout_cut: 287_000_000, ..whole };
+        let Outcome::Failed { output_tail, .. } = outcome_of(Ok(cut), Duration::from_secs(1)) else { panic!() };
+        assert_eq!(output_tail, "\u{2026} 287 MB earlier output not kept | a | b | boom");
     }
 }

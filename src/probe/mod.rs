@@ -248,6 +248,17 @@ async fn exec_probe(
         let stderr = crate::safe_text::for_terminal(out.stderr_lossy().trim());
         return Err(ProbeError::Failed { host: host.name.clone(), status: out.status, stderr });
     }
+    if out.stdout_cut > 0 {
+        // Read in part, a probe would describe a host that does not exist.
+        return Err(ProbeError::Failed {
+            host: host.name.clone(),
+            status: out.status,
+            stderr: format!(
+                "the probe printed more than {}: refused rather than read in part",
+                crate::transport::stream::human_bytes(cmd.purpose.kept_bytes() as u64)
+            ),
+        });
+    }
     let sections = split_sections(&out.stdout_lossy());
     let line = cache::StateLine::parse(sections.get(cache::STATE_SECTION).map(String::as_str));
     Ok(Raw { sections, line })

@@ -212,6 +212,7 @@ impl Session {
         );
         parts.live = live;
         parts.until = until;
+        parts.runbook_digest = self.inputs.sha256.clone();
         Engine::new(parts)
     }
 

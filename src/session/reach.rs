@@ -24,6 +24,17 @@ pub struct ReachOptions {
     pub ssh_config: Option<PathBuf>,
     pub known_hosts: Option<PathBuf>,
     pub identity: Option<PathBuf>,
+    /// Where `local` steps write their whole output (capped), beside the journal; `None`:
+    /// only its tail is kept.
+    pub local_output: Option<PathBuf>,
+}
+
+/// Where the whole output of a window's `local` steps goes: a directory beside its journal
+/// (`<journal>.output/`).
+pub fn local_output_dir(journal: &Path) -> PathBuf {
+    let mut name = journal.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "journal".into());
+    name.push(".output");
+    journal.with_file_name(name)
 }
 
 /// A transport plus the operator-side prober that go together.
@@ -65,7 +76,10 @@ impl Reach {
         Ok(Self {
             transport: Box::new(transport),
             prober: Box::new(prober),
-            local: Box::new(crate::transport::local::LocalTransport::new()),
+            local: Box::new(match &opts.local_output {
+                Some(dir) => crate::transport::local::LocalTransport::new().with_output_dir(dir),
+                None => crate::transport::local::LocalTransport::new(),
+            }),
         })
     }
 }

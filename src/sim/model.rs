@@ -94,6 +94,8 @@ pub struct HostState {
     /// Every command run on this host, in order (for tests and drills).
     pub history: Vec<String>,
     pub faults: Vec<Fault>,
+    /// The host's window lock file, as its text (`None`: unlocked); see [`crate::lock::host`].
+    pub lock: Option<String>,
 }
 
 impl Default for HostState {
@@ -117,6 +119,7 @@ impl Default for HostState {
             reboot_required: false,
             history: Vec::new(),
             faults: Vec::new(),
+            lock: None,
         }
     }
 }
@@ -255,6 +258,7 @@ impl Fleet {
                     reboot_required: h.reboot_required.or(c.reboot_required).unwrap_or(false),
                     history: Vec::new(),
                     faults: c.faults.iter().chain(h.faults.iter()).cloned().collect(),
+                    lock: None,
                 };
                 (name.clone(), state)
             })

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 
 use super::{FaultEffect, Fleet, HostState, Ran, SimManager};
 use crate::inventory::Host;
+use crate::lock::host::LockOp;
 use crate::transport::stream::{self, Discard, Sink, replay};
 use crate::transport::{Command, OPERATOR_HOST, Output, Purpose, Transport, TransportError};
 
@@ -44,11 +45,11 @@ impl SimTransport {
 }
 
 fn ok(stdout: String) -> Output {
-    Output { status: Some(0), stdout: stdout.into_bytes(), stderr: Vec::new() }
+    Output::whole(Some(0), stdout.into_bytes(), Vec::new())
 }
 
 fn failed(status: i32, stderr: String) -> Output {
-    Output { status: Some(status), stdout: Vec::new(), stderr: stderr.into_bytes() }
+    Output::whole(Some(status), Vec::new(), stderr.into_bytes())
 }
 
 /// How many pieces a simulated command's output arrives in, spread over its duration.
@@ -65,6 +66,16 @@ impl Transport for SimTransport {
     }
 
     async fn exec_streaming(&self, host: &Host, cmd: &Command, sink: &dyn Sink) -> Result<Output, TransportError> {
+        // Like a real transport, only the tail of what the host printed is kept.
+        let out = self.answer_streaming(host, cmd, sink).await?;
+        Ok(out.keep_tail(cmd.purpose.kept_bytes()))
+    }
+
+    async fn close(&self) {}
+}
+
+impl SimTransport {
+    async fn answer_streaming(&self, host: &Host, cmd: &Command, sink: &dyn Sink) -> Result<Output, TransportError> {
         // `local` steps: the operator's machine is simulated too, and always answers.
         if host.name == OPERATOR_HOST {
             self.fleet.pause(Duration::from_millis(200)).await;
@@ -120,7 +131,7 @@ impl Transport for SimTransport {
             Purpose::Probe { .. } => Duration::from_millis(350),
             Purpose::Install | Purpose::Restore => Duration::from_secs(3),
             Purpose::Reboot => Duration::from_secs(5),
-            Purpose::Shell => Duration::from_millis(300),
+            Purpose::Shell | Purpose::HostLock(_) => Duration::from_millis(300),
         };
         let answer = |h: &mut HostState| {
             answer(h, cmd, keep.as_deref(), &self.managers).map_err(|detail| TransportError::Other {
@@ -147,8 +158,6 @@ impl Transport for SimTransport {
         replay(&out, sink);
         Ok(exit_after(out, &fault, sink))
     }
-
-    async fn close(&self) {}
 }
 
 /// An `exit_after` fault: the command's changes landed, then it failed.
@@ -158,7 +167,7 @@ fn exit_after(mut out: Output, fault: &Option<FaultEffect>, sink: &dyn Sink) -> 
     {
         let msg =
             format!("dpkg: error processing package (--configure): subprocess returned error exit status {code}\n");
-        replay(&Output { status: None, stdout: Vec::new(), stderr: msg.clone().into_bytes() }, sink);
+        replay(&Output::whole(None, Vec::new(), msg.clone().into_bytes()), sink);
         out.status = Some(*code);
         out.stderr.extend_from_slice(msg.as_bytes());
     }
@@ -174,6 +183,10 @@ fn answer(
     keep: Option<&str>,
     managers: &[Arc<dyn SimManager>],
 ) -> Result<Output, String> {
+    if let Purpose::HostLock(op) = &cmd.purpose {
+        // Not in the history: tests and drills read it for what the window did to the host.
+        return Ok(lock_answer(h, op));
+    }
     h.history.push(cmd.script.clone());
     match &cmd.purpose {
         Purpose::Probe { fingerprints } => crate::sim::probe::output(h, managers, &cmd.script, fingerprints).map(ok),
@@ -183,16 +196,42 @@ fn answer(
                 .find(|m| m.name() == h.manager)
                 .ok_or_else(|| format!("the simulator cannot play package manager `{}`", h.manager))?;
             let Ran { status, stdout, stderr } = manager.run(h, &cmd.script, keep)?;
-            Ok(Output { status: Some(status), stdout: stdout.into_bytes(), stderr: stderr.into_bytes() })
+            Ok(Output::whole(Some(status), stdout.into_bytes(), stderr.into_bytes()))
         }
         Purpose::Reboot => {
             h.reboot_required = false;
             Ok(ok(String::new()))
         }
+        Purpose::HostLock(op) => Ok(lock_answer(h, op)),
         Purpose::Shell => match h.commands.get(cmd.script.trim()) {
             Some(out) => Ok(ok(format!("{out}\n"))),
             None => Ok(ok(String::new())),
         },
+    }
+}
+
+/// The host's lock file as the lock script would leave it (see [`crate::lock::host`]).
+fn lock_answer(h: &mut HostState, op: &LockOp) -> Output {
+    match op {
+        LockOp::Read => ok(h.lock.clone().unwrap_or_default()),
+        LockOp::Take { content, replacing } => {
+            if h.lock.is_none() || (replacing.is_some() && h.lock == *replacing) {
+                h.lock = Some(content.clone());
+                ok(String::new())
+            } else {
+                Output::whole(Some(3), h.lock.clone().unwrap_or_default().into_bytes(), Vec::new())
+            }
+        }
+        LockOp::Release { content } => {
+            let ours = crate::lock::host::Holder::parse(content);
+            let held = h.lock.as_deref().and_then(crate::lock::host::Holder::parse);
+            if let (Some(ours), Some(held)) = (ours, held)
+                && ours.same_run(&held)
+            {
+                h.lock = None;
+            }
+            ok(String::new())
+        }
     }
 }
 

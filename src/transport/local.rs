@@ -5,12 +5,16 @@
 //! maintenance window), in a process group of its own so that a timeout kills the whole
 //! pipeline it started, not only the shell.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::stream::{Discard, Sink, Stream, pump};
+use super::stream::{Discard, OutputCopy, Sink, Stream, human_bytes, pump};
 use super::{Command, Output, Purpose, Transport, TransportError};
 use crate::inventory::Host;
 
@@ -22,7 +26,16 @@ pub(crate) const SUDO_NEEDS_PASSWORD: &str = "sudo: a password is required";
 pub struct LocalTransport {
     /// Whether we already run as root; then `sudo` is never needed (and may not be installed).
     is_root: bool,
+    /// Where each command's whole output is written (capped), besides the tail kept in
+    /// memory: the directory beside the journal. `None`: only the tail is kept.
+    output_dir: Option<PathBuf>,
+    /// Numbers the output files of this process.
+    files: Arc<AtomicU64>,
 }
+
+/// Bytes of a command's output its file keeps (the first ones; the newest are the tail in
+/// memory and the journal): a runaway step cannot fill the operator's disk.
+pub const OUTPUT_FILE_CAP: u64 = 256 * 1024 * 1024;
 
 impl Default for LocalTransport {
     fn default() -> Self {
@@ -32,7 +45,21 @@ impl Default for LocalTransport {
 
 impl LocalTransport {
     pub fn new() -> Self {
-        Self { is_root: effective_uid() == Some(0) }
+        Self { is_root: effective_uid() == Some(0), output_dir: None, files: Arc::default() }
+    }
+
+    /// Also writes each command's whole output, up to [`OUTPUT_FILE_CAP`], to a file of its
+    /// own in `dir` (created when first needed, private to the user).
+    pub fn with_output_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.output_dir = Some(dir.into());
+        self
+    }
+
+    fn output_file(&self) -> Option<OutputFile> {
+        let dir = self.output_dir.as_ref()?;
+        let n = self.files.fetch_add(1, Ordering::Relaxed) + 1;
+        let name = format!("{}-{}-{n}.log", jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"), std::process::id());
+        Some(OutputFile { path: dir.join(name), cap: OUTPUT_FILE_CAP, state: Mutex::default() })
     }
 
     /// Builds the process for `cmd`: `sh -c script`, or `sudo -n sh -c script` when the
@@ -88,10 +115,15 @@ impl LocalTransport {
         let pgid = child.id();
         let mut stdout = child.stdout.take();
         let mut stderr = child.stderr.take();
+        let file = self.output_file();
+        let copy = file.as_ref().map(|f| f as &dyn OutputCopy);
         let run = async {
             // Both pipes at once, so a command filling one while we read the other never blocks.
-            let (out, err) =
-                tokio::join!(pump(stdout.as_mut(), Stream::Stdout, sink), pump(stderr.as_mut(), Stream::Stderr, sink));
+            let keep = cmd.purpose.kept_bytes();
+            let (out, err) = tokio::join!(
+                pump(stdout.as_mut(), Stream::Stdout, sink, keep, copy),
+                pump(stderr.as_mut(), Stream::Stderr, sink, keep, copy)
+            );
             let status = child.wait().await;
             (out, err, status)
         };
@@ -112,12 +144,90 @@ impl LocalTransport {
             }
         };
         let status = status.map_err(|e| TransportError::Other { host: host.name.clone(), detail: e.to_string() })?;
-        let output = Output { status: status.code(), stdout: out, stderr: err };
+        let ((stdout, stdout_cut), (stderr, stderr_cut)) = (out, err);
+        let saved_to = file.and_then(OutputFile::finish);
+        let output = Output { status: status.code(), stdout, stderr, stdout_cut, stderr_cut, saved_to };
         if used_sudo && output.status == Some(1) && output.stderr_lossy().contains(SUDO_NEEDS_PASSWORD) {
             return Err(TransportError::SudoRefused { host: host.name.clone(), detail: SUDO_NEEDS_PASSWORD.into() });
         }
         Ok(output)
     }
+}
+
+/// A command's whole output as a file: both streams as they were read, the first `cap`
+/// bytes of them, then a line saying how much more there was.
+struct OutputFile {
+    path: PathBuf,
+    cap: u64,
+    state: Mutex<FileState>,
+}
+
+#[derive(Default)]
+struct FileState {
+    file: Option<std::fs::File>,
+    written: u64,
+    over: u64,
+    /// It could not be created or written: the tail in memory is all there is.
+    failed: bool,
+}
+
+impl OutputCopy for OutputFile {
+    fn write(&self, _: Stream, bytes: &[u8]) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.failed {
+            return;
+        }
+        let room = self.cap.saturating_sub(st.written).min(bytes.len() as u64) as usize;
+        st.over += (bytes.len() - room) as u64;
+        if room == 0 {
+            return;
+        }
+        if st.file.is_none() {
+            match create_private(&self.path) {
+                Ok(f) => st.file = Some(f),
+                Err(e) => {
+                    tracing::warn!(path = %self.path.display(), "cannot keep the whole output: {e}");
+                    st.failed = true;
+                    return;
+                }
+            }
+        }
+        let wrote = st.file.as_mut().map(|f| f.write_all(&bytes[..room]));
+        match wrote {
+            Some(Ok(())) => st.written += room as u64,
+            Some(Err(e)) => {
+                tracing::warn!(path = %self.path.display(), "cannot write the whole output: {e}");
+                st.failed = true;
+            }
+            None => {}
+        }
+    }
+}
+
+impl OutputFile {
+    /// Closes the file, saying what it left out; its path if it holds anything.
+    fn finish(self) -> Option<PathBuf> {
+        let mut st = self.state.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut file = st.file.take()?;
+        if st.over > 0 {
+            let note = format!(
+                "\n[patchdeck: {} more output not written here: this file keeps the first {}]\n",
+                human_bytes(st.over),
+                human_bytes(self.cap)
+            );
+            let _ = file.write_all(note.as_bytes());
+        }
+        Some(self.path)
+    }
+}
+
+/// Creates `path` for the user alone (its directory too): a step's output may hold secrets.
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
 }
 
 /// What a command is for, in the log's words.
@@ -128,6 +238,7 @@ pub(crate) fn purpose_label(purpose: &Purpose) -> &'static str {
         Purpose::Install => "install",
         Purpose::Restore => "restore",
         Purpose::Reboot => "reboot",
+        Purpose::HostLock(_) => "host lock",
     }
 }
 

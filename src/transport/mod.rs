@@ -40,6 +40,21 @@ pub enum Purpose {
     Restore,
     /// Reboot the host.
     Reboot,
+    /// Take, release or read the host's window lock ([`crate::lock::host`]).
+    HostLock(crate::lock::host::LockOp),
+}
+
+impl Purpose {
+    /// Bytes of each output stream kept in memory ([`stream::Tail`]): a probe is parsed
+    /// whole, so it keeps more (and is refused past that); everything else keeps a tail.
+    pub fn kept_bytes(&self) -> usize {
+        match self {
+            Purpose::Probe { .. } => stream::KEPT_PROBE_BYTES,
+            Purpose::Shell | Purpose::Install | Purpose::Restore | Purpose::Reboot | Purpose::HostLock(_) => {
+                stream::KEPT_BYTES
+            }
+        }
+    }
 }
 
 /// A command for one host. `script` is a POSIX shell script run by `sh -c` on the host;
@@ -59,16 +74,57 @@ impl Command {
     }
 }
 
-/// What a finished command produced.
+/// What a finished command produced: the newest part of each stream (at most its
+/// purpose's [`Purpose::kept_bytes`]) and how much came before it that was not kept.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Output {
     /// Exit code; `None` when killed by a signal.
     pub status: Option<i32>,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+    /// Bytes of stdout before `stdout` that were not kept.
+    pub stdout_cut: u64,
+    /// Bytes of stderr before `stderr` that were not kept.
+    pub stderr_cut: u64,
+    /// Where the whole output was written, when it was (a local step's output file).
+    pub saved_to: Option<std::path::PathBuf>,
 }
 
 impl Output {
+    /// A finished command's output, every byte kept.
+    pub fn whole(status: Option<i32>, stdout: Vec<u8>, stderr: Vec<u8>) -> Self {
+        Self { status, stdout, stderr, ..Self::default() }
+    }
+
+    /// Keeps only the newest `limit` bytes of each stream, counting what goes.
+    pub fn keep_tail(self, limit: usize) -> Self {
+        let keep = |bytes: Vec<u8>, cut: u64| {
+            let mut tail = stream::Tail::new(limit);
+            tail.push(&bytes);
+            let (kept, more) = tail.finish();
+            (kept, cut + more)
+        };
+        let (stdout, stdout_cut) = keep(self.stdout, self.stdout_cut);
+        let (stderr, stderr_cut) = keep(self.stderr, self.stderr_cut);
+        Self { stdout, stderr, stdout_cut, stderr_cut, ..self }
+    }
+
+    /// Bytes of output not kept, both streams.
+    pub fn cut(&self) -> u64 {
+        self.stdout_cut + self.stderr_cut
+    }
+
+    /// What a shown tail leaves out, in words (and where the whole of it is, if anywhere).
+    pub fn cut_note(&self) -> Option<String> {
+        let note = stream::cut_note(self.cut())?;
+        Some(match &self.saved_to {
+            Some(path) => {
+                format!("{note} here (more in {})", crate::safe_text::for_terminal(&path.display().to_string()))
+            }
+            None => note,
+        })
+    }
+
     pub fn success(&self) -> bool {
         self.status == Some(0)
     }

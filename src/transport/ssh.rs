@@ -251,8 +251,11 @@ impl SshTransport {
         let mut stderr = child.stderr().take();
         let run = async {
             // Both pipes at once, so a command filling one while we read the other never blocks.
-            let (out, err) =
-                tokio::join!(pump(stdout.as_mut(), Stream::Stdout, sink), pump(stderr.as_mut(), Stream::Stderr, sink));
+            let keep = cmd.purpose.kept_bytes();
+            let (out, err) = tokio::join!(
+                pump(stdout.as_mut(), Stream::Stdout, sink, keep, None),
+                pump(stderr.as_mut(), Stream::Stderr, sink, keep, None)
+            );
             (out, err, child.wait().await)
         };
         let outcome = tokio::time::timeout(cmd.timeout, run).await;
@@ -276,7 +279,7 @@ impl SshTransport {
                 // ssh exits 255 both for its own failures and when the command exits 255.
                 // Only a live master after the fact means the command really said 255.
                 if master_alive(session).await {
-                    if let Some(line) = session_refused(&err) {
+                    if let Some(line) = session_refused(&err.0) {
                         return Err(other(format!(
                             "the server refused another session ({line}); the command did not run. \
                              Is its MaxSessions below sessions_per_host ({})?",
@@ -284,19 +287,20 @@ impl SshTransport {
                         )));
                     }
                     Some(255)
-                } else if let Some(line) = master_not_reached(&err) {
+                } else if let Some(line) = master_not_reached(&err.0) {
                     return Err(Attempt::NotStarted(line));
                 } else {
                     self.discard(conn, session).await;
                     return Err(Attempt::Failed(TransportError::ConnectionLost {
                         host: host.name.clone(),
-                        detail: lost_detail(&err, session),
+                        detail: lost_detail(&err.0, session),
                     }));
                 }
             }
             Err(e) => return Err(other(error_text(&e))),
         };
-        let output = Output { status, stdout: out, stderr: err };
+        let ((stdout, stdout_cut), (stderr, stderr_cut)) = (out, err);
+        let output = Output { status, stdout, stderr, stdout_cut, stderr_cut, saved_to: None };
         if as_root && output.status == Some(1) && output.stderr_lossy().contains(SUDO_NEEDS_PASSWORD) {
             return Err(Attempt::Failed(TransportError::SudoRefused {
                 host: host.name.clone(),

@@ -1,6 +1,7 @@
 //! Output as it arrives: a command's stdout and stderr cut into lines for a [`Sink`] while
-//! the command runs. The whole output is still collected and returned in [`Output`]; the
-//! lines are a transient view of it for whoever watches (the cockpit), bounded in size.
+//! the command runs, and the newest part of each kept for the [`Output`] ([`Tail`]): a step
+//! printing a gigabyte costs a bounded amount of memory, and the byte count of what was not
+//! kept is exact. The lines are a transient view for whoever watches (the cockpit).
 
 use tokio::io::AsyncReadExt;
 
@@ -142,12 +143,104 @@ impl LineSplitter {
     }
 }
 
-/// Reads `r` to its end, giving each line to `sink` as it completes; returns every byte read.
-/// A read error mid-stream (rare on a pipe) keeps what was read: the exit status still tells
+/// Bytes of each stream of a command's output kept in memory: the newest ones. Enough for
+/// the end of any apt run and every error message; fifty hosts at once stay in megabytes.
+pub const KEPT_BYTES: usize = 256 * 1024;
+
+/// Bytes of a probe's output kept: it is parsed whole, so a probe that prints more than this
+/// is refused as unreadable rather than read in part.
+pub const KEPT_PROBE_BYTES: usize = 64 * 1024 * 1024;
+
+/// The newest bytes of a stream, at most `limit` once finished, and an exact count of the
+/// bytes before them that were not kept. Memory is bounded by twice the limit (what is
+/// cut is cut in blocks, not byte by byte) whatever the stream's length.
+#[derive(Debug)]
+pub struct Tail {
+    limit: usize,
+    buf: Vec<u8>,
+    total: u64,
+}
+
+impl Tail {
+    pub fn new(limit: usize) -> Self {
+        Self { limit, buf: Vec::new(), total: 0 }
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.total += bytes.len() as u64;
+        if bytes.len() >= self.limit {
+            self.buf.clear();
+            self.buf.extend_from_slice(&bytes[bytes.len() - self.limit..]);
+            return;
+        }
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() > self.limit.saturating_mul(2) {
+            self.buf.drain(..self.buf.len() - self.limit);
+        }
+    }
+
+    /// Bytes seen so far, kept or not.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Bytes held now (never more than twice the limit).
+    pub fn held(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The kept tail and how many bytes before it were not kept. A tail that was cut starts
+    /// at a line: the partial line where the cut fell is counted as not kept.
+    pub fn finish(mut self) -> (Vec<u8>, u64) {
+        if self.buf.len() > self.limit {
+            self.buf.drain(..self.buf.len() - self.limit);
+        }
+        if (self.buf.len() as u64) < self.total
+            && let Some(nl) = self.buf.iter().position(|&b| b == b'\n')
+            && nl + 1 < self.buf.len()
+        {
+            self.buf.drain(..=nl);
+        }
+        self.buf.shrink_to_fit();
+        let cut = self.total - self.buf.len() as u64;
+        (self.buf, cut)
+    }
+}
+
+/// "… 287 MB earlier output not kept": what a shown tail leaves out, in words.
+pub fn cut_note(cut: u64) -> Option<String> {
+    (cut > 0).then(|| format!("\u{2026} {} earlier output not kept", human_bytes(cut)))
+}
+
+/// A byte count for people: `512 bytes`, `12 kB`, `287 MB`, `1.2 GB` (powers of 1000).
+pub fn human_bytes(n: u64) -> String {
+    match n {
+        0..1_000 => format!("{n} bytes"),
+        1_000..1_000_000 => format!("{} kB", n / 1_000),
+        1_000_000..1_000_000_000 => format!("{} MB", n / 1_000_000),
+        _ => format!("{:.1} GB", n as f64 / 1e9),
+    }
+}
+
+/// Where a command's whole output goes besides its kept tail (a local step's output file).
+/// Called from the reading task: it must not block for long.
+pub trait OutputCopy: Send + Sync {
+    fn write(&self, stream: Stream, bytes: &[u8]);
+}
+
+/// Reads `r` to its end, giving each line to `sink` as it completes and every byte to
+/// `copy`; returns the newest `limit` bytes and the count of those before them not kept. A
+/// read error mid-stream (rare on a pipe) keeps what was read: the exit status still tells
 /// whether the command worked.
-pub async fn pump<R: tokio::io::AsyncRead + Unpin>(r: Option<&mut R>, stream: Stream, sink: &dyn Sink) -> Vec<u8> {
-    let mut all = Vec::new();
-    let Some(r) = r else { return all };
+pub async fn pump<R: tokio::io::AsyncRead + Unpin>(
+    r: Option<&mut R>,
+    stream: Stream,
+    sink: &dyn Sink,
+    limit: usize,
+    copy: Option<&dyn OutputCopy>,
+) -> (Vec<u8>, u64) {
+    let mut tail = Tail::new(limit);
+    let Some(r) = r else { return tail.finish() };
     let mut lines = sink.wants_lines().then(|| LineSplitter::new(stream));
     let mut buf = vec![0u8; 8192];
     loop {
@@ -157,14 +250,17 @@ pub async fn pump<R: tokio::io::AsyncRead + Unpin>(r: Option<&mut R>, stream: St
                 if let Some(lines) = &mut lines {
                     lines.feed(&buf[..n], sink);
                 }
-                all.extend_from_slice(&buf[..n]);
+                if let Some(copy) = copy {
+                    copy.write(stream, &buf[..n]);
+                }
+                tail.push(&buf[..n]);
             }
         }
     }
     if let Some(lines) = &mut lines {
         lines.finish(sink);
     }
-    all
+    tail.finish()
 }
 
 /// Gives a finished command's whole output to `sink`: stdout's lines, then stderr's. For
@@ -280,7 +376,7 @@ mod tests {
 
     #[test]
     fn replay_gives_stdout_then_stderr_tagged() {
-        let out = Output { status: Some(1), stdout: b"o1\no2\n".to_vec(), stderr: b"e1".to_vec() };
+        let out = Output::whole(Some(1), b"o1\no2\n".to_vec(), b"e1".to_vec());
         let got = Mutex::new(Vec::new());
         replay(&out, &|l: OutputLine| got.lock().unwrap().push((l.stream, l.text)));
         let got = got.into_inner().unwrap();
@@ -296,14 +392,58 @@ mod tests {
         let input = format!("one\n{long}\ntwo");
         let mut reader = input.as_bytes();
         let got = Mutex::new(Vec::new());
-        let all = pump(Some(&mut reader), Stream::Stderr, &|l: OutputLine| got.lock().unwrap().push(l)).await;
-        assert_eq!(all, input.as_bytes(), "the Output keeps everything, cut or not");
+        let sink = |l: OutputLine| got.lock().unwrap().push(l);
+        let (all, cut) = pump(Some(&mut reader), Stream::Stderr, &sink, KEPT_BYTES, None).await;
+        assert_eq!((all.as_slice(), cut), (input.as_bytes(), 0), "under the limit the Output keeps everything");
         let got = got.into_inner().unwrap();
         assert_eq!(got.len(), 3);
         assert!(got.iter().all(|l| l.stream == Stream::Stderr));
         assert_eq!((got[0].text.as_str(), got[2].text.as_str()), ("one", "two"));
         // Nobody watching: the bytes still come back whole.
         let mut reader = input.as_bytes();
-        assert_eq!(pump(Some(&mut reader), Stream::Stdout, &Discard).await, input.as_bytes());
+        assert_eq!(pump(Some(&mut reader), Stream::Stdout, &Discard, KEPT_BYTES, None).await.0, input.as_bytes());
+    }
+
+    /// Issue 14.6: the kept tail has a bound however much comes, in whatever pieces, and
+    /// the count of what was not kept is exact.
+    #[test]
+    fn a_tail_is_bounded_and_counts_every_byte_it_did_not_keep() {
+        let limit = 1000;
+        let line = |i: usize| format!("line {i:06}\n").into_bytes(); // 12 bytes
+        for piece in [1, 7, 12, 999, 1000, 5000] {
+            let all: Vec<u8> = (0..2000).flat_map(line).collect();
+            let mut tail = Tail::new(limit);
+            let mut peak = 0;
+            for chunk in all.chunks(piece) {
+                tail.push(chunk);
+                peak = peak.max(tail.held());
+            }
+            assert!(peak <= 2 * limit, "piece {piece}: held {peak} bytes");
+            assert_eq!(tail.total(), all.len() as u64);
+            let (kept, cut) = tail.finish();
+            assert!(kept.len() <= limit && kept.len() >= limit - 12, "piece {piece}: kept {}", kept.len());
+            assert_eq!(cut + kept.len() as u64, all.len() as u64, "piece {piece}: the count is exact");
+            assert_eq!(&all[cut as usize..], kept.as_slice(), "piece {piece}: the newest bytes, in order");
+            assert!(kept.starts_with(b"line "), "piece {piece}: the tail starts at a line");
+            assert!(kept.ends_with(&line(1999)));
+        }
+        // Under the limit nothing is cut.
+        let mut tail = Tail::new(limit);
+        tail.push(b"short\n");
+        assert_eq!(tail.finish(), (b"short\n".to_vec(), 0));
+        // A newline-free flood keeps its last bytes, cut mid-line (there is no line to start at).
+        let mut tail = Tail::new(limit);
+        (0..100).for_each(|_| tail.push(&[b'x'; 333]));
+        let (kept, cut) = tail.finish();
+        assert_eq!((kept.len(), cut), (limit, 33_300 - limit as u64));
+    }
+
+    #[test]
+    fn what_was_cut_is_said_in_words() {
+        assert_eq!(cut_note(0), None);
+        assert_eq!(cut_note(287_400_000).unwrap(), "\u{2026} 287 MB earlier output not kept");
+        assert_eq!(human_bytes(999), "999 bytes");
+        assert_eq!(human_bytes(12_345), "12 kB");
+        assert_eq!(human_bytes(1_234_567_890), "1.2 GB");
     }
 }

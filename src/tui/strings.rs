@@ -476,6 +476,15 @@ pub fn stop_body(stop: &StopKind, ends: Option<jiff::Timestamp>, now: jiff::Time
                 "it starts by itself then; S starts it now (type why: it is journaled), a aborts.".into(),
             ]
         }
+        StopKind::HostLocked { holder, stale } => {
+            let mut v = vec![for_terminal(holder), "nothing has changed on this host.".into()];
+            v.push(if *stale {
+                "its holder is gone: override (typed) breaks the lock, only if that window is over.".into()
+            } else {
+                "retry once that window released it, or skip the host.".into()
+            });
+            v
+        }
     }
 }
 

@@ -403,3 +403,55 @@ async fn drift_nobody_listed_is_found_by_area_and_grouped() {
     assert!(r.drift.is_empty() && r.drift_note.is_some());
     assert!(strip_ansi(&check::render(&r)).contains("configuration drift was not compared"));
 }
+
+/// Issue 14.5: `check` shows another window's lock on a host as a stop, naming the window,
+/// who runs it, from where and since when (escaped: the lock is host text).
+#[tokio::test]
+async fn a_host_locked_by_another_window_is_a_stop_in_check() {
+    let runbook = patchdeck::runbook::load(&demo_dir().join("runbook.toml")).unwrap();
+    let baseline = patchdeck::baseline::load(&runbook.baseline.file).unwrap();
+    let fleet = Fleet::from_toml(&SourceFile::read(&demo_dir().join("fleet.toml")).unwrap()).unwrap().with_speed(0.0);
+    let theirs = patchdeck::lock::host::Holder {
+        window: "kernel-2026-11".into(),
+        digest: "ab".into(),
+        operators: vec!["alice".into()],
+        machine: "laptop-2".into(),
+        pid: 77,
+        since: "2026-11-22T02:14:00Z".parse().unwrap(),
+        until: "2026-11-22T05:00:00Z".parse().unwrap(),
+    };
+    fleet.with_host("canary1", |h| h.lock = Some(theirs.render()));
+    // What a host says is untrusted: a lock with an escape sequence is not read as a lock
+    // of ours, yet still a lock (a stop), its first line shown escaped.
+    let hostile = format!("\u{1b}[2J{}", theirs.render());
+    fleet.with_host("web2", |h| h.lock = Some(hostile));
+    let transport = SimTransport::new(fleet.clone());
+    let r = check::run(
+        &runbook,
+        &baseline,
+        &transport,
+        &SimProber(fleet),
+        Managers::standard(),
+        &Options::default(),
+        |_| {},
+    )
+    .await;
+    let canary = r.hosts.iter().find(|h| h.host() == "canary1").unwrap();
+    let locked: Vec<_> = canary.diff.stops().filter(|f| f.class == Class::HostLocked).collect();
+    assert_eq!(locked.len(), 1, "{:?}", canary.diff.findings);
+    assert_eq!(
+        locked[0].detail,
+        "canary1 is in window kernel-2026-11 run by alice from laptop-2 (pid 77) since 2026-11-22 02:14Z"
+    );
+    let web2 = r.hosts.iter().find(|h| h.host() == "web2").unwrap();
+    let odd = web2.diff.stops().find(|f| f.class == Class::HostLocked).expect("an unreadable lock is a stop");
+    assert_eq!(
+        odd.detail,
+        "web2 is locked by something this patchdeck cannot read (/var/lib/patchdeck/lock: \\u{1b}[2Jpatchdeck-host-lock 1)"
+    );
+    assert!(findings(&r, "web1").is_empty(), "an unlocked host is as before");
+    let text = strip_ansi(&check::render(&r));
+    assert!(text.contains("STOP canary1"), "{text}");
+    assert!(text.contains("LOCKED BY ANOTHER WINDOW"), "{text}");
+    assert!(!check::render(&r).contains("\u{1b}[2J"), "the host's escape is shown, not obeyed");
+}

@@ -562,3 +562,165 @@ async fn a_gate_holds_its_wave_until_someone_says_go() {
     assert_eq!(summary.results["web1"], Some(HostResult::Done));
     assert_eq!(decider.seen().len(), 2, "the gate, then web2's divergence: {:?}", decider.seen());
 }
+
+// Issue 14.5: host locks. A window locks each host before its first change; another
+// window's lock is a stop before anything changes there.
+
+/// canary1 alone, the other hosts behind a gate that [`scripted`] never opens.
+const ONE_HOST: &str = "[[wave]]\nname = \"one\"\nhosts = [\"canary1\"]\nmax_failures = 10\n\n\
+                        [[wave]]\nname = \"rest\"\nhosts = [\"web1\", \"web2\", \"web3\", \"api1\", \"shop1\"]\ngate = true\n\n";
+
+/// Scripted answers; the gate is a question for the script too (used up: abort).
+fn scripted(answers: impl IntoIterator<Item = (Choice, Option<String>)>) -> Scripted {
+    let mut s = Scripted::with_reasons(answers);
+    s.open_gates = false;
+    s
+}
+
+/// A lock as another window (or this one, before a crash) would have left it.
+fn holder(window: &str, machine: &str, pid: u32) -> patchdeck::lock::host::Holder {
+    patchdeck::lock::host::Holder {
+        window: window.into(),
+        digest: String::new(),
+        operators: vec!["carol".into()],
+        machine: machine.into(),
+        pid,
+        since: "2026-11-22T21:58:00Z".parse().unwrap(),
+        until: "2026-11-23T03:00:00Z".parse().unwrap(),
+    }
+}
+
+fn lock_of(f: &Fleet, host: &str) -> Option<patchdeck::lock::host::Holder> {
+    f.with_host(host, |h| h.lock.clone()).flatten().map(|l| patchdeck::lock::host::Holder::parse(&l).unwrap())
+}
+
+fn installs_on(f: &Fleet, host: &str) -> usize {
+    f.with_host(host, |h| h.history.iter().filter(|c| c.contains("apt-get install -y")).count()).unwrap()
+}
+
+/// A live lock of another window: a stop before any change, that cannot be overridden (an
+/// override is refused: the safe answer, abort, is taken instead); the host is untouched and
+/// the other window's lock stays.
+#[tokio::test]
+async fn another_windows_live_lock_stops_the_host_before_any_change_and_cannot_be_overridden() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), ONE_HOST, |t| t);
+    let theirs = holder("kernel-2026-11", "laptop-2", 4242);
+    let f = fleet(0.0, |f| {
+        f.with_host("canary1", |h| h.lock = Some(theirs.render()));
+    });
+    let w = Window::new(rb, &f);
+    let decider = scripted([(Choice::Override, Some("scripted".into()))]);
+    let summary = w.engine(&decider, Until::Finished).run().await.unwrap();
+    let seen = decider.seen();
+    let StopKind::HostLocked { holder, stale } = &seen[0].stop else { panic!("{seen:#?}") };
+    assert_eq!(
+        (holder.as_str(), *stale),
+        ("canary1 is in window kernel-2026-11 run by carol from laptop-2 (pid 4242) since 2026-11-22 21:58Z", false)
+    );
+    let ev = w.events();
+    assert!(ev.iter().any(|e| decided(e, Choice::Abort)), "the override was refused: {ev:#?}");
+    assert!(!ev.iter().any(|e| matches!(e, Event::StepStarted { .. })), "nothing started");
+    assert_eq!(installs_on(&f, "canary1"), 0);
+    assert_eq!(summary.results["canary1"], Some(HostResult::NotStarted));
+    assert_eq!(lock_of(&f, "canary1"), Some(theirs), "their lock is theirs still");
+}
+
+/// A stale lock (its process on this machine is gone) is broken only by a typed override,
+/// journaled with the stop; then the window takes the host, changes it, and releases the lock
+/// once the host is done.
+#[tokio::test]
+async fn a_stale_lock_is_broken_only_by_a_journaled_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), ONE_HOST, |t| t);
+    let here = patchdeck::lock::host::this_machine();
+    let gone = holder("kernel-2026-11", &here, u32::MAX - 7);
+    let f = fleet(0.0, |f| {
+        f.with_host("canary1", |h| h.lock = Some(gone.render()));
+    });
+    let w = Window::new(rb, &f);
+    let decider = scripted([(Choice::Override, Some("kernel window crashed at 02:10, ended".into()))]);
+    let summary = w.engine(&decider, Until::Finished).run().await.unwrap();
+    let ev = w.events();
+    let stop = position(&ev, |e| matches!(e, Event::HardStop { stop: StopKind::HostLocked { stale: true, .. }, .. }));
+    let broke = position(&ev, |e| {
+        matches!(e, Event::Decided(d) if d.decision.choice == Choice::Override
+            && d.decision.reason.as_deref() == Some("kernel window crashed at 02:10, ended"))
+    });
+    let first_step = position(&ev, |e| matches!(e, Event::StepStarted { .. }));
+    assert!(stop < broke && broke < first_step, "stop, decision, then the first change");
+    assert_eq!(summary.results["canary1"], Some(HostResult::Done));
+    assert_eq!(installs_on(&f, "canary1"), 1);
+    assert_eq!(lock_of(&f, "canary1"), None, "released once the host was done");
+}
+
+/// Resumed after a crash, the window takes its own lock back (same window, runbook and
+/// machine, another process): no stop.
+#[tokio::test]
+async fn resume_takes_its_own_lock_back_without_a_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), ONE_HOST, |t| t);
+    let mine_before = holder(&rb.window.name, &patchdeck::lock::host::this_machine(), u32::MAX - 7);
+    let f = fleet(0.0, |f| {
+        f.with_host("canary1", |h| h.lock = Some(mine_before.render()));
+    });
+    let w = Window::new(rb, &f);
+    let decider = scripted([]);
+    let summary = w.engine(&decider, Until::Finished).run().await.unwrap();
+    let seen: Vec<StopCode> = decider.seen().iter().map(|s| s.stop.code()).collect();
+    assert_eq!(seen, [StopCode::Gate], "no stop on canary1; the gate (after it) ends the window");
+    assert_eq!(summary.results["canary1"], Some(HostResult::Done));
+    assert_eq!(lock_of(&f, "canary1"), None);
+}
+
+/// Two windows at once on one fleet, from this machine: the second finds the first's lock
+/// (live: its process runs) while the first is mid-step, and is stopped before any change;
+/// skipping leaves the host to the first, which finishes and releases it. A host left with
+/// changes not undone (aborted mid-window) keeps its lock.
+#[tokio::test]
+async fn a_second_window_is_refused_a_host_the_first_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), ONE_HOST, |t| t);
+    let dir2 = tempfile::tempdir().unwrap();
+    let other = runbook(dir2.path(), ONE_HOST, |t| {
+        t.replacen("name = \"openssl-security-2026-11\"", "name = \"second-window\"", 1)
+    });
+    assert_eq!(other.window.name, "second-window");
+    let f = fleet(0.0, |_| {});
+    let mut first = Window::new(rb.clone(), &f);
+    let (running, hold) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+    first.transport.hook = Some(Hook { host: "canary1", running: running.clone(), hold: hold.clone() });
+    let first_decider = scripted([]);
+    let first_engine = first.engine(&first_decider, Until::Finished);
+    let second = Window::new(other, &f);
+    let second_decider = scripted([(Choice::Skip, None)]);
+    let (first_summary, second_summary) = tokio::join!(first_engine.run(), async {
+        running.notified().await;
+        let held = lock_of(&f, "canary1").expect("locked while its packages step runs");
+        assert_eq!(held.window, "openssl-security-2026-11");
+        let r = second.engine(&second_decider, Until::Finished).run().await;
+        hold.notify_one();
+        r
+    });
+    let second_summary = second_summary.unwrap();
+    let seen = second_decider.seen();
+    assert!(
+        matches!(&seen[0].stop, StopKind::HostLocked { holder, stale: false }
+            if holder.starts_with("canary1 is in window openssl-security-2026-11 run by alice, bob from")),
+        "{seen:#?}"
+    );
+    assert_eq!(second_summary.results["canary1"], Some(HostResult::Skipped));
+    assert!(!second.events().iter().any(|e| matches!(e, Event::StepStarted { .. })));
+    assert_eq!(first_summary.unwrap().results["canary1"], Some(HostResult::Done));
+    assert_eq!(installs_on(&f, "canary1"), 1, "only the first window installed");
+    assert_eq!(lock_of(&f, "canary1"), None, "released when the first was done");
+
+    // Aborted after a change: the host keeps its lock (its changes are not undone).
+    let dir3 = tempfile::tempdir().unwrap();
+    let rb3 = runbook(dir3.path(), ONE_HOST, |t| t);
+    let f3 = fleet(0.0, |f| fail_on(f, "canary1", "systemctl restart nginx"));
+    let w3 = Window::new(rb3, &f3);
+    let summary = w3.engine(&scripted([(Choice::Abort, None)]), Until::Finished).run().await.unwrap();
+    assert_eq!(summary.results["canary1"], Some(HostResult::Stopped));
+    assert_eq!(lock_of(&f3, "canary1").map(|h| h.window), Some("openssl-security-2026-11".into()));
+}

@@ -514,15 +514,10 @@ async fn a_wave_over_max_failures_stops_the_window() {
     assert_eq!(r.summary.results["api1"], None, "the core wave never started");
 }
 
-/// A rollback that keeps failing (the host is gone) is not retried forever by a standing
-/// "rollback" decision: after a few attempts the host is left failed.
-#[tokio::test]
-async fn a_standing_rollback_decision_does_not_loop_on_a_dead_host() {
-    let dir = tempfile::tempdir().unwrap();
-    let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
-    let f = fleet(|f| {
-        // The host drops off the network during the restart, after the packages step, and
-        // stays down: every attempt to roll back its packages fails.
+/// The demo fleet where canary1 drops off the network during its restart, after the packages
+/// step, and stays down: every attempt to roll back its packages fails.
+fn canary_gone_after_its_packages() -> Fleet {
+    fleet(|f| {
         f.with_host("canary1", |h| {
             h.faults.push(Fault {
                 on: "systemctl restart nginx".into(),
@@ -530,11 +525,68 @@ async fn a_standing_rollback_decision_does_not_loop_on_a_dead_host() {
                 sticky: false,
             })
         });
-    });
+    })
+}
+
+/// A rollback that keeps failing (the host is gone) is not retried forever by a standing
+/// "rollback" decision: after a few attempts the host is left failed.
+#[tokio::test]
+async fn a_standing_rollback_decision_does_not_loop_on_a_dead_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
+    let f = canary_gone_after_its_packages();
     let r = run(&rb, f, vec![Choice::RollbackHost; 20], BEFORE_DEADLINE).await;
     let on_canary = r.seen.iter().filter(|s| s.host.as_deref() == Some("canary1")).count();
     assert_eq!(on_canary, 1 + 3, "unreachable mid-step, then three failed rollback attempts");
     assert_eq!(r.summary.results["canary1"], Some(HostResult::Failed));
+}
+
+/// Scripted answers, noting when each stop of a host was raised.
+struct Timed {
+    inner: Scripted,
+    at: Mutex<Vec<(Option<String>, std::time::Instant)>>,
+}
+
+#[async_trait::async_trait]
+impl patchdeck::engine::Decider for Timed {
+    async fn decide(&self, stop: &patchdeck::engine::state::OpenStop) -> patchdeck::engine::Verdict {
+        self.at.lock().unwrap().push((stop.host.clone(), std::time::Instant::now()));
+        self.inner.decide(stop).await
+    }
+    async fn auto_rollback_countdown(&self, host: &str, seconds: u64) -> Option<patchdeck::engine::control::Actor> {
+        self.inner.auto_rollback_countdown(host, seconds).await
+    }
+}
+
+/// A host that stays down fails its rollback at once, every time: the attempts a standing
+/// "rollback" decision makes are spread out, each wait longer than the one before.
+#[tokio::test]
+async fn rollback_retries_of_a_dead_host_back_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
+    let f = canary_gone_after_its_packages();
+    let decider = Timed { inner: Scripted::new(vec![Choice::RollbackHost; 20]), at: Mutex::new(Vec::new()) };
+    let backoff = std::time::Duration::from_millis(300);
+    let (summary, _) = crate::support::window::run_backing_off(&rb, &f, &decider, BEFORE_DEADLINE, None, backoff).await;
+    assert_eq!(summary.results["canary1"], Some(HostResult::Failed));
+    let at: Vec<std::time::Instant> = decider
+        .at
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .filter(|(h, _)| h.as_deref() == Some("canary1"))
+        .map(|(_, t)| t)
+        .collect();
+    // The stop mid-step, then one per failed rollback attempt.
+    assert_eq!(at.len(), 4, "{at:?}");
+    let (first, second) = (at[2] - at[1], at[3] - at[2]);
+    assert!(first >= backoff, "the second attempt came {first:?} after the first");
+    assert!(second >= backoff * 2, "the third attempt came {second:?} after the second: no longer wait");
+    // The production wait: seconds, growing, bounded.
+    use patchdeck::engine::run::{ROLLBACK_RETRY_BACKOFF, retry_wait};
+    assert!(ROLLBACK_RETRY_BACKOFF >= std::time::Duration::from_secs(1));
+    assert_eq!(retry_wait(ROLLBACK_RETRY_BACKOFF, 2), ROLLBACK_RETRY_BACKOFF * 2);
+    assert_eq!(retry_wait(ROLLBACK_RETRY_BACKOFF, 40), std::time::Duration::from_secs(60));
 }
 
 fn run_id(host: &str, step: usize, rollback: bool) -> RunId {

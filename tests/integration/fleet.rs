@@ -324,6 +324,15 @@ fn fleet_crashed_run_is_cleaned_by_the_next() {
 
 /// `baseline capture` and `check` on the fresh fleet, then faults; leaves every host as it
 /// was built. Returns the captured baseline.
+/// `baseline capture` on staging, to the fleet's baseline file; the baseline as loaded.
+fn capture_baseline(fleet: &Fleet) -> Baseline {
+    let runbook = fleet.runbook.to_str().unwrap();
+    let out =
+        fleet.patchdeck(&["baseline", "capture", runbook, "--host", "staging", "-o", fleet.baseline.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "capture: {}{}", text(&out.stdout), text(&out.stderr));
+    patchdeck::baseline::load(&fleet.baseline).expect("captured baseline loads")
+}
+
 fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     let runbook = fleet.runbook.to_str().unwrap().to_string();
     let pristine: BTreeMap<&str, String> = fleet.hosts().into_iter().map(|h| (h, fleet.installed(h))).collect();
@@ -348,17 +357,7 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     );
 
     // 1. Capture the tested baseline on staging.
-    let out = fleet.patchdeck(&[
-        "baseline",
-        "capture",
-        &runbook,
-        "--host",
-        "staging",
-        "-o",
-        fleet.baseline.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "capture: {}{}", text(&out.stdout), text(&out.stderr));
-    let baseline = patchdeck::baseline::load(&fleet.baseline).expect("captured baseline loads");
+    let baseline = capture_baseline(fleet);
     let mut tested: Vec<_> = baseline.updates.iter().map(|u| (u.name.as_str(), u.to.as_str())).collect();
     tested.sort();
     assert_eq!(tested.len(), 2, "{tested:?}");
@@ -1275,4 +1274,65 @@ fn drill_live_scenarios(fleet: &Fleet, baseline: &Baseline) {
     let table = text(&fleet.patchdeck(&["drill", "--history", "--history-file", history.to_str().unwrap()]).stdout);
     eprintln!("drill history:\n{table}");
     assert_eq!(table.lines().count(), 1 + cases.len(), "{table}");
+}
+
+/// Issue 14.5 on the real fleet: a window that stopped with changes not undone leaves its
+/// lock on the host (root-only); `check` of a second window shows it as a stop, and the
+/// second window is refused the host before any change (its holder's process is gone, so
+/// the lock is stale: only a typed override would break it, and `--decide skip` does not);
+/// rolling the first window back releases the lock.
+#[test]
+fn fleet_a_second_window_is_refused_a_locked_host() {
+    if !require::fleet() {
+        return;
+    }
+    let fleet = Fleet::up("locks");
+    capture_baseline(&fleet);
+    let pristine = fleet.installed("prod-clean");
+
+    // Window A: its packages step changes the host, then a step fails: abort, changes left.
+    let steps = "[[step]]\nname = \"apply tested updates\"\npackages = \"tested\"\n\n\
+                 [[step]]\nname = \"migrate\"\nrun = \"echo migration failed >&2; exit 7\"\nrollback = \"true\"\n";
+    let a = fleet.window("fleet-lock-a", "prod-clean", "", Some(steps));
+    let out = run_window(&fleet, &a, &["--decide", "abort"]);
+    assert_eq!(out.status.code(), Some(3), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_ne!(fleet.installed("prod-clean"), pristine, "window A changed the host");
+    let lock = fleet.exec_ok("prod-clean", "cat /var/lib/patchdeck/lock");
+    assert!(lock.contains("window=fleet-lock-a\n") && lock.contains("operators=fleet-test\n"), "{lock}");
+    assert_eq!(fleet.exec_ok("prod-clean", "stat -c %a /var/lib/patchdeck").trim(), "700");
+    let changed = fleet.installed("prod-clean");
+
+    // Window B: `check` says who holds the host; `run` is refused it and changes nothing.
+    let b = fleet.window("fleet-lock-b", "prod-clean", "", None);
+    let out = fleet.patchdeck(&["check", b.to_str().unwrap()]);
+    let shown = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{shown}{}", text(&out.stderr));
+    assert!(shown.contains("STOP prod-clean") && shown.contains("LOCKED BY ANOTHER WINDOW"), "{shown}");
+    assert!(one_line(&shown).contains("prod-clean is in window fleet-lock-a run by fleet-test from"), "{shown}");
+    let out = run_window(&fleet, &b, &["--decide", "skip"]);
+    assert_eq!(out.status.code(), Some(3), "{}{}", text(&out.stdout), text(&out.stderr));
+    let ev = events(&journal_of(&fleet, "fleet-lock-b"));
+    let stops = host_stops(&ev, "prod-clean");
+    assert!(
+        matches!(stops.as_slice(), [StopKind::HostLocked { holder, stale: true }]
+            if holder.starts_with("prod-clean is in window fleet-lock-a run by fleet-test from")),
+        "{stops:#?}"
+    );
+    assert_eq!(count(&ev, |e| matches!(e, Event::StepStarted { .. })), 0, "nothing started");
+    assert_eq!(host_result(&ev, "prod-clean"), [HostResult::Skipped]);
+    assert_eq!(fleet.installed("prod-clean"), changed, "window B changed nothing");
+    assert!(fleet.exec_ok("prod-clean", "cat /var/lib/patchdeck/lock").contains("window=fleet-lock-a\n"));
+
+    // Window A rolled back: the host is as before and the lock is gone.
+    let journal_a = journal_of(&fleet, "fleet-lock-a");
+    let out = fleet.patchdeck(&["rollback", journal_a.to_str().unwrap(), "--all", "--yes", "--operator", "fleet-test"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(fleet.installed("prod-clean"), pristine);
+    assert!(!fleet.exec("prod-clean", "test -e /var/lib/patchdeck/lock").status.success(), "released");
+    fleet.down();
+}
+
+/// Text with its line breaks as spaces (a long finding wraps at 80 columns).
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -218,6 +218,27 @@ fn kill_9_mid_step_then_resume_neither_loses_nor_repeats() {
     assert!(matches!(after.last(), Some(Event::WindowFinished { .. })));
 }
 
+/// Issue 14.5: one `run` of a window at a time on a machine, whatever `--journal` says; the
+/// second is refused before it writes anything, and says which run holds the window.
+#[test]
+fn a_second_run_of_the_window_with_another_journal_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), "[[host.canary1.faults]]\non = \"systemctl restart nginx\"\neffect = \"hang\"\n");
+    let mut first = run_cmd(dir.path(), &[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_journal(dir.path(), "\"name\":\"restart nginx\"", 30);
+    let elsewhere = dir.path().join("elsewhere.journal.jsonl");
+    let second = run(dir.path(), &["--journal", elsewhere.to_str().unwrap()]);
+    let err = text(&second.stderr);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_ne!(second.status.code(), Some(0), "{err}");
+    assert!(err.contains("window openssl-security-2026-11 is already being run on this machine"), "{err}");
+    assert!(err.contains(&format!("pid {}", first.id())), "{err}");
+    assert!(err.contains(&journal(dir.path()).display().to_string()), "names the running window's journal: {err}");
+    assert!(!elsewhere.exists(), "the refused run wrote no journal");
+    assert!(!text(&second.stdout).contains("apt install"), "nothing ran");
+}
+
 fn journal_text(dir: &Path) -> String {
     std::fs::read_to_string(journal(dir)).unwrap_or_default()
 }

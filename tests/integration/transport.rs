@@ -550,3 +550,43 @@ async fn ssh_master_gone_between_commands_reconnects_without_error() {
     assert!(now.len() == 1 && now[0] != killed, "a new master, not the killed one: {now:?}");
     within(10, t.close()).await;
 }
+
+/// Issue 14.6: a command's output is kept as a bounded tail plus an exact count, over ssh
+/// and locally; a local command's whole output is in its capped file.
+async fn a_long_output_keeps_its_tail_and_counts_the_rest(t: &dyn Transport, host: &Host) {
+    // 40 000 numbered lines of 16 bytes: 640 000 bytes, well past the kept tail.
+    let script = "i=0; while [ $i -lt 40000 ]; do printf 'line %010d\\n' $i; i=$((i+1)); done; echo bye >&2";
+    let out = t.exec(host, &Command::shell(script, Duration::from_secs(60))).await.unwrap();
+    let kept = patchdeck::transport::stream::KEPT_BYTES;
+    assert!(out.stdout.len() <= kept && out.stdout.len() >= kept - 16, "kept {}", out.stdout.len());
+    assert_eq!(out.stdout.len() as u64 + out.stdout_cut, 640_000, "every byte counted");
+    assert!(out.stdout_lossy().ends_with("line 0000039999\n"), "the newest lines are kept");
+    assert!(out.stdout_lossy().starts_with("line "), "the tail starts at a line");
+    assert_eq!((out.stderr_lossy().as_str(), out.stderr_cut), ("bye\n", 0));
+    let note = out.cut_note().unwrap();
+    assert!(note.starts_with(&format!("\u{2026} {} kB earlier output not kept", out.stdout_cut / 1000)), "{note}");
+}
+
+#[tokio::test]
+async fn ssh_keeps_a_bounded_tail_of_long_output() {
+    with_ssh(|t, host| async move { a_long_output_keeps_its_tail_and_counts_the_rest(t.as_ref(), &host).await }).await;
+}
+
+#[tokio::test]
+async fn local_keeps_a_bounded_tail_and_the_whole_output_in_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("w.journal.jsonl.output");
+    let t = LocalTransport::new().with_output_dir(&out_dir);
+    let host = Host::named("(operator)");
+    within(60, a_long_output_keeps_its_tail_and_counts_the_rest(&t, &host)).await;
+    let out = within(60, t.exec(&host, &cmd("seq 1 100000; echo done >&2"))).await.unwrap();
+    let file = out.saved_to.clone().expect("a file");
+    assert!(file.starts_with(&out_dir), "{}", file.display());
+    let whole = std::fs::read_to_string(&file).unwrap();
+    let want: String = (1..=100_000).map(|i| format!("{i}\n")).collect();
+    assert_eq!(whole.replace("done\n", ""), want, "the file holds every byte, the tail only the end");
+    assert!(out.cut_note().unwrap().contains(&file.display().to_string()), "the note says where it all is");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(&out_dir).unwrap().permissions().mode() & 0o777, 0o700);
+}

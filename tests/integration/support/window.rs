@@ -24,6 +24,20 @@ pub async fn run(
     now: &str,
     live: Option<LiveFeed>,
 ) -> (Summary, Vec<Event>) {
+    // Rollback retries wait a little (the production wait is seconds): tests that retry
+    // stay quick; `run_backing_off` tests the wait itself.
+    run_backing_off(rb, fleet, decider, now, live, std::time::Duration::from_millis(20)).await
+}
+
+/// [`run`], with any decider and `backoff` as the first wait before a rollback is retried.
+pub async fn run_backing_off(
+    rb: &Runbook,
+    fleet: &Fleet,
+    decider: &dyn patchdeck::engine::Decider,
+    now: &str,
+    live: Option<LiveFeed>,
+    backoff: std::time::Duration,
+) -> (Summary, Vec<Event>) {
     let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
     let transport = SimTransport::new(fleet.clone());
     let prober = SimProber(fleet.clone());
@@ -41,6 +55,7 @@ pub async fn run(
         &recorder,
         vec!["alice".into(), "bob".into()],
     );
+    parts.retry_backoff = backoff;
     if let Some(feed) = live {
         recorder.subscribe(feed.clone());
         parts.live = Some(feed);

@@ -10,6 +10,9 @@
 //!   and the apt backend (the only place that speaks apt); untrusted-text validation.
 //! - [`probe`]: one round trip per host gathering packages + fingerprints.
 //! - [`baseline`]: the tested baseline file and its capture.
+//! - [`verdict`]: what a divergence does (stop or warn), named by every layer.
+//! - [`drift`]: the configuration map of a host (conffiles, /etc, network, kernel, services,
+//!   sources), normalized per host and compared with staging's by area.
 //! - [`diff`]: a host's facts against the baseline, in divergence classes; risk.
 //! - [`health`]: health checks (HTTP and TCP from the operator's machine, commands on the host).
 //! - [`journal`]: the write-ahead journal of a window (fsynced JSON lines, lock, replay, follow, appender).
@@ -53,3 +56,4 @@ pub mod session;
 pub mod sim;
 pub mod transport;
 pub mod tui;
+pub mod verdict;

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Area, DriftMap, DriftPolicy, Item, Reaction};
-use crate::runbook::OnDivergence;
 use crate::safe_text::for_terminal;
+use crate::verdict::OnDivergence;
 
 /// One item that differs from staging's.
 #[derive(Debug, Clone, PartialEq, Eq)]

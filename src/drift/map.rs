@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use super::areas::{self, Area};
 use super::normalize::{Identity, squash, uuids};
 use super::{DriftMap, Item};
+use crate::runbook::drift::areas::{self, Area};
 
 /// Listed values longer than this are kept as their digest (a route table, a ruleset).
 const MAX_VALUE: usize = 240;
@@ -118,7 +118,8 @@ fn put(map: &mut DriftMap, key: String, area: Area, value: String) {
 }
 
 fn digest(s: &str) -> String {
-    format!("sha256:{}", &crate::probe::sha256_hex(s.as_bytes())[..16])
+    use sha2::Digest;
+    format!("sha256:{}", &hex::encode(sha2::Sha256::digest(s.as_bytes()))[..16])
 }
 
 /// `4: eth0@if9: <...> mtu 1500 ...` -> `eth0`.

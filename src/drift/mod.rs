@@ -10,10 +10,7 @@
 //! - [`config`]: the runbook's `[drift]` section (ignored paths, reaction per area);
 //! - [`compare`]: a host's map against staging's, and a fleet's drift grouped by item.
 
-pub mod areas;
 pub mod compare;
-pub mod config;
-mod glob;
 pub mod map;
 pub mod normalize;
 
@@ -21,20 +18,16 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use areas::Area;
+pub use crate::runbook::drift::Area;
+pub use crate::runbook::drift::{DriftPolicy, Reaction};
 pub use compare::{DriftGroup, ItemDrift, compare, group};
-pub use config::{DriftPolicy, Reaction};
 
 /// The probe section holding the configuration map.
 pub const SECTION: &str = "drift";
 
-const PROBE: &str = include_str!("probe.sh");
-
-/// The drift part of the probe: its own section, read-only, independent of the package
-/// manager's part (it may be placed before or after it).
-pub fn probe_script() -> String {
-    format!("echo '{}{SECTION}'\n{}", crate::probe::SECTION_MARK, PROBE.trim_end())
-}
+/// The drift part of the probe (the probe puts it in its own section, [`SECTION`]):
+/// read-only, independent of the package manager's part.
+pub const PROBE: &str = include_str!("probe.sh");
 
 /// One configuration item of a host, as compared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,7 +65,7 @@ mod tests {
     /// The probe's drift part run for real on this machine, against a directory playing a
     /// host's /etc (`ROOT/etc`, paths read back as `/etc/...`) and a name playing its `uname -n`.
     fn probe(root: &std::path::Path, name: &str) -> DriftMap {
-        let script = probe_script()
+        let script = format!("echo '{}{SECTION}'\n{PROBE}", crate::probe::SECTION_MARK)
             .replace("pd_d_etc=/etc", &format!("pd_d_etc='{}/etc'", root.display()))
             .replace("uname -n", &format!("echo {name}"));
         let out = std::process::Command::new("/bin/sh").args(["-c", &script]).output().unwrap();

@@ -552,13 +552,3 @@ impl<'a> Engine<'a> {
 pub(super) fn machine_name() -> String {
     crate::lock::host::this_machine()
 }
-
-/// This machine's name: the kernel's hostname, else `$HOSTNAME`.
-pub(crate) fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown".into())
-}

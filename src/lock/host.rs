@@ -44,18 +44,7 @@ pub struct Holder {
     pub until: jiff::Timestamp,
 }
 
-/// What to do to a host's lock.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LockOp {
-    /// Take it for `content` (a [`Holder::render`]ed lock). `replacing`: the lock found
-    /// there, to be replaced only if it is still exactly that (our own from before a crash,
-    /// or a stale one people decided to break); `None`: only if there is none.
-    Take { content: String, replacing: Option<String> },
-    /// Remove it if it is this window's (same window, runbook and machine).
-    Release { content: String },
-    /// Say what it holds (nothing: unlocked).
-    Read,
-}
+pub use crate::transport::LockOp;
 
 /// A host's lock as found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,7 +164,13 @@ impl Found {
 
 /// This machine's name as locks (and the journal's resume records) give it.
 pub fn this_machine() -> String {
-    crate::engine::run::hostname()
+    // The kernel's hostname, else `$HOSTNAME`, else "unknown" rather than nothing.
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Is `pid` a live process on this machine?

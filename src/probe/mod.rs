@@ -117,7 +117,7 @@ pub fn command_with(
     script.push('\n');
     // The configuration map, in a section of its own (not wanted right after a change).
     if mode != Mode::Installed {
-        script.push_str(&crate::drift::probe_script());
+        script.push_str(&format!("echo '{SECTION_MARK}{}'\n{}", crate::drift::SECTION, crate::drift::PROBE.trim_end()));
         script.push('\n');
     }
     for (i, fp) in fingerprints.iter().enumerate() {

@@ -4,6 +4,7 @@
 //! reporting **all** problems at once with positions (see [`crate::diag`]).
 //! The format is documented in `docs/runbook.md`.
 
+pub mod drift;
 pub mod duration;
 pub mod load;
 pub mod placeholder;
@@ -68,15 +69,7 @@ pub struct BaselineRef {
     pub host: String,
 }
 
-/// What to do when reality differs from the plan in a given way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnDivergence {
-    /// Hard stop: a recorded decision is required.
-    Stop,
-    /// Shown prominently, the window carries on.
-    Warn,
-}
+pub use crate::verdict::OnDivergence;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
@@ -96,7 +89,7 @@ pub struct Policy {
     /// Every wave after the first waits for a go (unless the wave says `gate = false`).
     pub gate_between_waves: bool,
     /// The `[drift]` section: what configuration drift is ignored, and each area's reaction.
-    pub drift: crate::drift::DriftPolicy,
+    pub drift: drift::DriftPolicy,
 }
 
 impl Default for Policy {
@@ -114,7 +107,7 @@ impl Default for Policy {
             auto_rollback: false,
             auto_rollback_countdown: Duration::from_secs(15),
             gate_between_waves: false,
-            drift: crate::drift::DriftPolicy::default(),
+            drift: drift::DriftPolicy::default(),
         }
     }
 }

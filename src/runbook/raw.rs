@@ -40,7 +40,7 @@ pub struct RawRunbook {
     pub steps: Option<Vec<Spanned<RawStep>>>,
     pub steps_span: Option<Range<usize>>,
     pub checks: Vec<Spanned<RawCheck>>,
-    pub drift: Option<Spanned<crate::drift::config::RawDrift>>,
+    pub drift: Option<Spanned<super::drift::RawDrift>>,
 }
 
 #[derive(Debug, Deserialize)]

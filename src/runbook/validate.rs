@@ -82,7 +82,7 @@ impl Validator<'_> {
         let window = self.window(raw.window, &doc_start);
         let baseline = self.baseline(raw.baseline, &doc_start, base_dir);
         let mut policy = self.policy(raw.policy);
-        policy.drift = crate::drift::config::from_raw(self.src, raw.drift, self.diags);
+        policy.drift = super::drift::from_raw(self.src, raw.drift, self.diags);
         let fingerprints = self.fingerprints(raw.fingerprints);
         let partial = fleet.partial;
         let hosts = fleet.inventory.map(|inv| self.unique_hosts(inv, &fleet.sources));

@@ -13,9 +13,8 @@ use async_trait::async_trait;
 
 use super::{FaultEffect, Fleet, HostState, Ran, SimManager};
 use crate::inventory::Host;
-use crate::lock::host::LockOp;
 use crate::transport::stream::{self, Discard, Sink, replay};
-use crate::transport::{Command, OPERATOR_HOST, Output, Purpose, Transport, TransportError};
+use crate::transport::{Command, LockOp, OPERATOR_HOST, Output, Purpose, Transport, TransportError};
 
 /// Answers commands from a simulated fleet. Hosts are found by name, then by address.
 #[derive(Clone)]

@@ -41,7 +41,7 @@ pub enum Purpose {
     /// Reboot the host.
     Reboot,
     /// Take, release or read the host's window lock ([`crate::lock::host`]).
-    HostLock(crate::lock::host::LockOp),
+    HostLock(LockOp),
 }
 
 impl Purpose {
@@ -196,4 +196,17 @@ pub trait Transport: Send + Sync {
 
     /// Closes every connection this transport opened. Call before exiting.
     async fn close(&self);
+}
+
+/// What to do to a host's lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockOp {
+    /// Take it for `content` (a `lock::host::Holder::render`ed lock). `replacing`: the lock found
+    /// there, to be replaced only if it is still exactly that (our own from before a crash,
+    /// or a stale one people decided to break); `None`: only if there is none.
+    Take { content: String, replacing: Option<String> },
+    /// Remove it if it is this window's (same window, runbook and machine).
+    Release { content: String },
+    /// Say what it holds (nothing: unlocked).
+    Read,
 }

@@ -793,6 +793,13 @@ timeout = "2m"
 
     fleet.fault("restore", "prod-clean");
     assert_eq!(fleet.installed("prod-clean"), before, "the step changed no package");
+    // The aborted window's lock stays on the host (its step's outcome is unknown), and
+    // another window's check says so; people clear it once they have looked.
+    let report = json(&fleet.patchdeck(&["check", fleet.runbook.to_str().unwrap(), "--json"]));
+    assert_eq!(divergences(&report)["prod-clean"], pair("host_locked", "host"), "the lock outlives the link");
+    let lock = fleet.exec_ok("prod-clean", "cat /var/lib/patchdeck/lock");
+    assert!(lock.contains("fleet-sshd"), "the lock names the window that holds it: {lock}");
+    fleet.exec_ok("prod-clean", "rm /var/lib/patchdeck/lock");
     let report = json(&fleet.patchdeck(&["check", fleet.runbook.to_str().unwrap(), "--json"]));
     assert_eq!(divergences(&report)["prod-clean"], vec![], "reachable again");
 }

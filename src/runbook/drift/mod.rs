@@ -10,11 +10,14 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::areas::{Area, DEFAULT_IGNORE};
-use super::glob;
+pub mod areas;
+pub(crate) mod glob;
+
 use crate::diag::toml::quoted_list;
 use crate::diag::{Diagnostics, SourceFile};
-use crate::runbook::OnDivergence;
+use crate::verdict::OnDivergence;
+pub use areas::Area;
+use areas::DEFAULT_IGNORE;
 
 /// What drift in an area does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

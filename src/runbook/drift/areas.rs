@@ -82,7 +82,7 @@ pub fn of_file(path: &str) -> Area {
 
 /// Files whose content belongs to the host alone: only their presence is compared (their
 /// value becomes `per-host`). The host's name, addresses and machine id inside any other
-/// file are replaced by a placeholder instead (see [`super::normalize`]).
+/// file are replaced by a placeholder instead (see [`crate::drift::normalize`]).
 pub const PER_HOST_FILES: &[&str] = &[
     // Keys made on each host at install time; a copied key would be a finding of its own.
     "/etc/ssh/ssh_host_*",

@@ -40,6 +40,12 @@ pub enum Class {
     Hostile,
     /// The host could not be probed.
     Unreachable,
+    /// The package database was left half done (apt: dpkg interrupted, a package
+    /// half-installed, unpacked or half-configured): nothing can change until it is repaired.
+    DpkgBroken,
+    /// Another process holds the package database's lock (apt: dpkg's): a change now would
+    /// wait for it or fail.
+    DpkgLocked,
 }
 
 impl Class {
@@ -56,6 +62,8 @@ impl Class {
             Class::RollbackInfeasible => Some(policy.rollback_infeasible),
             // Nothing can proceed safely on a host we cannot see or do not trust.
             Class::Hostile | Class::Unreachable => Some(OnDivergence::Stop),
+            // apt refuses to change anything then: no policy can make it go.
+            Class::DpkgBroken | Class::DpkgLocked => Some(OnDivergence::Stop),
         }
     }
 
@@ -66,7 +74,12 @@ impl Class {
             Class::UntestedPackage => '+',
             Class::VersionMismatch | Class::DifferentStart => '~',
             Class::NotPending | Class::Held => '-',
-            Class::ConfigDrift | Class::RollbackInfeasible | Class::Hostile | Class::Unreachable => '!',
+            Class::ConfigDrift
+            | Class::RollbackInfeasible
+            | Class::Hostile
+            | Class::Unreachable
+            | Class::DpkgBroken
+            | Class::DpkgLocked => '!',
         }
     }
 
@@ -84,6 +97,8 @@ impl Class {
             Class::RollbackInfeasible => "ROLLBACK INFEASIBLE",
             Class::Hostile => "HOSTILE OUTPUT",
             Class::Unreachable => "CANNOT CONNECT",
+            Class::DpkgBroken => "DPKG INTERRUPTED",
+            Class::DpkgLocked => "DPKG LOCKED",
         }
     }
 }
@@ -281,6 +296,10 @@ pub fn diff_host(
         }
     }
 
+    for (class, subject, here, detail) in db_findings(facts) {
+        push(class, &subject, None, Some(here), detail);
+    }
+
     HostDiff {
         host: host.to_string(),
         findings,
@@ -288,6 +307,31 @@ pub fn diff_host(
         reboot_required: pkg.reboot_required,
         restart_services: pkg.restart_services.iter().cloned().collect(),
     }
+}
+
+/// The package database's own state as findings: one per package a run left half done
+/// (naming its status), one for an interrupted journal with no package to name, one for a
+/// lock another process holds. `(class, subject, here, detail)`.
+pub fn db_findings(facts: &HostFacts) -> Vec<(Class, String, String, String)> {
+    let db = &facts.pkg.db;
+    let mut out = Vec::new();
+    if db.needs_repair() {
+        let detail = crate::safe_text::for_terminal(&db.broken_detail());
+        for u in &db.unfinished {
+            out.push((Class::DpkgBroken, u.name.to_string(), u.status.clone(), detail.clone()));
+        }
+        if db.unfinished.is_empty() {
+            out.push((Class::DpkgBroken, "dpkg".into(), "interrupted".into(), detail));
+        }
+    }
+    if db.locked() {
+        let holders = db.locked_by.join(", ");
+        let detail = crate::safe_text::for_terminal(&format!(
+            "another process holds the package database's lock: {holders}; let it finish (unattended-upgrades?) and check again"
+        ));
+        out.push((Class::DpkgLocked, "dpkg".into(), holders, detail));
+    }
+    out
 }
 
 #[cfg(test)]

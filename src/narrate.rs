@@ -146,6 +146,11 @@ pub fn request(r: &Request) -> String {
     }
 }
 
+/// Why "repair" is among a stop's choices: the modal's line and headless output's.
+pub fn repair_offered(why: &str) -> String {
+    format!("repair offered: {}", for_terminal(why))
+}
+
 /// The one description of an event.
 pub fn describe(e: &Event) -> Narration {
     match e {
@@ -220,6 +225,19 @@ pub fn describe(e: &Event) -> Narration {
                 (true, None) | (false, _) => String::new(),
             };
             about(host, format!("rollback of step {} {}{v}", step + 1, outcome_with_output(o, *millis)), true)
+        }
+        Event::RepairStarted { host, command, why } => about(
+            host,
+            format!("repairing the package database ({}): {}", for_terminal(why), for_terminal(command)),
+            true,
+        ),
+        Event::RepairFinished { host, outcome: o, healthy, left, millis } => {
+            let after = match healthy {
+                Some(true) => ", nothing left half done".to_string(),
+                Some(false) => format!(", STILL HALF DONE: {}", for_terminal(&left.join(", "))),
+                None => ", could not be checked after".to_string(),
+            };
+            about(host, format!("repair {}{after}", outcome_with_output(o, *millis)), true)
         }
         Event::HostFinished { host, result } => about(host, host_result(*result).to_string(), true),
         Event::WaveFinished { wave, failures } => {

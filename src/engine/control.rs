@@ -345,7 +345,8 @@ impl Actor {
     }
 }
 
-/// The choices a stop allows, rollback first (it must be the easy one). `host`: the stop's
+/// The choices a stop allows, rollback first (it must be the easy one); repair only where
+/// [`StopKind::repair_reason`] says why. `host`: the stop's
 /// host (`None`: about the window); `changed`: that host has changes not undone (skipping
 /// it is only possible before its first change).
 pub fn allowed(stop: &StopKind, host: Option<&str>, changed: bool) -> Vec<Choice> {
@@ -363,6 +364,11 @@ pub fn allowed(stop: &StopKind, host: Option<&str>, changed: bool) -> Vec<Choice
         }
     }
     v.extend([Choice::Abort, Choice::RollbackAll]);
+    // The package database left half done: apt refuses to install or restore anything
+    // until it is repaired, so repair comes before trying again (the stop says why).
+    if host.is_some() && stop.repair_reason().is_some() {
+        v.push(Choice::Repair);
+    }
     match code {
         StopCode::StepFailed
         | StopCode::StepTimeout
@@ -423,5 +429,34 @@ mod tests {
         assert_eq!(allowed(&host_stop, Some("a"), false)[0], Choice::RollbackHost, "rollback first");
         assert!(allowed(&host_stop, Some("a"), false).contains(&Choice::Skip));
         assert!(!allowed(&host_stop, Some("a"), true).contains(&Choice::Skip), "skip only before any change");
+    }
+
+    #[test]
+    fn repair_is_offered_only_where_the_stop_says_why() {
+        let cut_off = StopKind::UnknownOutcome { step: "apply".into(), repair: Some("dpkg may be half done".into()) };
+        let choices = allowed(&cut_off, Some("a"), true);
+        let at = |c| choices.iter().position(|x| *x == c).unwrap();
+        assert!(at(Choice::RollbackHost) < at(Choice::Repair) && at(Choice::Repair) < at(Choice::Retry));
+        let plain = StopKind::UnknownOutcome { step: "restart".into(), repair: None };
+        assert!(!allowed(&plain, Some("a"), true).contains(&Choice::Repair));
+        let failed =
+            StopKind::StepFailed { step: "apply".into(), status: Some(100), output_tail: String::new(), repair: None };
+        assert!(!allowed(&failed, Some("a"), true).contains(&Choice::Repair));
+        let broken = |class| StopKind::Divergence {
+            findings: vec![crate::diff::Finding {
+                class,
+                subject: "tzdata".into(),
+                tested: None,
+                here: Some("iHR".into()),
+                verdict: Some(crate::runbook::OnDivergence::Stop),
+                detail: "run `dpkg --configure -a`".into(),
+            }],
+        };
+        let d = broken(crate::diff::Class::DpkgBroken);
+        assert!(allowed(&d, Some("a"), false).contains(&Choice::Repair));
+        assert!(d.repair_reason().unwrap().contains("tzdata"), "{:?}", d.repair_reason());
+        // Locked is not broken: repairing would only fight the lock's holder.
+        assert!(!allowed(&broken(crate::diff::Class::DpkgLocked), Some("a"), false).contains(&Choice::Repair));
+        assert!(!allowed(&broken(crate::diff::Class::VersionMismatch), Some("a"), false).contains(&Choice::Repair));
     }
 }

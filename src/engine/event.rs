@@ -21,8 +21,15 @@ pub enum StopKind {
     Divergence { findings: Vec<Finding> },
     /// The host could not be reached.
     Unreachable { detail: String },
-    /// A step (or rollback) exited non-zero.
-    StepFailed { step: String, status: Option<i32>, output_tail: String },
+    /// A step (or rollback) exited non-zero. `repair`: why repairing the package database
+    /// is offered (a packages step that left it half done).
+    StepFailed {
+        step: String,
+        status: Option<i32>,
+        output_tail: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repair: Option<String>,
+    },
     /// A step ran past its timeout; its remote command was killed.
     StepTimeout { step: String, after_secs: u64 },
     /// A health check failed after a step. `countdown_interrupted`: an auto-rollback was
@@ -41,8 +48,13 @@ pub enum StopKind {
     RiskOver { risk: f64, max: f64, changes: usize },
     /// The next step cannot be undone.
     Irreversible { step: String },
-    /// After a crash, a step was in flight: it may or may not have run.
-    UnknownOutcome { step: String },
+    /// After a crash, a step was in flight: it may or may not have run. `repair`: why
+    /// repairing the package database is offered (the packages step, or its rollback).
+    UnknownOutcome {
+        step: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repair: Option<String>,
+    },
     /// Rolling back did not restore the snapshot.
     RollbackUnverified { mismatches: Vec<String> },
     /// More hosts of a wave failed than its `max_failures` allows.
@@ -107,7 +119,7 @@ impl StopKind {
                 )
             }
             StopKind::Irreversible { step } => format!("point of no return: \"{step}\" cannot be undone"),
-            StopKind::UnknownOutcome { step } => {
+            StopKind::UnknownOutcome { step, .. } => {
                 format!("\"{step}\" was running when patchdeck stopped: outcome unknown")
             }
             StopKind::RollbackUnverified { mismatches } => {
@@ -123,6 +135,24 @@ impl StopKind {
             StopKind::BeforeStart { starts } => {
                 format!("the window starts at {}: nothing changes before then", starts.strftime("%H:%MZ"))
             }
+        }
+    }
+}
+
+impl StopKind {
+    /// Why "repair" (finish what the package database left half done, then probe again) is
+    /// offered at this stop; `None`: it is not. Said in the modal and in headless output.
+    pub fn repair_reason(&self) -> Option<String> {
+        match self {
+            StopKind::Divergence { findings } => {
+                let broken: Vec<&Finding> =
+                    findings.iter().filter(|f| f.class == crate::diff::Class::DpkgBroken).collect();
+                let first = broken.first()?;
+                let names: Vec<String> = broken.iter().map(|f| f.subject.clone()).collect();
+                Some(format!("dpkg was interrupted ({}): {}", names.join(", "), first.detail))
+            }
+            StopKind::StepFailed { repair, .. } | StopKind::UnknownOutcome { repair, .. } => repair.clone(),
+            _ => None,
         }
     }
 }
@@ -175,11 +205,23 @@ impl Outcome {
     }
 }
 
-/// A package's version before a change (`None`: it was not installed).
+/// A package before a change: its version (`None`: it was not installed) and its status
+/// as the package database recorded it (apt: `ii`, `rc`, `iHR`...).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotEntry {
     pub name: String,
     pub version: Option<String>,
+    /// Snapshots journaled before statuses were recorded listed installed packages only:
+    /// those read as installed and healthy.
+    #[serde(default = "installed_ok")]
+    pub status: String,
+}
+
+/// dpkg's status of a package installed and configured, with nothing wanted of it.
+pub const INSTALLED_OK: &str = "ii";
+
+fn installed_ok() -> String {
+    INSTALLED_OK.to_string()
 }
 
 /// A package change actually observed on a host.
@@ -332,6 +374,23 @@ pub enum Event {
     /// A drill's scorecard, journaled when the drill ends so `report` includes it.
     DrillScorecard {
         scorecard: Box<Scorecard>,
+    },
+    /// Repairing a host's package database, decided at a stop (apt: `dpkg --configure -a`):
+    /// journaled before it runs. `why`: what made it needed.
+    RepairStarted {
+        host: String,
+        command: String,
+        why: String,
+    },
+    /// How the repair ended, and the package database as probed after it: `healthy` when
+    /// nothing is left half done (`None`: it could not be probed), `left` what still is.
+    RepairFinished {
+        host: String,
+        outcome: Outcome,
+        healthy: Option<bool>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        left: Vec<String>,
+        millis: u64,
     },
     /// The window was taken up again by `--resume` (or `patchdeck rollback`): who, and which
     /// process on which machine.

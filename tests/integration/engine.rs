@@ -642,7 +642,7 @@ async fn a_crash_during_a_rollback_resumes_the_rollback_never_the_steps() {
         let r = resume(&rb, f, prior, vec![decision.clone(), (Choice::Abort, None)], BEFORE_DEADLINE).await;
         let stop = &r.seen[0];
         assert!(
-            matches!(&stop.stop, StopKind::UnknownOutcome { step } if step == "rollback of apply tested updates"),
+            matches!(&stop.stop, StopKind::UnknownOutcome { step, .. } if step == "rollback of apply tested updates"),
             "{decision:?}: {stop:?}"
         );
         assert!(
@@ -933,4 +933,127 @@ async fn hosts_of_a_wave_run_in_parallel_up_to_its_limit() {
     }
     // Exactly two at once at the busiest moment: the limit is used, and never exceeded.
     assert_eq!(peak_hosts_at_work(&events, "all"), 2, "hosts of the wave at work at once");
+}
+
+/// Issue 14.4: apt dies mid-run (its session lost): a package is left half-configured and
+/// apt refuses everything. The stop says why repair is offered; repair runs `dpkg
+/// --configure -a` on the host, journaled, then the step (or the rollback) goes on.
+#[tokio::test]
+async fn a_packages_step_cut_off_mid_run_offers_repair_and_repair_lets_it_finish() {
+    let interrupted = || {
+        fleet(|f| {
+            f.with_host("canary1", |h| {
+                let on = "--no-remove --allow-downgrades".into();
+                h.faults.push(Fault { on, effect: FaultEffect::Interrupt("libssl3".into()), sticky: false });
+            });
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), |text: String| {
+        let two = only_hosts(&["web1", "web2", "web3", "api1", "shop1"])(text);
+        two.replacen(
+            "[[wave]]\n",
+            "[[wave]]\nname = \"canary\"\nhosts = [\"canary1\"]\nmax_failures = 1\n\n[[wave]]\n",
+            1,
+        )
+    });
+    let skips = vec![Choice::Skip; 3]; // web2, web3, api1's planted divergences
+    let repairs = |events: &[Event]| -> Vec<(String, Option<bool>)> {
+        let started: Vec<&Event> =
+            events.iter().filter(|e| matches!(e, Event::RepairStarted { host, .. } if host == "canary1")).collect();
+        for e in &started {
+            let Event::RepairStarted { command, why, .. } = e else { unreachable!() };
+            assert!(command.contains("dpkg --force-confdef --force-confold --configure -a"), "{command}");
+            assert!(!why.is_empty());
+        }
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::RepairFinished { host, outcome, healthy, .. } if host == "canary1" => {
+                    Some((format!("{outcome:?}"), *healthy))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+
+    // 1. Repaired, then the step runs again: the host ends with exactly the tested versions.
+    let f = interrupted();
+    let before = f.with_host("canary1", |h| h.installed.clone()).unwrap();
+    let r = run(&rb, f, [vec![Choice::Repair], skips.clone()].concat(), BEFORE_DEADLINE).await;
+    let first = &r.seen[0];
+    let StopKind::StepFailed { step, repair: Some(why), .. } = &first.stop else { panic!("{first:?}") };
+    assert_eq!(step, "apply tested updates");
+    assert!(why.contains("libssl3 (iF)") && why.contains("dpkg --configure -a"), "{why}");
+    assert!(patchdeck::engine::control::allowed(&first.stop, Some("canary1"), true).contains(&Choice::Repair));
+    assert_eq!(repairs(&r.events), [("Ok".to_string(), Some(true))]);
+    assert_eq!(r.summary.results["canary1"], Some(HostResult::Done), "{:#?}", r.events);
+    assert!(r.fleet.with_host("canary1", |h| h.unfinished.is_empty() && !h.dpkg_interrupted).unwrap());
+    assert_eq!(r.fleet.with_host("canary1", |h| h.installed.clone()).unwrap(), with_tested(&before, &rb));
+    // Repair comes after the stop and its decision, before the step runs again.
+    let at = |f: &dyn Fn(&Event) -> bool| r.events.iter().position(f).unwrap();
+    let decided = at(&|e| matches!(e, Event::Decided(d) if d.host.as_deref() == Some("canary1")));
+    let repaired = at(&|e| matches!(e, Event::RepairFinished { .. }));
+    let again = r
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, Event::StepStarted { host, step, .. } if host == "canary1" && Some(*step) == first.step))
+        .map(|(i, _)| i)
+        .nth(1)
+        .expect("the packages step ran again");
+    assert!(decided < repaired && repaired < again);
+
+    // 2. Rolled back at once: apt refuses to restore while dpkg is half done, so the
+    //    rollback's stop offers repair too; repaired, the rollback restores the snapshot,
+    //    verified by version and status.
+    let f = interrupted();
+    let before = f.with_host("canary1", |h| h.installed.clone()).unwrap();
+    let r = run(&rb, f, [vec![Choice::RollbackHost, Choice::Repair], skips].concat(), BEFORE_DEADLINE).await;
+    let rollback_stop = &r.seen[1];
+    assert!(rollback_stop.rollback, "{rollback_stop:?}");
+    let StopKind::StepFailed { output_tail, repair: Some(why), .. } = &rollback_stop.stop else {
+        panic!("{rollback_stop:?}")
+    };
+    assert!(output_tail.contains("dpkg was interrupted"), "{output_tail}");
+    assert!(why.contains("libssl3 (iF)"), "{why}");
+    assert_eq!(repairs(&r.events), [("Ok".to_string(), Some(true))]);
+    assert_eq!(r.summary.results["canary1"], Some(HostResult::RolledBack), "{:#?}", r.events);
+    assert_eq!(r.fleet.with_host("canary1", |h| h.installed.clone()).unwrap(), before);
+    assert!(r.events.iter().any(|e| matches!(e,
+        Event::RollbackFinished { host, step: 1, verified: Some(true), .. } if host == "canary1")));
+}
+
+/// Issue 14.2/14.4: a host whose dpkg was interrupted before the window is a stop at the
+/// re-check before its first change, naming the package; repair, and it goes on.
+#[tokio::test]
+async fn an_interrupted_dpkg_found_before_the_first_change_is_repaired_then_rechecked() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
+    let f = fleet(|f| {
+        f.with_host("shop1", |h| {
+            h.unfinished.insert("tzdata".into(), "iHR".into());
+            h.dpkg_interrupted = true;
+        });
+    });
+    // web2, web3, api1's planted divergences come first, then shop1's.
+    let mut choices = vec![Choice::Skip; 3];
+    choices.push(Choice::Repair);
+    let r = run(&rb, f, choices, BEFORE_DEADLINE).await;
+    let stop = r.seen.iter().find(|s| s.host.as_deref() == Some("shop1")).unwrap_or_else(|| panic!("{:#?}", r.seen));
+    let StopKind::Divergence { findings } = &stop.stop else { panic!("{stop:?}") };
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!((findings[0].class, findings[0].subject.as_str()), (patchdeck::diff::Class::DpkgBroken, "tzdata"));
+    assert_eq!(findings[0].here.as_deref(), Some("iHR"));
+    assert!(stop.stop.repair_reason().unwrap().contains("tzdata"));
+    // Repaired (journaled), then checked again, clean: its first step starts after that.
+    let at = |f: &dyn Fn(&Event) -> bool| r.events.iter().position(f).unwrap_or_else(|| panic!("{:#?}", r.events));
+    let repaired = at(&|e| matches!(e, Event::RepairFinished { host, healthy: Some(true), .. } if host == "shop1"));
+    let rechecked = at(&|e| {
+        matches!(e, Event::Recheck { host, findings }
+        if host == "shop1" && findings.iter().all(|f| f.class != patchdeck::diff::Class::DpkgBroken))
+    });
+    let started = at(&|e| matches!(e, Event::StepStarted { host, .. } if host == "shop1"));
+    assert!(repaired < rechecked && rechecked < started, "{:#?}", r.events);
+    assert!(r.fleet.with_host("shop1", |h| h.unfinished.is_empty() && !h.dpkg_interrupted).unwrap());
 }

@@ -565,7 +565,7 @@ rollback = "true"
     let ev = events(&journal_of(fleet, "fleet-fail"));
     let stops = host_stops(&ev, "prod-clean");
     assert!(
-        matches!(stops.as_slice(), [StopKind::StepFailed { step, status: Some(7), output_tail }]
+        matches!(stops.as_slice(), [StopKind::StepFailed { step, status: Some(7), output_tail, .. }]
             if step == "migrate" && output_tail.contains("migration failed on purpose")),
         "{stops:#?}"
     );
@@ -729,7 +729,7 @@ timeout = "2m"
         assert_eq!(count(&after, |e| matches!(e, Event::StepStarted { name, .. } if name == step)), 1, "{step}");
     }
     let stops = host_stops(&after, "prod-clean");
-    assert!(matches!(stops.as_slice(), [StopKind::UnknownOutcome { step }] if step == "slow step"), "{stops:#?}");
+    assert!(matches!(stops.as_slice(), [StopKind::UnknownOutcome { step, .. }] if step == "slow step"), "{stops:#?}");
     assert!(
         after
             .iter()

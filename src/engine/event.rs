@@ -144,12 +144,9 @@ impl StopKind {
     /// offered at this stop; `None`: it is not. Said in the modal and in headless output.
     pub fn repair_reason(&self) -> Option<String> {
         match self {
+            // Each such finding's detail names every package left half done, and the fix.
             StopKind::Divergence { findings } => {
-                let broken: Vec<&Finding> =
-                    findings.iter().filter(|f| f.class == crate::diff::Class::DpkgBroken).collect();
-                let first = broken.first()?;
-                let names: Vec<String> = broken.iter().map(|f| f.subject.clone()).collect();
-                Some(format!("dpkg was interrupted ({}): {}", names.join(", "), first.detail))
+                findings.iter().find(|f| f.class == crate::diff::Class::DpkgBroken).map(|f| f.detail.clone())
             }
             StopKind::StepFailed { repair, .. } | StopKind::UnknownOutcome { repair, .. } => repair.clone(),
             _ => None,

@@ -58,7 +58,9 @@ impl Engine<'_> {
             }
         };
         let cmd = pm.repair(timeout);
-        let command = cmd.script.trim().to_string();
+        // Journaled as the command that does the work (as a packages step's is), not the
+        // whole script around it.
+        let command = cmd.script.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
         self.record(Event::RepairStarted { host: name.clone(), command, why: why.into() }).await?;
         let outcome = outcome_of(self.p.transport.exec(host, &cmd).await, timeout);
         let (healthy, left) = match self.probe_installed(host).await {

@@ -72,13 +72,12 @@ impl DbHealth {
     /// One sentence: what was left half done and how to finish it.
     pub fn broken_detail(&self) -> String {
         let what = if self.unfinished.is_empty() {
-            "its last run was interrupted (its journal has unmerged changes)".to_string()
+            "its journal has changes its last run never merged".to_string()
         } else {
-            format!("left half done: {}", self.unfinished_list())
+            format!("{} left half done", self.unfinished_list())
         };
-        let fix =
-            if self.fix.is_empty() { "repair the package database".to_string() } else { format!("run `{}`", self.fix) };
-        format!("the package database was interrupted, {what}; {fix} (patchdeck: repair) before anything changes")
+        let fix = if self.fix.is_empty() { "repair it".to_string() } else { format!("run `{}`", self.fix) };
+        format!("the package database was interrupted: {what}; {fix} (patchdeck: repair) before anything changes")
     }
 }
 

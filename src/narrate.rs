@@ -306,4 +306,39 @@ mod tests {
         };
         assert_eq!(progress_line(&timeout).unwrap(), "web1: step 1 TIMED OUT after 40s (the command was ended)");
     }
+
+    #[test]
+    fn a_repair_says_why_what_ran_and_what_is_left() {
+        let started = Event::RepairStarted {
+            host: "web1".into(),
+            command: "dpkg --configure -a".into(),
+            why: "tzdata (iHR) left half done".into(),
+        };
+        assert_eq!(
+            progress_line(&started).unwrap(),
+            "web1: repairing the package database (tzdata (iHR) left half done): dpkg --configure -a"
+        );
+        let still = Event::RepairFinished {
+            host: "web1".into(),
+            outcome: Outcome::Failed { status: Some(1), output_tail: "dpkg: error".into() },
+            healthy: Some(false),
+            left: vec!["tzdata (iHR)".into()],
+            millis: 2000,
+        };
+        let line = progress_line(&still).unwrap();
+        assert!(
+            line.starts_with("web1: repair FAILED (exit 1)") && line.ends_with("STILL HALF DONE: tzdata (iHR)"),
+            "{line}"
+        );
+        let fixed = Event::RepairFinished {
+            host: "web1".into(),
+            outcome: Outcome::Ok,
+            healthy: Some(true),
+            left: vec![],
+            millis: 400,
+        };
+        assert_eq!(progress_line(&fixed).unwrap(), "web1: repair ok in 0.4s, nothing left half done");
+        // The modal and headless output give the stop's reason in the same words.
+        assert_eq!(repair_offered("dpkg \u{1b}[2J"), "repair offered: dpkg \\u{1b}[2J");
+    }
 }

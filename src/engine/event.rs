@@ -444,3 +444,23 @@ impl From<DecidedWire> for Decided {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_journaled_before_statuses_read_as_installed_and_healthy() {
+        let old: SnapshotEntry = serde_json::from_str(r#"{"name":"tzdata","version":"2024b-0+deb12u1"}"#).unwrap();
+        assert_eq!(old.status, INSTALLED_OK);
+        let new = SnapshotEntry { name: "tzdata".into(), version: None, status: "iHR".into() };
+        let json = serde_json::to_string(&new).unwrap();
+        assert_eq!(serde_json::from_str::<SnapshotEntry>(&json).unwrap(), new);
+        // Stops journaled before `repair` was recorded read as offering none.
+        let old: StopKind = serde_json::from_str(r#"{"kind":"unknown_outcome","step":"apply"}"#).unwrap();
+        assert_eq!(old.repair_reason(), None);
+        let old: StopKind =
+            serde_json::from_str(r#"{"kind":"step_failed","step":"apply","status":100,"output_tail":"E"}"#).unwrap();
+        assert_eq!(old.repair_reason(), None);
+    }
+}

@@ -100,6 +100,12 @@ fn only_hosts(hosts: &[&str]) -> impl Fn(String) -> String {
 
 /// The demo's hosts not in `hosts` must be in some wave: keep them out of the inventory
 /// check by listing the rest in a second, untouched wave.
+/// canary1 alone in a first wave (so its stops come first), the other hosts in a second.
+fn canary_first(text: String) -> String {
+    let two = only_hosts(&["web1", "web2", "web3", "api1", "shop1"])(text);
+    two.replacen("[[wave]]\n", "[[wave]]\nname = \"canary\"\nhosts = [\"canary1\"]\nmax_failures = 1\n\n[[wave]]\n", 1)
+}
+
 /// Every host's whole installed map: package -> version.
 fn installed_maps(fleet: &Fleet) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> {
     fleet.host_names().into_iter().map(|h| (h.clone(), fleet.with_host(&h, |s| s.installed.clone()).unwrap())).collect()
@@ -269,14 +275,7 @@ async fn a_packages_step_that_fails_half_way_is_restored_to_its_snapshot() {
     };
     let dir = tempfile::tempdir().unwrap();
     // canary1 alone in the first wave, so its stops come first; the others only skip.
-    let rb = runbook(dir.path(), |text: String| {
-        let two = only_hosts(&["web1", "web2", "web3", "api1", "shop1"])(text);
-        two.replacen(
-            "[[wave]]\n",
-            "[[wave]]\nname = \"canary\"\nhosts = [\"canary1\"]\nmax_failures = 1\n\n[[wave]]\n",
-            1,
-        )
-    });
+    let rb = runbook(dir.path(), canary_first);
     let skips = vec![Choice::Skip; 3]; // web2, web3, api1's planted divergences
     let step_failed = |stop: &patchdeck::engine::state::OpenStop, name: &str| {
         matches!(&stop.stop, StopKind::StepFailed { step, status: Some(1), .. } if step == name)
@@ -949,14 +948,7 @@ async fn a_packages_step_cut_off_mid_run_offers_repair_and_repair_lets_it_finish
         })
     };
     let dir = tempfile::tempdir().unwrap();
-    let rb = runbook(dir.path(), |text: String| {
-        let two = only_hosts(&["web1", "web2", "web3", "api1", "shop1"])(text);
-        two.replacen(
-            "[[wave]]\n",
-            "[[wave]]\nname = \"canary\"\nhosts = [\"canary1\"]\nmax_failures = 1\n\n[[wave]]\n",
-            1,
-        )
-    });
+    let rb = runbook(dir.path(), canary_first);
     let skips = vec![Choice::Skip; 3]; // web2, web3, api1's planted divergences
     let repairs = |events: &[Event]| -> Vec<(String, Option<bool>)> {
         let started: Vec<&Event> =

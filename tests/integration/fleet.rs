@@ -223,6 +223,14 @@ fn fleet_crashed_run_is_cleaned_by_the_next() {
     eprintln!("TIMING crashed fleet cleaned by the next, then down: {:.1}s", started.elapsed().as_secs_f64());
 }
 
+/// `baseline capture` on staging, written where the fleet's runbook reads it.
+fn capture_baseline(fleet: &Fleet) {
+    let runbook = fleet.runbook.to_str().unwrap();
+    let out =
+        fleet.patchdeck(&["baseline", "capture", runbook, "--host", "staging", "-o", fleet.baseline.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "capture: {}{}", text(&out.stdout), text(&out.stderr));
+}
+
 /// `baseline capture` and `check` on the fresh fleet, then faults; leaves every host as it
 /// was built. Returns the captured baseline.
 fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
@@ -249,16 +257,7 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     );
 
     // 1. Capture the tested baseline on staging.
-    let out = fleet.patchdeck(&[
-        "baseline",
-        "capture",
-        &runbook,
-        "--host",
-        "staging",
-        "-o",
-        fleet.baseline.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "capture: {}{}", text(&out.stdout), text(&out.stderr));
+    capture_baseline(fleet);
     let baseline = patchdeck::baseline::load(&fleet.baseline).expect("captured baseline loads");
     let mut tested: Vec<_> = baseline.updates.iter().map(|u| (u.name.as_str(), u.to.as_str())).collect();
     tested.sort();
@@ -996,16 +995,7 @@ fn fleet_dpkg_interrupted_is_a_stop_and_repair_fixes_it() {
     let started = Instant::now();
     let fleet = Fleet::up("dpkg");
     let runbook = fleet.runbook.to_str().unwrap().to_string();
-    let out = fleet.patchdeck(&[
-        "baseline",
-        "capture",
-        &runbook,
-        "--host",
-        "staging",
-        "-o",
-        fleet.baseline.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "capture: {}{}", text(&out.stdout), text(&out.stderr));
+    capture_baseline(&fleet);
 
     // Two checks of the healthy fleet: the second reuses prod-clean's kept answer.
     let first = json(&fleet.patchdeck(&["check", &runbook, "--json"]));

@@ -1008,6 +1008,15 @@ async fn a_packages_step_cut_off_mid_run_offers_repair_and_repair_lets_it_finish
         panic!("{rollback_stop:?}")
     };
     assert!(output_tail.contains("dpkg was interrupted"), "{output_tail}");
+    // Before the repair the rollback was not verified, by status too: `iF` is not `ii`.
+    let unverified = r.events.iter().find_map(|e| match e {
+        Event::RollbackFinished { host, step: 1, verified: Some(false), mismatches, .. } if host == "canary1" => {
+            Some(mismatches.clone())
+        }
+        _ => None,
+    });
+    let unverified = unverified.expect("the first rollback attempt was not verified");
+    assert!(unverified.contains(&"libssl3: expected status ii, found status iF".to_string()), "{unverified:?}");
     assert!(why.contains("libssl3 (iF)"), "{why}");
     assert_eq!(repairs(&r.events), [("Ok".to_string(), Some(true))]);
     assert_eq!(r.summary.results["canary1"], Some(HostResult::RolledBack), "{:#?}", r.events);
@@ -1048,4 +1057,46 @@ async fn an_interrupted_dpkg_found_before_the_first_change_is_repaired_then_rech
     let started = at(&|e| matches!(e, Event::StepStarted { host, .. } if host == "shop1"));
     assert!(repaired < rechecked && rechecked < started, "{:#?}", r.events);
     assert!(r.fleet.with_host("shop1", |h| h.unfinished.is_empty() && !h.dpkg_interrupted).unwrap());
+}
+
+/// Issue 14 (losing the operator mid-apt): patchdeck died with the packages step in flight
+/// and dpkg half done on the host. `--resume` raises "outcome unknown" offering repair (why:
+/// the packages step was cut off); repaired, the step runs again and the host ends with
+/// exactly the tested versions, nothing left half done.
+#[tokio::test]
+async fn resumed_with_the_packages_step_in_flight_offers_repair_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), canary_first);
+    let first = run(&rb, fleet(|_| {}), vec![Choice::Abort], BEFORE_DEADLINE).await;
+    let cut = first
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::StepStarted { host, name, .. } if host == "canary1" && name == "apply tested updates"))
+        .expect("the packages step started");
+    let prior = &first.events[..=cut];
+    // The host as the crash left it: updated, dpkg killed configuring libssl3.
+    let f = fleet(|_| {});
+    let before = f.with_host("canary1", |h| h.installed.clone()).unwrap();
+    f.with_host("canary1", |h| {
+        for (name, version) in [("libssl3", "3.0.17-1~deb12u2"), ("openssl", "3.0.17-1~deb12u2")] {
+            h.installed.insert(name.into(), version.into());
+        }
+        h.unfinished.insert("libssl3".into(), "iF".into());
+        h.dpkg_interrupted = true;
+    });
+    let decisions = [vec![(Choice::Repair, None)], vec![(Choice::Skip, None); 3]].concat();
+    let r = resume(&rb, f, prior, decisions, BEFORE_DEADLINE).await;
+    let stop = &r.seen[0];
+    let StopKind::UnknownOutcome { step, repair: Some(why) } = &stop.stop else { panic!("{stop:?}") };
+    assert_eq!(step, "apply tested updates");
+    assert!(why.contains("cut off") && why.contains("dpkg --configure -a"), "{why}");
+    assert!(
+        r.events.iter().any(|e| matches!(e,
+        Event::RepairFinished { host, healthy: Some(true), .. } if host == "canary1")),
+        "{:#?}",
+        r.events
+    );
+    assert_eq!(r.summary.results["canary1"], Some(HostResult::Done), "{:#?}", r.events);
+    assert!(r.fleet.with_host("canary1", |h| h.unfinished.is_empty() && !h.dpkg_interrupted).unwrap());
+    assert_eq!(r.fleet.with_host("canary1", |h| h.installed.clone()).unwrap(), with_tested(&before, &rb));
 }

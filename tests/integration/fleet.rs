@@ -375,10 +375,11 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     assert!(checks(&report, "prod-clean").iter().all(|(_, ok)| *ok));
 
     // 5. hang-apt: the probe never takes apt's lock, so check still sees the host as it is,
-    //    while a real apt run there cannot get the lock.
+    //    and says who holds the lock (a stop: a window would wait for it or fail), while a
+    //    real apt run there cannot get the lock.
     fleet.fault("hang-apt", "prod-clean");
     let report = json(&fleet.patchdeck(&["check", &runbook, "--json"]));
-    assert_eq!(divergences(&report)["prod-clean"], vec![]);
+    assert_eq!(divergences(&report)["prod-clean"], pair("dpkg_locked", "dpkg"));
     let out = fleet.exec("prod-clean", "apt-get install -y -o DPkg::Lock::Timeout=1 pd-web");
     assert!(!out.status.success() && text(&out.stderr).contains("lock"), "{}", text(&out.stderr));
     fleet.fault("restore", "prod-clean");
@@ -557,7 +558,10 @@ rollback = "true"
     let out = run_window(fleet, &rb, &["--decide", "rollback"]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.contains("prod-clean: rollback verified"), "{stdout}");
+    assert!(
+        stdout.contains("prod-clean: rollback of step 1 ok") && stdout.contains("packages verified on the host"),
+        "{stdout}"
+    );
     let after = fleet.installed("prod-clean");
     assert_eq!(after, before, "dpkg-query -W after the rollback is byte for byte the one before the window");
 

@@ -79,7 +79,12 @@ fn bench(c: &mut Criterion) {
     stop.on_stop(OpenStop {
         id: 1,
         host: Some("web1".into()),
-        stop: StopKind::StepFailed { step: "apply".into(), status: Some(100), output_tail: "E: broken\n".repeat(20) },
+        stop: StopKind::StepFailed {
+            step: "apply".into(),
+            status: Some(100),
+            output_tail: "E: broken\n".repeat(20),
+            repair: None,
+        },
         step: Some(1),
         rollback: false,
     });

@@ -147,6 +147,11 @@ pub fn request(r: &Request) -> String {
     }
 }
 
+/// Why "repair" is among a stop's choices: the modal's line and headless output's.
+pub fn repair_offered(why: &str) -> String {
+    format!("repair offered: {}", for_terminal(why))
+}
+
 /// The one description of an event.
 pub fn describe(e: &Event) -> Narration {
     match e {
@@ -222,6 +227,19 @@ pub fn describe(e: &Event) -> Narration {
             };
             about(host, format!("rollback of step {} {}{v}", step + 1, outcome_with_output(o, *millis)), true)
         }
+        Event::RepairStarted { host, command, why } => about(
+            host,
+            format!("repairing the package database ({}): {}", for_terminal(why), for_terminal(command)),
+            true,
+        ),
+        Event::RepairFinished { host, outcome: o, healthy, left, millis } => {
+            let after = match healthy {
+                Some(true) => ", nothing left half done".to_string(),
+                Some(false) => format!(", STILL HALF DONE: {}", for_terminal(&left.join(", "))),
+                None => ", could not be checked after".to_string(),
+            };
+            about(host, format!("repair {}{after}", outcome_with_output(o, *millis)), true)
+        }
         Event::HostFinished { host, result } => about(host, host_result(*result).to_string(), true),
         Event::WaveFinished { wave, failures } => {
             window(format!("wave {}: finished, {failures} failure(s)", for_terminal(wave)), true)
@@ -288,5 +306,40 @@ mod tests {
             millis: 40_000,
         };
         assert_eq!(progress_line(&timeout).unwrap(), "web1: step 1 TIMED OUT after 40s (the command was ended)");
+    }
+
+    #[test]
+    fn a_repair_says_why_what_ran_and_what_is_left() {
+        let started = Event::RepairStarted {
+            host: "web1".into(),
+            command: "dpkg --configure -a".into(),
+            why: "tzdata (iHR) left half done".into(),
+        };
+        assert_eq!(
+            progress_line(&started).unwrap(),
+            "web1: repairing the package database (tzdata (iHR) left half done): dpkg --configure -a"
+        );
+        let still = Event::RepairFinished {
+            host: "web1".into(),
+            outcome: Outcome::Failed { status: Some(1), output_tail: "dpkg: error".into() },
+            healthy: Some(false),
+            left: vec!["tzdata (iHR)".into()],
+            millis: 2000,
+        };
+        let line = progress_line(&still).unwrap();
+        assert!(
+            line.starts_with("web1: repair FAILED (exit 1)") && line.ends_with("STILL HALF DONE: tzdata (iHR)"),
+            "{line}"
+        );
+        let fixed = Event::RepairFinished {
+            host: "web1".into(),
+            outcome: Outcome::Ok,
+            healthy: Some(true),
+            left: vec![],
+            millis: 400,
+        };
+        assert_eq!(progress_line(&fixed).unwrap(), "web1: repair ok in 0.4s, nothing left half done");
+        // The modal and headless output give the stop's reason in the same words.
+        assert_eq!(repair_offered("dpkg \u{1b}[2J"), "repair offered: dpkg \\u{1b}[2J");
     }
 }

@@ -213,6 +213,8 @@ pub enum DecideArg {
     Rollback,
     Skip,
     Abort,
+    /// Repair the package database (`dpkg --configure -a`) where a stop offers it.
+    Repair,
 }
 
 impl From<DecideArg> for crate::engine::control::Choice {
@@ -221,6 +223,7 @@ impl From<DecideArg> for crate::engine::control::Choice {
             DecideArg::Rollback => Self::RollbackHost,
             DecideArg::Skip => Self::Skip,
             DecideArg::Abort => Self::Abort,
+            DecideArg::Repair => Self::Repair,
         }
     }
 }

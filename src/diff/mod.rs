@@ -55,6 +55,12 @@ pub enum Class {
     DriftSources,
     /// Another window holds the host's lock ([`crate::lock::host`]).
     HostLocked,
+    /// The package database was left half done (apt: dpkg interrupted, a package
+    /// half-installed, unpacked or half-configured): nothing can change until it is repaired.
+    DpkgBroken,
+    /// Another process holds the package database's lock (apt: dpkg's): a change now would
+    /// wait for it or fail.
+    DpkgLocked,
 }
 
 impl Class {
@@ -71,6 +77,8 @@ impl Class {
             Class::RollbackInfeasible => Some(policy.rollback_infeasible),
             // Nothing can proceed safely on a host we cannot see or do not trust.
             Class::Hostile | Class::Unreachable => Some(OnDivergence::Stop),
+            // apt refuses to change anything then: no policy can make it go.
+            Class::DpkgBroken | Class::DpkgLocked => Some(OnDivergence::Stop),
             // Two windows never change one host at once.
             Class::HostLocked => Some(OnDivergence::Stop),
             Class::DriftNetworking
@@ -114,7 +122,12 @@ impl Class {
             Class::UntestedPackage => '+',
             Class::VersionMismatch | Class::DifferentStart => '~',
             Class::NotPending | Class::Held => '-',
-            Class::ConfigDrift | Class::RollbackInfeasible | Class::Hostile | Class::Unreachable => '!',
+            Class::ConfigDrift
+            | Class::RollbackInfeasible
+            | Class::Hostile
+            | Class::Unreachable
+            | Class::DpkgBroken
+            | Class::DpkgLocked => '!',
             Class::DriftNetworking
             | Class::DriftConffile
             | Class::DriftConfig
@@ -146,6 +159,8 @@ impl Class {
             Class::DriftServices => "SERVICES DRIFT",
             Class::DriftSources => "SOURCES DRIFT",
             Class::HostLocked => "LOCKED BY ANOTHER WINDOW",
+            Class::DpkgBroken => "DPKG INTERRUPTED",
+            Class::DpkgLocked => "DPKG LOCKED",
         }
     }
 }
@@ -343,6 +358,9 @@ pub fn diff_host(
         }
     }
 
+    for (class, subject, here, detail) in db_findings(facts) {
+        push(class, &subject, None, Some(here), detail);
+    }
     findings.extend(drift_findings(facts, baseline, &changes, fingerprints, policy));
 
     HostDiff {
@@ -396,6 +414,31 @@ fn drift_findings(
 
 /// The subject of the finding for a host whose map is missing.
 pub const MAP_MISSING: &str = "configuration map";
+
+/// The package database's own state as findings: one per package a run left half done
+/// (naming its status), one for an interrupted journal with no package to name, one for a
+/// lock another process holds. `(class, subject, here, detail)`.
+pub fn db_findings(facts: &HostFacts) -> Vec<(Class, String, String, String)> {
+    let db = &facts.pkg.db;
+    let mut out = Vec::new();
+    if db.needs_repair() {
+        let detail = crate::safe_text::for_terminal(&db.broken_detail());
+        for u in &db.unfinished {
+            out.push((Class::DpkgBroken, u.name.to_string(), u.status.clone(), detail.clone()));
+        }
+        if db.unfinished.is_empty() {
+            out.push((Class::DpkgBroken, "dpkg".into(), "interrupted".into(), detail));
+        }
+    }
+    if db.locked() {
+        let holders = db.locked_by.join(", ");
+        let detail = crate::safe_text::for_terminal(&format!(
+            "another process holds the package database's lock: {holders}; let it finish (unattended-upgrades?) and check again"
+        ));
+        out.push((Class::DpkgLocked, "dpkg".into(), holders, detail));
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests;

@@ -241,3 +241,43 @@ fn discovered_drift_lands_in_its_area_with_the_area_reaction() {
     assert_eq!(classes(&d), vec![(Class::DriftConfig, crate::diff::MAP_MISSING.to_string())]);
     assert!(run(&facts).is_clean());
 }
+
+#[test]
+fn an_interrupted_dpkg_is_a_stop_naming_each_package_and_the_fix() {
+    use crate::pkg::{DbHealth, Unfinished};
+    let lax = Policy {
+        different_start: OnDivergence::Warn,
+        not_pending: OnDivergence::Warn,
+        untested_package: OnDivergence::Warn,
+        version_mismatch: OnDivergence::Warn,
+        config_drift: OnDivergence::Warn,
+        rollback_infeasible: OnDivergence::Warn,
+        held_package: OnDivergence::Warn,
+        ..Policy::default()
+    };
+    let mut f = facts_as_tested();
+    f.pkg.db = DbHealth {
+        unfinished: vec![Unfinished { name: n("tzdata"), status: "iHR".into() }],
+        interrupted: true,
+        fix: "dpkg --configure -a".into(),
+        ..DbHealth::default()
+    };
+    let fps = [Fingerprint::Path("/etc/network/interfaces".into())];
+    // Whatever the policy says: apt refuses to change anything on such a host.
+    let d = diff_host("prod1", &f, &baseline(), &fps, &lax);
+    assert_eq!(classes(&d), vec![(Class::DpkgBroken, "tzdata".into())]);
+    let stop = d.stops().next().unwrap();
+    assert_eq!(stop.here.as_deref(), Some("iHR"));
+    assert!(stop.detail.contains("`dpkg --configure -a`") && stop.detail.contains("tzdata (iHR)"), "{}", stop.detail);
+
+    // Only the journal says so (killed before any package changed state): still a stop.
+    f.pkg.db.unfinished.clear();
+    assert_eq!(classes(&run(&f)), vec![(Class::DpkgBroken, "dpkg".into())]);
+
+    // Another process holds the lock: a stop naming the holder.
+    f.pkg.db = DbHealth { locked_by: vec!["/var/lib/dpkg/lock (pid 812)".into()], ..DbHealth::default() };
+    let d = run(&f);
+    assert_eq!(classes(&d), vec![(Class::DpkgLocked, "dpkg".into())]);
+    assert!(d.stops().next().unwrap().detail.contains("pid 812"));
+    assert!(run(&facts_as_tested()).is_clean());
+}

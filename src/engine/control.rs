@@ -349,7 +349,8 @@ impl Actor {
     }
 }
 
-/// The choices a stop allows, rollback first (it must be the easy one). `host`: the stop's
+/// The choices a stop allows, rollback first (it must be the easy one); repair only where
+/// [`StopKind::repair_reason`] says why. `host`: the stop's
 /// host (`None`: about the window); `changed`: that host has changes not undone (skipping
 /// it is only possible before its first change).
 pub fn allowed(stop: &StopKind, host: Option<&str>, changed: bool) -> Vec<Choice> {
@@ -367,6 +368,11 @@ pub fn allowed(stop: &StopKind, host: Option<&str>, changed: bool) -> Vec<Choice
         }
     }
     v.extend([Choice::Abort, Choice::RollbackAll]);
+    // The package database left half done: apt refuses to install or restore anything
+    // until it is repaired, so repair comes before trying again (the stop says why).
+    if host.is_some() && stop.repair_reason().is_some() {
+        v.push(Choice::Repair);
+    }
     match code {
         StopCode::StepFailed
         | StopCode::StepTimeout
@@ -444,5 +450,34 @@ mod tests {
         assert!(allowed(&live, Some("a"), false).contains(&Choice::Skip));
         assert!(allowed(&stale, Some("a"), false).contains(&Choice::Override));
         assert!(Choice::Override.needs_reason());
+    }
+
+    #[test]
+    fn repair_is_offered_only_where_the_stop_says_why() {
+        let cut_off = StopKind::UnknownOutcome { step: "apply".into(), repair: Some("dpkg may be half done".into()) };
+        let choices = allowed(&cut_off, Some("a"), true);
+        let at = |c| choices.iter().position(|x| *x == c).unwrap();
+        assert!(at(Choice::RollbackHost) < at(Choice::Repair) && at(Choice::Repair) < at(Choice::Retry));
+        let plain = StopKind::UnknownOutcome { step: "restart".into(), repair: None };
+        assert!(!allowed(&plain, Some("a"), true).contains(&Choice::Repair));
+        let failed =
+            StopKind::StepFailed { step: "apply".into(), status: Some(100), output_tail: String::new(), repair: None };
+        assert!(!allowed(&failed, Some("a"), true).contains(&Choice::Repair));
+        let broken = |class| StopKind::Divergence {
+            findings: vec![crate::diff::Finding {
+                class,
+                subject: "tzdata".into(),
+                tested: None,
+                here: Some("iHR".into()),
+                verdict: Some(crate::runbook::OnDivergence::Stop),
+                detail: "run `dpkg --configure -a`".into(),
+            }],
+        };
+        let d = broken(crate::diff::Class::DpkgBroken);
+        assert!(allowed(&d, Some("a"), false).contains(&Choice::Repair));
+        assert_eq!(d.repair_reason().as_deref(), Some("run `dpkg --configure -a`"), "the finding's own words");
+        // Locked is not broken: repairing would only fight the lock's holder.
+        assert!(!allowed(&broken(crate::diff::Class::DpkgLocked), Some("a"), false).contains(&Choice::Repair));
+        assert!(!allowed(&broken(crate::diff::Class::VersionMismatch), Some("a"), false).contains(&Choice::Repair));
     }
 }

@@ -21,8 +21,15 @@ pub enum StopKind {
     Divergence { findings: Vec<Finding> },
     /// The host could not be reached.
     Unreachable { detail: String },
-    /// A step (or rollback) exited non-zero.
-    StepFailed { step: String, status: Option<i32>, output_tail: String },
+    /// A step (or rollback) exited non-zero. `repair`: why repairing the package database
+    /// is offered (a packages step that left it half done).
+    StepFailed {
+        step: String,
+        status: Option<i32>,
+        output_tail: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repair: Option<String>,
+    },
     /// A step ran past its timeout; its remote command was killed.
     StepTimeout { step: String, after_secs: u64 },
     /// A health check failed after a step. `countdown_interrupted`: an auto-rollback was
@@ -41,8 +48,13 @@ pub enum StopKind {
     RiskOver { risk: f64, max: f64, changes: usize },
     /// The next step cannot be undone.
     Irreversible { step: String },
-    /// After a crash, a step was in flight: it may or may not have run.
-    UnknownOutcome { step: String },
+    /// After a crash, a step was in flight: it may or may not have run. `repair`: why
+    /// repairing the package database is offered (the packages step, or its rollback).
+    UnknownOutcome {
+        step: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repair: Option<String>,
+    },
     /// Rolling back did not restore the snapshot.
     RollbackUnverified { mismatches: Vec<String> },
     /// More hosts of a wave failed than its `max_failures` allows.
@@ -112,7 +124,7 @@ impl StopKind {
                 )
             }
             StopKind::Irreversible { step } => format!("point of no return: \"{step}\" cannot be undone"),
-            StopKind::UnknownOutcome { step } => {
+            StopKind::UnknownOutcome { step, .. } => {
                 format!("\"{step}\" was running when patchdeck stopped: outcome unknown")
             }
             StopKind::RollbackUnverified { mismatches } => {
@@ -132,6 +144,21 @@ impl StopKind {
             StopKind::HostLocked { holder, stale: true } => {
                 format!("locked: {holder}; its holder is gone: break the lock only if that window is over")
             }
+        }
+    }
+}
+
+impl StopKind {
+    /// Why "repair" (finish what the package database left half done, then probe again) is
+    /// offered at this stop; `None`: it is not. Said in the modal and in headless output.
+    pub fn repair_reason(&self) -> Option<String> {
+        match self {
+            // Each such finding's detail names every package left half done, and the fix.
+            StopKind::Divergence { findings } => {
+                findings.iter().find(|f| f.class == crate::diff::Class::DpkgBroken).map(|f| f.detail.clone())
+            }
+            StopKind::StepFailed { repair, .. } | StopKind::UnknownOutcome { repair, .. } => repair.clone(),
+            _ => None,
         }
     }
 }
@@ -184,11 +211,23 @@ impl Outcome {
     }
 }
 
-/// A package's version before a change (`None`: it was not installed).
+/// A package before a change: its version (`None`: it was not installed) and its status
+/// as the package database recorded it (apt: `ii`, `rc`, `iHR`...).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotEntry {
     pub name: String,
     pub version: Option<String>,
+    /// Snapshots journaled before statuses were recorded listed installed packages only:
+    /// those read as installed and healthy.
+    #[serde(default = "installed_ok")]
+    pub status: String,
+}
+
+/// dpkg's status of a package installed and configured, with nothing wanted of it.
+pub const INSTALLED_OK: &str = "ii";
+
+fn installed_ok() -> String {
+    INSTALLED_OK.to_string()
 }
 
 /// A package change actually observed on a host.
@@ -342,6 +381,23 @@ pub enum Event {
     DrillScorecard {
         scorecard: Box<Scorecard>,
     },
+    /// Repairing a host's package database, decided at a stop (apt: `dpkg --configure -a`):
+    /// journaled before it runs. `why`: what made it needed.
+    RepairStarted {
+        host: String,
+        command: String,
+        why: String,
+    },
+    /// How the repair ended, and the package database as probed after it: `healthy` when
+    /// nothing is left half done (`None`: it could not be probed), `left` what still is.
+    RepairFinished {
+        host: String,
+        outcome: Outcome,
+        healthy: Option<bool>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        left: Vec<String>,
+        millis: u64,
+    },
     /// The window was taken up again by `--resume` (or `patchdeck rollback`): who, and which
     /// process on which machine.
     Resumed {
@@ -395,5 +451,25 @@ impl From<DecidedWire> for Decided {
             operators: w.operators,
             by: w.by,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_journaled_before_statuses_read_as_installed_and_healthy() {
+        let old: SnapshotEntry = serde_json::from_str(r#"{"name":"tzdata","version":"2024b-0+deb12u1"}"#).unwrap();
+        assert_eq!(old.status, INSTALLED_OK);
+        let new = SnapshotEntry { name: "tzdata".into(), version: None, status: "iHR".into() };
+        let json = serde_json::to_string(&new).unwrap();
+        assert_eq!(serde_json::from_str::<SnapshotEntry>(&json).unwrap(), new);
+        // Stops journaled before `repair` was recorded read as offering none.
+        let old: StopKind = serde_json::from_str(r#"{"kind":"unknown_outcome","step":"apply"}"#).unwrap();
+        assert_eq!(old.repair_reason(), None);
+        let old: StopKind =
+            serde_json::from_str(r#"{"kind":"step_failed","step":"apply","status":100,"output_tail":"E"}"#).unwrap();
+        assert_eq!(old.repair_reason(), None);
     }
 }

@@ -18,6 +18,7 @@ use crate::health::{CheckResult, run_check};
 use crate::inventory::Host;
 use crate::lock::host::{self as lock, Found, Holder, Taken};
 use crate::probe::{Mode, probe_host_with};
+use crate::runbook::StepAction;
 
 /// How a host's runner ended.
 enum End {
@@ -125,7 +126,9 @@ impl Engine<'_> {
 
         // Resumed after a crash with a step in flight: never repeat it blindly.
         if let Some(step) = self.with_state(|s| s.host(name).and_then(|h| h.in_flight)) {
-            let stop = StopKind::UnknownOutcome { step: self.p.runbook.steps[step].name.clone() };
+            let s = &self.p.runbook.steps[step];
+            let repair = (s.action == StepAction::Packages).then(|| super::repair::CUT_OFF.to_string());
+            let stop = StopKind::UnknownOutcome { step: s.name.clone(), repair };
             if let Next::End(end) = self.stop_and_settle(host, stop, Some(step)).await? {
                 return Ok(end);
             }
@@ -134,7 +137,11 @@ impl Engine<'_> {
         // Re-check right before the first change: the world may have moved since preflight.
         // Not when nothing may start anyway (a spent budget, an abort): people are not asked
         // about a host the window will not touch.
-        while self.with_state(|s| s.host(name).is_none_or(|h| h.done.is_empty() && !h.rechecked)) {
+        // Asked again (a repair at its stop): probed again, whatever was journaled.
+        let mut again = false;
+        while std::mem::take(&mut again)
+            || self.with_state(|s| s.host(name).is_none_or(|h| h.done.is_empty() && !h.rechecked))
+        {
             if let Err(halt) = self.permit(name).await? {
                 return self.halted(host, halt).await;
             }
@@ -142,7 +149,10 @@ impl Engine<'_> {
                 None => break,
                 Some(stop) => match self.stop_and_settle(host, stop, None).await? {
                     Next::End(end) => return Ok(end),
-                    Next::Again => continue,
+                    Next::Again => {
+                        again = true;
+                        continue;
+                    }
                     Next::Carry => break,
                 },
             }
@@ -260,8 +270,21 @@ impl Engine<'_> {
                 }
                 Next::Carry
             }
+            // The package database first, then as a retry: the step (or the re-check) again.
+            Choice::Repair => {
+                if let Err(halt) = self.permit(name).await? {
+                    return Ok(Next::End(self.halted(host, halt).await?));
+                }
+                if self.with_state(|s| s.host(name).map_or(0, |h| h.repairs)) >= super::repair::MAX_REPAIRS {
+                    // Repaired enough without effect: left failed for people to look at.
+                    return Ok(Next::End(End::Finished(HostResult::Failed)));
+                }
+                let why = stop.stop.repair_reason().unwrap_or_else(|| super::repair::CUT_OFF.to_string());
+                self.repair(host, &why).await?;
+                if stop.step.is_none() { Next::Again } else { Next::Carry }
+            }
             // The failed step is not done: the loop runs it again. A re-check asks again.
-            Choice::Retry | Choice::Repair => {
+            Choice::Retry => {
                 if stop.step.is_none() {
                     Next::Again
                 } else {

@@ -20,6 +20,7 @@ mod host;
 pub mod live;
 mod permit;
 pub mod recorder;
+mod repair;
 mod rollback;
 pub mod run;
 pub mod scorecard;

@@ -12,7 +12,7 @@ use super::state::{OpenStop, RollbackCheck};
 use super::steps::{changes_between, outcome_of};
 use crate::health::CheckResult;
 use crate::inventory::Host;
-use crate::pkg::{PkgName, Version, verify};
+use crate::pkg::{PkgName, Version, verify, verify_states};
 use crate::runbook::{Step, StepAction};
 
 impl Engine<'_> {
@@ -49,6 +49,10 @@ impl Engine<'_> {
                 (Choice::Retry, StopCode::StillUnhealthy) => return self.health_after_rollback(host).await,
                 (_, StopCode::StillUnhealthy) => return Ok(Some(HostResult::RolledBack)),
                 (Choice::Retry | Choice::RollbackHost | Choice::RollbackAll, _) => {}
+                (Choice::Repair, _) => {
+                    let why = stop.stop.repair_reason().unwrap_or_else(|| super::repair::CUT_OFF.to_string());
+                    self.repair(host, &why).await?;
+                }
                 (Choice::Override, _) => {
                     if let Some(i) = stop.step
                         && self.with_state(|s| s.host(name).is_some_and(|h| h.next_to_undo() == Some(i)))
@@ -88,20 +92,21 @@ impl Engine<'_> {
         // this process nothing is left announced between two turns of this loop): whether it
         // ran is unknown, so people decide before it runs again.
         if let (false, Some(i)) = (decided, self.with_state(|s| s.host(name).and_then(|h| h.rolling_back))) {
-            let stop = StopKind::UnknownOutcome { step: format!("rollback of {}", self.p.runbook.steps[i].name) };
+            let s = &self.p.runbook.steps[i];
+            let repair = (s.action == StepAction::Packages).then(|| super::repair::CUT_OFF.to_string());
+            let stop = StopKind::UnknownOutcome { step: format!("rollback of {}", s.name), repair };
             let Some(d) = Box::pin(self.stop(Some(name), stop, Some(i), true)).await? else { return Ok(None) };
             match d.choice {
                 // Run that step's rollback again, then the rest.
                 Choice::Retry | Choice::RollbackHost | Choice::RollbackAll => {}
+                // The same, once the package database is repaired.
+                Choice::Repair => {
+                    self.repair(host, super::repair::CUT_OFF).await?;
+                }
                 // The operators say it ran: that step is undone; the rest still is not.
                 Choice::Override => self.mark_undone(name, i).await?,
                 // Nothing more runs on this host, going back or forward.
-                Choice::Skip
-                | Choice::Abort
-                | Choice::RollbackWave
-                | Choice::Repair
-                | Choice::Go
-                | Choice::StartEarly => {
+                Choice::Skip | Choice::Abort | Choice::RollbackWave | Choice::Go | Choice::StartEarly => {
                     return Ok(Some(HostResult::Failed));
                 }
             }
@@ -137,9 +142,25 @@ impl Engine<'_> {
             })
             .await?;
             if !ok {
-                let stop = rollback_stop(&step.name, outcome, mismatches);
+                // apt refuses to restore anything while dpkg is half done: that is the
+                // stop (whatever the versions say), and it offers the repair.
+                let half_done = match (&step.action, &outcome) {
+                    (StepAction::Packages, Outcome::Failed { .. }) => self.half_done(host).await,
+                    _ => None,
+                };
+                let stop = match (half_done, outcome) {
+                    (Some(why), Outcome::Failed { status, output_tail }) => StopKind::StepFailed {
+                        step: format!("rollback of {}", step.name),
+                        status,
+                        output_tail,
+                        repair: Some(why),
+                    },
+                    (_, outcome) => rollback_stop(&step.name, outcome, mismatches),
+                };
                 failures = if failures.0 == i { (i, failures.1 + 1) } else { (i, 1) };
-                let Some(d) = Box::pin(self.stop(Some(name), stop, Some(i), true)).await? else { return Ok(None) };
+                let Some(d) = Box::pin(self.stop(Some(name), stop.clone(), Some(i), true)).await? else {
+                    return Ok(None);
+                };
                 match d.choice {
                     Choice::Retry | Choice::RollbackHost if failures.1 < MAX_ROLLBACK_ATTEMPTS => {
                         if !self.back_off(name, failures.1).await {
@@ -147,15 +168,20 @@ impl Engine<'_> {
                         }
                         continue;
                     }
+                    // Repaired, then the same rollback step again.
+                    Choice::Repair if failures.1 < MAX_ROLLBACK_ATTEMPTS => {
+                        let why = stop.repair_reason().unwrap_or_else(|| super::repair::CUT_OFF.to_string());
+                        self.repair(host, &why).await?;
+                        continue;
+                    }
                     // Tried enough: the host is left failed for people to look at.
-                    Choice::Retry | Choice::RollbackHost => return Ok(Some(HostResult::Failed)),
+                    Choice::Retry | Choice::RollbackHost | Choice::Repair => return Ok(Some(HostResult::Failed)),
                     // Accepted as it is: mark the step undone so rollback moves on.
                     Choice::Override => self.mark_undone(name, i).await?,
                     Choice::Skip
                     | Choice::Abort
                     | Choice::RollbackAll
                     | Choice::RollbackWave
-                    | Choice::Repair
                     | Choice::Go
                     | Choice::StartEarly => return Ok(Some(HostResult::Failed)),
                 }
@@ -226,13 +252,18 @@ impl Engine<'_> {
         // Every entry must read back: one that does not is never taken for "absent", which
         // would remove the package.
         let mut snap: BTreeMap<PkgName, Version> = BTreeMap::new();
+        let mut statuses: BTreeMap<PkgName, String> = BTreeMap::new();
         let mut unreadable = Vec::new();
         for e in &snapshot {
-            match (PkgName::parse(&e.name), e.version.as_deref().map(Version::parse)) {
-                (Ok(n), Some(Ok(v))) => {
-                    snap.insert(n, v);
+            let status_ok = (1..=3).contains(&e.status.len()) && e.status.bytes().all(|b| b.is_ascii_alphabetic());
+            match (PkgName::parse(&e.name), e.version.as_deref().map(Version::parse), status_ok) {
+                (Ok(n), Some(Ok(v)), true) => {
+                    snap.insert(n.clone(), v);
+                    statuses.insert(n, e.status.clone());
                 }
-                (Ok(_), None) => {}
+                (Ok(n), None, true) => {
+                    statuses.insert(n, e.status.clone());
+                }
                 _ => unreadable.push(crate::safe_text::for_terminal(&e.name)),
             }
         }
@@ -286,13 +317,28 @@ impl Engine<'_> {
             .map(|(n, v)| (n.clone(), Some(v.clone())))
             .chain(after.pkg.installed.keys().filter(|n| !snap.contains_key(*n)).map(|n| (n.clone(), None)))
             .collect();
-        let mismatches: Vec<String> = verify(&expected, &after.pkg.installed)
-            .into_iter()
+        let by_version = verify(&expected, &after.pkg.installed);
+        let mut mismatches: Vec<String> = by_version
+            .iter()
             .map(|m| {
-                let show = |v: Option<Version>| v.map_or("absent".to_string(), |v| v.to_string());
-                format!("{}: expected {}, found {}", m.name, show(m.expected), show(m.found))
+                let show = |v: &Option<Version>| v.as_ref().map_or("absent".to_string(), |v| v.to_string());
+                format!("{}: expected {}, found {}", m.name, show(&m.expected), show(&m.found))
             })
             .collect();
+        // And every package's state: the right version half installed is not restored. (A
+        // manager that reports no states is verified by version alone.)
+        if !after.pkg.states.is_empty() {
+            for m in verify_states(&statuses, &after.pkg.states) {
+                // Already said by its version, unless it is also left half done.
+                let half_done = after.pkg.states.get(&m.name).is_some_and(|s| s.unfinished);
+                if by_version.iter().any(|v| v.name == m.name) && !half_done {
+                    continue;
+                }
+                let show = |s: &Option<String>| s.clone().unwrap_or_else(|| "absent".into());
+                let expected = m.expected.map_or_else(|| "not installed".to_string(), |s| format!("status {s}"));
+                mismatches.push(format!("{}: expected {expected}, found status {}", m.name, show(&m.found)));
+            }
+        }
         Ok((outcome, Some(mismatches.is_empty()), mismatches))
     }
 }
@@ -306,7 +352,7 @@ fn rollback_stop(step: &str, outcome: Outcome, mismatches: Vec<String>) -> StopK
     match outcome {
         Outcome::Unreachable { detail } => StopKind::Unreachable { detail },
         Outcome::Timeout { after_secs } => StopKind::StepTimeout { step, after_secs },
-        Outcome::Failed { status, output_tail } => StopKind::StepFailed { step, status, output_tail },
+        Outcome::Failed { status, output_tail } => StopKind::StepFailed { step, status, output_tail, repair: None },
         Outcome::Ok => StopKind::RollbackUnverified { mismatches: vec!["verification failed".into()] },
     }
 }

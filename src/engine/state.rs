@@ -70,6 +70,10 @@ pub struct HostState {
     /// A step ended well and its health checks were not journaled yet (a crash came
     /// between): a resume runs them before anything else.
     pub checks_due: Option<usize>,
+    /// Repairs of its package database started (a standing order to repair must not
+    /// repair for ever a host whose repair does not help).
+    #[serde(default)]
+    pub repairs: u32,
 }
 
 impl HostState {
@@ -397,6 +401,9 @@ impl WindowState {
                 Request::Abort => self.aborted = true,
                 Request::Pause { .. } => self.paused = true,
             },
+            // A repair changes no version and no step: what it did is in the probes after it.
+            Event::RepairStarted { host, .. } => self.host_mut(host).repairs += 1,
+            Event::RepairFinished { .. } => {}
             Event::Resumed { .. } => {
                 self.paused = false;
                 self.resumes += 1;

@@ -67,13 +67,22 @@ impl Engine<'_> {
         };
         let millis = started.elapsed().as_millis() as u64;
         tracing::info!(host = %name, step = %step.name, outcome = ?outcome, millis, "step finished");
+        // A packages step that failed may have left dpkg half done: then repair is offered.
+        let repair = match (&step.action, &outcome) {
+            (StepAction::Packages, Outcome::Failed { .. }) => self.half_done(host).await,
+            _ => None,
+        };
         self.record(Event::StepFinished { host: name, step: i, outcome: outcome.clone(), changes, millis }).await?;
         if let Some(packages) = reboot_pkgs
             && !self.p.runbook.steps.iter().any(|s| s.action == StepAction::Reboot)
         {
             return Ok(StepRun::Ran(Some(StopKind::RebootRequired { packages })));
         }
-        Ok(StepRun::Ran(stop_of(outcome, &step.name)))
+        let mut stop = stop_of(outcome, &step.name);
+        if let Some(StopKind::StepFailed { repair: r, .. }) = &mut stop {
+            *r = repair;
+        }
+        Ok(StepRun::Ran(stop))
     }
 
     /// A `run`/`local` step's command (or its rollback), placeholders expanded and quoted.
@@ -166,12 +175,7 @@ impl Engine<'_> {
             .filter(|u| before.pkg.installed.get(&u.name) != Some(&u.to))
             .map(|u| (u.name.clone(), u.to.clone()))
             .collect();
-        let snapshot: Vec<SnapshotEntry> = before
-            .pkg
-            .installed
-            .iter()
-            .map(|(n, v)| SnapshotEntry { name: n.to_string(), version: Some(v.to_string()) })
-            .collect();
+        let snapshot = snapshot_of(&before.pkg);
         self.record(Event::Snapshot { host: host.name.clone(), step: i, packages: snapshot }).await?;
         // The host's own manager, as its probe named it.
         let pm = match self.p.managers.named(&before.manager) {
@@ -215,6 +219,12 @@ impl Engine<'_> {
         if !wrong.is_empty() {
             return Ok(Ok(Err(Outcome::Failed { status: Some(0), output_tail: wrong.join("; ") })));
         }
+        // The versions are right, but a package left half done (`iHR` is not `ii`) is not
+        // installed as tested: apt succeeded only in part.
+        if after.pkg.db.needs_repair() {
+            let output_tail = crate::safe_text::for_terminal(&after.pkg.db.broken_detail());
+            return Ok(Ok(Err(Outcome::Failed { status: Some(0), output_tail })));
+        }
         let reboot = after
             .pkg
             .reboot_required
@@ -223,12 +233,38 @@ impl Engine<'_> {
     }
 }
 
+/// Every package in every state the probe reported, for the journal's snapshot; a manager
+/// that reports no states gives its installed versions, as installed and healthy.
+pub(super) fn snapshot_of(pkg: &crate::pkg::PkgFacts) -> Vec<SnapshotEntry> {
+    if pkg.states.is_empty() {
+        return pkg
+            .installed
+            .iter()
+            .map(|(n, v)| SnapshotEntry {
+                name: n.to_string(),
+                version: Some(v.to_string()),
+                status: super::event::INSTALLED_OK.into(),
+            })
+            .collect();
+    }
+    pkg.states
+        .iter()
+        .map(|(n, s)| SnapshotEntry {
+            name: n.to_string(),
+            // Only an installed package has a version to restore; any other is restored to
+            // "not installed", and its status says in which state it was.
+            version: pkg.installed.get(n).map(ToString::to_string),
+            status: s.status.clone(),
+        })
+        .collect()
+}
+
 /// The stop a step's outcome raises (`None`: it went well).
 pub(super) fn stop_of(outcome: Outcome, step: &str) -> Option<StopKind> {
     match outcome {
         Outcome::Ok => None,
         Outcome::Failed { status, output_tail } => {
-            Some(StopKind::StepFailed { step: step.into(), status, output_tail })
+            Some(StopKind::StepFailed { step: step.into(), status, output_tail, repair: None })
         }
         Outcome::Timeout { after_secs } => Some(StopKind::StepTimeout { step: step.into(), after_secs }),
         Outcome::Unreachable { detail } => Some(StopKind::Unreachable { detail }),

@@ -9,6 +9,7 @@
 //! into [`PkgName`] / [`Version`] by its manager's scheme before anything else sees it.
 
 pub mod apt;
+mod dbhealth;
 mod managers;
 pub mod names;
 mod os;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use dbhealth::{DbHealth, PkgState, StateMismatch, Unfinished, verify_states};
 pub use managers::{Detect, MANAGER_SECTION, Managers, OS_SECTION, looks_for};
 pub use names::{Hostile, PkgName, Version};
 pub use os::OsRelease;
@@ -68,6 +70,14 @@ pub struct PkgFacts {
     /// (the probe sorts them: [`PkgFacts::sort_installable`]). Rollback is feasible when
     /// the installed version is among them.
     pub installable: BTreeMap<PkgName, Vec<Version>>,
+    /// Every package the manager knows of, in every state (apt: dpkg's `db:Status-Abbrev`),
+    /// half-installed and config-files-only ones included: what a snapshot records and a
+    /// verification compares. Empty in facts written before it was recorded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub states: BTreeMap<PkgName, PkgState>,
+    /// Whether the package database finished its last run and is free to change now.
+    #[serde(default)]
+    pub db: DbHealth,
 }
 
 impl PkgFacts {
@@ -136,4 +146,8 @@ pub trait PackageManager: Send + Sync {
 
     /// Reinstalls snapshot versions (downgrades allowed) and removes packages whose snapshot is `None`.
     fn restore(&self, snapshot: &[(PkgName, Option<Version>)], timeout: Duration) -> Command;
+
+    /// Finishes what an interrupted run left half done (apt: `dpkg --configure -a`), changing
+    /// no version on purpose. Run when [`DbHealth::needs_repair`] says so, then probed again.
+    fn repair(&self, timeout: Duration) -> Command;
 }

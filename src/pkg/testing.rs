@@ -182,6 +182,9 @@ impl PackageManager for Fake {
         }
         Command { script: format!("fakepm --exact sync{args}\n"), purpose: Purpose::Restore, needs_root: true, timeout }
     }
+    fn repair(&self, timeout: Duration) -> Command {
+        Command { script: "fakepm --repair\n".into(), purpose: Purpose::Install, needs_root: true, timeout }
+    }
 }
 
 #[test]

@@ -442,6 +442,9 @@ mod tests {
         fn restore(&self, s: &[(crate::pkg::PkgName, Option<crate::pkg::Version>)], t: Duration) -> Command {
             crate::pkg::apt::Apt.restore(s, t)
         }
+        fn repair(&self, t: Duration) -> Command {
+            crate::pkg::apt::Apt.repair(t)
+        }
     }
 
     #[tokio::test]

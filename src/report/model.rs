@@ -193,6 +193,8 @@ pub fn host_of(e: &Event) -> Option<&str> {
         | Event::AutoRollbackCancelled { host, .. }
         | Event::RollbackStarted { host, .. }
         | Event::RollbackFinished { host, .. }
+        | Event::RepairStarted { host, .. }
+        | Event::RepairFinished { host, .. }
         | Event::HostFinished { host, .. } => Some(host),
         Event::HardStop { host, .. } | Event::Decided(Decided { host, .. }) => host.as_deref(),
         Event::StepAccepted { host, .. } | Event::RollbackAccepted { host, .. } => Some(host),

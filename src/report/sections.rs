@@ -260,6 +260,17 @@ fn describe(m: &Model, i: usize, e: &Event) -> Option<String> {
             outcome_label(outcome),
             verified_label(outcome, *verified)
         ),
+        Event::RepairStarted { why, .. } => format!("**repair** of the package database: {}", esc(why)),
+        Event::RepairFinished { outcome, healthy, left, millis, .. } => format!(
+            "repair: {} in {}; {}",
+            outcome_label(outcome),
+            duration_ms(*millis),
+            match healthy {
+                Some(true) => "nothing left half done".to_string(),
+                Some(false) => format!("**still half done**: {}", esc(&left.join(", "))),
+                None => "not checked after".to_string(),
+            }
+        ),
         Event::HostFinished { host, result } => {
             // The same result journaled again (the engine may confirm it) is not news.
             let repeated = m.records[..i]

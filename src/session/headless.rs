@@ -70,6 +70,9 @@ impl Decider for Headless {
     async fn decide(&self, stop: &OpenStop) -> Verdict {
         let on = stop.host.as_deref().unwrap_or("window");
         (self.say)(format!("HARD STOP {on}: {}", crate::safe_text::for_terminal(&stop.stop.headline())));
+        if let Some(why) = stop.stop.repair_reason() {
+            (self.say)(format!("  {} (--decide repair)", crate::narrate::repair_offered(&why)));
+        }
         let (decision, by, why) = self.answer(stop);
         (self.say)(format!("  decision: {} ({why})", crate::narrate::decision(&decision)));
         Verdict { decision, by }

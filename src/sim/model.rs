@@ -55,6 +55,10 @@ pub enum FaultEffect {
     /// The command runs and its changes land, then it exits with this status: an upgrade
     /// whose packages were unpacked before a maintainer script failed.
     ExitAfter(i32),
+    /// The command's changes land, then dpkg dies while configuring this package (the ssh
+    /// session carrying apt was lost): the package is left half-configured (`iF`), dpkg's
+    /// journal unmerged, and apt refuses everything until `dpkg --configure -a`.
+    Interrupt(String),
 }
 
 /// The package manager a simulated host runs unless its fleet says otherwise.
@@ -91,6 +95,10 @@ pub struct HostState {
     /// Installing updates breaks the outside health endpoint (until rolled back).
     pub breaks_after_update: bool,
     pub reboot_required: bool,
+    /// Packages a dpkg run left half done, by name: their dpkg status (`iF`, `iU`, `iHR`).
+    pub unfinished: BTreeMap<String, String>,
+    /// dpkg's journal (`/var/lib/dpkg/updates/`) holds changes its last run never merged.
+    pub dpkg_interrupted: bool,
     /// Every command run on this host, in order (for tests and drills).
     pub history: Vec<String>,
     pub faults: Vec<Fault>,
@@ -117,6 +125,8 @@ impl Default for HostState {
             healthy: false,
             breaks_after_update: false,
             reboot_required: false,
+            unfinished: BTreeMap::new(),
+            dpkg_interrupted: false,
             history: Vec::new(),
             faults: Vec::new(),
             lock: None,
@@ -256,6 +266,8 @@ impl Fleet {
                     healthy: !h.unhealthy.or(c.unhealthy).unwrap_or(false),
                     breaks_after_update: h.breaks_after_update.or(c.breaks_after_update).unwrap_or(false),
                     reboot_required: h.reboot_required.or(c.reboot_required).unwrap_or(false),
+                    unfinished: BTreeMap::new(),
+                    dpkg_interrupted: false,
                     history: Vec::new(),
                     faults: c.faults.iter().chain(h.faults.iter()).cloned().collect(),
                     lock: None,

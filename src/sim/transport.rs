@@ -99,7 +99,10 @@ impl SimTransport {
                 replay(&out, sink);
                 return Ok(out);
             }
-            Some(FaultEffect::KeepVersion(_)) | Some(FaultEffect::ExitAfter(_)) | None => {}
+            Some(FaultEffect::KeepVersion(_))
+            | Some(FaultEffect::ExitAfter(_))
+            | Some(FaultEffect::Interrupt(_))
+            | None => {}
         }
         let keep = match &fault {
             Some(FaultEffect::KeepVersion(p)) => Some(p.clone()),
@@ -151,11 +154,31 @@ impl SimTransport {
                 lines.by_ref().take(upto).for_each(|l| sink.line(l));
             }
             let out = self.fleet.with_host(&key, answer).expect("host checked above")?;
-            return Ok(exit_after(out, &fault, sink));
+            return Ok(self.interrupted(&key, exit_after(out, &fault, sink), &fault, sink));
         }
         let out = self.fleet.with_host(&key, answer).expect("host checked above")?;
         replay(&out, sink);
-        Ok(exit_after(out, &fault, sink))
+        Ok(self.interrupted(&key, exit_after(out, &fault, sink), &fault, sink))
+    }
+}
+
+impl SimTransport {
+    /// An `interrupt` fault: the command's changes landed, then dpkg died configuring the
+    /// package, leaving it half-configured and its journal unmerged.
+    fn interrupted(&self, key: &str, mut out: Output, fault: &Option<FaultEffect>, sink: &dyn Sink) -> Output {
+        let Some(FaultEffect::Interrupt(pkg)) = fault else { return out };
+        self.fleet.with_host(key, |h| {
+            h.unfinished.insert(pkg.clone(), "iF".into());
+            h.dpkg_interrupted = true;
+        });
+        let msg = "E: Sub-process /usr/bin/dpkg received a signal (9).\n".to_string();
+        replay(
+            &Output { status: None, stdout: Vec::new(), stderr: msg.clone().into_bytes(), ..Default::default() },
+            sink,
+        );
+        out.status = Some(100);
+        out.stderr.extend_from_slice(msg.as_bytes());
+        out
     }
 }
 

@@ -423,6 +423,18 @@ pub fn outcome(o: &Outcome, millis: u64) -> String {
 
 /// What the stop is about, beyond its headline: the lines of the modal's body.
 pub fn stop_body(stop: &StopKind, ends: Option<jiff::Timestamp>, now: jiff::Timestamp) -> Vec<String> {
+    let mut body = kind_body(stop, ends, now);
+    if let Some(why) = stop.repair_reason() {
+        body.push(repair_offered(&why));
+    }
+    body
+}
+
+pub fn repair_offered(why: &str) -> String {
+    crate::narrate::repair_offered(why)
+}
+
+fn kind_body(stop: &StopKind, ends: Option<jiff::Timestamp>, now: jiff::Timestamp) -> Vec<String> {
     match stop {
         StopKind::Divergence { .. } => vec!["compared with what was tested on staging:".into()],
         StopKind::Unreachable { detail } => vec![for_terminal(detail)],

@@ -4,6 +4,8 @@
 #   tests/fleet/fault.sh [--instance NAME] kill-sshd HOST   # sshd and its sessions die: unreachable
 #   tests/fleet/fault.sh [--instance NAME] break-web HOST   # the page disappears: http check gets 404
 #   tests/fleet/fault.sh [--instance NAME] hang-apt HOST    # a process holds dpkg's locks forever
+#   tests/fleet/fault.sh [--instance NAME] interrupt-dpkg HOST  # dpkg killed mid-run: a package
+#                                                           # half-configured, its journal unmerged
 #   tests/fleet/fault.sh [--instance NAME] restore HOST     # undoes all of the above
 #
 # Processes started here are recorded in the fleet's state file like up.sh's, so down.sh
@@ -17,7 +19,7 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-[ $# -eq 2 ] || die "usage: fault.sh [--instance NAME] kill-sshd|break-web|hang-apt|restore HOST"
+[ $# -eq 2 ] || die "usage: fault.sh [--instance NAME] kill-sshd|break-web|hang-apt|interrupt-dpkg|restore HOST"
 check_instance
 what=$1 host=$2
 load_host "$host"
@@ -55,13 +57,40 @@ case "$what" in
     for _ in $(seq 50); do grep -q holding "$(instance_dir)/hosts/$host/hang-apt.log" && break; sleep 0.1; done
     grep -q holding "$(instance_dir)/hosts/$host/hang-apt.log" || die "hang-apt did not take the locks"
     ;;
+  interrupt-dpkg)
+    # What a lost session does to apt mid-run, made repeatable: dpkg installs pd-interrupt,
+    # whose postinst kills that dpkg with SIGKILL the first time it configures. The package
+    # is left half-configured (iF) and dpkg's journal (/var/lib/dpkg/updates/) unmerged,
+    # /var/lib/dpkg/status untouched; apt refuses everything until `dpkg --configure -a`
+    # (which then succeeds: the postinst kills only once).
+    build=$(mktemp -d)
+    mkdir -p "$build/DEBIAN"
+    printf '%s\n' 'Package: pd-interrupt' 'Version: 1.0' 'Architecture: all' \
+      'Maintainer: patchdeck tests <tests@example.invalid>' \
+      'Description: kills its dpkg the first time it is configured' >"$build/DEBIAN/control"
+    printf '%s\n' '#!/bin/sh' \
+      'if [ "$1" = configure ] && [ ! -e /var/lib/pd-interrupt.killed ]; then' \
+      '  : >/var/lib/pd-interrupt.killed' '  kill -9 "$PPID"' 'fi' 'exit 0' >"$build/DEBIAN/postinst"
+    chmod 755 "$build/DEBIAN/postinst"
+    rm -f "$root/var/lib/pd-interrupt.killed"
+    dpkg-deb --build --root-owner-group "$build" "$root/tmp/pd-interrupt.deb" >/dev/null
+    rm -rf "$build"
+    { chroot "$root" env LC_ALL=C dpkg -i /tmp/pd-interrupt.deb >/dev/null 2>&1 </dev/null; } 2>/dev/null || true
+    state=$(chroot "$root" dpkg-query -W -f='${db:Status-Abbrev}' pd-interrupt 2>/dev/null || true)
+    [ "$state" = "iF " ] || die "interrupt-dpkg: pd-interrupt is '$state', not half-configured"
+    ;;
   restore)
+    if chroot "$root" dpkg-query -W pd-interrupt >/dev/null 2>&1; then
+      chroot "$root" env LC_ALL=C DEBIAN_FRONTEND=noninteractive dpkg --configure -a >/dev/null </dev/null
+      chroot "$root" env LC_ALL=C dpkg --purge pd-interrupt >/dev/null </dev/null
+      rm -f "$root/var/lib/pd-interrupt.killed" "$root/tmp/pd-interrupt.deb"
+    fi
     for pid in $(live_pids "$host" hang-apt); do kill_tree "$pid"; done
     : >"$(instance_dir)/hosts/$host/hang-apt.log"
     if [ -e "$page.pd-broken" ]; then mv "$page.pd-broken" "$page"; fi
     [ -n "$(live_pids "$host" sshd)" ] || start_sshd "$host"
     [ -n "$(live_pids "$host" httpd)" ] || start_httpd "$host"
     ;;
-  *) die "unknown fault $what (kill-sshd, break-web, hang-apt, restore)" ;;
+  *) die "unknown fault $what (kill-sshd, break-web, hang-apt, interrupt-dpkg, restore)" ;;
 esac
 log "$what $host: done"

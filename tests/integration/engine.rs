@@ -100,6 +100,12 @@ fn only_hosts(hosts: &[&str]) -> impl Fn(String) -> String {
 
 /// The demo's hosts not in `hosts` must be in some wave: keep them out of the inventory
 /// check by listing the rest in a second, untouched wave.
+/// canary1 alone in a first wave (so its stops come first), the other hosts in a second.
+fn canary_first(text: String) -> String {
+    let two = only_hosts(&["web1", "web2", "web3", "api1", "shop1"])(text);
+    two.replacen("[[wave]]\n", "[[wave]]\nname = \"canary\"\nhosts = [\"canary1\"]\nmax_failures = 1\n\n[[wave]]\n", 1)
+}
+
 /// Every host's whole installed map: package -> version.
 fn installed_maps(fleet: &Fleet) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> {
     fleet.host_names().into_iter().map(|h| (h.clone(), fleet.with_host(&h, |s| s.installed.clone()).unwrap())).collect()
@@ -269,14 +275,7 @@ async fn a_packages_step_that_fails_half_way_is_restored_to_its_snapshot() {
     };
     let dir = tempfile::tempdir().unwrap();
     // canary1 alone in the first wave, so its stops come first; the others only skip.
-    let rb = runbook(dir.path(), |text: String| {
-        let two = only_hosts(&["web1", "web2", "web3", "api1", "shop1"])(text);
-        two.replacen(
-            "[[wave]]\n",
-            "[[wave]]\nname = \"canary\"\nhosts = [\"canary1\"]\nmax_failures = 1\n\n[[wave]]\n",
-            1,
-        )
-    });
+    let rb = runbook(dir.path(), canary_first);
     let skips = vec![Choice::Skip; 3]; // web2, web3, api1's planted divergences
     let step_failed = |stop: &patchdeck::engine::state::OpenStop, name: &str| {
         matches!(&stop.stop, StopKind::StepFailed { step, status: Some(1), .. } if step == name)
@@ -694,7 +693,7 @@ async fn a_crash_during_a_rollback_resumes_the_rollback_never_the_steps() {
         let r = resume(&rb, f, prior, vec![decision.clone(), (Choice::Abort, None)], BEFORE_DEADLINE).await;
         let stop = &r.seen[0];
         assert!(
-            matches!(&stop.stop, StopKind::UnknownOutcome { step } if step == "rollback of apply tested updates"),
+            matches!(&stop.stop, StopKind::UnknownOutcome { step, .. } if step == "rollback of apply tested updates"),
             "{decision:?}: {stop:?}"
         );
         assert!(
@@ -985,4 +984,171 @@ async fn hosts_of_a_wave_run_in_parallel_up_to_its_limit() {
     }
     // Exactly two at once at the busiest moment: the limit is used, and never exceeded.
     assert_eq!(peak_hosts_at_work(&events, "all"), 2, "hosts of the wave at work at once");
+}
+
+/// Issue 14.4: apt dies mid-run (its session lost): a package is left half-configured and
+/// apt refuses everything. The stop says why repair is offered; repair runs `dpkg
+/// --configure -a` on the host, journaled, then the step (or the rollback) goes on.
+#[tokio::test]
+async fn a_packages_step_cut_off_mid_run_offers_repair_and_repair_lets_it_finish() {
+    let interrupted = || {
+        fleet(|f| {
+            f.with_host("canary1", |h| {
+                let on = "--no-remove --allow-downgrades".into();
+                h.faults.push(Fault { on, effect: FaultEffect::Interrupt("libssl3".into()), sticky: false });
+            });
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), canary_first);
+    let skips = vec![Choice::Skip; 3]; // web2, web3, api1's planted divergences
+    let repairs = |events: &[Event]| -> Vec<(String, Option<bool>)> {
+        let started: Vec<&Event> =
+            events.iter().filter(|e| matches!(e, Event::RepairStarted { host, .. } if host == "canary1")).collect();
+        for e in &started {
+            let Event::RepairStarted { command, why, .. } = e else { unreachable!() };
+            assert!(command.contains("dpkg --force-confdef --force-confold --configure -a"), "{command}");
+            assert!(!why.is_empty());
+        }
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::RepairFinished { host, outcome, healthy, .. } if host == "canary1" => {
+                    Some((format!("{outcome:?}"), *healthy))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+
+    // 1. Repaired, then the step runs again: the host ends with exactly the tested versions.
+    let f = interrupted();
+    let before = f.with_host("canary1", |h| h.installed.clone()).unwrap();
+    let r = run(&rb, f, [vec![Choice::Repair], skips.clone()].concat(), BEFORE_DEADLINE).await;
+    let first = &r.seen[0];
+    let StopKind::StepFailed { step, repair: Some(why), .. } = &first.stop else { panic!("{first:?}") };
+    assert_eq!(step, "apply tested updates");
+    assert!(why.contains("libssl3 (iF)") && why.contains("dpkg --configure -a"), "{why}");
+    assert!(patchdeck::engine::control::allowed(&first.stop, Some("canary1"), true).contains(&Choice::Repair));
+    assert_eq!(repairs(&r.events), [("Ok".to_string(), Some(true))]);
+    assert_eq!(r.summary.results["canary1"], Some(HostResult::Done), "{:#?}", r.events);
+    assert!(r.fleet.with_host("canary1", |h| h.unfinished.is_empty() && !h.dpkg_interrupted).unwrap());
+    assert_eq!(r.fleet.with_host("canary1", |h| h.installed.clone()).unwrap(), with_tested(&before, &rb));
+    // Repair comes after the stop and its decision, before the step runs again.
+    let at = |f: &dyn Fn(&Event) -> bool| r.events.iter().position(f).unwrap();
+    let decided = at(&|e| matches!(e, Event::Decided(d) if d.host.as_deref() == Some("canary1")));
+    let repaired = at(&|e| matches!(e, Event::RepairFinished { .. }));
+    let again = r
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, Event::StepStarted { host, step, .. } if host == "canary1" && Some(*step) == first.step))
+        .map(|(i, _)| i)
+        .nth(1)
+        .expect("the packages step ran again");
+    assert!(decided < repaired && repaired < again);
+
+    // 2. Rolled back at once: apt refuses to restore while dpkg is half done, so the
+    //    rollback's stop offers repair too; repaired, the rollback restores the snapshot,
+    //    verified by version and status.
+    let f = interrupted();
+    let before = f.with_host("canary1", |h| h.installed.clone()).unwrap();
+    let r = run(&rb, f, [vec![Choice::RollbackHost, Choice::Repair], skips].concat(), BEFORE_DEADLINE).await;
+    let rollback_stop = &r.seen[1];
+    assert!(rollback_stop.rollback, "{rollback_stop:?}");
+    let StopKind::StepFailed { output_tail, repair: Some(why), .. } = &rollback_stop.stop else {
+        panic!("{rollback_stop:?}")
+    };
+    assert!(output_tail.contains("dpkg was interrupted"), "{output_tail}");
+    // Before the repair the rollback was not verified, by status too: `iF` is not `ii`.
+    let unverified = r.events.iter().find_map(|e| match e {
+        Event::RollbackFinished { host, step: 1, verified: Some(false), mismatches, .. } if host == "canary1" => {
+            Some(mismatches.clone())
+        }
+        _ => None,
+    });
+    let unverified = unverified.expect("the first rollback attempt was not verified");
+    assert!(unverified.contains(&"libssl3: expected status ii, found status iF".to_string()), "{unverified:?}");
+    assert!(why.contains("libssl3 (iF)"), "{why}");
+    assert_eq!(repairs(&r.events), [("Ok".to_string(), Some(true))]);
+    assert_eq!(r.summary.results["canary1"], Some(HostResult::RolledBack), "{:#?}", r.events);
+    assert_eq!(r.fleet.with_host("canary1", |h| h.installed.clone()).unwrap(), before);
+    assert!(r.events.iter().any(|e| matches!(e,
+        Event::RollbackFinished { host, step: 1, verified: Some(true), .. } if host == "canary1")));
+}
+
+/// Issue 14.2/14.4: a host whose dpkg was interrupted before the window is a stop at the
+/// re-check before its first change, naming the package; repair, and it goes on.
+#[tokio::test]
+async fn an_interrupted_dpkg_found_before_the_first_change_is_repaired_then_rechecked() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), only_hosts(&["canary1", "web1", "web2", "web3", "api1", "shop1"]));
+    let f = fleet(|f| {
+        f.with_host("shop1", |h| {
+            h.unfinished.insert("tzdata".into(), "iHR".into());
+            h.dpkg_interrupted = true;
+        });
+    });
+    // web2, web3, api1's planted divergences come first, then shop1's.
+    let mut choices = vec![Choice::Skip; 3];
+    choices.push(Choice::Repair);
+    let r = run(&rb, f, choices, BEFORE_DEADLINE).await;
+    let stop = r.seen.iter().find(|s| s.host.as_deref() == Some("shop1")).unwrap_or_else(|| panic!("{:#?}", r.seen));
+    let StopKind::Divergence { findings } = &stop.stop else { panic!("{stop:?}") };
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!((findings[0].class, findings[0].subject.as_str()), (patchdeck::diff::Class::DpkgBroken, "tzdata"));
+    assert_eq!(findings[0].here.as_deref(), Some("iHR"));
+    assert!(stop.stop.repair_reason().unwrap().contains("tzdata"));
+    // Repaired (journaled), then checked again, clean: its first step starts after that.
+    let at = |f: &dyn Fn(&Event) -> bool| r.events.iter().position(f).unwrap_or_else(|| panic!("{:#?}", r.events));
+    let repaired = at(&|e| matches!(e, Event::RepairFinished { host, healthy: Some(true), .. } if host == "shop1"));
+    let rechecked = at(&|e| {
+        matches!(e, Event::Recheck { host, findings }
+        if host == "shop1" && findings.iter().all(|f| f.class != patchdeck::diff::Class::DpkgBroken))
+    });
+    let started = at(&|e| matches!(e, Event::StepStarted { host, .. } if host == "shop1"));
+    assert!(repaired < rechecked && rechecked < started, "{:#?}", r.events);
+    assert!(r.fleet.with_host("shop1", |h| h.unfinished.is_empty() && !h.dpkg_interrupted).unwrap());
+}
+
+/// Issue 14 (losing the operator mid-apt): patchdeck died with the packages step in flight
+/// and dpkg half done on the host. `--resume` raises "outcome unknown" offering repair (why:
+/// the packages step was cut off); repaired, the step runs again and the host ends with
+/// exactly the tested versions, nothing left half done.
+#[tokio::test]
+async fn resumed_with_the_packages_step_in_flight_offers_repair_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = runbook(dir.path(), canary_first);
+    let first = run(&rb, fleet(|_| {}), vec![Choice::Abort], BEFORE_DEADLINE).await;
+    let cut = first
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::StepStarted { host, name, .. } if host == "canary1" && name == "apply tested updates"))
+        .expect("the packages step started");
+    let prior = &first.events[..=cut];
+    // The host as the crash left it: updated, dpkg killed configuring libssl3.
+    let f = fleet(|_| {});
+    let before = f.with_host("canary1", |h| h.installed.clone()).unwrap();
+    f.with_host("canary1", |h| {
+        for (name, version) in [("libssl3", "3.0.17-1~deb12u2"), ("openssl", "3.0.17-1~deb12u2")] {
+            h.installed.insert(name.into(), version.into());
+        }
+        h.unfinished.insert("libssl3".into(), "iF".into());
+        h.dpkg_interrupted = true;
+    });
+    let decisions = [vec![(Choice::Repair, None)], vec![(Choice::Skip, None); 3]].concat();
+    let r = resume(&rb, f, prior, decisions, BEFORE_DEADLINE).await;
+    let stop = &r.seen[0];
+    let StopKind::UnknownOutcome { step, repair: Some(why) } = &stop.stop else { panic!("{stop:?}") };
+    assert_eq!(step, "apply tested updates");
+    assert!(why.contains("cut off") && why.contains("dpkg --configure -a"), "{why}");
+    assert!(
+        r.events.iter().any(|e| matches!(e,
+        Event::RepairFinished { host, healthy: Some(true), .. } if host == "canary1")),
+        "{:#?}",
+        r.events
+    );
+    assert_eq!(r.summary.results["canary1"], Some(HostResult::Done), "{:#?}", r.events);
+    assert!(r.fleet.with_host("canary1", |h| h.unfinished.is_empty() && !h.dpkg_interrupted).unwrap());
+    assert_eq!(r.fleet.with_host("canary1", |h| h.installed.clone()).unwrap(), with_tested(&before, &rb));
 }

@@ -322,8 +322,6 @@ fn fleet_crashed_run_is_cleaned_by_the_next() {
     eprintln!("TIMING crashed fleet cleaned by the next, then down: {:.1}s", started.elapsed().as_secs_f64());
 }
 
-/// `baseline capture` and `check` on the fresh fleet, then faults; leaves every host as it
-/// was built. Returns the captured baseline.
 /// `baseline capture` on staging, to the fleet's baseline file; the baseline as loaded.
 fn capture_baseline(fleet: &Fleet) -> Baseline {
     let runbook = fleet.runbook.to_str().unwrap();
@@ -333,6 +331,8 @@ fn capture_baseline(fleet: &Fleet) -> Baseline {
     patchdeck::baseline::load(&fleet.baseline).expect("captured baseline loads")
 }
 
+/// `baseline capture` and `check` on the fresh fleet, then faults; leaves every host as it
+/// was built. Returns the captured baseline.
 fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     let runbook = fleet.runbook.to_str().unwrap().to_string();
     let pristine: BTreeMap<&str, String> = fleet.hosts().into_iter().map(|h| (h, fleet.installed(h))).collect();
@@ -484,10 +484,11 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
     assert!(checks(&report, "prod-clean").iter().all(|(_, ok)| *ok));
 
     // 5. hang-apt: the probe never takes apt's lock, so check still sees the host as it is,
-    //    while a real apt run there cannot get the lock.
+    //    and says who holds the lock (a stop: a window would wait for it or fail), while a
+    //    real apt run there cannot get the lock.
     fleet.fault("hang-apt", "prod-clean");
     let report = json(&fleet.patchdeck(&["check", &runbook, "--json"]));
-    assert_eq!(divergences(&report)["prod-clean"], vec![]);
+    assert_eq!(divergences(&report)["prod-clean"], pair("dpkg_locked", "dpkg"));
     let out = fleet.exec("prod-clean", "apt-get install -y -o DPkg::Lock::Timeout=1 pd-web");
     assert!(!out.status.success() && text(&out.stderr).contains("lock"), "{}", text(&out.stderr));
     fleet.fault("restore", "prod-clean");
@@ -673,7 +674,7 @@ rollback = "true"
     let ev = events(&journal_of(fleet, "fleet-fail"));
     let stops = host_stops(&ev, "prod-clean");
     assert!(
-        matches!(stops.as_slice(), [StopKind::StepFailed { step, status: Some(7), output_tail }]
+        matches!(stops.as_slice(), [StopKind::StepFailed { step, status: Some(7), output_tail, .. }]
             if step == "migrate" && output_tail.contains("migration failed on purpose")),
         "{stops:#?}"
     );
@@ -844,7 +845,7 @@ timeout = "2m"
         assert_eq!(count(&after, |e| matches!(e, Event::StepStarted { name, .. } if name == step)), 1, "{step}");
     }
     let stops = host_stops(&after, "prod-clean");
-    assert!(matches!(stops.as_slice(), [StopKind::UnknownOutcome { step }] if step == "slow step"), "{stops:#?}");
+    assert!(matches!(stops.as_slice(), [StopKind::UnknownOutcome { step, .. }] if step == "slow step"), "{stops:#?}");
     assert!(
         after
             .iter()
@@ -1342,4 +1343,115 @@ fn fleet_a_second_window_is_refused_a_locked_host() {
 /// Text with its line breaks as spaces (a long finding wraps at 80 columns).
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Issue 14.2-14.4 on real dpkg: a dpkg killed mid-run (the `interrupt-dpkg` fault: a
+/// package half-configured, dpkg's journal in `/var/lib/dpkg/updates/` unmerged, its status
+/// file untouched) between two checks: the second is not served from the kept answer and
+/// stops, exit 3, naming the host, the package and the fix; a held lock is a stop naming its
+/// holder; a window decided `--decide repair` repairs the host (journaled), checks it again
+/// and installs the tested versions.
+#[test]
+fn fleet_dpkg_interrupted_is_a_stop_and_repair_fixes_it() {
+    if !require::fleet() {
+        return;
+    }
+    let started = Instant::now();
+    let fleet = Fleet::up("dpkg");
+    let runbook = fleet.runbook.to_str().unwrap().to_string();
+    capture_baseline(&fleet);
+
+    // Two checks of the healthy fleet: the second reuses prod-clean's kept answer.
+    let first = json(&fleet.patchdeck(&["check", &runbook, "--json"]));
+    assert!(divergences(&first)["prod-clean"].is_empty(), "{:?}", divergences(&first));
+    let second = json(&fleet.patchdeck(&["check", &runbook, "--json"]));
+    assert_eq!(resolvers(&second)["prod-clean"], "reused", "{:?}", resolvers(&second));
+
+    // dpkg killed mid-run: only its journal changed, not its status file.
+    let status_before = std::fs::read(fleet.root("prod-clean").join("var/lib/dpkg/status")).unwrap();
+    fleet.fault("interrupt-dpkg", "prod-clean");
+    let status_after = std::fs::read(fleet.root("prod-clean").join("var/lib/dpkg/status")).unwrap();
+    assert_eq!(status_before, status_after, "the fault leaves dpkg's status file as it was");
+    let journal = fleet.exec_ok("prod-clean", "ls /var/lib/dpkg/updates/");
+    assert!(journal.lines().any(|l| l == "0000"), "{journal}");
+    let dpkg_before = fleet.exec_ok("prod-clean", "dpkg-query -W -f='${db:Status-Abbrev} ${Package} ${Version}\\n'");
+    eprintln!(
+        "prod-clean, dpkg interrupted:\n{}",
+        dpkg_before.lines().filter(|l| !l.starts_with("ii ")).collect::<Vec<_>>().join("\n")
+    );
+    assert!(dpkg_before.lines().any(|l| l == "iF  pd-interrupt 1.0"), "{dpkg_before}");
+
+    let out = fleet.patchdeck(&["check", &runbook, "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}{}", text(&out.stdout), text(&out.stderr));
+    let third = json(&out);
+    assert_ne!(resolvers(&third)["prod-clean"], "reused", "a kept answer never describes another state");
+    assert_eq!(divergences(&third)["prod-clean"], pair("dpkg_broken", "pd-interrupt"));
+    let f = &host(&third, "prod-clean")["diff"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["class"] == "dpkg_broken")
+        .cloned()
+        .unwrap();
+    assert_eq!((f["here"].as_str(), f["verdict"].as_str()), (Some("iF"), Some("stop")));
+    assert!(f["detail"].as_str().unwrap().contains("dpkg --configure -a"), "{f}");
+    let out = fleet.patchdeck(&["check", &runbook]);
+    let report = text(&out.stdout);
+    eprintln!("check with dpkg interrupted on prod-clean:\n{report}");
+    assert_eq!(out.status.code(), Some(3), "{report}");
+    assert!(report.lines().any(|l| l.starts_with("STOP prod-clean") && l.contains("dpkg interrupted")), "{report}");
+    assert!(report.contains("pd-interrupt  DPKG INTERRUPTED") && report.contains("dpkg --configure -a"), "{report}");
+
+    // Another process holds dpkg's locks (fcntl, as apt does): a stop naming the holder.
+    fleet.fault("hang-apt", "prod-extra");
+    let locked = json(&fleet.patchdeck(&["check", &runbook, "--json"]));
+    let found = &divergences(&locked)["prod-extra"];
+    assert!(found.contains(&("dpkg_locked".to_string(), "dpkg".to_string())), "{found:?}");
+    let holder = host(&locked, "prod-extra")["diff"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["class"] == "dpkg_locked")
+        .and_then(|f| f["here"].as_str().map(str::to_string))
+        .unwrap();
+    assert!(
+        holder.contains("/var/lib/dpkg/lock-frontend (pid ") && holder.contains("/var/lib/dpkg/lock (pid "),
+        "{holder}"
+    );
+    fleet.fault("restore", "prod-extra");
+    let free = json(&fleet.patchdeck(&["check", &runbook, "--json"]));
+    assert!(!divergences(&free)["prod-extra"].iter().any(|(c, _)| c == "dpkg_locked"), "{:?}", divergences(&free));
+
+    // The window, decided `--decide repair`: the re-check stops, repair runs on the host,
+    // the re-check passes, the tested versions go in.
+    let rb = fleet.window("fleet-dpkg", "prod-clean", "", None);
+    let out = run_window(&fleet, &rb, &["--decide", "repair"]);
+    let stdout = text(&out.stdout);
+    // 3: a stop was raised (and decided), as for every window that met one.
+    assert_eq!(out.status.code(), Some(3), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("repair offered: the package database was interrupted: pd-interrupt (iF) left half done"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("repairing the package database")
+            && stdout.contains(": dpkg --force-confdef --force-confold --configure -a\n"),
+        "{stdout}"
+    );
+    let ev = events(&journal_of(&fleet, "fleet-dpkg"));
+    let repaired: Vec<&Event> = ev.iter().filter(|e| matches!(e, Event::RepairFinished { .. })).collect();
+    assert!(
+        matches!(repaired.as_slice(), [Event::RepairFinished { host, outcome: Outcome::Ok, healthy: Some(true), .. }] if host == "prod-clean"),
+        "{ev:#?}"
+    );
+    assert_eq!(host_result(&ev, "prod-clean"), [HostResult::Done]);
+    let dpkg_after = fleet.exec_ok("prod-clean", "dpkg-query -W -f='${db:Status-Abbrev} ${Package} ${Version}\\n'");
+    let unhealthy: Vec<&str> = dpkg_after.lines().filter(|l| !l.starts_with("ii ") && !l.starts_with("rc ")).collect();
+    assert!(unhealthy.is_empty(), "{unhealthy:?}");
+    assert!(dpkg_after.lines().any(|l| l == "ii  pd-interrupt 1.0"), "{dpkg_after}");
+    assert!(fleet.exec_ok("prod-clean", "ls /var/lib/dpkg/updates/").trim().is_empty());
+    let after = json(&fleet.patchdeck(&["check", &runbook, "--json"]));
+    assert!(!divergences(&after)["prod-clean"].iter().any(|(c, _)| c.starts_with("dpkg")), "{:?}", divergences(&after));
+    fleet.down();
+    eprintln!("TIMING dpkg interrupted, check, lock, repair: {:.1}s", started.elapsed().as_secs_f64());
 }

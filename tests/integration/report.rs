@@ -258,7 +258,12 @@ fn an_unfinished_window_says_so_and_host_text_cannot_break_the_table() {
         Event::HardStop {
             id: 1,
             host: Some(evil.into()),
-            stop: StopKind::StepFailed { step: "restart".into(), status: Some(3), output_tail: "```\nboom".into() },
+            stop: StopKind::StepFailed {
+                step: "restart".into(),
+                status: Some(3),
+                output_tail: "```\nboom".into(),
+                repair: None,
+            },
             step: None,
             rollback: false,
         },

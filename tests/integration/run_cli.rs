@@ -213,7 +213,7 @@ fn kill_9_mid_step_then_resume_neither_loses_nor_repeats() {
         after.iter().filter(|e| matches!(e, Event::StepStarted { host, step: 2, .. } if host == "canary1")).count();
     assert_eq!(started_after, 1, "the in-flight step was not run again");
     assert!(after.iter().any(
-        |e| matches!(e, Event::HardStop { stop: StopKind::UnknownOutcome { step }, .. } if step == "restart nginx")
+        |e| matches!(e, Event::HardStop { stop: StopKind::UnknownOutcome { step, .. }, .. } if step == "restart nginx")
     ));
     assert!(matches!(after.last(), Some(Event::WindowFinished { .. })));
 }

@@ -255,6 +255,29 @@ async fn step_failed_stop_shows_the_output_tail_and_offers_retry() {
     snap("stop_step_failed", &app);
 }
 
+/// Issue 14.4: a packages step cut off mid-run (dpkg killed): the stop's modal says why
+/// repair is offered, at 80x24 too, and its key is in the footer.
+#[tokio::test]
+async fn a_stop_where_dpkg_is_half_done_says_why_repair_is_offered() {
+    let fault = |f: &Fleet| {
+        f.with_host("canary1", |h| {
+            let on = "--no-remove --allow-downgrades".into();
+            h.faults.push(Fault { on, effect: FaultEffect::Interrupt("libssl3".into()), sticky: false })
+        });
+    };
+    let (info, ev) = events(|t| t, fault, vec![Choice::Abort], T0).await;
+    let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "canary1"));
+    let stop = raise_last_stop(&mut app);
+    assert!(matches!(&stop.stop, StopKind::StepFailed { repair: Some(_), .. }), "{stop:?}");
+    for (w, h) in [(80, 24), (160, 48)] {
+        let text = screen(&app, w, h);
+        let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains("repair offered: the package database was interrupted"), "{w}x{h}:\n{text}");
+        assert!(flat.contains("libssl3 (iF)"), "{w}x{h}:\n{text}");
+    }
+    assert!(footer(&app).contains("repair"), "{}", footer(&app));
+}
+
 #[tokio::test]
 async fn auto_rollback_countdown_is_visible_and_cancellable() {
     let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;

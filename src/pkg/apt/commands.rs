@@ -154,6 +154,20 @@ fi
     Command { script, purpose, needs_root: true, timeout }
 }
 
+/// Finishes what an interrupted dpkg left half done: `dpkg --configure -a` configures every
+/// unpacked or half-configured package and runs pending triggers, with the same
+/// non-interactive environment and config-file policy as an install. It asks for no version
+/// and removes nothing; the engine probes again after it. Exit status 100 with a message when
+/// dpkg is absent. (dpkg waits for no lock: another process holding it fails this at once.)
+pub fn repair(timeout: Duration) -> Command {
+    let script = format!(
+        "{PREAMBLE}command -v dpkg >/dev/null 2>&1 || {{ echo 'patchdeck: dpkg is not installed here' >&2; exit 100; }}
+\
+dpkg --force-confdef --force-confold --configure -a\n"
+    );
+    Command { script, purpose: Purpose::Install, needs_root: true, timeout }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +208,14 @@ mod tests {
         assert!(plain.script.contains("install -y -q --no-remove --allow-downgrades"), "{}", plain.script);
         assert!(!plain.script.contains("apt-get -s"), "{}", plain.script);
         assert_eq!(c.purpose, Purpose::Restore);
+    }
+
+    #[test]
+    fn repair_configures_everything_left_half_done_without_prompting() {
+        let c = repair(Duration::from_secs(60));
+        assert!(c.needs_root);
+        assert!(c.script.contains("dpkg --force-confdef --force-confold --configure -a\n"), "{}", c.script);
+        assert!(c.script.contains("DEBIAN_FRONTEND=noninteractive") && c.script.contains("exec </dev/null"));
+        assert!(!c.script.contains("apt-get"), "a repair asks for no version: {}", c.script);
     }
 }

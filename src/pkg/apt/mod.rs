@@ -68,4 +68,8 @@ impl PackageManager for Apt {
     fn restore(&self, snapshot: &[(PkgName, Option<Version>)], timeout: Duration) -> Command {
         commands::restore(snapshot, timeout)
     }
+
+    fn repair(&self, timeout: Duration) -> Command {
+        commands::repair(timeout)
+    }
 }

@@ -14,7 +14,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Debian;
-use crate::pkg::{Hostile, ParseError, Pending, PkgFacts, PkgName, Version, VersionScheme};
+use crate::pkg::{
+    DbHealth, Hostile, ParseError, Pending, PkgFacts, PkgName, PkgState, Unfinished, Version, VersionScheme,
+};
 use crate::safe_text::for_terminal;
 
 /// The dpkg architecture of the host, used to make package names comparable.
@@ -62,8 +64,19 @@ fn is_noise(line: &str) -> bool {
 /// Only packages whose files are fully in place count as installed: status `i`
 /// (installed) and the trigger states `W`/`t`, with no error flag. Half-installed,
 /// unpacked-but-unconfigured and `rc` (config files only) packages are left out, so a
-/// broken package shows up as missing in a diff instead of looking healthy.
+/// broken package shows up as missing in a diff instead of looking healthy; [`states`]
+/// has every package in every state.
 pub fn installed(body: &str, arch: &NativeArch) -> Result<BTreeMap<PkgName, Version>, ParseError> {
+    Ok(states(body, arch)?.into_iter().filter_map(|(n, s)| Some((n, s.version.filter(|_| s.installed)?))).collect())
+}
+
+/// Every package of the same `dpkg-query` output, in every state. `db:Status-Abbrev` is
+/// three letters: the selection (`u`nknown, `i`nstall, `h`old, `r`emove, `p`urge), the
+/// status (`n`ot-installed, `c`onfig-files, `H`alf-installed, `U`npacked, half-con`F`igured,
+/// triggers-a`W`aited, `t`riggers-pending, `i`nstalled) and the error flag (`R`einst-required
+/// or a space). Healthy at rest: `n`, `c` or `i` with no error flag; any other status, or
+/// the flag, is a run left half done (dpkg --audit reports the same).
+pub fn states(body: &str, arch: &NativeArch) -> Result<BTreeMap<PkgName, PkgState>, ParseError> {
     let mut out = BTreeMap::new();
     for line in body.lines() {
         if line.trim().is_empty() || is_noise(line) {
@@ -83,14 +96,60 @@ pub fn installed(body: &str, arch: &NativeArch) -> Result<BTreeMap<PkgName, Vers
         };
         let name = arch.name(name.trim())?;
         let mut st = status.chars();
-        let (_want, state, err) = (st.next(), st.next(), st.next().unwrap_or(' '));
-        if !matches!(state, Some('i' | 'W' | 't')) || err != ' ' {
-            continue;
+        let (want, state, err) = (st.next(), st.next(), st.next().unwrap_or(' '));
+        let known = matches!(want, Some('u' | 'i' | 'h' | 'r' | 'p'))
+            && matches!(state, Some('n' | 'c' | 'H' | 'U' | 'F' | 'W' | 't' | 'i'))
+            && matches!(err, ' ' | 'R')
+            && st.next().is_none();
+        if !known {
+            return Err(malformed("dpkg-query -W", format!("unknown package status `{status}` of {name}")));
         }
-        let version = Version::parse_in(&Debian, version.trim())?;
-        out.insert(name, version);
+        let version = match version.trim() {
+            "" => None,
+            v => Some(Version::parse_in(&Debian, v)?),
+        };
+        let installed = matches!(state, Some('i' | 'W' | 't')) && err == ' ';
+        let unfinished = matches!(state, Some('H' | 'U' | 'F' | 'W' | 't')) || err == 'R';
+        let status = status.trim_end().to_string();
+        out.insert(name, PkgState { status, version, installed, unfinished });
     }
     Ok(out)
+}
+
+/// The `dpkg` section: `updates N` (files in dpkg's journal, `/var/lib/dpkg/updates/`, that
+/// its last run never merged), `lock PATH PID` for each of dpkg's lock files another process
+/// holds, and `audit LINE` for each line `dpkg --audit` printed. Package names are not read
+/// from the audit's prose: [`states`] names them.
+pub fn dpkg_health(body: &str) -> Result<DbHealth, ParseError> {
+    const CMD: &str = "dpkg health";
+    let mut h = DbHealth { fix: "dpkg --configure -a".into(), ..DbHealth::default() };
+    for line in body.lines() {
+        if let Some(n) = line.strip_prefix("updates ") {
+            let n: u64 = n.trim().parse().map_err(|_| malformed(CMD, format!("unexpected line: {line}")))?;
+            h.interrupted = n > 0;
+        } else if let Some(rest) = line.strip_prefix("lock ") {
+            let (path, pid) =
+                rest.trim().rsplit_once(' ').ok_or_else(|| malformed(CMD, format!("unexpected line: {line}")))?;
+            let path_ok =
+                path.starts_with('/') && path.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c));
+            let pid_ok = !pid.is_empty() && pid.len() <= 10 && pid.bytes().all(|b| b.is_ascii_digit());
+            if !(path_ok && pid_ok) {
+                return Err(Hostile::new("dpkg lock holder", rest).into());
+            }
+            let held = format!("{path} (pid {pid})");
+            if !h.locked_by.contains(&held) {
+                h.locked_by.push(held);
+            }
+        } else if let Some(text) = line.strip_prefix("audit") {
+            let text = for_terminal(text.trim());
+            if !text.is_empty() {
+                h.audit.push(text);
+            }
+        } else if !line.trim().is_empty() {
+            return Err(malformed(CMD, format!("unexpected line: {line}")));
+        }
+    }
+    Ok(h)
 }
 
 /// What `apt-get -s dist-upgrade` says it would do.
@@ -378,7 +437,15 @@ fn percent_decode(s: &str) -> Option<String> {
 pub fn parse_probe(sections: &BTreeMap<String, String>) -> Result<PkgFacts, ParseError> {
     let get = |k: &str| sections.get(k).map(String::as_str).unwrap_or("");
     let arch = NativeArch::new(get("arch"));
-    let installed = installed(get("installed"), &arch)?;
+    let states = states(get("installed"), &arch)?;
+    let installed: BTreeMap<PkgName, Version> =
+        states.iter().filter_map(|(n, s)| Some((n.clone(), s.version.clone().filter(|_| s.installed)?))).collect();
+    let mut db = dpkg_health(get("dpkg"))?;
+    db.unfinished = states
+        .iter()
+        .filter(|(_, s)| s.unfinished)
+        .map(|(n, s)| Unfinished { name: n.clone(), status: s.status.clone() })
+        .collect();
     if installed.is_empty() {
         return Err(malformed("dpkg-query -W", "no installed packages reported (is dpkg present?)"));
     }
@@ -421,6 +488,8 @@ pub fn parse_probe(sections: &BTreeMap<String, String>) -> Result<PkgFacts, Pars
         reboot_required_by,
         restart_services,
         installable,
+        states,
+        db,
         ..PkgFacts::default()
     })
 }
@@ -471,6 +540,83 @@ mod tests {
         assert!(e.to_string().contains("held broken packages"), "{e}");
     }
 
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!("{}/tests/fixtures/apt/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    #[test]
+    fn every_package_in_every_state_from_real_dpkg_query() {
+        let a = amd64();
+        // A dpkg killed in a postinst (`iF`) and a `dpkg --unpack` never configured (`iU`).
+        let s = states(&fixture("dpkg-query-unpacked.txt"), &a).unwrap();
+        let get = |n: &str| &s[&PkgName::parse_in(&Debian, n).unwrap()];
+        assert_eq!((get("pd-interrupt").status.as_str(), get("pd-interrupt").unfinished), ("iF", true));
+        assert!(!get("pd-interrupt").installed);
+        assert_eq!(
+            (get("tree").status.as_str(), get("tree").version.as_ref().unwrap().as_str()),
+            ("iU", "2.1.0-1+pd1")
+        );
+        assert_eq!((get("less").status.as_str(), get("less").installed, get("less").unfinished), ("ii", true, false));
+        // Left out of the installed versions, as before.
+        let installed = installed(&fixture("dpkg-query-unpacked.txt"), &a).unwrap();
+        assert!(!installed.contains_key(&PkgName::parse_in(&Debian, "tree").unwrap()));
+        assert_eq!(installed.len(), s.len() - 2);
+        // Healthy at rest: selections and config-files-only; unfinished: every half state.
+        let body = "hi \theld\t1.0\nrc \tgone\t2.0\nun \tnever\t\niHR\ttzdata\t2024a-0+deb12u1\n\
+                    iW \twaits\t1\nit \tpends\t1\niH \thalf\t1\n";
+        let s = states(body, &a).unwrap();
+        let flags = |n: &str| {
+            let p = &s[&PkgName::parse_in(&Debian, n).unwrap()];
+            (p.installed, p.unfinished)
+        };
+        assert_eq!(flags("held"), (true, false));
+        assert_eq!(flags("gone"), (false, false));
+        assert_eq!(
+            (flags("never"), s[&PkgName::parse_in(&Debian, "never").unwrap()].version.is_none()),
+            ((false, false), true)
+        );
+        assert_eq!(flags("tzdata"), (false, true));
+        assert_eq!(flags("waits"), (true, true));
+        assert_eq!(flags("pends"), (true, true));
+        assert_eq!(flags("half"), (false, true));
+        // A status dpkg never prints is refused, not guessed.
+        for bad in ["iX \tx\t1\n", "zi \tx\t1\n", "iiQ\tx\t1\n", "iiR \tx\t1\n"] {
+            assert!(states(bad, &a).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn dpkg_section_from_a_real_interrupted_and_locked_host() {
+        let h = dpkg_health(&fixture("dpkg-section-locked-unpacked.txt")).unwrap();
+        assert_eq!(h.locked_by, ["/var/lib/dpkg/lock-frontend (pid 8169)", "/var/lib/dpkg/lock (pid 8169)"]);
+        assert!(h.audit.iter().any(|l| l.contains("only half configured")), "{:?}", h.audit);
+        assert!(!h.interrupted, "dpkg merged its journal when the unpack ended");
+        assert_eq!(h.fix, "dpkg --configure -a");
+        let free = dpkg_health(&fixture("dpkg-section-unpacked.txt")).unwrap();
+        assert!(!free.locked() && !free.audit.is_empty());
+        // The audit alone judges nothing (it also speaks when dpkg is merely locked): the
+        // package states and the journal do.
+        assert!(!free.needs_repair());
+        assert!(dpkg_health("updates 5\n").unwrap().interrupted);
+        assert!(!dpkg_health("updates 0\n").unwrap().interrupted);
+        assert!(dpkg_health("lock /var/lib/dpkg/lock $(reboot)\n").is_err());
+        assert!(dpkg_health("lock /var/lib/dpkg/lock\n").is_err());
+        assert!(dpkg_health("surprise\n").is_err());
+        assert_eq!(dpkg_health("audit \u{1b}[2Jboom\n").unwrap().audit.len(), 1);
+    }
+
+    #[test]
+    fn an_interrupted_host_probe_reports_its_unfinished_packages() {
+        let mut sections = BTreeMap::new();
+        sections.insert("arch".to_string(), "amd64\n".to_string());
+        sections.insert("installed".to_string(), fixture("dpkg-query-interrupted.txt"));
+        sections.insert("dpkg".to_string(), "updates 5\n".to_string());
+        let f = parse_probe(&sections).unwrap();
+        assert!(f.db.interrupted && f.db.needs_repair());
+        assert_eq!(f.db.unfinished_list(), "pd-interrupt (iF)");
+        assert_eq!(f.states.len(), f.installed.len() + 1);
+    }
+
     #[test]
     fn garbage_never_panics() {
         let a = amd64();
@@ -480,6 +626,7 @@ mod tests {
             let _ = upgrade(body, &a);
             let _ = policy(body, &a);
             let _ = installed(body, &a);
+            let _ = dpkg_health(body);
             let _ = cache(body, &a);
             let _ = reboot(body, &a);
         }

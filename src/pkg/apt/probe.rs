@@ -18,7 +18,8 @@
 //! see [`crate::probe::cache`], and when apt may have to be asked, `content DIGEST`, by
 //! content, see [`crate::probe::share`]), then the resolver's `upgrade` (ends with
 //! `patchdeck-exit: N`), `held`, `policy` (absent when `pkgstate` says `unchanged`,
-//! `skipped` or `deferred`: `PD_PROBE_MODE=digests`), then `reboot`, `needrestart`, `cache`.
+//! `skipped` or `deferred`: `PD_PROBE_MODE=digests`), then `reboot`, `needrestart`, `cache`,
+//! and `dpkg` (dpkg's journal, locks and audit: [`super::parse::dpkg_health`]).
 //! See [`super::parse`] for each format.
 
 /// Prints the apt sections of the probe (`@@patchdeck:NAME` lines start each one).
@@ -28,8 +29,8 @@ pub const PROBE_SCRIPT: &str = include_str!("probe.sh");
 pub const HISTORY_SCRIPT: &str = include_str!("history.sh");
 
 /// The section names [`PROBE_SCRIPT`] prints, in order.
-pub const SECTIONS: [&str; 9] =
-    ["arch", "installed", "pkgstate", "upgrade", "held", "policy", "reboot", "needrestart", "cache"];
+pub const SECTIONS: [&str; 10] =
+    ["arch", "installed", "pkgstate", "upgrade", "held", "policy", "reboot", "needrestart", "cache", "dpkg"];
 
 /// What only the resolver's run prints, skipped when apt's inputs are unchanged.
 pub const RESOLVER_SECTIONS: [&str; 3] = ["upgrade", "held", "policy"];

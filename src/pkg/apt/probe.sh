@@ -179,3 +179,30 @@ echo '@@patchdeck:cache'
 for pd_f in /var/cache/apt/archives/*.deb; do
   [ -e "$pd_f" ] && printf '%s\n' "${pd_f##*/}"
 done | pd_body
+
+# --- dpkg's own health: read fresh every probe (never kept with the resolver's answer) ---
+# `updates N`: files in dpkg's journal that its last run never merged (it was killed, or
+# the session carrying it died); `lock PATH PID` for each lock file another process holds;
+# `audit LINE` for what `dpkg --audit` reports (half-installed, unpacked, half-configured,
+# awaiting triggers). Reads only: the audit opens dpkg's database read-only, without the lock.
+echo '@@patchdeck:dpkg'
+if pd_has dpkg; then
+  pd_n=0
+  for pd_f in /var/lib/dpkg/updates/*; do
+    case "${pd_f##*/}" in *[!0-9]* | '') ;; *) pd_n=$((pd_n + 1)) ;; esac
+  done
+  echo "updates $pd_n"
+  # dpkg and apt lock with fcntl(2), which flock(1) cannot see; /proc/locks lists every
+  # such lock by MAJOR:MINOR:INODE (hex, hex, decimal) and the holder's pid, readable by
+  # anyone. A line with "->" is a process waiting for a lock, not holding one.
+  if [ -r /proc/locks ]; then
+    for pd_f in /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock; do
+      pd_id=$(stat -L -c '%d %i' "$pd_f" 2>/dev/null) || continue
+      pd_dev=${pd_id% *}
+      pd_id=$(printf '%02x:%02x:%s' $(((pd_dev >> 8) & 4095)) \
+        $(((pd_dev & 255) | ((pd_dev >> 12) & 1048320))) "${pd_id#* }")
+      awk -v id="$pd_id" -v f="$pd_f" '$2 != "->" && $6 == id { print "lock " f " " $5 }' /proc/locks 2>/dev/null
+    done
+  fi
+  dpkg --audit </dev/null 2>&1 | sed 's/^/audit /'
+fi

@@ -18,7 +18,9 @@ pub fn probe(h: &HostState) -> String {
 
     section(&mut out, "installed");
     for (name, version) in &h.installed {
-        let _ = writeln!(out, "ii \t{name}\t{version}");
+        // dpkg-query pads the status to three letters.
+        let status = h.unfinished.get(name).map_or_else(|| "ii ".to_string(), |s| format!("{s:<3}"));
+        let _ = writeln!(out, "{status}\t{name}\t{version}");
     }
 
     section(&mut out, "upgrade");
@@ -41,6 +43,15 @@ pub fn probe(h: &HostState) -> String {
     }
 
     section(&mut out, "cache");
+
+    section(&mut out, "dpkg");
+    let _ = writeln!(out, "updates {}", if h.dpkg_interrupted { 5 } else { 0 });
+    if !h.unfinished.is_empty() {
+        out.push_str("audit The following packages are only half configured, probably due to problems\n");
+        for name in h.unfinished.keys() {
+            let _ = writeln!(out, "audit  {name:<20} (simulated)");
+        }
+    }
     out
 }
 

@@ -47,7 +47,16 @@ enum Stmt {
     Guard(Vec<Guarded>),
     /// `apt-get ...`.
     AptGet(Call),
+    /// `command -v dpkg ... || { echo ... ; exit N; }`: dpkg is always there.
+    HasDpkg,
+    /// `dpkg --force-confdef --force-confold --configure -a`: the repair.
+    ConfigureAll,
 }
+
+/// The repair's lines, as [`crate::pkg::apt::commands::repair`] writes them.
+const HAS_DPKG: &str =
+    "command -v dpkg >/dev/null 2>&1 || { echo 'patchdeck: dpkg is not installed here' >&2; exit 100; }";
+const CONFIGURE_ALL: &str = "dpkg --force-confdef --force-confold --configure -a";
 
 /// A statement of the guard's body.
 #[derive(Debug)]
@@ -105,6 +114,10 @@ fn parse(script: &str) -> Result<Vec<Stmt>, String> {
                 });
             }
             Stmt::Guard(body)
+        } else if line == HAS_DPKG {
+            Stmt::HasDpkg
+        } else if line == CONFIGURE_ALL {
+            Stmt::ConfigureAll
         } else if line.starts_with("apt-get ") {
             Stmt::AptGet(parse_call(line).ok_or_else(|| bad(n, line))?)
         } else {
@@ -174,6 +187,15 @@ pub fn run(h: &mut HostState, script: &str, keep: Option<&str>) -> Result<Ran, S
                 0
             }
             Stmt::Guard(_) => 0,
+            Stmt::HasDpkg => 0,
+            Stmt::ConfigureAll => {
+                // dpkg finishes every package left half done and merges its journal.
+                for name in std::mem::take(&mut sh.h.unfinished).into_keys() {
+                    let _ = writeln!(out.stdout, "Setting up {name} ...");
+                }
+                sh.h.dpkg_interrupted = false;
+                0
+            }
             Stmt::AptGet(call) => {
                 let ran = sh.apt_get(&call);
                 out.stdout.push_str(&ran.stdout);
@@ -275,6 +297,13 @@ struct Move {
 impl Shell<'_, '_> {
     /// Runs one `apt-get` call on the host.
     fn apt_get(&mut self, call: &Call) -> Ran {
+        // apt's first check before it changes anything: dpkg finished its last run.
+        if !call.simulate && (self.h.dpkg_interrupted || !self.h.unfinished.is_empty()) {
+            return Ran::failed(
+                100,
+                "E: dpkg was interrupted, you must manually run 'dpkg --configure -a' to correct the problem. \n",
+            );
+        }
         match self.plan(call) {
             Err(ran) => ran,
             Ok((moves, notes)) => self.transact(call, moves, notes),

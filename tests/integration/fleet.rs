@@ -1272,6 +1272,11 @@ fn drill_live_scenarios(fleet: &Fleet, baseline: &Baseline) {
                     baseline.updates.iter().map(|u| format!("{}={}", u.name, u.from.as_ref().unwrap())).collect();
                 fleet.exec_ok("prod-clean", &format!("apt-get install -y -q --allow-downgrades {}", undo.join(" ")));
                 assert_eq!(fleet.installed("prod-clean"), before, "{name}: back as built");
+                // The drill's window still holds the host (its changes were never undone by
+                // it): people, having put the host back, clear the lock.
+                let lock = fleet.exec_ok("prod-clean", "cat /var/lib/patchdeck/lock");
+                assert!(lock.contains("window=fleet-drill\n"), "the drill's lock stays: {lock}");
+                fleet.exec_ok("prod-clean", "rm /var/lib/patchdeck/lock");
                 let report = json(&fleet.patchdeck(&["check", fleet.runbook.to_str().unwrap(), "--json"]));
                 assert_eq!(divergences(&report)["prod-clean"], vec![], "reachable again");
             }

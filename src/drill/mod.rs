@@ -27,7 +27,7 @@ use crate::engine::decide::Decider;
 use crate::engine::event::Event;
 use crate::engine::recorder::{Listener, Recorder, WriteAhead};
 use crate::engine::state::WindowState;
-use crate::engine::{Engine, Parts, Summary};
+use crate::engine::{Control, Engine, Parts, Plan, Reaches, Summary};
 use crate::health::Prober;
 use crate::pkg::Managers;
 use crate::runbook::Runbook;
@@ -161,16 +161,14 @@ impl Drill<'_> {
             injector.attach(recorder.clone());
             self.handle.attach(recorder.clone(), self.operators.clone());
             let mut parts = Parts::new(
-                self.runbook,
-                self.baseline,
-                &transport,
-                &local,
-                self.prober,
-                Managers::standard(),
-                clock.as_ref(),
-                &decider,
-                &recorder,
-                self.operators.clone(),
+                Plan { runbook: self.runbook, baseline: self.baseline },
+                Reaches { transport: &transport, local: &local, prober: self.prober, managers: Managers::standard() },
+                Control {
+                    clock: clock.as_ref(),
+                    decider: &decider,
+                    recorder: &recorder,
+                    operators: self.operators.clone(),
+                },
             );
             parts.drill = true;
             // A drill's time runs at its fleet's speed; so do the waits between rollback retries.

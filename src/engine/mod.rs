@@ -28,4 +28,4 @@ pub mod state;
 mod steps;
 
 pub use decide::{Decider, Verdict};
-pub use run::{Controls, Engine, Parts, Summary, Until};
+pub use run::{Control, Controls, Engine, Parts, Plan, Reaches, Summary, Until};

@@ -87,22 +87,36 @@ pub struct Parts<'a> {
     pub runbook_digest: String,
 }
 
+/// What the window is: the runbook and what was tested.
+pub struct Plan<'a> {
+    pub runbook: &'a Runbook,
+    pub baseline: &'a Baseline,
+}
+
+/// How hosts are reached: the fleet's transport, the operator's machine for `local` steps,
+/// the health prober, and the package managers (each host's own is learned by its probe).
+pub struct Reaches<'a> {
+    pub transport: &'a dyn Transport,
+    pub local: &'a dyn Transport,
+    pub prober: &'a dyn Prober,
+    pub managers: &'a Managers,
+}
+
+/// Who decides and records: the clock, the decider at stops, the write-ahead recorder and
+/// the operators named in the journal.
+pub struct Control<'a> {
+    pub clock: &'a dyn Clock,
+    pub decider: &'a dyn Decider,
+    pub recorder: &'a Recorder,
+    pub operators: Vec<String>,
+}
+
 impl<'a> Parts<'a> {
-    /// The parts every window needs; the rest take their defaults (no live feed, a
+    /// The parts every window needs, by name; the rest take their defaults (no live feed, a
     /// fresh in-memory probe cache, not a drill, [`Until::Finished`]).
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        runbook: &'a Runbook,
-        baseline: &'a Baseline,
-        transport: &'a dyn Transport,
-        local: &'a dyn Transport,
-        prober: &'a dyn Prober,
-        managers: &'a Managers,
-        clock: &'a dyn Clock,
-        decider: &'a dyn Decider,
-        recorder: &'a Recorder,
-        operators: Vec<String>,
-    ) -> Self {
+    pub fn new(plan: Plan<'a>, reaches: Reaches<'a>, control: Control<'a>) -> Self {
+        let (Plan { runbook, baseline }, Reaches { transport, local, prober, managers }) = (plan, reaches);
+        let Control { clock, decider, recorder, operators } = control;
         Self {
             runbook,
             baseline,

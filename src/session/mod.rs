@@ -26,7 +26,7 @@ use crate::engine::event::Event;
 use crate::engine::live::LiveFeed;
 use crate::engine::recorder::{Recorder, WriteAhead};
 use crate::engine::state::WindowState;
-use crate::engine::{Decider, Engine, Parts, Until};
+use crate::engine::{Control, Decider, Engine, Parts, Plan, Reaches, Until};
 use crate::journal::{Appender, Header, Journal};
 use crate::pkg::Managers;
 use crate::runbook::Runbook;
@@ -199,16 +199,19 @@ impl Session {
     /// An engine over this session's window.
     pub fn engine<'a>(&'a self, decider: &'a dyn Decider, live: Option<LiveFeed>, until: Until) -> Engine<'a> {
         let mut parts = Parts::new(
-            &self.inputs.runbook,
-            &self.inputs.baseline,
-            self.reach.transport.as_ref(),
-            self.reach.local.as_ref(),
-            self.reach.prober.as_ref(),
-            Managers::standard(),
-            self.clock.as_ref(),
-            decider,
-            &self.recorder,
-            self.operators.clone(),
+            Plan { runbook: &self.inputs.runbook, baseline: &self.inputs.baseline },
+            Reaches {
+                transport: self.reach.transport.as_ref(),
+                local: self.reach.local.as_ref(),
+                prober: self.reach.prober.as_ref(),
+                managers: Managers::standard(),
+            },
+            Control {
+                clock: self.clock.as_ref(),
+                decider,
+                recorder: &self.recorder,
+                operators: self.operators.clone(),
+            },
         );
         parts.live = live;
         parts.until = until;

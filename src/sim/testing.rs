@@ -71,7 +71,7 @@ mod tests {
     use crate::engine::decide::Scripted;
     use crate::engine::event::{Event, HostResult};
     use crate::engine::recorder::Recorder;
-    use crate::engine::{Engine, Parts};
+    use crate::engine::{Control, Engine, Parts, Plan, Reaches};
     use crate::inventory::Host;
     use crate::pkg::apt::Apt;
     use crate::pkg::testing::Fake;
@@ -212,16 +212,9 @@ mod tests {
         let (recorder, log) = Recorder::in_memory();
         let managers = both();
         let parts = Parts::new(
-            &runbook,
-            &baseline,
-            &t,
-            &t,
-            &prober,
-            &managers,
-            &clock,
-            &decider,
-            &recorder,
-            vec!["carol".into()],
+            Plan { runbook: &runbook, baseline: &baseline },
+            Reaches { transport: &t, local: &t, prober: &prober, managers: &managers },
+            Control { clock: &clock, decider: &decider, recorder: &recorder, operators: vec!["carol".into()] },
         );
         let summary = Engine::new(parts).run().await.unwrap();
         let events = log.lock().unwrap().clone();

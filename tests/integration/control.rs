@@ -15,7 +15,7 @@ use patchdeck::engine::decide::{Decider, Scripted, Verdict};
 use patchdeck::engine::event::{Event, HostResult, Request, StopKind};
 use patchdeck::engine::recorder::{MemoryLog, Recorder};
 use patchdeck::engine::state::{OpenStop, RollbackCheck, Standing, WindowState};
-use patchdeck::engine::{Engine, Parts, Until};
+use patchdeck::engine::{Control, Engine, Parts, Plan, Reaches, Until};
 use patchdeck::inventory::Host;
 use patchdeck::pkg::Managers;
 use patchdeck::runbook::Runbook;
@@ -116,16 +116,19 @@ impl Window {
 
     fn engine<'a>(&'a self, decider: &'a dyn Decider, until: Until) -> Engine<'a> {
         let mut p = Parts::new(
-            &self.rb,
-            &self.baseline,
-            &self.transport,
-            &self.transport,
-            &self.prober,
-            Managers::standard(),
-            &self.clock,
-            decider,
-            &self.recorder,
-            vec!["alice".into(), "bob".into()],
+            Plan { runbook: &self.rb, baseline: &self.baseline },
+            Reaches {
+                transport: &self.transport,
+                local: &self.transport,
+                prober: &self.prober,
+                managers: Managers::standard(),
+            },
+            Control {
+                clock: &self.clock,
+                decider,
+                recorder: &self.recorder,
+                operators: vec!["alice".into(), "bob".into()],
+            },
         );
         p.until = until;
         Engine::new(p)

@@ -11,7 +11,7 @@ use patchdeck::engine::decide::Scripted;
 use patchdeck::engine::event::{Decided, Event, HostResult, Outcome, StopKind};
 use patchdeck::engine::live::{self, Live, LiveFeed, RunId};
 use patchdeck::engine::recorder::{MemoryLog, Recorder};
-use patchdeck::engine::{Engine, Parts, Summary};
+use patchdeck::engine::{Control, Engine, Parts, Plan, Reaches, Summary};
 use patchdeck::pkg::Managers;
 use patchdeck::sim::SimTransport;
 use patchdeck::sim::{Fault, FaultEffect, Fleet, SimProber};
@@ -440,16 +440,9 @@ async fn rollback_requested_mid_window_is_honoured_between_steps() {
     let decider = Scripted::new(vec![Choice::Abort]);
     let (recorder, log) = Recorder::in_memory();
     let engine = Engine::new(Parts::new(
-        &rb,
-        &baseline,
-        &transport,
-        &transport,
-        &prober,
-        Managers::standard(),
-        &clock,
-        &decider,
-        &recorder,
-        vec!["carol".into()],
+        Plan { runbook: &rb, baseline: &baseline },
+        Reaches { transport: &transport, local: &transport, prober: &prober, managers: Managers::standard() },
+        Control { clock: &clock, decider: &decider, recorder: &recorder, operators: vec!["carol".into()] },
     ));
     let ask = async {
         // As soon as canary1's packages step has finished, ask for its rollback.
@@ -758,16 +751,19 @@ impl Harness {
     }
     fn engine(&self) -> Engine<'_> {
         Engine::new(Parts::new(
-            &self.rb,
-            &self.baseline,
-            &self.transport,
-            &self.transport,
-            &self.prober,
-            Managers::standard(),
-            &self.clock,
-            &self.decider,
-            &self.recorder,
-            vec!["carol".into()],
+            Plan { runbook: &self.rb, baseline: &self.baseline },
+            Reaches {
+                transport: &self.transport,
+                local: &self.transport,
+                prober: &self.prober,
+                managers: Managers::standard(),
+            },
+            Control {
+                clock: &self.clock,
+                decider: &self.decider,
+                recorder: &self.recorder,
+                operators: vec!["carol".into()],
+            },
         ))
     }
     fn events(&self) -> Vec<Event> {

@@ -29,7 +29,7 @@ use patchdeck::engine::decide::{Decider, Verdict};
 use patchdeck::engine::event::{Event, Request, WavePlan};
 use patchdeck::engine::recorder::{Recorder, WriteAhead};
 use patchdeck::engine::state::{OpenStop, RollbackCheck, Standing, WindowState};
-use patchdeck::engine::{Engine, Parts, Until};
+use patchdeck::engine::{Control, Engine, Parts, Plan, Reaches, Until};
 use patchdeck::pkg::Managers;
 use patchdeck::runbook::Runbook;
 use patchdeck::sim::SimTransport;
@@ -210,16 +210,9 @@ async fn run_once(
         may_pause: std::sync::atomic::AtomicBool::new(true),
     };
     let mut parts = Parts::new(
-        rb,
-        &baseline,
-        &transport,
-        &transport,
-        &prober,
-        Managers::standard(),
-        &clock,
-        &decider,
-        &recorder,
-        vec!["model".into()],
+        Plan { runbook: rb, baseline: &baseline },
+        Reaches { transport: &transport, local: &transport, prober: &prober, managers: Managers::standard() },
+        Control { clock: &clock, decider: &decider, recorder: &recorder, operators: vec!["model".into()] },
     );
     parts.until = until;
     let engine = Engine::new(parts);

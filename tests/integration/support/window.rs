@@ -8,7 +8,7 @@ use patchdeck::engine::decide::Scripted;
 use patchdeck::engine::event::Event;
 use patchdeck::engine::live::LiveFeed;
 use patchdeck::engine::recorder::Recorder;
-use patchdeck::engine::{Engine, Parts, Summary};
+use patchdeck::engine::{Control, Engine, Parts, Plan, Reaches, Summary};
 use patchdeck::pkg::Managers;
 use patchdeck::runbook::Runbook;
 use patchdeck::sim::SimTransport;
@@ -44,16 +44,9 @@ pub async fn run_backing_off(
     let clock = ManualClock::new(now.parse().unwrap());
     let (recorder, log): (Recorder, Arc<Mutex<Vec<Event>>>) = Recorder::in_memory();
     let mut parts = Parts::new(
-        rb,
-        &baseline,
-        &transport,
-        &transport,
-        &prober,
-        Managers::standard(),
-        &clock,
-        decider,
-        &recorder,
-        vec!["alice".into(), "bob".into()],
+        Plan { runbook: rb, baseline: &baseline },
+        Reaches { transport: &transport, local: &transport, prober: &prober, managers: Managers::standard() },
+        Control { clock: &clock, decider, recorder: &recorder, operators: vec!["alice".into(), "bob".into()] },
     );
     parts.retry_backoff = backoff;
     if let Some(feed) = live {

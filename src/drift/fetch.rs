@@ -106,6 +106,31 @@ pub async fn fetch(transport: &dyn Transport, hosts: &[Host], name: &str, path: 
     }
 }
 
+/// The file a drift finding is about, if it is about a file: discovered drift under a path,
+/// or a `[[fingerprint]]` of a path (`file:PATH`).
+pub fn drifted_file(f: &crate::diff::Finding) -> Option<&str> {
+    use crate::diff::Class;
+    let path = match f.class {
+        Class::ConfigDrift => f.subject.strip_prefix("file:")?,
+        c if c.drift_area().is_some() => f.subject.as_str(),
+        _ => return None,
+    };
+    path.starts_with('/').then_some(path)
+}
+
+/// `staging`'s text against `here`'s as a unified diff (3 lines of context), headed by
+/// which host each side is from. Raw lines: whoever shows them makes them safe.
+pub fn unified(path: &str, staging_host: &str, staging: &str, host: &str, here: &str) -> Vec<String> {
+    let diff = similar::TextDiff::from_lines(staging, here);
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("{staging_host}:{path}"), &format!("{host}:{path}"))
+        .missing_newline_hint(true)
+        .to_string();
+    text.lines().map(str::to_string).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +164,29 @@ mod tests {
         assert_eq!(run(&big), Fetched::Refused(Refusal::TooBig));
         assert_eq!(run(dir.path()), Fetched::Refused(Refusal::NotAFile));
         assert_eq!(run(&dir.path().join("gone")), Fetched::Refused(Refusal::NotAFile));
+    }
+
+    #[test]
+    fn the_diff_is_unified_with_three_lines_of_context_staging_first() {
+        let staging = "a\nb\nc\nd\ne\nf\ng\nh\n";
+        let here = "a\nb\nc\nd\nE\nf\ng\nh\n";
+        let lines = unified("/etc/x", "staging", staging, "web1", here);
+        assert_eq!(
+            lines,
+            [
+                "--- staging:/etc/x",
+                "+++ web1:/etc/x",
+                "@@ -2,7 +2,7 @@",
+                " b",
+                " c",
+                " d",
+                "-e",
+                "+E",
+                " f",
+                " g",
+                " h"
+            ]
+        );
     }
 
     #[test]

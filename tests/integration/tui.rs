@@ -1522,3 +1522,14 @@ async fn hostile_bytes_in_a_fetched_file_are_escaped_on_screen() {
     assert!(text.contains(r"\u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}evil"), "escaped, visible:\n{text}");
     assert!(!text.chars().any(|c| c == '\u{1b}' || c == '\u{7}' || c == '\u{202e}'), "raw:\n{text:?}");
 }
+
+#[tokio::test]
+async fn a_file_that_may_not_be_shown_is_named_in_a_sentence() {
+    let app = drift_diff_of_api1(|f| {
+        f.with_host("api1", |h| h.files.get_mut("/etc/network/interfaces").unwrap().push('\0')).unwrap();
+    })
+    .await;
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("On api1 the file is not text: not shown."), "{text}");
+    assert!(!text.contains("iface eth0"), "nothing of either file is shown:\n{text}");
+}

@@ -1505,6 +1505,11 @@ async fn a_drift_line_opens_the_two_files_diff_fetched_on_demand() {
     // Esc: back to the full diff, at the line it was opened from.
     update(&mut app, Action::Back);
     assert_eq!(app.popups.last(), Some(&Popup::FullDiff));
+    // Help lists the key, among the views' keys.
+    update(&mut app, Action::Help);
+    update(&mut app, Action::ScrollBottom);
+    let help = screen(&app, 80, 24);
+    assert!(help.contains("Enter") && help.contains("full diff, a drifted file: its diff against staging's"), "{help}");
 }
 
 #[tokio::test]

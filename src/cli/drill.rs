@@ -269,7 +269,12 @@ pub async fn run(global: &Global, args: DrillArgs) -> eyre::Result<u8> {
             app.drill = true;
             app.state.operators = operators;
             let window = drill.run(Box::new(journal.sink), None);
-            crate::tui::run::drive(window, &handle, live, asks, app, theme).await
+            let drift = crate::tui::run::DriftSource {
+                transport: &*reach.transport,
+                hosts: &runbook.hosts,
+                staging: &runbook.baseline.host,
+            };
+            crate::tui::run::drive(window, &handle, live, asks, app, theme, drift).await
         }
         None => drill.run(Box::new(journal.sink), Some(crate::drill::Tell(std::sync::Arc::new(drill_line)))).await,
     };

@@ -210,7 +210,12 @@ async fn cockpit(session: &Session, theme: crate::tui::theme::Theme) -> eyre::Re
     }
     app.mark_interrupted();
     app.state.operators = session.operators.clone();
-    let summary = crate::tui::run::drive(engine.run(), &engine, live, asks, app, theme).await?;
+    let drift = crate::tui::run::DriftSource {
+        transport: &*session.reach.transport,
+        hosts: &runbook.hosts,
+        staging: &runbook.baseline.host,
+    };
+    let summary = crate::tui::run::drive(engine.run(), &engine, live, asks, app, theme, drift).await?;
     // The terminal may be gone (SIGHUP): what cannot be printed is in the journal.
     let mut out = std::io::stdout().lock();
     let verdict = if summary.paused {

@@ -11,6 +11,7 @@
 //! - [`compare`]: a host's map against staging's, and a fleet's drift grouped by item.
 
 pub mod compare;
+pub mod fetch;
 pub mod map;
 pub mod normalize;
 

@@ -361,6 +361,8 @@ fn nominal(purpose: &Purpose) -> Duration {
         Purpose::Shell => Duration::from_millis(300),
         // A file written on the host: no time worth a drill's clock.
         Purpose::HostLock(_) => Duration::ZERO,
+        // A file read for the operator's eyes, not part of the window.
+        Purpose::ReadFile { .. } => Duration::ZERO,
     }
 }
 

@@ -133,7 +133,7 @@ impl SimTransport {
             Purpose::Probe { .. } => Duration::from_millis(350),
             Purpose::Install | Purpose::Restore => Duration::from_secs(3),
             Purpose::Reboot => Duration::from_secs(5),
-            Purpose::Shell | Purpose::HostLock(_) => Duration::from_millis(300),
+            Purpose::Shell | Purpose::HostLock(_) | Purpose::ReadFile { .. } => Duration::from_millis(300),
         };
         let answer = |h: &mut HostState| {
             answer(h, cmd, keep.as_deref(), &self.managers).map_err(|detail| TransportError::Other {
@@ -209,6 +209,10 @@ fn answer(
         // Not in the history: tests and drills read it for what the window did to the host.
         return Ok(lock_answer(h, op));
     }
+    if let Purpose::ReadFile { path } = &cmd.purpose {
+        // Read-only: not in the history either.
+        return Ok(read_answer(h, path));
+    }
     h.history.push(cmd.script.clone());
     match &cmd.purpose {
         Purpose::Probe { fingerprints } => crate::sim::probe::output(h, managers, &cmd.script, fingerprints).map(ok),
@@ -225,10 +229,24 @@ fn answer(
             Ok(ok(String::new()))
         }
         Purpose::HostLock(op) => Ok(lock_answer(h, op)),
+        Purpose::ReadFile { path } => Ok(read_answer(h, path)),
         Purpose::Shell => match h.commands.get(cmd.script.trim()) {
             Some(out) => Ok(ok(format!("{out}\n"))),
             None => Ok(ok(String::new())),
         },
+    }
+}
+
+/// A file as the read script ([`crate::drift::fetch`]) would print it. The simulated
+/// hosts' files are all world-readable; a NUL makes one binary.
+fn read_answer(h: &HostState, path: &str) -> Output {
+    use crate::drift::fetch::{MAX_BYTES, REFUSED};
+    let refuse = |why: &str| Output::whole(Some(REFUSED), format!("{why}\n").into_bytes(), Vec::new());
+    match h.files.get(path) {
+        None => refuse("not_a_file"),
+        Some(c) if c.len() > MAX_BYTES => refuse("too_big"),
+        Some(c) if c.contains('\0') => refuse("not_text"),
+        Some(c) => ok(c.clone()),
     }
 }
 
@@ -302,6 +320,30 @@ mod tests {
         let text: Vec<&str> = seen.iter().map(|(l, _)| l.as_str()).collect();
         assert_eq!(text.join("\n") + "\n", out.stdout_lossy(), "the lines are the output");
         assert_eq!(f.with_host("web1", |h| h.installed["nginx"].clone()).unwrap(), "2");
+    }
+
+    #[tokio::test]
+    async fn a_file_is_read_from_the_model_and_refused_as_the_read_script_would() {
+        use crate::drift::fetch::{Fetched, MAX_BYTES, Refusal, fetch};
+        let f = fleet(0.0);
+        f.with_host("web1", |h| {
+            h.files.insert("/etc/hosts".into(), "127.0.0.1 localhost\n".into());
+            h.files.insert("/etc/blob".into(), "a\0b".into());
+            h.files.insert("/etc/huge".into(), "x".repeat(MAX_BYTES + 1));
+        })
+        .unwrap();
+        let t = SimTransport::new(f.clone());
+        let hosts = [Host::named("web1")];
+        let read = |p: &'static str| fetch(&t, &hosts, "web1", p);
+        assert_eq!(read("/etc/hosts").await, Fetched::Text("127.0.0.1 localhost\n".into()));
+        assert_eq!(read("/etc/blob").await, Fetched::Refused(Refusal::NotText));
+        assert_eq!(read("/etc/huge").await, Fetched::Refused(Refusal::TooBig));
+        assert_eq!(read("/etc/none").await, Fetched::Refused(Refusal::NotAFile));
+        assert_eq!(
+            fetch(&t, &hosts, "staging", "/etc/hosts").await,
+            Fetched::Refused(Refusal::UnknownHost("staging".into()))
+        );
+        assert!(f.with_host("web1", |h| h.history.is_empty()).unwrap(), "a read is not something done to the host");
     }
 
     #[tokio::test]

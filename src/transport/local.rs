@@ -239,6 +239,7 @@ pub(crate) fn purpose_label(purpose: &Purpose) -> &'static str {
         Purpose::Restore => "restore",
         Purpose::Reboot => "reboot",
         Purpose::HostLock(_) => "host lock",
+        Purpose::ReadFile { .. } => "file read",
     }
 }
 

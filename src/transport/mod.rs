@@ -42,6 +42,9 @@ pub enum Purpose {
     Reboot,
     /// Take, release or read the host's window lock ([`crate::lock::host`]).
     HostLock(LockOp),
+    /// Read one file to show it (a drifted file beside staging's: [`crate::drift::fetch`]).
+    /// Read-only and never journaled.
+    ReadFile { path: String },
 }
 
 impl Purpose {
@@ -50,9 +53,12 @@ impl Purpose {
     pub fn kept_bytes(&self) -> usize {
         match self {
             Purpose::Probe { .. } => stream::KEPT_PROBE_BYTES,
-            Purpose::Shell | Purpose::Install | Purpose::Restore | Purpose::Reboot | Purpose::HostLock(_) => {
-                stream::KEPT_BYTES
-            }
+            Purpose::Shell
+            | Purpose::Install
+            | Purpose::Restore
+            | Purpose::Reboot
+            | Purpose::HostLock(_)
+            | Purpose::ReadFile { .. } => stream::KEPT_BYTES,
         }
     }
 }

@@ -25,6 +25,8 @@ pub enum Action {
     Help,
     Timeline,
     FullDiff,
+    /// In the full diff, on a drifted file: its diff against staging's file.
+    DriftDiff,
     Filter,
     /// Close the topmost popup / cancel the current prompt.
     Back,
@@ -59,4 +61,11 @@ pub enum Action {
     LeaveAborted,
     /// The clock ticked (the loop sets `App::now` first).
     Tick,
+    /// The loop fetched a drifted file from the host and from staging.
+    DriftFetched {
+        host: String,
+        path: String,
+        staging: crate::drift::fetch::Fetched,
+        here: crate::drift::fetch::Fetched,
+    },
 }

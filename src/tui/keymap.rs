@@ -252,6 +252,7 @@ pub static BINDINGS: &[Binding] = &[
     b(View, "PgDn", KeyCode::PageDown, Action::ScrollDown, "", "a page down"),
     b(View, "Home", KeyCode::Home, Action::ScrollTop, "", "the top"),
     b(View, "End", KeyCode::End, Action::ScrollBottom, "", "the end"),
+    b(View, "Enter", KeyCode::Enter, Action::DriftDiff, "", "full diff, a drifted file: its diff against staging's"),
     b(View, "Esc/q", KeyCode::Esc, Action::Back, "close", "close"),
     b(View, "t", Char('t'), Action::Timeline, "", "the journal (closes this view)"),
     b(View, "?", Char('?'), Action::Help, "", "help (closes this view; ? again closes help)"),
@@ -385,6 +386,14 @@ mod tests {
         assert_eq!(lookup(Text, KeyEvent::from(KeyCode::Tab)), Some(Action::NextOperator));
         assert_eq!(lookup(Main, key('1')), None);
         assert_eq!(lookup(Main, KeyEvent::from(KeyCode::Tab)), Some(Action::SwitchList));
+    }
+
+    #[test]
+    fn enter_opens_a_drifted_files_diff_only_where_hosts_can_be_reached() {
+        let enter = KeyEvent::from(KeyCode::Enter);
+        assert_eq!(lookup(View, enter), Some(Action::DriftDiff));
+        assert_eq!(lookup(ReadOnlyView, enter), None, "watch reaches no host");
+        assert!(bindings(View).any(|b| b.action == Action::DriftDiff && !b.help.is_empty()), "help lists it");
     }
 
     #[test]

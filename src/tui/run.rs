@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{Event as TermEvent, EventStream};
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
 
@@ -25,6 +26,7 @@ use crate::engine::control::Actor;
 use crate::engine::decide::Verdict;
 use crate::engine::event::Request;
 use crate::engine::live::{Live, LiveReceiver};
+use crate::inventory::Host;
 use crate::session::beside;
 use crate::session::signals::Signals;
 
@@ -96,6 +98,27 @@ pub fn apply(app: &mut App, batch: Vec<Live>) -> bool {
     events
 }
 
+/// Where the cockpit fetches a drifted file and staging's (see [`crate::drift::fetch`]):
+/// the window's transport, its hosts, and the baseline host's name.
+#[derive(Clone, Copy)]
+pub struct DriftSource<'a> {
+    pub transport: &'a dyn crate::transport::Transport,
+    pub hosts: &'a [Host],
+    pub staging: &'a str,
+}
+
+impl DriftSource<'_> {
+    /// Both files, fetched at once, as the action that shows them.
+    async fn fetch(self, host: String, path: String) -> super::action::Action {
+        use crate::drift::fetch::fetch;
+        let (staging, here) = futures::join!(
+            fetch(self.transport, self.hosts, self.staging, &path),
+            fetch(self.transport, self.hosts, &host, &path)
+        );
+        super::action::Action::DriftFetched { host, path, staging, here }
+    }
+}
+
 /// The loop over any window: `window` is the engine's run (or a drill around it),
 /// `controls` reach it.
 pub async fn drive<T>(
@@ -105,8 +128,12 @@ pub async fn drive<T>(
     mut asks: mpsc::UnboundedReceiver<Ask>,
     mut app: App,
     theme: Theme,
+    drift: DriftSource<'_>,
 ) -> eyre::Result<T> {
     let clock = controls.clock();
+    app.baseline_host = Some(drift.staging.to_string());
+    // Drifted files being fetched for the operators (read only, never journaled).
+    let mut fetches = FuturesUnordered::new();
     let mut screen = Screen::open(theme)?;
     let mut signals = Signals::new()?;
     // Dropped once nobody is at the terminal: its reader thread stops with it.
@@ -219,6 +246,11 @@ pub async fn drive<T>(
                         }
                     }
                 }
+                Some(fetched) = fetches.next(), if !fetches.is_empty() => {
+                    app.now = clock.now();
+                    app.uptime = opened.elapsed();
+                    effects = update(&mut app, fetched);
+                }
                 _ = tick.tick() => {
                     app.now = clock.now();
                     app.uptime = opened.elapsed();
@@ -281,6 +313,7 @@ pub async fn drive<T>(
                         app.status = Some(format!("{e:#}"));
                     }
                 }
+                Effect::FetchDrift { host, path } => fetches.push(Box::pin(drift.fetch(host, path))),
                 Effect::Quit => {
                     leaving = true;
                     controls.close();

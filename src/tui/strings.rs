@@ -287,6 +287,35 @@ pub fn wave_title(index: usize, count: usize, name: &str) -> String {
     format!("Wave {index}/{count} \"{name}\"")
 }
 
+/// Enter in the full diff on a line that is not a drifted file.
+pub const NOT_A_DRIFTED_FILE: &str = "Enter shows a file's diff only on a drift line naming a file (/...)";
+/// No baseline host to fetch staging's file from (watch, or no runbook).
+pub const NO_BASELINE_HOST: &str = "no staging host to fetch the file from here";
+pub const DRIFT_FETCHING: &str = "fetching both files (read only, not journaled)...";
+pub const DRIFT_SAME: &str = "The two files are the same now: one of them changed since the probe.";
+
+/// The drift diff view's header.
+pub fn drift_title(path: &str, staging: &str, host: &str) -> String {
+    format!("drift: {path}  {staging} vs {host}")
+}
+
+/// Why a drifted file is not shown, in a sentence.
+pub fn drift_refused(on: &str, why: &crate::drift::fetch::Refusal) -> String {
+    use crate::drift::fetch::{MAX_BYTES, Refusal};
+    match why {
+        Refusal::NotAFile => format!("On {on} the file is missing or not a regular file."),
+        Refusal::NotWorldReadable => {
+            format!("On {on} the file is not world-readable: it is compared by checksum only, never shown.")
+        }
+        Refusal::TooBig => format!("On {on} the file is larger than {} KiB: not shown.", MAX_BYTES / 1024),
+        Refusal::NotText => format!("On {on} the file is not text: not shown."),
+        Refusal::UnknownHost(h) => {
+            format!("The file cannot be fetched from {h}: it is not a host of the inventory.")
+        }
+        Refusal::Failed(e) => format!("On {on} the file could not be read: {e}"),
+    }
+}
+
 pub fn diff_title(host: &str, rechecked: bool) -> String {
     format!("{host}: pending vs tested{}", if rechecked { " (rechecked)" } else { " (preflight)" })
 }

@@ -1443,3 +1443,98 @@ async fn no_version_is_ever_cut_at_80_columns() {
     }
     assert!(main.lines().all(|l| l.chars().count() <= 80));
 }
+
+/// api1's stop (its /etc/network/interfaces drifted from staging's): the full diff, the
+/// drift line selected, Enter, both files fetched through the simulated transport, the diff.
+async fn drift_diff_of_api1(setup: impl Fn(&Fleet)) -> App {
+    let (info, ev) = events(|t| t, &setup, skips(), T0).await;
+    let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "api1"));
+    raise_last_stop(&mut app);
+    app.baseline_host = Some("staging".into());
+    update(&mut app, Action::FullDiff);
+    assert_eq!(app.selected_host().as_deref(), Some("api1"));
+    let lines = app.diff_lines("api1");
+    // The runbook's `[[fingerprint]]` of the file found it (discovered drift works the same).
+    let at = lines.iter().position(|f| f.subject == "file:/etc/network/interfaces").expect("the drift line");
+    // Enter on another line opens nothing and says why.
+    if let Some(other) = (0..lines.len()).find(|i| *i != at) {
+        for _ in 0..other {
+            update(&mut app, Action::SelectNext);
+        }
+        assert!(update(&mut app, Action::DriftDiff).is_empty());
+        assert_eq!(app.popups.last(), Some(&Popup::FullDiff));
+        assert!(app.status.as_deref().is_some_and(|s| s.contains("drift line")), "{:?}", app.status);
+        update(&mut app, Action::ScrollTop);
+    }
+    for _ in 0..at {
+        update(&mut app, Action::SelectNext);
+    }
+    assert_eq!(app.diff_cursor, at);
+    let effects = update(&mut app, Action::DriftDiff);
+    let path = "/etc/network/interfaces".to_string();
+    assert_eq!(effects, [Effect::FetchDrift { host: "api1".into(), path: path.clone() }]);
+    assert!(screen(&app, 80, 24).contains("fetching both files"), "{}", screen(&app, 80, 24));
+    // What the loop does for the effect: both files, through the transport only.
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = runbook(dir.path(), |t| t).hosts;
+    let transport = SimTransport::new(fleet(setup));
+    let fetch = |h: &'static str| patchdeck::drift::fetch::fetch(&transport, &hosts, h, "/etc/network/interfaces");
+    let (staging, here) = (fetch("staging").await, fetch("api1").await);
+    // An answer for another file (a view since closed) lands nowhere.
+    let elsewhere = Action::DriftFetched {
+        host: "api1".into(),
+        path: "/etc/hosts".into(),
+        staging: staging.clone(),
+        here: here.clone(),
+    };
+    update(&mut app, elsewhere);
+    assert!(
+        matches!(app.popups.last(), Some(Popup::DriftDiff(v)) if v.body == patchdeck::tui::app::DriftBody::Fetching)
+    );
+    update(&mut app, Action::DriftFetched { host: "api1".into(), path, staging, here });
+    app
+}
+
+#[tokio::test]
+async fn a_drift_line_opens_the_two_files_diff_fetched_on_demand() {
+    let mut app = drift_diff_of_api1(|_| {}).await;
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("drift: /etc/network/interfaces  staging vs api1"), "{text}");
+    assert!(text.contains("+    mtu 9000"), "api1's jumbo frames, as an added line:\n{text}");
+    snap("drift_diff", &app);
+    // Esc: back to the full diff, at the line it was opened from.
+    update(&mut app, Action::Back);
+    assert_eq!(app.popups.last(), Some(&Popup::FullDiff));
+    // Help lists the key, among the views' keys.
+    update(&mut app, Action::Help);
+    update(&mut app, Action::ScrollBottom);
+    let help = screen(&app, 80, 24);
+    assert!(help.contains("Enter") && help.contains("full diff, a drifted file: its diff against staging's"), "{help}");
+}
+
+#[tokio::test]
+async fn hostile_bytes_in_a_fetched_file_are_escaped_on_screen() {
+    let hostile = "iface eth0 inet dhcp \u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}evil\n";
+    let app = drift_diff_of_api1(|f| {
+        f.with_host("api1", |h| {
+            let text = h.files.get_mut("/etc/network/interfaces").unwrap();
+            text.push_str(hostile);
+        })
+        .unwrap();
+    })
+    .await;
+    let text = screen(&app, 80, 24);
+    assert!(text.contains(r"\u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}evil"), "escaped, visible:\n{text}");
+    assert!(!text.chars().any(|c| c == '\u{1b}' || c == '\u{7}' || c == '\u{202e}'), "raw:\n{text:?}");
+}
+
+#[tokio::test]
+async fn a_file_that_may_not_be_shown_is_named_in_a_sentence() {
+    let app = drift_diff_of_api1(|f| {
+        f.with_host("api1", |h| h.files.get_mut("/etc/network/interfaces").unwrap().push('\0')).unwrap();
+    })
+    .await;
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("On api1 the file is not text: not shown."), "{text}");
+    assert!(!text.contains("iface eth0"), "nothing of either file is shown:\n{text}");
+}

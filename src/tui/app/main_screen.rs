@@ -32,6 +32,7 @@ pub(super) fn main_input(app: &mut App, action: Action) -> Vec<Effect> {
         Action::NextWave => switch_wave(app, 1),
         Action::FullDiff => {
             app.view_scroll = 0;
+            app.diff_cursor = 0;
             app.popups.push(Popup::FullDiff);
         }
         Action::Filter => app.popups.push(Popup::Filter),

@@ -25,8 +25,8 @@ mod stop;
 mod views;
 
 pub use model::{
-    App, CommandRun, Effect, GRACE, Held, List, Modal, Mode, Pending, Popup, RollbackKey, StopStage, WindowInfo,
-    choice, override_word,
+    App, CommandRun, DriftBody, DriftView, Effect, GRACE, Held, List, Modal, Mode, Pending, Popup, RollbackKey,
+    StopStage, WindowInfo, choice, override_word,
 };
 
 use super::action::Action;
@@ -37,6 +37,11 @@ use super::strings;
 pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
     if action == Action::Tick {
         return countdown::tick(app);
+    }
+    // An answer, not a key: no guard holds it back, and it lands only on its own view.
+    if let Action::DriftFetched { host, path, staging, here } = action {
+        views::drift_fetched(app, &host, &path, staging, here);
+        return Vec::new();
     }
     app.status = None;
     let effects = match guard::refuse(app, &action) {

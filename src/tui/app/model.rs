@@ -120,14 +120,39 @@ pub enum Popup {
     Help,
     Timeline,
     FullDiff,
+    /// One drifted file against staging's, fetched when opened.
+    DriftDiff(Box<DriftView>),
     Filter,
 }
 
 impl Popup {
-    /// A full-screen view (help, the journal, the full diff).
+    /// A full-screen view (help, the journal, the full diff, a drifted file's diff).
     pub fn is_view(&self) -> bool {
-        matches!(self, Popup::Help | Popup::Timeline | Popup::FullDiff)
+        matches!(self, Popup::Help | Popup::Timeline | Popup::FullDiff | Popup::DriftDiff(_))
     }
+}
+
+/// A drifted file on a host beside the same file on the baseline host (staging).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriftView {
+    pub host: String,
+    pub path: String,
+    /// The baseline host's name (the runbook's `baseline.host`).
+    pub staging: String,
+    pub body: DriftBody,
+}
+
+/// What the drift diff view shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DriftBody {
+    /// Both files are being fetched.
+    Fetching,
+    /// The unified diff, staging's file first (raw lines: the view makes them safe).
+    Diff(Vec<String>),
+    /// Both files read, and they are the same text.
+    Same,
+    /// A file (or both) could not be shown: on which host, and why.
+    Refused(Vec<(String, crate::drift::fetch::Refusal)>),
 }
 
 /// Which modal has the keys: its identity, whatever stage it is at or text typed in it.
@@ -181,6 +206,12 @@ pub enum Effect {
         request: Request,
         by: Vec<String>,
     },
+    /// Fetch `path` from `host` and from the baseline host (read-only, not journaled); the
+    /// loop answers with [`Action::DriftFetched`](crate::tui::action::Action::DriftFetched).
+    FetchDrift {
+        host: String,
+        path: String,
+    },
     Quit,
 }
 
@@ -227,6 +258,10 @@ pub struct App {
     pub scroll: u16,
     /// Scroll of full-screen views, lines from the top.
     pub view_scroll: u16,
+    /// The finding selected in the full diff (an index into [`App::diff_lines`]).
+    pub diff_cursor: usize,
+    /// The baseline host drifted files are fetched from to compare (staging).
+    pub baseline_host: Option<String>,
     pub status: Option<String>,
     /// The status line says `status` until then (what a key did, or why it did nothing).
     pub(super) status_until: Duration,
@@ -281,6 +316,8 @@ impl App {
             filter: String::new(),
             scroll: 0,
             view_scroll: 0,
+            diff_cursor: 0,
+            baseline_host: None,
             status: None,
             status_until: Duration::ZERO,
             by: 0,
@@ -318,7 +355,7 @@ impl App {
             Popup::Countdown { host, .. } => Some(Modal::Countdown(host.clone())),
             Popup::Confirm(pending) => Some(Modal::Question(pending.clone())),
             Popup::Count { request, .. } => Some(Modal::Count(request.clone())),
-            Popup::Help | Popup::Timeline | Popup::FullDiff | Popup::Filter => None,
+            Popup::Help | Popup::Timeline | Popup::FullDiff | Popup::DriftDiff(_) | Popup::Filter => None,
         })
     }
 
@@ -342,7 +379,9 @@ impl App {
                 .filter(|h| self.state.host(h).is_some_and(|s| s.has_changes()))
                 .map(RollbackKey::Request),
             // A view closes, then `R` does what it does beneath.
-            Some(Popup::Help | Popup::Timeline | Popup::FullDiff) => self.rollback_key_under(n - 1),
+            Some(Popup::Help | Popup::Timeline | Popup::FullDiff | Popup::DriftDiff(_)) => {
+                self.rollback_key_under(n - 1)
+            }
             Some(Popup::Stop { stop, stage }) => {
                 let d = choice(Choice::RollbackHost, stop, self.stop_changed(stop))?;
                 let host = stop.host.clone()?;
@@ -533,6 +572,7 @@ impl App {
             Some(Popup::Timeline) => crate::tui::view::timeline_len(self),
             // Each finding takes two rows (more when wrapped).
             Some(Popup::FullDiff) => 2 * self.selected_host().map_or(0, |h| self.diff_lines(&h).len()),
+            Some(Popup::DriftDiff(v)) => crate::tui::view::drift_len(v),
             _ => 0,
         };
         rows.saturating_sub(usize::from(self.view_page())).min(usize::from(u16::MAX)) as u16

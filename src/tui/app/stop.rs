@@ -23,6 +23,7 @@ pub(super) fn stop_input(app: &mut App, action: Action) -> Vec<Effect> {
         StopStage::Choose => match action {
             Action::FullDiff => {
                 app.view_scroll = 0;
+                app.diff_cursor = 0;
                 app.popups.push(Popup::FullDiff);
                 return Vec::new();
             }

@@ -200,8 +200,10 @@ pub fn draw_full(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut lines = Vec::new();
     // Every finding takes two rows or more, so the ones from here on start below the screen.
     let needed = (usize::from(app.view_scroll) + usize::from(area.height)) / 2 + 1;
-    for f in app.diff_lines(&host).into_iter().take(needed) {
-        lines.push(finding_line(f, theme));
+    for (i, f) in app.diff_lines(&host).into_iter().take(needed).enumerate() {
+        // The selected finding (Enter on a drifted file opens its diff).
+        let line = finding_line(f, theme);
+        lines.push(if i == app.diff_cursor { line.style(theme.selected) } else { line });
         lines.push(Line::styled(format!("    {}", for_terminal(&f.detail)), theme.muted));
     }
     if lines.is_empty() {

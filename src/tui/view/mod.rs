@@ -1,6 +1,7 @@
 //! Drawing, from `&App` only: nothing here changes state or does I/O. One file per pane.
 
 mod diff;
+mod drift;
 mod footer;
 mod header;
 mod help;
@@ -70,6 +71,7 @@ pub fn view_rows(size: (u16, u16)) -> u16 {
     body_and_out(a.steps.union(a.hosts).union(a.diff), a.out).height.saturating_sub(2)
 }
 
+pub use drift::len as drift_len;
 pub use help::len as help_len;
 pub use timeline::len as timeline_len;
 
@@ -94,6 +96,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
             Popup::Help => help::draw(frame, full, app, theme),
             Popup::Timeline => timeline::draw(frame, full, app, theme),
             Popup::FullDiff => diff::draw_full(frame, full, app, theme),
+            Popup::DriftDiff(v) => drift::draw(frame, full, app, v, theme),
             Popup::Stop { stop, stage } => modal::draw_stop(frame, area, app, stop, stage, theme),
             Popup::Countdown { host, deadline } => modal::draw_countdown(frame, area, app, host, *deadline, theme),
             Popup::Confirm(pending) => modal::draw_confirm(frame, area, app, pending, theme),

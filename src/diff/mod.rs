@@ -442,3 +442,14 @@ pub fn db_findings(facts: &HostFacts) -> Vec<(Class, String, String, String)> {
 
 #[cfg(test)]
 mod tests;
+
+/// The file a drift finding is about, if it is about a file: discovered drift under a path,
+/// or a `[[fingerprint]]` of a path (`file:PATH`).
+pub fn drifted_file(f: &Finding) -> Option<&str> {
+    let path = match f.class {
+        Class::ConfigDrift => f.subject.strip_prefix("file:")?,
+        c if c.drift_area().is_some() => f.subject.as_str(),
+        _ => return None,
+    };
+    path.starts_with('/').then_some(path)
+}

@@ -106,18 +106,6 @@ pub async fn fetch(transport: &dyn Transport, hosts: &[Host], name: &str, path: 
     }
 }
 
-/// The file a drift finding is about, if it is about a file: discovered drift under a path,
-/// or a `[[fingerprint]]` of a path (`file:PATH`).
-pub fn drifted_file(f: &crate::diff::Finding) -> Option<&str> {
-    use crate::diff::Class;
-    let path = match f.class {
-        Class::ConfigDrift => f.subject.strip_prefix("file:")?,
-        c if c.drift_area().is_some() => f.subject.as_str(),
-        _ => return None,
-    };
-    path.starts_with('/').then_some(path)
-}
-
 /// `staging`'s text against `here`'s as a unified diff (3 lines of context), headed by
 /// which host each side is from. Raw lines: whoever shows them makes them safe.
 pub fn unified(path: &str, staging_host: &str, staging: &str, host: &str, here: &str) -> Vec<String> {

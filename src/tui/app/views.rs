@@ -4,7 +4,8 @@
 //! finding instead, and Enter on a drifted file opens its diff against staging's.
 
 use super::model::{App, DriftBody, DriftView, Effect, Mode, Popup};
-use crate::drift::fetch::{Fetched, drifted_file, unified};
+use crate::diff::drifted_file;
+use crate::drift::fetch::{Fetched, unified};
 use crate::tui::action::Action;
 use crate::tui::strings;
 

@@ -106,6 +106,10 @@ pub fn key_held(what: Held) -> String {
 pub const HELD_NOTE: &str = "(just opened: keys wait a moment)";
 
 /// The status line when `R` or `W` came right after the selection moved by itself.
+/// Enter in the full diff right after a re-check replaced the findings.
+pub const FINDINGS_CHANGED: &str =
+    "key ignored: the findings were just checked again and may have moved; look, then press again";
+
 pub fn selection_moved(now: Option<&str>) -> String {
     match now {
         Some(h) => format!("key ignored: the selection just moved to {h}; look, then press again"),

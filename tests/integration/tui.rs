@@ -1538,3 +1538,41 @@ async fn a_file_that_may_not_be_shown_is_named_in_a_sentence() {
     assert!(text.contains("On api1 the file is not text: not shown."), "{text}");
     assert!(!text.contains("iface eth0"), "nothing of either file is shown:\n{text}");
 }
+
+/// A key acts on what was on screen: a re-check that replaces the selected host's findings
+/// just before Enter (the cursor may now point at another finding) makes Enter do nothing,
+/// saying why; once the operator had time to look, Enter opens the drifted file again.
+#[tokio::test]
+async fn enter_right_after_a_recheck_replaced_the_findings_does_nothing() {
+    let (info, ev) = events(|t| t, |_| {}, skips(), T0).await;
+    let mut app = app_until(&info, &ev, Mode::Live, |e| is_stop_on(e, "api1"));
+    raise_last_stop(&mut app);
+    app.baseline_host = Some("staging".into());
+    update(&mut app, Action::FullDiff);
+    let lines: Vec<patchdeck::diff::Finding> = app.diff_lines("api1").into_iter().cloned().collect();
+    let at = lines.iter().position(|f| f.subject == "file:/etc/network/interfaces").expect("the drift line");
+    for _ in 0..at {
+        update(&mut app, Action::SelectNext);
+    }
+    // A re-check arrives with other findings (one fewer before the drift line).
+    let mut moved = lines.clone();
+    moved.insert(0, finding(patchdeck::diff::Class::UntestedPackage, "libxml2", ("1", "2"), None));
+    app.on_event(app.now, Event::Recheck { host: "api1".into(), findings: moved });
+    assert!(update(&mut app, Action::DriftDiff).is_empty(), "nothing fetched");
+    assert_eq!(app.popups.last(), Some(&Popup::FullDiff));
+    assert!(app.status.as_deref().is_some_and(|s| s.contains("checked again")), "{:?}", app.status);
+    // Looked: the cursor is moved onto the drift line again, and Enter opens it.
+    later(&mut app, 700);
+    let at = app.diff_lines("api1").iter().position(|f| f.subject == "file:/etc/network/interfaces").unwrap();
+    update(&mut app, Action::ScrollTop);
+    for _ in 0..at {
+        update(&mut app, Action::SelectNext);
+    }
+    let effects = update(&mut app, Action::DriftDiff);
+    assert_eq!(
+        effects,
+        [Effect::FetchDrift { host: "api1".into(), path: "/etc/network/interfaces".into() }],
+        "{:?}",
+        app.status
+    );
+}

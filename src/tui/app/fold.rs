@@ -17,6 +17,12 @@ impl App {
     /// A host's latest findings, and the count of hosts changing each package with them.
     fn set_findings(&mut self, host: &str, rechecked: bool, findings: &[Finding]) {
         let changes = |f: &&Finding| matches!(f.class, Class::Tested | Class::DifferentStart | Class::VersionMismatch);
+        // The selected host's findings replaced under the operator's eyes: a key acting on
+        // "the finding at the cursor" must not land on another one (see `refuse`).
+        let replaced = self.findings.get(host).is_some_and(|(_, old)| old.as_slice() != findings);
+        if replaced && self.selected_host().as_deref() == Some(host) {
+            self.findings_moved_at = Some(self.uptime);
+        }
         if let Some((_, old)) = self.findings.insert(host.to_string(), (rechecked, findings.to_vec())) {
             for f in old.iter().filter(changes) {
                 if let Some(n) = self.changed.get_mut(&f.subject) {

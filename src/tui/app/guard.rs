@@ -105,5 +105,9 @@ pub(super) fn refuse(app: &App, action: &Action) -> Option<String> {
     if on_selection && app.just_moved() {
         return Some(strings::selection_moved(app.selected_host().as_deref()));
     }
+    // Enter on "the finding at the cursor" just after a re-check replaced the findings.
+    if matches!(action, Action::DriftDiff) && app.findings_moved_at.is_some_and(|at| app.uptime < at + app.grace) {
+        return Some(strings::FINDINGS_CHANGED.into());
+    }
     None
 }

@@ -277,6 +277,9 @@ pub struct App {
     pub(super) held: Option<(Duration, Held)>,
     /// When the selection or the wave shown last moved by itself.
     pub(super) moved_at: Option<Duration>,
+    /// When the selected host's findings were last replaced by a re-check (the full diff's
+    /// cursor may then point at another finding).
+    pub(super) findings_moved_at: Option<Duration>,
     /// Quit was confirmed: exit once the engine has wound down.
     pub quitting: bool,
     /// The engine returned (live) or the journal says the window finished.
@@ -325,6 +328,7 @@ impl App {
             shown: None,
             held: None,
             moved_at: None,
+            findings_moved_at: None,
             quitting: false,
             engine_done: false,
             drill: false,

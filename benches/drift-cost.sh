@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Issue 16.4: what the configuration map costs `patchdeck check` at 50 hosts. Two builds:
+# BEFORE (the commit before drift discovery) and AFTER (with it), on one fleet of 50 plain
+# prod hosts, each checking the same narrowed runbook (no health checks, like bench.sh)
+# against a baseline it captured itself. Measures `check` as bench.sh's "patchdeck cold":
+# a new process, apt's answers kept from a warm-up; RUNS runs each, alternating.
+#
+#   benches/drift-cost.sh BEFORE_BINARY AFTER_BINARY [RUNS=5]
+#
+# Needs root (the fleet). Not run by tests/run. Results: BENCHMARKS.md, "Configuration map".
+set -euo pipefail
+[ $# -ge 2 ] || { echo "usage: benches/drift-cost.sh BEFORE_BINARY AFTER_BINARY [RUNS]" >&2; exit 2; }
+BEFORE=$1 AFTER=$2 RUNS=${3:-5}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+D=$("$REPO/tests/fleet/up.sh" --instance bench16 --hosts 50)
+trap '"$REPO/tests/fleet/down.sh" --instance bench16 >/dev/null 2>&1 || true' EXIT
+hs=(); for ((i = 1; i <= 50; i++)); do hs+=("$(printf 'prod-n%03d' "$i")"); done
+awk -v keep="staging ${hs[*]}" 'BEGIN { split(keep, k, " "); for (i in k) want[k[i]] = 1 }
+  /^\[\[host\]\]/ { if (blk != "" && ok) printf "%s", blk; blk = ""; ok = 0; started = 1 }
+  /^name = / { n = $3; gsub(/"/, "", n); ok = (n in want) }
+  { if (started) blk = blk $0 "\n"; else print }
+  END { if (ok) printf "%s", blk }' "$D/hosts.toml" >"$D/hosts-50.toml"
+for v in before after; do
+  { awk '/^\[\[wave\]\]/ { exit } { print }' "$D/runbook.toml" \
+      | sed -e "s/^file = \"hosts.toml\"/file = \"hosts-50.toml\"/" -e "s/^file = \"tested.toml\"/file = \"tested-$v.toml\"/"
+    printf '[[wave]]\nname = "bench"\nhosts = [%s]\n\n[[step]]\nname = "apply tested updates"\npackages = "tested"\n' \
+      "$(printf '"%s",' "${hs[@]}" | sed 's/,$//')"
+  } >"$D/bench-$v.toml"
+done
+cd "$D"
+"$BEFORE" baseline capture bench-before.toml --host staging -o tested-before.toml >/dev/null
+"$AFTER" baseline capture bench-after.toml --host staging -o tested-after.toml >/dev/null
+grep -c '^\[drift' tested-after.toml | sed 's/^/drift entries in the after baseline: /' || true
+XDG_CACHE_HOME=$D/cache-before "$BEFORE" check --fresh=per-host bench-before.toml >/dev/null || true
+XDG_CACHE_HOME=$D/cache-after "$AFTER" check --fresh=per-host bench-after.toml >/dev/null || true
+declare -A T
+for ((r = 1; r <= RUNS; r++)); do
+  for v in before after; do
+    bin=$BEFORE; [ $v = after ] && bin=$AFTER
+    s=$(date +%s.%N)
+    XDG_CACHE_HOME=$D/cache-$v "$bin" check bench-$v.toml >"$D/out-$v.txt" || true
+    e=$(date +%s.%N)
+    T[$v]+="$(echo "$e - $s" | bc) "
+  done
+done
+for v in before after; do
+  echo "$v: ${T[$v]}" ; echo "${T[$v]}" | tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {printf "  median %.2f s (min %.2f, max %.2f)\n", a[int((NR+1)/2)], a[1], a[NR]}'
+done
+tail -3 "$D/out-after.txt"

@@ -159,10 +159,22 @@ fn read_regular(path: &Path, limit: Limit) -> Result<Vec<u8>, String> {
 
 /// Refuses anything but a regular file of at most the limit's size.
 fn not_special(meta: &std::fs::Metadata, limit: Limit) -> Result<(), String> {
+    match special_kind(&meta.file_type()) {
+        None if meta.len() > limit.max_bytes => Err(too_large(limit)),
+        None => Ok(()),
+        Some(kind) => {
+            Err(format!("the {} is {kind}, not a regular file: give the path of the file itself", limit.what))
+        }
+    }
+}
+
+/// What a path is when it is not a regular file ("a FIFO (named pipe)", ...), for the
+/// message refusing it; `None` for a regular file. Shared by every reader of input files
+/// and of journals: a FIFO would block a read for ever, a device never end.
+pub fn special_kind(t: &std::fs::FileType) -> Option<&'static str> {
     use std::os::unix::fs::FileTypeExt;
-    let t = meta.file_type();
-    let kind = if t.is_file() {
-        return if meta.len() > limit.max_bytes { Err(too_large(limit)) } else { Ok(()) };
+    Some(if t.is_file() {
+        return None;
     } else if t.is_dir() {
         "a directory"
     } else if t.is_fifo() {
@@ -173,8 +185,7 @@ fn not_special(meta: &std::fs::Metadata, limit: Limit) -> Result<(), String> {
         "a device"
     } else {
         "not a regular file"
-    };
-    Err(format!("the {} is {kind}, not a regular file: give the path of the file itself", limit.what))
+    })
 }
 
 fn too_large(limit: Limit) -> String {

@@ -68,21 +68,10 @@ fn read_regular(path: &Path) -> Result<Vec<u8>> {
 /// opened non-blocking (a path swapped for a FIFO after the check still cannot hang the
 /// open), and checked again on the opened file.
 pub(crate) fn open_regular(path: &Path, options: &mut std::fs::OpenOptions) -> Result<std::fs::File> {
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let special = |meta: &std::fs::Metadata| -> Result<()> {
-        let t = meta.file_type();
-        let kind = if t.is_file() {
-            return Ok(());
-        } else if t.is_dir() {
-            "a directory"
-        } else if t.is_fifo() {
-            "a FIFO (named pipe)"
-        } else if t.is_socket() {
-            "a socket"
-        } else {
-            "a device or other special file"
-        };
-        Err(JournalError::NotAFile { path: path.to_path_buf(), kind })
+    use std::os::unix::fs::OpenOptionsExt;
+    let special = |meta: &std::fs::Metadata| match crate::diag::special_kind(&meta.file_type()) {
+        None => Ok(()),
+        Some(kind) => Err(JournalError::NotAFile { path: path.to_path_buf(), kind }),
     };
     special(&std::fs::metadata(path).map_err(|e| JournalError::io(path, "open", e))?)?;
     let file = options

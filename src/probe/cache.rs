@@ -19,6 +19,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::kept_drift::KeptFiles;
 use super::sha256_hex;
 use crate::inventory::Host;
 
@@ -104,6 +105,8 @@ pub struct ProbeCache {
     /// Never offer a kept answer, but keep the new ones (`check --fresh`).
     refresh: bool,
     mem: Mutex<HashMap<String, Entry>>,
+    /// The configuration map's file lines ([`super::kept_drift`]), by the same kind of key.
+    files: Mutex<HashMap<String, KeptFiles>>,
 }
 
 impl ProbeCache {
@@ -158,6 +161,35 @@ impl ProbeCache {
     }
 }
 
+impl ProbeCache {
+    /// The configuration map's file lines kept for this host, if any (none when refreshing).
+    pub fn drift_files(&self, host: &Host) -> Option<KeptFiles> {
+        if self.refresh {
+            return None;
+        }
+        let key = key(host, crate::drift::PROBE);
+        let mut mem = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = mem.get(&key) {
+            return Some(e.clone());
+        }
+        let e = self.dir.as_deref().and_then(|d| read_json::<KeptFiles>(&d.join(format!("{key}.files.json"))))?;
+        let e = e.is_sound().then_some(e)?;
+        mem.insert(key, e.clone());
+        Some(e)
+    }
+
+    /// Keeps a host's file lines (replacing its previous ones).
+    pub fn put_drift_files(&self, host: &Host, kept: KeptFiles) {
+        let key = key(host, crate::drift::PROBE);
+        if let Some(dir) = &self.dir
+            && let Err(e) = write(dir, &format!("{key}.files"), &kept)
+        {
+            tracing::warn!("cannot save the probe cache in {}: {e}", dir.display());
+        }
+        self.files.lock().unwrap_or_else(|p| p.into_inner()).insert(key, kept);
+    }
+}
+
 /// One key per host as reached (name, address, user, port) and probe script: another
 /// patchdeck version's script, or another host behind a reused name, never matches.
 fn key(host: &Host, script: &str) -> String {
@@ -166,15 +198,18 @@ fn key(host: &Host, script: &str) -> String {
     sha256_hex(format!("{}\0{}\0{user}\0{port}\0{}", host.name, host.address, sha256_hex(script.as_bytes())).as_bytes())
 }
 
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
 fn read(path: &Path) -> Option<Entry> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let e: Entry = serde_json::from_str(&text).ok()?;
+    let e: Entry = read_json(path)?;
     let ok = e.format == FORMAT && is_digest(&e.state) && e.content.as_deref().is_none_or(is_digest);
     ok.then_some(e)
 }
 
 /// Written to a temporary file then renamed, so a reader never sees half an entry.
-fn write(dir: &Path, key: &str, entry: &Entry) -> std::io::Result<()> {
+fn write(dir: &Path, key: &str, entry: &impl Serialize) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!("{key}.{}.tmp", std::process::id()));
     std::fs::write(&tmp, serde_json::to_vec(entry)?)?;

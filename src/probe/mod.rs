@@ -14,6 +14,7 @@
 
 pub mod cache;
 mod fingerprint;
+pub mod kept_drift;
 pub mod share;
 
 use std::collections::BTreeMap;
@@ -104,6 +105,26 @@ pub fn command_with(
     mode: Mode,
     known_state: Option<&str>,
 ) -> Command {
+    command_knowing(managers, fingerprints, timeout, mode, Known { state: known_state, drift_files: None })
+}
+
+/// What the operator kept from a host's last probe, sent so the host can skip what has not
+/// changed: its package state ([`cache`]) and its configuration files ([`kept_drift`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Known<'a> {
+    pub state: Option<&'a str>,
+    pub drift_files: Option<&'a str>,
+}
+
+/// The probe command, with what was kept from the host's last probe.
+pub fn command_knowing(
+    managers: &Managers,
+    fingerprints: &[Fingerprint],
+    timeout: Duration,
+    mode: Mode,
+    known: Known<'_>,
+) -> Command {
+    let known_state = known.state;
     let mut script = String::from("export LC_ALL=C LANG=C LANGUAGE=C\n");
     match mode {
         Mode::Full => {}
@@ -117,6 +138,9 @@ pub fn command_with(
     script.push('\n');
     // The configuration map, in a section of its own (not wanted right after a change).
     if mode != Mode::Installed {
+        if let Some(d) = known.drift_files.filter(|d| cache::is_digest(d)) {
+            script.push_str(&format!("PD_KNOWN_DRIFT_FILES={d}\n"));
+        }
         script.push_str(&format!("echo '{SECTION_MARK}{}'\n{}", crate::drift::SECTION, crate::drift::PROBE.trim_end()));
         script.push('\n');
     }
@@ -209,7 +233,8 @@ pub async fn probe_host_with(
 ) -> Result<(HostFacts, Resolver), ProbeError> {
     let mode = if mode == Mode::Digests { Mode::Full } else { mode };
     let kept = cache.filter(|_| mode == Mode::Full).and_then(|c| c.get(host, &managers.probe_script()));
-    let raw = exec_probe(transport, managers, host, fingerprints, timeout, mode, kept.as_ref()).await?;
+    let raw = exec_probe(transport, managers, host, fingerprints, timeout, mode, Kept { answer: kept.as_ref(), cache })
+        .await?;
     match settle(managers, host, fingerprints, mode, cache, kept, raw)? {
         Settled::Done { facts, resolver, .. } => Ok((*facts, resolver)),
         Settled::Deferred { .. } => Err(deferred_unasked(host)),
@@ -232,6 +257,14 @@ struct Raw {
     line: cache::StateLine,
 }
 
+/// What the operator kept for a host: the resolver's answer it sends the state of, and the
+/// cache holding that and the configuration map's file lines.
+#[derive(Clone, Copy)]
+pub(crate) struct Kept<'a> {
+    pub answer: Option<&'a cache::Entry>,
+    pub cache: Option<&'a ProbeCache>,
+}
+
 /// Runs the probe once; `kept`'s state goes with it so an unchanged host can say so.
 async fn exec_probe(
     transport: &dyn Transport,
@@ -240,9 +273,13 @@ async fn exec_probe(
     fingerprints: &[Fingerprint],
     timeout: Duration,
     mode: Mode,
-    kept: Option<&cache::Entry>,
+    kept: Kept<'_>,
 ) -> Result<Raw, ProbeError> {
-    let cmd = command_with(managers, fingerprints, timeout, mode, kept.map(|e| e.state.as_str()));
+    let Kept { answer: kept, cache } = kept;
+    let kept_files = cache.filter(|_| mode != Mode::Installed).and_then(|c| c.drift_files(host));
+    let known =
+        Known { state: kept.map(|e| e.state.as_str()), drift_files: kept_files.as_ref().map(|k| k.digest.as_str()) };
+    let cmd = command_knowing(managers, fingerprints, timeout, mode, known);
     let out = transport.exec(host, &cmd).await?;
     if !out.success() {
         let stderr = crate::safe_text::for_terminal(out.stderr_lossy().trim());
@@ -259,9 +296,42 @@ async fn exec_probe(
             ),
         });
     }
-    let sections = split_sections(&out.stdout_lossy());
+    let mut sections = split_sections(&out.stdout_lossy());
+    settle_drift_files(host, cache, kept_files.as_ref(), &mut sections)?;
     let line = cache::StateLine::parse(sections.get(cache::STATE_SECTION).map(String::as_str));
     Ok(Raw { sections, line })
+}
+
+/// Puts the kept configuration-file lines back into the `drift` section where the host said
+/// they stand, or keeps the fresh ones it sent (a finished section only) for next time.
+fn settle_drift_files(
+    host: &Host,
+    cache: Option<&ProbeCache>,
+    kept: Option<&kept_drift::KeptFiles>,
+    sections: &mut BTreeMap<String, String>,
+) -> Result<(), ProbeError> {
+    let Some(body) = sections.get_mut(crate::drift::SECTION) else { return Ok(()) };
+    match kept_drift::restore(body, kept) {
+        Ok(Some(whole)) => *body = whole,
+        Ok(None) => {
+            if let (Some(c), kept_drift::FilesLine::Fresh(Some(digest))) = (cache, kept_drift::FilesLine::parse(body))
+                && body.lines().any(|l| l == "end")
+            {
+                c.put_drift_files(host, kept_drift::KeptFiles::from_body(digest, body));
+            }
+        }
+        Err(kept_drift::NotSent) => {
+            return Err(ProbeError::Parse {
+                host: host.name.clone(),
+                source: ParseError::Malformed {
+                    command: "probe".into(),
+                    detail: "the host said its configuration files are unchanged, but not since the state we sent"
+                        .into(),
+                },
+            });
+        }
+    }
+    Ok(())
 }
 
 /// What a probe came to.
@@ -510,6 +580,110 @@ mod tests {
             let err = probe_host_with(&t, &liar, &host, &[], Duration::from_secs(10), Mode::Full, c).await.unwrap_err();
             assert!(err.to_string().contains("unchanged, but not the one we sent"), "{err}");
         }
+    }
+
+    /// The local machine playing a host whose `/etc` is `etc` (the drift part reads it there;
+    /// paths come back as under `/etc`); keeps each probe's output to see what was sent.
+    struct EtcAt {
+        etc: std::path::PathBuf,
+        local: crate::transport::local::LocalTransport,
+        outputs: std::sync::Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Transport for EtcAt {
+        fn kind(&self) -> &'static str {
+            "etc-at"
+        }
+        async fn exec(&self, host: &Host, cmd: &Command) -> Result<crate::transport::Output, TransportError> {
+            let etc = self.etc.display().to_string();
+            let script = cmd.script.replace("pd_d_etc=/etc", &format!("pd_d_etc='{etc}'"));
+            let mut out = self.local.exec(host, &Command { script, ..cmd.clone() }).await?;
+            out.stdout = String::from_utf8_lossy(&out.stdout).replace(&etc, "/etc").into_bytes();
+            self.outputs.lock().unwrap().push(out.stdout_lossy());
+            Ok(out)
+        }
+        async fn close(&self) {}
+    }
+
+    #[tokio::test]
+    async fn the_configuration_files_are_read_again_only_when_their_metadata_moved() {
+        let tmp = tempfile::tempdir().unwrap();
+        let etc = tmp.path().join("etc");
+        std::fs::create_dir_all(etc.join("sysctl.d")).unwrap();
+        std::fs::write(etc.join("hostname"), "prod1\n").unwrap();
+        std::fs::write(etc.join("sysctl.d/60-x.conf"), "vm.swappiness = 10\n").unwrap();
+        let t = EtcAt {
+            etc: etc.clone(),
+            local: crate::transport::local::LocalTransport::new(),
+            outputs: Default::default(),
+        };
+        let played = tmp.path().join("played");
+        std::fs::create_dir_all(&played).unwrap();
+        std::fs::write(played.join("state"), format!("{:064x}", 1)).unwrap();
+        std::fs::write(played.join("upgrade"), "").unwrap();
+        let pm = PlayedHost { dir: played, liar: false, defers: false }.managers();
+        let host = Host::named("prod1");
+        let cache = ProbeCache::persistent(tmp.path().join("cache"));
+        let probe = |cache| probe_host_with(&t, &pm, &host, &[], Duration::from_secs(30), Mode::Full, cache);
+        let sent_files = |i: usize| {
+            let out = &t.outputs.lock().unwrap()[i];
+            let unchanged = out.lines().any(|l| l.starts_with("files\tunchanged\t"));
+            (unchanged, out.contains("/etc/sysctl.d/60-x.conf"))
+        };
+        let sysctl = |f: &HostFacts| f.drift.as_ref().unwrap().items["/etc/sysctl.d/60-x.conf"].value.clone();
+
+        let (first, _) = probe(Some(&cache)).await.unwrap();
+        assert_eq!(sent_files(0), (false, true), "first contact: the file lines are sent");
+        // Nothing moved: the host leaves the file lines out, the kept ones make the same map.
+        let (second, _) = probe(Some(&cache)).await.unwrap();
+        assert_eq!(sent_files(1), (true, false));
+        assert_eq!(second.drift, first.drift);
+        // ... also for a new process reading the kept file.
+        let reread = ProbeCache::persistent(tmp.path().join("cache"));
+        let (third, _) = probe(Some(&reread)).await.unwrap();
+        assert_eq!((sent_files(2), &third.drift), ((true, false), &first.drift));
+        // Same size, same second: still a new checksum (ctime and the nanoseconds moved).
+        std::fs::write(etc.join("sysctl.d/60-x.conf"), "vm.swappiness = 60\n").unwrap();
+        let (moved, _) = probe(Some(&cache)).await.unwrap();
+        assert_eq!(sent_files(3), (false, true));
+        assert_ne!(sysctl(&moved), sysctl(&first));
+        // A new file under /etc is seen at once.
+        std::fs::write(etc.join("sysctl.d/70-new.conf"), "x = 1\n").unwrap();
+        let (added, _) = probe(Some(&cache)).await.unwrap();
+        assert!(added.drift.as_ref().unwrap().items.contains_key("/etc/sysctl.d/70-new.conf"));
+        // A refreshing cache (`check --fresh`) sends nothing it kept.
+        let refreshing = ProbeCache::persistent(tmp.path().join("cache")).refreshing();
+        probe(Some(&refreshing)).await.unwrap();
+        assert_eq!(sent_files(5), (false, true));
+        // A host claiming "unchanged" for a digest it was not sent is refused.
+        let liar = EtcAt {
+            etc: etc.clone(),
+            local: crate::transport::local::LocalTransport::new(),
+            outputs: Default::default(),
+        };
+        let forged = PlayedHost { dir: tmp.path().join("played"), liar: false, defers: false }.managers();
+        let lie = format!("printf 'files\\tunchanged\\t%s\\n' {:064x}\nexit 0\n", 9);
+        struct Lying<'a>(&'a EtcAt, String);
+        #[async_trait::async_trait]
+        impl Transport for Lying<'_> {
+            fn kind(&self) -> &'static str {
+                "lying"
+            }
+            async fn exec(&self, host: &Host, cmd: &Command) -> Result<crate::transport::Output, TransportError> {
+                let script = cmd.script.replace("pd_d_etc=/etc", &format!("{}\npd_d_etc=/etc", self.1));
+                self.0.exec(host, &Command { script, ..cmd.clone() }).await
+            }
+            async fn close(&self) {}
+        }
+        let err =
+            probe_host_with(&Lying(&liar, lie), &forged, &host, &[], Duration::from_secs(30), Mode::Full, Some(&cache))
+                .await
+                .unwrap_err();
+        assert!(
+            err.to_string().contains("configuration files are unchanged, but not since the state we sent"),
+            "{err}"
+        );
     }
 
     /// Runs every host's probe on this machine with `PD_PLAYED` set to the host's directory.

@@ -35,7 +35,7 @@ use std::time::Duration;
 use tokio::sync::{OnceCell, Semaphore, SemaphorePermit};
 
 use super::{
-    HostFacts, Mode, ProbeCache, ProbeError, Resolver, Settled, exec_probe, insert_resolver, parse_sections,
+    HostFacts, Kept, Mode, ProbeCache, ProbeError, Resolver, Settled, exec_probe, insert_resolver, parse_sections,
     probe_host_with, settle,
 };
 use crate::inventory::Host;
@@ -130,7 +130,16 @@ pub async fn probe_host_shared(
     let script = managers.probe_script();
     let kept = cache.and_then(|c| c.get(host, &script));
     let mut place = sharing.place().await;
-    let raw = exec_probe(transport, managers, host, fingerprints, timeout, Mode::Digests, kept.as_ref()).await?;
+    let raw = exec_probe(
+        transport,
+        managers,
+        host,
+        fingerprints,
+        timeout,
+        Mode::Digests,
+        Kept { answer: kept.as_ref(), cache },
+    )
+    .await?;
     let settled = settle(managers, host, fingerprints, Mode::Digests, cache, kept.clone(), raw)?;
     let (mut sections, state, content, manager) = match settled {
         Settled::Done { facts, resolver, .. } => return Ok(own((*facts, resolver))),
@@ -143,61 +152,64 @@ pub async fn probe_host_shared(
     let key: Key = (manager.to_string(), content.clone());
     let pm = managers.named(manager).map_err(|source| ProbeError::Parse { host: host.name.clone(), source })?;
 
-    let (answer, resolver) =
-        if let Some(k) = kept.filter(|k| k.manager == manager && k.content.as_deref() == Some(content.as_str())) {
-            // Its own answer for this very content (the files were rewritten, not changed).
-            (Answer { from: host.name.clone(), sections: k.sections }, Resolver::Reused)
-        } else if let Some(a) = sharing.known.get(&key) {
-            (a.clone(), Resolver::Shared)
-        } else {
-            let mut mine = None;
-            let (cell, first) = sharing.claim(&key);
+    let (answer, resolver) = if let Some(k) =
+        kept.filter(|k| k.manager == manager && k.content.as_deref() == Some(content.as_str()))
+    {
+        // Its own answer for this very content (the files were rewritten, not changed).
+        (Answer { from: host.name.clone(), sections: k.sections }, Resolver::Reused)
+    } else if let Some(a) = sharing.known.get(&key) {
+        (a.clone(), Resolver::Shared)
+    } else {
+        let mut mine = None;
+        let (cell, first) = sharing.claim(&key);
+        if !first {
+            // Another host asks its resolver for this content: wait for it without holding a place.
+            place = None;
+        }
+        // The first to claim a digest also starts filling its cell right away (no await in
+        // between); should it be cancelled, a waiting host's init runs instead: no answer,
+        // each asks its own resolver.
+        let init = async {
             if !first {
-                // Another host asks its resolver for this content: wait for it without holding a place.
-                place = None;
+                return None;
             }
-            // The first to claim a digest also starts filling its cell right away (no await in
-            // between); should it be cancelled, a waiting host's init runs instead: no answer,
-            // each asks its own resolver.
-            let init = async {
-                if !first {
-                    return None;
+            // This host asks for everyone with this content digest.
+            let asked =
+                exec_probe(transport, managers, host, fingerprints, timeout, Mode::Full, Kept { answer: None, cache })
+                    .await;
+            let settled = asked.and_then(|raw| settle(managers, host, fingerprints, Mode::Full, cache, None, raw));
+            let (result, answer) = match settled {
+                Ok(Settled::Done { facts, resolver: Resolver::Ran, content: again, answer }) => {
+                    // Only if it still printed the content digest (and manager) its clones printed.
+                    let same = again.as_deref() == Some(content.as_str()) && facts.manager == manager;
+                    let answer = same.then(|| Answer { from: host.name.clone(), sections: answer });
+                    (Ok((*facts, Resolver::Ran)), answer)
                 }
-                // This host asks for everyone with this content digest.
-                let asked = exec_probe(transport, managers, host, fingerprints, timeout, Mode::Full, None).await;
-                let settled = asked.and_then(|raw| settle(managers, host, fingerprints, Mode::Full, cache, None, raw));
-                let (result, answer) = match settled {
-                    Ok(Settled::Done { facts, resolver: Resolver::Ran, content: again, answer }) => {
-                        // Only if it still printed the content digest (and manager) its clones printed.
-                        let same = again.as_deref() == Some(content.as_str()) && facts.manager == manager;
-                        let answer = same.then(|| Answer { from: host.name.clone(), sections: answer });
-                        (Ok((*facts, Resolver::Ran)), answer)
-                    }
-                    Ok(Settled::Done { facts, resolver, .. }) => (Ok((*facts, resolver)), None),
-                    Ok(Settled::Deferred { .. }) => (Err(super::deferred_unasked(host)), None),
-                    Err(e) => (Err(e), None),
-                };
-                mine = Some(result);
-                answer
+                Ok(Settled::Done { facts, resolver, .. }) => (Ok((*facts, resolver)), None),
+                Ok(Settled::Deferred { .. }) => (Err(super::deferred_unasked(host)), None),
+                Err(e) => (Err(e), None),
             };
-            let answer = cell.get_or_init(|| init).await.clone();
-            if let Some(result) = mine {
-                return result.map(own);
-            }
-            match answer {
-                Some(a) => (a, Resolver::Shared),
-                // The host that asked could not serve the others: each asks its own resolver.
-                None => {
-                    let _place = match place {
-                        Some(p) => Some(p),
-                        None => sharing.place().await,
-                    };
-                    return probe_host_with(transport, managers, host, fingerprints, timeout, Mode::Full, cache)
-                        .await
-                        .map(own);
-                }
-            }
+            mine = Some(result);
+            answer
         };
+        let answer = cell.get_or_init(|| init).await.clone();
+        if let Some(result) = mine {
+            return result.map(own);
+        }
+        match answer {
+            Some(a) => (a, Resolver::Shared),
+            // The host that asked could not serve the others: each asks its own resolver.
+            None => {
+                let _place = match place {
+                    Some(p) => Some(p),
+                    None => sharing.place().await,
+                };
+                return probe_host_with(transport, managers, host, fingerprints, timeout, Mode::Full, cache)
+                    .await
+                    .map(own);
+            }
+        }
+    };
 
     insert_resolver(pm, &mut sections, &answer.sections);
     let facts = parse_sections(pm, fingerprints, &sections)

@@ -117,6 +117,11 @@ build_pd_web() {
   sed "s/@VERSION@/$v/" "$FLEET_SRC/pd-web/pd-web-render" >"$x/pkg/usr/sbin/pd-web-render"
   chmod 755 "$x/pkg/usr/sbin/pd-web-render"
   echo "pd-web $v: patchdeck test fleet package" >"$x/pkg/usr/share/doc/pd-web/README"
+  # A conffile, the same in both versions: prod-drift changes it locally (a modified conffile
+  # of a package the window upgrades), and dpkg keeps the change without asking.
+  mkdir -p "$x/pkg/etc/pd-web"
+  install -m 644 "$FLEET_SRC/pd-web/pd-web.conf" "$x/pkg/etc/pd-web/pd-web.conf"
+  echo /etc/pd-web/pd-web.conf >"$x/pkg/DEBIAN/conffiles"
   dpkg-deb --root-owner-group -b "$x/pkg" "$out/" >/dev/null
 }
 

@@ -17,8 +17,9 @@
 #   prod-newer   /srv/pdrepo-newer enabled (an extra apt source): less +pd2 instead of the
 #                tested +pd1
 #   prod-drift   /etc/network/interfaces differs from staging's; so do, with no fingerprint
-#                naming them, /etc/sysctl.d/60-patchdeck.conf (only here) and /etc/login.defs
-#                (a conffile of login, changed locally)
+#                naming them, /etc/sysctl.d/60-patchdeck.conf (only here), /etc/login.defs
+#                (a conffile of login, changed locally) and /etc/pd-web/pd-web.conf (a
+#                conffile of pd-web, which the window upgrades, changed locally)
 #   prod-breaks  /etc/pd-web/local.conf: clean at check time, but pd-web 1.1's postinst
 #                removes its page, so the http health check fails after the update
 # Every host has less +pd1 and pd-web 1.1 pending from /srv/pdrepo, and keeps the Debian
@@ -168,7 +169,8 @@ plant() {
       # Drift no [[fingerprint]] names, found by the configuration map: a sysctl file, and a
       # conffile (login's) changed locally.
       printf 'vm.swappiness = 10\n' >"$root/etc/sysctl.d/60-patchdeck.conf"
-      printf '\n# changed by hand on prod-drift\nUMASK 027\n' >>"$root/etc/login.defs" ;;
+      printf '\n# changed by hand on prod-drift\nUMASK 027\n' >>"$root/etc/login.defs"
+      printf '# changed by hand on prod-drift\nPD_WEB_INDEX=home.html\n' >>"$root/etc/pd-web/pd-web.conf" ;;
     prod-breaks)
       mkdir -p "$root/etc/pd-web"
       printf '# local pd-web settings (1.0 format)\nPD_WEB_TITLE="shop"\n' >"$root/etc/pd-web/local.conf" ;;

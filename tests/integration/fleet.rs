@@ -179,8 +179,8 @@ fn fleet_end_to_end() {
 }
 
 /// Drift nobody listed (issue 16): with no `[[fingerprint]]` at all, `check` names every
-/// planted configuration difference under its area (prod-drift's network file, sysctl file
-/// and locally changed conffile; prod-newer's extra apt source; prod-breaks' local pd-web
+/// planted configuration difference under its area (prod-drift's network file, sysctl file,
+/// a locally changed conffile of login and one of pd-web, which the window upgrades; prod-newer's extra apt source; prod-breaks' local pd-web
 /// settings), nothing on prod-clean, and none of what differs per host by nature (name,
 /// hosts file, sshd_config naming the host's own address, ssh host keys).
 #[test]
@@ -220,6 +220,7 @@ fn fleet_drift_nobody_listed() {
             vec![
                 ("drift_config", "/etc/login.defs"),
                 ("drift_networking", "/etc/network/interfaces"),
+                ("drift_conffile", "/etc/pd-web/pd-web.conf"),
                 ("drift_kernel", "/etc/sysctl.d/60-patchdeck.conf"),
             ],
         ),
@@ -242,13 +243,14 @@ fn fleet_drift_nobody_listed() {
         "! /etc/network/interfaces (networking): 1 host differs from staging:",
         "! /etc/apt/sources.list.d/pdrepo-newer.list (sources): 1 host differs from",
         "~ /etc/sysctl.d/60-patchdeck.conf (kernel): 1 host differs from staging:",
+        "! /etc/pd-web/pd-web.conf (conffiles): 1 host differs from staging:",
     ] {
         assert!(
             report_text.lines().any(|l| l.trim_start().starts_with(line.trim_start())),
             "{line:?} in\n{report_text}"
         );
     }
-    assert_eq!(report["drift"].as_array().unwrap().len(), 5, "{}", report["drift"]);
+    assert_eq!(report["drift"].as_array().unwrap().len(), 6, "{}", report["drift"]);
 
     // With the fleet's own runbook, the fingerprinted network file is judged by its
     // fingerprint alone (what fleet_end_to_end expects of the same fleet).
@@ -261,7 +263,7 @@ fn fleet_drift_nobody_listed() {
     let listed_text = text(&out.stdout);
     for line in [
         "STOP prod-newer   1 tested, 1 version mismatch, 1 sources drift, health ok",
-        "STOP prod-drift   2 tested, 1 config drift, 1 other config drift, 1 kernel drift, health ok",
+        "STOP prod-drift   2 tested, 1 config drift, 1 other config drift, 1 modified conffile, 1 kernel drift, health ok",
         "WARN prod-breaks  2 tested, 1 other config drift, health ok",
     ] {
         assert!(listed_text.lines().any(|l| l == line), "missing {line:?} in\n{listed_text}");
@@ -381,7 +383,7 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
         "STOP prod-newer   1 tested, 1 version mismatch, 1 sources drift, health ok",
         // The network file is a fingerprint here: judged by it alone. The rest is found by
         // the configuration map (see fleet_drift_nobody_listed).
-        "STOP prod-drift   2 tested, 1 config drift, 1 other config drift, 1 kernel drift, health ok",
+        "STOP prod-drift   2 tested, 1 config drift, 1 other config drift, 1 modified conffile, 1 kernel drift, health ok",
         "WARN prod-breaks  2 tested, 1 other config drift, health ok",
     ] {
         assert!(report_text.lines().any(|l| l == line), "missing {line:?} in\n{report_text}");

@@ -408,6 +408,7 @@ fn capture_check_and_faults(fleet: &Fleet) -> Baseline {
             [
                 pair("config_drift", "file:/etc/network/interfaces"),
                 pair("drift_config", "/etc/login.defs"),
+                pair("drift_conffile", "/etc/pd-web/pd-web.conf"),
                 pair("drift_kernel", "/etc/sysctl.d/60-patchdeck.conf"),
             ]
             .concat(),
@@ -991,7 +992,8 @@ rollback = "true"
     let text_rb = std::fs::read_to_string(&rb).unwrap();
     let fingerprint = "[[fingerprint]]\npath = \"/etc/network/interfaces\"";
     assert!(text_rb.contains(fingerprint), "{text_rb}");
-    let accepted = "[drift]\nnetworking = \"ignore\"\nconfig = \"ignore\"\nkernel = \"ignore\"\n";
+    let accepted =
+        "[drift]\nnetworking = \"ignore\"\nconffiles = \"ignore\"\nconfig = \"ignore\"\nkernel = \"ignore\"\n";
     std::fs::write(&rb, text_rb.replace(fingerprint, accepted)).unwrap();
     let before: Vec<String> = hosts.iter().map(|h| fleet.installed(h)).collect();
     fleet.exec_ok("prod-clean", "touch /etc/pd-fail-here");

@@ -33,17 +33,22 @@ cd "$D"
 grep -c '^\[drift' tested-after.toml | sed 's/^/drift entries in the after baseline: /' || true
 XDG_CACHE_HOME=$D/cache-before "$BEFORE" check --fresh=per-host bench-before.toml >/dev/null || true
 XDG_CACHE_HOME=$D/cache-after "$AFTER" check --fresh=per-host bench-after.toml >/dev/null || true
-declare -A T
+declare -A T C
 for ((r = 1; r <= RUNS; r++)); do
   for v in before after; do
     bin=$BEFORE; [ $v = after ] && bin=$AFTER
-    s=$(date +%s.%N)
-    XDG_CACHE_HOME=$D/cache-$v "$bin" check bench-$v.toml >"$D/out-$v.txt" || true
-    e=$(date +%s.%N)
-    T[$v]+="$(echo "$e - $s" | bc) "
+    # Wall time, and the CPU time of patchdeck and its ssh clients (the operator's side,
+    # less sensitive than wall time to other work on the machine).
+    TIMEFORMAT='%R %U %S'
+    t=$( { time XDG_CACHE_HOME=$D/cache-$v "$bin" check bench-$v.toml >"$D/out-$v.txt" 2>/dev/null || true; } 2>&1)
+    read -r wall user sys <<<"$t"
+    T[$v]+="$wall "
+    C[$v]+="$(echo "$user + $sys" | bc) "
   done
 done
+median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {printf "median %.2f s (min %.2f, max %.2f)", a[int((NR+1)/2)], a[1], a[NR]}'; }
 for v in before after; do
-  echo "$v: ${T[$v]}" ; echo "${T[$v]}" | tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {printf "  median %.2f s (min %.2f, max %.2f)\n", a[int((NR+1)/2)], a[1], a[NR]}'
+  echo "$v: wall ${T[$v]}"; echo "  wall $(echo "${T[$v]}" | median)"
+  echo "  operator CPU $(echo "${C[$v]}" | median)"
 done
 tail -3 "$D/out-after.txt"

@@ -170,6 +170,7 @@ fn network(map: &mut DriftMap, id: &Identity, lists: &BTreeMap<&str, Vec<String>
     if !resolv.is_empty() {
         put(map, "net:resolver".into(), Area::Networking, resolv.join("; "));
     }
+    let digits_name = id.names.iter().any(|n| numeric(n));
     for l in list("sysctl") {
         let Some((path, value)) = l.split_once(':') else { continue };
         let Some(key) = path.strip_prefix("/proc/sys/") else { continue };
@@ -177,7 +178,10 @@ fn network(map: &mut DriftMap, id: &Identity, lists: &BTreeMap<&str, Vec<String>
         if VOLATILE_SYSCTL_SUFFIXES.iter().any(|s| key.ends_with(s)) || key.chars().any(crate::safe_text::is_hidden) {
             continue;
         }
-        put(map, format!("sysctl:{key}"), Area::Networking, squash(&id.text(value)));
+        // Most values are numbers, which name no host (unless one is named by digits):
+        // only the others are normalized (a thousand lines per host, on every check).
+        let value = if numeric(value) && !digits_name { squash(value) } else { squash(&id.text(value)) };
+        put(map, format!("sysctl:{key}"), Area::Networking, value);
     }
     for (kind, key) in [("nft", "net:firewall nft"), ("iptables", "net:firewall iptables")] {
         let rules: Vec<String> = list(kind)
@@ -190,6 +194,11 @@ fn network(map: &mut DriftMap, id: &Identity, lists: &BTreeMap<&str, Vec<String>
             put(map, key.into(), Area::Networking, format!("{} lines, {}", rules.len(), digest(&rules.join("\n"))));
         }
     }
+}
+
+/// Digits, signs and blanks only.
+fn numeric(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b' ' | b'\t'))
 }
 
 /// Route lifetimes count down by themselves.
@@ -283,6 +292,21 @@ mod tests {
         assert_eq!(item("service:multi-user.target.wants/ssh.service").value, "enabled");
         assert!(!m.items.contains_key("sysctl:net.netfilter.nf_conntrack_count"), "volatile");
         assert!(!m.items.contains_key("/etc/x") && !m.items.contains_key("relative"), "bad lines skipped");
+    }
+
+    #[test]
+    fn sysctl_numbers_are_kept_as_they_are_unless_a_name_is_digits() {
+        let body = |name: &str| {
+            format!(
+                "id\tname\t{name}\nsysctl\t/proc/sys/net/ipv4/tcp_rmem:4096\t131072  6291456\nsysctl\t/proc/sys/net/core/x:123\nend\n"
+            )
+        };
+        let m = parse(Some(&body("web1"))).unwrap();
+        assert_eq!(m.items["sysctl:net.ipv4.tcp_rmem"].value, "4096 131072 6291456");
+        assert_eq!(m.items["sysctl:net.core.x"].value, "123");
+        // A host named "123": its name in a value is its own, as anywhere else.
+        let m = parse(Some(&body("123"))).unwrap();
+        assert_eq!(m.items["sysctl:net.core.x"].value, crate::drift::normalize::SELF);
     }
 
     #[test]

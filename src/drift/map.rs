@@ -310,6 +310,15 @@ mod tests {
     }
 
     #[test]
+    fn the_probe_leaves_out_the_same_volatile_sysctls() {
+        // Left out on the host too, so their ticking does not move the digest that lets an
+        // unchanged host skip sending its sysctls (src/probe/kept_drift.rs).
+        for suffix in VOLATILE_SYSCTL_SUFFIXES {
+            assert!(super::super::PROBE.contains(&format!("-e '{suffix}:'")), "{suffix} in probe.sh's filter");
+        }
+    }
+
+    #[test]
     fn no_map_without_the_section_or_its_end() {
         assert_eq!(parse(None), None);
         assert_eq!(parse(Some("id\tname\tx\n")), None, "cut short");

@@ -53,7 +53,8 @@ if [ -r "$pd_d_etc/machine-id" ] && read -r pd_d_v <"$pd_d_etc/machine-id" 2>/de
 # inputs are /etc's files and dpkg's database; a digest of their metadata (path, size,
 # mtime, ctime, inode, mode, owner: ctime cannot be set back by hand) and of this host's
 # names is cheap. When it equals the one patchdeck kept with the lines from last time
-# (PD_KNOWN_DRIFT_FILES), the host says `unchanged` and the kept lines stand.
+# (PD_KNOWN_DRIFT_FILES), the host says `unchanged` and the kept lines stand
+# (src/probe/kept_drift.rs).
 # Without GNU find's -printf (busybox) or stat -c, no digest: the lines are always sent.
 pd_d_fd=''
 if [ "$(find "$pd_d_etc" -maxdepth 0 -printf x 2>/dev/null)" = x ] && stat -c %Z / >/dev/null 2>&1; then
@@ -68,9 +69,9 @@ fi
 pd_d_fd=${pd_d_fd%% *}
 case "$pd_d_fd" in *[!0-9a-f]*|'') pd_d_fd='' ;; esac
 if [ ${#pd_d_fd} -eq 64 ] && [ "$pd_d_fd" = "${PD_KNOWN_DRIFT_FILES:-}" ]; then
-  printf 'files\tunchanged\t%s\n' "$pd_d_fd"
+  printf 'kept\tfiles\tunchanged\t%s\n' "$pd_d_fd"
 else
-printf 'files\tfresh\t%s\n' "$pd_d_fd"
+printf 'kept\tfiles\tfresh\t%s\n' "$pd_d_fd"
 
 # Conffiles of installed packages with the package's md5 (obsolete ones left out).
 pd_d_cf=''
@@ -124,10 +125,26 @@ fi
     echo '@@pd-drift-kind:rule'; ip rule show
   fi
   if [ -r "$pd_d_etc/resolv.conf" ]; then echo '@@pd-drift-kind:resolv'; grep -v '^[[:space:]]*[#;]' "$pd_d_etc/resolv.conf"; fi
-  if [ -d /proc/sys/net ]; then echo '@@pd-drift-kind:sysctl'; grep -r '' /proc/sys/net; fi
   if pd_d_has nft; then echo '@@pd-drift-kind:nft'; nft list ruleset; fi
   if pd_d_has iptables-save; then echo '@@pd-drift-kind:iptables'; iptables-save; fi
 } 2>/dev/null | awk '/^@@pd-drift-kind:[a-z0-9]+$/ { k = substr($0, 17); next } k != "" { print k "\t" $0 }'
+
+# `net.*` sysctls: a thousand values, sent only when their digest moved (as the files are).
+# Values that change by themselves are left out here, so that the digest does not move
+# with them (the same list as VOLATILE_SYSCTL_SUFFIXES in src/drift/map.rs).
+if [ -d /proc/sys/net ]; then
+  pd_d_sys=$(grep -r '' /proc/sys/net 2>/dev/null | grep -v -e '_count:' -e 'rss_key:' -e 'fastopen_key:' \
+    -e 'stable_secret:' -e 'hash_secret:')
+  pd_d_sd=$(printf '%s\n' "$pd_d_sys" | sha256sum 2>/dev/null)
+  pd_d_sd=${pd_d_sd%% *}
+  case "$pd_d_sd" in *[!0-9a-f]*|'') pd_d_sd='' ;; esac
+  if [ ${#pd_d_sd} -eq 64 ] && [ "$pd_d_sd" = "${PD_KNOWN_DRIFT_SYSCTL:-}" ]; then
+    printf 'kept\tsysctl\tunchanged\t%s\n' "$pd_d_sd"
+  else
+    printf 'kept\tsysctl\tfresh\t%s\n' "$pd_d_sd"
+    printf '%s\n' "$pd_d_sys" | awk 'NF { print "sysctl\t" $0 }'
+  fi
+fi
 
 # The running kernel, its command line, and the services enabled at boot.
 printf 'kernel\trelease\t%s\n' "$(uname -r 2>/dev/null)"

@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use super::kept_drift::KeptFiles;
+use super::kept_drift::KeptParts;
 use super::sha256_hex;
 use crate::inventory::Host;
 
@@ -105,8 +105,8 @@ pub struct ProbeCache {
     /// Never offer a kept answer, but keep the new ones (`check --fresh`).
     refresh: bool,
     mem: Mutex<HashMap<String, Entry>>,
-    /// The configuration map's file lines ([`super::kept_drift`]), by the same kind of key.
-    files: Mutex<HashMap<String, KeptFiles>>,
+    /// The configuration map's kept parts ([`super::kept_drift`]), by the same kind of key.
+    drift: Mutex<HashMap<String, KeptParts>>,
 }
 
 impl ProbeCache {
@@ -162,31 +162,31 @@ impl ProbeCache {
 }
 
 impl ProbeCache {
-    /// The configuration map's file lines kept for this host, if any (none when refreshing).
-    pub fn drift_files(&self, host: &Host) -> Option<KeptFiles> {
+    /// The configuration map's parts kept for this host, if any (none when refreshing).
+    pub fn drift_parts(&self, host: &Host) -> Option<KeptParts> {
         if self.refresh {
             return None;
         }
         let key = key(host, crate::drift::PROBE);
-        let mut mem = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        let mut mem = self.drift.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = mem.get(&key) {
             return Some(e.clone());
         }
-        let e = self.dir.as_deref().and_then(|d| read_json::<KeptFiles>(&d.join(format!("{key}.files.json"))))?;
+        let e = self.dir.as_deref().and_then(|d| read_json::<KeptParts>(&d.join(format!("{key}.drift.json"))))?;
         let e = e.is_sound().then_some(e)?;
         mem.insert(key, e.clone());
         Some(e)
     }
 
-    /// Keeps a host's file lines (replacing its previous ones).
-    pub fn put_drift_files(&self, host: &Host, kept: KeptFiles) {
+    /// Keeps a host's parts (replacing its previous ones).
+    pub fn put_drift_parts(&self, host: &Host, kept: KeptParts) {
         let key = key(host, crate::drift::PROBE);
         if let Some(dir) = &self.dir
-            && let Err(e) = write(dir, &format!("{key}.files"), &kept)
+            && let Err(e) = write(dir, &format!("{key}.drift"), &kept)
         {
             tracing::warn!("cannot save the probe cache in {}: {e}", dir.display());
         }
-        self.files.lock().unwrap_or_else(|p| p.into_inner()).insert(key, kept);
+        self.drift.lock().unwrap_or_else(|p| p.into_inner()).insert(key, kept);
     }
 }
 

@@ -105,15 +105,16 @@ pub fn command_with(
     mode: Mode,
     known_state: Option<&str>,
 ) -> Command {
-    command_knowing(managers, fingerprints, timeout, mode, Known { state: known_state, drift_files: None })
+    command_knowing(managers, fingerprints, timeout, mode, Known { state: known_state, drift: None })
 }
 
 /// What the operator kept from a host's last probe, sent so the host can skip what has not
-/// changed: its package state ([`cache`]) and its configuration files ([`kept_drift`]).
+/// changed: its package state ([`cache`]) and its configuration map's costly parts
+/// ([`kept_drift`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Known<'a> {
     pub state: Option<&'a str>,
-    pub drift_files: Option<&'a str>,
+    pub drift: Option<&'a kept_drift::KeptParts>,
 }
 
 /// The probe command, with what was kept from the host's last probe.
@@ -138,8 +139,10 @@ pub fn command_knowing(
     script.push('\n');
     // The configuration map, in a section of its own (not wanted right after a change).
     if mode != Mode::Installed {
-        if let Some(d) = known.drift_files.filter(|d| cache::is_digest(d)) {
-            script.push_str(&format!("PD_KNOWN_DRIFT_FILES={d}\n"));
+        for part in kept_drift::Part::ALL {
+            if let Some(d) = known.drift.and_then(|k| k.digest(part)).filter(|d| cache::is_digest(d)) {
+                script.push_str(&format!("{}={d}\n", part.known_variable()));
+            }
         }
         script.push_str(&format!("echo '{SECTION_MARK}{}'\n{}", crate::drift::SECTION, crate::drift::PROBE.trim_end()));
         script.push('\n');
@@ -276,9 +279,8 @@ async fn exec_probe(
     kept: Kept<'_>,
 ) -> Result<Raw, ProbeError> {
     let Kept { answer: kept, cache } = kept;
-    let kept_files = cache.filter(|_| mode != Mode::Installed).and_then(|c| c.drift_files(host));
-    let known =
-        Known { state: kept.map(|e| e.state.as_str()), drift_files: kept_files.as_ref().map(|k| k.digest.as_str()) };
+    let kept_drift = cache.filter(|_| mode != Mode::Installed).and_then(|c| c.drift_parts(host));
+    let known = Known { state: kept.map(|e| e.state.as_str()), drift: kept_drift.as_ref() };
     let cmd = command_knowing(managers, fingerprints, timeout, mode, known);
     let out = transport.exec(host, &cmd).await?;
     if !out.success() {
@@ -297,39 +299,37 @@ async fn exec_probe(
         });
     }
     let mut sections = split_sections(&out.stdout_lossy());
-    settle_drift_files(host, cache, kept_files.as_ref(), &mut sections)?;
+    settle_drift_parts(host, cache, kept_drift.as_ref(), &mut sections)?;
     let line = cache::StateLine::parse(sections.get(cache::STATE_SECTION).map(String::as_str));
     Ok(Raw { sections, line })
 }
 
-/// Puts the kept configuration-file lines back into the `drift` section where the host said
-/// they stand, or keeps the fresh ones it sent (a finished section only) for next time.
-fn settle_drift_files(
+/// Puts the kept lines of the configuration map's parts back into the `drift` section where
+/// the host said they stand, and keeps the whole section's parts (a finished section only)
+/// for next time.
+fn settle_drift_parts(
     host: &Host,
     cache: Option<&ProbeCache>,
-    kept: Option<&kept_drift::KeptFiles>,
+    kept: Option<&kept_drift::KeptParts>,
     sections: &mut BTreeMap<String, String>,
 ) -> Result<(), ProbeError> {
     let Some(body) = sections.get_mut(crate::drift::SECTION) else { return Ok(()) };
-    match kept_drift::restore(body, kept) {
-        Ok(Some(whole)) => *body = whole,
-        Ok(None) => {
-            if let (Some(c), kept_drift::FilesLine::Fresh(Some(digest))) = (cache, kept_drift::FilesLine::parse(body))
-                && body.lines().any(|l| l == "end")
-            {
-                c.put_drift_files(host, kept_drift::KeptFiles::from_body(digest, body));
-            }
-        }
-        Err(kept_drift::NotSent) => {
-            return Err(ProbeError::Parse {
-                host: host.name.clone(),
-                source: ParseError::Malformed {
-                    command: "probe".into(),
-                    detail: "the host said its configuration files are unchanged, but not since the state we sent"
-                        .into(),
-                },
-            });
-        }
+    *body = kept_drift::restore(body, kept).map_err(|kept_drift::NotSent(part)| ProbeError::Parse {
+        host: host.name.clone(),
+        source: ParseError::Malformed {
+            command: "probe".into(),
+            detail: format!(
+                "the host said its configuration map's {} are unchanged, but not since the state we sent",
+                part.name()
+            ),
+        },
+    })?;
+    if let Some(c) = cache
+        && body.lines().any(|l| l == "end")
+        && let Some(now) = kept_drift::KeptParts::from_body(body)
+        && kept != Some(&now)
+    {
+        c.put_drift_parts(host, now);
     }
     Ok(())
 }
@@ -628,21 +628,43 @@ mod tests {
         let probe = |cache| probe_host_with(&t, &pm, &host, &[], Duration::from_secs(30), Mode::Full, cache);
         let sent_files = |i: usize| {
             let out = &t.outputs.lock().unwrap()[i];
-            let unchanged = out.lines().any(|l| l.starts_with("files\tunchanged\t"));
+            let unchanged = out.lines().any(|l| l.starts_with("kept\tfiles\tunchanged\t"));
             (unchanged, out.contains("/etc/sysctl.d/60-x.conf"))
         };
         let sysctl = |f: &HostFacts| f.drift.as_ref().unwrap().items["/etc/sysctl.d/60-x.conf"].value.clone();
+        // This machine's own network and sysctls are in the map too, and may move while
+        // the test runs (another test adding an address): the files are compared.
+        let files = |f: &HostFacts| {
+            let items = &f.drift.as_ref().unwrap().items;
+            items
+                .iter()
+                .filter(|(k, _)| k.starts_with("/etc/"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<Vec<_>>()
+        };
+        // The sysctls: sent, or said unchanged and left out, never both; and kept either way.
+        let sysctls_sent_or_kept = |i: usize, f: &HostFacts| {
+            let out = &t.outputs.lock().unwrap()[i];
+            let unchanged = out.lines().any(|l| l.starts_with("kept\tsysctl\tunchanged\t"));
+            let sent = out.lines().any(|l| l.starts_with("sysctl\t"));
+            let mapped = f.drift.as_ref().unwrap().items.keys().any(|k| k.starts_with("sysctl:net."));
+            assert!(unchanged != sent && mapped, "probe {i}: unchanged {unchanged}, sent {sent}, mapped {mapped}");
+            unchanged
+        };
 
         let (first, _) = probe(Some(&cache)).await.unwrap();
         assert_eq!(sent_files(0), (false, true), "first contact: the file lines are sent");
         // Nothing moved: the host leaves the file lines out, the kept ones make the same map.
         let (second, _) = probe(Some(&cache)).await.unwrap();
         assert_eq!(sent_files(1), (true, false));
-        assert_eq!(second.drift, first.drift);
+        assert_eq!(files(&second), files(&first));
+        assert!(!sysctls_sent_or_kept(0, &first), "first contact: the sysctls are sent");
+        sysctls_sent_or_kept(1, &second);
         // ... also for a new process reading the kept file.
         let reread = ProbeCache::persistent(tmp.path().join("cache"));
         let (third, _) = probe(Some(&reread)).await.unwrap();
-        assert_eq!((sent_files(2), &third.drift), ((true, false), &first.drift));
+        assert_eq!((sent_files(2), files(&third)), ((true, false), files(&first)));
+        sysctls_sent_or_kept(2, &third);
         // Same size, same second: still a new checksum (ctime and the nanoseconds moved).
         std::fs::write(etc.join("sysctl.d/60-x.conf"), "vm.swappiness = 60\n").unwrap();
         let (moved, _) = probe(Some(&cache)).await.unwrap();
@@ -663,7 +685,7 @@ mod tests {
             outputs: Default::default(),
         };
         let forged = PlayedHost { dir: tmp.path().join("played"), liar: false, defers: false }.managers();
-        let lie = format!("printf 'files\\tunchanged\\t%s\\n' {:064x}\nexit 0\n", 9);
+        let lie = format!("printf 'kept\\tfiles\\tunchanged\\t%s\\n' {:064x}\n", 9);
         struct Lying<'a>(&'a EtcAt, String);
         #[async_trait::async_trait]
         impl Transport for Lying<'_> {
@@ -681,7 +703,7 @@ mod tests {
                 .await
                 .unwrap_err();
         assert!(
-            err.to_string().contains("configuration files are unchanged, but not since the state we sent"),
+            err.to_string().contains("configuration map's files are unchanged, but not since the state we sent"),
             "{err}"
         );
     }

@@ -230,10 +230,13 @@ fn answer(
         }
         Purpose::HostLock(op) => Ok(lock_answer(h, op)),
         Purpose::ReadFile { path } => Ok(read_answer(h, path)),
-        Purpose::Shell => match h.commands.get(cmd.script.trim()) {
-            Some(out) => Ok(ok(format!("{out}\n"))),
-            None => Ok(ok(String::new())),
-        },
+        // An on-host check is its command behind the PATH line ([`crate::health::on_host_check`]).
+        Purpose::Shell => {
+            match h.commands.get(cmd.script.strip_prefix(crate::health::SBIN_ON_PATH).unwrap_or(&cmd.script).trim()) {
+                Some(out) => Ok(ok(format!("{out}\n"))),
+                None => Ok(ok(String::new())),
+            }
+        }
     }
 }
 

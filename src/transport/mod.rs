@@ -6,6 +6,7 @@
 //! [`pool`] bounds how many hosts are worked on at once; [`stream`] cuts output into lines
 //! while a command runs.
 
+pub(crate) mod jump;
 pub mod local;
 pub mod pool;
 pub mod ssh;
@@ -162,6 +163,9 @@ pub enum TransportError {
     Timeout { host: String, after: Duration, what: String },
     #[error("{host}: connection lost while running a command ({detail}); its outcome is unknown")]
     ConnectionLost { host: String, detail: String },
+    /// A jump host in front of `host` failed; `cause` names that hop and says why.
+    #[error("{host}: through the jump host {cause}")]
+    Jump { host: String, cause: Box<TransportError> },
     #[error("{host}: {detail}")]
     Other { host: String, detail: String },
 }
@@ -176,6 +180,7 @@ impl TransportError {
             | TransportError::SudoRefused { host, .. }
             | TransportError::Timeout { host, .. }
             | TransportError::ConnectionLost { host, .. }
+            | TransportError::Jump { host, .. }
             | TransportError::Other { host, .. } => host,
         }
     }

@@ -105,6 +105,12 @@ pub fn command_with(
     known_state: Option<&str>,
 ) -> Command {
     let mut script = String::from("export LC_ALL=C LANG=C LANGUAGE=C\n");
+    // Fingerprints are read as the window's commands run: as root (through `sudo -n` when
+    // the host uses sudo, see `exec_probe`), with root's command directories on PATH.
+    script.push_str(
+        "PATH=\"$PATH:/usr/local/sbin:/usr/sbin:/sbin\"\n\
+         if [ -n \"${PD_SUDO:-}\" ] && [ \"$(id -u)\" != 0 ]; then pd_root='sudo -n'; else pd_root=; fi\n",
+    );
     match mode {
         Mode::Full => {}
         Mode::Installed => script.push_str("PD_PROBE_MODE=installed\n"),
@@ -242,7 +248,10 @@ async fn exec_probe(
     mode: Mode,
     kept: Option<&cache::Entry>,
 ) -> Result<Raw, ProbeError> {
-    let cmd = command_with(managers, fingerprints, timeout, mode, kept.map(|e| e.state.as_str()));
+    let mut cmd = command_with(managers, fingerprints, timeout, mode, kept.map(|e| e.state.as_str()));
+    if host.sudo {
+        cmd.script = format!("PD_SUDO=1\n{}", cmd.script);
+    }
     let out = transport.exec(host, &cmd).await?;
     if !out.success() {
         let stderr = crate::safe_text::for_terminal(out.stderr_lossy().trim());

@@ -46,6 +46,9 @@ pub enum Purpose {
     /// Read one file to show it (a drifted file beside staging's: [`crate::drift::fetch`]).
     /// Read-only and never journaled.
     ReadFile { path: String },
+    /// Whether `sudo -n` works unattended for what the window runs ([`crate::check::sudo`]).
+    /// Read-only, asked by `check` on hosts that use sudo.
+    SudoCheck,
 }
 
 impl Purpose {
@@ -59,7 +62,8 @@ impl Purpose {
             | Purpose::Restore
             | Purpose::Reboot
             | Purpose::HostLock(_)
-            | Purpose::ReadFile { .. } => stream::KEPT_BYTES,
+            | Purpose::ReadFile { .. }
+            | Purpose::SudoCheck => stream::KEPT_BYTES,
         }
     }
 }

@@ -58,7 +58,7 @@ pub fn command(programs: &[String], timeout: Duration) -> Command {
          if [ \"$(id -u)\" = 0 ]; then echo root; exit 0; fi\n\
          if ! command -v sudo >/dev/null 2>&1; then echo nosudo; exit 0; fi\n\
          if ! pd_out=$({SUDO_FORM} 'exit 0' 2>&1 </dev/null); then\n\
-           printf 'refused %s\\n' \"$(printf '%s\\n' \"$pd_out\" | head -n 1)\"\n\
+           printf '%s\\n' \"$pd_out\" | head -n 5 | sed 's/^/refused /'\n\
            pd_out=$(sudo -n -l sh 2>&1 </dev/null) || printf 'list %s\\n' \"$(printf '%s\\n' \"$pd_out\" | head -n 1)\"\n\
            exit 0\n\
          fi\n\
@@ -80,10 +80,23 @@ pub fn parse(stdout: &str) -> Option<Answer> {
         "nosudo" => return Some(Answer::NoSudo),
         "works" => {}
         _ => {
-            let complaint = crate::safe_text::for_terminal(first.strip_prefix("refused ")?.trim());
-            // `list` with nothing after it: `sudo -n -l sh` failed without a word.
-            let not_allowed = lines.any(|l| l.trim_end() == "list");
-            return Some(Answer::Refused { complaint, not_allowed });
+            // Up to five lines of complaint; sudo may open with a warning ("unable to
+            // resolve host") before saying why it refused: the line naming a cause wins.
+            let mut complaints = vec![first.strip_prefix("refused ")?.trim().to_string()];
+            let mut not_allowed = false;
+            for l in lines {
+                if let Some(c) = l.strip_prefix("refused ") {
+                    complaints.push(c.trim().to_string());
+                }
+                // `list` with nothing after it: `sudo -n -l sh` failed without a word.
+                not_allowed |= l.trim_end() == "list";
+            }
+            let complaint = complaints
+                .iter()
+                .find(|c| !matches!(cause(c), Cause::Other(_)))
+                .or_else(|| complaints.iter().find(|c| !c.contains("unable to resolve host")))
+                .unwrap_or(&complaints[0]);
+            return Some(Answer::Refused { complaint: crate::safe_text::for_terminal(complaint), not_allowed });
         }
     }
     let (mut hidden, mut secure_path) = (Vec::new(), String::new());
@@ -255,7 +268,12 @@ mod tests {
         assert_eq!(parse("root\n"), Some(Answer::Root));
         assert_eq!(parse("nosudo\n"), Some(Answer::NoSudo));
         assert_eq!(parse("banner\n"), None);
-        let refused = parse("refused sudo: a password is required\nlist sudo: a password is required\n").unwrap();
+        // Captured on the test fleet: sudo in a chroot warns about the kernel's host name first.
+        let refused = parse(
+            "refused sudo: unable to resolve host vm: Name or service not known\n\
+             refused sudo: a password is required\nlist sudo: a password is required\n",
+        )
+        .unwrap();
         let f = findings(&refused, "deploy");
         assert_eq!((f.len(), f[0].class, f[0].verdict), (1, Class::SudoUnusable, Some(OnDivergence::Stop)));
         assert_eq!(f[0].here.as_deref(), Some("password needed"));

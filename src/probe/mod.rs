@@ -123,7 +123,10 @@ pub fn command_with(
     script.push('\n');
     // The configuration map, in a section of its own (not wanted right after a change).
     if mode != Mode::Installed {
-        script.push_str(&format!("echo '{SECTION_MARK}{}'\n{}", crate::drift::SECTION, crate::drift::PROBE.trim_end()));
+        // As root where the host uses sudo (`$pd_root`), like the fingerprints: a map read
+        // by a non-root login would miss what only root can read (root-only sysctls, files).
+        let drift = crate::transport::ssh::sh_quote(crate::drift::PROBE.trim_end());
+        script.push_str(&format!("echo '{SECTION_MARK}{}'\n$pd_root sh -c {drift}", crate::drift::SECTION));
         script.push('\n');
     }
     for (i, fp) in fingerprints.iter().enumerate() {

@@ -29,6 +29,11 @@ fn trimmed(out: &Output) -> String {
         .join("\n")
 }
 
+/// stdout with its wrapping undone (words joined by single spaces), to find a sentence.
+fn one_line(out: &Output) -> String {
+    text(&out.stdout).split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn versions(dpkg: &str) -> BTreeMap<String, String> {
     dpkg.lines().filter_map(|l| l.split_once('\t')).map(|(n, v)| (n.to_string(), v.to_string())).collect()
 }
@@ -176,6 +181,33 @@ timeout = "3s"
     let stdout = text(&out.stdout);
     assert!(stdout.contains("SUDO UNUSABLE") && stdout.contains("sudo needs a password for deploy"), "{stdout}");
     assert_eq!(fleet.installed("prod-sudopw"), before);
+
+    // sudoers says requiretty for deploy: a stop naming it and the line that lifts it.
+    let tty = "/etc/sudoers.d/pd-requiretty";
+    fleet.exec_ok("prod-sudo", &format!("echo 'Defaults:deploy requiretty' >{tty} && chmod 440 {tty}"));
+    let out = fleet.patchdeck(&["check", sudo_rb.to_str().unwrap()]);
+    fleet.exec_ok("prod-sudo", &format!("rm {tty}"));
+    eprintln!("check of prod-sudo with requiretty:\n{}", trimmed(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", trimmed(&out));
+    assert!(one_line(&out).contains("add `Defaults:deploy !requiretty`"), "{}", trimmed(&out));
+
+    // A step's program that deploy's PATH finds (/usr/games) but sudo's secure_path does not:
+    // a stop naming the program and the directory to add, before the window.
+    fleet.exec_ok(
+        "prod-sudo",
+        "printf '#!/bin/sh\\nexit 0\\n' >/usr/games/pd-migrate && chmod 755 /usr/games/pd-migrate",
+    );
+    let steps = "[[step]]\nname = \"migrate\"\nrun = \"pd-migrate --all\"\nrollback = \"true\"\n";
+    let hidden_rb = window(&fleet, "reach-hidden", "prod-sudo", Some(steps));
+    let out = fleet.patchdeck(&["check", hidden_rb.to_str().unwrap()]);
+    fleet.exec_ok("prod-sudo", "rm /usr/games/pd-migrate");
+    eprintln!("check of prod-sudo with a step's program outside secure_path:\n{}", trimmed(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", trimmed(&out));
+    let stdout = one_line(&out);
+    assert!(
+        stdout.contains("pd-migrate SUDO UNUSABLE") && stdout.contains("add /usr/games to `Defaults secure_path`"),
+        "{stdout}"
+    );
 
     fleet.down();
 }

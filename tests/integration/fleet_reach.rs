@@ -190,6 +190,13 @@ timeout = "3s"
     eprintln!("check of prod-sudo with requiretty:\n{}", trimmed(&out));
     assert_eq!(out.status.code(), Some(3), "{}", trimmed(&out));
     assert!(one_line(&out).contains("add `Defaults:deploy !requiretty`"), "{}", trimmed(&out));
+    // On-host health checks go through sudo too (here refused as the window would be).
+    assert!(
+        one_line(&out)
+            .contains("health \"dpkg is consistent\" fails before any change exit 1: sudo: sorry, you must have a tty"),
+        "{}",
+        trimmed(&out)
+    );
 
     // A step's program that deploy's PATH finds (/usr/games) but sudo's secure_path does not:
     // a stop naming the program and the directory to add, before the window.

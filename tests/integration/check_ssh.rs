@@ -146,6 +146,15 @@ fn one_pending_update(dir: &Path) -> PathBuf {
     conf
 }
 
+/// A baseline captured on staging with nothing tested: every pending update is untested.
+fn write_empty_baseline(dir: &Path) {
+    std::fs::write(
+        dir.join("tested.toml"),
+        "host = \"staging\"\ncaptured_at = \"2026-11-22T00:00:00Z\"\nsource = \"pending\"\n",
+    )
+    .unwrap();
+}
+
 fn sha256_file(path: &Path) -> String {
     let out = Command::new("sha256sum").arg(path).output().unwrap();
     text(&out.stdout).split_whitespace().next().unwrap().to_string()
@@ -228,11 +237,7 @@ fn connection_failures_are_distinct_and_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let fp = dir.path().join("f");
     std::fs::write(&fp, "x").unwrap();
-    std::fs::write(
-        dir.path().join("tested.toml"),
-        "host = \"staging\"\ncaptured_at = \"2026-11-22T00:00:00Z\"\nsource = \"pending\"\n",
-    )
-    .unwrap();
+    write_empty_baseline(dir.path());
 
     let good_known_hosts = sshd.known_hosts();
     let good_key = sshd.client_key();
@@ -329,11 +334,7 @@ fn hostile_host_output_is_refused_and_never_executed() {
     let dir = tempfile::tempdir().unwrap();
     let fp = dir.path().join("f");
     std::fs::write(&fp, "x").unwrap();
-    std::fs::write(
-        dir.path().join("tested.toml"),
-        "host = \"staging\"\ncaptured_at = \"2026-11-22T00:00:00Z\"\nsource = \"pending\"\n",
-    )
-    .unwrap();
+    write_empty_baseline(dir.path());
     let runbook = write_runbook(dir.path(), &sshd, &fp, sshd.host().port.unwrap());
 
     let out = patchdeck(&sshd, &["check", runbook.to_str().unwrap()]);
@@ -372,11 +373,7 @@ fn operator_side_checks_reach_the_hostname_an_ssh_alias_resolves_to() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("ssh_config"), format!("Host web-alias\n  HostName {ip}\n  Port {ssh_port}\n"))
         .unwrap();
-    std::fs::write(
-        dir.path().join("tested.toml"),
-        "host = \"staging\"\ncaptured_at = \"2026-11-22T00:00:00Z\"\nsource = \"pending\"\n",
-    )
-    .unwrap();
+    write_empty_baseline(dir.path());
     let runbook = dir.path().join("runbook.toml");
     std::fs::write(
         &runbook,
@@ -454,7 +451,7 @@ contains = "{{host.name}}"
 /// A runbook whose prod1 is an ssh alias reached through the alias `bastion` (ssh_config
 /// `ProxyJump`, as operators write it); nothing but `ProxyJump` in that ssh_config: the
 /// key and known_hosts come from `--identity` and `--known-hosts` and must reach both hops.
-fn behind_bastion(dir: &Path, bastion: &Sshd, target: &Sshd, extra: &str) -> PathBuf {
+fn behind_bastion(dir: &Path, bastion: &Sshd, target: &Sshd) -> PathBuf {
     let (b, t) = (bastion.host(), target.host());
     std::fs::write(
         dir.join("ssh_config"),
@@ -468,11 +465,7 @@ fn behind_bastion(dir: &Path, bastion: &Sshd, target: &Sshd, extra: &str) -> Pat
         ),
     )
     .unwrap();
-    std::fs::write(
-        dir.join("tested.toml"),
-        "host = \"staging\"\ncaptured_at = \"2026-11-22T00:00:00Z\"\nsource = \"pending\"\n",
-    )
-    .unwrap();
+    write_empty_baseline(dir);
     let runbook = dir.join("runbook.toml");
     std::fs::write(
         &runbook,
@@ -494,7 +487,7 @@ host = "staging"
 [[host]]
 name = "prod1"
 address = "prod1-behind"
-{extra}
+
 [[wave]]
 name = "all"
 hosts = ["prod1"]
@@ -557,7 +550,7 @@ fn through_a_bastion_every_hop_has_our_options_and_failures_name_the_hop() {
     let mut bastion = Sshd::start();
     bastion.authorize(&target.client_key());
     let dir = tempfile::tempdir().unwrap();
-    let runbook = behind_bastion(dir.path(), &bastion, &target, "");
+    let runbook = behind_bastion(dir.path(), &bastion, &target);
     let both = dir.path().join("known_hosts");
     std::fs::write(&both, format!("{}{}", bastion.known_hosts_entry(), target.known_hosts_entry())).unwrap();
 
@@ -622,11 +615,7 @@ fn a_login_whose_sudo_needs_a_password_is_a_stop_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let fp = dir.path().join("f");
     std::fs::write(&fp, "x").unwrap();
-    std::fs::write(
-        dir.path().join("tested.toml"),
-        "host = \"staging\"\ncaptured_at = \"2026-11-22T00:00:00Z\"\nsource = \"pending\"\n",
-    )
-    .unwrap();
+    write_empty_baseline(dir.path());
     let runbook = write_runbook(dir.path(), &sshd, &fp, sshd.host().port.unwrap());
     let rb = std::fs::read_to_string(&runbook).unwrap();
     let prod1 =

@@ -469,8 +469,7 @@ fn behind_bastion(dir: &Path, bastion: &Sshd, target: &Sshd) -> PathBuf {
     let runbook = dir.join("runbook.toml");
     std::fs::write(
         &runbook,
-        format!(
-            r#"
+        r#"
 [window]
 name = "bastion"
 starts = "2026-11-22T22:00:00Z"
@@ -498,9 +497,8 @@ packages = "tested"
 
 [[check]]
 name = "ssh port from here"
-tcp = "{{host.address}}:22"
-"#
-        ),
+tcp = "{host.address}:22"
+"#,
     )
     .unwrap();
     runbook

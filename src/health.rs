@@ -26,6 +26,12 @@ pub trait Prober: Send + Sync {
     async fn operator_address(&self, host: &Host) -> String {
         host.address.clone()
     }
+    /// Why `address` (a `{host.address}`) cannot be reached by name from here, if it cannot:
+    /// say, an ssh alias of a host behind a jump host, whose name only the jump host knows.
+    /// Default: no opinion (the check itself then says what it could not reach).
+    async fn unresolvable(&self, _address: &str) -> Option<String> {
+        None
+    }
 }
 
 /// The real network, from this machine. `{host.address}` in its checks is the machine ssh
@@ -66,6 +72,19 @@ impl Prober for NetProber {
         address
     }
 
+    async fn unresolvable(&self, address: &str) -> Option<String> {
+        // An IP address needs no resolving; a name must resolve here, where the check runs.
+        if address.parse::<std::net::IpAddr>().is_ok() {
+            return None;
+        }
+        let lookup = tokio::net::lookup_host((address, 0));
+        match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
+            Ok(Ok(mut found)) => found.next().is_none().then(|| "no address".into()),
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!("no answer within {RESOLVE_TIMEOUT:?}")),
+        }
+    }
+
     async fn http_get(&self, url: &str, timeout: Duration) -> Result<(u16, String), String> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
@@ -88,6 +107,9 @@ impl Prober for NetProber {
     }
 }
 
+/// How long a name lookup for a check may take.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
+
 fn describe_reqwest(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".into()
@@ -99,13 +121,26 @@ fn describe_reqwest(e: &reqwest::Error) -> String {
 }
 
 /// `host` as operator-side checks see it: its address is the prober's
-/// [`Prober::operator_address`], asked only when a template uses `{host.address}`.
-async fn seen_from_here<'t>(host: &Host, prober: &dyn Prober, templates: impl IntoIterator<Item = &'t String>) -> Host {
+/// [`Prober::operator_address`], asked only when a template uses `{host.address}`. `Err`:
+/// that address cannot be resolved from here, in words telling the operator what to set.
+async fn seen_from_here<'t>(
+    host: &Host,
+    prober: &dyn Prober,
+    templates: impl IntoIterator<Item = &'t String>,
+) -> Result<Host, String> {
     let mut seen = host.clone();
     if templates.into_iter().any(|t| placeholder::used(t).iter().any(|(name, _)| *name == "host.address")) {
         seen.address = prober.operator_address(host).await;
+        if let Some(why) = prober.unresolvable(&seen.address).await {
+            return Err(format!(
+                "{{host.address}} is {:?}, which this machine cannot resolve ({why}); ssh may reach it through a \
+                 jump host that knows the name, but this check runs from here: set `address` for {} in the \
+                 inventory to a name or IP this machine can reach",
+                seen.address, host.name
+            ));
+        }
     }
-    seen
+    Ok(seen)
 }
 
 /// The outcome of one check on one host.
@@ -131,36 +166,24 @@ pub async fn run_check(
     let (ok, detail) = match &check.kind {
         CheckKind::Http { url, expect_status, contains } => {
             let templates = [Some(url), contains.as_ref()];
-            let host = &seen_from_here(host, prober, templates.into_iter().flatten()).await;
-            let url = placeholder::expand_unquoted(url, host, window, None);
-            match prober.http_get(&url, check.timeout).await {
-                Ok((status, body)) => {
-                    let want = contains.as_ref().map(|c| placeholder::expand_unquoted(c, host, window, None));
-                    let status_ok = status == *expect_status;
-                    let body_ok = want.as_ref().is_none_or(|w| body.contains(w.as_str()));
-                    let mut detail = format!("GET {url} -> {status}");
-                    if !status_ok {
-                        detail.push_str(&format!(" (expected {expect_status})"));
-                    }
-                    if let Some(w) = want.filter(|_| !body_ok) {
-                        detail.push_str(&format!(", body lacks {w:?}"));
-                    }
-                    (status_ok && body_ok, detail)
+            match seen_from_here(host, prober, templates.into_iter().flatten()).await {
+                Err(why) => (false, why),
+                Ok(host) => http(check, url, *expect_status, contains.as_ref(), &host, window, prober).await,
+            }
+        }
+        CheckKind::Tcp { address } => match seen_from_here(host, prober, [address]).await {
+            Err(why) => (false, why),
+            Ok(seen) => {
+                let address = placeholder::expand_unquoted(address, &seen, window, None);
+                match prober.tcp_connect(&address, check.timeout).await {
+                    Ok(()) => (true, format!("tcp {address} open")),
+                    Err(e) => (false, format!("tcp {address}: {e}")),
                 }
-                Err(e) => (false, format!("GET {url}: {e}")),
             }
-        }
-        CheckKind::Tcp { address } => {
-            let address =
-                placeholder::expand_unquoted(address, &seen_from_here(host, prober, [address]).await, window, None);
-            match prober.tcp_connect(&address, check.timeout).await {
-                Ok(()) => (true, format!("tcp {address} open")),
-                Err(e) => (false, format!("tcp {address}: {e}")),
-            }
-        }
+        },
         CheckKind::Run(cmd) => {
             let script = placeholder::expand(cmd, host, window, None);
-            match transport.exec(host, &Command::shell(script, check.timeout)).await {
+            match transport.exec(host, &on_host_check(script, check.timeout)).await {
                 Ok(out) if out.success() => (true, "exit 0".to_string()),
                 Ok(out) => {
                     let tail =
@@ -177,5 +200,44 @@ pub async fn run_check(
         ok,
         detail: crate::safe_text::for_terminal(&detail),
         millis: started.elapsed().as_millis() as u64,
+    }
+}
+
+/// An on-host check as the window's own commands run: as root (through `sudo -n` on a host
+/// that uses sudo) with the sbin directories on PATH, so `nginx -t` is found and can read
+/// what it checks.
+pub fn on_host_check(script: String, timeout: Duration) -> Command {
+    Command { needs_root: true, ..Command::shell(format!("{SBIN_ON_PATH}{script}"), timeout) }
+}
+
+/// The first line of an on-host check's script: root's command directories on PATH.
+pub const SBIN_ON_PATH: &str = "PATH=\"$PATH:/usr/local/sbin:/usr/sbin:/sbin\"; export PATH\n";
+
+/// One http check, `host` already as seen from here.
+async fn http(
+    check: &Check,
+    url: &str,
+    expect_status: u16,
+    contains: Option<&String>,
+    host: &Host,
+    window: &Window,
+    prober: &dyn Prober,
+) -> (bool, String) {
+    let url = placeholder::expand_unquoted(url, host, window, None);
+    match prober.http_get(&url, check.timeout).await {
+        Ok((status, body)) => {
+            let want = contains.as_ref().map(|c| placeholder::expand_unquoted(c, host, window, None));
+            let status_ok = status == expect_status;
+            let body_ok = want.as_ref().is_none_or(|w| body.contains(w.as_str()));
+            let mut detail = format!("GET {url} -> {status}");
+            if !status_ok {
+                detail.push_str(&format!(" (expected {expect_status})"));
+            }
+            if let Some(w) = want.filter(|_| !body_ok) {
+                detail.push_str(&format!(", body lacks {w:?}"));
+            }
+            (status_ok && body_ok, detail)
+        }
+        Err(e) => (false, format!("GET {url}: {e}")),
     }
 }

@@ -2,6 +2,7 @@
 //! every health check once, and say in seconds what differs from what was tested.
 
 mod json;
+pub mod sudo;
 mod text;
 
 use std::sync::Arc;
@@ -177,6 +178,11 @@ async fn check_host(
     let mut diff = diff;
     if reachable {
         diff.findings.extend(lock_finding(transport, host, opts.own_lock.as_ref()).await);
+        if host.sudo {
+            let tools =
+                probed.as_ref().ok().and_then(|f| managers.get(&f.manager)).map_or(&[][..], |m| m.detect().tools);
+            diff.findings.extend(sudo::check(transport, host, &sudo::programs(runbook, tools)).await);
+        }
     }
     let mut checks = Vec::new();
     for check in runbook.checks.iter().filter(|c| reachable || !matches!(c.kind, CheckKind::Run(_))) {

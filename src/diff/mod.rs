@@ -61,6 +61,10 @@ pub enum Class {
     /// Another process holds the package database's lock (apt: dpkg's): a change now would
     /// wait for it or fail.
     DpkgLocked,
+    /// The login uses sudo, and `sudo -n` cannot run what the window runs unattended
+    /// (password needed, `requiretty`, not allowed, no sudo, a program hidden by
+    /// `secure_path`): [`crate::check::sudo`].
+    SudoUnusable,
 }
 
 impl Class {
@@ -79,6 +83,8 @@ impl Class {
             Class::Hostile | Class::Unreachable => Some(OnDivergence::Stop),
             // apt refuses to change anything then: no policy can make it go.
             Class::DpkgBroken | Class::DpkgLocked => Some(OnDivergence::Stop),
+            // Every root command of the window would fail at its first step.
+            Class::SudoUnusable => Some(OnDivergence::Stop),
             // Two windows never change one host at once.
             Class::HostLocked => Some(OnDivergence::Stop),
             Class::DriftNetworking
@@ -127,7 +133,8 @@ impl Class {
             | Class::Hostile
             | Class::Unreachable
             | Class::DpkgBroken
-            | Class::DpkgLocked => '!',
+            | Class::DpkgLocked
+            | Class::SudoUnusable => '!',
             Class::DriftNetworking
             | Class::DriftConffile
             | Class::DriftConfig
@@ -161,6 +168,7 @@ impl Class {
             Class::HostLocked => "LOCKED BY ANOTHER WINDOW",
             Class::DpkgBroken => "DPKG INTERRUPTED",
             Class::DpkgLocked => "DPKG LOCKED",
+            Class::SudoUnusable => "SUDO UNUSABLE",
         }
     }
 }

@@ -363,6 +363,8 @@ fn nominal(purpose: &Purpose) -> Duration {
         Purpose::HostLock(_) => Duration::ZERO,
         // A file read for the operator's eyes, not part of the window.
         Purpose::ReadFile { .. } => Duration::ZERO,
+        // A read-only question before the window.
+        Purpose::SudoCheck => Duration::ZERO,
     }
 }
 

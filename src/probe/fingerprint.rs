@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::runbook::Fingerprint;
+use crate::transport::ssh::sh_quote;
 
 /// A fingerprint as observed on one host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,9 +29,14 @@ pub(super) fn script(fp: &Fingerprint) -> String {
     match fp {
         Fingerprint::Path(path) => {
             let q = shlex::try_quote(path).map(|c| c.into_owned()).unwrap_or_else(|_| "''".into());
-            format!(
+            let read = format!(
                 "if [ ! -e {q} ]; then echo '{MISSING}'; elif [ ! -r {q} ]; then echo '{ERROR} not readable'; \
                  else sha256sum < {q} | cut -d' ' -f1; fi"
+            );
+            // `$pd_root`: `sudo -n` on a host that uses sudo (set by the probe's preamble).
+            format!(
+                "$pd_root sh -c {} 2>/dev/null || echo '{ERROR} cannot be read as root (sudo -n failed)'",
+                sh_quote(&read)
             )
         }
         Fingerprint::Command(cmd) => {
@@ -38,7 +44,7 @@ pub(super) fn script(fp: &Fingerprint) -> String {
             // $(...) keeps the command's exit status; trailing newlines do not matter after
             // normalization, and the error mark is always on a line of its own.
             format!(
-                "pd_out=$(sh -c {q} 2>&1); pd_rc=$?; printf '%s\\n' \"$pd_out\"; [ $pd_rc -eq 0 ] || echo \"{ERROR} exit $pd_rc\""
+                "pd_out=$($pd_root sh -c {q} 2>&1); pd_rc=$?; printf '%s\\n' \"$pd_out\"; [ $pd_rc -eq 0 ] || echo \"{ERROR} exit $pd_rc\""
             )
         }
     }
@@ -113,7 +119,18 @@ mod tests {
 
     #[test]
     fn path_script_quotes_the_path() {
-        let s = script(&Fingerprint::Path("/etc/my file;rm -rf /".into()));
-        assert!(s.contains("'/etc/my file;rm -rf /'"), "{s}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("my file;touch pwned");
+        std::fs::write(&path, "x").unwrap();
+        let fp = Fingerprint::Path(path.display().to_string());
+        let run = |pd_root: &str| {
+            let s = format!("pd_root={pd_root}\n{}", script(&fp));
+            let out = std::process::Command::new("sh").arg("-c").arg(s).current_dir(dir.path()).output().unwrap();
+            parse(&fp, Some(&String::from_utf8_lossy(&out.stdout)))
+        };
+        assert_eq!(run(""), FpValue::Sha256(sha256_hex(b"x")));
+        assert!(!dir.path().join("pwned").exists());
+        // Reading as root failed (here: a `sudo` that refuses): an error, never a value.
+        assert_eq!(run("false"), FpValue::Error("cannot be read as root (sudo -n failed)".into()));
     }
 }

@@ -127,6 +127,12 @@ pub fn command_knowing(
 ) -> Command {
     let known_state = known.state;
     let mut script = String::from("export LC_ALL=C LANG=C LANGUAGE=C\n");
+    // Fingerprints are read as the window's commands run: as root (through `sudo -n` when
+    // the host uses sudo, see `exec_probe`), with root's command directories on PATH.
+    script.push_str(
+        "PATH=\"$PATH:/usr/local/sbin:/usr/sbin:/sbin\"\n\
+         if [ -n \"${PD_SUDO:-}\" ] && [ \"$(id -u)\" != 0 ]; then pd_root='sudo -n'; else pd_root=; fi\n",
+    );
     match mode {
         Mode::Full => {}
         Mode::Installed => script.push_str("PD_PROBE_MODE=installed\n"),
@@ -139,12 +145,18 @@ pub fn command_knowing(
     script.push('\n');
     // The configuration map, in a section of its own (not wanted right after a change).
     if mode != Mode::Installed {
+        // As root where the host uses sudo (`$pd_root`), like the fingerprints: a map read
+        // by a non-root login would miss what only root can read (root-only sysctls, files).
+        // The digests kept from its last probe go inside (sudo passes no environment).
+        let mut drift = String::new();
         for part in kept_drift::Part::ALL {
             if let Some(d) = known.drift.and_then(|k| k.digest(part)).filter(|d| cache::is_digest(d)) {
-                script.push_str(&format!("{}={d}\n", part.known_variable()));
+                drift.push_str(&format!("{}={d}\n", part.known_variable()));
             }
         }
-        script.push_str(&format!("echo '{SECTION_MARK}{}'\n{}", crate::drift::SECTION, crate::drift::PROBE.trim_end()));
+        drift.push_str(crate::drift::PROBE.trim_end());
+        let drift = crate::transport::ssh::sh_quote(&drift);
+        script.push_str(&format!("echo '{SECTION_MARK}{}'\n$pd_root sh -c {drift}", crate::drift::SECTION));
         script.push('\n');
     }
     for (i, fp) in fingerprints.iter().enumerate() {
@@ -281,7 +293,10 @@ async fn exec_probe(
     let Kept { answer: kept, cache } = kept;
     let kept_drift = cache.filter(|_| mode != Mode::Installed).and_then(|c| c.drift_parts(host));
     let known = Known { state: kept.map(|e| e.state.as_str()), drift: kept_drift.as_ref() };
-    let cmd = command_knowing(managers, fingerprints, timeout, mode, known);
+    let mut cmd = command_knowing(managers, fingerprints, timeout, mode, known);
+    if host.sudo {
+        cmd.script = format!("PD_SUDO=1\n{}", cmd.script);
+    }
     let out = transport.exec(host, &cmd).await?;
     if !out.success() {
         let stderr = crate::safe_text::for_terminal(out.stderr_lossy().trim());
@@ -597,7 +612,7 @@ mod tests {
         }
         async fn exec(&self, host: &Host, cmd: &Command) -> Result<crate::transport::Output, TransportError> {
             let etc = self.etc.display().to_string();
-            let script = cmd.script.replace("pd_d_etc=/etc", &format!("pd_d_etc='{etc}'"));
+            let script = cmd.script.replace("pd_d_etc=/etc", &format!("pd_d_etc={etc}"));
             let mut out = self.local.exec(host, &Command { script, ..cmd.clone() }).await?;
             out.stdout = String::from_utf8_lossy(&out.stdout).replace(&etc, "/etc").into_bytes();
             self.outputs.lock().unwrap().push(out.stdout_lossy());
@@ -685,7 +700,7 @@ mod tests {
             outputs: Default::default(),
         };
         let forged = PlayedHost { dir: tmp.path().join("played"), liar: false, defers: false }.managers();
-        let lie = format!("printf 'kept\\tfiles\\tunchanged\\t%s\\n' {:064x}\n", 9);
+        let lie = format!("printf \"kept\\tfiles\\tunchanged\\t%s\\n\" {:064x}\n", 9);
         struct Lying<'a>(&'a EtcAt, String);
         #[async_trait::async_trait]
         impl Transport for Lying<'_> {

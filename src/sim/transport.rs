@@ -133,7 +133,9 @@ impl SimTransport {
             Purpose::Probe { .. } => Duration::from_millis(350),
             Purpose::Install | Purpose::Restore => Duration::from_secs(3),
             Purpose::Reboot => Duration::from_secs(5),
-            Purpose::Shell | Purpose::HostLock(_) | Purpose::ReadFile { .. } => Duration::from_millis(300),
+            Purpose::Shell | Purpose::HostLock(_) | Purpose::ReadFile { .. } | Purpose::SudoCheck => {
+                Duration::from_millis(300)
+            }
         };
         let answer = |h: &mut HostState| {
             answer(h, cmd, keep.as_deref(), &self.managers).map_err(|detail| TransportError::Other {
@@ -230,10 +232,17 @@ fn answer(
         }
         Purpose::HostLock(op) => Ok(lock_answer(h, op)),
         Purpose::ReadFile { path } => Ok(read_answer(h, path)),
-        Purpose::Shell => match h.commands.get(cmd.script.trim()) {
-            Some(out) => Ok(ok(format!("{out}\n"))),
-            None => Ok(ok(String::new())),
-        },
+        // The simulated hosts' sudo works and finds every program.
+        Purpose::SudoCheck => {
+            Ok(ok("works\nsecurepath /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n".into()))
+        }
+        // An on-host check is its command behind the PATH line ([`crate::health::on_host_check`]).
+        Purpose::Shell => {
+            match h.commands.get(cmd.script.strip_prefix(crate::health::SBIN_ON_PATH).unwrap_or(&cmd.script).trim()) {
+                Some(out) => Ok(ok(format!("{out}\n"))),
+                None => Ok(ok(String::new())),
+            }
+        }
     }
 }
 

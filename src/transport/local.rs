@@ -240,6 +240,7 @@ pub(crate) fn purpose_label(purpose: &Purpose) -> &'static str {
         Purpose::Reboot => "reboot",
         Purpose::HostLock(_) => "host lock",
         Purpose::ReadFile { .. } => "file read",
+        Purpose::SudoCheck => "sudo check",
     }
 }
 

@@ -6,6 +6,7 @@
 //! [`pool`] bounds how many hosts are worked on at once; [`stream`] cuts output into lines
 //! while a command runs.
 
+pub(crate) mod jump;
 pub mod local;
 pub mod pool;
 pub mod ssh;
@@ -45,6 +46,9 @@ pub enum Purpose {
     /// Read one file to show it (a drifted file beside staging's: [`crate::drift::fetch`]).
     /// Read-only and never journaled.
     ReadFile { path: String },
+    /// Whether `sudo -n` works unattended for what the window runs ([`crate::check::sudo`]).
+    /// Read-only, asked by `check` on hosts that use sudo.
+    SudoCheck,
 }
 
 impl Purpose {
@@ -58,7 +62,8 @@ impl Purpose {
             | Purpose::Restore
             | Purpose::Reboot
             | Purpose::HostLock(_)
-            | Purpose::ReadFile { .. } => stream::KEPT_BYTES,
+            | Purpose::ReadFile { .. }
+            | Purpose::SudoCheck => stream::KEPT_BYTES,
         }
     }
 }
@@ -162,6 +167,9 @@ pub enum TransportError {
     Timeout { host: String, after: Duration, what: String },
     #[error("{host}: connection lost while running a command ({detail}); its outcome is unknown")]
     ConnectionLost { host: String, detail: String },
+    /// A jump host in front of `host` failed; `cause` names that hop and says why.
+    #[error("{host}: through the jump host {cause}")]
+    Jump { host: String, cause: Box<TransportError> },
     #[error("{host}: {detail}")]
     Other { host: String, detail: String },
 }
@@ -176,6 +184,7 @@ impl TransportError {
             | TransportError::SudoRefused { host, .. }
             | TransportError::Timeout { host, .. }
             | TransportError::ConnectionLost { host, .. }
+            | TransportError::Jump { host, .. }
             | TransportError::Other { host, .. } => host,
         }
     }

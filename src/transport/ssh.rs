@@ -53,6 +53,7 @@ use async_trait::async_trait;
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
 use tokio::sync::Semaphore;
 
+use super::jump::{self, Route};
 use super::local::{SUDO_NEEDS_PASSWORD, first_line, log_end, log_start};
 use super::stream::{Discard, Sink, Stream, pump};
 use super::{Command, Output, Transport, TransportError};
@@ -108,6 +109,8 @@ impl Default for SshOptions {
 pub struct SshTransport {
     options: SshOptions,
     hosts: Mutex<HashMap<ConnKey, Arc<HostConn>>>,
+    /// Numbers the generated ssh_config files of connections through jump hosts.
+    routes: std::sync::atomic::AtomicU64,
     // Declared last: dropped after the sessions (whose own drop removes their subdirectories).
     control_dir: ControlDir,
 }
@@ -131,7 +134,7 @@ impl SshTransport {
     pub fn new(options: SshOptions) -> std::io::Result<Self> {
         check_given_files(&options).map_err(std::io::Error::other)?;
         let control_dir = ControlDir::create(&options.control_parent)?;
-        Ok(Self { options, hosts: Mutex::new(HashMap::new()), control_dir })
+        Ok(Self { options, hosts: Mutex::new(HashMap::new()), routes: Default::default(), control_dir })
     }
 
     /// The private directory holding this transport's control sockets. Every master's
@@ -156,7 +159,9 @@ impl SshTransport {
             .clone()
     }
 
-    fn builder(&self, host: &Host) -> SessionBuilder {
+    /// How to open `host`'s master. Through jump hosts, `route`'s generated config replaces
+    /// `--ssh-config` (it includes it) and carries the jumps ([`jump`]).
+    fn builder(&self, host: &Host, route: Option<&Route>) -> SessionBuilder {
         let o = &self.options;
         let mut b = SessionBuilder::default();
         b.known_hosts_check(o.known_hosts.clone())
@@ -166,15 +171,14 @@ impl SshTransport {
             .control_persist(ControlPersist::IdleFor(
                 NonZeroUsize::new(whole_secs(o.control_persist).as_secs() as usize).unwrap_or(NonZeroUsize::MIN),
             ));
-        if let Some(f) = &o.config_file {
+        if let Some(route) = route {
+            b.config_file(&route.master_config);
+        } else if let Some(f) = &o.config_file {
             b.config_file(f);
         }
         // The host's own key (its inventory entry) beats the one for every host.
         if let Some(k) = host.identity_file.as_ref().or(o.identity_file.as_ref()) {
             b.keyfile(k);
-        }
-        if !host.jump_hosts.is_empty() {
-            b.jump_hosts(&host.jump_hosts);
         }
         if let Some(f) = &o.user_known_hosts_file {
             b.user_known_hosts_file(f);
@@ -202,7 +206,8 @@ impl SshTransport {
                 tokio::spawn(close_session(old));
             }
         }
-        let builder = self.builder(host);
+        let route = self.route(host).await?;
+        let builder = self.builder(host, route.as_ref());
         // ssh's ConnectTimeout bounds TCP connect and the handshake; this backstop bounds
         // everything else (a stuck agent, a server that stalls during authentication).
         let backstop = whole_secs(self.options.connect_timeout) + Duration::from_secs(2);
@@ -210,7 +215,12 @@ impl SshTransport {
         let opening = Instant::now();
         let session = match tokio::time::timeout(backstop, builder.connect(&host.address)).await {
             Ok(Ok(session)) => Arc::new(session),
-            Ok(Err(e)) => return Err(connect_error(&host.name, &error_text(&e))),
+            Ok(Err(e)) => {
+                return Err(match &route {
+                    Some(route) => jump::explain(&host.name, route, &error_text(&e)).await,
+                    None => connect_error(&host.name, &error_text(&e)),
+                });
+            }
             Err(_) => {
                 return Err(TransportError::Timeout {
                     host: host.name.clone(),
@@ -223,6 +233,22 @@ impl SshTransport {
         *conn.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         *master = Some(session.clone());
         Ok(session)
+    }
+
+    /// The jump hosts in front of `host`, with fresh generated configs, or `None` when it
+    /// is reached directly.
+    async fn route(&self, host: &Host) -> Result<Option<Route>, TransportError> {
+        let hops = jump::hops_of(host, &self.options).await?;
+        if hops.is_empty() {
+            return Ok(None);
+        }
+        let n = self.routes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let route =
+            jump::write_route(&self.control_dir.path, n, hops, &self.options).map_err(|e| TransportError::Other {
+                host: host.name.clone(),
+                detail: format!("cannot write the jump hosts' ssh_config: {e}"),
+            })?;
+        Ok(Some(route))
     }
 
     /// Runs `cmd` once on `session`, streaming its output to `sink`; see [`Transport::exec`].

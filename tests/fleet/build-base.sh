@@ -4,7 +4,8 @@
 # The base is `debootstrap --variant=minbase bookworm` from the machine's own mirror plus
 # what the hosts need: openssh-server (each host runs its own sshd), ca-certificates,
 # busybox (its httpd is each host's tiny web server: one small Debian package, already
-# needed by nothing else, and no Python in minbase), and the packages the planted updates
+# needed by nothing else, and no Python in minbase), sudo (the `--reach` hosts' non-root
+# logins use it; up.sh), and the packages the planted updates
 # are about: less (+pd1 for everyone, +pd2 for prod-newer), tree (only on prod-extra) and
 # pd-web (our own two-file package; 1.1 breaks prod-breaks). It also holds the local apt
 # repositories (/srv/pdrepo, /srv/pdrepo-newer): the repacked builds live inside the base,
@@ -36,7 +37,7 @@ EXTRA=${PD_FLEET_EXTRA_PACKAGES:-}
   || die "PD_FLEET_EXTRA_PACKAGES must be comma-separated package names, not: $EXTRA"
 KEY=$( { cat "$FLEET_SRC/build-base.sh" "$FLEET_SRC"/pd-web/*; echo "$MIRROR $SUITE $ARCH ${EXTRA}"; } | sha256sum | cut -c1-16)
 FINAL=$PD_FLEET_CACHE/base-$KEY
-INCLUDE=openssh-server,ca-certificates,busybox,less,tree${EXTRA:+,$EXTRA}
+INCLUDE=openssh-server,ca-certificates,busybox,sudo,less,tree${EXTRA:+,$EXTRA}
 
 if [ -e "$FINAL/.pd-fleet-complete" ]; then printf '%s\n' "$FINAL"; exit 0; fi
 

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Brings up the patchdeck test fleet and prints its directory (see lib.sh for the layout).
 #
-#   tests/fleet/up.sh [--instance NAME] [--hosts N]
+#   tests/fleet/up.sh [--instance NAME] [--hosts N] [--reach]
 #       --instance NAME   default "manual" (env PD_FLEET_INSTANCE)
+#       --reach           also a bastion and two hosts behind it whose login is a non-root
+#                         user with sudo (see "Reach hosts" below); in reach-hosts.toml, not
+#                         in hosts.toml or runbook.toml, so the fleet's own window is as without.
 #       --hosts N         N more prod hosts prod-n001..prod-nN (0..200, default 0), each
 #                         planted with nothing (like prod-clean); they are in hosts.toml and
 #                         fleet.env (HOSTS, EXTRA_HOSTS) and in a last wave "extra" of
@@ -22,6 +25,11 @@
 #                conffile of pd-web, which the window upgrades, changed locally)
 #   prod-breaks  /etc/pd-web/local.conf: clean at check time, but pd-web 1.1's postinst
 #                removes its page, so the http health check fails after the update
+# Reach hosts (--reach), on 127.0.K.240+, each reached as user `deploy` through the bastion
+# (ProxyJump in the generated ssh_config, which names them by address):
+#   bastion      sshd only: the jump host (deploy may log in, forward, nothing else)
+#   prod-sudo    like prod-clean; deploy has passwordless sudo (NOPASSWD: ALL)
+#   prod-sudopw  like prod-clean; deploy's sudo needs a password (which it has none of)
 # Every host has less +pd1 and pd-web 1.1 pending from /srv/pdrepo, and keeps the Debian
 # mirror in its sources, so the installed versions stay installable (rollback).
 # What differs per host and must not count as drift: the name (/etc/hostname, /etc/hosts),
@@ -37,7 +45,8 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --instance) PD_FLEET_INSTANCE=$2; shift 2 ;;
     --hosts) EXTRA=$2; shift 2 ;;
-    *) die "usage: up.sh [--instance NAME] [--hosts N]" ;;
+    --reach) REACH=1; shift ;;
+    *) die "usage: up.sh [--instance NAME] [--hosts N] [--reach]" ;;
   esac
 done
 check_instance
@@ -46,6 +55,8 @@ EXTRA=${EXTRA:-0}
 EXTRA_HOSTS=()
 for ((i = 1; i <= EXTRA; i++)); do EXTRA_HOSTS+=("$(printf 'prod-n%03d' "$i")"); done
 FLEET_HOSTS+=("${EXTRA_HOSTS[@]}")
+REACH_HOSTS=()
+if [ "${REACH:-0}" = 1 ]; then REACH_HOSTS=(bastion prod-sudo prod-sudopw); fi
 for tool in ssh-keygen mount chroot setsid flock; do
   command -v "$tool" >/dev/null || die "$tool is missing (openssh-client, util-linux)"
 done
@@ -70,6 +81,9 @@ addr_of() {
   for i in "${!FLEET_HOSTS[@]}"; do
     if [ "${FLEET_HOSTS[$i]}" = "$1" ]; then echo "127.0.$K.$((10 + i))"; return 0; fi
   done
+  for i in "${!REACH_HOSTS[@]}"; do
+    if [ "${REACH_HOSTS[$i]}" = "$1" ]; then echo "127.0.$K.$((240 + i))"; return 0; fi
+  done
   die "unknown host $1"
 }
 
@@ -79,7 +93,7 @@ free_port_from() {
   local p=$1 h ok
   while [ "$p" -lt 65000 ]; do
     ok=1
-    for h in "${FLEET_HOSTS[@]}"; do port_busy "$(addr_of "$h")" "$p" && ok=0; done
+    for h in "${FLEET_HOSTS[@]}" "${REACH_HOSTS[@]}"; do port_busy "$(addr_of "$h")" "$p" && ok=0; done
     [ $ok -eq 1 ] && { echo "$p"; return; }
     p=$((p + 1))
   done
@@ -91,7 +105,22 @@ WEB_PORT=$(free_port_from $((SSH_PORT + 1)))
 ssh-keygen -q -t ed25519 -N '' -C "patchdeck-fleet-$PD_FLEET_INSTANCE" -f "$DIR/id_ed25519"
 : >"$DIR/known_hosts"
 # The client config patchdeck (and a person) uses for this fleet: isolated from ~/.ssh.
-cat >"$DIR/ssh_config" <<CFG
+# The reach hosts' blocks come first: ssh_config takes the first value it finds.
+: >"$DIR/ssh_config"
+if [ ${#REACH_HOSTS[@]} -gt 0 ]; then
+  cat >>"$DIR/ssh_config" <<CFG
+# --reach: the bastion, and the hosts behind it, all logging in as deploy.
+Host bastion
+  HostName $(addr_of bastion)
+  Port $SSH_PORT
+  User deploy
+Host $(addr_of prod-sudo) $(addr_of prod-sudopw)
+  User deploy
+  ProxyJump bastion
+
+CFG
+fi
+cat >>"$DIR/ssh_config" <<CFG
 Host *
   IdentityFile $DIR/id_ed25519
   IdentitiesOnly yes
@@ -152,6 +181,24 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 SSHD
 }
 
+# A reach host's login: user deploy (home, shell, the fleet key; password field `*`: no
+# password, yet not locked, which sshd without PAM would refuse), and its sudo rule.
+add_deploy() {
+  local h=$1 root
+  root=$(host_root "$h")
+  in_host "$h" useradd -m -s /bin/sh deploy
+  in_host "$h" usermod -p '*' deploy
+  install -d -m 700 "$root/home/deploy/.ssh"
+  install -m 600 "$DIR/id_ed25519.pub" "$root/home/deploy/.ssh/authorized_keys"
+  in_host "$h" chown -R deploy:deploy /home/deploy/.ssh
+  case "$h" in
+    prod-sudo) echo 'deploy ALL=(root) NOPASSWD: ALL' >"$root/etc/sudoers.d/deploy" ;;
+    prod-sudopw) echo 'deploy ALL=(root) ALL' >"$root/etc/sudoers.d/deploy" ;;
+  esac
+  [ -e "$root/etc/sudoers.d/deploy" ] && chmod 440 "$root/etc/sudoers.d/deploy"
+  return 0
+}
+
 # The planted differences (see the header).
 plant() {
   local h=$1 root
@@ -186,6 +233,14 @@ for h in "${FLEET_HOSTS[@]}"; do
   start_sshd "$h"
   start_httpd "$h"
 done
+for h in "${REACH_HOSTS[@]}"; do
+  mount_host "$h"
+  configure_host "$h"
+  add_deploy "$h"
+  plant "$h"
+  start_sshd "$h"
+  [ "$h" = bastion ] || start_httpd "$h"
+done
 
 # The runbook (template with the web port filled in) and its hosts file.
 # The window is placed around now (from five minutes ago, 90 minutes long): a window fixed in
@@ -207,6 +262,17 @@ sed "s/@WEB_PORT@/$WEB_PORT/g" "$FLEET_SRC/drill-runbook.toml" >"$DIR/drill-runb
     printf '\n[[host]]\nname = "%s"\naddress = "%s"\nport = %s\nuser = "root"\n' "$h" "$(addr_of "$h")" "$SSH_PORT"
   done
 } >"$DIR/hosts.toml"
+if [ ${#REACH_HOSTS[@]} -gt 0 ]; then
+  # staging as in hosts.toml (the baseline is captured there), then the hosts behind the
+  # bastion, by address (so checks from here reach them: {host.address} is that address).
+  {
+    echo "# Generated by tests/fleet/up.sh --reach for fleet $PD_FLEET_INSTANCE."
+    printf '\n[[host]]\nname = "staging"\naddress = "%s"\nport = %s\nuser = "root"\n' "$(addr_of staging)" "$SSH_PORT"
+    for h in prod-sudo prod-sudopw; do
+      printf '\n[[host]]\nname = "%s"\naddress = "%s"\nport = %s\nuser = "deploy"\nsudo = true\n' "$h" "$(addr_of "$h")" "$SSH_PORT"
+    done
+  } >"$DIR/reach-hosts.toml"
+fi
 {
   echo "FLEET_DIR=$DIR"
   echo "FLEET_INSTANCE=$PD_FLEET_INSTANCE"
@@ -221,7 +287,8 @@ sed "s/@WEB_PORT@/$WEB_PORT/g" "$FLEET_SRC/drill-runbook.toml" >"$DIR/drill-runb
   echo "WEB_PORT=$WEB_PORT"
   echo "HOSTS=${FLEET_HOSTS[*]}"
   echo "EXTRA_HOSTS=${EXTRA_HOSTS[*]}"
-  for h in "${FLEET_HOSTS[@]}"; do
+  echo "REACH_HOSTS=${REACH_HOSTS[*]}"
+  for h in "${FLEET_HOSTS[@]}" "${REACH_HOSTS[@]}"; do
     echo "HOST_ADDR_${h//-/_}=$(addr_of "$h")"
   done
 } >"$DIR/fleet.env"

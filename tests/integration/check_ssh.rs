@@ -146,6 +146,15 @@ fn one_pending_update(dir: &Path) -> PathBuf {
     conf
 }
 
+/// A baseline captured on staging with nothing tested: every pending update is untested.
+fn write_empty_baseline(dir: &Path) {
+    std::fs::write(
+        dir.join("tested.toml"),
+        "host = \"staging\"\ncaptured_at = \"2026-11-22T00:00:00Z\"\nsource = \"pending\"\n",
+    )
+    .unwrap();
+}
+
 fn sha256_file(path: &Path) -> String {
     let out = Command::new("sha256sum").arg(path).output().unwrap();
     text(&out.stdout).split_whitespace().next().unwrap().to_string()
@@ -228,11 +237,7 @@ fn connection_failures_are_distinct_and_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let fp = dir.path().join("f");
     std::fs::write(&fp, "x").unwrap();
-    std::fs::write(
-        dir.path().join("tested.toml"),
-        "host = \"staging\"\ncaptured_at = \"2026-11-22T00:00:00Z\"\nsource = \"pending\"\n",
-    )
-    .unwrap();
+    write_empty_baseline(dir.path());
 
     let good_known_hosts = sshd.known_hosts();
     let good_key = sshd.client_key();
@@ -329,11 +334,7 @@ fn hostile_host_output_is_refused_and_never_executed() {
     let dir = tempfile::tempdir().unwrap();
     let fp = dir.path().join("f");
     std::fs::write(&fp, "x").unwrap();
-    std::fs::write(
-        dir.path().join("tested.toml"),
-        "host = \"staging\"\ncaptured_at = \"2026-11-22T00:00:00Z\"\nsource = \"pending\"\n",
-    )
-    .unwrap();
+    write_empty_baseline(dir.path());
     let runbook = write_runbook(dir.path(), &sshd, &fp, sshd.host().port.unwrap());
 
     let out = patchdeck(&sshd, &["check", runbook.to_str().unwrap()]);
@@ -372,11 +373,7 @@ fn operator_side_checks_reach_the_hostname_an_ssh_alias_resolves_to() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("ssh_config"), format!("Host web-alias\n  HostName {ip}\n  Port {ssh_port}\n"))
         .unwrap();
-    std::fs::write(
-        dir.path().join("tested.toml"),
-        "host = \"staging\"\ncaptured_at = \"2026-11-22T00:00:00Z\"\nsource = \"pending\"\n",
-    )
-    .unwrap();
+    write_empty_baseline(dir.path());
     let runbook = dir.path().join("runbook.toml");
     std::fs::write(
         &runbook,
@@ -449,4 +446,203 @@ contains = "{{host.name}}"
     );
     let request = server.join().unwrap();
     assert!(request.starts_with("GET /healthz HTTP/1.1\r\n"), "{request}");
+}
+
+/// A runbook whose prod1 is an ssh alias reached through the alias `bastion` (ssh_config
+/// `ProxyJump`, as operators write it); nothing but `ProxyJump` in that ssh_config: the
+/// key and known_hosts come from `--identity` and `--known-hosts` and must reach both hops.
+fn behind_bastion(dir: &Path, bastion: &Sshd, target: &Sshd) -> PathBuf {
+    let (b, t) = (bastion.host(), target.host());
+    std::fs::write(
+        dir.join("ssh_config"),
+        format!(
+            "Host bastion\n  HostName {}\n  Port {}\n  User root\n\n\
+             Host prod1-behind\n  HostName {}\n  Port {}\n  User root\n  ProxyJump bastion\n",
+            b.address,
+            b.port.unwrap(),
+            t.address,
+            t.port.unwrap()
+        ),
+    )
+    .unwrap();
+    write_empty_baseline(dir);
+    let runbook = dir.join("runbook.toml");
+    std::fs::write(
+        &runbook,
+        r#"
+[window]
+name = "bastion"
+starts = "2026-11-22T22:00:00Z"
+ends = "2026-11-22T23:30:00Z"
+rollback_reserve = "20m"
+
+[inventory]
+ssh_config = "ssh_config"
+
+[baseline]
+file = "tested.toml"
+host = "staging"
+
+[[host]]
+name = "prod1"
+address = "prod1-behind"
+
+[[wave]]
+name = "all"
+hosts = ["prod1"]
+
+[[step]]
+name = "apply tested updates"
+packages = "tested"
+
+[[check]]
+name = "ssh port from here"
+tcp = "{host.address}:22"
+"#,
+    )
+    .unwrap();
+    runbook
+}
+
+/// `patchdeck check --json` with only `--identity` and `--known-hosts` (the runbook names the
+/// ssh_config).
+fn check_json(runbook: &Path, identity: &Path, known_hosts: &Path) -> (Option<i32>, serde_json::Value, String) {
+    let dir = runbook.parent().unwrap();
+    let run = |json: bool| {
+        Command::new(env!("CARGO_BIN_EXE_patchdeck"))
+            .arg("--known-hosts")
+            .arg(known_hosts)
+            .arg("--identity")
+            .arg(identity)
+            .args(["--connect-timeout", "5", "check"])
+            .args(json.then_some("--json"))
+            .arg(runbook)
+            .env("NO_COLOR", "1")
+            .env("XDG_CACHE_HOME", dir.join("cache"))
+            .output()
+            .expect("run patchdeck")
+    };
+    let out = run(true);
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
+    let console = run(false);
+    (out.status.code(), json, format!("{}{}", text(&console.stdout), text(&console.stderr)))
+}
+
+fn unreachable_detail(json: &serde_json::Value) -> Option<String> {
+    json["hosts"][0]["diff"]["findings"]
+        .as_array()?
+        .iter()
+        .find(|f| f["class"] == "unreachable")
+        .map(|f| f["detail"].as_str().unwrap().to_string())
+}
+
+/// Through a bastion: `--known-hosts` and `--identity` reach the jump too; a bastion whose
+/// key is unknown, or that is down, is named as the hop that failed, not as prod1's fault;
+/// and a check of `{host.address}` (an alias only ssh_config knows) says so.
+#[test]
+fn through_a_bastion_every_hop_has_our_options_and_failures_name_the_hop() {
+    if !require::sshd() {
+        return;
+    }
+    let target = Sshd::start();
+    let mut bastion = Sshd::start();
+    bastion.authorize(&target.client_key());
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = behind_bastion(dir.path(), &bastion, &target);
+    let both = dir.path().join("known_hosts");
+    std::fs::write(&both, format!("{}{}", bastion.known_hosts_entry(), target.known_hosts_entry())).unwrap();
+
+    // Both keys known in --known-hosts, one --identity for both: prod1 is reached.
+    let (_, json, console) = check_json(&runbook, &target.client_key(), &both);
+    let trimmed: Vec<&str> = console.lines().filter(|l| !l.contains("UNTESTED")).collect();
+    eprintln!("check through the bastion (untested packages left out):\n{}", trimmed.join("\n"));
+    assert_eq!(unreachable_detail(&json), None, "{json}");
+    let checks = json["hosts"][0]["checks"].as_array().unwrap();
+    let detail = checks[0]["detail"].as_str().unwrap();
+    assert_eq!(checks[0]["ok"], false);
+    assert!(
+        detail.contains("\"prod1-behind\", which this machine cannot resolve")
+            && detail.contains("set `address` for prod1"),
+        "{detail}"
+    );
+
+    // The bastion's key is not in --known-hosts (prod1's is): the bastion is named.
+    let only_target = dir.path().join("known_hosts_target");
+    std::fs::write(&only_target, target.known_hosts_entry()).unwrap();
+    let (code, json, console) = check_json(&runbook, &target.client_key(), &only_target);
+    eprintln!("check with the bastion's host key unknown:\n{console}");
+    assert_eq!(code, Some(1), "{json}");
+    let detail = unreachable_detail(&json).expect("prod1 unreachable");
+    assert!(
+        detail.starts_with("prod1: through the jump host bastion: host key is not in known_hosts")
+            && detail.contains(&format!("[{}]:{}", bastion.host().address, bastion.host().port.unwrap())),
+        "{detail}"
+    );
+    assert!(console.contains("through the jump host bastion"), "{console}");
+
+    // prod1's key unknown behind a working bastion: prod1's own fault, not the bastion's.
+    let only_bastion = dir.path().join("known_hosts_bastion");
+    std::fs::write(&only_bastion, bastion.known_hosts_entry()).unwrap();
+    let (_, json, _) = check_json(&runbook, &target.client_key(), &only_bastion);
+    let detail = unreachable_detail(&json).expect("prod1 unreachable");
+    assert!(detail.starts_with("prod1: host key is not in known_hosts"), "{detail}");
+
+    // The bastion is down: named, with why.
+    bastion.kill();
+    let (code, json, console) = check_json(&runbook, &target.client_key(), &both);
+    eprintln!("check with the bastion down:\n{console}");
+    assert_eq!(code, Some(1), "{json}");
+    let detail = unreachable_detail(&json).expect("prod1 unreachable");
+    assert!(
+        detail.starts_with("prod1: through the jump host bastion: unreachable")
+            && detail.contains("Connection refused"),
+        "{detail}"
+    );
+}
+
+/// A host logging in as a user whose sudo needs a password (here: a user with no sudo rights
+/// at all, for which real sudo asks a password): `check` stops it, exit 3, naming the cause
+/// and the fix, while the probe itself (as that user) still works.
+#[test]
+fn a_login_whose_sudo_needs_a_password_is_a_stop_naming_it() {
+    if !require::sudo_login() || !require::debian() {
+        return;
+    }
+    let sshd = Sshd::start();
+    let host = sshd.sudo_user_host();
+    let dir = tempfile::tempdir().unwrap();
+    let fp = dir.path().join("f");
+    std::fs::write(&fp, "x").unwrap();
+    write_empty_baseline(dir.path());
+    let runbook = write_runbook(dir.path(), &sshd, &fp, sshd.host().port.unwrap());
+    let rb = std::fs::read_to_string(&runbook).unwrap();
+    let prod1 =
+        format!("name = \"prod1\"\naddress = \"{}\"\nport = {}\nuser = \"root\"", host.address, host.port.unwrap());
+    assert!(rb.contains(&prod1), "{rb}");
+    let as_user = format!(
+        "name = \"prod1\"\naddress = \"{}\"\nport = {}\nuser = \"{}\"\nsudo = true",
+        host.address,
+        host.port.unwrap(),
+        host.user.as_deref().unwrap()
+    );
+    std::fs::write(&runbook, rb.replace(&prod1, &as_user)).unwrap();
+
+    let out = patchdeck(&sshd, &["check", runbook.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let prod = json["hosts"].as_array().unwrap().iter().find(|h| h["diff"]["host"] == "prod1").unwrap();
+    let sudo: Vec<&serde_json::Value> =
+        prod["diff"]["findings"].as_array().unwrap().iter().filter(|f| f["class"] == "sudo_unusable").collect();
+    assert_eq!(sudo.len(), 1, "{prod}");
+    assert_eq!((sudo[0]["verdict"].as_str(), sudo[0]["here"].as_str()), (Some("stop"), Some("password needed")));
+    let detail = sudo[0]["detail"].as_str().unwrap();
+    assert!(detail.contains("sudo needs a password for pd-sudo-test") && detail.contains("NOPASSWD"), "{detail}");
+    assert!(!prod["diff"]["findings"].as_array().unwrap().iter().any(|f| f["class"] == "unreachable"), "{prod}");
+
+    let out = patchdeck(&sshd, &["check", runbook.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    let trimmed: Vec<&str> = stdout.lines().filter(|l| !l.contains("UNTESTED")).collect();
+    eprintln!("check of a login whose sudo needs a password:\n{}", trimmed.join("\n"));
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stdout.contains("SUDO UNUSABLE") && stdout.contains("password"), "{stdout}");
 }

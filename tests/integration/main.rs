@@ -9,6 +9,7 @@ mod control;
 mod drill;
 mod engine;
 mod fleet;
+mod fleet_reach;
 mod fuzz;
 mod inventory;
 mod journal;

@@ -63,6 +63,11 @@ impl Fleet {
     /// Brings up a fleet named `test-<worktree>-<suffix>` (tearing down a leftover of the
     /// same name first). Panics with up.sh's output when it fails.
     pub fn up(suffix: &str) -> Fleet {
+        Self::up_with(suffix, &[])
+    }
+
+    /// As [`Fleet::up`], with more arguments for up.sh (`--reach`).
+    pub fn up_with(suffix: &str, args: &[&str]) -> Fleet {
         assert!(
             Command::new("id").arg("-u").output().is_ok_and(|o| text(&o.stdout).trim() == "0"),
             "the fleet tests need root (mount, chroot, debootstrap); run the README's test command as root, like CI"
@@ -80,6 +85,7 @@ impl Fleet {
 
         let out = Command::new(scripts_dir().join("up.sh"))
             .args(["--instance", &instance])
+            .args(args)
             .stdin(Stdio::null())
             .output()
             .expect("run tests/fleet/up.sh");
@@ -224,8 +230,22 @@ impl Fleet {
     /// As [`Fleet::window`], with the one wave holding `hosts` in this order and `wave`
     /// (TOML lines, e.g. `parallel = 2`) added to it.
     pub fn window_of(&self, name: &str, hosts: &[&str], wave: &str, policy: &str, steps: Option<&str>) -> PathBuf {
+        self.window_from("hosts.toml", name, hosts, wave, policy, steps)
+    }
+
+    /// As [`Fleet::window_of`], the hosts taken from the fleet's inventory file `inventory`
+    /// (`reach-hosts.toml` of a `--reach` fleet).
+    pub fn window_from(
+        &self,
+        inventory: &str,
+        name: &str,
+        hosts: &[&str],
+        wave: &str,
+        policy: &str,
+        steps: Option<&str>,
+    ) -> PathBuf {
         let rb = std::fs::read_to_string(&self.runbook).expect("fleet runbook");
-        let inventory = std::fs::read_to_string(self.dir.join("hosts.toml")).expect("fleet hosts.toml");
+        let inventory = std::fs::read_to_string(self.dir.join(inventory)).expect("fleet inventory");
         let names: Vec<String> = ["staging"].iter().chain(hosts).map(|h| format!("name = \"{h}\"")).collect();
         let keep: Vec<&str> =
             inventory.split("[[host]]").skip(1).filter(|b| names.iter().any(|n| b.contains(n.as_str()))).collect();

@@ -84,6 +84,18 @@ pub fn sshd() -> bool {
     or_skip("a real sshd", missing)
 }
 
+/// The sshd fixture and a non-root login using real sudo ([`super::sshd::Sshd::sudo_user_host`]):
+/// root (to create the user), sudo, useradd.
+pub fn sudo_login() -> bool {
+    if !sshd() {
+        return false;
+    }
+    or_skip(
+        "sudo and a non-root login",
+        missing_program(&[("sudo", "sudo"), ("/usr/sbin/useradd", "passwd"), ("/usr/sbin/usermod", "passwd")]),
+    )
+}
+
 /// The OpenSSH client (ssh, ssh-keygen).
 pub fn ssh_client() -> bool {
     or_skip("the OpenSSH client", missing_program(&[("ssh", "openssh-client"), ("ssh-keygen", "openssh-client")]))

@@ -179,6 +179,36 @@ impl Sshd {
         host
     }
 
+    /// Also lets `key` (a private key; its `.pub` beside it) log in, e.g. another fixture's
+    /// client key, so one `--identity` reaches a bastion and the host behind it.
+    pub fn authorize(&self, key: &Path) {
+        use std::io::Write;
+        let line = format!("{}\n", public_key(&key.with_extension("pub")));
+        let mut f =
+            std::fs::OpenOptions::new().append(true).open(self.path("authorized_keys")).expect("authorized_keys");
+        f.write_all(line.as_bytes()).expect("authorize a key");
+    }
+
+    /// This server's `[addr]:port key` line for a known_hosts file.
+    pub fn known_hosts_entry(&self) -> String {
+        self.known_hosts_line(&self.path("host_ed25519.pub"))
+    }
+
+    /// This server as an inventory host logging in as [`SUDO_TEST_USER`] with `sudo = true`:
+    /// a user of this machine with no sudo rights (so `sudo -n` wants a password), created
+    /// once. Its authorized keys are this server's (readable by it from now on).
+    pub fn sudo_user_host(&self) -> Host {
+        use std::os::unix::fs::PermissionsExt;
+        ensure_sudo_test_user();
+        // sshd reads authorized_keys as the user logging in.
+        std::fs::set_permissions(self.dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::set_permissions(self.path("authorized_keys"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let mut host = self.host();
+        host.user = Some(SUDO_TEST_USER.into());
+        host.sudo = true;
+        host
+    }
+
     /// The authorized client private key.
     pub fn client_key(&self) -> PathBuf {
         self.path("client_ed25519")
@@ -254,6 +284,32 @@ impl Drop for Sshd {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The non-root login of [`Sshd::sudo_user_host`].
+pub const SUDO_TEST_USER: &str = "pd-sudo-test";
+
+/// Creates [`SUDO_TEST_USER`] unless it exists: a system user with home `/`, `/bin/sh`, and
+/// the password field `*` (no password, yet not "locked": sshd without PAM refuses locked
+/// accounts even for keys). Parallel tests may race: whoever loses finds it there.
+fn ensure_sudo_test_user() {
+    let exists = || {
+        Command::new("id")
+            .arg(SUDO_TEST_USER)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !exists() {
+        let _ = Command::new("useradd")
+            .args(["--system", "-M", "-d", "/", "-s", "/bin/sh", SUDO_TEST_USER])
+            .stderr(Stdio::null())
+            .status();
+    }
+    assert!(exists(), "cannot create the user {SUDO_TEST_USER} (useradd, from passwd)");
+    let status = Command::new("usermod").args(["-p", "*", SUDO_TEST_USER]).status().expect("usermod");
+    assert!(status.success(), "usermod -p '*' {SUDO_TEST_USER}");
 }
 
 /// All processes under `root`, from /proc (children before their own children).

@@ -55,8 +55,13 @@ impl Engine<'_> {
                 if let Err(gate) = self.start_step(&name, announce("reboot".into())).await? {
                     return Ok(StepRun::Refused(gate));
                 }
-                let c =
-                    Command { script: "systemctl reboot".into(), purpose: Purpose::Reboot, needs_root: true, timeout };
+                let c = Command {
+                    script: "systemctl reboot".into(),
+                    purpose: Purpose::Reboot,
+                    needs_root: true,
+                    timeout,
+                    detached: None,
+                };
                 let out = match self.p.transport.exec(host, &c).await {
                     // The connection dropping is what a reboot looks like.
                     Err(TransportError::ConnectionLost { .. }) | Ok(_) => self.wait_until_back(host, timeout).await,

@@ -133,6 +133,7 @@ pub fn command_with(
         // are reported as unreadable rather than escalating.
         needs_root: false,
         timeout,
+        detached: None,
     }
 }
 

@@ -8,12 +8,14 @@ use std::time::Instant;
 use super::control::{Choice, Decision, StopCode};
 use super::event::{Event, HostResult, Outcome, StopKind};
 use super::run::{Engine, MAX_ROLLBACK_ATTEMPTS, retry_wait};
+use super::runs::Ran;
 use super::state::{OpenStop, RollbackCheck};
 use super::steps::{changes_between, outcome_of};
 use crate::health::CheckResult;
 use crate::inventory::Host;
 use crate::pkg::{PkgName, Version, verify, verify_states};
 use crate::runbook::{Step, StepAction};
+use crate::transport::RunWhat;
 
 impl Engine<'_> {
     /// A rollback people asked for, of a host no runner holds: a stop left open on it (a
@@ -126,7 +128,9 @@ impl Engine<'_> {
                 StepAction::Run(_) | StepAction::Local(_) => {
                     let c = self.step_command(host, step, step.rollback.as_deref().unwrap_or("true"));
                     self.announce_rollback(name, i, step, c.script.clone()).await?;
-                    (outcome_of(self.exec_step_command(host, i, step, &c, true).await, step.timeout), None, vec![])
+                    let c = self.for_runner(name, step, c, RunWhat::Rollback(i));
+                    let ran = self.exec_step_command(host, i, step, &c, true).await?;
+                    (ran_outcome(ran, step.timeout), None, vec![])
                 }
             };
             let millis = started.elapsed().as_millis() as u64;
@@ -305,7 +309,8 @@ impl Engine<'_> {
         if restore.is_empty() {
             return Ok((Outcome::Ok, Some(true), vec![]));
         }
-        let outcome = outcome_of(self.exec_watched(self.p.transport, host, &cmd, host, i, true).await, step.timeout);
+        let cmd = cmd.detached(self.run_key(name, RunWhat::Rollback(i)));
+        let outcome = ran_outcome(self.exec_change(host, &cmd, i, true, step.timeout).await?, step.timeout);
         let after = match self.probe_installed(host).await {
             Ok(f) => f,
             Err(e) => return Ok((Outcome::Unreachable { detail: e.to_string() }, Some(false), vec![])),
@@ -340,6 +345,15 @@ impl Engine<'_> {
             }
         }
         Ok((outcome, Some(mismatches.is_empty()), mismatches))
+    }
+}
+
+/// A rollback's outcome. One whose end is unknown (the link was lost and the host's record
+/// cannot say) is a host that could not be followed: the rollback stops as for a lost host.
+fn ran_outcome(ran: Ran, timeout: std::time::Duration) -> Outcome {
+    match ran {
+        Ran::Ended(result) => outcome_of(result, timeout),
+        Ran::Unknown(detail) => Outcome::Unreachable { detail },
     }
 }
 

@@ -16,6 +16,7 @@ mod model;
 mod report;
 mod run_cli;
 mod runbook;
+mod runner_ssh;
 mod transport;
 mod tui;
 mod tui_tmux;

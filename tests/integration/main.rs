@@ -9,6 +9,7 @@ mod control;
 mod drill;
 mod engine;
 mod fleet;
+mod fleet_faults;
 mod fuzz;
 mod inventory;
 mod journal;

@@ -221,7 +221,8 @@ impl Engine<'_> {
             }
             (_, outcome) => (outcome, vec![], None),
         };
-        Ok(Some(self.finish_step(host, i, step, outcome, changes, reboot, started).await?))
+        let ended = super::steps::Ended { outcome, changes, reboot };
+        Ok(Some(self.finish_step(host, i, step, ended, started).await?))
     }
 
     /// The installed versions the journal's snapshot of `host` records (entries that cannot

@@ -31,6 +31,13 @@ pub(super) struct Applied {
     pub(super) reboot: Option<Vec<String>>,
 }
 
+/// How a step ended: its outcome, what it changed, what wants a reboot.
+pub(super) struct Ended {
+    pub(super) outcome: Outcome,
+    pub(super) changes: Vec<Change>,
+    pub(super) reboot: Option<Vec<String>>,
+}
+
 /// How the packages step ended.
 enum Done {
     Applied(Applied),
@@ -84,21 +91,19 @@ impl Engine<'_> {
                 (outcome_of(out, timeout), vec![], None)
             }
         };
-        self.finish_step(host, i, step, outcome, changes, reboot_pkgs, started).await
+        self.finish_step(host, i, step, Ended { outcome, changes, reboot: reboot_pkgs }, started).await
     }
 
     /// Journals how step `i` ended and gives the stop it raises, if any.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn finish_step(
         &self,
         host: &Host,
         i: usize,
         step: &Step,
-        outcome: Outcome,
-        changes: Vec<Change>,
-        reboot_pkgs: Option<Vec<String>>,
+        ended: Ended,
         started: Instant,
     ) -> eyre::Result<StepRun> {
+        let Ended { outcome, changes, reboot: reboot_pkgs } = ended;
         let name = host.name.clone();
         let millis = started.elapsed().as_millis() as u64;
         tracing::info!(host = %name, step = %step.name, outcome = ?outcome, millis, "step finished");

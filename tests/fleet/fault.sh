@@ -93,7 +93,7 @@ case "$what" in
       left=0
       for p in /proc/[0-9]*; do
         r=$(readlink "$p/root" 2>/dev/null) || continue
-        [ "$r" = "$real" ] || continue
+        case "$r" in "$real" | "$real"/*) ;; *) continue ;; esac
         grep -q '^State:.*Z' "$p/status" 2>/dev/null && continue
         kill -KILL "${p#/proc/}" 2>/dev/null && left=1
       done

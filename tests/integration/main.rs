@@ -8,6 +8,7 @@ mod cli;
 mod control;
 mod drill;
 mod engine;
+mod engine_runs;
 mod fleet;
 mod fleet_faults;
 mod fuzz;

@@ -65,8 +65,10 @@ impl Transport for SimWithRunner {
     async fn attach(&self, host: &Host, key: &RunKey, t: Duration, sink: &dyn Sink) -> Result<Output, TransportError> {
         self.local.attach(host, key, t, sink).await
     }
-    async fn clean_runs(&self, host: &Host, window: &WindowKey) -> Result<(), TransportError> {
-        self.local.clean_runs(host, window).await
+    /// Records are kept, so that a test can replay a crash after the window ended (removing
+    /// them is the runner's own test).
+    async fn clean_runs(&self, _: &Host, _: &WindowKey) -> Result<(), TransportError> {
+        Ok(())
     }
 }
 
@@ -84,8 +86,11 @@ fn runbook(dir: &Path, count: &Path) -> patchdeck::runbook::Runbook {
     let text = others
         .replacen("[[wave]]\n", "[[wave]]\nname = \"canary\"\nhosts = [\"canary1\"]\nmax_failures = 1\n\n[[wave]]\n", 1)
         .replacen(
-            "run = \"systemctl restart nginx\"",
-            &format!("run = \"echo ran >> {}; echo restarted\"", count.display()),
+            "run = \"systemctl restart nginx\"\nrollback = \"systemctl restart nginx\"",
+            &format!(
+                "run = \"echo ran >> {c}; echo restarted\"\nrollback = \"echo undone >> {c}.undo\"",
+                c = count.display()
+            ),
             1,
         )
         .replacen(
@@ -93,7 +98,8 @@ fn runbook(dir: &Path, count: &Path) -> patchdeck::runbook::Runbook {
             "run = \"exit 9\"\nrollback = \"true\"",
             1,
         );
-    assert!(text.contains("exit 9") && text.contains("echo ran"), "{text}");
+    assert!(text.contains("exit 9") && text.contains("echo ran") && text.contains("echo undone"), "{text}");
+    assert!(!text.contains("systemctl"), "nothing here may touch this machine's services: {text}");
     let path = dir.join("runbook.toml");
     std::fs::write(&path, text).unwrap();
     patchdeck::runbook::load(&path).unwrap_or_else(|e| panic!("{e}"))
@@ -144,6 +150,10 @@ impl Window {
 
     fn runs_of_count(&self) -> usize {
         std::fs::read_to_string(&self.count).unwrap_or_default().lines().count()
+    }
+
+    fn undos_of_count(&self) -> usize {
+        std::fs::read_to_string(self.count.with_extension("undo")).unwrap_or_default().lines().count()
     }
 
     /// The record of canary1's "restart nginx" (step 2), attempt 1.
@@ -221,5 +231,49 @@ async fn a_record_that_cannot_say_is_an_unknown_outcome() {
         after
             .iter()
             .any(|e| matches!(e, Event::HostFinished { host, result: HostResult::Stopped } if host == "canary1"))
+    );
+}
+
+/// A crash while "restart nginx" was being rolled back: the resume reads the rollback's
+/// record, never runs it again, and goes on going back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_in_flight_at_a_crash_gets_its_real_outcome_from_the_hosts_record() {
+    let w = Window::new();
+    let decisions = [vec![Choice::RollbackHost], vec![Choice::Abort; 4]].concat();
+    let (events, _) = w.run(&[], decisions.clone()).await;
+    assert_eq!(w.undos_of_count(), 1, "the rollback ran once: {events:#?}");
+    let cut = events
+        .iter()
+        .position(|e| matches!(e, Event::RollbackStarted { host, step: 2, .. } if host == "canary1"))
+        .expect("restart nginx was rolled back");
+    let prior = &events[..=cut];
+    let (after, stops) = w.run(prior, vec![Choice::Abort; 4]).await;
+    assert_eq!(w.undos_of_count(), 1, "resuming did not run the rollback again");
+    let at = after
+        .iter()
+        .position(|e| {
+            matches!(
+                e,
+                Event::RunRecord {
+                    step: 2,
+                    rollback: true,
+                    attempt: 1,
+                    found: RunFound::Finished { status: Some(0) },
+                    ..
+                }
+            )
+        })
+        .unwrap_or_else(|| panic!("the rollback's record was read: {after:#?}"));
+    assert!(
+        matches!(&after[at + 1], Event::RollbackFinished { step: 2, outcome: Outcome::Ok, .. }),
+        "{:#?}",
+        &after[at..]
+    );
+    assert!(!stops.iter().any(|s| matches!(s, StopKind::UnknownOutcome { .. })), "{stops:#?}");
+    assert!(
+        after
+            .iter()
+            .any(|e| matches!(e, Event::HostFinished { host, result: HostResult::RolledBack } if host == "canary1")),
+        "{after:#?}"
     );
 }

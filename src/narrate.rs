@@ -240,6 +240,16 @@ pub fn describe(e: &Event) -> Narration {
             };
             about(host, format!("repair {}{after}", outcome_with_output(o, *millis)), true)
         }
+        Event::RunRecord { host, step, rollback, attempt, found } => about(
+            host,
+            format!(
+                "{} {} (attempt {attempt}): read from the host's record: {}",
+                if *rollback { "rollback of step" } else { "step" },
+                step + 1,
+                for_terminal(&found.describe())
+            ),
+            true,
+        ),
         Event::HostFinished { host, result } => about(host, host_result(*result).to_string(), true),
         Event::WaveFinished { wave, failures } => {
             window(format!("wave {}: finished, {failures} failure(s)", for_terminal(wave)), true)

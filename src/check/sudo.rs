@@ -68,7 +68,7 @@ pub fn command(programs: &[String], timeout: Duration) -> Command {
            printf 'hidden %s %s\\n' \"$p\" \"$(command -v \"$p\" 2>/dev/null || echo -)\"\n\
          done\n"
     );
-    Command { script, purpose: Purpose::SudoCheck, needs_root: false, timeout }
+    Command { script, purpose: Purpose::SudoCheck, needs_root: false, timeout, detached: None }
 }
 
 /// Reads the check script's output. Anything else is not an answer.

@@ -52,6 +52,7 @@ pub fn command(path: &str) -> Command {
         purpose: Purpose::ReadFile { path: path.to_string() },
         needs_root: false,
         timeout: TIMEOUT,
+        detached: None,
     }
 }
 

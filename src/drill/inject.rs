@@ -18,7 +18,7 @@ use crate::engine::state::OpenStop;
 use crate::inventory::Host;
 use crate::sim::{Fault, FaultEffect, Fleet, RepoVersion};
 use crate::transport::stream::{Discard, Sink, replay};
-use crate::transport::{Command, Output, Purpose, Transport, TransportError};
+use crate::transport::{Command, Output, Purpose, Recovered, RunKey, Transport, TransportError, WindowKey};
 
 /// The drill's clock. Simulated drills run on simulated time: it starts at the window's
 /// start and moves by what each simulated operation would take on a real host (whatever
@@ -456,6 +456,30 @@ impl Transport for DrillTransport<'_> {
 
     async fn close(&self) {
         self.inner.close().await
+    }
+
+    // The host's run records are read straight from the inner transport: faults are
+    // injected into commands the window runs, not into reading what they did.
+    fn runs_dir(&self) -> Option<&str> {
+        self.inner.runs_dir()
+    }
+
+    async fn recover(&self, host: &Host, key: &RunKey) -> Result<Recovered, TransportError> {
+        self.inner.recover(host, key).await
+    }
+
+    async fn attach(
+        &self,
+        host: &Host,
+        key: &RunKey,
+        timeout: Duration,
+        sink: &dyn Sink,
+    ) -> Result<Output, TransportError> {
+        self.inner.attach(host, key, timeout, sink).await
+    }
+
+    async fn clean_runs(&self, host: &Host, window: &WindowKey) -> Result<(), TransportError> {
+        self.inner.clean_runs(host, window).await
     }
 }
 

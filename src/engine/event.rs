@@ -405,6 +405,49 @@ pub enum Event {
         pid: u32,
         machine: String,
     },
+    /// What the host's own record said about a run of a step (or of its rollback) whose end
+    /// patchdeck did not see: the link was lost while it ran, or patchdeck stopped
+    /// ([`crate::transport::runner`]). An outcome journaled after it came from the host's
+    /// record, not from watching the command end.
+    RunRecord {
+        host: String,
+        step: usize,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        rollback: bool,
+        attempt: u32,
+        found: RunFound,
+    },
+}
+
+/// What a host's record of a run said ([`Event::RunRecord`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RunFound {
+    /// It had ended with this status (`None`: patchdeck ended it, at a timeout).
+    Finished { status: Option<i32> },
+    /// It was still running: patchdeck followed it again to its end.
+    Running,
+    /// There is no record: it never started on the host.
+    Missing,
+    /// The record cannot say how it ended (its processes died without writing a status,
+    /// as with a power-off).
+    Inconsistent { detail: String },
+    /// The host could not be reached to read it.
+    Unreadable { detail: String },
+}
+
+impl RunFound {
+    /// In words, for the progress lines and the report.
+    pub fn describe(&self) -> String {
+        match self {
+            RunFound::Finished { status: Some(s) } => format!("it had ended on the host, exit {s}"),
+            RunFound::Finished { status: None } => "it had been ended on the host (timeout)".into(),
+            RunFound::Running => "it was still running on the host; followed again".into(),
+            RunFound::Missing => "the host has no record of it: it never started there".into(),
+            RunFound::Inconsistent { detail } => format!("the host's record cannot say how it ended: {detail}"),
+            RunFound::Unreadable { detail } => format!("the host's record could not be read: {detail}"),
+        }
+    }
 }
 
 /// One wave of the plan, as journaled when the window starts.

@@ -124,13 +124,29 @@ impl Engine<'_> {
             return Ok(end);
         }
 
-        // Resumed after a crash with a step in flight: never repeat it blindly.
+        // Resumed after a crash with a step in flight: never repeat it blindly. The host's
+        // record of it says how it ended (followed again if it is still going); only when it
+        // cannot say do the operators decide.
         if let Some(step) = self.with_state(|s| s.host(name).and_then(|h| h.in_flight)) {
-            let s = &self.p.runbook.steps[step];
-            let repair = (s.action == StepAction::Packages).then(|| super::repair::CUT_OFF.to_string());
-            let stop = StopKind::UnknownOutcome { step: s.name.clone(), repair };
-            if let Next::End(end) = self.stop_and_settle(host, stop, Some(step)).await? {
-                return Ok(end);
+            match self.recover_step(host, step).await? {
+                Some(StepRun::Ran(Some(stop))) => {
+                    if let Next::End(end) = self.stop_and_settle(host, stop, Some(step)).await? {
+                        return Ok(end);
+                    }
+                }
+                Some(StepRun::Ran(None)) => {
+                    if let Some(end) = self.after_step_checks(host, step).await? {
+                        return Ok(end);
+                    }
+                }
+                Some(StepRun::Refused(_)) | None => {
+                    let s = &self.p.runbook.steps[step];
+                    let repair = (s.action == StepAction::Packages).then(|| super::repair::CUT_OFF.to_string());
+                    let stop = StopKind::UnknownOutcome { step: s.name.clone(), repair };
+                    if let Next::End(end) = self.stop_and_settle(host, stop, Some(step)).await? {
+                        return Ok(end);
+                    }
+                }
             }
         }
 
@@ -464,6 +480,8 @@ impl Engine<'_> {
             Ok(()) => tracing::info!(host = name, "host lock released"),
             Err(e) => tracing::warn!(host = name, "the host's lock stays: {e}"),
         }
+        // Its runs' records go with the lock: their outcomes are in the journal.
+        self.clean_runs(host).await;
     }
 }
 

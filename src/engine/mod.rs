@@ -23,6 +23,7 @@ pub mod recorder;
 mod repair;
 mod rollback;
 pub mod run;
+mod runs;
 pub mod scorecard;
 pub mod state;
 mod steps;

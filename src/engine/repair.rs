@@ -62,6 +62,9 @@ impl Engine<'_> {
         // whole script around it.
         let command = cmd.script.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
         self.record(Event::RepairStarted { host: name.clone(), command, why: why.into() }).await?;
+        // Detached on the host like the step it repairs: a repair cut off mid-way is the
+        // very thing it is for.
+        let cmd = cmd.detached(self.run_key(&name, crate::transport::RunWhat::Repair));
         let outcome = outcome_of(self.p.transport.exec(host, &cmd).await, timeout);
         let (healthy, left) = match self.probe_installed(host).await {
             Ok(after) => {

@@ -8,12 +8,14 @@ use std::time::Instant;
 use super::control::{Choice, Decision, StopCode};
 use super::event::{Event, HostResult, Outcome, StopKind};
 use super::run::{Engine, MAX_ROLLBACK_ATTEMPTS, retry_wait};
+use super::runs::Ran;
 use super::state::{OpenStop, RollbackCheck};
 use super::steps::{changes_between, outcome_of};
 use crate::health::CheckResult;
 use crate::inventory::Host;
 use crate::pkg::{PkgName, Version, verify, verify_states};
 use crate::runbook::{Step, StepAction};
+use crate::transport::RunWhat;
 
 impl Engine<'_> {
     /// A rollback people asked for, of a host no runner holds: a stop left open on it (a
@@ -89,9 +91,15 @@ impl Engine<'_> {
         // rollback` must not retry forever against a host that stays down.
         let mut failures: (usize, u32) = (usize::MAX, 0);
         // A rollback announced in the journal but never finished was cut off by a crash (in
-        // this process nothing is left announced between two turns of this loop): whether it
-        // ran is unknown, so people decide before it runs again.
-        if let (false, Some(i)) = (decided, self.with_state(|s| s.host(name).and_then(|h| h.rolling_back))) {
+        // this process nothing is left announced between two turns of this loop). The host's
+        // record of it says how it ended (its restore is verified as always); when it cannot
+        // say, whether it ran is unknown, so people decide before it runs again.
+        let mut recovered = None;
+        let cut_off = self.with_state(|s| s.host(name).and_then(|h| h.rolling_back));
+        if let (false, Some(i)) = (decided, cut_off) {
+            recovered = self.recover_rollback(host, i).await?.map(|ended| (i, ended));
+        }
+        if let (false, Some(i), None) = (decided, cut_off, &recovered) {
             let s = &self.p.runbook.steps[i];
             let repair = (s.action == StepAction::Packages).then(|| super::repair::CUT_OFF.to_string());
             let stop = StopKind::UnknownOutcome { step: format!("rollback of {}", s.name), repair };
@@ -117,16 +125,20 @@ impl Engine<'_> {
             };
             let step = &self.p.runbook.steps[i];
             let started = Instant::now();
-            let (outcome, verified, mismatches) = match &step.action {
-                StepAction::Packages => self.rollback_packages(host, i, step).await?,
-                StepAction::Reboot => {
+            let (outcome, verified, mismatches) = match (recovered.take(), &step.action) {
+                // Read from the host's record (its start was journaled before the crash).
+                (Some((j, ended)), _) if j == i => ended,
+                (_, StepAction::Packages) => self.rollback_packages(host, i, step).await?,
+                (_, StepAction::Reboot) => {
                     self.announce_rollback(name, i, step, String::new()).await?;
                     (Outcome::Ok, None, vec![])
                 }
-                StepAction::Run(_) | StepAction::Local(_) => {
+                (_, StepAction::Run(_) | StepAction::Local(_)) => {
                     let c = self.step_command(host, step, step.rollback.as_deref().unwrap_or("true"));
                     self.announce_rollback(name, i, step, c.script.clone()).await?;
-                    (outcome_of(self.exec_step_command(host, i, step, &c, true).await, step.timeout), None, vec![])
+                    let c = self.for_runner(name, step, c, RunWhat::Rollback(i));
+                    let ran = self.exec_step_command(host, i, step, &c, true).await?;
+                    (ran_outcome(ran, step.timeout), None, vec![])
                 }
             };
             let millis = started.elapsed().as_millis() as u64;
@@ -249,24 +261,7 @@ impl Engine<'_> {
             let failed = Outcome::Failed { status: None, output_tail: "no snapshot in the journal".into() };
             return Ok((failed, Some(false), vec![]));
         };
-        // Every entry must read back: one that does not is never taken for "absent", which
-        // would remove the package.
-        let mut snap: BTreeMap<PkgName, Version> = BTreeMap::new();
-        let mut statuses: BTreeMap<PkgName, String> = BTreeMap::new();
-        let mut unreadable = Vec::new();
-        for e in &snapshot {
-            let status_ok = (1..=3).contains(&e.status.len()) && e.status.bytes().all(|b| b.is_ascii_alphabetic());
-            match (PkgName::parse(&e.name), e.version.as_deref().map(Version::parse), status_ok) {
-                (Ok(n), Some(Ok(v)), true) => {
-                    snap.insert(n.clone(), v);
-                    statuses.insert(n, e.status.clone());
-                }
-                (Ok(n), None, true) => {
-                    statuses.insert(n, e.status.clone());
-                }
-                _ => unreadable.push(crate::safe_text::for_terminal(&e.name)),
-            }
-        }
+        let (snap, statuses, unreadable) = read_snapshot(&snapshot);
         if !unreadable.is_empty() {
             self.announce_rollback(name, i, step, String::new()).await?;
             let detail = format!(
@@ -305,11 +300,23 @@ impl Engine<'_> {
         if restore.is_empty() {
             return Ok((Outcome::Ok, Some(true), vec![]));
         }
-        let outcome = outcome_of(self.exec_watched(self.p.transport, host, &cmd, host, i, true).await, step.timeout);
-        let after = match self.probe_installed(host).await {
-            Ok(f) => f,
-            Err(e) => return Ok((Outcome::Unreachable { detail: e.to_string() }, Some(false), vec![])),
-        };
+        let cmd = cmd.detached(self.run_key(name, RunWhat::Rollback(i)));
+        let outcome = ran_outcome(self.exec_change(host, &cmd, i, true, step.timeout).await?, step.timeout);
+        match self.verify_restored(host, &snap, &statuses).await {
+            Ok((verified, mismatches)) => Ok((outcome, verified, mismatches)),
+            Err(detail) => Ok((Outcome::Unreachable { detail }, Some(false), vec![])),
+        }
+    }
+
+    /// The host's packages against the snapshot after a restore: `Some(true)` and no
+    /// mismatches when every version and status is back. `Err`: it could not be probed.
+    async fn verify_restored(
+        &self,
+        host: &Host,
+        snap: &BTreeMap<PkgName, Version>,
+        statuses: &BTreeMap<PkgName, String>,
+    ) -> Result<(Option<bool>, Vec<String>), String> {
+        let after = self.probe_installed(host).await.map_err(|e| e.to_string())?;
         // Verified against the whole snapshot, not only what was restored: a restore that
         // pulled in or removed anything else has not put the host back either.
         let expected: Vec<(PkgName, Option<Version>)> = snap
@@ -328,7 +335,7 @@ impl Engine<'_> {
         // And every package's state: the right version half installed is not restored. (A
         // manager that reports no states is verified by version alone.)
         if !after.pkg.states.is_empty() {
-            for m in verify_states(&statuses, &after.pkg.states) {
+            for m in verify_states(statuses, &after.pkg.states) {
                 // Already said by its version, unless it is also left half done.
                 let half_done = after.pkg.states.get(&m.name).is_some_and(|s| s.unfinished);
                 if by_version.iter().any(|v| v.name == m.name) && !half_done {
@@ -339,7 +346,71 @@ impl Engine<'_> {
                 mismatches.push(format!("{}: expected {expected}, found status {}", m.name, show(&m.found)));
             }
         }
-        Ok((outcome, Some(mismatches.is_empty()), mismatches))
+        Ok((Some(mismatches.is_empty()), mismatches))
+    }
+
+    /// Step `i`'s rollback was in flight when patchdeck stopped: how the host's record says
+    /// it ended, its restore verified against the snapshot as always (`None`: it cannot say,
+    /// or the rollback keeps no record).
+    async fn recover_rollback(
+        &self,
+        host: &Host,
+        i: usize,
+    ) -> eyre::Result<Option<(Outcome, Option<bool>, Vec<String>)>> {
+        let step = &self.p.runbook.steps[i];
+        let restores = match &step.action {
+            StepAction::Packages => true,
+            StepAction::Run(_) => false,
+            StepAction::Local(_) | StepAction::Reboot => return Ok(None),
+        };
+        let key = self.run_key(&host.name, RunWhat::Rollback(i));
+        let Some(result) = self.recover_run(host, &key, i, true, step.timeout).await? else { return Ok(None) };
+        let outcome = outcome_of(result, step.timeout);
+        if !restores {
+            return Ok(Some((outcome, None, vec![])));
+        }
+        let snapshot = self.with_state(|s| s.host(&host.name).and_then(|h| h.snapshot.clone())).unwrap_or_default();
+        let (snap, statuses, unreadable) = read_snapshot(&snapshot);
+        if !unreadable.is_empty() || snapshot.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(match self.verify_restored(host, &snap, &statuses).await {
+            Ok((verified, mismatches)) => (outcome, verified, mismatches),
+            Err(detail) => (Outcome::Unreachable { detail }, Some(false), vec![]),
+        }))
+    }
+}
+
+/// The journal's snapshot as versions and statuses. Every entry must read back: one that
+/// does not (the third list) is never taken for "absent", which would remove the package.
+fn read_snapshot(
+    snapshot: &[super::event::SnapshotEntry],
+) -> (BTreeMap<PkgName, Version>, BTreeMap<PkgName, String>, Vec<String>) {
+    let mut snap: BTreeMap<PkgName, Version> = BTreeMap::new();
+    let mut statuses: BTreeMap<PkgName, String> = BTreeMap::new();
+    let mut unreadable = Vec::new();
+    for e in snapshot {
+        let status_ok = (1..=3).contains(&e.status.len()) && e.status.bytes().all(|b| b.is_ascii_alphabetic());
+        match (PkgName::parse(&e.name), e.version.as_deref().map(Version::parse), status_ok) {
+            (Ok(n), Some(Ok(v)), true) => {
+                snap.insert(n.clone(), v);
+                statuses.insert(n, e.status.clone());
+            }
+            (Ok(n), None, true) => {
+                statuses.insert(n, e.status.clone());
+            }
+            _ => unreadable.push(crate::safe_text::for_terminal(&e.name)),
+        }
+    }
+    (snap, statuses, unreadable)
+}
+
+/// A rollback's outcome. One whose end is unknown (the link was lost and the host's record
+/// cannot say) is a host that could not be followed: the rollback stops as for a lost host.
+fn ran_outcome(ran: Ran, timeout: std::time::Duration) -> Outcome {
+    match ran {
+        Ran::Ended(result) => outcome_of(result, timeout),
+        Ran::Unknown(detail) => Outcome::Unreachable { detail },
     }
 }
 

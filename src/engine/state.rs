@@ -74,6 +74,13 @@ pub struct HostState {
     /// repair for ever a host whose repair does not help).
     #[serde(default)]
     pub repairs: u32,
+    /// How many times each step was started (its attempts): a run's record on the host is
+    /// keyed by it ([`crate::transport::RunKey`]), so a retried step never meets the last.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub step_starts: BTreeMap<usize, u32>,
+    /// The same for each step's rollback.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rollback_starts: BTreeMap<usize, u32>,
 }
 
 impl HostState {
@@ -404,6 +411,8 @@ impl WindowState {
             // A repair changes no version and no step: what it did is in the probes after it.
             Event::RepairStarted { host, .. } => self.host_mut(host).repairs += 1,
             Event::RepairFinished { .. } => {}
+            // What a host's record said: the outcome that follows it says what changed.
+            Event::RunRecord { .. } => {}
             Event::Resumed { .. } => {
                 self.paused = false;
                 self.resumes += 1;
@@ -419,6 +428,7 @@ impl WindowState {
             }
             Event::StepStarted { host, step, .. } => {
                 let h = self.host_mut(host);
+                *h.step_starts.entry(*step).or_default() += 1;
                 h.in_flight = Some(*step);
                 h.unsettled_failure = None;
                 h.checks_due = None;
@@ -458,6 +468,7 @@ impl WindowState {
             }
             Event::RollbackStarted { host, step, .. } => {
                 let h = self.host_mut(host);
+                *h.rollback_starts.entry(*step).or_default() += 1;
                 h.rolling_back = Some(*step);
                 h.unsettled_failure = None;
                 h.checks_due = None;

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use super::event::{Change, Event, Outcome, SnapshotEntry, StopKind};
 use super::permit::Gate;
 use super::run::{Engine, OPERATOR_HOST};
+use super::runs::Ran;
 use crate::inventory::Host;
 use crate::pkg::{PkgName, Version};
 use crate::probe::{HostFacts, Mode, ProbeError, probe_host_with};
 use crate::runbook::{Step, StepAction, placeholder};
-use crate::transport::{Command, Output, Purpose, Transport, TransportError};
+use crate::transport::{Command, Output, Purpose, RunWhat, Transport, TransportError};
 
 /// How running a step went.
 pub(super) enum StepRun {
@@ -24,10 +25,25 @@ pub(super) enum StepRun {
 }
 
 /// What the packages step did.
-struct Applied {
-    changes: Vec<Change>,
+pub(super) struct Applied {
+    pub(super) changes: Vec<Change>,
     /// Packages that want a reboot, when the host wants one.
-    reboot: Option<Vec<String>>,
+    pub(super) reboot: Option<Vec<String>>,
+}
+
+/// How a step ended: its outcome, what it changed, what wants a reboot.
+pub(super) struct Ended {
+    pub(super) outcome: Outcome,
+    pub(super) changes: Vec<Change>,
+    pub(super) reboot: Option<Vec<String>>,
+}
+
+/// How the packages step ended.
+enum Done {
+    Applied(Applied),
+    Failed(Outcome),
+    /// The link was lost while apt ran and the host's record cannot say how it ended.
+    Unknown(String),
 }
 
 impl Engine<'_> {
@@ -41,22 +57,32 @@ impl Engine<'_> {
         let (outcome, changes, reboot_pkgs) = match &step.action {
             StepAction::Packages => match self.packages_step(host, i, step).await? {
                 Err(gate) => return Ok(StepRun::Refused(gate)),
-                Ok(Ok(a)) => (Outcome::Ok, a.changes, a.reboot),
-                Ok(Err(outcome)) => (outcome, vec![], None),
+                Ok(Done::Applied(a)) => (Outcome::Ok, a.changes, a.reboot),
+                Ok(Done::Failed(outcome)) => (outcome, vec![], None),
+                Ok(Done::Unknown(detail)) => return Ok(StepRun::Ran(Some(unknown_stop(step, detail)))),
             },
             StepAction::Run(cmd) | StepAction::Local(cmd) => {
                 let c = self.step_command(host, step, cmd);
                 if let Err(gate) = self.start_step(&name, announce(c.script.clone())).await? {
                     return Ok(StepRun::Refused(gate));
                 }
-                (outcome_of(self.exec_step_command(host, i, step, &c, false).await, timeout), vec![], None)
+                let c = self.for_runner(&name, step, c, RunWhat::Step(i));
+                match self.exec_step_command(host, i, step, &c, false).await? {
+                    Ran::Ended(result) => (outcome_of(result, timeout), vec![], None),
+                    Ran::Unknown(detail) => return Ok(StepRun::Ran(Some(unknown_stop(step, detail)))),
+                }
             }
             StepAction::Reboot => {
                 if let Err(gate) = self.start_step(&name, announce("reboot".into())).await? {
                     return Ok(StepRun::Refused(gate));
                 }
-                let c =
-                    Command { script: "systemctl reboot".into(), purpose: Purpose::Reboot, needs_root: true, timeout };
+                let c = Command {
+                    script: "systemctl reboot".into(),
+                    purpose: Purpose::Reboot,
+                    needs_root: true,
+                    timeout,
+                    detached: None,
+                };
                 let out = match self.p.transport.exec(host, &c).await {
                     // The connection dropping is what a reboot looks like.
                     Err(TransportError::ConnectionLost { .. }) | Ok(_) => self.wait_until_back(host, timeout).await,
@@ -65,6 +91,20 @@ impl Engine<'_> {
                 (outcome_of(out, timeout), vec![], None)
             }
         };
+        self.finish_step(host, i, step, Ended { outcome, changes, reboot: reboot_pkgs }, started).await
+    }
+
+    /// Journals how step `i` ended and gives the stop it raises, if any.
+    pub(super) async fn finish_step(
+        &self,
+        host: &Host,
+        i: usize,
+        step: &Step,
+        ended: Ended,
+        started: Instant,
+    ) -> eyre::Result<StepRun> {
+        let Ended { outcome, changes, reboot: reboot_pkgs } = ended;
+        let name = host.name.clone();
         let millis = started.elapsed().as_millis() as u64;
         tracing::info!(host = %name, step = %step.name, outcome = ?outcome, millis, "step finished");
         // A packages step that failed may have left dpkg half done: then repair is offered.
@@ -93,6 +133,16 @@ impl Engine<'_> {
         c
     }
 
+    /// `c` to run detached on the host under the key of `what`'s latest attempt (call after
+    /// its start is journaled): a command that changes the host must not die with the link.
+    /// A `local` step's runs on the operator's machine, as it always did.
+    pub(super) fn for_runner(&self, host: &str, step: &Step, c: Command, what: RunWhat) -> Command {
+        match step.action {
+            StepAction::Local(_) => c,
+            _ => c.detached(self.run_key(host, what)),
+        }
+    }
+
     /// Runs a step's command (or its rollback's) where the step runs: on the host, or on the
     /// operator's machine. Its output is shown live as `host`'s either way.
     pub(super) async fn exec_step_command(
@@ -102,13 +152,13 @@ impl Engine<'_> {
         step: &Step,
         c: &Command,
         rollback: bool,
-    ) -> Result<Output, TransportError> {
-        match step.action {
+    ) -> eyre::Result<Ran> {
+        Ok(match step.action {
             StepAction::Local(_) => {
-                self.exec_watched(self.p.local, &Host::named(OPERATOR_HOST), c, host, i, rollback).await
+                Ran::Ended(self.exec_watched(self.p.local, &Host::named(OPERATOR_HOST), c, host, i, rollback).await)
             }
-            _ => self.exec_watched(self.p.transport, host, c, host, i, rollback).await,
-        }
+            _ => self.exec_change(host, c, i, rollback, step.timeout).await?,
+        })
     }
 
     /// Runs `c` on `on` through `t`, its output going to the live feed (if anyone watches) as
@@ -157,15 +207,10 @@ impl Engine<'_> {
     /// The built-in packages step: snapshot every installed version (journaled before
     /// anything changes), install exactly the tested versions, record what changed.
     /// `Err(gate)`: the rules did not allow it to start.
-    async fn packages_step(
-        &self,
-        host: &Host,
-        i: usize,
-        step: &Step,
-    ) -> eyre::Result<Result<Result<Applied, Outcome>, Gate>> {
+    async fn packages_step(&self, host: &Host, i: usize, step: &Step) -> eyre::Result<Result<Done, Gate>> {
         let before = match self.probe_installed(host).await {
             Ok(f) => f,
-            Err(e) => return Ok(Ok(Err(Outcome::Unreachable { detail: e.to_string() }))),
+            Err(e) => return Ok(Ok(Done::Failed(Outcome::Unreachable { detail: e.to_string() }))),
         };
         let targets: Vec<(PkgName, Version)> = self
             .p
@@ -180,7 +225,7 @@ impl Engine<'_> {
         // The host's own manager, as its probe named it.
         let pm = match self.p.managers.named(&before.manager) {
             Ok(pm) => pm,
-            Err(e) => return Ok(Ok(Err(Outcome::Failed { status: None, output_tail: e.to_string() }))),
+            Err(e) => return Ok(Ok(Done::Failed(Outcome::Failed { status: None, output_tail: e.to_string() }))),
         };
         let cmd = pm.install_exact(&targets, step.timeout);
         let summary = targets.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join(" ");
@@ -194,17 +239,35 @@ impl Engine<'_> {
             return Ok(Err(gate));
         }
         if targets.is_empty() {
-            return Ok(Ok(Ok(Applied { changes: vec![], reboot: None })));
+            return Ok(Ok(Done::Applied(Applied { changes: vec![], reboot: None })));
         }
-        let outcome = outcome_of(self.exec_watched(self.p.transport, host, &cmd, host, i, false).await, step.timeout);
+        let cmd = cmd.detached(self.run_key(&host.name, RunWhat::Step(i)));
+        let outcome = match self.exec_change(host, &cmd, i, false, step.timeout).await? {
+            Ran::Ended(result) => outcome_of(result, step.timeout),
+            Ran::Unknown(detail) => return Ok(Ok(Done::Unknown(detail))),
+        };
         if !outcome.is_ok() {
-            return Ok(Ok(Err(outcome)));
+            return Ok(Ok(Done::Failed(outcome)));
         }
+        Ok(Ok(match self.packages_after(host, &targets, &before.pkg.installed).await {
+            Ok(applied) => Done::Applied(applied),
+            Err(outcome) => Done::Failed(outcome),
+        }))
+    }
+
+    /// After the install ended well: what changed since `before`, and whether exactly the
+    /// `targets` are installed now, each healthy. `Err`: how it failed after all.
+    pub(super) async fn packages_after(
+        &self,
+        host: &Host,
+        targets: &[(PkgName, Version)],
+        before: &BTreeMap<PkgName, Version>,
+    ) -> Result<Applied, Outcome> {
         let after = match self.probe_installed(host).await {
             Ok(f) => f,
-            Err(e) => return Ok(Ok(Err(Outcome::Unreachable { detail: e.to_string() }))),
+            Err(e) => return Err(Outcome::Unreachable { detail: e.to_string() }),
         };
-        let changes = changes_between(&before.pkg.installed, &after.pkg.installed);
+        let changes = changes_between(before, &after.pkg.installed);
         // Installed exactly what was tested? Anything else is a failure, not a success.
         let wrong: Vec<String> = targets
             .iter()
@@ -217,19 +280,19 @@ impl Engine<'_> {
             })
             .collect();
         if !wrong.is_empty() {
-            return Ok(Ok(Err(Outcome::Failed { status: Some(0), output_tail: wrong.join("; ") })));
+            return Err(Outcome::Failed { status: Some(0), output_tail: wrong.join("; ") });
         }
         // The versions are right, but a package left half done (`iHR` is not `ii`) is not
         // installed as tested: apt succeeded only in part.
         if after.pkg.db.needs_repair() {
             let output_tail = crate::safe_text::for_terminal(&after.pkg.db.broken_detail());
-            return Ok(Ok(Err(Outcome::Failed { status: Some(0), output_tail })));
+            return Err(Outcome::Failed { status: Some(0), output_tail });
         }
         let reboot = after
             .pkg
             .reboot_required
             .then(|| after.pkg.reboot_required_by.iter().map(ToString::to_string).collect::<Vec<_>>());
-        Ok(Ok(Ok(Applied { changes, reboot })))
+        Ok(Applied { changes, reboot })
     }
 }
 
@@ -257,6 +320,13 @@ pub(super) fn snapshot_of(pkg: &crate::pkg::PkgFacts) -> Vec<SnapshotEntry> {
             status: s.status.clone(),
         })
         .collect()
+}
+
+/// The stop raised when a step's outcome is unknown: the packages step's offers repair.
+pub(super) fn unknown_stop(step: &Step, detail: String) -> StopKind {
+    tracing::warn!(step = %step.name, "{detail}");
+    let repair = (step.action == StepAction::Packages).then(|| super::repair::CUT_OFF.to_string());
+    StopKind::UnknownOutcome { step: step.name.clone(), repair }
 }
 
 /// The stop a step's outcome raises (`None`: it went well).

@@ -187,7 +187,7 @@ fn process_alive(pid: u32) -> bool {
 /// The command for `op` on a host whose lock directory is `dir`.
 pub fn command(dir: &str, op: LockOp) -> Command {
     let script = script(dir, &op);
-    Command { script, purpose: Purpose::HostLock(op), needs_root: true, timeout: TIMEOUT }
+    Command { script, purpose: Purpose::HostLock(op), needs_root: true, timeout: TIMEOUT, detached: None }
 }
 
 /// The POSIX shell script for `op`. The lock is created by `ln` of a complete temporary file

@@ -165,6 +165,7 @@ impl PackageManager for Fake {
             purpose: Purpose::Install,
             needs_root: true,
             timeout,
+            detached: None,
         }
     }
     fn history_script(&self) -> String {
@@ -180,10 +181,22 @@ impl PackageManager for Fake {
         for (n, v) in snapshot {
             let _ = write!(args, " {n}@{}", v.as_ref().map_or("", |v| v.as_str()));
         }
-        Command { script: format!("fakepm --exact sync{args}\n"), purpose: Purpose::Restore, needs_root: true, timeout }
+        Command {
+            script: format!("fakepm --exact sync{args}\n"),
+            purpose: Purpose::Restore,
+            needs_root: true,
+            timeout,
+            detached: None,
+        }
     }
     fn repair(&self, timeout: Duration) -> Command {
-        Command { script: "fakepm --repair\n".into(), purpose: Purpose::Install, needs_root: true, timeout }
+        Command {
+            script: "fakepm --repair\n".into(),
+            purpose: Purpose::Install,
+            needs_root: true,
+            timeout,
+            detached: None,
+        }
     }
 }
 

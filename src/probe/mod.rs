@@ -172,6 +172,7 @@ pub fn command_knowing(
         // are reported as unreadable rather than escalating.
         needs_root: false,
         timeout,
+        detached: None,
     }
 }
 

@@ -195,6 +195,7 @@ pub fn host_of(e: &Event) -> Option<&str> {
         | Event::RollbackFinished { host, .. }
         | Event::RepairStarted { host, .. }
         | Event::RepairFinished { host, .. }
+        | Event::RunRecord { host, .. }
         | Event::HostFinished { host, .. } => Some(host),
         Event::HardStop { host, .. } | Event::Decided(Decided { host, .. }) => host.as_deref(),
         Event::StepAccepted { host, .. } | Event::RollbackAccepted { host, .. } => Some(host),

@@ -260,6 +260,12 @@ fn describe(m: &Model, i: usize, e: &Event) -> Option<String> {
             outcome_label(outcome),
             verified_label(outcome, *verified)
         ),
+        Event::RunRecord { step, rollback, found, .. } => format!(
+            "{}\"{}\": read from the host's record: {}",
+            if *rollback { "rollback of " } else { "" },
+            esc(&m.step_name(*step)),
+            esc(&found.describe())
+        ),
         Event::RepairStarted { why, .. } => format!("**repair** of the package database: {}", esc(why)),
         Event::RepairFinished { outcome, healthy, left, millis, .. } => format!(
             "repair: {} in {}; {}",

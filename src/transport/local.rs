@@ -31,6 +31,9 @@ pub struct LocalTransport {
     output_dir: Option<PathBuf>,
     /// Numbers the output files of this process.
     files: Arc<AtomicU64>,
+    /// Where detached commands keep their records ([`super::runner`]); `None`: they run
+    /// as any other command.
+    runs_dir: Option<String>,
 }
 
 /// Bytes of a command's output its file keeps (the first ones; the newest are the tail in
@@ -45,7 +48,13 @@ impl Default for LocalTransport {
 
 impl LocalTransport {
     pub fn new() -> Self {
-        Self { is_root: effective_uid() == Some(0), output_dir: None, files: Arc::default() }
+        Self { is_root: effective_uid() == Some(0), output_dir: None, files: Arc::default(), runs_dir: None }
+    }
+
+    /// Runs detached commands through the host-side runner, their records under `dir`.
+    pub fn with_runs_dir(mut self, dir: impl Into<String>) -> Self {
+        self.runs_dir = Some(dir.into());
+        self
     }
 
     /// Also writes each command's whole output, up to [`OUTPUT_FILE_CAP`], to a file of its
@@ -97,6 +106,9 @@ impl Transport for LocalTransport {
     }
 
     async fn exec_streaming(&self, host: &Host, cmd: &Command, sink: &dyn Sink) -> Result<Output, TransportError> {
+        if let (Some(key), Some(base)) = (&cmd.detached, &self.runs_dir) {
+            return super::runner::exec(self, host, cmd, key, base, sink).await;
+        }
         let started = log_start(self.kind(), host, cmd);
         let result = self.run(host, cmd, sink).await;
         log_end(self.kind(), host, cmd, started, &result);
@@ -104,6 +116,10 @@ impl Transport for LocalTransport {
     }
 
     async fn close(&self) {}
+
+    fn runs_dir(&self) -> Option<&str> {
+        self.runs_dir.as_deref()
+    }
 }
 
 impl LocalTransport {

@@ -9,6 +9,7 @@
 pub(crate) mod jump;
 pub mod local;
 pub mod pool;
+pub mod runner;
 pub mod ssh;
 pub mod stream;
 
@@ -18,6 +19,7 @@ use async_trait::async_trait;
 
 use crate::inventory::Host;
 use crate::runbook::Fingerprint;
+pub use runner::{Recovered, RunKey, RunWhat, WindowKey};
 pub use stream::{OutputLine, Sink, Stream};
 
 /// The name under which `local` steps run (on the operator's machine): the engine gives
@@ -77,11 +79,20 @@ pub struct Command {
     /// Run as root through `sudo -n` when the host is configured with `sudo = true`.
     pub needs_root: bool,
     pub timeout: Duration,
+    /// Run it on the host detached from the connection, recorded under this key
+    /// ([`runner`]): a command that changes the host, whose end must not depend on the link
+    /// or on patchdeck living. Transports without a host-side runner run it as any other.
+    pub detached: Option<RunKey>,
 }
 
 impl Command {
     pub fn shell(script: impl Into<String>, timeout: Duration) -> Self {
-        Self { script: script.into(), purpose: Purpose::Shell, needs_root: false, timeout }
+        Self { script: script.into(), purpose: Purpose::Shell, needs_root: false, timeout, detached: None }
+    }
+
+    /// The same command, run detached under `key` ([`Command::detached`]).
+    pub fn detached(self, key: RunKey) -> Self {
+        Self { detached: Some(key), ..self }
     }
 }
 
@@ -211,6 +222,47 @@ pub trait Transport: Send + Sync {
 
     /// Closes every connection this transport opened. Call before exiting.
     async fn close(&self);
+
+    /// Where hosts keep the records of detached runs ([`runner`]); `None`: this transport
+    /// has no host-side runner (detached commands run as any other, nothing is recorded).
+    fn runs_dir(&self) -> Option<&str> {
+        None
+    }
+
+    /// What the host's record says about the run `key` (after a lost link or a restart).
+    /// Without a host-side runner: [`Recovered::Missing`].
+    async fn recover(&self, host: &Host, key: &RunKey) -> Result<Recovered, TransportError> {
+        match self.runs_dir() {
+            Some(base) => runner::recover(self, host, key, base).await,
+            None => Ok(Recovered::Missing),
+        }
+    }
+
+    /// Follows the run `key`, still going on the host, to its end (bounded by `timeout`,
+    /// after which it is ended as a timed-out command is), its output to `sink`.
+    async fn attach(
+        &self,
+        host: &Host,
+        key: &RunKey,
+        timeout: Duration,
+        sink: &dyn Sink,
+    ) -> Result<Output, TransportError> {
+        match self.runs_dir() {
+            Some(base) => runner::attach(self, host, key, base, timeout, sink).await,
+            None => Err(TransportError::Other {
+                host: host.name.clone(),
+                detail: format!("the {} transport keeps no host-side runs to re-attach to", self.kind()),
+            }),
+        }
+    }
+
+    /// Removes the window's run records from the host (never one still going).
+    async fn clean_runs(&self, host: &Host, window: &WindowKey) -> Result<(), TransportError> {
+        match self.runs_dir() {
+            Some(base) => runner::cleanup(self, host, window, base).await,
+            None => Ok(()),
+        }
+    }
 }
 
 /// What to do to a host's lock.

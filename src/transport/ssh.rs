@@ -87,6 +87,8 @@ pub struct SshOptions {
     pub server_alive_interval: Duration,
     /// Where the private control directory is created. Keep it short (see module docs).
     pub control_parent: PathBuf,
+    /// Where hosts keep the records of detached runs ([`super::runner`]).
+    pub runs_dir: String,
 }
 
 impl Default for SshOptions {
@@ -101,6 +103,7 @@ impl Default for SshOptions {
             control_persist: Duration::from_secs(60),
             server_alive_interval: Duration::from_secs(15),
             control_parent: PathBuf::from("/tmp"),
+            runs_dir: super::runner::RUNS_DIR.to_string(),
         }
     }
 }
@@ -393,6 +396,10 @@ impl Transport for SshTransport {
     }
 
     async fn exec_streaming(&self, host: &Host, cmd: &Command, sink: &dyn Sink) -> Result<Output, TransportError> {
+        // A command that changes the host runs detached there, through the host-side runner.
+        if let Some(key) = &cmd.detached {
+            return super::runner::exec(self, host, cmd, key, &self.options.runs_dir, sink).await;
+        }
         let started = log_start(self.kind(), host, cmd);
         let result = self.exec_with_retry(host, cmd, sink).await;
         log_end(self.kind(), host, cmd, started, &result);
@@ -408,6 +415,10 @@ impl Transport for SshTransport {
             }
         });
         futures::future::join_all(closing).await;
+    }
+
+    fn runs_dir(&self) -> Option<&str> {
+        Some(&self.options.runs_dir)
     }
 }
 

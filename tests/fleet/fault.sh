@@ -6,6 +6,11 @@
 #   tests/fleet/fault.sh [--instance NAME] hang-apt HOST    # a process holds dpkg's locks forever
 #   tests/fleet/fault.sh [--instance NAME] interrupt-dpkg HOST  # dpkg killed mid-run: a package
 #                                                           # half-configured, its journal unmerged
+#   tests/fleet/fault.sh [--instance NAME] power-off HOST   # every process of the host killed at
+#                                                           # once (SIGKILL), sshd and whatever
+#                                                           # ran detached: as a power cut
+#   tests/fleet/fault.sh [--instance NAME] power-on HOST    # after power-off: /run emptied (a
+#                                                           # tmpfs), sshd and httpd started
 #   tests/fleet/fault.sh [--instance NAME] restore HOST     # undoes all of the above
 #
 # Processes started here are recorded in the fleet's state file like up.sh's, so down.sh
@@ -19,7 +24,7 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-[ $# -eq 2 ] || die "usage: fault.sh [--instance NAME] kill-sshd|break-web|hang-apt|interrupt-dpkg|restore HOST"
+[ $# -eq 2 ] || die "usage: fault.sh [--instance NAME] kill-sshd|break-web|hang-apt|interrupt-dpkg|power-off|power-on|restore HOST"
 check_instance
 what=$1 host=$2
 load_host "$host"
@@ -79,6 +84,31 @@ case "$what" in
     state=$(chroot "$root" dpkg-query -W -f='${db:Status-Abbrev}' pd-interrupt 2>/dev/null || true)
     [ "$state" = "iF " ] || die "interrupt-dpkg: pd-interrupt is '$state', not half-configured"
     ;;
+  power-off)
+    # Everything whose root is the host's root dies at once, without a chance to clean up:
+    # sshd, its sessions, and what was started detached from them (a step's apt). Repeated
+    # until none is left (a dying process may have been forking).
+    real=$(realpath "$root")
+    for _ in $(seq 50); do
+      left=0
+      for p in /proc/[0-9]*; do
+        r=$(readlink "$p/root" 2>/dev/null) || continue
+        case "$r" in "$real" | "$real"/*) ;; *) continue ;; esac
+        grep -q '^State:.*Z' "$p/status" 2>/dev/null && continue
+        kill -KILL "${p#/proc/}" 2>/dev/null && left=1
+      done
+      [ $left -eq 0 ] && break
+      sleep 0.1
+    done
+    for _ in $(seq 50); do (exec 3<>"/dev/tcp/$ADDR/$SSH_PORT") 2>/dev/null || break; sleep 0.1; done
+    ;;
+  power-on)
+    # /run is a tmpfs: a boot starts it empty.
+    find "$root/run" -mindepth 1 -delete
+    mkdir -p "$root/run/lock"
+    [ -n "$(live_pids "$host" sshd)" ] || start_sshd "$host"
+    [ -n "$(live_pids "$host" httpd)" ] || start_httpd "$host"
+    ;;
   restore)
     if chroot "$root" dpkg-query -W pd-interrupt >/dev/null 2>&1; then
       chroot "$root" env LC_ALL=C DEBIAN_FRONTEND=noninteractive dpkg --configure -a >/dev/null </dev/null
@@ -91,6 +121,6 @@ case "$what" in
     [ -n "$(live_pids "$host" sshd)" ] || start_sshd "$host"
     [ -n "$(live_pids "$host" httpd)" ] || start_httpd "$host"
     ;;
-  *) die "unknown fault $what (kill-sshd, break-web, hang-apt, interrupt-dpkg, restore)" ;;
+  *) die "unknown fault $what (kill-sshd, break-web, hang-apt, interrupt-dpkg, power-off, power-on, restore)" ;;
 esac
 log "$what $host: done"

@@ -79,7 +79,7 @@ pub fn install_exact_with(packages: &[(PkgName, Version)], timeout: Duration, op
             args.join(" ")
         )
     };
-    Command { script, purpose, needs_root: true, timeout }
+    Command { script, purpose, needs_root: true, timeout, detached: None }
 }
 
 /// Installs exactly these versions. `--no-remove`: if apt would have to remove anything
@@ -115,6 +115,7 @@ pub fn restore(snapshot: &[(PkgName, Option<Version>)], timeout: Duration) -> Co
             purpose,
             needs_root: true,
             timeout,
+            detached: None,
         };
     }
     let args: Vec<String> = snapshot
@@ -135,7 +136,7 @@ pub fn restore(snapshot: &[(PkgName, Option<Version>)], timeout: Duration) -> Co
             "{PREAMBLE}{}apt-get install -y -q --no-remove --allow-downgrades {APT_OPTS} -- {args}\n{RESTORE_AUTO}",
             save_auto(&reinstalled)
         );
-        return Command { script, purpose, needs_root: true, timeout };
+        return Command { script, purpose, needs_root: true, timeout, detached: None };
     }
     let script = format!(
         "{PREAMBLE}\
@@ -151,7 +152,7 @@ fi
 {RESTORE_AUTO}",
         save_auto(&reinstalled)
     );
-    Command { script, purpose, needs_root: true, timeout }
+    Command { script, purpose, needs_root: true, timeout, detached: None }
 }
 
 /// Finishes what an interrupted dpkg left half done: `dpkg --configure -a` configures every
@@ -165,7 +166,7 @@ pub fn repair(timeout: Duration) -> Command {
 \
 dpkg --force-confdef --force-confold --configure -a\n"
     );
-    Command { script, purpose: Purpose::Install, needs_root: true, timeout }
+    Command { script, purpose: Purpose::Install, needs_root: true, timeout, detached: None }
 }
 
 #[cfg(test)]

@@ -1,0 +1,279 @@
+//! The engine and the host-side runner: a `run` step in flight when patchdeck stopped is
+//! read from the host's record on resume, never run twice, and only a record that cannot
+//! say how it ended becomes "outcome unknown".
+//!
+//! The fleet is the simulated one (its probes and packages), except that `run` commands
+//! really run detached on this machine through the runner ([`crate::support`]'s real sh, a
+//! temporary runs directory): the records read on resume are real ones.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use patchdeck::diag::SourceFile;
+use patchdeck::engine::clock::ManualClock;
+use patchdeck::engine::control::Choice;
+use patchdeck::engine::decide::Scripted;
+use patchdeck::engine::event::{Event, HostResult, Outcome, RunFound, StopKind};
+use patchdeck::engine::recorder::{MemoryLog, Recorder};
+use patchdeck::engine::{Control, Engine, Parts, Plan, Reaches};
+use patchdeck::inventory::Host;
+use patchdeck::pkg::Managers;
+use patchdeck::sim::{Fleet, SimProber, SimTransport};
+use patchdeck::transport::local::LocalTransport;
+use patchdeck::transport::{Command, Output, Purpose, Recovered, RunKey, Sink, Transport, TransportError, WindowKey};
+
+const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo");
+const NOW: &str = "2026-11-22T22:05:00Z";
+
+/// The simulated fleet, with runbook commands that run detached going to this machine's
+/// runner instead.
+struct SimWithRunner {
+    sim: SimTransport,
+    local: LocalTransport,
+}
+
+impl SimWithRunner {
+    fn real(cmd: &Command) -> bool {
+        cmd.detached.is_some() && cmd.purpose == Purpose::Shell
+    }
+}
+
+#[async_trait]
+impl Transport for SimWithRunner {
+    fn kind(&self) -> &'static str {
+        "simulated+runner"
+    }
+    async fn exec(&self, host: &Host, cmd: &Command) -> Result<Output, TransportError> {
+        if Self::real(cmd) { self.local.exec(host, cmd).await } else { self.sim.exec(host, cmd).await }
+    }
+    async fn exec_streaming(&self, host: &Host, cmd: &Command, sink: &dyn Sink) -> Result<Output, TransportError> {
+        if Self::real(cmd) {
+            self.local.exec_streaming(host, cmd, sink).await
+        } else {
+            self.sim.exec_streaming(host, cmd, sink).await
+        }
+    }
+    async fn close(&self) {}
+    fn runs_dir(&self) -> Option<&str> {
+        self.local.runs_dir()
+    }
+    async fn recover(&self, host: &Host, key: &RunKey) -> Result<Recovered, TransportError> {
+        self.local.recover(host, key).await
+    }
+    async fn attach(&self, host: &Host, key: &RunKey, t: Duration, sink: &dyn Sink) -> Result<Output, TransportError> {
+        self.local.attach(host, key, t, sink).await
+    }
+    /// Records are kept, so that a test can replay a crash after the window ended (removing
+    /// them is the runner's own test).
+    async fn clean_runs(&self, _: &Host, _: &WindowKey) -> Result<(), TransportError> {
+        Ok(())
+    }
+}
+
+/// The demo window on canary1 alone: "restart nginx" counts its runs in `count`, and the
+/// step after it fails (so the host keeps its changes, and its records).
+fn runbook(dir: &Path, count: &Path) -> patchdeck::runbook::Runbook {
+    for f in ["hosts.toml", "tested.toml"] {
+        std::fs::copy(Path::new(DEMO).join(f), dir.join(f)).unwrap();
+    }
+    let text = std::fs::read_to_string(Path::new(DEMO).join("runbook.toml")).unwrap();
+    let others = crate::support::demo::with_waves(
+        &text,
+        "[[wave]]\nname = \"rest\"\nhosts = [\"web1\", \"web2\", \"web3\", \"api1\", \"shop1\"]\nmax_failures = 10\n\n",
+    );
+    let text = others
+        .replacen("[[wave]]\n", "[[wave]]\nname = \"canary\"\nhosts = [\"canary1\"]\nmax_failures = 1\n\n[[wave]]\n", 1)
+        .replacen(
+            "run = \"systemctl restart nginx\"\nrollback = \"systemctl restart nginx\"",
+            &format!(
+                "run = \"echo ran >> {c}; echo restarted\"\nrollback = \"echo undone >> {c}.undo\"",
+                c = count.display()
+            ),
+            1,
+        )
+        .replacen(
+            "local = \"lbctl enable {host.name}\"\nrollback = \"lbctl drain {host.name}\"",
+            "run = \"exit 9\"\nrollback = \"true\"",
+            1,
+        );
+    assert!(text.contains("exit 9") && text.contains("echo ran") && text.contains("echo undone"), "{text}");
+    assert!(!text.contains("systemctl"), "nothing here may touch this machine's services: {text}");
+    let path = dir.join("runbook.toml");
+    std::fs::write(&path, text).unwrap();
+    patchdeck::runbook::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+struct Window {
+    rb: patchdeck::runbook::Runbook,
+    baseline: patchdeck::baseline::Baseline,
+    t: SimWithRunner,
+    prober: SimProber,
+    runs: PathBuf,
+    count: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Window {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (runs, count) = (dir.path().join("runs"), dir.path().join("count"));
+        let rb = runbook(dir.path(), &count);
+        let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
+        let fleet =
+            Fleet::from_toml(&SourceFile::read(&Path::new(DEMO).join("fleet.toml")).unwrap()).unwrap().with_speed(0.0);
+        let t = SimWithRunner {
+            sim: SimTransport::new(fleet.clone()),
+            local: LocalTransport::new().with_runs_dir(runs.to_str().unwrap()),
+        };
+        Window { rb, baseline, t, prober: SimProber(fleet), runs, count, _dir: dir }
+    }
+
+    /// Runs (or resumes from `prior`) the window with these decisions; its new events and
+    /// the stops it saw.
+    async fn run(&self, prior: &[Event], decisions: Vec<Choice>) -> (Vec<Event>, Vec<StopKind>) {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let recorder =
+            Recorder::new(Box::new(MemoryLog(log.clone())), patchdeck::engine::state::WindowState::fold(prior));
+        let decider = Scripted::new(decisions);
+        let clock = ManualClock::new(NOW.parse().unwrap());
+        let parts = Parts::new(
+            Plan { runbook: &self.rb, baseline: &self.baseline },
+            Reaches { transport: &self.t, local: &self.t.sim, prober: &self.prober, managers: Managers::standard() },
+            Control { clock: &clock, decider: &decider, recorder: &recorder, operators: vec!["carol".into()] },
+        );
+        tokio::time::timeout(Duration::from_secs(120), Engine::new(parts).run()).await.expect("in time").unwrap();
+        let events = log.lock().unwrap().clone();
+        (events, decider.seen().into_iter().map(|o| o.stop).collect())
+    }
+
+    fn runs_of_count(&self) -> usize {
+        std::fs::read_to_string(&self.count).unwrap_or_default().lines().count()
+    }
+
+    fn undos_of_count(&self) -> usize {
+        std::fs::read_to_string(self.count.with_extension("undo")).unwrap_or_default().lines().count()
+    }
+
+    /// The record of canary1's "restart nginx" (step 2), attempt 1.
+    fn record(&self) -> PathBuf {
+        let key = WindowKey::new(&self.rb.window.name, "", "canary1");
+        self.runs.join(key.as_str()).join("step2-1")
+    }
+}
+
+/// The journal of a first run, cut right after "restart nginx" was journaled as started:
+/// what a crash at that moment leaves (the command itself ran on the host, detached).
+async fn crashed_mid_step(w: &Window) -> Vec<Event> {
+    let (events, _) = w.run(&[], vec![Choice::Abort]).await;
+    assert_eq!(w.runs_of_count(), 1, "the step ran once");
+    assert!(w.record().join("exit").exists(), "its record is on the host: {}", w.record().display());
+    let cut = events
+        .iter()
+        .position(
+            |e| matches!(e, Event::StepStarted { host, name, .. } if host == "canary1" && name == "restart nginx"),
+        )
+        .expect("restart nginx started");
+    // What ran after the cut did not happen: its records go too.
+    for e in std::fs::read_dir(w.record().parent().unwrap()).unwrap().flatten() {
+        if e.path() != w.record() {
+            std::fs::remove_dir_all(e.path()).unwrap();
+        }
+    }
+    events[..=cut].to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_in_flight_at_a_crash_gets_its_real_outcome_from_the_hosts_record() {
+    let w = Window::new();
+    let prior = crashed_mid_step(&w).await;
+    let (after, stops) = w.run(&prior, vec![Choice::Abort]).await;
+    assert_eq!(w.runs_of_count(), 1, "resuming did not run the step again");
+    let at = after
+        .iter()
+        .position(|e| matches!(e, Event::RunRecord { host, step: 2, rollback: false, attempt: 1, found: RunFound::Finished { status: Some(0) } } if host == "canary1"))
+        .unwrap_or_else(|| panic!("the record was read: {after:#?}"));
+    assert!(
+        matches!(&after[at + 1], Event::StepFinished { host, step: 2, outcome: Outcome::Ok, .. } if host == "canary1"),
+        "the step's end, from the record, right after it: {:#?}",
+        &after[at..]
+    );
+    // It carried on: the next step ran (and failed, as this window's last step does).
+    assert!(!stops.iter().any(|s| matches!(s, StopKind::UnknownOutcome { .. })), "{stops:#?}");
+    assert!(
+        matches!(stops.as_slice(), [StopKind::StepFailed { step, status: Some(9), .. }] if step == "back into load balancer"),
+        "{stops:#?}"
+    );
+}
+
+/// A record whose process is gone without an exit status (a power-off) cannot say how the
+/// step ended: the operators decide, as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_that_cannot_say_is_an_unknown_outcome() {
+    let w = Window::new();
+    let prior = crashed_mid_step(&w).await;
+    for f in ["exit", "eof"] {
+        std::fs::remove_file(w.record().join(f)).unwrap();
+    }
+    let (after, stops) = w.run(&prior, vec![Choice::Abort]).await;
+    assert_eq!(w.runs_of_count(), 1);
+    assert!(
+        after.iter().any(|e| matches!(e, Event::RunRecord { step: 2, found: RunFound::Inconsistent { .. }, .. })),
+        "{after:#?}"
+    );
+    assert!(
+        matches!(stops.as_slice(), [StopKind::UnknownOutcome { step, repair: None }] if step == "restart nginx"),
+        "{stops:#?}"
+    );
+    assert!(!after.iter().any(|e| matches!(e, Event::StepFinished { step: 2, .. })), "no outcome was made up");
+    assert!(
+        after
+            .iter()
+            .any(|e| matches!(e, Event::HostFinished { host, result: HostResult::Stopped } if host == "canary1"))
+    );
+}
+
+/// A crash while "restart nginx" was being rolled back: the resume reads the rollback's
+/// record, never runs it again, and goes on going back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_in_flight_at_a_crash_gets_its_real_outcome_from_the_hosts_record() {
+    let w = Window::new();
+    let decisions = [vec![Choice::RollbackHost], vec![Choice::Abort; 4]].concat();
+    let (events, _) = w.run(&[], decisions.clone()).await;
+    assert_eq!(w.undos_of_count(), 1, "the rollback ran once: {events:#?}");
+    let cut = events
+        .iter()
+        .position(|e| matches!(e, Event::RollbackStarted { host, step: 2, .. } if host == "canary1"))
+        .expect("restart nginx was rolled back");
+    let prior = &events[..=cut];
+    let (after, stops) = w.run(prior, vec![Choice::Abort; 4]).await;
+    assert_eq!(w.undos_of_count(), 1, "resuming did not run the rollback again");
+    let at = after
+        .iter()
+        .position(|e| {
+            matches!(
+                e,
+                Event::RunRecord {
+                    step: 2,
+                    rollback: true,
+                    attempt: 1,
+                    found: RunFound::Finished { status: Some(0) },
+                    ..
+                }
+            )
+        })
+        .unwrap_or_else(|| panic!("the rollback's record was read: {after:#?}"));
+    assert!(
+        matches!(&after[at + 1], Event::RollbackFinished { step: 2, outcome: Outcome::Ok, .. }),
+        "{:#?}",
+        &after[at..]
+    );
+    assert!(!stops.iter().any(|s| matches!(s, StopKind::UnknownOutcome { .. })), "{stops:#?}");
+    assert!(
+        after
+            .iter()
+            .any(|e| matches!(e, Event::HostFinished { host, result: HostResult::RolledBack } if host == "canary1")),
+        "{after:#?}"
+    );
+}

@@ -55,16 +55,13 @@ if [ -r "$pd_d_etc/machine-id" ] && read -r pd_d_v <"$pd_d_etc/machine-id" 2>/de
 # names is cheap. When it equals the one patchdeck kept with the lines from last time
 # (PD_KNOWN_DRIFT_FILES), the host says `unchanged` and the kept lines stand
 # (src/probe/kept_drift.rs).
-# Without GNU find's -printf (busybox) or stat -c, no digest: the lines are always sent.
+# Without GNU find's -printf (busybox: no output) or stat, no digest: the lines are always
+# sent. A directory the login cannot read is left out alike each time (find goes on).
 pd_d_fd=''
-if [ "$(find "$pd_d_etc" -maxdepth 0 -printf x 2>/dev/null)" = x ] && stat -c %Z / >/dev/null 2>&1; then
-pd_d_fd=$( {
-    printf 'ids%s\n' "$pd_d_ids"
-    find "$pd_d_etc" -printf '%p\t%s\t%T@\t%C@\t%i\t%m\t%U\t%G\t%l\n' || echo 'find failed'
-    for pd_d_f in /var/lib/dpkg/status /var/lib/dpkg/info /var/lib/dpkg/updates; do
-      stat -c '%n %s %Y %Z %i' "$pd_d_f" || echo "stat failed $pd_d_f"
-    done
-  } 2>/dev/null | sha256sum 2>/dev/null)
+pd_d_meta=$(find "$pd_d_etc" -printf '%p\t%s\t%T@\t%C@\t%i\t%m\t%U\t%G\t%l\n' 2>/dev/null)
+pd_d_dpkg=$(stat -c '%n %s %Y %Z %i' /var/lib/dpkg/status /var/lib/dpkg/info /var/lib/dpkg/updates 2>/dev/null)
+if [ -n "$pd_d_meta" ] && [ -n "$pd_d_dpkg" ]; then
+  pd_d_fd=$(printf 'ids%s\n%s\n%s\n' "$pd_d_ids" "$pd_d_meta" "$pd_d_dpkg" | sha256sum 2>/dev/null)
 fi
 pd_d_fd=${pd_d_fd%% *}
 case "$pd_d_fd" in *[!0-9a-f]*|'') pd_d_fd='' ;; esac
@@ -133,8 +130,8 @@ fi
 # Values that change by themselves are left out here, so that the digest does not move
 # with them (the same list as VOLATILE_SYSCTL_SUFFIXES in src/drift/map.rs).
 if [ -d /proc/sys/net ]; then
-  pd_d_sys=$(grep -r '' /proc/sys/net 2>/dev/null | grep -v -e '_count:' -e 'rss_key:' -e 'fastopen_key:' \
-    -e 'stable_secret:' -e 'hash_secret:')
+  pd_d_sys=$(grep -r -v -e '_count:' -e 'rss_key:' -e 'fastopen_key:' -e 'stable_secret:' -e 'hash_secret:' \
+    /proc/sys/net 2>/dev/null)
   pd_d_sd=$(printf '%s\n' "$pd_d_sys" | sha256sum 2>/dev/null)
   pd_d_sd=${pd_d_sd%% *}
   case "$pd_d_sd" in *[!0-9a-f]*|'') pd_d_sd='' ;; esac

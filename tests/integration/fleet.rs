@@ -576,6 +576,22 @@ fn wait_for_step(journal: &Path, step: &str, limit: Duration) {
     }
 }
 
+/// Waits until `host`'s runner records the run `run` (e.g. `step1-1`) with its pid.
+fn wait_for_host_run(fleet: &Fleet, host: &str, run: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let runs = fleet.root(host).join("var/lib/patchdeck/runs");
+    loop {
+        let recorded = std::fs::read_dir(&runs)
+            .map(|ws| ws.flatten().any(|w| w.path().join(run).join("pid").exists()))
+            .unwrap_or(false);
+        if recorded {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{host}: run {run} never recorded under {}", runs.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn count<F: Fn(&Event) -> bool>(ev: &[Event], f: F) -> usize {
     ev.iter().filter(|e| f(e)).count()
 }
@@ -833,6 +849,10 @@ timeout = "2m"
     let args = ["run", rb.to_str().unwrap(), "--no-tui", "--yes", "--operator", "fleet-test"];
     let mut child = fleet.patchdeck_cmd(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     wait_for_step(&journal, "slow step", Duration::from_secs(180));
+    // Journaled ahead is not yet started on the host: killed in between, the host has no
+    // record and the resume must ask (outcome unknown). This scenario is the other one:
+    // killed once the host's runner has the step (its pid recorded).
+    wait_for_host_run(fleet, "prod-clean", "step1-1", Duration::from_secs(60));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let cut = std::fs::read(&journal).unwrap();

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Issue 16.4: what the configuration map costs `patchdeck check` at 50 hosts. Two builds:
-# BEFORE (the commit before drift discovery) and AFTER (with it), on one fleet of 50 plain
-# prod hosts, each checking the same narrowed runbook (no health checks, like bench.sh)
-# against a baseline it captured itself. Measures `check` as bench.sh's "patchdeck cold":
-# a new process, apt's answers kept from a warm-up; RUNS runs each, alternating.
+# BEFORE without the map and AFTER with it, on one fleet of 50 plain prod hosts, each
+# checking the same narrowed runbook (no health checks, like bench.sh) against a baseline it
+# captured itself. Measures `check` as bench.sh's "patchdeck cold": a new process, apt's
+# answers (and the map's kept parts) kept from a warm-up; RUNS runs each, alternating.
+# Prints wall time and the CPU time of patchdeck and its ssh clients (the operator's side).
 #
 #   benches/drift-cost.sh BEFORE_BINARY AFTER_BINARY [RUNS=5]
+#
+# BEFORE: the same commit with benches/no-map.patch applied (the probe leaves the map out,
+# capture accepts that), built alike, e.g. in a worktree:
+#   git worktree add /tmp/nomap HEAD && cd /tmp/nomap && git apply benches/no-map.patch &&
+#   cargo build --release && cp target/release/patchdeck /tmp/pd-nomap
 #
 # Needs root (the fleet). Not run by tests/run. Results: BENCHMARKS.md, "Configuration map".
 set -euo pipefail

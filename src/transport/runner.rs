@@ -401,12 +401,19 @@ pub fn finish(host: &Host, out: Output, key: &RunKey) -> Result<Output, Transpor
         }
         Some(Ended::Error(why)) => return Err(fail(format!("the host-side runner: {why}"))),
         None => {
+            // The follower always ends with a mark: without one, it or its link died (a
+            // host powered off can close the session before our ssh master notices, so the
+            // client's 255 looks like an exit code). The command is detached and recorded:
+            // a lost connection, whose outcome the host's record will tell.
             let said = safe(&String::from_utf8_lossy(&strip_marks(&out.stderr)));
-            return Err(fail(format!(
-                "the host-side runner ended without saying how the command ended (exit {:?}){}",
-                out.status,
-                if said.is_empty() { String::new() } else { format!(": {said}") }
-            )));
+            return Err(TransportError::ConnectionLost {
+                host: host.name.clone(),
+                detail: format!(
+                    "the host-side runner's follower ended without the command's status (exit {:?}){}",
+                    out.status,
+                    if said.is_empty() { String::new() } else { format!(": {said}") }
+                ),
+            });
         }
     };
     // Output the follower skipped (it fell more than a chunk behind) was not kept either.

@@ -352,12 +352,23 @@ fn the_followers_last_word_gives_the_status() {
         ("patchdeck-run error /x exists already: this run was started before\n", "exists already"),
         ("patchdeck-run exit 300\n", "unreadable"),
         ("patchdeck-run exit \u{1b}]0;x\n", "unreadable"),
-        ("sh: 1: cannot create\n", "ended without saying"),
-        ("", "ended without saying"),
     ] {
         match finish(&host, out(stderr), &k) {
             Err(TransportError::Other { detail, .. }) => {
                 assert!(detail.contains(says), "{stderr:?}: {detail}");
+                assert!(!detail.contains('\u{1b}'));
+            }
+            other => panic!("{stderr:?}: {other:?}"),
+        }
+    }
+    // No last word at all: the follower or its link died (a host powered off can close the
+    // session before the ssh master notices, and ssh's own 255 then looks like an exit
+    // code): a lost connection, so the engine reads the host's record.
+    for (status, stderr) in [(Some(255), ""), (Some(0), "sh: 1: cannot create\n"), (None, "\u{1b}]0;x\n")] {
+        let gone = Output::whole(status, Vec::new(), stderr.as_bytes().to_vec());
+        match finish(&host, gone, &k) {
+            Err(TransportError::ConnectionLost { detail, .. }) => {
+                assert!(detail.contains("without the command's status"), "{stderr:?}: {detail}");
                 assert!(!detail.contains('\u{1b}'));
             }
             other => panic!("{stderr:?}: {other:?}"),

@@ -176,16 +176,29 @@ async fn check_host(
         None => None,
     };
     let mut diff = diff;
-    if reachable {
-        diff.findings.extend(lock_finding(transport, host, opts.own_lock.as_ref()).await);
-        if host.sudo {
-            let tools =
-                probed.as_ref().ok().and_then(|f| managers.get(&f.manager)).map_or(&[][..], |m| m.detect().tools);
-            diff.findings.extend(sudo::check(transport, host, &sudo::programs(runbook, tools)).await);
+    // Sudo first: when it cannot serve the window, everything read as root would fail with
+    // its error under other names; one cause, one finding, and the rest once sudo works.
+    let mut sudo_unusable = false;
+    if reachable && host.sudo {
+        let tools = probed.as_ref().ok().and_then(|f| managers.get(&f.manager)).map_or(&[][..], |m| m.detect().tools);
+        let mut found = sudo::check(transport, host, &sudo::programs(runbook, tools)).await;
+        sudo_unusable = found.iter().any(sudo::is_whole);
+        if sudo_unusable {
+            diff.findings.retain(|f| !sudo::needs_root(f.class));
+            for f in found.iter_mut().filter(|f| sudo::is_whole(f)) {
+                f.detail.push_str(
+                    "; not checked until it works: the host's lock, fingerprints, configuration drift, on-host checks",
+                );
+            }
         }
+        diff.findings.extend(found);
     }
+    if reachable && !sudo_unusable {
+        diff.findings.extend(lock_finding(transport, host, opts.own_lock.as_ref()).await);
+    }
+    let on_host_runs = reachable && !sudo_unusable;
     let mut checks = Vec::new();
-    for check in runbook.checks.iter().filter(|c| reachable || !matches!(c.kind, CheckKind::Run(_))) {
+    for check in runbook.checks.iter().filter(|c| on_host_runs || !matches!(c.kind, CheckKind::Run(_))) {
         checks.push(run_check(check, host, &runbook.window, transport, prober).await);
     }
     HostReport { diff, checks, probe_millis, resolver, shared_from }

@@ -19,6 +19,32 @@ use crate::inventory::Host;
 use crate::runbook::{CheckKind, OnDivergence, Runbook, StepAction};
 use crate::transport::{Command, Purpose, Transport};
 
+/// The subject of the finding that says sudo itself cannot serve the window (as opposed to
+/// one program it hides).
+pub const WHOLE: &str = "sudo";
+
+/// Findings that need root to be told on a sudo host: with sudo unusable they would each
+/// repeat its failure in other words (a lock "held" because it cannot be read, a file
+/// "drifted" because it cannot be read), so they are left out until sudo works.
+pub fn needs_root(class: Class) -> bool {
+    matches!(
+        class,
+        Class::ConfigDrift
+            | Class::HostLocked
+            | Class::DriftNetworking
+            | Class::DriftConffile
+            | Class::DriftConfig
+            | Class::DriftKernel
+            | Class::DriftServices
+            | Class::DriftSources
+    )
+}
+
+/// Does this finding say sudo itself is unusable?
+pub fn is_whole(f: &Finding) -> bool {
+    f.class == Class::SudoUnusable && f.subject == WHOLE
+}
+
 /// How the transports run a root command on a sudo host: `sudo -n sh -c <script>`.
 pub const SUDO_FORM: &str = "sudo -n sh -c";
 
@@ -141,7 +167,7 @@ pub fn findings(answer: &Answer, user: &str) -> Vec<Finding> {
     match answer {
         Answer::Root => Vec::new(),
         Answer::NoSudo => vec![stop(
-            "sudo",
+            WHOLE,
             "not installed".into(),
             "sudo is not installed, but this host's login uses it for every root command: install sudo, or connect as root".into(),
         )],
@@ -163,7 +189,7 @@ pub fn findings(answer: &Answer, user: &str) -> Vec<Finding> {
                 Cause::NoSudo => ("not installed", "install sudo, or connect as root".to_string()),
                 Cause::Other(_) => ("refused", format!("`{SUDO_FORM}` failed for {user}: fix sudo for {user}, or connect as root")),
             };
-            vec![stop("sudo", here.into(), format!("{fix} (sudo said: {complaint})"))]
+            vec![stop(WHOLE, here.into(), format!("{fix} (sudo said: {complaint})"))]
         }
         Answer::Works { hidden, secure_path } => hidden
             .iter()
@@ -227,7 +253,7 @@ pub async fn check(transport: &dyn Transport, host: &Host, programs: &[String]) 
     let unproven = |why: String| {
         vec![Finding {
             class: Class::SudoUnusable,
-            subject: "sudo".into(),
+            subject: WHOLE.into(),
             tested: None,
             here: Some("not proven".into()),
             verdict: Some(OnDivergence::Stop),

@@ -638,6 +638,12 @@ fn a_login_whose_sudo_needs_a_password_is_a_stop_naming_it() {
     let detail = sudo[0]["detail"].as_str().unwrap();
     assert!(detail.contains("sudo needs a password for pd-sudo-test") && detail.contains("NOPASSWD"), "{detail}");
     assert!(!prod["diff"]["findings"].as_array().unwrap().iter().any(|f| f["class"] == "unreachable"), "{prod}");
+    // One cause, one finding: what is read as root (the lock, the fingerprint, the drift
+    // map) would only repeat sudo's refusal, so it waits until sudo works, and says so.
+    assert!(detail.contains("not checked until it works"), "{detail}");
+    for echo in ["host_locked", "config_drift", "drift_config"] {
+        assert!(!prod["diff"]["findings"].as_array().unwrap().iter().any(|f| f["class"] == echo), "{echo}: {prod}");
+    }
 
     let out = patchdeck(&sshd, &["check", runbook.to_str().unwrap()]);
     let stdout = text(&out.stdout);

@@ -189,11 +189,14 @@ fn follow_body() -> String {
 set -- $(head -c 120 "$d/pid" 2>/dev/null)
 pg=${{1:-}}
 while :; do
-  i=$((o / {c})); p=$((o % {c})); f="$d/out.$i"
-  if [ -f "$f" ]; then
-    n=$(wc -c < "$f")
+  i=$((o / {c})); p=$((o % {c})); f="$d/out.$i"; n=-1
+  # The chunk is read through one open descriptor: the writer may remove it (two chunks on)
+  # between measuring and reading, and then what is counted as shown must still be shown.
+  # A redirection that fails on a brace group is not fatal (on `exec` it would be).
+  {{ n=$(wc -c < /proc/self/fd/3 2>/dev/null || wc -c < "$f") && [ "$n" -gt "$p" ] &&
+    tail -c +$((p + 1)) <&3 | head -c $((n - p)); }} 3<"$f" 2>/dev/null
+  if [ "$n" -ge 0 ]; then
     if [ "$n" -gt "$p" ]; then
-      tail -c +$((p + 1)) "$f" | head -c $((n - p))
       o=$((o + n - p)); q=0
       continue
     fi

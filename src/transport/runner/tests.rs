@@ -267,8 +267,11 @@ fn the_liveness_check_refuses_what_it_must_never_signal() {
     let boot = boot.trim();
     let start = std::fs::read_to_string(format!("/proc/{me}/stat")).unwrap();
     let start = start.rsplit_once(") ").unwrap().1.split_whitespace().nth(19).unwrap().to_string();
-    // SAFETY: getpgrp has no preconditions.
-    let pg = unsafe { libc::getpgrp() };
+    // A process group of its own whose leader lives while the test runs, as a run's does
+    // (the test harness's own group leader may be gone, depending on who started it).
+    use std::os::unix::process::CommandExt;
+    let mut leader = std::process::Command::new("sleep").arg("60").process_group(0).spawn().unwrap();
+    let pg = leader.id();
     let alive = |args: &str| {
         let out = std::process::Command::new("sh")
             .arg("-c")
@@ -287,6 +290,8 @@ fn the_liveness_check_refuses_what_it_must_never_signal() {
     for never in ["1", "0", "01", "-1", "''", "1x"] {
         assert_eq!(alive(&format!("{never} '{boot}' {start}")), "no", "{never}");
     }
+    leader.kill().unwrap();
+    leader.wait().unwrap();
 }
 
 #[test]

@@ -396,11 +396,17 @@ pub fn finish(host: &Host, out: Output, key: &RunKey) -> Result<Output, Transpor
         Some(Ended::Exit(n)) => Some(n),
         Some(Ended::Killed) => None,
         Some(Ended::Lost) => {
-            return Err(fail(format!(
-                "the command's processes on the host ended without recording an exit status (run {}/{})",
-                key.window.as_str(),
-                key.name()
-            )));
+            // Killed, or the host went down, part way: the record is read again (a lost
+            // connection), and says so (inconsistent: the outcome is unknown, repair offered),
+            // rather than this passing for an unreachable host.
+            return Err(TransportError::ConnectionLost {
+                host: host.name.clone(),
+                detail: format!(
+                    "the command's processes on the host ended without recording an exit status (run {}/{})",
+                    key.window.as_str(),
+                    key.name()
+                ),
+            });
         }
         Some(Ended::Error(why)) => return Err(fail(format!("the host-side runner: {why}"))),
         None => {

@@ -353,7 +353,6 @@ fn the_followers_last_word_gives_the_status() {
     assert_eq!((ok.status, ok.stderr_lossy().as_str()), (Some(42), "real stderr\n"));
     assert_eq!(finish(&host, out("patchdeck-run killed\n"), &k).unwrap().status, None);
     for (stderr, says) in [
-        ("patchdeck-run lost\n", "without recording"),
         ("patchdeck-run error /x exists already: this run was started before\n", "exists already"),
         ("patchdeck-run exit 300\n", "unreadable"),
         ("patchdeck-run exit \u{1b}]0;x\n", "unreadable"),
@@ -369,11 +368,18 @@ fn the_followers_last_word_gives_the_status() {
     // No last word at all: the follower or its link died (a host powered off can close the
     // session before the ssh master notices, and ssh's own 255 then looks like an exit
     // code): a lost connection, so the engine reads the host's record.
-    for (status, stderr) in [(Some(255), ""), (Some(0), "sh: 1: cannot create\n"), (None, "\u{1b}]0;x\n")] {
+    // The follower saw the run's processes die with no status recorded: the record is read
+    // again the same way (it then says the outcome is unknown), never "unreachable".
+    for (status, stderr, says) in [
+        (Some(255), "", "without the command's status"),
+        (Some(0), "sh: 1: cannot create\n", "without the command's status"),
+        (None, "\u{1b}]0;x\n", "without the command's status"),
+        (Some(0), "patchdeck-run lost\n", "without recording an exit status"),
+    ] {
         let gone = Output::whole(status, Vec::new(), stderr.as_bytes().to_vec());
         match finish(&host, gone, &k) {
             Err(TransportError::ConnectionLost { detail, .. }) => {
-                assert!(detail.contains("without the command's status"), "{stderr:?}: {detail}");
+                assert!(detail.contains(says), "{stderr:?}: {detail}");
                 assert!(!detail.contains('\u{1b}'));
             }
             other => panic!("{stderr:?}: {other:?}"),

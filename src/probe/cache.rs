@@ -136,57 +136,54 @@ impl ProbeCache {
 
     /// The entry kept for this host and probe script, if any.
     pub fn get(&self, host: &Host, script: &str) -> Option<Entry> {
-        if self.refresh {
-            return None;
-        }
-        let key = key(host, script);
-        let mut mem = self.mem.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(e) = mem.get(&key) {
-            return Some(e.clone());
-        }
-        let e = self.dir.as_deref().and_then(|d| read(&d.join(format!("{key}.json"))))?;
-        mem.insert(key, e.clone());
-        Some(e)
+        self.fetch(&self.mem, key(host, script), "", read)
     }
 
     /// Keeps an entry (replacing the host's previous one).
     pub fn put(&self, host: &Host, script: &str, entry: Entry) {
-        let key = key(host, script);
-        if let Some(dir) = &self.dir
-            && let Err(e) = write(dir, &key, &entry)
-        {
-            tracing::warn!("cannot save the probe cache in {}: {e}", dir.display());
-        }
-        self.mem.lock().unwrap_or_else(|p| p.into_inner()).insert(key, entry);
+        self.keep(&self.mem, key(host, script), "", entry);
     }
-}
 
-impl ProbeCache {
     /// The configuration map's parts kept for this host, if any (none when refreshing).
     pub fn drift_parts(&self, host: &Host) -> Option<KeptParts> {
-        if self.refresh {
-            return None;
-        }
-        let key = key(host, crate::drift::PROBE);
-        let mut mem = self.drift.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(e) = mem.get(&key) {
-            return Some(e.clone());
-        }
-        let e = self.dir.as_deref().and_then(|d| read_json::<KeptParts>(&d.join(format!("{key}.drift.json"))))?;
-        let e = e.is_sound().then_some(e)?;
-        mem.insert(key, e.clone());
-        Some(e)
+        let sound = |p: &Path| read_json::<KeptParts>(p).filter(KeptParts::is_sound);
+        self.fetch(&self.drift, key(host, crate::drift::PROBE), ".drift", sound)
     }
 
     /// Keeps a host's parts (replacing its previous ones).
     pub fn put_drift_parts(&self, host: &Host, kept: KeptParts) {
-        let key = key(host, crate::drift::PROBE);
+        self.keep(&self.drift, key(host, crate::drift::PROBE), ".drift", kept);
+    }
+
+    /// What `mem` or the file `KEY{suffix}.json` keeps under `key` (read and believed by
+    /// `read`); nothing when refreshing.
+    fn fetch<T: Clone>(
+        &self,
+        mem: &Mutex<HashMap<String, T>>,
+        key: String,
+        suffix: &str,
+        read: impl Fn(&Path) -> Option<T>,
+    ) -> Option<T> {
+        if self.refresh {
+            return None;
+        }
+        let mut mem = mem.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = mem.get(&key) {
+            return Some(e.clone());
+        }
+        let e = self.dir.as_deref().and_then(|d| read(&d.join(format!("{key}{suffix}.json"))))?;
+        mem.insert(key, e.clone());
+        Some(e)
+    }
+
+    /// Keeps `value` under `key` in `mem` and in the file `KEY{suffix}.json`.
+    fn keep<T: Serialize>(&self, mem: &Mutex<HashMap<String, T>>, key: String, suffix: &str, value: T) {
         if let Some(dir) = &self.dir
-            && let Err(e) = write(dir, &format!("{key}.drift"), &kept)
+            && let Err(e) = write(dir, &format!("{key}{suffix}"), &value)
         {
             tracing::warn!("cannot save the probe cache in {}: {e}", dir.display());
         }
-        self.drift.lock().unwrap_or_else(|p| p.into_inner()).insert(key, kept);
+        mem.lock().unwrap_or_else(|p| p.into_inner()).insert(key, value);
     }
 }
 

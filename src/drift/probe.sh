@@ -4,14 +4,22 @@
 # open a section. Only checksums leave the host for files; the small network, kernel and
 # service listings leave as text and are normalized by patchdeck before anything is kept.
 # File names with a newline or a backslash are skipped (md5sum escapes them).
+# It runs on every host at every check: what the shell can read itself (names, /etc/hosts,
+# the resolver, the kernel's release) it reads without starting a process, and on a host
+# whose files and sysctls have not moved it starts three: find, grep and sha256sum (plus
+# ip, once per listing, where iproute2 is installed). See BENCHMARKS.md, "Configuration map".
 pd_d_etc=/etc
+pd_d_proc=/proc
 pd_d_has() { command -v "$1" >/dev/null 2>&1; }
 
 # Who this host is: its names and addresses are replaced by placeholders before comparing.
 # The configured name (/etc/hostname) first: a container or chroot shares the kernel's.
 pd_d_name=''
 if [ -r "$pd_d_etc/hostname" ]; then read -r pd_d_name <"$pd_d_etc/hostname" 2>/dev/null; fi
-[ -n "$pd_d_name" ] || pd_d_name=$(uname -n 2>/dev/null)
+pd_d_kname=''
+if [ -r "$pd_d_proc/sys/kernel/hostname" ]; then read -r pd_d_kname <"$pd_d_proc/sys/kernel/hostname" 2>/dev/null; fi
+[ -n "$pd_d_kname" ] || pd_d_kname=$(uname -n 2>/dev/null)
+[ -n "$pd_d_name" ] || pd_d_name=$pd_d_kname
 pd_d_short=${pd_d_name%%.*}
 pd_d_ids=''
 pd_d_names=''
@@ -27,45 +35,88 @@ pd_d_id() {
 }
 pd_d_id name "$pd_d_short"
 if [ "$pd_d_name" != "$pd_d_short" ]; then pd_d_id fqdn "$pd_d_name"; fi
-pd_d_kname=$(uname -n 2>/dev/null)
 pd_d_id name "${pd_d_kname%%.*}"
 if [ "$pd_d_kname" != "${pd_d_kname%%.*}" ]; then pd_d_id fqdn "$pd_d_kname"; fi
-if [ -r "$pd_d_etc/hosts" ]; then
-  # Lines naming this host: their addresses and fully qualified names are its own.
-  pd_d_hosts=$(awk -v s="$pd_d_short" '
-    /^[ \t]*#/ { next }
-    { sub(/#.*/, ""); mine = 0
-      for (i = 2; i <= NF; i++) if ($i == s || index($i, s ".") == 1) mine = 1
-      if (mine) { print "addr " $1; for (i = 2; i <= NF; i++) if (index($i, s ".") == 1) print "fqdn " $i } }
-  ' "$pd_d_etc/hosts" 2>/dev/null)
-  while read -r pd_d_k pd_d_v; do pd_d_id "$pd_d_k" "$pd_d_v"; done <<EOF
-$pd_d_hosts
-EOF
+if [ -n "$pd_d_short" ] && [ -r "$pd_d_etc/hosts" ]; then
+  # Lines naming this host: their addresses and fully qualified names are its own. Split by
+  # the shell into fields (never globbed: set -f), comments cut.
+  set -f
+  while IFS= read -r pd_d_l || [ -n "$pd_d_l" ]; do
+    # shellcheck disable=SC2086
+    set -- ${pd_d_l%%#*}
+    pd_d_l=''
+    [ $# -ge 2 ] || continue
+    pd_d_a=$1
+    shift
+    pd_d_mine=''
+    for pd_d_v; do case "$pd_d_v" in "$pd_d_short"|"$pd_d_short".*) pd_d_mine=1 ;; esac; done
+    [ -n "$pd_d_mine" ] || continue
+    pd_d_id addr "$pd_d_a"
+    for pd_d_v; do case "$pd_d_v" in "$pd_d_short".*) pd_d_id fqdn "$pd_d_v" ;; esac; done
+  done <"$pd_d_etc/hosts"
+  set +f
 fi
+# The addresses the kernel has, read once: the network listing below sends them too.
+pd_d_ipaddr=''
 if pd_d_has ip; then
-  for pd_d_v in $(ip -o addr show 2>/dev/null | awk '$3 == "inet" || $3 == "inet6" { sub(/\/.*/, "", $4); print $4 }'); do
-    pd_d_id addr "$pd_d_v"
-  done
+  pd_d_ipaddr=$(ip -o addr show 2>/dev/null)
+  while read -r pd_d_x pd_d_x pd_d_a pd_d_v pd_d_x; do
+    case "$pd_d_a" in inet|inet6) pd_d_id addr "${pd_d_v%%/*}" ;; esac
+  done <<EOF
+$pd_d_ipaddr
+EOF
 fi
 if [ -r "$pd_d_etc/machine-id" ] && read -r pd_d_v <"$pd_d_etc/machine-id" 2>/dev/null; then pd_d_id machine "$pd_d_v"; fi
 
-# The file part below (conffiles, unowned files, checksums) is the map's costly part. Its
-# inputs are /etc's files and dpkg's database; a digest of their metadata (path, size,
-# mtime, ctime, inode, mode, owner: ctime cannot be set back by hand) and of this host's
-# names is cheap. When it equals the one patchdeck kept with the lines from last time
-# (PD_KNOWN_DRIFT_FILES), the host says `unchanged` and the kept lines stand
-# (src/probe/kept_drift.rs).
-# Without GNU find's -printf (busybox: no output) or stat, no digest: the lines are always
-# sent. A directory the login cannot read is left out alike each time (find goes on).
+# The map's two costly parts are each sent only when their digest moved (as apt's answer
+# is): the files (conffiles, unowned files, checksums) behind a digest of the metadata of
+# /etc and of dpkg's database (path, size, mtime, ctime, inode, mode, owner: ctime cannot
+# be set back by hand) and of this host's names; the `net.*` sysctls behind a digest of
+# their values. When a digest equals the one patchdeck kept with the lines from last time
+# (PD_KNOWN_DRIFT_FILES, PD_KNOWN_DRIFT_SYSCTL), the host says `unchanged` and the kept
+# lines stand (src/probe/kept_drift.rs).
+#
+# The sysctls as read for their digest: each value (its first 4 KiB: more than any net.*
+# value holds) under a `==> path <==` header. head, not grep: it reads a procfs file with
+# a small buffer, which the kernel zeroes on every read. Values that change by themselves
+# are left out, so that the digest does not move with them (the same names as
+# VOLATILE_SYSCTL_SUFFIXES in src/drift/map.rs).
+pd_d_sysctls() {
+  find "$pd_d_proc/sys/net" -type f ! -name '*_count' ! -name '*rss_key' ! -name '*fastopen_key' \
+    ! -name '*stable_secret' ! -name '*hash_secret' -exec head -v -c 4096 -- {} + 2>/dev/null
+}
+pd_d_sysdir=''
+if [ -d "$pd_d_proc/sys/net" ]; then pd_d_sysdir=1; fi
+# dpkg's database where there is one (a missing start point would be an error every time).
+set -- "$pd_d_etc"
+for pd_d_v in /var/lib/dpkg/status /var/lib/dpkg/info /var/lib/dpkg/updates; do
+  if [ -e "$pd_d_v" ]; then set -- "$@" "$pd_d_v"; fi
+done
+# Both digests from one sha256sum, the metadata streamed to it (not held by the shell):
+# the sysctls on its stdin, the names and the metadata on fd 3. find says `gnu-find` on
+# fd 4 when it can print metadata at all (busybox's cannot: then no files digest, and the
+# lines are always sent). A directory the login cannot read is left out alike each time.
+pd_d_sums=$( {
+  { printf 'ids%s\n' "$pd_d_ids"
+    find "$@" \( -path "$pd_d_etc" -fprintf /proc/self/fd/4 'gnu-find\n' -false \) \
+      -o \( -path '/var/lib/dpkg/*' -prune -printf '%p\t%s\t%T@\t%C@\t%i\n' \) \
+      -o -printf '%p\t%s\t%T@\t%C@\t%i\t%m\t%U\t%G\t%l\n' 2>/dev/null
+  } | { { if [ -n "$pd_d_sysdir" ]; then pd_d_sysctls; fi; } | sha256sum - /proc/self/fd/3; } 3<&0
+} 4>&1 2>/dev/null)
 pd_d_fd=''
-pd_d_meta=$(find "$pd_d_etc" -printf '%p\t%s\t%T@\t%C@\t%i\t%m\t%U\t%G\t%l\n' 2>/dev/null)
-pd_d_dpkg=$(stat -c '%n %s %Y %Z %i' /var/lib/dpkg/status /var/lib/dpkg/info /var/lib/dpkg/updates 2>/dev/null)
-if [ -n "$pd_d_meta" ] && [ -n "$pd_d_dpkg" ]; then
-  pd_d_fd=$(printf 'ids%s\n%s\n%s\n' "$pd_d_ids" "$pd_d_meta" "$pd_d_dpkg" | sha256sum 2>/dev/null)
-fi
-pd_d_fd=${pd_d_fd%% *}
-case "$pd_d_fd" in *[!0-9a-f]*|'') pd_d_fd='' ;; esac
-if [ ${#pd_d_fd} -eq 64 ] && [ "$pd_d_fd" = "${PD_KNOWN_DRIFT_FILES:-}" ]; then
+pd_d_sd=''
+pd_d_gnu=''
+while read -r pd_d_v pd_d_a; do
+  if [ "$pd_d_v" = gnu-find ]; then pd_d_gnu=1; continue; fi
+  case "$pd_d_v" in *[!0-9a-f]*|'') continue ;; esac
+  [ ${#pd_d_v} -eq 64 ] || continue
+  case "$pd_d_a" in -) pd_d_sd=$pd_d_v ;; /proc/self/fd/3) pd_d_fd=$pd_d_v ;; esac
+done <<EOF
+$pd_d_sums
+EOF
+[ -n "$pd_d_gnu" ] || pd_d_fd=''
+
+if [ -n "$pd_d_fd" ] && [ "$pd_d_fd" = "${PD_KNOWN_DRIFT_FILES:-}" ]; then
   printf 'kept\tfiles\tunchanged\t%s\n' "$pd_d_fd"
 else
 printf 'kept\tfiles\tfresh\t%s\n' "$pd_d_fd"
@@ -112,39 +163,55 @@ fi
 fi
 
 # The network as the kernel sees it and as it is configured: one awk tags every listing
-# (a process per command is the probe's main cost on the host).
-{
-  if pd_d_has ip; then
-    echo '@@pd-drift-kind:link'; ip -o link show
-    echo '@@pd-drift-kind:addr'; ip -o addr show
-    echo '@@pd-drift-kind:route'; ip route show
-    echo '@@pd-drift-kind:route6'; ip -6 route show
-    echo '@@pd-drift-kind:rule'; ip rule show
-  fi
-  if [ -r "$pd_d_etc/resolv.conf" ]; then echo '@@pd-drift-kind:resolv'; grep -v '^[[:space:]]*[#;]' "$pd_d_etc/resolv.conf"; fi
-  if pd_d_has nft; then echo '@@pd-drift-kind:nft'; nft list ruleset; fi
-  if pd_d_has iptables-save; then echo '@@pd-drift-kind:iptables'; iptables-save; fi
-} 2>/dev/null | awk '/^@@pd-drift-kind:[a-z0-9]+$/ { k = substr($0, 17); next } k != "" { print k "\t" $0 }'
+# of a command (the resolver's lines the shell reads and tags itself).
+if [ -r "$pd_d_etc/resolv.conf" ]; then
+  while IFS= read -r pd_d_l || [ -n "$pd_d_l" ]; do
+    pd_d_v=${pd_d_l#"${pd_d_l%%[![:space:]]*}"}
+    case "$pd_d_v" in '#'*|';'*) ;; *) printf 'resolv\t%s\n' "$pd_d_l" ;; esac
+    pd_d_l=''
+  done <"$pd_d_etc/resolv.conf"
+fi
+if pd_d_has ip || pd_d_has nft || pd_d_has iptables-save; then
+  {
+    if pd_d_has ip; then
+      echo '@@pd-drift-kind:link'; ip -o link show
+      if [ -n "$pd_d_ipaddr" ]; then echo '@@pd-drift-kind:addr'; printf '%s\n' "$pd_d_ipaddr"; fi
+      echo '@@pd-drift-kind:route'; ip route show
+      echo '@@pd-drift-kind:route6'; ip -6 route show
+      echo '@@pd-drift-kind:rule'; ip rule show
+    fi
+    if pd_d_has nft; then echo '@@pd-drift-kind:nft'; nft list ruleset; fi
+    if pd_d_has iptables-save; then echo '@@pd-drift-kind:iptables'; iptables-save; fi
+  } 2>/dev/null | awk '/^@@pd-drift-kind:[a-z0-9]+$/ { k = substr($0, 17); next } k != "" { print k "\t" $0 }'
+fi
 
-# `net.*` sysctls: a thousand values, sent only when their digest moved (as the files are).
-# Values that change by themselves are left out here, so that the digest does not move
-# with them (the same list as VOLATILE_SYSCTL_SUFFIXES in src/drift/map.rs).
-if [ -d /proc/sys/net ]; then
-  pd_d_sys=$(grep -r -v -e '_count:' -e 'rss_key:' -e 'fastopen_key:' -e 'stable_secret:' -e 'hash_secret:' \
-    /proc/sys/net 2>/dev/null)
-  pd_d_sd=$(printf '%s\n' "$pd_d_sys" | sha256sum 2>/dev/null)
-  pd_d_sd=${pd_d_sd%% *}
-  case "$pd_d_sd" in *[!0-9a-f]*|'') pd_d_sd='' ;; esac
-  if [ ${#pd_d_sd} -eq 64 ] && [ "$pd_d_sd" = "${PD_KNOWN_DRIFT_SYSCTL:-}" ]; then
+# `net.*` sysctls: a thousand values, sent only when their digest moved; read again to be
+# sent, with the digest of what is sent.
+if [ -n "$pd_d_sysdir" ]; then
+  if [ -n "$pd_d_sd" ] && [ "$pd_d_sd" = "${PD_KNOWN_DRIFT_SYSCTL:-}" ]; then
     printf 'kept\tsysctl\tunchanged\t%s\n' "$pd_d_sd"
   else
+    # Sent as `path:value` lines (as `grep -r '' /proc/sys/net` prints them), made from the
+    # same reading as the digest sent with them.
+    pd_d_sys=$(pd_d_sysctls)
+    pd_d_sd=$(printf '%s\n' "$pd_d_sys" | sha256sum 2>/dev/null)
+    pd_d_sd=${pd_d_sd%% *}
+    case "$pd_d_sd" in *[!0-9a-f]*|'') pd_d_sd='' ;; esac
     printf 'kept\tsysctl\tfresh\t%s\n' "$pd_d_sd"
-    printf '%s\n' "$pd_d_sys" | awk 'NF { print "sysctl\t" $0 }'
+    # head puts an empty line before every header but the first: dropped, and only it.
+    printf '%s\n' "$pd_d_sys" | awk '
+      /^==> .* <==$/ { f = substr($0, 5, length($0) - 8); gap = 0; next }
+      $0 == "" { if (gap) print "sysctl\t" f ":"; gap = 1; next }
+      { if (gap) print "sysctl\t" f ":"; gap = 0; print "sysctl\t" f ":" $0 }
+      END { if (gap) print "sysctl\t" f ":" }'
   fi
 fi
 
 # The running kernel, its command line, and the services enabled at boot.
-printf 'kernel\trelease\t%s\n' "$(uname -r 2>/dev/null)"
+pd_d_v=''
+if [ -r "$pd_d_proc/sys/kernel/osrelease" ]; then read -r pd_d_v <"$pd_d_proc/sys/kernel/osrelease" 2>/dev/null; fi
+[ -n "$pd_d_v" ] || pd_d_v=$(uname -r 2>/dev/null)
+printf 'kernel\trelease\t%s\n' "$pd_d_v"
 if [ -r /proc/cmdline ] && read -r pd_d_v </proc/cmdline 2>/dev/null; then printf 'kernel\tcmdline\t%s\n' "$pd_d_v"; fi
 # Enabled: the links `systemctl enable` makes (what list-unit-files --state=enabled reads,
 # without its second of CPU per probe), named with the target that pulls them in.

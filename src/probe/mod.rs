@@ -154,10 +154,14 @@ pub fn command_knowing(
                 drift.push_str(&format!("{}={d}\n", part.known_variable()));
             }
         }
-        drift.push_str(crate::drift::PROBE.trim_end());
+        drift.push_str(crate::drift::probe_as_sent());
+        // Without sudo, in a subshell of this shell: no new shell to start on every host.
         let drift = crate::transport::ssh::sh_quote(&drift);
-        script.push_str(&format!("echo '{SECTION_MARK}{}'\n$pd_root sh -c {drift}", crate::drift::SECTION));
-        script.push('\n');
+        script.push_str(&format!(
+            "echo '{SECTION_MARK}{}'\npd_drift={drift}\n\
+             if [ -n \"$pd_root\" ]; then $pd_root sh -c \"$pd_drift\"; else (eval \"$pd_drift\"); fi\n",
+            crate::drift::SECTION
+        ));
     }
     for (i, fp) in fingerprints.iter().enumerate() {
         script.push_str(&format!("echo '{SECTION_MARK}fp.{i}'\n"));
@@ -598,8 +602,9 @@ mod tests {
         }
     }
 
-    /// The local machine playing a host whose `/etc` is `etc` (the drift part reads it there;
-    /// paths come back as under `/etc`); keeps each probe's output to see what was sent.
+    /// The local machine playing a host whose `/etc` is `etc` and `/proc` is beside it (the
+    /// drift part reads them there; paths come back as under `/etc`); keeps each probe's
+    /// output to see what was sent.
     struct EtcAt {
         etc: std::path::PathBuf,
         local: crate::transport::local::LocalTransport,
@@ -613,9 +618,14 @@ mod tests {
         }
         async fn exec(&self, host: &Host, cmd: &Command) -> Result<crate::transport::Output, TransportError> {
             let etc = self.etc.display().to_string();
-            let script = cmd.script.replace("pd_d_etc=/etc", &format!("pd_d_etc={etc}"));
+            let proc = self.etc.with_file_name("proc").display().to_string();
+            let script = cmd
+                .script
+                .replace("pd_d_etc=/etc", &format!("pd_d_etc={etc}"))
+                .replace("pd_d_proc=/proc", &format!("pd_d_proc={proc}"));
             let mut out = self.local.exec(host, &Command { script, ..cmd.clone() }).await?;
-            out.stdout = String::from_utf8_lossy(&out.stdout).replace(&etc, "/etc").into_bytes();
+            out.stdout =
+                String::from_utf8_lossy(&out.stdout).replace(&etc, "/etc").replace(&proc, "/proc").into_bytes();
             self.outputs.lock().unwrap().push(out.stdout_lossy());
             Ok(out)
         }
@@ -629,6 +639,9 @@ mod tests {
         std::fs::create_dir_all(etc.join("sysctl.d")).unwrap();
         std::fs::write(etc.join("hostname"), "prod1\n").unwrap();
         std::fs::write(etc.join("sysctl.d/60-x.conf"), "vm.swappiness = 10\n").unwrap();
+        let forward = tmp.path().join("proc/sys/net/ipv4/ip_forward");
+        std::fs::create_dir_all(forward.parent().unwrap()).unwrap();
+        std::fs::write(&forward, "0\n").unwrap();
         let t = EtcAt {
             etc: etc.clone(),
             local: crate::transport::local::LocalTransport::new(),
@@ -648,8 +661,8 @@ mod tests {
             (unchanged, out.contains("/etc/sysctl.d/60-x.conf"))
         };
         let sysctl = |f: &HostFacts| f.drift.as_ref().unwrap().items["/etc/sysctl.d/60-x.conf"].value.clone();
-        // This machine's own network and sysctls are in the map too, and may move while
-        // the test runs (another test adding an address): the files are compared.
+        // This machine's own network is in the map too, and may move while the test runs
+        // (another test adding an address): the files are compared.
         let files = |f: &HostFacts| {
             let items = &f.drift.as_ref().unwrap().items;
             items
@@ -658,14 +671,15 @@ mod tests {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect::<Vec<_>>()
         };
-        // The sysctls: sent, or said unchanged and left out, never both; and kept either way.
-        let sysctls_sent_or_kept = |i: usize, f: &HostFacts| {
+        // The sysctls (of the played /proc): sent, or said unchanged and left out, never
+        // both; and in the map either way.
+        let sysctls_sent = |i: usize, f: &HostFacts| {
             let out = &t.outputs.lock().unwrap()[i];
             let unchanged = out.lines().any(|l| l.starts_with("kept\tsysctl\tunchanged\t"));
             let sent = out.lines().any(|l| l.starts_with("sysctl\t"));
-            let mapped = f.drift.as_ref().unwrap().items.keys().any(|k| k.starts_with("sysctl:net."));
-            assert!(unchanged != sent && mapped, "probe {i}: unchanged {unchanged}, sent {sent}, mapped {mapped}");
-            unchanged
+            let mapped = f.drift.as_ref().unwrap().items["sysctl:net.ipv4.ip_forward"].value.clone();
+            assert!(unchanged != sent, "probe {i}: unchanged {unchanged}, sent {sent}");
+            (sent, mapped)
         };
 
         let (first, _) = probe(Some(&cache)).await.unwrap();
@@ -674,22 +688,26 @@ mod tests {
         let (second, _) = probe(Some(&cache)).await.unwrap();
         assert_eq!(sent_files(1), (true, false));
         assert_eq!(files(&second), files(&first));
-        assert!(!sysctls_sent_or_kept(0, &first), "first contact: the sysctls are sent");
-        sysctls_sent_or_kept(1, &second);
+        assert_eq!(sysctls_sent(0, &first), (true, "0".into()), "first contact: the sysctls are sent");
+        assert_eq!(sysctls_sent(1, &second), (false, "0".into()), "unchanged: kept");
         // ... also for a new process reading the kept file.
         let reread = ProbeCache::persistent(tmp.path().join("cache"));
         let (third, _) = probe(Some(&reread)).await.unwrap();
         assert_eq!((sent_files(2), files(&third)), ((true, false), files(&first)));
-        sysctls_sent_or_kept(2, &third);
+        assert_eq!(sysctls_sent(2, &third), (false, "0".into()));
         // Same size, same second: still a new checksum (ctime and the nanoseconds moved).
         std::fs::write(etc.join("sysctl.d/60-x.conf"), "vm.swappiness = 60\n").unwrap();
         let (moved, _) = probe(Some(&cache)).await.unwrap();
         assert_eq!(sent_files(3), (false, true));
         assert_ne!(sysctl(&moved), sysctl(&first));
+        assert_eq!(sysctls_sent(3, &moved), (false, "0".into()), "the sysctls did not move");
         // A new file under /etc is seen at once.
         std::fs::write(etc.join("sysctl.d/70-new.conf"), "x = 1\n").unwrap();
+        // ... and a sysctl set at run time, its value sent again.
+        std::fs::write(&forward, "1\n").unwrap();
         let (added, _) = probe(Some(&cache)).await.unwrap();
         assert!(added.drift.as_ref().unwrap().items.contains_key("/etc/sysctl.d/70-new.conf"));
+        assert_eq!(sysctls_sent(4, &added), (true, "1".into()));
         // A refreshing cache (`check --fresh`) sends nothing it kept.
         let refreshing = ProbeCache::persistent(tmp.path().join("cache")).refreshing();
         probe(Some(&refreshing)).await.unwrap();

@@ -23,7 +23,7 @@ pub fn parse(body: Option<&str>) -> Option<DriftMap> {
         return None;
     }
     let mut id = Identity::default();
-    let mut lists: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut lists: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut conffiles: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut sums: BTreeMap<String, String> = BTreeMap::new();
     let mut norms: BTreeMap<String, String> = BTreeMap::new();
@@ -60,10 +60,10 @@ pub fn parse(body: Option<&str>) -> Option<DriftMap> {
                 if let Some(cidr) = after(&w, "inet") {
                     id.add_net(cidr);
                 }
-                lists.entry(kind).or_default().push(rest.to_string());
+                lists.entry(kind).or_default().push(rest);
             }
             "link" | "route" | "route6" | "rule" | "resolv" | "sysctl" | "nft" | "iptables" | "kernel" | "svc" => {
-                lists.entry(kind).or_default().push(rest.to_string());
+                lists.entry(kind).or_default().push(rest);
             }
             _ => {}
         }
@@ -135,7 +135,7 @@ fn after<'a>(w: &[&'a str], key: &str) -> Option<&'a str> {
     w.iter().position(|x| *x == key).and_then(|i| w.get(i + 1).copied())
 }
 
-fn network(map: &mut DriftMap, id: &Identity, lists: &BTreeMap<&str, Vec<String>>) {
+fn network(map: &mut DriftMap, id: &Identity, lists: &BTreeMap<&str, Vec<&str>>) {
     let list = |k: &str| lists.get(k).map(Vec::as_slice).unwrap_or_default();
     for l in list("link") {
         let Some(name) = ifname(l) else { continue };
@@ -174,15 +174,21 @@ fn network(map: &mut DriftMap, id: &Identity, lists: &BTreeMap<&str, Vec<String>
     let digits_name = id.names.iter().any(|n| numeric(n));
     for l in list("sysctl") {
         let Some((path, value)) = l.split_once(':') else { continue };
-        let Some(key) = path.strip_prefix("/proc/sys/") else { continue };
-        let key = key.replace('/', ".");
-        if VOLATILE_SYSCTL_SUFFIXES.iter().any(|s| key.ends_with(s)) || key.chars().any(crate::safe_text::is_hidden) {
+        let Some(path) = path.strip_prefix("/proc/sys/") else { continue };
+        // One allocation per key: a thousand of them per host, on every check.
+        let mut key = String::with_capacity("sysctl:".len() + path.len());
+        key.push_str("sysctl:");
+        key.extend(path.chars().map(|c| if c == '/' { '.' } else { c }));
+        let plain = path.bytes().all(|b| b.is_ascii_graphic());
+        if VOLATILE_SYSCTL_SUFFIXES.iter().any(|s| key.ends_with(s))
+            || (!plain && path.chars().any(crate::safe_text::is_hidden))
+        {
             continue;
         }
         // Most values are numbers, which name no host (unless one is named by digits):
         // only the others are normalized (a thousand lines per host, on every check).
         let value = if numeric(value) && !digits_name { squash(value) } else { squash(&id.text(value)) };
-        put(map, format!("sysctl:{key}"), Area::Networking, value);
+        put(map, key, Area::Networking, value);
     }
     for (kind, key) in [("nft", "net:firewall nft"), ("iptables", "net:firewall iptables")] {
         let rules: Vec<String> = list(kind)
@@ -240,7 +246,7 @@ fn no_counters(l: &str) -> String {
     out.join(" ")
 }
 
-fn kernel_and_services(map: &mut DriftMap, id: &Identity, lists: &BTreeMap<&str, Vec<String>>) {
+fn kernel_and_services(map: &mut DriftMap, id: &Identity, lists: &BTreeMap<&str, Vec<&str>>) {
     for l in lists.get("kernel").map(Vec::as_slice).unwrap_or_default() {
         let Some((k, v)) = l.split_once('\t') else { continue };
         if matches!(k, "release" | "cmdline") {

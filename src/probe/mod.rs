@@ -334,6 +334,11 @@ fn settle_drift_parts(
     sections: &mut BTreeMap<String, String>,
 ) -> Result<(), ProbeError> {
     let Some(body) = sections.get_mut(crate::drift::SECTION) else { return Ok(()) };
+    // Every part unchanged (checked against the kept digests by `restore`): the kept parts
+    // stand as they are, nothing to take apart again.
+    let all_unchanged = kept_drift::Part::ALL
+        .into_iter()
+        .all(|part| matches!(kept_drift::KeptLine::parse(body, part), kept_drift::KeptLine::Unchanged(_)));
     *body = kept_drift::restore(body, kept).map_err(|kept_drift::NotSent(part)| ProbeError::Parse {
         host: host.name.clone(),
         source: ParseError::Malformed {
@@ -345,6 +350,7 @@ fn settle_drift_parts(
         },
     })?;
     if let Some(c) = cache
+        && !all_unchanged
         && body.lines().any(|l| l == "end")
         && let Some(now) = kept_drift::KeptParts::from_body(body)
         && kept != Some(&now)

@@ -60,6 +60,9 @@ impl Engine<'_> {
         rollback: bool,
         limit: Duration,
     ) -> eyre::Result<Ran> {
+        if let Some(ran) = self.previous_attempt_still_running(host, c, i, rollback, limit).await? {
+            return Ok(ran);
+        }
         let deadline = Instant::now() + limit;
         let first = self.exec_watched(self.p.transport, host, c, host, i, rollback).await;
         let (Err(lost @ TransportError::ConnectionLost { .. }), Some(key)) = (&first, &c.detached) else {
@@ -84,6 +87,31 @@ impl Engine<'_> {
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(MAX_REATTACH_WAIT);
         }
+    }
+
+    /// A retry (attempt N > 1) never starts while attempt N - 1 is still running on the host,
+    /// as it can be when the link stayed down past its timeout (then nobody ended it): that
+    /// attempt is followed to its end instead, and its outcome is this one's (`Some`). `None`
+    /// when it is not running (ended, never started, or the host cannot say): start anew.
+    async fn previous_attempt_still_running(
+        &self,
+        host: &Host,
+        c: &Command,
+        i: usize,
+        rollback: bool,
+        limit: Duration,
+    ) -> eyre::Result<Option<Ran>> {
+        let Some(key) = c.detached.as_ref().filter(|k| k.attempt > 1) else { return Ok(None) };
+        let previous = RunKey { attempt: key.attempt - 1, ..key.clone() };
+        let found = match self.p.transport.recover(host, &previous).await {
+            Ok(found @ Recovered::Running { .. }) => found,
+            _ => return Ok(None),
+        };
+        tracing::info!(host = %host.name, run = %previous.name(), "the attempt before is still running: following it");
+        Ok(Some(match self.followed(host, &previous, i, rollback, found, limit).await? {
+            Some(result) => Ran::Ended(result),
+            None => Ran::Unknown(self.unknown_detail(host, &previous)),
+        }))
     }
 
     /// Journals what the record said and acts on it: `Some(result)` of a run that ended (or

@@ -75,6 +75,11 @@ impl Transport for SimWithRunner {
 /// The demo window on canary1 alone: "restart nginx" counts its runs in `count`, and the
 /// step after it fails (so the host keeps its changes, and its records).
 fn runbook(dir: &Path, count: &Path) -> patchdeck::runbook::Runbook {
+    runbook_with(dir, count, &format!("echo ran >> {}; echo restarted", count.display()), "")
+}
+
+/// [`runbook`] with "restart nginx" running `run`, its other settings `extra` (TOML lines).
+fn runbook_with(dir: &Path, count: &Path, run: &str, extra: &str) -> patchdeck::runbook::Runbook {
     for f in ["hosts.toml", "tested.toml"] {
         std::fs::copy(Path::new(DEMO).join(f), dir.join(f)).unwrap();
     }
@@ -87,10 +92,7 @@ fn runbook(dir: &Path, count: &Path) -> patchdeck::runbook::Runbook {
         .replacen("[[wave]]\n", "[[wave]]\nname = \"canary\"\nhosts = [\"canary1\"]\nmax_failures = 1\n\n[[wave]]\n", 1)
         .replacen(
             "run = \"systemctl restart nginx\"\nrollback = \"systemctl restart nginx\"",
-            &format!(
-                "run = \"echo ran >> {c}; echo restarted\"\nrollback = \"echo undone >> {c}.undo\"",
-                c = count.display()
-            ),
+            &format!("run = \"{run}\"\nrollback = \"echo undone >> {c}.undo\"{extra}", c = count.display()),
             1,
         )
         .replacen(
@@ -98,7 +100,7 @@ fn runbook(dir: &Path, count: &Path) -> patchdeck::runbook::Runbook {
             "run = \"exit 9\"\nrollback = \"true\"",
             1,
         );
-    assert!(text.contains("exit 9") && text.contains("echo ran") && text.contains("echo undone"), "{text}");
+    assert!(text.contains("exit 9") && text.contains(run) && text.contains("echo undone"), "{text}");
     assert!(!text.contains("systemctl"), "nothing here may touch this machine's services: {text}");
     let path = dir.join("runbook.toml");
     std::fs::write(&path, text).unwrap();
@@ -276,4 +278,144 @@ async fn a_rollback_in_flight_at_a_crash_gets_its_real_outcome_from_the_hosts_re
             .any(|e| matches!(e, Event::HostFinished { host, result: HostResult::RolledBack } if host == "canary1")),
         "{after:#?}"
     );
+}
+
+/// The link to the host is lost as "restart nginx" starts, and stays down past the step's
+/// timeout (its run goes on on the host: nobody is there to end it). The operator retries:
+/// the retry follows the first attempt to its end instead of starting a second one beside it.
+struct LinkDown {
+    inner: SimWithRunner,
+    runs: PathBuf,
+    /// The host cannot be reached to read its records.
+    down: Arc<std::sync::atomic::AtomicBool>,
+    lost_once: std::sync::atomic::AtomicBool,
+}
+
+impl LinkDown {
+    fn loses(&self, cmd: &Command) -> bool {
+        SimWithRunner::real(cmd)
+            && cmd.detached.as_ref().is_some_and(|k| k.what == patchdeck::transport::RunWhat::Step(2) && k.attempt == 1)
+            && !self.lost_once.swap(true, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Starts the run for real on this machine (it goes on by itself), then reports the link
+    /// lost once its record is there.
+    async fn start_then_lose(&self, host: &Host, cmd: &Command) -> Result<Output, TransportError> {
+        let (host2, cmd2) = (host.clone(), cmd.clone());
+        let local = LocalTransport::new().with_runs_dir(self.runs.to_str().unwrap());
+        tokio::spawn(async move { local.exec(&host2, &cmd2).await });
+        let key = cmd.detached.clone().unwrap();
+        let record = self.runs.join(key.window.as_str()).join(key.name());
+        for _ in 0..100 {
+            if record.join("pid").exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(TransportError::ConnectionLost { host: host.name.clone(), detail: "played: the link dropped".into() })
+    }
+}
+
+#[async_trait]
+impl Transport for LinkDown {
+    fn kind(&self) -> &'static str {
+        "simulated+runner, link down"
+    }
+    async fn exec(&self, host: &Host, cmd: &Command) -> Result<Output, TransportError> {
+        if self.loses(cmd) { self.start_then_lose(host, cmd).await } else { self.inner.exec(host, cmd).await }
+    }
+    async fn exec_streaming(&self, host: &Host, cmd: &Command, sink: &dyn Sink) -> Result<Output, TransportError> {
+        if self.loses(cmd) {
+            self.start_then_lose(host, cmd).await
+        } else {
+            self.inner.exec_streaming(host, cmd, sink).await
+        }
+    }
+    async fn close(&self) {}
+    fn runs_dir(&self) -> Option<&str> {
+        self.inner.runs_dir()
+    }
+    async fn recover(&self, host: &Host, key: &RunKey) -> Result<Recovered, TransportError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(TransportError::Unreachable { host: host.name.clone(), detail: "played: still down".into() });
+        }
+        self.inner.recover(host, key).await
+    }
+    async fn attach(&self, host: &Host, key: &RunKey, t: Duration, sink: &dyn Sink) -> Result<Output, TransportError> {
+        self.inner.attach(host, key, t, sink).await
+    }
+    async fn clean_runs(&self, _: &Host, _: &WindowKey) -> Result<(), TransportError> {
+        Ok(())
+    }
+}
+
+/// The operator decides once the link is back.
+struct BackThenDecide {
+    down: Arc<std::sync::atomic::AtomicBool>,
+    scripted: Scripted,
+}
+
+#[async_trait]
+impl patchdeck::engine::decide::Decider for BackThenDecide {
+    async fn decide(&self, stop: &patchdeck::engine::state::OpenStop) -> patchdeck::engine::decide::Verdict {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.scripted.decide(stop).await
+    }
+    async fn auto_rollback_countdown(&self, host: &str, seconds: u64) -> Option<patchdeck::engine::event::Actor> {
+        self.scripted.auto_rollback_countdown(host, seconds).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_never_runs_beside_an_attempt_still_running_on_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let (runs, count) = (dir.path().join("runs"), dir.path().join("count"));
+    // Lost at once, the host's record is read until the timeout (3s: at 0s and 1s, then it
+    // gives up); the run takes 2.5s, so it is still going when the operator retries.
+    let run = format!("sleep 2.5; echo ran >> {}; echo restarted", count.display());
+    let rb = runbook_with(dir.path(), &count, &run, "\ntimeout = \"3s\"");
+    let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
+    let fleet =
+        Fleet::from_toml(&SourceFile::read(&Path::new(DEMO).join("fleet.toml")).unwrap()).unwrap().with_speed(0.0);
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let t = LinkDown {
+        inner: SimWithRunner {
+            sim: SimTransport::new(fleet.clone()),
+            local: LocalTransport::new().with_runs_dir(runs.to_str().unwrap()),
+        },
+        runs: runs.clone(),
+        down: down.clone(),
+        lost_once: Default::default(),
+    };
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let recorder = Recorder::new(Box::new(MemoryLog(log.clone())), patchdeck::engine::state::WindowState::fold(&[]));
+    let decider = BackThenDecide { down, scripted: Scripted::new([Choice::Retry, Choice::Abort]) };
+    let clock = ManualClock::new(NOW.parse().unwrap());
+    let prober = SimProber(fleet);
+    let parts = Parts::new(
+        Plan { runbook: &rb, baseline: &baseline },
+        Reaches { transport: &t, local: &t.inner.sim, prober: &prober, managers: Managers::standard() },
+        Control { clock: &clock, decider: &decider, recorder: &recorder, operators: vec!["carol".into()] },
+    );
+    tokio::time::timeout(Duration::from_secs(120), Engine::new(parts).run()).await.expect("in time").unwrap();
+    let events = log.lock().unwrap().clone();
+    let stops: Vec<StopKind> = decider.scripted.seen().into_iter().map(|o| o.stop).collect();
+    assert!(matches!(stops.first(), Some(StopKind::Unreachable { .. })), "the link stayed down: {stops:#?}");
+    // Wait out anything still going, then count: one run of the step, the first attempt's.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let ran = std::fs::read_to_string(&count).unwrap_or_default().lines().count();
+    assert_eq!(ran, 1, "the step ran once, not twice side by side");
+    let at = events
+        .iter()
+        .position(|e| matches!(e, Event::RunRecord { host, step: 2, rollback: false, attempt: 1, found: RunFound::Running } if host == "canary1"))
+        .unwrap_or_else(|| panic!("the retry read the first attempt's record: {events:#?}"));
+    assert!(
+        events[at..]
+            .iter()
+            .any(|e| matches!(e, Event::StepFinished { host, step: 2, outcome: Outcome::Ok, .. } if host == "canary1")),
+        "the first attempt's end is the step's outcome: {:#?}",
+        &events[at..]
+    );
+    let key = WindowKey::new(&rb.window.name, "", "canary1");
+    assert!(!runs.join(key.as_str()).join("step2-2").exists(), "no second attempt was started on the host");
 }

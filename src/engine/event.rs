@@ -125,7 +125,8 @@ impl StopKind {
             }
             StopKind::Irreversible { step } => format!("point of no return: \"{step}\" cannot be undone"),
             StopKind::UnknownOutcome { step, .. } => {
-                format!("\"{step}\" was running when patchdeck stopped: outcome unknown")
+                // A crash of patchdeck, or a link lost with a record that cannot say.
+                format!("\"{step}\": outcome unknown (cut off from patchdeck while it ran)")
             }
             StopKind::RollbackUnverified { mismatches } => {
                 format!("rollback did not restore {} package(s)", mismatches.len())

@@ -22,7 +22,8 @@ pub enum HostStatus {
     RollingBack(usize),
     Countdown,
     HardStop,
-    /// A step was running when patchdeck stopped: whether it ran is unknown.
+    /// A step was cut off from patchdeck while it ran (a crash, a lost link): whether it
+    /// ran is unknown.
     OutcomeUnknown(usize),
     /// Nothing is happening on it: where it stands.
     Standing(Standing),

@@ -203,6 +203,81 @@ mod tests {
     }
 
     #[test]
+    fn one_find_reads_an_unchanged_host_and_each_part_is_sent_again_alone_when_it_moves() {
+        let root = host(&[("hostname", "web1\n"), ("sysctl.d/60-x.conf", "vm.swappiness = 10\n")]);
+        let net = root.path().join("proc/sys/net");
+        let put = |rel: &str, body: &str| {
+            let p = net.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, body).unwrap();
+        };
+        put("ipv4/ip_forward", "0\n");
+        // Values ending in empty lines: what is read must be hashed to its last newline.
+        put("core/blank", "\n\n");
+        put("core/multi", "a\n\nb\n\n");
+        // A find that counts its runs.
+        let bin = root.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let count = root.path().join("finds");
+        let real = ["/usr/bin/find", "/bin/find"].into_iter().find(|p| std::path::Path::new(p).exists()).unwrap();
+        let find = bin.join("find");
+        std::fs::write(&find, format!("#!/bin/sh\necho run >> '{}'\nexec {real} \"$@\"\n", count.display())).unwrap();
+        std::fs::set_permissions(&find, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+        let finds = || std::fs::read_to_string(&count).map(|s| s.lines().count()).unwrap_or(0);
+        // Probes `root` sending the digests of `kept` (as patchdeck does); each part's word
+        // and digest, how many finds ran, and the output.
+        let run = |kept: &[String; 3]| {
+            let _ = std::fs::remove_file(&count);
+            let env = [
+                ("PATH", path.as_str()),
+                ("PD_KNOWN_DRIFT_MAP", kept[0].as_str()),
+                ("PD_KNOWN_DRIFT_FILES", kept[1].as_str()),
+                ("PD_KNOWN_DRIFT_SYSCTL", kept[2].as_str()),
+            ];
+            let out = run_probe(root.path(), "web1", &env);
+            let part = |name: &str| {
+                let l = lines(&out, "kept").into_iter().find(|l| l.starts_with(&format!("{name}\t"))).unwrap();
+                let mut w = l.split('\t').skip(1);
+                (w.next().unwrap().to_string(), w.next().unwrap_or("").to_string())
+            };
+            ([part("map"), part("files"), part("sysctl")], finds(), out)
+        };
+        let digests = |p: &[(String, String); 3]| p.clone().map(|(_, d)| d);
+        let words = |p: &[(String, String); 3]| p.clone().map(|(w, _)| w);
+
+        let (first, _, out) = run(&Default::default());
+        assert_eq!(words(&first), ["fresh"; 3], "{out}");
+        assert!(first.iter().all(|(_, d)| d.len() == 64), "{out}");
+        assert!(lines(&out, "sysctl").contains(&"/proc/sys/net/ipv4/ip_forward:0"), "{out}");
+        // Nothing moved: one find, and the host says so for each part, sending neither.
+        let kept = digests(&first);
+        let (same, runs, out) = run(&kept);
+        assert_eq!(same, [0, 1, 2].map(|i| ("unchanged".to_string(), kept[i].clone())), "{out}");
+        assert_eq!(runs, 1, "one find read the whole map: {out}");
+        assert!(lines(&out, "sysctl").is_empty() && lines(&out, "sum").is_empty(), "{out}");
+        // A sysctl set at run time: its lines again, the files still kept.
+        put("ipv4/ip_forward", "1\n");
+        let (moved, _, out) = run(&kept);
+        assert_eq!(words(&moved), ["fresh", "unchanged", "fresh"], "{out}");
+        assert_eq!(moved[1].1, kept[1]);
+        assert!(moved[0].1 != kept[0] && moved[2].1 != kept[2], "{out}");
+        assert!(lines(&out, "sysctl").contains(&"/proc/sys/net/ipv4/ip_forward:1"), "{out}");
+        assert!(lines(&out, "sum").is_empty(), "{out}");
+        // A file edited: its checksum again, the sysctls still kept.
+        let kept = digests(&moved);
+        std::fs::write(root.path().join("etc/sysctl.d/60-x.conf"), "vm.swappiness = 60\n").unwrap();
+        let (edited, _, out) = run(&kept);
+        assert_eq!(words(&edited), ["fresh", "fresh", "unchanged"], "{out}");
+        assert_eq!(edited[2].1, kept[2]);
+        assert!(lines(&out, "sum").iter().any(|l| l.ends_with("\t/etc/sysctl.d/60-x.conf")), "{out}");
+        assert!(lines(&out, "sysctl").is_empty(), "{out}");
+        // ... and what it now says it read is what it reads when nothing moves.
+        let (still, runs, out) = run(&digests(&edited));
+        assert_eq!((words(&still), runs), (["unchanged"; 3].map(String::from), 1), "{out}");
+    }
+
+    #[test]
     fn sysctls_are_sent_as_grep_prints_them_without_the_volatile_ones_which_never_move_the_digest() {
         let root = host(&[("hostname", "web1\n")]);
         let net = root.path().join("proc/sys/net");

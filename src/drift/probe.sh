@@ -72,51 +72,102 @@ if [ -r "$pd_d_etc/machine-id" ] && read -r pd_d_v <"$pd_d_etc/machine-id" 2>/de
 # is): the files (conffiles, unowned files, checksums) behind a digest of the metadata of
 # /etc and of dpkg's database (path, size, mtime, ctime, inode, mode, owner: ctime cannot
 # be set back by hand) and of this host's names; the `net.*` sysctls behind a digest of
-# their values. When a digest equals the one patchdeck kept with the lines from last time
-# (PD_KNOWN_DRIFT_FILES, PD_KNOWN_DRIFT_SYSCTL), the host says `unchanged` and the kept
-# lines stand (src/probe/kept_drift.rs).
+# the lines sent for them. When a digest equals the one patchdeck kept with the lines from
+# last time (PD_KNOWN_DRIFT_FILES, PD_KNOWN_DRIFT_SYSCTL), the host says `unchanged` and
+# the kept lines stand (src/probe/kept_drift.rs).
 #
-# The sysctls as read for their digest: each value (its first 4 KiB: more than any net.*
-# value holds) under a `==> path <==` header. head, not grep: it reads a procfs file with
-# a small buffer, which the kernel zeroes on every read. Values that change by themselves
-# are left out, so that the digest does not move with them (the same names as
-# VOLATILE_SYSCTL_SUFFIXES in src/drift/map.rs).
+# One find reads the inputs of both: the host's names and the metadata, then the sysctls
+# (the last start point, so that head's batches come after every metadata line), each
+# value (its first 4 KiB: more than any net.* value holds) under a `==> path <==` header.
+# head, not grep: it reads a procfs file with a small buffer, which the kernel zeroes on
+# every read. Values that change by themselves are left out, so that no digest moves with
+# them (the same names as VOLATILE_SYSCTL_SUFFIXES in src/drift/map.rs). Only GNU find
+# prints metadata (and the `ids` line first): busybox's fails, and then the files are
+# always sent and the sysctls read by pd_d_sysctls.
 pd_d_sysctls() {
   find "$pd_d_proc/sys/net" -type f ! -name '*_count' ! -name '*rss_key' ! -name '*fastopen_key' \
     ! -name '*stable_secret' ! -name '*hash_secret' -exec head -v -c 4096 -- {} + 2>/dev/null
 }
 pd_d_sysdir=''
 if [ -d "$pd_d_proc/sys/net" ]; then pd_d_sysdir=1; fi
-# dpkg's database where there is one (a missing start point would be an error every time).
+# find's arguments, in "$@" (not a function: the shell then starts find without a fork of
+# its own): /etc, dpkg's database where there is one (a missing start point would be an
+# error every time), the sysctls.
 set -- "$pd_d_etc"
 for pd_d_v in /var/lib/dpkg/status /var/lib/dpkg/info /var/lib/dpkg/updates; do
   if [ -e "$pd_d_v" ]; then set -- "$@" "$pd_d_v"; fi
 done
-# Both digests from one sha256sum, the metadata streamed to it (not held by the shell):
-# the sysctls on its stdin, the names and the metadata on fd 3. find says `gnu-find` on
-# fd 4 when it can print metadata at all (busybox's cannot: then no files digest, and the
-# lines are always sent). A directory the login cannot read is left out alike each time.
-pd_d_sums=$( {
-  { printf 'ids%s\n' "$pd_d_ids"
-    find "$@" \( -path "$pd_d_etc" -fprintf /proc/self/fd/4 'gnu-find\n' -false \) \
-      -o \( -path '/var/lib/dpkg/*' -prune -printf '%p\t%s\t%T@\t%C@\t%i\n' \) \
-      -o -printf '%p\t%s\t%T@\t%C@\t%i\t%m\t%U\t%G\t%l\n' 2>/dev/null
-  } | { { if [ -n "$pd_d_sysdir" ]; then pd_d_sysctls; fi; } | sha256sum - /proc/self/fd/3; } 3<&0
-} 4>&1 2>/dev/null)
+if [ -n "$pd_d_sysdir" ]; then set -- "$@" "$pd_d_proc/sys/net"; fi
+set -- "$@" \( -path "$pd_d_proc/sys/net*" \( -type f -regextype posix-extended \
+    ! -regex '.*(_count|rss_key|fastopen_key|stable_secret|hash_secret)' -exec head -v -c 4096 -- {} + -o -true \) \) \
+  -o \( -path "$pd_d_etc" -printf "ids$pd_d_ids\n" -false \) \
+  -o \( -path '/var/lib/dpkg/*' -prune -printf '%p\t%s\t%T@\t%C@\t%i\n' \) \
+  -o -printf '%p\t%s\t%T@\t%C@\t%i\t%m\t%U\t%G\t%l\n'
+pd_d_hex() { case "$1" in *[!0-9a-f]*|'') return 1 ;; esac; [ ${#1} -eq 64 ]; }
+# What was read, whole, has a digest of its own (PD_KNOWN_DRIFT_MAP): when it equals the
+# one kept, neither part moved, and one find, one head and one sha256sum said so.
+pd_d_md=''
+pd_d_same=''
+if pd_d_hex "${PD_KNOWN_DRIFT_MAP:-}" && pd_d_hex "${PD_KNOWN_DRIFT_FILES:-}"; then
+  pd_d_md=$(find "$@" 2>/dev/null | sha256sum 2>/dev/null)
+  pd_d_md=${pd_d_md%% *}
+  if [ "$pd_d_md" = "$PD_KNOWN_DRIFT_MAP" ]; then
+    if [ -z "$pd_d_sysdir" ] || pd_d_hex "${PD_KNOWN_DRIFT_SYSCTL:-}"; then pd_d_same=1; fi
+  fi
+fi
 pd_d_fd=''
 pd_d_sd=''
-pd_d_gnu=''
-while read -r pd_d_v pd_d_a; do
-  if [ "$pd_d_v" = gnu-find ]; then pd_d_gnu=1; continue; fi
-  case "$pd_d_v" in *[!0-9a-f]*|'') continue ;; esac
-  [ ${#pd_d_v} -eq 64 ] || continue
-  case "$pd_d_a" in -) pd_d_sd=$pd_d_v ;; /proc/self/fd/3) pd_d_fd=$pd_d_v ;; esac
-done <<EOF
+pd_d_syslines=''
+if [ -n "$pd_d_same" ]; then
+  printf 'kept\tmap\tunchanged\t%s\n' "$pd_d_md"
+  pd_d_fd=$PD_KNOWN_DRIFT_FILES
+  pd_d_sd=${PD_KNOWN_DRIFT_SYSCTL:-}
+else
+  # Something moved (or nothing was kept): read again, once, and take every digest and the
+  # sysctls' lines from that one reading (held whole: `.` keeps its last newlines), so that
+  # what is kept under a digest is what was read for it. The files' lines are read after
+  # it: a file changed in between moves the next digest.
+  pd_d_nl='
+'
+  pd_d_all=$(find "$@" 2>/dev/null; echo .)
+  pd_d_all=${pd_d_all%.}
+  pd_d_gnu=''
+  case "$pd_d_all" in ids*) pd_d_gnu=1 ;; esac
+  if [ -z "$pd_d_gnu" ] && [ -n "$pd_d_sysdir" ]; then pd_d_all=$(pd_d_sysctls); fi
+  # The metadata: everything before the first sysctl's header.
+  pd_d_meta=${pd_d_all%%"$pd_d_nl==> $pd_d_proc/sys/net/"*}
+  if [ -n "$pd_d_sysdir" ]; then
+    # Sent as `path:value` lines (as `grep -r '' /proc/sys/net` prints them). head puts an
+    # empty line before every header but the first: dropped, and only it.
+    pd_d_syslines=$(printf '%s' "$pd_d_all" | awk -v h="==> $pd_d_proc/sys/net/" '
+      !on { if (index($0, h) != 1) next; on = 1 }
+      /^==> .* <==$/ { f = substr($0, 5, length($0) - 8); gap = 0; next }
+      $0 == "" { if (gap) print "sysctl\t" f ":"; gap = 1; next }
+      { if (gap) print "sysctl\t" f ":"; gap = 0; print "sysctl\t" f ":" $0 }
+      END { if (gap) print "sysctl\t" f ":" }')
+  fi
+  # The three digests from one sha256sum: the whole reading (as the first pass hashes it:
+  # a here-document adds the last newline), the names and metadata, the sysctls' lines.
+  pd_d_all=${pd_d_all%"$pd_d_nl"}
+  pd_d_sums=$(sha256sum /proc/self/fd/3 /proc/self/fd/5 /proc/self/fd/6 2>/dev/null 3<<PD_D_ALL 5<<PD_D_META 6<<PD_D_SYS
+$pd_d_all
+PD_D_ALL
+$pd_d_meta
+PD_D_META
+$pd_d_syslines
+PD_D_SYS
+)
+  while read -r pd_d_v pd_d_a; do
+    pd_d_hex "$pd_d_v" || continue
+    case "$pd_d_a" in /proc/self/fd/3) pd_d_md=$pd_d_v ;; /proc/self/fd/5) pd_d_fd=$pd_d_v ;; /proc/self/fd/6) pd_d_sd=$pd_d_v ;; esac
+  done <<EOF
 $pd_d_sums
 EOF
-[ -n "$pd_d_gnu" ] || pd_d_fd=''
+  if [ -z "$pd_d_gnu" ]; then pd_d_md=''; pd_d_fd=''; fi
+  printf 'kept\tmap\tfresh\t%s\n' "$pd_d_md"
+fi
 
-if [ -n "$pd_d_fd" ] && [ "$pd_d_fd" = "${PD_KNOWN_DRIFT_FILES:-}" ]; then
+if [ -n "$pd_d_same" ] || { [ -n "$pd_d_fd" ] && [ "$pd_d_fd" = "${PD_KNOWN_DRIFT_FILES:-}" ]; }; then
   printf 'kept\tfiles\tunchanged\t%s\n' "$pd_d_fd"
 else
 printf 'kept\tfiles\tfresh\t%s\n' "$pd_d_fd"
@@ -185,25 +236,13 @@ if pd_d_has ip || pd_d_has nft || pd_d_has iptables-save; then
   } 2>/dev/null | awk '/^@@pd-drift-kind:[a-z0-9]+$/ { k = substr($0, 17); next } k != "" { print k "\t" $0 }'
 fi
 
-# `net.*` sysctls: a thousand values, sent only when their digest moved; read again to be
-# sent, with the digest of what is sent.
+# `net.*` sysctls: a thousand values, sent only when their digest moved.
 if [ -n "$pd_d_sysdir" ]; then
-  if [ -n "$pd_d_sd" ] && [ "$pd_d_sd" = "${PD_KNOWN_DRIFT_SYSCTL:-}" ]; then
+  if [ -n "$pd_d_same" ] || { [ -n "$pd_d_sd" ] && [ "$pd_d_sd" = "${PD_KNOWN_DRIFT_SYSCTL:-}" ]; }; then
     printf 'kept\tsysctl\tunchanged\t%s\n' "$pd_d_sd"
   else
-    # Sent as `path:value` lines (as `grep -r '' /proc/sys/net` prints them), made from the
-    # same reading as the digest sent with them.
-    pd_d_sys=$(pd_d_sysctls)
-    pd_d_sd=$(printf '%s\n' "$pd_d_sys" | sha256sum 2>/dev/null)
-    pd_d_sd=${pd_d_sd%% *}
-    case "$pd_d_sd" in *[!0-9a-f]*|'') pd_d_sd='' ;; esac
     printf 'kept\tsysctl\tfresh\t%s\n' "$pd_d_sd"
-    # head puts an empty line before every header but the first: dropped, and only it.
-    printf '%s\n' "$pd_d_sys" | awk '
-      /^==> .* <==$/ { f = substr($0, 5, length($0) - 8); gap = 0; next }
-      $0 == "" { if (gap) print "sysctl\t" f ":"; gap = 1; next }
-      { if (gap) print "sysctl\t" f ":"; gap = 0; print "sysctl\t" f ":" $0 }
-      END { if (gap) print "sysctl\t" f ":" }'
+    if [ -n "$pd_d_syslines" ]; then printf '%s\n' "$pd_d_syslines"; fi
   fi
 fi
 

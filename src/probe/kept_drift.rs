@@ -11,6 +11,12 @@
 //! parsed by the same parser ([`crate::drift::map::parse`]) with this probe's own names and
 //! addresses. Everything else in the map is read and sent every time.
 //!
+//! A third digest, [`Part::Map`], is of both parts' inputs read together by one `find`
+//! (`PD_KNOWN_DRIFT_MAP`): when it has not moved, the host knows both parts are unchanged
+//! without reading them apart, which is what an unchanged host costs on every check. The
+//! host takes all three digests and the lines it sends from one reading, so what is kept
+//! under a digest is what was read for it.
+//!
 //! Like [`super::cache`], an optimisation only: a missing or corrupt entry means "ask the
 //! host", and a host saying `unchanged` to a digest it was not sent is an error.
 
@@ -21,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use super::cache::is_digest;
 
 /// Bumped when the entry format changes, so old files are ignored.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// A part of the map the host may leave out when unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,18 +36,22 @@ pub enum Part {
     /// of /etc's files and of dpkg's database, and the host's names (files naming the host
     /// are checksummed with the names replaced).
     Files,
-    /// `net.*` sysctls, volatile ones left out on the host. Digest: their text.
+    /// `net.*` sysctls, volatile ones left out on the host. Digest: their lines as sent.
     Sysctl,
+    /// No lines of its own: the digest of what both parts are read from, read together
+    /// (unchanged: so are both).
+    Map,
 }
 
 impl Part {
-    pub const ALL: [Part; 2] = [Part::Files, Part::Sysctl];
+    pub const ALL: [Part; 3] = [Part::Files, Part::Sysctl, Part::Map];
 
     /// Its name on the `kept` line and in a kept entry.
     pub fn name(self) -> &'static str {
         match self {
             Part::Files => "files",
             Part::Sysctl => "sysctl",
+            Part::Map => "map",
         }
     }
 
@@ -50,6 +60,7 @@ impl Part {
         match self {
             Part::Files => &["cf", "sum", "norm"],
             Part::Sysctl => &["sysctl"],
+            Part::Map => &[],
         }
     }
 
@@ -58,6 +69,7 @@ impl Part {
         match self {
             Part::Files => "PD_KNOWN_DRIFT_FILES",
             Part::Sysctl => "PD_KNOWN_DRIFT_SYSCTL",
+            Part::Map => "PD_KNOWN_DRIFT_MAP",
         }
     }
 }
@@ -190,10 +202,12 @@ mod tests {
         let body = format!(
             "id\tname\tprod1\nkept\tfiles\tfresh\t{D}\ncf\tnginx\t{m}\t/etc/nginx/nginx.conf\n\
              sum\t{m}\t/etc/nginx/nginx.conf\nnorm\t{m}\t/etc/hosts\nlink\t2: eth0: mtu 1500\n\
-             kept\tsysctl\tfresh\t{E}\nsysctl\t/proc/sys/net/ipv4/ip_forward:0\nend\n",
+             kept\tsysctl\tfresh\t{E}\nsysctl\t/proc/sys/net/ipv4/ip_forward:0\nkept\tmap\tfresh\t{E}\nend\n",
             m = "0".repeat(32)
         );
         let kept = KeptParts::from_body(&body).unwrap();
+        // The whole map's digest is kept with no lines of its own.
+        assert_eq!(kept.parts["map"], KeptPart { digest: E.into(), lines: String::new() });
         let files = &kept.parts["files"];
         assert_eq!((files.digest.as_str(), files.lines.lines().count()), (D, 3));
         assert!(files.lines.lines().all(|l| ["cf\t", "sum\t", "norm\t"].iter().any(|k| l.starts_with(k))));
@@ -215,9 +229,11 @@ mod tests {
             "kept\tfiles\tfresh\t{D}\ncf\tnginx\t{m}\t/etc/n.conf\nsum\t{m}\t/etc/n.conf\n\
              kept\tsysctl\tfresh\t{E}\nsysctl\t/proc/sys/net/core/x:1\nend\n"
         );
-        let kept = KeptParts::from_body(&first).unwrap();
-        let body =
-            format!("id\tname\tprod1\nkept\tfiles\tunchanged\t{D}\nkept\tsysctl\tunchanged\t{E}\nlink\tx\nend\n");
+        let kept = KeptParts::from_body(&format!("{first}kept\tmap\tfresh\t{E}\n")).unwrap();
+        let body = format!(
+            "id\tname\tprod1\nkept\tmap\tunchanged\t{E}\nkept\tfiles\tunchanged\t{D}\nkept\tsysctl\tunchanged\t{E}\n\
+             link\tx\nend\n"
+        );
         let restored = restore(&body, Some(&kept)).unwrap();
         assert!(restored.ends_with(&body));
         assert_eq!(crate::drift::map::parse(Some(&restored)), crate::drift::map::parse(Some(&first)));
@@ -231,6 +247,7 @@ mod tests {
         // Another digest, or none kept: the host answered a question it was not asked.
         assert_eq!(restore(&format!("kept\tfiles\tunchanged\t{E}\nend\n"), Some(&kept)), Err(NotSent(Part::Files)));
         assert_eq!(restore(&body, None), Err(NotSent(Part::Files)));
+        assert_eq!(restore(&format!("kept\tmap\tunchanged\t{D}\nend\n"), Some(&kept)), Err(NotSent(Part::Map)));
         // Fresh or absent: the body stands as sent.
         assert_eq!(restore("end\n", Some(&kept)).unwrap(), "end\n");
     }

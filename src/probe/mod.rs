@@ -688,11 +688,15 @@ mod tests {
             (sent, mapped)
         };
 
+        // Whether the host found the whole map's inputs unchanged (one reading, one digest).
+        let map_unchanged = |i: usize| t.outputs.lock().unwrap()[i].contains("kept\tmap\tunchanged\t");
+
         let (first, _) = probe(Some(&cache)).await.unwrap();
         assert_eq!(sent_files(0), (false, true), "first contact: the file lines are sent");
         // Nothing moved: the host leaves the file lines out, the kept ones make the same map.
         let (second, _) = probe(Some(&cache)).await.unwrap();
         assert_eq!(sent_files(1), (true, false));
+        assert!(!map_unchanged(0) && map_unchanged(1), "the kept map digest went back to the host");
         assert_eq!(files(&second), files(&first));
         assert_eq!(sysctls_sent(0, &first), (true, "0".into()), "first contact: the sysctls are sent");
         assert_eq!(sysctls_sent(1, &second), (false, "0".into()), "unchanged: kept");
@@ -701,10 +705,12 @@ mod tests {
         let (third, _) = probe(Some(&reread)).await.unwrap();
         assert_eq!((sent_files(2), files(&third)), ((true, false), files(&first)));
         assert_eq!(sysctls_sent(2, &third), (false, "0".into()));
+        assert!(map_unchanged(2));
         // Same size, same second: still a new checksum (ctime and the nanoseconds moved).
         std::fs::write(etc.join("sysctl.d/60-x.conf"), "vm.swappiness = 60\n").unwrap();
         let (moved, _) = probe(Some(&cache)).await.unwrap();
         assert_eq!(sent_files(3), (false, true));
+        assert!(!map_unchanged(3));
         assert_ne!(sysctl(&moved), sysctl(&first));
         assert_eq!(sysctls_sent(3, &moved), (false, "0".into()), "the sysctls did not move");
         // A new file under /etc is seen at once.

@@ -1,7 +1,7 @@
 //! A host's map against staging's, item by item, and a fleet's drift grouped by item so
 //! that 500 hosts stay readable.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +63,9 @@ pub fn show(item: Option<&Item>) -> String {
 /// Items of `here` that differ from `tested`, the runbook's ignores and ignored areas left
 /// out. A conffile of a package this window changes (`changing`), locally modified on
 /// either side, is in [`Area::Conffiles`]; any other item in its own area.
+///
+/// The settings of an interface only one side has (`eth0` on staging, `ens5` here, a
+/// container's veth) are one item for the interface, `sysctl:net.*.IF.*`, not a hundred.
 pub fn compare(
     tested: &DriftMap,
     here: &DriftMap,
@@ -70,10 +73,19 @@ pub fn compare(
     changing: &dyn Fn(&str) -> bool,
 ) -> Vec<ItemDrift> {
     let mut out = Vec::new();
-    let keys: std::collections::BTreeSet<&String> = tested.items.keys().chain(here.items.keys()).collect();
+    let keys: BTreeSet<&String> = tested.items.keys().chain(here.items.keys()).collect();
+    let (on_staging, on_here) = (interfaces(tested), interfaces(here));
+    // Interface -> (whether it is here, how many of its settings differ).
+    let mut lone: BTreeMap<&str, (bool, usize)> = BTreeMap::new();
     for key in keys {
         let (t, h) = (tested.items.get(key), here.items.get(key));
         if t.map(|i| &i.value) == h.map(|i| &i.value) || policy.ignores(key) {
+            continue;
+        }
+        if let Some(iface) = interface_of(key)
+            && on_staging.contains(iface) != on_here.contains(iface)
+        {
+            lone.entry(iface).or_insert((on_here.contains(iface), 0)).1 += 1;
             continue;
         }
         let either = [t, h];
@@ -92,7 +104,30 @@ pub fn compare(
         }
         out.push(ItemDrift { key: key.clone(), area, tested: t.cloned(), here: h.cloned() });
     }
+    for (iface, (is_here, n)) in lone {
+        let key = format!("sysctl:net.*.{iface}.*");
+        if policy.ignores(&key) || policy.reaction(Area::Networking) == Reaction::Ignore {
+            continue;
+        }
+        let item = Item { area: Area::Networking, value: format!("{n} settings"), package: None, modified: false };
+        let (tested, here) = if is_here { (None, Some(item)) } else { (Some(item), None) };
+        out.push(ItemDrift { key, area: Area::Networking, tested, here });
+    }
     out
+}
+
+/// The interfaces a map has settings of.
+fn interfaces(map: &DriftMap) -> BTreeSet<&str> {
+    map.items.keys().filter_map(|k| interface_of(k)).collect()
+}
+
+/// `sysctl:net.ipv4.conf.eth0.rp_filter` -> `eth0`: a setting of one interface (not of
+/// `all` or `default`). A setting's name has no dot; an interface's may (`eth0.100`).
+fn interface_of(key: &str) -> Option<&str> {
+    let (_family, rest) = key.strip_prefix("sysctl:net.")?.split_once('.')?;
+    let rest = rest.strip_prefix("conf.").or_else(|| rest.strip_prefix("neigh."))?;
+    let (iface, _setting) = rest.rsplit_once('.')?;
+    (!iface.is_empty() && iface != "all" && iface != "default").then_some(iface)
 }
 
 /// One host's drift finding, as grouping reads it.
@@ -254,6 +289,63 @@ mod tests {
 
     fn seen<'a>(host: &'a str, subject: &'a str, here: &'a str) -> Seen<'a> {
         Seen { host, subject, area: Area::Kernel, here: Some(here), verdict: Some(OnDivergence::Warn) }
+    }
+
+    #[test]
+    fn an_interface_only_one_side_has_is_one_item_not_one_per_setting() {
+        let net = |v: &str| item(Area::Networking, v);
+        let settings = |iface: &str| {
+            ["ipv4.conf", "ipv6.conf", "ipv4.neigh"]
+                .map(|k| (format!("sysctl:net.{k}.{iface}.x"), net("1")))
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
+        let both = |extra: &[(&str, &str)], ifaces: &[&str]| {
+            let mut m = map(&[
+                ("sysctl:net.ipv4.conf.all.rp_filter", net("1")),
+                ("sysctl:net.ipv4.conf.default.rp_filter", net("1")),
+                ("sysctl:net.ipv4.conf.lo.arp_ignore", net("0")),
+            ]);
+            for iface in ifaces {
+                m.items.extend(settings(iface));
+            }
+            m.items.extend(extra.iter().map(|(k, v)| (k.to_string(), net(v))));
+            m
+        };
+        // Staging names its NIC eth0, this host ens5 and has a VLAN (a dot in its name); lo
+        // is on both, with a setting changed and one only this host's kernel has.
+        let staging = both(&[], &["eth0"]);
+        let prod = both(
+            &[("sysctl:net.ipv4.conf.lo.arp_ignore", "1"), ("sysctl:net.ipv4.conf.lo.newer", "0")],
+            &["ens5", "ens5.100"],
+        );
+        let got = |policy: &DriftPolicy| {
+            compare(&staging, &prod, policy, &|_| false)
+                .into_iter()
+                .map(|d| (d.key, d.tested.map(|i| i.value), d.here.map(|i| i.value)))
+                .collect::<Vec<_>>()
+        };
+        let k = |s: &str| s.to_string();
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            got(&DriftPolicy::default()),
+            [
+                (k("sysctl:net.ipv4.conf.lo.arp_ignore"), some("0"), some("1")),
+                (k("sysctl:net.ipv4.conf.lo.newer"), None, some("0")),
+                (k("sysctl:net.*.ens5.*"), None, some("3 settings")),
+                (k("sysctl:net.*.ens5.100.*"), None, some("3 settings")),
+                (k("sysctl:net.*.eth0.*"), some("3 settings"), None),
+            ]
+        );
+        // The runbook can leave an interface out by its item, or its settings one by one.
+        let mut policy = DriftPolicy::default();
+        policy.ignore.extend([
+            k("sysctl:net.*.ens5.100.*"),
+            k("sysctl:net.ipv6.conf.*"),
+            k("sysctl:net.ipv4.*.eth0.x"),
+        ]);
+        let folded: Vec<_> = got(&policy).into_iter().filter(|(key, ..)| key.starts_with("sysctl:net.*")).collect();
+        assert_eq!(folded, [(k("sysctl:net.*.ens5.*"), None, some("2 settings"))]);
     }
 
     #[test]

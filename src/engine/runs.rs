@@ -60,7 +60,7 @@ impl Engine<'_> {
         rollback: bool,
         limit: Duration,
     ) -> eyre::Result<Ran> {
-        if let Some(ran) = self.previous_attempt_still_running(host, c, i, rollback, limit).await? {
+        if let Some(ran) = self.previous_attempt_outcome(host, c, i, rollback, limit).await? {
             return Ok(ran);
         }
         let deadline = Instant::now() + limit;
@@ -89,11 +89,13 @@ impl Engine<'_> {
         }
     }
 
-    /// A retry (attempt N > 1) never starts while attempt N - 1 is still running on the host,
-    /// as it can be when the link stayed down past its timeout (then nobody ended it): that
-    /// attempt is followed to its end instead, and its outcome is this one's (`Some`). `None`
-    /// when it is not running (ended, never started, or the host cannot say): start anew.
-    async fn previous_attempt_still_running(
+    /// A retry (attempt N > 1) never changes the host a second time while attempt N - 1 may
+    /// have done the change: still running on the host (the link stayed down past its
+    /// timeout, and nobody ended it), it is followed to its end; ended while the host was
+    /// unreachable (its end never seen, [`super::state::HostState::unseen_ends`]), its end as
+    /// the host recorded it is taken. Either way that outcome is this one's (`Some`). `None`:
+    /// start anew (its end was seen, it never started, or the host cannot say).
+    async fn previous_attempt_outcome(
         &self,
         host: &Host,
         c: &Command,
@@ -103,11 +105,13 @@ impl Engine<'_> {
     ) -> eyre::Result<Option<Ran>> {
         let Some(key) = c.detached.as_ref().filter(|k| k.attempt > 1) else { return Ok(None) };
         let previous = RunKey { attempt: key.attempt - 1, ..key.clone() };
+        let unseen = self.with_state(|s| s.host(&host.name).is_some_and(|h| h.unseen_ends.contains(&(rollback, i))));
         let found = match self.p.transport.recover(host, &previous).await {
             Ok(found @ Recovered::Running { .. }) => found,
+            Ok(found @ Recovered::Finished { .. }) if unseen => found,
             _ => return Ok(None),
         };
-        tracing::info!(host = %host.name, run = %previous.name(), "the attempt before is still running: following it");
+        tracing::info!(host = %host.name, run = %previous.name(), "the attempt before may have done it: taking its end");
         Ok(Some(match self.followed(host, &previous, i, rollback, found, limit).await? {
             Some(result) => Ran::Ended(result),
             None => Ran::Unknown(self.unknown_detail(host, &previous)),

@@ -81,6 +81,24 @@ pub struct HostState {
     /// The same for each step's rollback.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rollback_starts: BTreeMap<usize, u32>,
+    /// Steps (`(false, step)`) and rollbacks (`(true, step)`) whose last attempt ended with
+    /// the host unreachable, its end never seen: it may have run to its end on the host
+    /// meanwhile. A retry takes that end from the host's record, if it has one, rather than
+    /// change the host a second time.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub unseen_ends: BTreeSet<(bool, usize)>,
+}
+
+impl HostState {
+    /// Records how the last attempt of a step (or of its rollback) ended, as far as its end
+    /// was seen ([`HostState::unseen_ends`]).
+    fn attempt_ended(&mut self, rollback: bool, step: usize, outcome: &Outcome) {
+        if matches!(outcome, Outcome::Unreachable { .. }) {
+            self.unseen_ends.insert((rollback, step));
+        } else {
+            self.unseen_ends.remove(&(rollback, step));
+        }
+    }
 }
 
 impl HostState {
@@ -440,6 +458,7 @@ impl WindowState {
             Event::StepFinished { host, step, outcome, .. } => {
                 let h = self.host_mut(host);
                 h.in_flight = None;
+                h.attempt_ended(false, *step, outcome);
                 if outcome.is_ok() {
                     if !h.done.contains(step) {
                         h.done.push(*step);
@@ -456,6 +475,7 @@ impl WindowState {
             }
             Event::StepAccepted { host, step, .. } => {
                 let h = self.host_mut(host);
+                h.unseen_ends.remove(&(false, *step));
                 h.in_flight = None;
                 h.unsettled_failure = None;
                 if !h.done.contains(step) {
@@ -476,6 +496,7 @@ impl WindowState {
             Event::RollbackFinished { host, step, outcome, verified, .. } => {
                 let h = self.host_mut(host);
                 h.rolling_back = None;
+                h.attempt_ended(true, *step, outcome);
                 if *outcome == Outcome::Ok && *verified != Some(false) {
                     h.undone(*step);
                     // Verified or not is settled by the health checks that follow; until
@@ -565,6 +586,38 @@ mod tests {
         let s = WindowState::fold(&events);
         assert_eq!(s.hosts["a"].rollback, Some(RollbackCheck::Verified), "verified once the checks after it pass");
         assert!(s.budget_spent(&s.waves[0].clone()));
+    }
+
+    #[test]
+    fn an_attempt_whose_end_was_not_seen_is_remembered_until_an_end_is() {
+        let lost = || Outcome::Unreachable { detail: "link lost".into() };
+        let unseen = |events: &[Event]| WindowState::fold(events).hosts["a"].unseen_ends.clone();
+        let mut events = vec![window(&["a"]), started("a", 0), finished("a", 0, lost())];
+        assert_eq!(unseen(&events), BTreeSet::from([(false, 0)]));
+        // The retry starts: still unseen (the retry reads the host's record first).
+        events.push(started("a", 0));
+        assert_eq!(unseen(&events), BTreeSet::from([(false, 0)]));
+        // Its end seen, failed or not: a later retry runs anew.
+        events.push(finished("a", 0, Outcome::Failed { status: Some(1), output_tail: String::new() }));
+        assert_eq!(unseen(&events), BTreeSet::new());
+        // A rollback's own, apart from its step's.
+        events.push(Event::RollbackStarted { host: "a".into(), step: 0, name: "s0".into(), command: "undo".into() });
+        let rolled = |outcome| Event::RollbackFinished {
+            host: "a".into(),
+            step: 0,
+            outcome,
+            verified: None,
+            mismatches: vec![],
+            millis: 1,
+        };
+        events.push(rolled(lost()));
+        assert_eq!(unseen(&events), BTreeSet::from([(true, 0)]));
+        events.push(rolled(Outcome::Ok));
+        assert_eq!(unseen(&events), BTreeSet::new());
+        // Accepted as done by the operators: nothing to take from the host.
+        events.extend([started("a", 1), finished("a", 1, lost())]);
+        events.push(Event::StepAccepted { host: "a".into(), step: 1, stop: 9 });
+        assert_eq!(unseen(&events), BTreeSet::new());
     }
 
     #[test]

@@ -419,3 +419,80 @@ async fn a_retry_never_runs_beside_an_attempt_still_running_on_the_host() {
     let key = WindowKey::new(&rb.window.name, "", "canary1");
     assert!(!runs.join(key.as_str()).join("step2-2").exists(), "no second attempt was started on the host");
 }
+
+/// The operator decides once the run has ended on the host (its line is in `count`), and
+/// only then does the link come back.
+struct EndedThenDecide {
+    count: std::path::PathBuf,
+    down: Arc<std::sync::atomic::AtomicBool>,
+    scripted: Scripted,
+}
+
+#[async_trait]
+impl patchdeck::engine::decide::Decider for EndedThenDecide {
+    async fn decide(&self, stop: &patchdeck::engine::state::OpenStop) -> patchdeck::engine::decide::Verdict {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::fs::read_to_string(&self.count).unwrap_or_default().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "the first attempt never ended on the host");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.scripted.decide(stop).await
+    }
+    async fn auto_rollback_countdown(&self, host: &str, seconds: u64) -> Option<patchdeck::engine::event::Actor> {
+        self.scripted.auto_rollback_countdown(host, seconds).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_takes_the_end_the_host_recorded_while_it_was_unreachable_and_runs_nothing_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (runs, count) = (dir.path().join("runs"), dir.path().join("count"));
+    // Lost at once, the record unreadable until the timeout: the step stops as unreachable.
+    // The run goes on to its end on the host; only then does the operator retry.
+    let run = format!("sleep 2.5; echo ran >> {}; echo restarted", count.display());
+    let rb = runbook_with(dir.path(), &count, &run, "\ntimeout = \"3s\"");
+    let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
+    let fleet =
+        Fleet::from_toml(&SourceFile::read(&Path::new(DEMO).join("fleet.toml")).unwrap()).unwrap().with_speed(0.0);
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let t = LinkDown {
+        inner: SimWithRunner {
+            sim: SimTransport::new(fleet.clone()),
+            local: LocalTransport::new().with_runs_dir(runs.to_str().unwrap()),
+        },
+        runs: runs.clone(),
+        down: down.clone(),
+        lost_once: Default::default(),
+    };
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let recorder = Recorder::new(Box::new(MemoryLog(log.clone())), patchdeck::engine::state::WindowState::fold(&[]));
+    let decider =
+        EndedThenDecide { count: count.clone(), down, scripted: Scripted::new([Choice::Retry, Choice::Abort]) };
+    let clock = ManualClock::new(NOW.parse().unwrap());
+    let prober = SimProber(fleet);
+    let parts = Parts::new(
+        Plan { runbook: &rb, baseline: &baseline },
+        Reaches { transport: &t, local: &t.inner.sim, prober: &prober, managers: Managers::standard() },
+        Control { clock: &clock, decider: &decider, recorder: &recorder, operators: vec!["carol".into()] },
+    );
+    tokio::time::timeout(Duration::from_secs(120), Engine::new(parts).run()).await.expect("in time").unwrap();
+    let events = log.lock().unwrap().clone();
+    let stops: Vec<StopKind> = decider.scripted.seen().into_iter().map(|o| o.stop).collect();
+    assert!(matches!(stops.first(), Some(StopKind::Unreachable { .. })), "the link stayed down: {stops:#?}");
+    let ran = std::fs::read_to_string(&count).unwrap_or_default().lines().count();
+    assert_eq!(ran, 1, "the step changed the host once: the retry took the first attempt's end");
+    let at = events
+        .iter()
+        .position(|e| matches!(e, Event::RunRecord { host, step: 2, rollback: false, attempt: 1, found: RunFound::Finished { status: Some(0) } } if host == "canary1"))
+        .unwrap_or_else(|| panic!("the retry read how the first attempt ended: {events:#?}"));
+    assert!(
+        events[at..]
+            .iter()
+            .any(|e| matches!(e, Event::StepFinished { host, step: 2, outcome: Outcome::Ok, .. } if host == "canary1")),
+        "the first attempt's end is the step's outcome: {:#?}",
+        &events[at..]
+    );
+    let key = WindowKey::new(&rb.window.name, "", "canary1");
+    assert!(!runs.join(key.as_str()).join("step2-2").exists(), "no second attempt was started on the host");
+}

@@ -178,20 +178,10 @@ mod tests {
         // busybox's find has no -printf (nor -fprintf): it prints nothing, and nothing may read
         // as unchanged.
         let root = host(&[("hostname", "web1\n"), ("sysctl.d/60-x.conf", "vm.swappiness = 10\n")]);
-        let bin = root.path().join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        let find = bin.join("find");
-        let real = ["/usr/bin/find", "/bin/find"].into_iter().find(|p| std::path::Path::new(p).exists()).unwrap();
-        std::fs::write(
-            &find,
-            format!(
-                "#!/bin/sh\nfor a; do case $a in -printf|-fprintf) echo \"find: unrecognized: $a\" >&2; exit 1 ;; esac; done\n\
-                 exec {real} \"$@\"\n"
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&find, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+        let path = wrapped_find(
+            root.path(),
+            "for a; do case $a in -printf|-fprintf) echo \"find: unrecognized: $a\" >&2; exit 1 ;; esac; done",
+        );
         let known = |out: &str| lines(out, "kept").into_iter().find(|l| l.starts_with("files\t")).unwrap().to_string();
         let out = run_probe(root.path(), "web1", &[("PATH", &path)]);
         assert_eq!(known(&out), "files\tfresh\t", "no digest to keep: {out}");
@@ -205,25 +195,14 @@ mod tests {
     #[test]
     fn one_find_reads_an_unchanged_host_and_each_part_is_sent_again_alone_when_it_moves() {
         let root = host(&[("hostname", "web1\n"), ("sysctl.d/60-x.conf", "vm.swappiness = 10\n")]);
-        let net = root.path().join("proc/sys/net");
-        let put = |rel: &str, body: &str| {
-            let p = net.join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, body).unwrap();
-        };
+        let put = |rel: &str, body: &str| put_sysctl(root.path(), rel, body);
         put("ipv4/ip_forward", "0\n");
         // Values ending in empty lines: what is read must be hashed to its last newline.
         put("core/blank", "\n\n");
         put("core/multi", "a\n\nb\n\n");
         // A find that counts its runs.
-        let bin = root.path().join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
         let count = root.path().join("finds");
-        let real = ["/usr/bin/find", "/bin/find"].into_iter().find(|p| std::path::Path::new(p).exists()).unwrap();
-        let find = bin.join("find");
-        std::fs::write(&find, format!("#!/bin/sh\necho run >> '{}'\nexec {real} \"$@\"\n", count.display())).unwrap();
-        std::fs::set_permissions(&find, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+        let path = wrapped_find(root.path(), &format!("echo run >> '{}'", count.display()));
         let finds = || std::fs::read_to_string(&count).map(|s| s.lines().count()).unwrap_or(0);
         // Probes `root` sending the digests of `kept` (as patchdeck does); each part's word
         // and digest, how many finds ran, and the output.
@@ -280,12 +259,7 @@ mod tests {
     #[test]
     fn sysctls_are_sent_as_grep_prints_them_without_the_volatile_ones_which_never_move_the_digest() {
         let root = host(&[("hostname", "web1\n")]);
-        let net = root.path().join("proc/sys/net");
-        let put = |rel: &str, body: &str| {
-            let p = net.join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, body).unwrap();
-        };
+        let put = |rel: &str, body: &str| put_sysctl(root.path(), rel, body);
         put("ipv4/ip_forward", "1\n");
         put("ipv4/conf/eth0/rp_filter", "2\n");
         put("ipv4/tcp_rmem", "4096\t131072\t6291456\n");
@@ -331,6 +305,25 @@ mod tests {
         assert!(moved.contains("kept\tsysctl\tfresh\t"), "{moved}");
         assert!(lines(&moved, "sysctl").contains(&"/proc/sys/net/ipv4/ip_forward:0"));
         assert_ne!(digest(&moved), first);
+    }
+
+    /// Puts a sysctl's value into the played /proc under `root`.
+    fn put_sysctl(root: &std::path::Path, rel: &str, body: &str) {
+        let p = root.join("proc/sys/net").join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+
+    /// A `find` under `root/bin` that runs `first` (shell) and then the real find; the
+    /// PATH that puts it first.
+    fn wrapped_find(root: &std::path::Path, first: &str) -> String {
+        let bin = root.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let real = ["/usr/bin/find", "/bin/find"].into_iter().find(|p| std::path::Path::new(p).exists()).unwrap();
+        let find = bin.join("find");
+        std::fs::write(&find, format!("#!/bin/sh\n{first}\nexec {real} \"$@\"\n")).unwrap();
+        std::fs::set_permissions(&find, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
     }
 
     fn host(files: &[(&str, &str)]) -> tempfile::TempDir {

@@ -349,8 +349,10 @@ impl Transport for LinkDown {
     }
 }
 
-/// The operator decides once the link is back.
+/// The operator decides, and the link comes back as they do: at once, or (`wait_for_end`)
+/// only once the run has ended on the host (its line is in `count`).
 struct BackThenDecide {
+    wait_for_end: Option<std::path::PathBuf>,
     down: Arc<std::sync::atomic::AtomicBool>,
     scripted: Scripted,
 }
@@ -358,83 +360,12 @@ struct BackThenDecide {
 #[async_trait]
 impl patchdeck::engine::decide::Decider for BackThenDecide {
     async fn decide(&self, stop: &patchdeck::engine::state::OpenStop) -> patchdeck::engine::decide::Verdict {
-        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
-        self.scripted.decide(stop).await
-    }
-    async fn auto_rollback_countdown(&self, host: &str, seconds: u64) -> Option<patchdeck::engine::event::Actor> {
-        self.scripted.auto_rollback_countdown(host, seconds).await
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retry_never_runs_beside_an_attempt_still_running_on_the_host() {
-    let dir = tempfile::tempdir().unwrap();
-    let (runs, count) = (dir.path().join("runs"), dir.path().join("count"));
-    // Lost at once, the host's record is read until the timeout (3s: at 0s and 1s, then it
-    // gives up); the run takes 2.5s, so it is still going when the operator retries.
-    let run = format!("sleep 2.5; echo ran >> {}; echo restarted", count.display());
-    let rb = runbook_with(dir.path(), &count, &run, "\ntimeout = \"3s\"");
-    let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
-    let fleet =
-        Fleet::from_toml(&SourceFile::read(&Path::new(DEMO).join("fleet.toml")).unwrap()).unwrap().with_speed(0.0);
-    let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let t = LinkDown {
-        inner: SimWithRunner {
-            sim: SimTransport::new(fleet.clone()),
-            local: LocalTransport::new().with_runs_dir(runs.to_str().unwrap()),
-        },
-        runs: runs.clone(),
-        down: down.clone(),
-        lost_once: Default::default(),
-    };
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let recorder = Recorder::new(Box::new(MemoryLog(log.clone())), patchdeck::engine::state::WindowState::fold(&[]));
-    let decider = BackThenDecide { down, scripted: Scripted::new([Choice::Retry, Choice::Abort]) };
-    let clock = ManualClock::new(NOW.parse().unwrap());
-    let prober = SimProber(fleet);
-    let parts = Parts::new(
-        Plan { runbook: &rb, baseline: &baseline },
-        Reaches { transport: &t, local: &t.inner.sim, prober: &prober, managers: Managers::standard() },
-        Control { clock: &clock, decider: &decider, recorder: &recorder, operators: vec!["carol".into()] },
-    );
-    tokio::time::timeout(Duration::from_secs(120), Engine::new(parts).run()).await.expect("in time").unwrap();
-    let events = log.lock().unwrap().clone();
-    let stops: Vec<StopKind> = decider.scripted.seen().into_iter().map(|o| o.stop).collect();
-    assert!(matches!(stops.first(), Some(StopKind::Unreachable { .. })), "the link stayed down: {stops:#?}");
-    // Wait out anything still going, then count: one run of the step, the first attempt's.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let ran = std::fs::read_to_string(&count).unwrap_or_default().lines().count();
-    assert_eq!(ran, 1, "the step ran once, not twice side by side");
-    let at = events
-        .iter()
-        .position(|e| matches!(e, Event::RunRecord { host, step: 2, rollback: false, attempt: 1, found: RunFound::Running } if host == "canary1"))
-        .unwrap_or_else(|| panic!("the retry read the first attempt's record: {events:#?}"));
-    assert!(
-        events[at..]
-            .iter()
-            .any(|e| matches!(e, Event::StepFinished { host, step: 2, outcome: Outcome::Ok, .. } if host == "canary1")),
-        "the first attempt's end is the step's outcome: {:#?}",
-        &events[at..]
-    );
-    let key = WindowKey::new(&rb.window.name, "", "canary1");
-    assert!(!runs.join(key.as_str()).join("step2-2").exists(), "no second attempt was started on the host");
-}
-
-/// The operator decides once the run has ended on the host (its line is in `count`), and
-/// only then does the link come back.
-struct EndedThenDecide {
-    count: std::path::PathBuf,
-    down: Arc<std::sync::atomic::AtomicBool>,
-    scripted: Scripted,
-}
-
-#[async_trait]
-impl patchdeck::engine::decide::Decider for EndedThenDecide {
-    async fn decide(&self, stop: &patchdeck::engine::state::OpenStop) -> patchdeck::engine::decide::Verdict {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while std::fs::read_to_string(&self.count).unwrap_or_default().is_empty() {
-            assert!(std::time::Instant::now() < deadline, "the first attempt never ended on the host");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Some(count) = &self.wait_for_end {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while std::fs::read_to_string(count).unwrap_or_default().is_empty() {
+                assert!(std::time::Instant::now() < deadline, "the first attempt never ended on the host");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
         self.down.store(false, std::sync::atomic::Ordering::SeqCst);
         self.scripted.decide(stop).await
@@ -444,12 +375,22 @@ impl patchdeck::engine::decide::Decider for EndedThenDecide {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retry_takes_the_end_the_host_recorded_while_it_was_unreachable_and_runs_nothing_again() {
+/// What became of canary1's step 2 (`sleep 2.5; echo ran >> count`, timeout 3s) when the
+/// link is lost at once and the host's record unreadable until the operator retries (the
+/// step stops as unreachable), the link back as they decide (`wait_for_end`: not before the
+/// run has ended on the host).
+struct Retried {
+    events: Vec<Event>,
+    stops: Vec<StopKind>,
+    /// How many times the step ran on the host.
+    ran: usize,
+    /// Whether a second attempt was started on the host.
+    second_attempt: bool,
+}
+
+async fn retried_after_link_loss(wait_for_end: bool) -> Retried {
     let dir = tempfile::tempdir().unwrap();
     let (runs, count) = (dir.path().join("runs"), dir.path().join("count"));
-    // Lost at once, the record unreadable until the timeout: the step stops as unreachable.
-    // The run goes on to its end on the host; only then does the operator retry.
     let run = format!("sleep 2.5; echo ran >> {}; echo restarted", count.display());
     let rb = runbook_with(dir.path(), &count, &run, "\ntimeout = \"3s\"");
     let baseline = patchdeck::baseline::load(&rb.baseline.file).unwrap();
@@ -467,8 +408,11 @@ async fn a_retry_takes_the_end_the_host_recorded_while_it_was_unreachable_and_ru
     };
     let log = Arc::new(Mutex::new(Vec::new()));
     let recorder = Recorder::new(Box::new(MemoryLog(log.clone())), patchdeck::engine::state::WindowState::fold(&[]));
-    let decider =
-        EndedThenDecide { count: count.clone(), down, scripted: Scripted::new([Choice::Retry, Choice::Abort]) };
+    let decider = BackThenDecide {
+        wait_for_end: wait_for_end.then(|| count.clone()),
+        down,
+        scripted: Scripted::new([Choice::Retry, Choice::Abort]),
+    };
     let clock = ManualClock::new(NOW.parse().unwrap());
     let prober = SimProber(fleet);
     let parts = Parts::new(
@@ -477,22 +421,49 @@ async fn a_retry_takes_the_end_the_host_recorded_while_it_was_unreachable_and_ru
         Control { clock: &clock, decider: &decider, recorder: &recorder, operators: vec!["carol".into()] },
     );
     tokio::time::timeout(Duration::from_secs(120), Engine::new(parts).run()).await.expect("in time").unwrap();
-    let events = log.lock().unwrap().clone();
-    let stops: Vec<StopKind> = decider.scripted.seen().into_iter().map(|o| o.stop).collect();
-    assert!(matches!(stops.first(), Some(StopKind::Unreachable { .. })), "the link stayed down: {stops:#?}");
-    let ran = std::fs::read_to_string(&count).unwrap_or_default().lines().count();
-    assert_eq!(ran, 1, "the step changed the host once: the retry took the first attempt's end");
-    let at = events
-        .iter()
-        .position(|e| matches!(e, Event::RunRecord { host, step: 2, rollback: false, attempt: 1, found: RunFound::Finished { status: Some(0) } } if host == "canary1"))
-        .unwrap_or_else(|| panic!("the retry read how the first attempt ended: {events:#?}"));
-    assert!(
-        events[at..]
-            .iter()
-            .any(|e| matches!(e, Event::StepFinished { host, step: 2, outcome: Outcome::Ok, .. } if host == "canary1")),
-        "the first attempt's end is the step's outcome: {:#?}",
-        &events[at..]
-    );
+    // Wait out anything still going, then count.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let key = WindowKey::new(&rb.window.name, "", "canary1");
-    assert!(!runs.join(key.as_str()).join("step2-2").exists(), "no second attempt was started on the host");
+    Retried {
+        events: log.lock().unwrap().clone(),
+        stops: decider.scripted.seen().into_iter().map(|o| o.stop).collect(),
+        ran: std::fs::read_to_string(&count).unwrap_or_default().lines().count(),
+        second_attempt: runs.join(key.as_str()).join("step2-2").exists(),
+    }
+}
+
+impl Retried {
+    /// The step stopped as unreachable, ran once on the host, and the retry read the first
+    /// attempt's record (`found`) and took its end as the step's outcome, starting nothing.
+    fn took_the_first_attempts_end(&self, found: RunFound) {
+        assert!(matches!(self.stops.first(), Some(StopKind::Unreachable { .. })), "link down: {:#?}", self.stops);
+        assert_eq!(self.ran, 1, "the step changed the host once");
+        let at = self
+            .events
+            .iter()
+            .position(|e| matches!(e, Event::RunRecord { host, step: 2, rollback: false, attempt: 1, found: f } if host == "canary1" && *f == found))
+            .unwrap_or_else(|| panic!("the retry read the first attempt's record ({found:?}): {:#?}", self.events));
+        assert!(
+            self.events[at..].iter().any(
+                |e| matches!(e, Event::StepFinished { host, step: 2, outcome: Outcome::Ok, .. } if host == "canary1")
+            ),
+            "the first attempt's end is the step's outcome: {:#?}",
+            &self.events[at..]
+        );
+        assert!(!self.second_attempt, "no second attempt was started on the host");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_never_runs_beside_an_attempt_still_running_on_the_host() {
+    // The record is read until the timeout (at 0s and 1s, then it gives up); the run is
+    // still going when the operator retries: followed to its end, not run beside.
+    retried_after_link_loss(false).await.took_the_first_attempts_end(RunFound::Running);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_takes_the_end_the_host_recorded_while_it_was_unreachable_and_runs_nothing_again() {
+    // The run goes on to its end on the host while it is unreachable; only then does the
+    // operator retry: its recorded end is taken, nothing runs again.
+    retried_after_link_loss(true).await.took_the_first_attempts_end(RunFound::Finished { status: Some(0) });
 }
